@@ -1,0 +1,58 @@
+# CUDA detection. DYAD_WITH_CUDA: AUTO enables the backend only when nvcc, the CUDA runtime, cuBLAS and
+# cuDNN are all found, and says in one line why not otherwise; ON fails loudly; OFF never looks.
+# Result: DYAD_CUDA_ENABLED (ON/OFF) and, when ON, the imported target CUDNN::cudnn.
+set(DYAD_CUDA_ENABLED OFF)
+string(TOUPPER "${DYAD_WITH_CUDA}" _dyad_cuda_mode)
+if(NOT _dyad_cuda_mode MATCHES "^(AUTO|ON|OFF)$")
+  message(FATAL_ERROR "DYAD_WITH_CUDA must be AUTO, ON or OFF, not '${DYAD_WITH_CUDA}'")
+endif()
+
+macro(_dyad_cuda_unavailable why)
+  if(_dyad_cuda_mode STREQUAL "ON")
+    message(FATAL_ERROR "DYAD_WITH_CUDA=ON but ${why}")
+  endif()
+  message(STATUS "dyad: CUDA backend off: ${why}")
+endmacro()
+
+if(_dyad_cuda_mode STREQUAL "OFF")
+  message(STATUS "dyad: CUDA backend off: DYAD_WITH_CUDA=OFF")
+else()
+  find_package(CUDAToolkit QUIET)
+  if(NOT CUDAToolkit_FOUND)
+    _dyad_cuda_unavailable("the CUDA toolkit was not found (set CUDAToolkit_ROOT)")
+  elseif(NOT TARGET CUDA::cublas)
+    _dyad_cuda_unavailable("cuBLAS was not found in ${CUDAToolkit_LIBRARY_DIR}")
+  else()
+    find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES cudnn)
+    find_library(CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib64 lib)
+    if(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_LIBRARY)
+      _dyad_cuda_unavailable("cuDNN was not found (cudnn.h: ${CUDNN_INCLUDE_DIR}, libcudnn: ${CUDNN_LIBRARY})")
+    else()
+      include(CheckLanguage)
+      check_language(CUDA)
+      if(NOT CMAKE_CUDA_COMPILER)
+        _dyad_cuda_unavailable("no working CUDA compiler (nvcc) was found")
+      else()
+        # An explicit list: "native" needs a GPU at configure time, and nvcc's own default (75) would
+        # JIT-compile PTX on every Hopper start. 80 = A100, 90 = H100/H200.
+        if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+          set(CMAKE_CUDA_ARCHITECTURES "80;90")
+        endif()
+        if(NOT DEFINED CMAKE_CUDA_RUNTIME_LIBRARY)
+          set(CMAKE_CUDA_RUNTIME_LIBRARY Shared) # one runtime: the shared libcudart that cuBLAS uses too
+        endif()
+        enable_language(CUDA)
+        set(CMAKE_CUDA_STANDARD 17)
+        set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+        if(NOT TARGET CUDNN::cudnn)
+          add_library(CUDNN::cudnn UNKNOWN IMPORTED)
+          set_target_properties(CUDNN::cudnn PROPERTIES IMPORTED_LOCATION "${CUDNN_LIBRARY}"
+                                INTERFACE_INCLUDE_DIRECTORIES "${CUDNN_INCLUDE_DIR}")
+        endif()
+        set(DYAD_CUDA_ENABLED ON)
+        message(STATUS "dyad: CUDA backend on: CUDA ${CUDAToolkit_VERSION}, archs ${CMAKE_CUDA_ARCHITECTURES}, "
+                       "cuDNN ${CUDNN_LIBRARY}")
+      endif()
+    endif()
+  endif()
+endif()

@@ -1,0 +1,12 @@
+# dyad_set_warnings(target): the project's warning flags on host C++ (and forwarded by nvcc).
+function(dyad_set_warnings target)
+  set(flags -Wall -Wextra -Wshadow)
+  if(DYAD_WERROR)
+    list(APPEND flags -Werror)
+  endif()
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${flags}>)
+  if(DYAD_CUDA_ENABLED)
+    list(JOIN flags "," joined)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${joined}>)
+  endif()
+endfunction()

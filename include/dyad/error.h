@@ -1,0 +1,44 @@
+// Errors. Host code throws dyad::Error (or CudaError for CUDA, cuBLAS and cuDNN failures); library code
+// never exits or aborts. Messages read "<file>:<line>: <op>: <what is wrong, with the values>".
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace dyad {
+
+struct Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+struct CudaError : Error {
+    using Error::Error;
+};
+
+namespace detail {
+template <typename... Args>
+std::string str(const Args&... args) {
+    std::ostringstream os;
+    (os << ... << args);
+    return os.str();
+}
+[[noreturn]] void fail(const char* file, int line, const std::string& msg);
+}  // namespace detail
+}  // namespace dyad
+
+// Always on. Throws dyad::Error with file, line and the streamed message when cond is false.
+#define DYAD_CHECK(cond, ...)                                                             \
+    do {                                                                                  \
+        if (!(cond)) ::dyad::detail::fail(__FILE__, __LINE__, ::dyad::detail::str(__VA_ARGS__)); \
+    } while (0)
+
+// Internal invariant (should be impossible): checked in debug builds only.
+#ifndef NDEBUG
+#define DYAD_ASSERT(cond)                                                                              \
+    do {                                                                                               \
+        if (!(cond)) ::dyad::detail::fail(__FILE__, __LINE__, "internal error: " #cond " is false"); \
+    } while (0)
+#else
+#define DYAD_ASSERT(cond) \
+    do {                  \
+    } while (0)
+#endif

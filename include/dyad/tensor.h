@@ -1,0 +1,148 @@
+// Tensor: an n-dimensional view (shape, strides, offset) of shared storage on a device, with a dtype.
+// Copies of a Tensor are handles to the same tensor (like std::shared_ptr); views share storage.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dyad/device.h"
+#include "dyad/error.h"
+
+namespace dyad {
+
+// ---------------------------------------------------------------------------- dtype
+// float32: everything; float64: the naive kernels (gradient checks); int32: labels and indices;
+// uint8: images.
+enum class DType { float32, float64, int32, uint8 };
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);
+bool is_floating(DType t);
+
+template <typename T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::float32; }
+template <> constexpr DType dtype_of<double>() { return DType::float64; }
+template <> constexpr DType dtype_of<int32_t>() { return DType::int32; }
+template <> constexpr DType dtype_of<uint8_t>() { return DType::uint8; }
+
+using Shape = std::vector<int64_t>;
+std::string shape_str(const Shape& s);  // "(2, 3, 4)"
+int64_t shape_numel(const Shape& s);
+
+// Seeds the process-wide generator behind randn/rand: the same seed gives the same numbers on every
+// machine (the generator and the normal transform are dyad's own, not the C++ library's).
+void manual_seed(uint64_t seed);
+
+namespace detail {
+struct TensorImpl;
+}
+
+class Tensor {
+public:
+    Tensor() = default;  // undefined tensor: defined() is false
+    bool defined() const { return impl_ != nullptr; }
+
+    // ------------------------------------------------------------------------ creation
+    // Memory on the CPU is 64-byte aligned. empty() leaves values unspecified.
+    static Tensor empty(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
+    static Tensor zeros(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
+    static Tensor ones(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
+    static Tensor full(const Shape& shape, double value, DType dtype = DType::float32,
+                       Device device = Device::cpu());
+    // Values start, start+step, ... while < end (> end for a negative step); 1-D.
+    static Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::float32,
+                         Device device = Device::cpu());
+    // Copies `data` (row-major) into a new tensor of `shape`; data.size() must equal the element count.
+    static Tensor from_vector(const std::vector<float>& data, const Shape& shape, Device device = Device::cpu());
+    static Tensor from_vector(const std::vector<double>& data, const Shape& shape, Device device = Device::cpu());
+    static Tensor from_vector(const std::vector<int32_t>& data, const Shape& shape, Device device = Device::cpu());
+    static Tensor from_vector(const std::vector<uint8_t>& data, const Shape& shape, Device device = Device::cpu());
+    // Standard normal / uniform [0, 1) samples from the generator seeded by manual_seed (floating dtypes).
+    static Tensor randn(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
+    static Tensor rand(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
+
+    // ------------------------------------------------------------------------ metadata
+    const Shape& shape() const;
+    const std::vector<int64_t>& strides() const;  // in elements
+    int64_t offset() const;                       // in elements, into the storage
+    int64_t dim() const;
+    int64_t size(int64_t dim) const;  // negative dims count from the end
+    int64_t numel() const;
+    DType dtype() const;
+    Device device() const;
+    bool is_contiguous() const;  // row-major with no gaps
+    std::string str() const;     // short description: "Tensor(2, 3) float32 cpu"
+
+    // ------------------------------------------------------------------------ data access
+    // Pointer to the first element (storage + offset). T must match dtype(); CPU or CUDA pointer
+    // depending on device(). Strides apply: use contiguous() first for flat access.
+    template <typename T> T* data() const {
+        check_dtype(dtype_of<T>(), "data<T>()");
+        return static_cast<T*>(raw_data());
+    }
+    void* raw_data() const;
+    // The single element of a one-element tensor, converted to double (waits for the GPU).
+    double item() const;
+    // All elements in row-major order, copied to the host. T must match dtype().
+    template <typename T> std::vector<T> to_vector() const;
+
+    // ------------------------------------------------------------------------ conversion
+    Tensor to(Device device) const;  // a copy on `device` (or *this when already there)
+    Tensor to(DType dtype) const;    // a converted copy (or *this when already that dtype)
+    Tensor contiguous() const;       // *this when contiguous, else a row-major copy
+    Tensor clone() const;            // always a new contiguous copy
+
+    // ------------------------------------------------------------------------ views (no copy)
+    // All are differentiable: their backward routes the gradient to the viewed elements.
+    Tensor reshape(const Shape& shape) const;  // a view when strides allow, else a copy; one dim may be -1
+    Tensor view(const Shape& shape) const;     // like reshape but never copies (throws instead)
+    Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+    Tensor transpose(int64_t dim0, int64_t dim1) const;
+    Tensor t() const;  // transpose of a 2-D tensor
+    Tensor permute(const std::vector<int64_t>& dims) const;
+    Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;  // Python-like bounds
+    Tensor select(int64_t dim, int64_t index) const;                                  // removes dim
+    Tensor squeeze() const;            // drops every size-1 dim
+    Tensor squeeze(int64_t dim) const; // drops `dim`, which must have size 1
+    Tensor unsqueeze(int64_t dim) const;
+    Tensor expand(const Shape& shape) const;  // broadcast view (stride 0 on expanded dims)
+
+    // ------------------------------------------------------------------------ autograd
+    // Leaves that require grad collect gradients in grad() when backward() runs on a result.
+    bool requires_grad() const;
+    Tensor& requires_grad_(bool on = true);  // leaves only
+    bool is_leaf() const;
+    Tensor grad() const;  // undefined until a backward pass reaches this leaf
+    void set_grad(const Tensor& g);
+    void zero_grad();  // drops the gradient (the next backward starts from zero)
+    // Backward from a one-element result (gradient 1), or from any result with an explicit gradient of
+    // the same shape. Gradients accumulate (+=) into leaves' grad().
+    void backward() const;
+    void backward(const Tensor& gradient) const;
+    Tensor detach() const;  // same storage, cut from the graph
+
+    // ------------------------------------------------------------------------ in-place (no autograd)
+    // Throw when the tensor requires grad while grad mode is on (the tape would be wrong).
+    Tensor& fill_(double value);
+    Tensor& zero_() { return fill_(0.0); }
+    Tensor& copy_(const Tensor& src);                      // src is broadcast to shape(), converted
+    Tensor& add_(const Tensor& other, double alpha = 1.0); // this += alpha * other (broadcast)
+    Tensor& mul_(double factor);
+
+    // ------------------------------------------------------------------------ internals
+    explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
+    const std::shared_ptr<detail::TensorImpl>& impl() const { return impl_; }
+    // True when both handles refer to the same tensor (not merely equal values).
+    bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+
+private:
+    void check_dtype(DType expected, const char* what) const;
+    std::shared_ptr<detail::TensorImpl> impl_;
+};
+
+// Readable printing: values (summarised past 1000 elements), shape, dtype, device.
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+}  // namespace dyad

@@ -1,0 +1,60 @@
+// Elementwise kernels: binary arithmetic with broadcasting, unary math, fill and strided copy/convert.
+// Layouts come in a StridedShape (operand 0 = out). Output and inputs may alias only when they are the
+// same elements with the same strides (in-place). *_bwd kernels ACCUMULATE into dx (dx += ...).
+#pragma once
+#include <cstdint>
+
+#include "shapes.h"
+
+namespace dyad {
+
+enum class BinaryOp { add, sub, mul, div, pow };
+
+// p0, p1 are the scalar parameters; unused ones are ignored.
+enum class UnaryOp {
+    neg,          // -x
+    exp,          // e^x
+    log,          // ln x
+    sqrt,         // sqrt x
+    add_scalar,   // x + p0
+    mul_scalar,   // x * p0
+    rsub_scalar,  // p0 - x
+    div_scalar,   // x / p0
+    rdiv_scalar,  // p0 / x
+    pow_scalar,   // x ^ p0
+    clamp,        // min(max(x, p0), p1)
+};
+
+namespace naive {
+// out = a (op) b over s (out: stride[0], a: stride[1], b: stride[2]).
+template <typename T> void binary_fwd(BinaryOp op, T* out, const T* a, const T* b, const StridedShape& s);
+// out = f(x) over s (out: stride[0], x: stride[1]).
+template <typename T> void unary_fwd(UnaryOp op, T* out, const T* x, const StridedShape& s, T p0, T p1);
+// dx += dy * f'(x), contiguous, n elements. y = f(x) is passed for ops whose derivative uses it
+// (exp, sqrt); it may be null for the others. clamp passes where p0 <= x <= p1.
+template <typename T>
+void unary_bwd(UnaryOp op, T* dx, const T* dy, const T* x, const T* y, int64_t n, T p0, T p1);
+// out[i] = value, contiguous.
+template <typename T> void fill(T* out, T value, int64_t n);
+// out = static_cast<TO>(in) over s (out: stride[0], in: stride[1]); any of float, double, int32_t,
+// uint8_t. Float to integer conversion truncates toward zero (values must fit).
+template <typename TO, typename TI> void copy(TO* out, const TI* in, const StridedShape& s);
+}  // namespace naive
+
+namespace omp {
+// Same contracts as the naive twins, float only (copy: every dtype pair). Results equal naive bit for
+// bit: each element is computed by the same expression.
+void binary_fwd(BinaryOp op, float* out, const float* a, const float* b, const StridedShape& s);
+void unary_fwd(UnaryOp op, float* out, const float* x, const StridedShape& s, float p0, float p1);
+void unary_bwd(UnaryOp op, float* dx, const float* dy, const float* x, const float* y, int64_t n, float p0,
+               float p1);
+template <typename T> void fill(T* out, T value, int64_t n);
+template <typename TO, typename TI> void copy(TO* out, const TI* in, const StridedShape& s);
+}  // namespace omp
+
+namespace cuda {
+// Runs on the current dyad CUDA stream; pointers are device memory.
+void fill_f32(float* out, float value, int64_t n);
+}  // namespace cuda
+
+}  // namespace dyad

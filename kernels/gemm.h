@@ -1,0 +1,22 @@
+// GEMM kernels: C = alpha * op(A) * op(B) + beta * C, row-major, batched (see GemmShape).
+// beta == 0 means C is written without being read (NaN in C does not propagate).
+#pragma once
+#include "shapes.h"
+
+namespace dyad {
+
+namespace naive {
+// The triple loop, accumulating each dot product in T.
+template <typename T> void gemm(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c);
+}  // namespace naive
+
+namespace omp {
+// Blocked GEMM: packed panels of A and B, a register-blocked micro-kernel (AVX-512 when the CPU has it,
+// AVX2+FMA otherwise, portable C++ as the fallback), OpenMP threads over blocks. Differs from naive by
+// summation order only.
+void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+// Which micro-kernel gemm() uses on this CPU: "avx512", "avx2" or "portable".
+const char* gemm_isa();
+}  // namespace omp
+
+}  // namespace dyad

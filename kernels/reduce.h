@@ -1,0 +1,31 @@
+// Reduction kernels over a contiguous x viewed as (outer, reduce, inner) (see ReduceShape); results are
+// (outer, inner). *_bwd kernels ACCUMULATE into dx (dx += ...).
+#pragma once
+#include <cstdint>
+
+#include "shapes.h"
+
+namespace dyad {
+
+namespace naive {
+// y[o, i] = scale * sum_r x[o, r, i]. Accumulates in double (the reference is the accurate one).
+template <typename T> void sum_fwd(T* y, const T* x, const ReduceShape& s, T scale);
+// dx[o, r, i] += scale * dy[o, i].
+template <typename T> void sum_bwd(T* dx, const T* dy, const ReduceShape& s, T scale);
+// y[o, i] = max_r x[o, r, i]; idx[o, i] = the first r attaining it. A NaN wins (the first NaN).
+// y may be null (argmax). reduce must be >= 1.
+template <typename T> void max_fwd(T* y, int32_t* idx, const T* x, const ReduceShape& s);
+// dx[o, idx[o, i], i] += dy[o, i].
+template <typename T> void max_bwd(T* dx, const T* dy, const int32_t* idx, const ReduceShape& s);
+}  // namespace naive
+
+namespace omp {
+// Same contracts, float. sum_fwd accumulates in float in several lanes (differs from naive by rounding
+// only); max_fwd, sum_bwd and max_bwd equal naive exactly.
+void sum_fwd(float* y, const float* x, const ReduceShape& s, float scale);
+void sum_bwd(float* dx, const float* dy, const ReduceShape& s, float scale);
+void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
+void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s);
+}  // namespace omp
+
+}  // namespace dyad

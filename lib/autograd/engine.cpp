@@ -1,0 +1,201 @@
+// The tape: recording nodes and running backward in reverse topological order.
+//
+// Gradient flow: every node reached from the root gets one gradient buffer, allocated zeroed the first
+// time a consumer asks for it and handed to every later consumer, whose kernels add into it. A node runs
+// only after all its consumers have run (Kahn's algorithm on the reachable subgraph), so its buffer is
+// complete. A leaf's accumulator node hands out the leaf's existing grad() when it has one (gradients
+// accumulate across backward calls) or a new buffer that becomes grad().
+#include <unordered_map>
+
+#include "dyad/autograd.h"
+#include "lib/autograd/node.h"
+#include "lib/ops/common.h"
+#include "lib/tensor/impl.h"
+
+namespace dyad {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+}
+
+bool is_grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool on) { g_grad_enabled = on; }
+
+void zero_grad(const std::vector<Tensor>& params) {
+    for (const Tensor& p : params) const_cast<Tensor&>(p).zero_grad();
+}
+
+namespace autograd {
+
+// The node that receives t's gradient: its grad_fn, or its (lazily created) accumulator when t is a leaf.
+static std::shared_ptr<Node> gradient_edge(const Tensor& t) {
+    auto& impl = *t.impl();
+    if (!impl.requires_grad) return nullptr;
+    if (impl.grad_fn) return impl.grad_fn;
+    std::shared_ptr<Node> acc = impl.grad_accumulator.lock();
+    if (!acc) {
+        acc = std::make_shared<Node>();
+        acc->name = "accumulate_grad";
+        acc->leaf = t.impl();
+        acc->output = {t.shape(), t.dtype(), t.device()};
+        impl.grad_accumulator = acc;
+    }
+    return acc;
+}
+
+bool needs_grad(std::initializer_list<Tensor> inputs) {
+    if (!g_grad_enabled) return false;
+    for (const Tensor& t : inputs)
+        if (t.defined() && t.requires_grad()) return true;
+    return false;
+}
+
+void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward) {
+    if (!g_grad_enabled) return;
+    bool any = false;
+    for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
+    if (!any) return;
+    auto node = std::make_shared<Node>();
+    node->name = name;
+    node->backward = std::move(backward);
+    node->output = {output.shape(), output.dtype(), output.device()};
+    for (const Tensor& t : inputs) {
+        node->next.push_back(t.defined() ? gradient_edge(t) : nullptr);
+        if (t.defined())
+            node->inputs.push_back({t.shape(), t.dtype(), t.device()});
+        else
+            node->inputs.push_back({{}, DType::float32, Device::cpu()});
+    }
+    auto& out = *output.impl();
+    out.grad_fn = std::move(node);
+    out.requires_grad = true;
+}
+
+void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward) {
+    record(name, std::vector<Tensor>(inputs), output, std::move(backward));
+}
+
+// Runs backward from `root` (a node) with gradient `seed` for its output.
+static void run_backward(const std::shared_ptr<Node>& root, const Tensor& seed) {
+    // Reachable nodes and how many consumers each has (iterative DFS: deep graphs must not overflow).
+    std::unordered_map<Node*, int> pending;
+    std::vector<Node*> stack{root.get()};
+    pending[root.get()] = 0;
+    while (!stack.empty()) {
+        Node* n = stack.back();
+        stack.pop_back();
+        for (const auto& nx : n->next) {
+            if (!nx) continue;
+            auto it = pending.find(nx.get());
+            if (it == pending.end()) {
+                pending[nx.get()] = 1;
+                stack.push_back(nx.get());
+            } else {
+                it->second++;
+            }
+        }
+    }
+
+    std::unordered_map<Node*, Tensor> grads;
+    // The buffer that node n's gradient accumulates into, created on first use.
+    auto buffer_for = [&grads](Node* n) -> Tensor {
+        auto it = grads.find(n);
+        if (it != grads.end()) return it->second;
+        Tensor buf;
+        const InputMeta& m = n->output;
+        if (n->leaf && n->leaf->grad.defined() && n->leaf->grad.is_contiguous()) {
+            buf = n->leaf->grad;  // keep accumulating into the leaf's existing gradient
+        } else {
+            buf = Tensor::zeros(m.shape, m.dtype, m.device);
+            if (n->leaf && n->leaf->grad.defined()) detail::accumulate(buf, n->leaf->grad);
+        }
+        grads.emplace(n, buf);
+        return buf;
+    };
+
+    NoGradGuard no_grad;  // backward closures compute with plain kernels; nothing is recorded
+    if (root->leaf) {
+        // backward() called on a leaf: its gradient is the seed itself.
+        detail::accumulate(buffer_for(root.get()), seed);
+    } else {
+        grads.emplace(root.get(), seed);
+    }
+    std::vector<Node*> ready{root.get()};
+    while (!ready.empty()) {
+        Node* n = ready.back();
+        ready.pop_back();
+        if (n->leaf) {
+            n->leaf->grad = buffer_for(n);
+        } else {
+            const Tensor dy = grads.at(n);
+            std::vector<Tensor> bufs(n->next.size());
+            for (size_t i = 0; i < n->next.size(); i++)
+                if (n->next[i]) bufs[i] = buffer_for(n->next[i].get());
+            GradSink sink(std::move(bufs));
+            n->backward(dy, sink);
+        }
+        grads.erase(n);  // frees intermediate gradients as soon as they are consumed
+        for (const auto& nx : n->next)
+            if (nx && --pending[nx.get()] == 0) ready.push_back(nx.get());
+    }
+}
+
+}  // namespace autograd
+
+// ---------------------------------------------------------------------------- Tensor's autograd API
+bool Tensor::requires_grad() const { return defined() && impl_->requires_grad; }
+
+Tensor& Tensor::requires_grad_(bool on) {
+    DYAD_CHECK(defined(), "requires_grad_: the tensor is undefined");
+    DYAD_CHECK(is_leaf(), "requires_grad_: only leaves can change requires_grad (", str(),
+               " was computed by an op; use detach() first)");
+    DYAD_CHECK(!on || is_floating(dtype()), "requires_grad_: only floating tensors can require grad, got ",
+               dtype_name(dtype()));
+    impl_->requires_grad = on;
+    return *this;
+}
+
+bool Tensor::is_leaf() const { return defined() && impl_->grad_fn == nullptr; }
+
+Tensor Tensor::grad() const {
+    DYAD_CHECK(defined(), "grad(): the tensor is undefined");
+    return impl_->grad;
+}
+
+void Tensor::set_grad(const Tensor& g) {
+    DYAD_CHECK(defined(), "set_grad: the tensor is undefined");
+    if (g.defined())
+        DYAD_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(),
+                   "set_grad: gradient ", g.str(), " does not match tensor ", str());
+    impl_->grad = g;
+}
+
+void Tensor::zero_grad() {
+    DYAD_CHECK(defined(), "zero_grad: the tensor is undefined");
+    impl_->grad = Tensor();
+}
+
+Tensor Tensor::detach() const {
+    DYAD_CHECK(defined(), "detach: the tensor is undefined");
+    return detail::make_view(*this, shape(), strides(), offset());
+}
+
+void Tensor::backward() const {
+    DYAD_CHECK(defined(), "backward: the tensor is undefined");
+    DYAD_CHECK(numel() == 1, "backward: a gradient must be given for a result with ", numel(),
+               " elements (shape ", shape_str(shape()), "); only one-element results default to 1");
+    backward(Tensor::ones(shape(), dtype(), device()));
+}
+
+void Tensor::backward(const Tensor& gradient) const {
+    DYAD_CHECK(defined(), "backward: the tensor is undefined");
+    DYAD_CHECK(requires_grad(), "backward: ", str(),
+               " does not require grad (no input of the ops that made it requires grad, or grad mode was off)");
+    DYAD_CHECK(gradient.defined() && gradient.shape() == shape() && gradient.dtype() == dtype() &&
+                   gradient.device() == device(),
+               "backward: gradient ", gradient.str(), " must match the result ", str());
+    const auto root = autograd::gradient_edge(*this);
+    autograd::run_backward(root, gradient.contiguous());
+}
+
+}  // namespace dyad

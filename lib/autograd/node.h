@@ -1,0 +1,59 @@
+// The tape's node type and the recording call that every differentiable op uses.
+#pragma once
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <vector>
+
+#include "dyad/tensor.h"
+
+namespace dyad::autograd {
+
+// What backward needs to allocate an input's gradient buffer.
+struct InputMeta {
+    Shape shape;
+    DType dtype;
+    Device device;
+};
+
+class GradSink;
+// Called with the gradient of the node's output (contiguous, output's shape) and a sink that hands out
+// one gradient buffer per input. Kernels ACCUMULATE into those buffers.
+using BackwardFn = std::function<void(const Tensor& dy, GradSink& sink)>;
+
+struct Node {
+    const char* name = "";
+    // One entry per input: the node that receives that input's gradient, or null when the input does not
+    // require grad.
+    std::vector<std::shared_ptr<Node>> next;
+    std::vector<InputMeta> inputs;
+    InputMeta output;  // shape/dtype/device of the gradient this node receives
+    BackwardFn backward;
+    // Set for a leaf's accumulator node: the leaf whose grad() receives the gradient. Strong: the leaf
+    // holds its accumulator only weakly, so there is no cycle.
+    std::shared_ptr<detail::TensorImpl> leaf;
+};
+
+// Gradient buffers for one node's inputs, owned by the engine: contiguous, in the input's shape, dtype and
+// device, zero or already holding gradient from other consumers (kernels add into them).
+class GradSink {
+public:
+    explicit GradSink(std::vector<Tensor> buffers) : buffers_(std::move(buffers)) {}
+    // Undefined when input i does not need a gradient: callers skip that input's kernel.
+    const Tensor& grad(size_t i) const { return buffers_.at(i); }
+    bool needs(size_t i) const { return buffers_.at(i).defined(); }
+
+private:
+    std::vector<Tensor> buffers_;
+};
+
+// Records `output = op(inputs)` on the tape: does nothing when grad mode is off or no input requires
+// grad. The backward closure must not capture `output` itself (that is a reference cycle); capture
+// output.detach() when backward needs the forward result.
+void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward);
+void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward);
+
+// True when grad mode is on and some input requires grad (ops may skip saving state otherwise).
+bool needs_grad(std::initializer_list<Tensor> inputs);
+
+}  // namespace dyad::autograd

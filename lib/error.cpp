@@ -1,0 +1,25 @@
+// Error formatting and the throw helpers used by DYAD_CHECK and the dispatch macros.
+#include "dyad/error.h"
+
+#include <cstring>
+
+#include "dyad/tensor.h"
+#include "lib/dispatch.h"
+
+namespace dyad::detail {
+
+[[noreturn]] void fail(const char* file, int line, const std::string& msg) {
+    // Only the file name: full build paths make messages long and machine-specific.
+    const char* base = std::strrchr(file, '/');
+    throw Error(str(base ? base + 1 : file, ":", line, ": ", msg));
+}
+
+[[noreturn]] void fail_dtype(const char* file, int line, const char* op, DType got) {
+    fail(file, line, str(op, ": dtype ", dtype_name(got), " is not supported (float32 or float64)"));
+}
+
+[[noreturn]] void fail_no_cuda_kernel(const char* file, int line, const char* op) {
+    fail(file, line, str(op, ": no CUDA kernel in this version of dyad; move the tensors to the CPU with .to(Device::cpu())"));
+}
+
+}  // namespace dyad::detail

@@ -1,0 +1,165 @@
+// Elementwise op frontends: checks, broadcasting, dispatch, and the backward rules next to each forward.
+#include "dyad/autograd.h"
+#include "dyad/ops.h"
+#include "kernels/elementwise.h"
+#include "lib/autograd/node.h"
+#include "lib/dispatch.h"
+#include "lib/ops/common.h"
+#include "lib/tensor/impl.h"
+
+namespace dyad {
+
+using autograd::GradSink;
+using detail::accumulate;
+using detail::sum_to;
+
+// ---------------------------------------------------------------------------- raw forwards (no autograd)
+static const char* binary_name(BinaryOp op) {
+    switch (op) {
+    case BinaryOp::add: return "add";
+    case BinaryOp::sub: return "sub";
+    case BinaryOp::mul: return "mul";
+    case BinaryOp::div: return "div";
+    case BinaryOp::pow: return "pow";
+    }
+    return "?";
+}
+
+static Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b) {
+    const char* name = binary_name(op);
+    detail::check_same(name, a, b);
+    detail::check_floating(name, a);
+    const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+    Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+    const StridedShape s = detail::make_strided(
+        shape, {out.strides(), detail::broadcast_strides(a, shape), detail::broadcast_strides(b, shape)}, name);
+    DYAD_DISPATCH_FLOAT(a.device(), a.dtype(), binary_fwd, op, out.data<T>(), a.data<T>(), b.data<T>(), s);
+    return out;
+}
+
+static Tensor unary_raw(UnaryOp op, const char* name, const Tensor& x, double p0 = 0, double p1 = 0) {
+    detail::check_floating(name, x);
+    Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+    const StridedShape s = detail::make_strided(x.shape(), {out.strides(), x.strides()}, name);
+    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), unary_fwd, op, out.data<T>(), x.data<T>(), s, T(p0), T(p1));
+    return out;
+}
+
+// ---------------------------------------------------------------------------- binary
+// Backward rules: the full-size gradient of each operand is reduced to its shape (sum_to) and added
+// into the sink. They use the raw forwards, so nothing is recorded.
+Tensor add(const Tensor& a, const Tensor& b) {
+    Tensor y = binary_raw(BinaryOp::add, a, b);
+    autograd::record("add", {a, b}, y, [sa = a.shape(), sb = b.shape()](const Tensor& dy, GradSink& g) {
+        if (g.needs(0)) accumulate(g.grad(0), sum_to(dy, sa));
+        if (g.needs(1)) accumulate(g.grad(1), sum_to(dy, sb));
+    });
+    return y;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+    Tensor y = binary_raw(BinaryOp::sub, a, b);
+    autograd::record("sub", {a, b}, y, [sa = a.shape(), sb = b.shape()](const Tensor& dy, GradSink& g) {
+        if (g.needs(0)) accumulate(g.grad(0), sum_to(dy, sa));
+        if (g.needs(1)) accumulate(g.grad(1), sum_to(unary_raw(UnaryOp::neg, "sub", dy), sb));
+    });
+    return y;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+    Tensor y = binary_raw(BinaryOp::mul, a, b);
+    if (autograd::needs_grad({a, b})) {
+        autograd::record("mul", {a, b}, y, [ad = a.detach(), bd = b.detach()](const Tensor& dy, GradSink& g) {
+            if (g.needs(0)) accumulate(g.grad(0), sum_to(binary_raw(BinaryOp::mul, dy, bd), ad.shape()));
+            if (g.needs(1)) accumulate(g.grad(1), sum_to(binary_raw(BinaryOp::mul, dy, ad), bd.shape()));
+        });
+    }
+    return y;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+    Tensor y = binary_raw(BinaryOp::div, a, b);
+    if (autograd::needs_grad({a, b})) {
+        // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -y/b.
+        autograd::record("div", {a, b}, y,
+                         [bd = b.detach(), yd = y.detach(), sa = a.shape()](const Tensor& dy, GradSink& g) {
+                             const Tensor dyb = binary_raw(BinaryOp::div, dy, bd);
+                             if (g.needs(0)) accumulate(g.grad(0), sum_to(dyb, sa));
+                             if (g.needs(1))
+                                 accumulate(g.grad(1), sum_to(unary_raw(UnaryOp::neg, "div",
+                                                                        binary_raw(BinaryOp::mul, dyb, yd)),
+                                                              bd.shape()));
+                         });
+    }
+    return y;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+    Tensor y = binary_raw(BinaryOp::pow, a, b);
+    if (autograd::needs_grad({a, b})) {
+        // d(a^b)/da = b * a^(b-1) = b * y / a would fail at a == 0; use a^(b-1) directly.
+        // d(a^b)/db = y * log(a).
+        autograd::record("pow", {a, b}, y,
+                         [ad = a.detach(), bd = b.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
+                             if (g.needs(0)) {
+                                 const Tensor am1 = binary_raw(BinaryOp::pow, ad, unary_raw(UnaryOp::add_scalar, "pow", bd, -1.0));
+                                 const Tensor ga = binary_raw(BinaryOp::mul, dy, binary_raw(BinaryOp::mul, bd, am1));
+                                 accumulate(g.grad(0), sum_to(ga, ad.shape()));
+                             }
+                             if (g.needs(1)) {
+                                 const Tensor gb = binary_raw(BinaryOp::mul, dy,
+                                                              binary_raw(BinaryOp::mul, yd, unary_raw(UnaryOp::log, "pow", ad)));
+                                 accumulate(g.grad(1), sum_to(gb, bd.shape()));
+                             }
+                         });
+    }
+    return y;
+}
+
+// ---------------------------------------------------------------------------- unary
+// Backward: one fused kernel, dx += dy * f'(x) (using y = f(x) where cheaper), on contiguous data.
+static Tensor unary(UnaryOp op, const char* name, const Tensor& x, double p0 = 0, double p1 = 0) {
+    Tensor y = unary_raw(op, name, x, p0, p1);
+    if (autograd::needs_grad({x})) {
+        autograd::record(name, {x}, y,
+                         [op, p0, p1, xd = x.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
+                             const Tensor xc = xd.contiguous();
+                             const Tensor& dx = g.grad(0);
+                             DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(),
+                                                 dy.data<T>(), xc.data<T>(), yd.data<T>(), dx.numel(), T(p0), T(p1));
+                         });
+    }
+    return y;
+}
+
+Tensor add(const Tensor& a, double s) { return unary(UnaryOp::add_scalar, "add", a, s); }
+Tensor sub(const Tensor& a, double s) { return unary(UnaryOp::add_scalar, "sub", a, -s); }
+Tensor sub(double s, const Tensor& a) { return unary(UnaryOp::rsub_scalar, "sub", a, s); }
+Tensor mul(const Tensor& a, double s) { return unary(UnaryOp::mul_scalar, "mul", a, s); }
+Tensor div(const Tensor& a, double s) { return unary(UnaryOp::div_scalar, "div", a, s); }
+Tensor div(double s, const Tensor& a) { return unary(UnaryOp::rdiv_scalar, "div", a, s); }
+Tensor pow(const Tensor& a, double e) { return unary(UnaryOp::pow_scalar, "pow", a, e); }
+Tensor neg(const Tensor& a) { return unary(UnaryOp::neg, "neg", a); }
+Tensor exp(const Tensor& a) { return unary(UnaryOp::exp, "exp", a); }
+Tensor log(const Tensor& a) { return unary(UnaryOp::log, "log", a); }
+Tensor sqrt(const Tensor& a) { return unary(UnaryOp::sqrt, "sqrt", a); }
+Tensor clamp(const Tensor& a, double lo, double hi) {
+    DYAD_CHECK(lo <= hi, "clamp: lo (", lo, ") must not exceed hi (", hi, ")");
+    return unary(UnaryOp::clamp, "clamp", a, lo, hi);
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+Tensor operator+(double s, const Tensor& a) { return add(a, s); }
+Tensor operator-(const Tensor& a, double s) { return sub(a, s); }
+Tensor operator-(double s, const Tensor& a) { return sub(s, a); }
+Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+Tensor operator/(const Tensor& a, double s) { return div(a, s); }
+Tensor operator/(double s, const Tensor& a) { return div(s, a); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+
+}  // namespace dyad

@@ -1,0 +1,53 @@
+// Internal tensor representation, shared by lib/. Users see only the Tensor handle.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "dyad/tensor.h"
+
+namespace dyad {
+namespace autograd {
+struct Node;
+}
+
+namespace detail {
+
+// A block of device or host memory, freed when the last tensor using it goes away.
+struct Storage {
+    void* ptr = nullptr;
+    size_t nbytes = 0;
+    Device device;
+    Storage(size_t nbytes, Device device);  // allocates (CPU: 64-byte aligned)
+    ~Storage();
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+};
+
+struct TensorImpl {
+    std::shared_ptr<Storage> storage;
+    Shape shape;
+    std::vector<int64_t> strides;
+    int64_t offset = 0;
+    DType dtype = DType::float32;
+
+    // Autograd. A leaf that requires grad owns its gradient and is reached through its accumulator node
+    // (held weakly here, strongly by the nodes that use it: no cycle). A non-leaf owns grad_fn.
+    bool requires_grad = false;
+    Tensor grad;
+    std::shared_ptr<autograd::Node> grad_fn;
+    std::weak_ptr<autograd::Node> grad_accumulator;
+};
+
+std::vector<int64_t> contiguous_strides(const Shape& shape);
+// A new tensor of `shape` on fresh storage, contiguous.
+Tensor make_tensor(const Shape& shape, DType dtype, Device device);
+// A view of t's storage with other metadata (no autograd).
+Tensor make_view(const Tensor& t, const Shape& shape, const std::vector<int64_t>& strides, int64_t offset);
+// Normalises a possibly negative dim for a tensor of rank `ndim`; throws naming `op`.
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
+
+// Raw memory helpers, dispatched by device.
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes);
+
+}  // namespace detail
+}  // namespace dyad

@@ -1,0 +1,23 @@
+// The process-wide random generator behind randn/rand (and, later, dropout and shuffling).
+// xoshiro256** seeded through splitmix64; normals by Box-Muller. Everything is dyad's own arithmetic, so
+// a seed gives the same numbers with every compiler and standard library.
+#pragma once
+#include <cstdint>
+
+namespace dyad::detail {
+
+class Generator {
+public:
+    explicit Generator(uint64_t seed = 0x5eed) { seed_with(seed); }
+    void seed_with(uint64_t seed);
+    uint64_t next();  // 64 random bits
+    double uniform(); // [0, 1), 53 random bits
+    double normal();  // standard normal
+
+private:
+    uint64_t s_[4];
+};
+
+Generator& global_generator();
+
+}  // namespace dyad::detail

@@ -1,0 +1,392 @@
+// Tensor core: storage, creation, metadata, conversions, element access and in-place updates.
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "dyad/autograd.h"
+#include "dyad/ops.h"
+#include "kernels/elementwise.h"
+#include "lib/autograd/node.h"
+#include "lib/dispatch.h"
+#include "lib/ops/common.h"
+#include "lib/tensor/impl.h"
+#include "lib/tensor/random.h"
+
+#if DYAD_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace dyad {
+
+// ---------------------------------------------------------------------------- dtype and shape helpers
+size_t dtype_size(DType t) {
+    switch (t) {
+    case DType::float32: return 4;
+    case DType::float64: return 8;
+    case DType::int32: return 4;
+    case DType::uint8: return 1;
+    }
+    return 0;
+}
+
+const char* dtype_name(DType t) {
+    switch (t) {
+    case DType::float32: return "float32";
+    case DType::float64: return "float64";
+    case DType::int32: return "int32";
+    case DType::uint8: return "uint8";
+    }
+    return "?";
+}
+
+bool is_floating(DType t) { return t == DType::float32 || t == DType::float64; }
+
+std::string shape_str(const Shape& s) {
+    std::string out = "(";
+    for (size_t i = 0; i < s.size(); i++) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + ")";
+}
+
+int64_t shape_numel(const Shape& s) {
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    return n;
+}
+
+namespace detail {
+
+// ---------------------------------------------------------------------------- storage
+Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
+    if (dev.is_cpu()) {
+        // 64-byte alignment: one cache line, and the widest (AVX-512) vector loads.
+        const size_t rounded = (n + 63) / 64 * 64;
+        ptr = std::aligned_alloc(64, rounded ? rounded : 64);
+        DYAD_CHECK(ptr != nullptr, "out of host memory allocating ", n, " bytes");
+        return;
+    }
+    DYAD_CHECK(dev.index >= 0 && dev.index < cuda_device_count(), "cannot allocate on ", dev.str(), ": ",
+               cuda_built() ? "no such CUDA device (" + std::to_string(cuda_device_count()) + " available)"
+                            : std::string("this build of dyad has no CUDA support"));
+#if DYAD_WITH_CUDA
+    ptr = cuda::malloc_device(n ? n : 1, dev.index);
+#endif
+}
+
+Storage::~Storage() {
+    if (device.is_cpu()) {
+        std::free(ptr);
+        return;
+    }
+#if DYAD_WITH_CUDA
+    cuda::free_device(ptr, device.index);
+#endif
+}
+
+void copy_bytes(void* dst, Device dd, const void* src, Device sd, size_t n) {
+    if (n == 0) return;
+    if (dd.is_cpu() && sd.is_cpu()) {
+        std::memcpy(dst, src, n);
+        return;
+    }
+#if DYAD_WITH_CUDA
+    if (dd.is_cuda() && sd.is_cpu()) return cuda::memcpy_h2d(dst, src, n, dd.index);
+    if (dd.is_cpu() && sd.is_cuda()) return cuda::memcpy_d2h(dst, src, n, sd.index);
+    DYAD_CHECK(dd.index == sd.index, "copy between two GPUs (", sd.str(), " -> ", dd.str(), ") is not supported");
+    return cuda::memcpy_d2d(dst, src, n, dd.index);
+#else
+    DYAD_CHECK(false, "this build of dyad has no CUDA support");
+#endif
+}
+
+std::vector<int64_t> contiguous_strides(const Shape& shape) {
+    std::vector<int64_t> st(shape.size());
+    int64_t s = 1;
+    for (size_t i = shape.size(); i-- > 0;) {
+        st[i] = s;
+        s *= shape[i];
+    }
+    return st;
+}
+
+Tensor make_tensor(const Shape& shape, DType dtype, Device device) {
+    for (int64_t d : shape) DYAD_CHECK(d >= 0, "tensor shape ", shape_str(shape), " has a negative size");
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype), device);
+    impl->shape = shape;
+    impl->strides = contiguous_strides(shape);
+    impl->dtype = dtype;
+    return Tensor(std::move(impl));
+}
+
+Tensor make_view(const Tensor& t, const Shape& shape, const std::vector<int64_t>& strides, int64_t offset) {
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = t.impl()->storage;
+    impl->shape = shape;
+    impl->strides = strides;
+    impl->offset = offset;
+    impl->dtype = t.dtype();
+    return Tensor(std::move(impl));
+}
+
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
+    const int64_t lo = ndim == 0 ? -1 : -ndim, hi = ndim == 0 ? 0 : ndim - 1;
+    DYAD_CHECK(dim >= lo && dim <= hi, op, ": dim ", dim, " is out of range for a tensor with ", ndim,
+               " dims (expected ", lo, " to ", hi, ")");
+    return dim < 0 ? dim + (ndim == 0 ? 1 : ndim) : dim;
+}
+
+// Converting/strided copy of src into dst (same shape), any dtypes, CPU.
+static void cpu_copy(const Tensor& dst, const Tensor& src) {
+    const StridedShape s = make_strided(dst.shape(), {dst.strides(), src.strides()}, "copy");
+    const bool naive = kernel_set(dst.device()) == KernelSet::naive;
+    auto go = [&](auto* out) {
+        auto call = [&](const auto* in) { naive ? naive::copy(out, in, s) : omp::copy(out, in, s); };
+        switch (src.dtype()) {
+        case DType::float32: call(src.data<float>()); break;
+        case DType::float64: call(src.data<double>()); break;
+        case DType::int32: call(src.data<int32_t>()); break;
+        case DType::uint8: call(src.data<uint8_t>()); break;
+        }
+    };
+    switch (dst.dtype()) {
+    case DType::float32: go(dst.data<float>()); break;
+    case DType::float64: go(dst.data<double>()); break;
+    case DType::int32: go(dst.data<int32_t>()); break;
+    case DType::uint8: go(dst.data<uint8_t>()); break;
+    }
+}
+
+// dst (any strides) = src broadcast to dst's shape, converting dtype. Handles every device pair by
+// staging through contiguous host memory when a GPU is involved.
+void copy_into(const Tensor& dst, const Tensor& src) {
+    if (dst.device().is_cpu() && src.device().is_cpu())
+        return cpu_copy(dst, make_view(src, dst.shape(), broadcast_strides(src, dst.shape()), src.offset()));
+    if (dst.dtype() == src.dtype() && dst.shape() == src.shape() && dst.is_contiguous() && src.is_contiguous()) {
+        copy_bytes(dst.raw_data(), dst.device(), src.raw_data(), src.device(),
+                   size_t(dst.numel()) * dtype_size(dst.dtype()));
+        return;
+    }
+    // General case with a GPU: CPU staging. Fine for this version, where GPU tensors only move.
+    Tensor host_src = src.to(Device::cpu());
+    Tensor host_dst = Tensor::empty(dst.shape(), dst.dtype());
+    cpu_copy(host_dst, make_view(host_src, dst.shape(), broadcast_strides(host_src, dst.shape()), host_src.offset()));
+    DYAD_CHECK(dst.is_contiguous(), "copy_: a non-contiguous destination on ", dst.device().str(),
+               " is not supported yet");
+    copy_bytes(dst.raw_data(), dst.device(), host_dst.raw_data(), Device::cpu(),
+               size_t(dst.numel()) * dtype_size(dst.dtype()));
+}
+
+}  // namespace detail
+
+using detail::make_tensor;
+
+// ---------------------------------------------------------------------------- creation
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) { return make_tensor(shape, dtype, device); }
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+    Tensor t = make_tensor(shape, dtype, device);
+    t.fill_(value);
+    return t;
+}
+
+Tensor Tensor::arange(double start, double end, double step, DType dtype, Device device) {
+    DYAD_CHECK(step != 0 && std::isfinite(step) && std::isfinite(start) && std::isfinite(end),
+               "arange: bad range start=", start, " end=", end, " step=", step);
+    const double count = std::ceil((end - start) / step);
+    const int64_t n = count > 0 ? int64_t(count) : 0;
+    Tensor host = make_tensor({n}, DType::float64, Device::cpu());
+    double* p = host.data<double>();
+    for (int64_t i = 0; i < n; i++) p[i] = start + double(i) * step;
+    return host.to(dtype).to(device);
+}
+
+template <typename T> static Tensor from_vector_impl(const std::vector<T>& data, const Shape& shape, Device device) {
+    DYAD_CHECK(int64_t(data.size()) == shape_numel(shape), "from_vector: ", data.size(),
+               " values do not fill shape ", shape_str(shape), " (", shape_numel(shape), " elements)");
+    Tensor host = make_tensor(shape, dtype_of<T>(), Device::cpu());
+    if (!data.empty()) std::memcpy(host.raw_data(), data.data(), data.size() * sizeof(T));
+    return host.to(device);
+}
+Tensor Tensor::from_vector(const std::vector<float>& d, const Shape& s, Device dev) { return from_vector_impl(d, s, dev); }
+Tensor Tensor::from_vector(const std::vector<double>& d, const Shape& s, Device dev) { return from_vector_impl(d, s, dev); }
+Tensor Tensor::from_vector(const std::vector<int32_t>& d, const Shape& s, Device dev) { return from_vector_impl(d, s, dev); }
+Tensor Tensor::from_vector(const std::vector<uint8_t>& d, const Shape& s, Device dev) { return from_vector_impl(d, s, dev); }
+
+template <typename Draw> static Tensor random_impl(const char* op, const Shape& shape, DType dtype, Device device, Draw draw) {
+    DYAD_CHECK(is_floating(dtype), op, ": dtype must be float32 or float64, got ", dtype_name(dtype));
+    Tensor host = make_tensor(shape, DType::float64, Device::cpu());
+    double* p = host.data<double>();
+    for (int64_t i = 0, n = host.numel(); i < n; i++) p[i] = draw();
+    return host.to(dtype).to(device);
+}
+Tensor Tensor::randn(const Shape& shape, DType dtype, Device device) {
+    return random_impl("randn", shape, dtype, device, [] { return detail::global_generator().normal(); });
+}
+Tensor Tensor::rand(const Shape& shape, DType dtype, Device device) {
+    return random_impl("rand", shape, dtype, device, [] { return detail::global_generator().uniform(); });
+}
+
+// ---------------------------------------------------------------------------- metadata
+#define DYAD_REQUIRE_DEFINED(what) DYAD_CHECK(impl_ != nullptr, what, ": the tensor is undefined")
+
+const Shape& Tensor::shape() const { DYAD_REQUIRE_DEFINED("shape()"); return impl_->shape; }
+const std::vector<int64_t>& Tensor::strides() const { DYAD_REQUIRE_DEFINED("strides()"); return impl_->strides; }
+int64_t Tensor::offset() const { DYAD_REQUIRE_DEFINED("offset()"); return impl_->offset; }
+int64_t Tensor::dim() const { return int64_t(shape().size()); }
+int64_t Tensor::size(int64_t d) const { return shape()[size_t(detail::wrap_dim(d, dim(), "size"))]; }
+int64_t Tensor::numel() const { return shape_numel(shape()); }
+DType Tensor::dtype() const { DYAD_REQUIRE_DEFINED("dtype()"); return impl_->dtype; }
+Device Tensor::device() const { DYAD_REQUIRE_DEFINED("device()"); return impl_->storage->device; }
+
+bool Tensor::is_contiguous() const {
+    int64_t expect = 1;
+    for (size_t i = shape().size(); i-- > 0;) {
+        if (impl_->shape[i] != 1 && impl_->strides[i] != expect) return false;
+        expect *= impl_->shape[i];
+    }
+    return true;
+}
+
+std::string Tensor::str() const {
+    if (!defined()) return "Tensor(undefined)";
+    return "Tensor" + shape_str(shape()) + " " + dtype_name(dtype()) + " " + device().str();
+}
+
+void Tensor::check_dtype(DType expected, const char* what) const {
+    DYAD_REQUIRE_DEFINED(what);
+    DYAD_CHECK(impl_->dtype == expected, what, ": tensor has dtype ", dtype_name(impl_->dtype), ", not ",
+               dtype_name(expected));
+}
+
+void* Tensor::raw_data() const {
+    DYAD_REQUIRE_DEFINED("raw_data()");
+    return static_cast<char*>(impl_->storage->ptr) + impl_->offset * int64_t(dtype_size(impl_->dtype));
+}
+
+// ---------------------------------------------------------------------------- element access
+double Tensor::item() const {
+    DYAD_CHECK(numel() == 1, "item(): needs a tensor with one element, got shape ", shape_str(shape()));
+    Tensor h = to(Device::cpu());
+    switch (h.dtype()) {
+    case DType::float32: return *h.data<float>();
+    case DType::float64: return *h.data<double>();
+    case DType::int32: return *h.data<int32_t>();
+    case DType::uint8: return *h.data<uint8_t>();
+    }
+    return 0;
+}
+
+template <typename T> std::vector<T> Tensor::to_vector() const {
+    check_dtype(dtype_of<T>(), "to_vector<T>()");
+    Tensor h = to(Device::cpu()).contiguous();
+    const T* p = h.data<T>();
+    return std::vector<T>(p, p + h.numel());
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
+
+// ---------------------------------------------------------------------------- conversion
+// to(), contiguous() and clone() are differentiable: their backward passes the gradient through
+// (converted back to the source dtype/device).
+static Tensor copy_with_grad(const Tensor& src, DType dtype, Device device, const char* name) {
+    Tensor out = make_tensor(src.shape(), dtype, device);
+    detail::copy_into(out, src);
+    if (is_floating(src.dtype()) && is_floating(dtype)) {
+        const DType src_dtype = src.dtype();
+        const Device src_device = src.device();
+        autograd::record(name, {src}, out, [src_dtype, src_device](const Tensor& dy, autograd::GradSink& g) {
+            detail::accumulate(g.grad(0), dy.to(src_device).to(src_dtype));
+        });
+    }
+    return out;
+}
+
+Tensor Tensor::to(Device device) const {
+    if (device == this->device()) return *this;
+    return copy_with_grad(*this, dtype(), device, "to(device)");
+}
+
+Tensor Tensor::to(DType dt) const {
+    if (dt == dtype()) return *this;
+    return copy_with_grad(*this, dt, device(), "to(dtype)");
+}
+
+Tensor Tensor::contiguous() const {
+    if (is_contiguous()) return *this;
+    return copy_with_grad(*this, dtype(), device(), "contiguous");
+}
+
+Tensor Tensor::clone() const { return copy_with_grad(*this, dtype(), device(), "clone"); }
+
+// ---------------------------------------------------------------------------- in-place
+static void check_inplace(const Tensor& t, const char* op) {
+    DYAD_CHECK(t.defined(), op, ": the tensor is undefined");
+    DYAD_CHECK(!(t.requires_grad() && is_grad_enabled()), op, ": in-place update of a tensor that requires grad (",
+               t.str(), ") while grad mode is on; wrap it in NoGradGuard");
+}
+
+Tensor& Tensor::fill_(double value) {
+    check_inplace(*this, "fill_");
+    if (numel() == 0) return *this;
+    if (device().is_cuda()) {
+#if DYAD_WITH_CUDA
+        if (value == 0.0 && is_contiguous()) {
+            cuda::memset_zero(raw_data(), size_t(numel()) * dtype_size(dtype()), device().index);
+            return *this;
+        }
+        if (dtype() == DType::float32 && is_contiguous()) {
+            cuda::fill_f32(data<float>(), float(value), numel());
+            return *this;
+        }
+#endif
+        detail::copy_into(*this, Tensor::full(shape(), value, dtype()));
+        return *this;
+    }
+    if (!is_contiguous()) {
+        detail::copy_into(*this, Tensor::full({}, value, dtype()));
+        return *this;
+    }
+    switch (dtype()) {
+    case DType::float32: DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<float>, data<float>(), float(value), numel()); break;
+    case DType::float64: DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<double>, data<double>(), value, numel()); break;
+    case DType::int32: DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<int32_t>, data<int32_t>(), int32_t(value), numel()); break;
+    case DType::uint8: DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<uint8_t>, data<uint8_t>(), uint8_t(value), numel()); break;
+    }
+    return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+    check_inplace(*this, "copy_");
+    detail::check_defined("copy_", src, "src");
+    DYAD_CHECK(broadcast_shapes(src.shape(), shape(), "copy_") == shape(), "copy_: source shape ",
+               shape_str(src.shape()), " does not broadcast to ", shape_str(shape()));
+    detail::copy_into(*this, src);
+    return *this;
+}
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+    check_inplace(*this, "add_");
+    detail::check_same("add_", *this, other);
+    detail::check_floating("add_", *this);
+    DYAD_CHECK(broadcast_shapes(other.shape(), shape(), "add_") == shape(), "add_: shape ",
+               shape_str(other.shape()), " does not broadcast to ", shape_str(shape()));
+    NoGradGuard ng;
+    detail::accumulate(*this, alpha == 1.0 ? other : mul(other, alpha));
+    return *this;
+}
+
+Tensor& Tensor::mul_(double factor) {
+    check_inplace(*this, "mul_");
+    detail::check_floating("mul_", *this);
+    const StridedShape s = detail::make_strided(shape(), {strides(), strides()}, "mul_");
+    DYAD_DISPATCH_FLOAT(device(), dtype(), unary_fwd, UnaryOp::mul_scalar, data<T>(), data<T>(), s, T(factor), T(0));
+    return *this;
+}
+
+}  // namespace dyad
