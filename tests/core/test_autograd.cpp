@@ -1,1 +1,179 @@
-// (tests come here)
+// The tape: leaf gradients, accumulation, reuse, diamonds, grad mode, detach, lifetime, and gradcheck
+// itself (it must catch a wrong gradient).
+#include <catch2/catch.hpp>
+
+#include <memory>
+
+#include "dyad/dyad.h"
+#include "lib/autograd/node.h"
+#include "lib/tensor/impl.h"
+#include "support/compare.h"
+
+using namespace dyad;
+using test::AllClose;
+using test::values;
+
+static Tensor vec(std::vector<double> v) {
+    const int64_t n = int64_t(v.size());
+    return Tensor::from_vector(std::move(v), {n});
+}
+
+TEST_CASE("leaf gradients of a small expression", "[autograd]") {
+    Tensor x = vec({1, 2, 3}).requires_grad_();
+    Tensor y = vec({4, 5, 6}).requires_grad_();
+    Tensor f = sum(x * y + x);
+    REQUIRE(f.requires_grad());
+    REQUIRE_FALSE(f.is_leaf());
+    f.backward();
+    REQUIRE(values(x.grad()) == std::vector<double>{5, 6, 7});
+    REQUIRE(values(y.grad()) == std::vector<double>{1, 2, 3});
+}
+
+TEST_CASE("gradients accumulate across backward calls until zero_grad", "[autograd]") {
+    Tensor x = vec({1, 2}).requires_grad_();
+    sum(x * 3.0).backward();
+    sum(x * 3.0).backward();
+    REQUIRE(values(x.grad()) == std::vector<double>{6, 6});
+    x.zero_grad();
+    REQUIRE_FALSE(x.grad().defined());
+    sum(x * 3.0).backward();
+    REQUIRE(values(x.grad()) == std::vector<double>{3, 3});
+}
+
+TEST_CASE("a tensor used twice receives the sum of both gradients", "[autograd]") {
+    Tensor x = vec({2, -3}).requires_grad_();
+    sum(x * x).backward();  // d/dx x^2 = 2x, through both operands of one mul
+    REQUIRE(values(x.grad()) == std::vector<double>{4, -6});
+}
+
+TEST_CASE("diamond graphs sum every path", "[autograd]") {
+    // a -> b = 2a, c = a^2 -> d = b * c = 2a^3: dd/da = 6a^2.
+    Tensor a = vec({1, 2, 3}).requires_grad_();
+    Tensor b = a * 2.0;
+    Tensor c = pow(a, 2.0);
+    sum(b * c).backward();
+    REQUIRE_THAT(values(a.grad()), AllClose(std::vector<double>{6, 24, 54}).rtol(1e-15));
+}
+
+TEST_CASE("backward with an explicit gradient", "[autograd]") {
+    Tensor x = vec({1, 2, 3}).requires_grad_();
+    Tensor y = x * 2.0;
+    y.backward(vec({1, 10, 100}));
+    REQUIRE(values(x.grad()) == std::vector<double>{2, 20, 200});
+    // backward on a leaf: its gradient is the seed
+    Tensor z = vec({0, 0}).requires_grad_();
+    z.backward(vec({3, 4}));
+    REQUIRE(values(z.grad()) == std::vector<double>{3, 4});
+}
+
+TEST_CASE("inputs that do not require grad get none", "[autograd]") {
+    Tensor x = vec({1, 2}).requires_grad_();
+    Tensor c = vec({5, 5});
+    sum(x * c).backward();
+    REQUIRE_FALSE(c.grad().defined());
+    REQUIRE_FALSE(c.requires_grad());
+}
+
+TEST_CASE("NoGradGuard records nothing and restores the mode", "[autograd]") {
+    Tensor x = vec({1, 2}).requires_grad_();
+    REQUIRE(is_grad_enabled());
+    {
+        NoGradGuard ng;
+        REQUIRE_FALSE(is_grad_enabled());
+        Tensor y = x * 2.0;
+        REQUIRE_FALSE(y.requires_grad());
+        REQUIRE(y.is_leaf());
+    }
+    REQUIRE(is_grad_enabled());
+    REQUIRE((x * 2.0).requires_grad());
+}
+
+TEST_CASE("detach cuts the graph but shares storage", "[autograd]") {
+    Tensor x = vec({1, 2}).requires_grad_();
+    Tensor y = x * 2.0;
+    Tensor d = y.detach();
+    REQUIRE_FALSE(d.requires_grad());
+    REQUIRE(d.impl()->storage == y.impl()->storage);
+    Tensor f = sum(d * x);  // only x's direct use contributes
+    f.backward();
+    REQUIRE(values(x.grad()) == std::vector<double>{2, 4});
+}
+
+TEST_CASE("in-place updates of tensors that require grad need NoGradGuard", "[autograd]") {
+    Tensor w = vec({1, 2}).requires_grad_();
+    REQUIRE_THROWS_WITH(w.add_(vec({1, 1})), Catch::Contains("NoGradGuard"));
+    sum(w * w).backward();
+    {
+        NoGradGuard ng;
+        w.add_(w.grad(), -0.5);  // an SGD step
+    }
+    REQUIRE(values(w) == std::vector<double>{0, 0});
+}
+
+TEST_CASE("misuse of the autograd API is a clear error", "[autograd][errors]") {
+    Tensor x = vec({1, 2}).requires_grad_();
+    Tensor y = x * 2.0;
+    REQUIRE_THROWS_WITH(y.backward(), Catch::Contains("backward") && Catch::Contains("2 elements"));
+    REQUIRE_THROWS_WITH(y.requires_grad_(false), Catch::Contains("only leaves"));
+    REQUIRE_THROWS_WITH(vec({1}).backward(), Catch::Contains("does not require grad"));
+    REQUIRE_THROWS_WITH(y.backward(vec({1, 2, 3})), Catch::Contains("must match"));
+    REQUIRE_THROWS_WITH(Tensor::ones({2}, DType::int32).requires_grad_(), Catch::Contains("floating"));
+}
+
+TEST_CASE("the graph holds no reference cycles: tensors are freed", "[autograd]") {
+    std::weak_ptr<detail::TensorImpl> leaf, mid, out;
+    std::weak_ptr<autograd::Node> node;
+    {
+        Tensor x = Tensor::randn({4, 3}).requires_grad_();
+        Tensor w = Tensor::randn({3, 2}).requires_grad_();
+        Tensor h = exp(matmul(x, w));  // exp saves its output: must not cycle
+        Tensor f = sum(h * h);
+        f.backward();
+        leaf = x.impl(), mid = h.impl(), out = f.impl(), node = f.impl()->grad_fn;
+        REQUIRE_FALSE(node.expired());
+    }
+    REQUIRE(leaf.expired());
+    REQUIRE(mid.expired());
+    REQUIRE(out.expired());
+    REQUIRE(node.expired());
+}
+
+TEST_CASE("backward through a long chain does not overflow the stack", "[autograd]") {
+    Tensor x = vec({1.0}).requires_grad_();
+    Tensor y = x;
+    for (int i = 0; i < 20000; i++) y = y + 1.0;
+    y.backward(vec({1.0}));
+    REQUIRE(values(x.grad()) == std::vector<double>{1.0});
+}
+
+TEST_CASE("gradcheck passes a correct gradient and catches a wrong one", "[autograd][gradcheck]") {
+    Tensor x = Tensor::randn({3, 2}, DType::float64).requires_grad_();
+    const GradcheckResult good = gradcheck([](const std::vector<Tensor>& v) { return exp(v[0]) * v[0]; }, {x});
+    INFO(good.report);
+    REQUIRE(good.ok);
+
+    // An op whose recorded backward is off by a factor of 2.
+    auto wrong_square = [](const std::vector<Tensor>& v) {
+        Tensor y;
+        {
+            NoGradGuard ng;
+            y = v[0] * v[0];
+        }
+        autograd::record("wrong_square", {v[0]}, y, [xd = v[0].detach()](const Tensor& dy, autograd::GradSink& g) {
+            Tensor gx = g.grad(0);
+            gx.add_(dy * xd, 4.0);  // should be 2
+        });
+        return y;
+    };
+    const GradcheckResult bad = gradcheck(wrong_square, {x});
+    REQUIRE_FALSE(bad.ok);
+    REQUIRE_THAT(bad.report, Catch::Contains("input 0") && Catch::Contains("6 of 6"));
+    // gradcheck does not disturb the caller's gradients
+    REQUIRE_FALSE(x.grad().defined());
+}
+
+TEST_CASE("gradcheck rejects inputs it cannot check", "[autograd][gradcheck][errors]") {
+    auto id = [](const std::vector<Tensor>& v) { return v[0] * 1.0; };
+    REQUIRE_THROWS_WITH(gradcheck(id, {Tensor::ones({2}).requires_grad_()}), Catch::Contains("float64"));
+    REQUIRE_THROWS_WITH(gradcheck(id, {Tensor::ones({2}, DType::float64)}), Catch::Contains("nothing to check"));
+}
