@@ -21,8 +21,8 @@ int main() try {
     Tensor w2 = (Tensor::randn({16, 1}) * 0.5).requires_grad_();
     Tensor b2 = Tensor::zeros({1}).requires_grad_();
 
-    const double lr = 0.5;
-    for (int step = 0; step <= 60; step++) {
+    const double lr = 0.1;
+    for (int step = 0; step <= 100; step++) {
         Tensor h = relu(matmul(x, w1) + b1);
         Tensor out = matmul(h, w2) + b2;
         Tensor loss = mean(pow(out - y, 2.0));  // mean squared error
