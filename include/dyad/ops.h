@@ -57,7 +57,8 @@ Tensor relu(const Tensor& x);
 
 // ---------------------------------------------------------------------------- reduce
 // Over all elements (result: a one-element tensor of shape ()) or over `dims` (negative dims count
-// from the end; duplicates are an error). keepdim keeps reduced dims with size 1.
+// from the end; duplicates are an error; an empty list reduces nothing). keepdim keeps reduced dims with
+// size 1. Reduced dims that are not adjacent are gathered by a permuted copy first.
 Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
 Tensor mean(const Tensor& x);

@@ -32,7 +32,8 @@ Plan make_plan(const char* op, const Tensor& x, std::vector<int64_t> dims, bool 
     DYAD_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), op, ": dim listed twice in the dims for ",
                shape_str(x.shape()));
     Plan p;
-    std::vector<bool> red(static_cast<size_t>(nd), false);
+    // A 0-d tensor accepts dim 0 (or -1), which wrap_dim maps to 0: give it a slot.
+    std::vector<bool> red(static_cast<size_t>(std::max<int64_t>(nd, 1)), false);
     for (int64_t d : sorted) red[size_t(d)] = true;
     for (int64_t d = 0; d < nd; d++) {
         if (red[size_t(d)]) {
@@ -98,6 +99,7 @@ Tensor sum_impl(const char* op, const Tensor& x, const std::vector<int64_t>& dim
 Tensor max_impl(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     const Plan p = make_plan("max", x, dims, keepdim);
     DYAD_CHECK(p.rs.reduce > 0, "max: reduction over zero elements of ", shape_str(x.shape()));
+    DYAD_CHECK(p.rs.reduce <= INT32_MAX, "max: reduction over ", p.rs.reduce, " elements does not fit an int32 index");
     Tensor y = Tensor::empty(p.out_shape, x.dtype(), x.device());
     Tensor idx = Tensor::empty(p.out_shape, DType::int32, x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_fwd, y.data<T>(), idx.data<int32_t>(), p.x.data<T>(), p.rs);

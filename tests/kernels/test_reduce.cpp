@@ -1,1 +1,423 @@
-// (tests come here)
+// Reduce family (sum, mean, max, argmax): hand-checked values, the tie and NaN conventions, omp vs naive
+// parity through the frontend and on the kernels directly, float64 gradient checks, and errors.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "kernels/reduce.h"  // naive:: and omp:: kernels, ReduceShape
+#include "support/compare.h"
+#include "support/random.h"
+#include "support/shapes.h"
+
+using namespace dyad;
+using test::AllClose;
+using test::Layout;
+using test::values;
+
+namespace {
+
+const CpuKernels kBothSets[] = {CpuKernels::naive, CpuKernels::omp};
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+const float kInf = std::numeric_limits<float>::infinity();
+
+Tensor arange_shaped(const Shape& shape) { return Tensor::arange(0, double(shape_numel(shape))).reshape(shape); }
+
+std::vector<int32_t> indices(const Tensor& t) {
+    REQUIRE(t.dtype() == DType::int32);
+    return t.contiguous().to_vector<int32_t>();
+}
+
+// Same float bits (so NaN == NaN, and -0 != +0).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- known values
+TEST_CASE("sum and mean of hand-checked tensors", "[reduce][naive][omp]") {
+    for (CpuKernels k : kBothSets) {
+        CpuKernelsGuard guard(k);
+        INFO("kernels " << cpu_kernels_name(k));
+        const Tensor x = arange_shaped({2, 3, 4});  // x[i, j, k] = 12 i + 4 j + k
+
+        const Tensor all = sum(x);
+        REQUIRE(all.shape() == Shape{});
+        REQUIRE(all.item() == 276);
+        REQUIRE(mean(x).item() == 11.5);
+
+        Tensor y = sum(x, {0});  // 12 + 8 j + 2 k
+        REQUIRE(y.shape() == Shape{3, 4});
+        REQUIRE(values(y) == std::vector<double>{12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34});
+        y = sum(x, {1});  // 36 i + 12 + 3 k
+        REQUIRE(y.shape() == Shape{2, 4});
+        REQUIRE(values(y) == std::vector<double>{12, 15, 18, 21, 48, 51, 54, 57});
+        y = sum(x, {-1});  // 48 i + 16 j + 6
+        REQUIRE(y.shape() == Shape{2, 3});
+        REQUIRE(values(y) == std::vector<double>{6, 22, 38, 54, 70, 86});
+        y = sum(x, {-1}, true);
+        REQUIRE(y.shape() == Shape{2, 3, 1});
+        REQUIRE(values(y) == std::vector<double>{6, 22, 38, 54, 70, 86});
+
+        // Non-adjacent dims: 60 + 32 j.
+        y = sum(x, {0, 2});
+        REQUIRE(y.shape() == Shape{3});
+        REQUIRE(values(y) == std::vector<double>{60, 92, 124});
+        y = sum(x, {2, -3}, true);
+        REQUIRE(y.shape() == Shape{1, 3, 1});
+        REQUIRE(values(y) == std::vector<double>{60, 92, 124});
+        y = sum(x, {1, 2}, true);
+        REQUIRE(y.shape() == Shape{2, 1, 1});
+        REQUIRE(values(y) == std::vector<double>{66, 210});
+        y = sum(x, {0, 1, 2}, true);
+        REQUIRE(y.shape() == Shape{1, 1, 1});
+        REQUIRE(values(y) == std::vector<double>{276});
+
+        y = mean(x, {0, 2});
+        REQUIRE(y.shape() == Shape{3});
+        REQUIRE(values(y) == std::vector<double>{7.5, 11.5, 15.5});
+        y = mean(x, {-1}, true);
+        REQUIRE(y.shape() == Shape{2, 3, 1});
+        REQUIRE(values(y) == std::vector<double>{1.5, 5.5, 9.5, 13.5, 17.5, 21.5});
+        y = mean(x, {1});
+        REQUIRE(values(y) == std::vector<double>{4, 5, 6, 7, 16, 17, 18, 19});
+
+        // Over (N, H, W) like batch norm: x[n, c, h, w] = 8 n + 4 c + 2 h + w sums to 44 + 32 c.
+        y = sum(arange_shaped({2, 2, 2, 2}), {0, 2, 3});
+        REQUIRE(values(y) == std::vector<double>{44, 76});
+
+        // One-element and empty inputs: a sum over nothing is 0.
+        REQUIRE(sum(Tensor::full({}, 2.5)).item() == 2.5);
+        REQUIRE(max(Tensor::full({}, -1.5)).item() == -1.5);
+        const Tensor scalar = Tensor::full({}, 4.0);  // a 0-d tensor takes dim 0 or -1
+        REQUIRE(sum(scalar, {0}).shape() == Shape{});
+        REQUIRE(sum(scalar, {0}).item() == 4);
+        REQUIRE(mean(scalar, {-1}, true).item() == 4);
+        REQUIRE(max(scalar, {0}).item() == 4);
+        REQUIRE(indices(argmax(scalar, -1)) == std::vector<int32_t>{0});
+        REQUIRE(sum(Tensor::zeros({0})).item() == 0);
+        y = sum(Tensor::ones({2, 0}), {1});
+        REQUIRE(y.shape() == Shape{2});
+        REQUIRE(values(y) == std::vector<double>{0, 0});
+        REQUIRE(max(Tensor::zeros({0, 3}), {1}).shape() == Shape{0});
+        REQUIRE(sum(Tensor::zeros({3, 0}), {0}).shape() == Shape{0});
+    }
+}
+
+TEST_CASE("max and argmax of hand-checked tensors", "[reduce][naive][omp]") {
+    // x[i, j, k] of shape (2, 3, 2)
+    const Tensor x = Tensor::from_vector(std::vector<float>{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8}, {2, 3, 2});
+    for (CpuKernels k : kBothSets) {
+        CpuKernelsGuard guard(k);
+        INFO("kernels " << cpu_kernels_name(k));
+        REQUIRE(max(x).shape() == Shape{});
+        REQUIRE(max(x).item() == 9);
+        const Tensor a = argmax(x);
+        REQUIRE(a.shape() == Shape{});
+        REQUIRE(indices(a) == std::vector<int32_t>{5});
+
+        REQUIRE(values(max(x, {0})) == std::vector<double>{3, 6, 5, 3, 5, 9});
+        REQUIRE(values(max(x, {1})) == std::vector<double>{5, 9, 5, 8});
+        REQUIRE(values(max(x, {-1})) == std::vector<double>{3, 4, 9, 6, 5, 8});
+        Tensor y = max(x, {0, 2});
+        REQUIRE(y.shape() == Shape{3});
+        REQUIRE(values(y) == std::vector<double>{6, 5, 9});
+        y = max(x, {0, 2}, true);
+        REQUIRE(y.shape() == Shape{1, 3, 1});
+        REQUIRE(values(y) == std::vector<double>{6, 5, 9});
+        y = max(x, {-2, -1}, true);
+        REQUIRE(y.shape() == Shape{2, 1, 1});
+        REQUIRE(values(y) == std::vector<double>{9, 8});
+
+        REQUIRE(indices(argmax(x, 0)) == std::vector<int32_t>{0, 1, 1, 1, 0, 0});  // 5 vs 5: the first
+        REQUIRE(indices(argmax(x, 1)) == std::vector<int32_t>{2, 2, 1, 2});        // 2, 5, 5: the first 5
+        REQUIRE(indices(argmax(x, -1)) == std::vector<int32_t>{0, 0, 1, 1, 0, 1});
+        REQUIRE(argmax(x, 1).shape() == Shape{2, 2});
+        REQUIRE(argmax(x, 1, true).shape() == Shape{2, 1, 2});
+        REQUIRE(argmax(x, -1, true).shape() == Shape{2, 3, 1});
+    }
+}
+
+// ---------------------------------------------------------------------------- ties and NaN
+TEST_CASE("max ties send the gradient to the first maximum; NaN wins", "[reduce][naive][omp]") {
+    for (CpuKernels k : kBothSets) {
+        CpuKernelsGuard guard(k);
+        INFO("kernels " << cpu_kernels_name(k));
+        SECTION("over all elements") {
+            Tensor x = Tensor::from_vector(std::vector<float>{1, 3, 3, 2}, {4}).requires_grad_();
+            max(x).backward();
+            REQUIRE(values(x.grad()) == std::vector<double>{0, 1, 0, 0});
+            REQUIRE(indices(argmax(x)) == std::vector<int32_t>{1});
+        }
+        SECTION("along the last dim (contiguous rows) and along the first (columns)") {
+            const std::vector<float> v = {1, 3, 3, 2, 5, 5, 5, 5};
+            Tensor rows = Tensor::from_vector(v, {2, 4}).requires_grad_();
+            max(rows, {1}).backward(Tensor::from_vector(std::vector<float>{10, 20}, {2}));
+            REQUIRE(values(rows.grad()) == std::vector<double>{0, 10, 0, 0, 20, 0, 0, 0});
+            REQUIRE(indices(argmax(rows, 1)) == std::vector<int32_t>{1, 0});
+
+            Tensor cols = Tensor::from_vector(v, {2, 4}).t().contiguous().detach().requires_grad_();  // (4, 2)
+            max(cols, {0}).backward(Tensor::from_vector(std::vector<float>{10, 20}, {2}));
+            REQUIRE(values(cols.grad()) == std::vector<double>{0, 20, 10, 0, 0, 0, 0, 0});
+            REQUIRE(indices(argmax(cols, 0)) == std::vector<int32_t>{1, 0});
+        }
+        SECTION("NaN: max is NaN, argmax the index of the first NaN") {
+            const Tensor x = Tensor::from_vector(std::vector<float>{1, kNaN, 7, kNaN}, {4});
+            REQUIRE(std::isnan(max(x).item()));
+            REQUIRE(indices(argmax(x)) == std::vector<int32_t>{1});
+            const Tensor m = Tensor::from_vector(std::vector<float>{1, 2, kNaN, 4, 5, kNaN}, {3, 2});
+            const std::vector<double> col_max = values(max(m, {0}));
+            REQUIRE(std::isnan(col_max[0]));
+            REQUIRE(std::isnan(col_max[1]));
+            REQUIRE(indices(argmax(m, 0)) == std::vector<int32_t>{1, 2});
+            REQUIRE(indices(argmax(m, 1)) == std::vector<int32_t>{1, 0, 1});
+        }
+        SECTION("infinities and signed zeros") {
+            const Tensor x = Tensor::from_vector(std::vector<float>{-kInf, -kInf, -kInf}, {3});
+            REQUIRE(max(x).item() == -kInf);
+            REQUIRE(indices(argmax(x)) == std::vector<int32_t>{0});
+            const Tensor z = Tensor::from_vector(std::vector<float>{-0.0f, 0.0f, -1.0f}, {3});
+            REQUIRE(indices(argmax(z)) == std::vector<int32_t>{0});  // -0 == +0: the first
+            REQUIRE(std::signbit(max(z).item()));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- omp vs naive
+// Tolerance for float32 sums: the naive kernel accumulates in double and rounds once, the omp kernel adds
+// in float in a different order (lanes, runs, chunks). Its rounding errors behave like a random walk,
+// so they grow with about the square root of the number of elements added: atol 1e-6 * sqrt(reduce
+// length) covers results near 0, rtol 1e-5 the others. max and argmax pick an element: exact.
+TEST_CASE("omp matches naive on the shared shapes, every layout", "[reduce][omp]") {
+    uint64_t seed = 100;
+    int num_cases = 0;
+    for (const Shape& shape : test::unary_shapes()) {
+        const int64_t nd = int64_t(shape.size());
+        // Every single dim, a pair of trailing dims, first + last (non-adjacent from 3-D), and the
+        // batch-norm-like (0, 2, 3).
+        std::vector<std::vector<int64_t>> dim_sets;
+        for (int64_t d = 0; d < nd; d++) dim_sets.push_back({d});
+        if (nd >= 2) dim_sets.push_back({-2, -1});
+        if (nd >= 3) dim_sets.push_back({0, nd - 1});
+        if (nd >= 4) dim_sets.push_back({0, 2, 3});
+        for (Layout layout : {Layout::contiguous, Layout::transposed, Layout::strided}) {
+            const Tensor x = test::random_tensor(shape, seed++, layout);
+            for (size_t s = 0; s <= dim_sets.size(); s++) {
+                const bool over_all = s == dim_sets.size();
+                const std::vector<int64_t> dims = over_all ? std::vector<int64_t>{} : dim_sets[s];
+                const bool keepdim = s % 2 == 1;
+                INFO("shape " << shape_str(shape) << " " << test::layout_name(layout) << " dims "
+                              << (over_all ? std::string("all") : shape_str(dims)) << " keepdim " << keepdim);
+                num_cases++;
+
+                struct Results {
+                    std::vector<double> sum, mean, max;
+                    std::vector<float> sum_grad, max_grad;
+                    std::vector<int32_t> argmax;
+                } r[2];
+                Tensor dy;
+                for (int set = 0; set < 2; set++) {
+                    CpuKernelsGuard guard(kBothSets[set]);
+                    Tensor xg = x.detach().requires_grad_();
+                    const Tensor ys = over_all ? sum(xg) : sum(xg, dims, keepdim);
+                    const Tensor ym = over_all ? mean(xg) : mean(xg, dims, keepdim);
+                    const Tensor yx = over_all ? max(xg) : max(xg, dims, keepdim);
+                    if (!dy.defined()) dy = test::random_tensor(ys.shape(), seed++);
+                    r[set].sum = values(ys);
+                    r[set].mean = values(ym);
+                    r[set].max = values(yx);
+                    ys.backward(dy);
+                    r[set].sum_grad = xg.grad().contiguous().to_vector<float>();
+                    xg.zero_grad();
+                    yx.backward(dy);
+                    r[set].max_grad = xg.grad().contiguous().to_vector<float>();
+                    if (over_all)
+                        r[set].argmax = indices(argmax(x));
+                    else if (dims.size() == 1)
+                        r[set].argmax = indices(argmax(x, dims[0], keepdim));
+                }
+                const double n = double(x.numel()) / double(std::max<size_t>(1, r[0].sum.size()));
+                const double atol = 1e-6 * std::sqrt(n);
+                REQUIRE_THAT(r[1].sum, AllClose(r[0].sum).rtol(1e-5).atol(atol));
+                REQUIRE_THAT(r[1].mean, AllClose(r[0].mean).rtol(1e-5).atol(atol));
+                REQUIRE(r[1].max == r[0].max);
+                REQUIRE(r[1].argmax == r[0].argmax);
+                // The backward kernels compute the same float expressions: exact. (mean's backward is
+                // sum_bwd with a scale; the kernel test below covers it.)
+                REQUIRE(same_bits(r[1].sum_grad, r[0].sum_grad));
+                REQUIRE(same_bits(r[1].max_grad, r[0].max_grad));
+            }
+        }
+    }
+    REQUIRE(num_cases == 162);  // 54 (shape, dims) pairs in 3 layouts
+}
+
+// The kernels directly, on shapes that reach every path of the omp kernels: short rows, long rows split
+// into chunks, inner widths below and above one block, reduce == 1. Data made to break them: many ties,
+// NaN in various places (including past the first chunk), infinities and signed zeros.
+TEST_CASE("omp kernels match naive on crafted data", "[reduce][omp]") {
+    const ReduceShape shapes[] = {
+        {1, 200003, 1}, {3, 1000, 1}, {7, 33, 1}, {2, 31, 1}, {1, 70001, 3},  {2, 300, 5},
+        {2, 100, 1500}, {1, 2, 2000}, {4, 1, 7},  {1, 1, 1},  {1, 140000, 1}, {5, 4096, 17},
+    };
+    enum class Data { normal, ties, nans, late_nan, infinities, zeros };
+    const Data kinds[] = {Data::normal, Data::ties, Data::nans, Data::late_nan, Data::infinities, Data::zeros};
+    const char* kind_names[] = {"normal", "ties", "nans", "late_nan", "infinities", "zeros"};
+    std::mt19937 gen(7);
+    for (const ReduceShape& s : shapes) {
+        const size_t n = size_t(s.outer * s.reduce * s.inner), m = size_t(s.outer * s.inner);
+        for (Data kind : kinds) {
+            INFO("shape (" << s.outer << ", " << s.reduce << ", " << s.inner << ") data " << kind_names[int(kind)]);
+            std::vector<float> x(n);
+            std::normal_distribution<float> normal;
+            std::uniform_int_distribution<int> small(0, 3);
+            for (size_t i = 0; i < n; i++) {
+                switch (kind) {
+                    case Data::normal:
+                        x[i] = normal(gen);
+                        break;
+                    case Data::ties:
+                        x[i] = float(small(gen));
+                        break;
+                    case Data::nans:
+                        x[i] = small(gen) == 0 && (i % 97 == 5) ? kNaN : normal(gen);
+                        break;
+                    case Data::late_nan:
+                        x[i] = i + 3 >= n ? kNaN : float(small(gen));
+                        break;
+                    case Data::infinities:
+                        x[i] = small(gen) == 0 ? -kInf : small(gen) == 1 ? kInf : normal(gen);
+                        break;
+                    case Data::zeros:
+                        x[i] = small(gen) < 2 ? -0.0f : 0.0f;
+                        break;
+                }
+            }
+            std::vector<float> y_naive(m), y_omp(m, 1.0f);
+            std::vector<int32_t> i_naive(m), i_omp(m, -1), i_only(m, -1);
+            naive::max_fwd<float>(y_naive.data(), i_naive.data(), x.data(), s);
+            omp::max_fwd(y_omp.data(), i_omp.data(), x.data(), s);
+            omp::max_fwd(nullptr, i_only.data(), x.data(), s);
+            REQUIRE(same_bits(y_omp, y_naive));
+            REQUIRE(i_omp == i_naive);
+            REQUIRE(i_only == i_naive);
+
+            std::vector<float> dy(m), dx_naive(n), dx_omp;
+            for (auto& v : dy) v = normal(gen);
+            for (auto& v : dx_naive) v = normal(gen);  // backward accumulates into dx
+            dx_omp = dx_naive;
+            naive::max_bwd<float>(dx_naive.data(), dy.data(), i_naive.data(), s);
+            omp::max_bwd(dx_omp.data(), dy.data(), i_omp.data(), s);
+            REQUIRE(same_bits(dx_omp, dx_naive));
+            naive::sum_bwd<float>(dx_naive.data(), dy.data(), s, 0.25f);
+            omp::sum_bwd(dx_omp.data(), dy.data(), s, 0.25f);
+            REQUIRE(same_bits(dx_omp, dx_naive));
+
+            if (kind != Data::normal && kind != Data::ties) continue;
+            naive::sum_fwd<float>(y_naive.data(), x.data(), s, 0.5f);
+            omp::sum_fwd(y_omp.data(), x.data(), s, 0.5f);
+            REQUIRE_THAT(y_omp, AllClose(y_naive).rtol(1e-5).atol(1e-6 * std::sqrt(double(s.reduce))));
+        }
+    }
+}
+
+TEST_CASE("omp sums give the same bits for any thread count", "[reduce][omp]") {
+    // Work is split by shape, never by thread count, and partial sums are combined in a fixed order.
+    const ReduceShape shapes[] = {{1, 300001, 1}, {1, 1024, 4096}, {64, 1000, 1}, {3, 5000, 70}};
+    const int threads_before = num_threads();
+    for (const ReduceShape& s : shapes) {
+        const Tensor x = test::random_tensor({s.outer * s.reduce * s.inner}, 11);
+        std::vector<float> first;
+        for (int threads : {1, 2, 3}) {
+            set_num_threads(threads);
+            std::vector<float> y(size_t(s.outer * s.inner));
+            omp::sum_fwd(y.data(), x.data<float>(), s, 1.0f);
+            if (first.empty()) first = y;
+            INFO("reduce " << s.reduce << " threads " << threads);
+            REQUIRE(same_bits(y, first));
+        }
+    }
+    set_num_threads(threads_before);
+}
+
+// ---------------------------------------------------------------------------- gradcheck
+TEST_CASE("sum, mean and max gradients (float64)", "[reduce][gradcheck]") {
+    const Tensor x = test::random_tensor({3, 4, 5}, 21, Layout::contiguous, DType::float64).requires_grad_();
+    // max needs a clear gap between the largest and the runner-up of each reduction (no ties within
+    // the finite-difference step): a shuffled ramp with steps of 0.01.
+    std::vector<double> ramp(60);
+    for (size_t i = 0; i < ramp.size(); i++) ramp[i] = 0.01 * double(i) - 0.3;
+    std::shuffle(ramp.begin(), ramp.end(), std::mt19937(5));
+    const Tensor xm = Tensor::from_vector(ramp, {3, 4, 5}).requires_grad_();
+
+    struct Case {
+        const char* name;
+        std::vector<int64_t> dims;  // empty: over all elements
+        bool keepdim;
+    };
+    const Case cases[] = {
+        {"all", {}, false},           {"dim 0", {0}, false},        {"dim -1 keepdim", {-1}, true},
+        {"dim 1", {1}, true},         {"dims 0, 2", {0, 2}, false}, {"dims 2, 0 keepdim", {2, 0}, true},
+        {"dims 1, 2", {1, 2}, false},
+    };
+    for (const Case& c : cases) {
+        INFO(c.name);
+        const bool all = c.dims.empty();
+        const std::vector<int64_t> dims = c.dims;
+        const bool keep = c.keepdim;
+        auto f_sum = [&](const std::vector<Tensor>& v) { return all ? sum(v[0]) : sum(v[0], dims, keep); };
+        auto f_mean = [&](const std::vector<Tensor>& v) { return all ? mean(v[0]) : mean(v[0], dims, keep); };
+        auto f_max = [&](const std::vector<Tensor>& v) { return all ? max(v[0]) : max(v[0], dims, keep); };
+        GradcheckResult r = gradcheck(f_sum, {x});
+        INFO("sum: " << r.report);
+        REQUIRE(r.ok);
+        r = gradcheck(f_mean, {x});
+        INFO("mean: " << r.report);
+        REQUIRE(r.ok);
+        r = gradcheck(f_max, {xm});
+        INFO("max: " << r.report);
+        REQUIRE(r.ok);
+    }
+    // Composition: a reduction of a reduction, and a reduction feeding an elementwise op.
+    const GradcheckResult r =
+        gradcheck([](const std::vector<Tensor>& v) { return mean(max(v[1], {2}) * sum(v[0], {2}), {0}); }, {x, xm});
+    INFO(r.report);
+    REQUIRE(r.ok);
+}
+
+// ---------------------------------------------------------------------------- errors
+TEST_CASE("reduce errors name the op and the values", "[reduce][errors]") {
+    const Tensor x = Tensor::zeros({2, 3, 4});
+    REQUIRE_THROWS_WITH(sum(x, {1, 1}),
+                        Catch::Contains("sum") && Catch::Contains("dim listed twice") && Catch::Contains("(2, 3, 4)"));
+    REQUIRE_THROWS_WITH(max(x, {0, -3}), Catch::Contains("max") && Catch::Contains("dim listed twice"));
+    REQUIRE_THROWS_WITH(mean(x, {2, -1}, true), Catch::Contains("mean") && Catch::Contains("twice"));
+
+    REQUIRE_THROWS_WITH(sum(x, {3}), Catch::Contains("sum: dim 3 is out of range") && Catch::Contains("3 dims"));
+    REQUIRE_THROWS_WITH(mean(x, {0, -4}), Catch::Contains("mean: dim -4") && Catch::Contains("3 dims"));
+    REQUIRE_THROWS_WITH(max(x, {7}), Catch::Contains("max: dim 7") && Catch::Contains("3 dims"));
+    REQUIRE_THROWS_WITH(argmax(x, -5), Catch::Contains("argmax: dim -5") && Catch::Contains("3 dims"));
+
+    const Tensor ints = Tensor::zeros({2, 3}, DType::int32);
+    REQUIRE_THROWS_WITH(sum(ints), Catch::Contains("sum") && Catch::Contains("int32"));
+    REQUIRE_THROWS_WITH(mean(ints, {0}), Catch::Contains("mean") && Catch::Contains("int32"));
+    REQUIRE_THROWS_WITH(max(ints), Catch::Contains("max") && Catch::Contains("int32"));
+    REQUIRE_THROWS_WITH(argmax(ints, 1), Catch::Contains("argmax") && Catch::Contains("int32"));
+    REQUIRE_THROWS_WITH(argmax(Tensor::zeros({2}, DType::uint8)),
+                        Catch::Contains("argmax") && Catch::Contains("uint8"));
+
+    REQUIRE_THROWS_WITH(max(Tensor::zeros({0})), Catch::Contains("max") && Catch::Contains("zero elements"));
+    REQUIRE_THROWS_WITH(max(Tensor::zeros({3, 0}), {1}), Catch::Contains("max") && Catch::Contains("(3, 0)"));
+    REQUIRE_THROWS_WITH(argmax(Tensor::zeros({0, 2})), Catch::Contains("argmax: empty tensor (0, 2)"));
+    REQUIRE_THROWS_WITH(argmax(Tensor::zeros({3, 0}), 1), Catch::Contains("argmax: dim 1") && Catch::Contains("empty"));
+
+    REQUIRE_THROWS_WITH(mean(Tensor::zeros({0})), Catch::Contains("mean over zero elements of (0)"));
+    REQUIRE_THROWS_WITH(mean(Tensor::zeros({0, 3}), {0}), Catch::Contains("mean over zero elements of (0, 3)"));
+}
