@@ -6,16 +6,18 @@
 namespace dyad {
 
 namespace naive {
-// The triple loop, accumulating each dot product in T.
+// The triple loop, accumulating each dot product in T. a, b, c: as for omp::gemm below.
 template <typename T> void gemm(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c);
 }  // namespace naive
 
 namespace omp {
 // Blocked GEMM: packed panels of A and B, a register-blocked micro-kernel (AVX-512 when the CPU has it,
-// AVX2+FMA otherwise, portable C++ as the fallback), OpenMP threads over blocks. Differs from naive by
-// summation order only.
+// AVX2+FMA otherwise, portable C++ as the fallback), OpenMP threads over tiles of C (one thread below
+// about 64^3 multiply-adds). Differs from naive by summation order only.
+// a: per batch (m, k), or (k, m) when trans_a; b: (k, n), or (n, k) when trans_b; c: (m, n).
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
-// Which micro-kernel gemm() uses on this CPU: "avx512", "avx2" or "portable".
+// Which micro-kernel gemm() uses on this CPU: "avx512", "avx2" or "portable". Chosen once per process;
+// the environment variable DYAD_GEMM_ISA=avx2 or =portable selects a lower one (for tests and comparisons).
 const char* gemm_isa();
 }  // namespace omp
 
