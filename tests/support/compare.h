@@ -74,3 +74,21 @@ inline std::vector<double> values(const Tensor& t) {
 }
 
 }  // namespace dyad::test
+
+// Catch prints the value under test when a matcher fails; for vectors of thousands of values that buries
+// the matcher's own report, so print only the size and the first few values.
+namespace Catch {
+template <typename T> std::string dyad_summary(const std::vector<T>& v) {
+    std::ostringstream os;
+    os << "vector of " << v.size() << " {";
+    for (size_t i = 0; i < v.size() && i < 8; i++) os << (i ? ", " : "") << double(v[i]);
+    os << (v.size() > 8 ? ", ...}" : "}");
+    return os.str();
+}
+template <> struct StringMaker<std::vector<float>> {
+    static std::string convert(const std::vector<float>& v) { return dyad_summary(v); }
+};
+template <> struct StringMaker<std::vector<double>> {
+    static std::string convert(const std::vector<double>& v) { return dyad_summary(v); }
+};
+}  // namespace Catch
