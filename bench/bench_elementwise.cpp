@@ -1,2 +1,283 @@
+// Elementwise and activation kernels, naive vs omp, on the reference CNN's activation shapes at batch 32.
+// All of them are memory-bound (exp excepted): the rate to watch is bytes/s (bytes read + written per
+// iteration) against BM_memcpy, the bandwidth ceiling. Kernels are called directly on preallocated
+// buffers, so the numbers are the kernels' own; BM_add_frontend shows what the op frontend adds on top.
+// Args: shape (index into kShapes), kernels (0 naive, 1 omp), threads (omp only; naive is serial).
+// Run: bench_elementwise --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "kernels/activation.h"
+#include "kernels/elementwise.h"
+#include "lib/ops/common.h"  // make_strided, broadcast_strides
+
+using namespace dyad;
+
+namespace {
+
+// Activations after conv1, conv2 and conv3 of the reference CNN, batch 32: (N, C, H, W).
+const Shape kShapes[] = {{32, 32, 64, 64}, {32, 64, 32, 32}, {32, 128, 16, 16}};
+
+struct Config {
+    Shape shape;
+    bool omp;
+    int64_t n;  // elements
+};
+
+// Reads the benchmark's args, sets the thread count and labels the run "omp x2 (32, 32, 64, 64)".
+Config configure(benchmark::State& state) {
+    Config c{kShapes[state.range(0)], state.range(1) != 0, 0};
+    c.n = shape_numel(c.shape);
+    set_num_threads(int(state.range(2)));
+    state.SetLabel(std::string(c.omp ? "omp x" + std::to_string(state.range(2)) : "naive") + " " + shape_str(c.shape));
+    return c;
+}
+
+void shapes_and_backends(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"shape", "omp", "threads"});
+    for (int64_t s = 0; s < 3; s++) {
+        b->Args({s, 0, 1});
+        b->Args({s, 1, 1});
+        b->Args({s, 1, 2});
+    }
+    b->Unit(benchmark::kMicrosecond);
+}
+
+// Memcpy has no backend: only the thread count varies.
+void shapes_and_threads(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"shape", "omp", "threads"});
+    for (int64_t s = 0; s < 3; s++) {
+        b->Args({s, 1, 1});
+        b->Args({s, 1, 2});
+    }
+    b->Unit(benchmark::kMicrosecond);
+}
+
+std::vector<float> random_floats(int64_t n, uint64_t seed) {
+    manual_seed(seed);
+    return Tensor::randn({n}).to_vector<float>();
+}
+
+// The iteration space the frontend builds for out = a (op) b, all three with the given shapes.
+StridedShape binary_space(const Shape& out, const Shape& a, const Shape& b) {
+    const Tensor o = Tensor::empty(out), ta = Tensor::empty(a), tb = Tensor::empty(b);
+    return detail::make_strided(
+        out, {o.strides(), detail::broadcast_strides(ta, out), detail::broadcast_strides(tb, out)}, "bench");
+}
+
+void binary(const Config& c, BinaryOp op, float* out, const float* a, const float* b, const StridedShape& s) {
+    if (c.omp)
+        omp::binary_fwd(op, out, a, b, s);
+    else
+        naive::binary_fwd<float>(op, out, a, b, s);
+}
+
+// ---------------------------------------------------------------------------- ceiling
+// Bandwidth ceiling: libc memcpy of N floats, 8N bytes; with 2 threads each copies one half, inside an
+// OpenMP parallel region like the omp kernels (same thread pool, same fork/join cost).
+void BM_memcpy(benchmark::State& state) {
+    const Config c = configure(state);
+    const std::vector<float> in = random_floats(c.n, 1);
+    std::vector<float> out(size_t(c.n));
+    const int threads = int(state.range(2));
+    for (auto _ : state) {
+#pragma omp parallel num_threads(threads)
+        {
+            const int64_t t = omp_get_thread_num(), chunk = (c.n + threads - 1) / threads;
+            const int64_t lo = std::min(c.n, t * chunk), hi = std::min(c.n, lo + chunk);
+            std::memcpy(out.data() + lo, in.data() + lo, size_t(hi - lo) * sizeof(float));
+        }
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * c.n * 8);
+}
+BENCHMARK(BM_memcpy)->Apply(shapes_and_threads);
+
+// ---------------------------------------------------------------------------- binary
+// out = a + b, same shape: reads 8N, writes 4N bytes; 1 add per 12 bytes, memory-bound.
+void BM_add(benchmark::State& state) {
+    const Config c = configure(state);
+    const std::vector<float> a = random_floats(c.n, 1), b = random_floats(c.n, 2);
+    std::vector<float> out(size_t(c.n));
+    const StridedShape s = binary_space(c.shape, c.shape, c.shape);
+    for (auto _ : state) {
+        binary(c, BinaryOp::add, out.data(), a.data(), b.data(), s);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * c.n * 12);
+}
+BENCHMARK(BM_add)->Apply(shapes_and_backends);
+
+// out = a * b, same shape: 12N bytes, memory-bound like add.
+void BM_mul(benchmark::State& state) {
+    const Config c = configure(state);
+    const std::vector<float> a = random_floats(c.n, 1), b = random_floats(c.n, 2);
+    std::vector<float> out(size_t(c.n));
+    const StridedShape s = binary_space(c.shape, c.shape, c.shape);
+    for (auto _ : state) {
+        binary(c, BinaryOp::mul, out.data(), a.data(), b.data(), s);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * c.n * 12);
+}
+BENCHMARK(BM_mul)->Apply(shapes_and_backends);
+
+// Conv bias: (N, C, H, W) + (C, 1, 1). Reads 4N + 4C, writes 4N bytes (the bias stays in L1).
+void BM_add_bias(benchmark::State& state) {
+    const Config c = configure(state);
+    const Shape bias_shape{c.shape[1], 1, 1};
+    const std::vector<float> a = random_floats(c.n, 1), b = random_floats(c.shape[1], 2);
+    std::vector<float> out(size_t(c.n));
+    const StridedShape s = binary_space(c.shape, c.shape, bias_shape);
+    for (auto _ : state) {
+        binary(c, BinaryOp::add, out.data(), a.data(), b.data(), s);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * (c.n * 8 + c.shape[1] * 4));
+}
+BENCHMARK(BM_add_bias)->Apply(shapes_and_backends);
+
+// Linear-layer bias (M, 256) + (256), M = N*C*H*W / 256 (the same element count as the other benches):
+// reads 4N + 1 KiB, writes 4N bytes.
+void BM_add_row(benchmark::State& state) {
+    const Config c = configure(state);
+    const int64_t w = 256, m = c.n / w;
+    const std::vector<float> a = random_floats(c.n, 1), b = random_floats(w, 2);
+    std::vector<float> out(size_t(c.n));
+    const StridedShape s = binary_space({m, w}, {m, w}, {w});
+    for (auto _ : state) {
+        binary(c, BinaryOp::add, out.data(), a.data(), b.data(), s);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * (c.n * 8 + w * 4));
+}
+BENCHMARK(BM_add_row)->Apply(shapes_and_backends);
+
+// Small contiguous adds around the omp parallel threshold (kParallelOver): 12n bytes, in L1/L2. Below
+// the threshold both thread counts run serially; above it, two threads must beat one.
+void BM_add_small(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    set_num_threads(int(state.range(1)));
+    const std::vector<float> a = random_floats(n, 1), b = random_floats(n, 2);
+    std::vector<float> out(static_cast<size_t>(n));
+    const StridedShape s = binary_space({n}, {n}, {n});
+    for (auto _ : state) {
+        omp::binary_fwd(BinaryOp::add, out.data(), a.data(), b.data(), s);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * n * 12);
+}
+BENCHMARK(BM_add_small)
+    ->ArgNames({"n", "threads"})
+    ->ArgsProduct({{1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16}, {1, 2}})
+    ->Unit(benchmark::kMicrosecond);
+
+// The op frontend, a + b: BM_add plus argument checks, make_strided and a fresh output allocation
+// (whose pages the kernel touches for the first time).
+void BM_add_frontend(benchmark::State& state) {
+    const Config c = configure(state);
+    CpuKernelsGuard guard(c.omp ? CpuKernels::omp : CpuKernels::naive);
+    manual_seed(1);
+    const Tensor a = Tensor::randn(c.shape), b = Tensor::randn(c.shape);
+    for (auto _ : state) benchmark::DoNotOptimize(add(a, b));
+    state.SetBytesProcessed(state.iterations() * c.n * 12);
+}
+BENCHMARK(BM_add_frontend)->Apply(shapes_and_backends);
+
+// ---------------------------------------------------------------------------- unary
+// y = exp(x): 8N bytes, but one libm expf call (~10-20 cycles) per element: compute-bound.
+void BM_exp(benchmark::State& state) {
+    const Config c = configure(state);
+    const std::vector<float> x = random_floats(c.n, 1);
+    std::vector<float> y(size_t(c.n));
+    const StridedShape s =
+        detail::make_strided(c.shape, {Tensor::empty(c.shape).strides(), Tensor::empty(c.shape).strides()}, "bench");
+    for (auto _ : state) {
+        if (c.omp)
+            omp::unary_fwd(UnaryOp::exp, y.data(), x.data(), s, 0.0f, 0.0f);
+        else
+            naive::unary_fwd<float>(UnaryOp::exp, y.data(), x.data(), s, 0.0f, 0.0f);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * c.n * 8);
+}
+BENCHMARK(BM_exp)->Apply(shapes_and_backends);
+
+// y = relu(x): reads 4N, writes 4N bytes; one compare per element, memory-bound.
+void BM_relu_fwd(benchmark::State& state) {
+    const Config c = configure(state);
+    const std::vector<float> x = random_floats(c.n, 1);
+    std::vector<float> y(size_t(c.n));
+    for (auto _ : state) {
+        if (c.omp)
+            omp::relu_fwd(y.data(), x.data(), c.n);
+        else
+            naive::relu_fwd<float>(y.data(), x.data(), c.n);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * c.n * 8);
+}
+BENCHMARK(BM_relu_fwd)->Apply(shapes_and_backends);
+
+// dx += dy where x > 0: reads dx, dy, x (12N), writes dx (4N): 16N bytes, memory-bound.
+void BM_relu_bwd(benchmark::State& state) {
+    const Config c = configure(state);
+    const std::vector<float> x = random_floats(c.n, 1), dy = random_floats(c.n, 2);
+    std::vector<float> dx(size_t(c.n), 0.0f);
+    for (auto _ : state) {
+        if (c.omp)
+            omp::relu_bwd(dx.data(), dy.data(), x.data(), c.n);
+        else
+            naive::relu_bwd<float>(dx.data(), dy.data(), x.data(), c.n);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * c.n * 16);
+}
+BENCHMARK(BM_relu_bwd)->Apply(shapes_and_backends);
+
+// ---------------------------------------------------------------------------- copy, fill
+// x.transpose(-1, -2).contiguous(): reads 4N with stride W, writes 4N contiguously. Each source cache
+// line is reused by 16 consecutive output rows, so it is memory-bound if a W x 16 tile stays in L1.
+void BM_copy_transposed(benchmark::State& state) {
+    const Config c = configure(state);
+    const Tensor x = Tensor::empty(c.shape).transpose(-1, -2);
+    const Tensor out = Tensor::empty(x.shape());
+    const std::vector<float> src = random_floats(c.n, 1);
+    float* in = x.data<float>();
+    std::memcpy(in, src.data(), size_t(c.n) * sizeof(float));
+    const StridedShape s = detail::make_strided(x.shape(), {out.strides(), x.strides()}, "bench");
+    for (auto _ : state) {
+        if (c.omp)
+            omp::copy(out.data<float>(), static_cast<const float*>(in), s);
+        else
+            naive::copy(out.data<float>(), static_cast<const float*>(in), s);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * c.n * 8);
+}
+BENCHMARK(BM_copy_transposed)->Apply(shapes_and_backends);
+
+// out[i] = value: writes 4N bytes (plus the read-for-ownership the CPU does on each line).
+void BM_fill(benchmark::State& state) {
+    const Config c = configure(state);
+    std::vector<float> out(size_t(c.n));
+    for (auto _ : state) {
+        if (c.omp)
+            omp::fill(out.data(), 1.5f, c.n);
+        else
+            naive::fill(out.data(), 1.5f, c.n);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * c.n * 4);
+}
+BENCHMARK(BM_fill)->Apply(shapes_and_backends);
+
+}  // namespace
+
 BENCHMARK_MAIN();

@@ -1,1 +1,162 @@
-// (tests come here)
+// Activations (relu): known values, omp-vs-naive parity (exact), float64 gradient checks, the kink
+// convention at 0 and special values, and argument errors.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "kernels/activation.h"
+#include "support/compare.h"
+#include "support/random.h"
+#include "support/shapes.h"
+
+using namespace dyad;
+using test::AllClose;
+using test::Layout;
+using test::values;
+
+namespace {
+
+constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
+constexpr DType kFloatTypes[] = {DType::float32, DType::float64};
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+
+Tensor make(std::vector<double> v, const Shape& shape, DType dtype = DType::float64) {
+    return Tensor::from_vector(std::move(v), shape).to(dtype);
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Exact parity: same shape and the same float32 bits (the sign of a zero included).
+void require_identical(const Tensor& expected, const Tensor& actual) {
+    REQUIRE(actual.shape() == expected.shape());
+    const std::vector<float> e = expected.detach().contiguous().to_vector<float>();
+    const std::vector<float> a = actual.detach().contiguous().to_vector<float>();
+    if (same_bits(e, a)) return;
+    REQUIRE_THAT(a, AllClose(e));  // reports where, when the values differ
+    FAIL("the bits differ: the sign of a zero or a NaN payload");
+}
+
+// Normal values with exact zeros (both signs) mixed in: relu's kink must be hit, not just approached.
+Tensor with_zeros(const Shape& shape, uint64_t seed, Layout layout) {
+    NoGradGuard ng;
+    Tensor x = test::random_tensor(shape, seed, layout);
+    std::vector<float> v = x.contiguous().to_vector<float>();
+    for (size_t i = 0; i < v.size(); i += 5) v[i] = (i % 2) ? -0.0f : 0.0f;
+    x.copy_(Tensor::from_vector(v, shape));
+    return x;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- known values, kinks
+TEST_CASE("relu: known values, NaN stays NaN, infinities", "[activation][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : kFloatTypes) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            const Tensor y = relu(make({-2, -0.5, 0, 0.5, 3, kNaN, -kInf, kInf}, {2, 4}, dt));
+            REQUIRE(y.shape() == Shape{2, 4});
+            REQUIRE(y.dtype() == dt);
+            REQUIRE_THAT(values(y), AllClose(std::vector<double>{0, 0, 0, 0.5, 3, kNaN, 0, kInf}));
+            // A strided input gives a contiguous result with the same values.
+            const Tensor x = make({-1, 2, -3, 4, 5, -6}, {2, 3}, dt).t();
+            const Tensor yt = relu(x);
+            REQUIRE(yt.is_contiguous());
+            REQUIRE(values(yt) == std::vector<double>{0, 4, 2, 5, 0, 0});
+        }
+    }
+}
+
+TEST_CASE("relu gradient: 1 where x > 0, exactly 0 at x = 0 and below", "[activation][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : kFloatTypes) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            Tensor x = make({-1, -0.0, 0, 1e-30, 2, kNaN}, {6}, dt).requires_grad_();
+            relu(x).backward(make({10, 20, 30, 40, 50, 60}, {6}, dt));
+            REQUIRE(values(x.grad()) == std::vector<double>{0, 0, 0, 40, 50, 0});  // NaN > 0 is false
+            // Gradients accumulate: a second use of x adds its share.
+            Tensor z = make({-1, 0, 3}, {3}, dt).requires_grad_();
+            sum(relu(z) + relu(z) * 2.0).backward();
+            REQUIRE(values(z.grad()) == std::vector<double>{0, 0, 3});
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- parity
+// Exact (rtol = atol = 0): relu is a compare and a select per element in both kernel sets.
+TEST_CASE("relu forward and backward: omp equals naive exactly", "[activation][naive][omp]") {
+    const Layout layouts[] = {Layout::contiguous, Layout::transposed, Layout::strided};
+    for (const Shape& shape : test::unary_shapes()) {
+        const Tensor dy = test::random_tensor(shape, 32);
+        for (Layout layout : layouts) {
+            INFO(shape_str(shape) << " " << test::layout_name(layout));
+            const Tensor x = with_zeros(shape, 31, layout);
+            Tensor y[2], dx[2];
+            for (int i = 0; i < 2; i++) {
+                CpuKernelsGuard guard(kKernelSets[i]);
+                Tensor xl = x.detach().requires_grad_();  // a leaf view of the same layout
+                y[i] = relu(xl);
+                y[i].backward(dy);
+                dx[i] = xl.grad();
+            }
+            require_identical(y[0], y[1]);
+            require_identical(dx[0], dx[1]);
+        }
+    }
+}
+
+TEST_CASE("relu_bwd kernels leave dx bit for bit alone where x <= 0", "[activation][naive][omp]") {
+    // dx starts with -0 and other values; dy holds inf and NaN where x <= 0: neither may leak into dx,
+    // and a -0 must stay -0 (an added +0 would flip it).
+    const int64_t n = 40000;  // over the omp threshold, so the threads split it
+    std::vector<float> x(n), dy(n), dx0(n);
+    for (int64_t i = 0; i < n; i++) {
+        x[size_t(i)] = float(i % 4) - 1.5f;  // -1.5, -0.5, 0.5, 1.5
+        if (i % 7 == 0) x[size_t(i)] = 0.0f;
+        dy[size_t(i)] = i % 3 == 0 ? float(kInf) : i % 3 == 1 ? float(kNaN) : 0.25f * float(i % 11);
+        dx0[size_t(i)] = i % 2 ? -0.0f : float(i % 5);
+    }
+    std::vector<float> dx_naive = dx0, dx_omp = dx0;
+    naive::relu_bwd(dx_naive.data(), dy.data(), x.data(), n);
+    omp::relu_bwd(dx_omp.data(), dy.data(), x.data(), n);
+    REQUIRE(same_bits(dx_naive, dx_omp));
+    int64_t changed = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!(x[size_t(i)] > 0) && std::memcmp(&dx_omp[size_t(i)], &dx0[size_t(i)], sizeof(float)) != 0) changed++;
+    REQUIRE(changed == 0);
+}
+
+// ---------------------------------------------------------------------------- gradients
+TEST_CASE("relu: gradcheck away from the kink", "[activation][gradcheck]") {
+    // Inputs at least 1e-3 from the kinks (x = 0 and, for the composite below, x = 0.5), far beyond the
+    // finite-difference step of 1e-6.
+    manual_seed(33);
+    std::vector<double> v = Tensor::randn({4, 5}, DType::float64).to_vector<double>();
+    for (double& e : v)
+        for (double kink : {0.0, 0.5})
+            if (std::abs(e - kink) < 1e-3) e = kink + (e < kink ? -0.1 : 0.1);
+    const Tensor x = Tensor::from_vector(v, {4, 5}).requires_grad_();
+    GradcheckResult r = gradcheck([](const std::vector<Tensor>& in) { return relu(in[0]); }, {x});
+    INFO(r.report);
+    REQUIRE(r.ok);
+    // Composed with elementwise ops, x used twice: relu(x) * x + relu(x * 0.5 - 0.25).
+    r = gradcheck([](const std::vector<Tensor>& in) { return relu(in[0]) * in[0] + relu(in[0] * 0.5 - 0.25); }, {x});
+    INFO(r.report);
+    REQUIRE(r.ok);
+}
+
+// ---------------------------------------------------------------------------- errors
+TEST_CASE("relu argument errors name the op and the dtype", "[activation][errors]") {
+    using Catch::Contains;
+    REQUIRE_THROWS_WITH(relu(Tensor::ones({2, 3}, DType::int32)), Contains("relu") && Contains("int32"));
+    REQUIRE_THROWS_WITH(relu(Tensor::ones({4}, DType::uint8)), Contains("relu") && Contains("uint8"));
+    REQUIRE_THROWS_WITH(relu(Tensor()), Contains("relu") && Contains("undefined"));
+}

@@ -1,1 +1,594 @@
-// (tests come here)
+// Elementwise ops: known values, omp-vs-naive parity (exact), float64 gradient checks, the kink
+// conventions, and argument errors. Activations (relu) are in test_activation.cpp.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "support/compare.h"
+#include "support/random.h"
+#include "support/shapes.h"
+
+using namespace dyad;
+using test::AllClose;
+using test::Layout;
+using test::values;
+
+namespace {
+
+constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
+constexpr DType kFloatTypes[] = {DType::float32, DType::float64};
+constexpr DType kAllTypes[] = {DType::float32, DType::float64, DType::int32, DType::uint8};
+constexpr Layout kLayouts[] = {Layout::contiguous, Layout::transposed, Layout::strided};
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+
+Tensor make(std::vector<double> v, const Shape& shape, DType dtype = DType::float64) {
+    return Tensor::from_vector(std::move(v), shape).to(dtype);
+}
+
+// Known-value tolerance: 0 where the result is exact in float32 (sums of small integers, products and
+// quotients of powers of two); 1e-6 where libm (exp, log, pow) rounds a transcendental result, which is
+// within a few float32 ulps (6e-8 each) of the true value.
+constexpr double kLibmRtol = 1e-6;
+
+// ---------------------------------------------------------------------------- parity helpers
+// Exact parity: same shape, dtype and bytes, so even the sign of a zero or a NaN's payload must agree.
+void require_identical(const Tensor& expected, const Tensor& actual) {
+    REQUIRE(actual.shape() == expected.shape());
+    REQUIRE(actual.dtype() == expected.dtype());
+    const Tensor e = expected.detach().contiguous(), a = actual.detach().contiguous();
+    const size_t bytes = size_t(e.numel()) * dtype_size(e.dtype());
+    if (bytes == 0 || std::memcmp(e.raw_data(), a.raw_data(), bytes) == 0) return;
+    REQUIRE_THAT(values(a), AllClose(values(e)));  // reports where, when the values differ
+    FAIL("the bytes differ: the sign of a zero or a NaN payload");
+}
+
+// Normal(0, 1) values laid out as asked; for ops defined on x > 0, exp(x / 2) instead (about 0.1 to 8).
+Tensor input(const Shape& shape, uint64_t seed, Layout layout, bool positive = false) {
+    NoGradGuard ng;
+    Tensor x = test::random_tensor(shape, seed, layout);
+    if (positive) x.copy_(exp(mul(x, 0.5)));
+    return x;
+}
+
+// fn under naive and under omp must give the same bytes.
+void require_parity(const std::function<Tensor()>& fn) {
+    Tensor expected, actual;
+    {
+        CpuKernelsGuard k(CpuKernels::naive);
+        expected = fn();
+    }
+    {
+        CpuKernelsGuard k(CpuKernels::omp);
+        actual = fn();
+    }
+    require_identical(expected, actual);
+}
+
+// A destination laid out as asked, holding `values` (converted to `dtype`), with the whole storage behind
+// it (the gaps of a strided view included) so that a test can see writes outside the view.
+struct Dest {
+    Tensor storage, view;
+};
+Dest make_dest(const Tensor& values, Layout layout, DType dtype) {
+    NoGradGuard ng;
+    const Shape& shape = values.shape();
+    Dest d;
+    if (layout == Layout::transposed && shape.size() >= 2) {
+        Shape swapped = shape;
+        std::swap(swapped[swapped.size() - 1], swapped[swapped.size() - 2]);
+        d.storage = Tensor::zeros(swapped, dtype);
+        d.view = d.storage.transpose(-1, -2);
+    } else if (layout == Layout::strided && !shape.empty()) {
+        Shape wide = shape;
+        wide.back() *= 2;
+        d.storage = Tensor::zeros(wide, dtype);
+        d.view = d.storage.slice(-1, 0, wide.back(), 2);
+    } else {
+        d.storage = Tensor::zeros(shape, dtype);
+        d.view = d.storage;
+    }
+    d.view.copy_(values);
+    return d;
+}
+
+// Uniform values in [0, 100): every dtype holds them (uint8 and int32 after truncation).
+Tensor values_0_100(const Shape& shape, uint64_t seed) {
+    NoGradGuard ng;
+    manual_seed(seed);
+    return mul(Tensor::rand(shape, DType::float64), 100.0);
+}
+
+// An in-place op applied to equal destinations under naive and under omp: the whole storage must come
+// out with the same bytes.
+void require_inplace_parity(const Tensor& values, Layout layout, DType dtype, const std::function<void(Tensor&)>& op) {
+    Dest expected = make_dest(values, layout, dtype), actual = make_dest(values, layout, dtype);
+    {
+        CpuKernelsGuard k(CpuKernels::naive);
+        op(expected.view);
+    }
+    {
+        CpuKernelsGuard k(CpuKernels::omp);
+        op(actual.view);
+    }
+    require_identical(expected.storage, actual.storage);
+}
+
+// Sets the omp thread count for a scope.
+class ThreadsGuard {
+public:
+    explicit ThreadsGuard(int n) : prev_(num_threads()) { set_num_threads(n); }
+    ~ThreadsGuard() { set_num_threads(prev_); }
+    ThreadsGuard(const ThreadsGuard&) = delete;
+    ThreadsGuard& operator=(const ThreadsGuard&) = delete;
+
+private:
+    int prev_;
+};
+
+// ---------------------------------------------------------------------------- op tables
+struct UnaryCase {
+    const char* name;
+    std::function<Tensor(const Tensor&)> fn;
+    bool positive;  // defined on x > 0 only
+};
+const std::vector<UnaryCase>& unary_cases() {
+    static const std::vector<UnaryCase> c = {
+        {"neg", [](const Tensor& x) { return neg(x); }, false},
+        {"exp", [](const Tensor& x) { return exp(x); }, false},
+        {"log", [](const Tensor& x) { return log(x); }, true},
+        {"sqrt", [](const Tensor& x) { return sqrt(x); }, true},
+        {"add(x, 1.5)", [](const Tensor& x) { return add(x, 1.5); }, false},
+        {"sub(x, 0.25)", [](const Tensor& x) { return sub(x, 0.25); }, false},
+        {"sub(2, x)", [](const Tensor& x) { return sub(2.0, x); }, false},
+        {"mul(x, -3)", [](const Tensor& x) { return mul(x, -3.0); }, false},
+        {"div(x, 7)", [](const Tensor& x) { return div(x, 7.0); }, false},
+        {"div(1, x)", [](const Tensor& x) { return div(1.0, x); }, false},
+        {"pow(x, 1.7)", [](const Tensor& x) { return pow(x, 1.7); }, true},
+        {"pow(x, 3)", [](const Tensor& x) { return pow(x, 3.0); }, false},
+        {"clamp(x, -0.5, 0.8)", [](const Tensor& x) { return clamp(x, -0.5, 0.8); }, false},
+    };
+    return c;
+}
+
+struct BinaryCase {
+    const char* name;
+    std::function<Tensor(const Tensor&, const Tensor&)> fn;
+    bool positive;  // both operands positive (pow: the base, and a gradient w.r.t. b needs log(a))
+};
+const std::vector<BinaryCase>& binary_cases() {
+    static const std::vector<BinaryCase> c = {
+        {"add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, false},
+        {"sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); }, false},
+        {"mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); }, false},
+        {"div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, false},
+        {"pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); }, true},
+    };
+    return c;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- known values
+TEST_CASE("binary ops: known values with broadcasting", "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : kFloatTypes) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            const Tensor a = make({1, 2, 3, 4, 5, 6}, {2, 3}, dt);
+            const Tensor b = make({2, 4, 8}, {3}, dt);
+            REQUIRE(values(add(a, b)) == std::vector<double>{3, 6, 11, 6, 9, 14});
+            REQUIRE(values(sub(a, b)) == std::vector<double>{-1, -2, -5, 2, 1, -2});
+            REQUIRE(values(sub(b, a)) == std::vector<double>{1, 2, 5, -2, -1, 2});
+            REQUIRE(values(mul(a, b)) == std::vector<double>{2, 8, 24, 8, 20, 48});
+            REQUIRE(values(div(a, b)) == std::vector<double>{0.5, 0.5, 0.375, 2, 1.25, 0.75});
+            // Inexact quotients: one float32 rounding is at most 6e-8 relative.
+            REQUIRE_THAT(values(div(b, a)), AllClose(std::vector<double>{2, 2, 8.0 / 3, 0.5, 0.8, 8.0 / 6}).rtol(1e-7));
+
+            // Both operands broadcast: (2, 1) with (1, 3) gives (2, 3).
+            const Tensor col = make({1, 2}, {2, 1}, dt), row = make({10, 20, 30}, {1, 3}, dt);
+            const Tensor outer = add(col, row);
+            REQUIRE(outer.shape() == Shape{2, 3});
+            REQUIRE(values(outer) == std::vector<double>{11, 21, 31, 12, 22, 32});
+            REQUIRE(values(mul(row, col)) == std::vector<double>{10, 20, 30, 20, 40, 60});
+
+            // A one-element tensor against a 3-d one; leading dims are added.
+            const Tensor one = make({-1}, {1}, dt);
+            const Tensor cube = add(make({1, 2, 3, 4, 5, 6, 7, 8}, {2, 2, 2}, dt), one);
+            REQUIRE(cube.shape() == Shape{2, 2, 2});
+            REQUIRE(values(cube) == std::vector<double>{0, 1, 2, 3, 4, 5, 6, 7});
+
+            const Tensor base = make({1, 4, 9, 16, 25, 2}, {2, 3}, dt);
+            const Tensor expo = make({0.5, 2, 0}, {3}, dt);
+            REQUIRE_THAT(values(pow(base, expo)), AllClose(std::vector<double>{1, 16, 1, 4, 625, 1}).rtol(kLibmRtol));
+        }
+    }
+}
+
+TEST_CASE("scalar variants and unary ops: known values", "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : kFloatTypes) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            const Tensor a = make({1, 2, 4, -8}, {4}, dt);
+            REQUIRE(values(add(a, 2.0)) == std::vector<double>{3, 4, 6, -6});
+            REQUIRE(values(sub(a, 2.0)) == std::vector<double>{-1, 0, 2, -10});
+            REQUIRE(values(sub(2.0, a)) == std::vector<double>{1, 0, -2, 10});
+            REQUIRE(values(mul(a, 3.0)) == std::vector<double>{3, 6, 12, -24});
+            REQUIRE(values(div(a, 2.0)) == std::vector<double>{0.5, 1, 2, -4});
+            REQUIRE(values(div(2.0, a)) == std::vector<double>{2, 1, 0.5, -0.25});
+            REQUIRE_THAT(values(pow(a, 2.0)), AllClose(std::vector<double>{1, 4, 16, 64}).rtol(kLibmRtol));
+            REQUIRE_THAT(values(pow(a, 3.0)), AllClose(std::vector<double>{1, 8, 64, -512}).rtol(kLibmRtol));
+            REQUIRE_THAT(values(pow(make({4, 9, 0.25}, {3}, dt), 0.5)),
+                         AllClose(std::vector<double>{2, 3, 0.5}).rtol(kLibmRtol));
+            REQUIRE(values(neg(a)) == std::vector<double>{-1, -2, -4, 8});
+
+            const double e = std::exp(1.0);
+            REQUIRE_THAT(values(exp(make({0, 1, -1, -kInf}, {4}, dt))),
+                         AllClose(std::vector<double>{1, e, 1 / e, 0}).rtol(kLibmRtol));
+            // log of 0 is -inf and of a negative number NaN, like std::log (documented in ops.h).
+            REQUIRE_THAT(values(log(make({1, e, 0.5, 0, -1}, {5}, dt))),
+                         AllClose(std::vector<double>{0, 1, -std::log(2.0), -kInf, kNaN}).rtol(kLibmRtol));
+            REQUIRE(values(sqrt(make({0, 1, 4, 2.25}, {4}, dt))) == std::vector<double>{0, 1, 2, 1.5});
+            REQUIRE(std::isnan(values(sqrt(make({-1}, {1}, dt)))[0]));
+
+            // clamp: below, at and above both bounds; NaN passes through.
+            const Tensor c = clamp(make({-3, -1, 0, 0.5, 1, 2, kNaN}, {7}, dt), -1, 1);
+            REQUIRE_THAT(values(c), AllClose(std::vector<double>{-1, -1, 0, 0.5, 1, 1, kNaN}));
+        }
+    }
+}
+
+TEST_CASE("operators call the named ops", "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor a = make({1, 2, 4}, {3}, DType::float32);
+        const Tensor b = make({4, 8, 2}, {3}, DType::float32);
+        REQUIRE(values(a + b) == std::vector<double>{5, 10, 6});
+        REQUIRE(values(a - b) == std::vector<double>{-3, -6, 2});
+        REQUIRE(values(a * b) == std::vector<double>{4, 16, 8});
+        REQUIRE(values(a / b) == std::vector<double>{0.25, 0.25, 2});
+        REQUIRE(values(-a) == std::vector<double>{-1, -2, -4});
+        REQUIRE(values(a + 1.0) == std::vector<double>{2, 3, 5});
+        REQUIRE(values(1.0 + a) == std::vector<double>{2, 3, 5});
+        REQUIRE(values(a - 1.0) == std::vector<double>{0, 1, 3});
+        REQUIRE(values(1.0 - a) == std::vector<double>{0, -1, -3});
+        REQUIRE(values(a * 2.0) == std::vector<double>{2, 4, 8});
+        REQUIRE(values(2.0 * a) == std::vector<double>{2, 4, 8});
+        REQUIRE(values(a / 2.0) == std::vector<double>{0.5, 1, 2});
+        REQUIRE(values(2.0 / a) == std::vector<double>{2, 1, 0.5});
+        REQUIRE(values(a * b + a / 2.0 - 1.0) == std::vector<double>{3.5, 16, 9});
+    }
+}
+
+TEST_CASE("results are new contiguous tensors, also for strided and empty inputs", "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor x = input({3, 5}, 1, Layout::transposed);
+        const Tensor y = add(x, 1.0);
+        REQUIRE(y.is_contiguous());
+        REQUIRE_FALSE(y.is_same(x));
+        REQUIRE(add(x, x).is_contiguous());
+        const Tensor empty = Tensor::zeros({0, 3});
+        REQUIRE(add(empty, Tensor::ones({3})).shape() == Shape{0, 3});
+        REQUIRE(exp(empty).numel() == 0);
+        REQUIRE(clamp(empty.t(), 0, 1).shape() == Shape{3, 0});
+    }
+}
+
+// ---------------------------------------------------------------------------- parity
+// Every parity check below is exact (rtol = atol = 0, compared byte for byte): the omp kernels evaluate
+// the same expression per element as naive, without reassociation, so any difference is a bug.
+TEST_CASE("unary ops and scalar variants: omp equals naive exactly", "[elementwise][naive][omp]") {
+    for (const Shape& shape : test::unary_shapes()) {
+        for (Layout layout : kLayouts) {
+            const Tensor any = input(shape, 7, layout), pos = input(shape, 7, layout, /*positive=*/true);
+            for (const UnaryCase& op : unary_cases()) {
+                INFO(op.name << " " << shape_str(shape) << " " << test::layout_name(layout));
+                const Tensor& x = op.positive ? pos : any;
+                require_parity([&] { return op.fn(x); });
+            }
+        }
+    }
+}
+
+TEST_CASE("unary backward kernels: omp equals naive exactly", "[elementwise][naive][omp]") {
+    for (const Shape& shape : test::unary_shapes()) {
+        const Tensor any = input(shape, 8, Layout::contiguous), pos = input(shape, 8, Layout::contiguous, true);
+        const Tensor dy = input(shape, 9, Layout::contiguous);
+        for (const UnaryCase& op : unary_cases()) {
+            INFO(op.name << " " << shape_str(shape));
+            const Tensor& x0 = op.positive ? pos : any;
+            require_parity([&] {
+                Tensor x = x0.clone().requires_grad_();
+                op.fn(x).backward(dy);
+                return x.grad();
+            });
+        }
+    }
+}
+
+TEST_CASE("binary ops: omp equals naive exactly on every broadcast case", "[elementwise][naive][omp]") {
+    // Layout pairs: both alike, and mixed (a contiguous operand next to a strided one).
+    const std::pair<Layout, Layout> layouts[] = {{Layout::contiguous, Layout::contiguous},
+                                                 {Layout::transposed, Layout::transposed},
+                                                 {Layout::strided, Layout::strided},
+                                                 {Layout::contiguous, Layout::strided},
+                                                 {Layout::transposed, Layout::contiguous}};
+    for (const BinaryCase& op : binary_cases()) {
+        for (const test::BroadcastCase& bc : test::broadcast_cases()) {
+            for (const auto& [la, lb] : layouts) {
+                INFO(op.name << " " << shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
+                             << test::layout_name(lb));
+                const Tensor a = input(bc.a, 11, la, op.positive), b = input(bc.b, 12, lb, op.positive);
+                require_parity([&] { return op.fn(a, b); });  // b broadcast (or neither)
+                require_parity([&] { return op.fn(b, a); });  // a broadcast
+            }
+        }
+    }
+}
+
+TEST_CASE("omp splits work at any element: parity for 1 to 3 threads", "[elementwise][naive][omp]") {
+    // Large enough for the threads, with thread chunks that start in the middle of a row and rows that
+    // end in the middle of outer dims (the odometer in the strided walk must carry correctly).
+    const Shape shapes[] = {{37, 1031}, {5, 37, 211}, {3, 5, 7, 11, 17}};
+    for (int threads = 1; threads <= 3; threads++) {
+        ThreadsGuard tg(threads);
+        for (const Shape& shape : shapes) {
+            for (Layout layout : kLayouts) {
+                INFO(threads << " threads " << shape_str(shape) << " " << test::layout_name(layout));
+                const Tensor x = input(shape, 21, layout);
+                Shape bshape(shape.size(), 1);
+                bshape[1] = shape[1];  // a per-"channel" operand broadcast over everything else
+                const Tensor b = input(bshape, 22, Layout::contiguous);
+                require_parity([&] { return mul(x, 3.0); });
+                require_parity([&] { return add(x, b); });
+                require_parity([&] { return sub(b, x); });
+                require_parity([&] { return x.contiguous(); });
+                require_inplace_parity(x, layout, DType::float32, [](Tensor& t) { t.fill_(2.5); });
+            }
+        }
+    }
+}
+
+TEST_CASE("in-place add_, mul_ and fill_: omp equals naive exactly", "[elementwise][naive][omp]") {
+    for (const Shape& shape : test::unary_shapes()) {
+        const Tensor start = values_0_100(shape, 5);
+        const Tensor other = input(shape, 13, Layout::strided);
+        for (Layout layout : kLayouts) {
+            INFO(shape_str(shape) << " " << test::layout_name(layout));
+            require_inplace_parity(start, layout, DType::float32, [](Tensor& t) { t.mul_(-0.75); });
+            require_inplace_parity(start, layout, DType::float32, [&](Tensor& t) { t.add_(other); });
+            require_inplace_parity(start, layout, DType::float32, [&](Tensor& t) { t.add_(other, -0.5); });
+            for (DType dt : kAllTypes) {
+                INFO(dtype_name(dt));
+                require_inplace_parity(start, layout, dt, [](Tensor& t) { t.fill_(7); });
+            }
+        }
+    }
+    // add_ with a broadcast source, for every case whose b broadcasts to a.
+    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
+        if (broadcast_shapes(bc.a, bc.b) != bc.a) continue;
+        const Tensor start = values_0_100(bc.a, 6);
+        for (Layout layout : kLayouts) {
+            INFO(shape_str(bc.a) << " += " << shape_str(bc.b) << " " << test::layout_name(layout));
+            const Tensor b = input(bc.b, 14, layout);
+            require_inplace_parity(start, layout, DType::float32, [&](Tensor& t) { t.add_(b, 2.0); });
+        }
+    }
+}
+
+TEST_CASE("copy_ converting between every dtype pair, with broadcasting: omp equals naive",
+          "[elementwise][naive][omp]") {
+    // Values 0..99, which every dtype represents after truncation.
+    const Shape shapes[] = {{7}, {3, 5}, {17, 1}, {2, 3, 5, 7}, {128, 33}, {8, 32, 17, 9}};
+    for (const Shape& shape : shapes) {
+        const Tensor start = values_0_100(shape, 15), v = values_0_100(shape, 16);
+        for (Layout layout : kLayouts) {
+            for (DType from : kAllTypes) {
+                const Tensor src = make_dest(v, layout, from).view;
+                // The destination in another layout than the source: the copy walks both strides.
+                const Layout dl = layout == Layout::contiguous ? Layout::transposed : Layout::contiguous;
+                for (DType to : kAllTypes) {
+                    INFO(shape_str(shape)
+                         << " " << test::layout_name(layout) << " " << dtype_name(from) << " -> " << dtype_name(to));
+                    require_inplace_parity(start, dl, to, [&](Tensor& t) { t.copy_(src); });
+                }
+            }
+        }
+    }
+    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
+        if (broadcast_shapes(bc.a, bc.b) != bc.a) continue;
+        const Tensor start = values_0_100(bc.a, 17), src = values_0_100(bc.b, 18);
+        for (Layout layout : kLayouts) {
+            INFO(shape_str(bc.b) << " -> " << shape_str(bc.a) << " " << test::layout_name(layout));
+            require_inplace_parity(start, layout, DType::float32, [&](Tensor& t) { t.copy_(src); });
+            require_inplace_parity(start, layout, DType::uint8, [&](Tensor& t) { t.copy_(src); });
+        }
+    }
+}
+
+TEST_CASE("contiguous() and to(dtype) of strided views: omp equals naive", "[elementwise][naive][omp]") {
+    for (const Shape& shape : test::unary_shapes()) {
+        for (Layout layout : {Layout::transposed, Layout::strided}) {
+            INFO(shape_str(shape) << " " << test::layout_name(layout));
+            const Tensor x = input(shape, 17, layout);
+            require_parity([&] { return x.contiguous(); });
+            require_parity([&] { return x.clone(); });
+            for (DType dt : {DType::float64, DType::int32}) require_parity([&] { return x.to(dt); });
+            const Tensor u = make_dest(values_0_100(shape, 18), layout, DType::uint8).view;
+            require_parity([&] { return u.to(DType::float32); });
+            require_parity([&] { return u.contiguous(); });
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- gradients
+namespace {
+
+// A float64 leaf of normal values passed through `map`, requiring grad.
+Tensor leaf(const Shape& shape, uint64_t seed, const std::function<double(double)>& map = nullptr) {
+    manual_seed(seed);
+    std::vector<double> v = Tensor::randn(shape, DType::float64).to_vector<double>();
+    if (map)
+        for (double& e : v) e = map(e);
+    return Tensor::from_vector(v, shape).requires_grad_();
+}
+
+// Domains that keep each op's gradient smooth near the inputs.
+double positive(double x) { return 0.5 + std::abs(x); }         // log, sqrt, pow bases, divisors
+double nonzero(double x) { return x < 0 ? x - 0.5 : x + 0.5; }  // divisors of either sign
+double away_from_clamp(double x) {                              // clamp(-0.5, 0.8)
+    for (double bound : {-0.5, 0.8})
+        if (std::abs(x - bound) < 1e-3) x = bound + (x < bound ? -0.01 : 0.01);
+    return x;
+}
+
+void require_gradcheck(const std::string& what, const GradFn& fn, const std::vector<Tensor>& inputs) {
+    INFO(what);
+    const GradcheckResult r = gradcheck(fn, inputs);
+    INFO(r.report);
+    REQUIRE(r.ok);
+}
+
+}  // namespace
+
+TEST_CASE("binary ops: gradcheck with and without broadcasting", "[elementwise][gradcheck]") {
+    const std::pair<Shape, Shape> pairs[] = {
+        {{2, 3}, {2, 3}},     // same shape
+        {{2, 3}, {3}},        // b broadcast over a leading dim
+        {{3}, {2, 3}},        // a broadcast
+        {{3, 1}, {1, 5}},     // both broadcast
+        {{2, 1, 4}, {3, 1}},  // both, with a dim added in front of b
+    };
+    for (const auto& [sa, sb] : pairs) {
+        const std::string shapes = shape_str(sa) + " " + shape_str(sb);
+        const Tensor a = leaf(sa, 1), b = leaf(sb, 2);
+        require_gradcheck("add " + shapes, [](const std::vector<Tensor>& x) { return add(x[0], x[1]); }, {a, b});
+        require_gradcheck("sub " + shapes, [](const std::vector<Tensor>& x) { return sub(x[0], x[1]); }, {a, b});
+        require_gradcheck("mul " + shapes, [](const std::vector<Tensor>& x) { return mul(x[0], x[1]); }, {a, b});
+        require_gradcheck("div " + shapes, [](const std::vector<Tensor>& x) { return div(x[0], x[1]); },
+                          {a, leaf(sb, 3, nonzero)});
+        require_gradcheck("pow " + shapes, [](const std::vector<Tensor>& x) { return pow(x[0], x[1]); },
+                          {leaf(sa, 4, positive), b});
+    }
+}
+
+TEST_CASE("binary ops: gradcheck with one operand held constant", "[elementwise][gradcheck]") {
+    // Only the operand that requires grad gets a gradient buffer; the other's branch must be skipped.
+    // Both positive, so every op (pow's base, div's divisor) is smooth in either order.
+    const Tensor a = leaf({2, 3}, 5, positive);
+    const Tensor b = Tensor::from_vector(std::vector<double>{0.5, 1.5, 2}, {3});
+    for (const BinaryCase& op : binary_cases()) {
+        const std::string name = op.name;
+        require_gradcheck(name + "(a, const)", [&](const std::vector<Tensor>& x) { return op.fn(x[0], b); }, {a});
+        require_gradcheck(name + "(const, a)", [&](const std::vector<Tensor>& x) { return op.fn(b, x[0]); }, {a});
+    }
+}
+
+TEST_CASE("scalar variants and unary ops: gradcheck", "[elementwise][gradcheck]") {
+    const Shape shape{3, 4};
+    const Tensor any = leaf(shape, 6), pos = leaf(shape, 7, positive), nz = leaf(shape, 8, nonzero);
+    struct Case {
+        const char* name;
+        std::function<Tensor(const Tensor&)> fn;
+        Tensor x;
+    };
+    const Case cases[] = {
+        {"add(x, 1.5)", [](const Tensor& x) { return add(x, 1.5); }, any},
+        {"sub(x, 0.25)", [](const Tensor& x) { return sub(x, 0.25); }, any},
+        {"sub(2, x)", [](const Tensor& x) { return sub(2.0, x); }, any},
+        {"mul(x, -3)", [](const Tensor& x) { return mul(x, -3.0); }, any},
+        {"div(x, 7)", [](const Tensor& x) { return div(x, 7.0); }, any},
+        {"div(2, x)", [](const Tensor& x) { return div(2.0, x); }, nz},
+        {"pow(x, 2.5)", [](const Tensor& x) { return pow(x, 2.5); }, pos},
+        {"pow(x, -1.5)", [](const Tensor& x) { return pow(x, -1.5); }, pos},
+        {"pow(x, 3)", [](const Tensor& x) { return pow(x, 3.0); }, any},  // integer exponent: any sign
+        {"neg", [](const Tensor& x) { return neg(x); }, any},
+        {"exp", [](const Tensor& x) { return exp(x); }, any},
+        {"log", [](const Tensor& x) { return log(x); }, pos},
+        {"sqrt", [](const Tensor& x) { return sqrt(x); }, pos},
+        {"operator-", [](const Tensor& x) { return -x; }, any},
+        {"1 - x / 2", [](const Tensor& x) { return 1.0 - x / 2.0; }, any},
+    };
+    for (const Case& c : cases) {
+        require_gradcheck(c.name, [&](const std::vector<Tensor>& x) { return c.fn(x[0]); }, {c.x});
+    }
+}
+
+TEST_CASE("clamp: gradcheck away from the bounds", "[elementwise][gradcheck]") {
+    // Normal values with lo = -0.5, hi = 0.8: about half inside, half clamped, none within 1e-3 of a
+    // bound (the finite-difference step is 1e-6).
+    const Tensor x = leaf({4, 6}, 9, away_from_clamp);
+    require_gradcheck("clamp", [](const std::vector<Tensor>& v) { return clamp(v[0], -0.5, 0.8); }, {x});
+}
+
+TEST_CASE("a tensor used twice: gradcheck of x * x + x and of broadcasting reuse", "[elementwise][gradcheck]") {
+    require_gradcheck("x * x + x", [](const std::vector<Tensor>& v) { return v[0] * v[0] + v[0]; }, {leaf({2, 5}, 10)});
+    // x (3, 1) broadcast against y (1, 4) twice, and y through a division.
+    require_gradcheck("(x * y - x) / (y * y + 1)",
+                      [](const std::vector<Tensor>& v) { return (v[0] * v[1] - v[0]) / (v[1] * v[1] + 1.0); },
+                      {leaf({3, 1}, 11), leaf({1, 4}, 12)});
+}
+
+// ---------------------------------------------------------------------------- kinks and special values
+TEST_CASE("clamp gradient is 1 on [lo, hi] (bounds included) and 0 outside", "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : kFloatTypes) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            Tensor x = make({-2, -1, -0.5, 0, 1, 1.5}, {6}, dt).requires_grad_();
+            sum(clamp(x, -1, 1)).backward();
+            REQUIRE(values(x.grad()) == std::vector<double>{0, 1, 1, 1, 1, 0});
+            // Degenerate interval lo == hi: the gradient passes only at exactly that point.
+            Tensor y = make({-1, 0.25, 2}, {3}, dt).requires_grad_();
+            sum(clamp(y, 0.25, 0.25)).backward();
+            REQUIRE(values(y.grad()) == std::vector<double>{0, 1, 0});
+        }
+    }
+}
+
+TEST_CASE("NaN propagates through binary and unary ops", "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor a = make({1, kNaN, 3}, {3}, DType::float32);
+        const Tensor b = make({kNaN, 2}, {2, 1}, DType::float32);  // broadcast: NaN fills a whole row
+        REQUIRE_THAT(values(add(a, b)), AllClose(std::vector<double>{kNaN, kNaN, kNaN, 3, kNaN, 5}));
+        REQUIRE_THAT(values(add(a, 1.0)), AllClose(std::vector<double>{2, kNaN, 4}));
+        REQUIRE_THAT(values(mul(a, 0.0)), AllClose(std::vector<double>{0, kNaN, 0}));
+        REQUIRE_THAT(values(exp(a)), AllClose(std::vector<double>{std::exp(1.0), kNaN, std::exp(3.0)}).rtol(kLibmRtol));
+    }
+}
+
+// ---------------------------------------------------------------------------- errors
+TEST_CASE("elementwise argument errors name the op and the offending values", "[elementwise][errors]") {
+    using Catch::Contains;
+    const Tensor a = Tensor::ones({2, 3}), c = Tensor::ones({4});
+    for (const BinaryCase& op : binary_cases()) {
+        INFO(op.name);
+        REQUIRE_THROWS_WITH(op.fn(a, c), Contains(std::string(op.name) + ": shapes (2, 3) and (4) do not broadcast"));
+    }
+    REQUIRE_THROWS_WITH(a + Tensor::ones({3, 2}), Contains("add") && Contains("(2, 3)") && Contains("(3, 2)"));
+    REQUIRE_THROWS_WITH(add(a, Tensor::ones({2, 3}, DType::float64)),
+                        Contains("add") && Contains("float32") && Contains("float64"));
+    REQUIRE_THROWS_WITH(mul(Tensor::ones({2}, DType::float64), Tensor::ones({2})),
+                        Contains("mul") && Contains("float64") && Contains("float32"));
+    REQUIRE_THROWS_WITH(exp(Tensor::ones({3}, DType::int32)), Contains("exp") && Contains("int32"));
+    REQUIRE_THROWS_WITH(add(Tensor::ones({3}, DType::uint8), Tensor::ones({3}, DType::uint8)),
+                        Contains("add") && Contains("uint8"));
+    REQUIRE_THROWS_WITH(clamp(a, 0.75, -0.5), Contains("clamp") && Contains("0.75") && Contains("-0.5"));
+    REQUIRE_THROWS_WITH(Tensor::ones({3}).add_(a), Contains("add_") && Contains("(2, 3)") && Contains("(3)"));
+    REQUIRE_THROWS_WITH(Tensor::ones({3}).copy_(a), Contains("copy_") && Contains("(2, 3)") && Contains("(3)"));
+    Tensor w = Tensor::ones({3}).requires_grad_();
+    REQUIRE_THROWS_WITH(w.fill_(0), Contains("fill_") && Contains("requires grad"));
+    REQUIRE_THROWS_WITH(w.mul_(2), Contains("mul_") && Contains("requires grad"));
+}
