@@ -113,7 +113,7 @@ TEST_CASE("item returns the single element", "[tensor]") {
     REQUIRE(sum(Tensor::ones({4, 5})).item() == 20.0);
 }
 
-TEST_CASE("clone and contiguous copy; contiguous of a contiguous tensor does not", "[tensor]") {
+TEST_CASE("clone and contiguous copy, but contiguous of a contiguous tensor does not", "[tensor]") {
     const Tensor a = Tensor::arange(0, 6).reshape({2, 3});
     REQUIRE(a.contiguous().is_same(a));
     const Tensor c = a.clone();

@@ -146,7 +146,7 @@ TEST_CASE("max and argmax of hand-checked tensors", "[reduce][naive][omp]") {
 }
 
 // ---------------------------------------------------------------------------- ties and NaN
-TEST_CASE("max ties send the gradient to the first maximum; NaN wins", "[reduce][naive][omp]") {
+TEST_CASE("max ties send the gradient to the first maximum, and NaN wins", "[reduce][naive][omp]") {
     for (CpuKernels k : kBothSets) {
         CpuKernelsGuard guard(k);
         INFO("kernels " << cpu_kernels_name(k));
