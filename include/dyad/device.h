@@ -58,4 +58,16 @@ void synchronize();
 int num_threads();
 void set_num_threads(int n);
 
+// Sets the omp thread count for a scope and restores the previous one on exit.
+class NumThreadsGuard {
+public:
+    explicit NumThreadsGuard(int n) : prev_(num_threads()) { set_num_threads(n); }
+    ~NumThreadsGuard() { set_num_threads(prev_); }
+    NumThreadsGuard(const NumThreadsGuard&) = delete;
+    NumThreadsGuard& operator=(const NumThreadsGuard&) = delete;
+
+private:
+    int prev_;
+};
+
 }  // namespace dyad

@@ -42,18 +42,6 @@ std::vector<float> randn_floats(int64_t n, uint64_t seed) {
 
 std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 
-// Restores the omp thread count on exit.
-class ThreadsGuard {
-public:
-    explicit ThreadsGuard(int n) : prev_(num_threads()) { set_num_threads(n); }
-    ~ThreadsGuard() { set_num_threads(prev_); }
-    ThreadsGuard(const ThreadsGuard&) = delete;
-    ThreadsGuard& operator=(const ThreadsGuard&) = delete;
-
-private:
-    int prev_;
-};
-
 // How one kernel-level run lays out its operands.
 struct Variant {
     const char* name;
@@ -199,7 +187,7 @@ TEST_CASE("omp gemm is correct for every thread split", "[gemm][omp]") {
     const Variant accumulate = {"batch 3, stride_c 0, beta 1", 1.0f, 1.0f, 3, 1, false, false, true};
     const Variant even = {"batch 4, B shared", 1.0f, 0.0f, 4, 0, false, true};
     for (int threads : {1, 2, 3, 4, 7}) {
-        ThreadsGuard tg(threads);
+        NumThreadsGuard tg(threads);
         INFO("threads " << threads);
         for (const test::GemmCase& gc : cases) {
             check_against_naive(gc, {"alpha 1 beta 0", 1.0f, 0.0f});

@@ -18,27 +18,19 @@ inline Tensor random_tensor(const Shape& shape, uint64_t seed, Layout layout = L
     manual_seed(seed);
     NoGradGuard ng;
     Tensor base = Tensor::randn(shape, dtype);
-    if (layout == Layout::contiguous || shape.size() < 2) {
-        if (layout == Layout::strided && !shape.empty()) {
-            Shape wide = shape;
-            wide.back() *= 2;
-            Tensor big = Tensor::zeros(wide, dtype);
-            Tensor view = big.slice(-1, 0, wide.back(), 2);
-            view.copy_(base);
-            return view;
-        }
-        return base;
-    }
-    if (layout == Layout::transposed) {
+    if (layout == Layout::transposed && shape.size() >= 2) {
         // Memory holds the transpose; the returned view has `shape` with swapped strides.
         return base.transpose(-1, -2).contiguous().transpose(-1, -2);
     }
-    Shape wide = shape;
-    wide.back() *= 2;
-    Tensor big = Tensor::zeros(wide, dtype);
-    Tensor view = big.slice(-1, 0, wide.back(), 2);
-    view.copy_(base);
-    return view;
+    if (layout == Layout::strided && !shape.empty()) {
+        // Every other element of a last dim twice as wide.
+        Shape wide = shape;
+        wide.back() *= 2;
+        Tensor view = Tensor::zeros(wide, dtype).slice(-1, 0, wide.back(), 2);
+        view.copy_(base);
+        return view;
+    }
+    return base;
 }
 
 }  // namespace dyad::test
