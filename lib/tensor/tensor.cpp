@@ -325,6 +325,15 @@ Tensor Tensor::contiguous() const {
 Tensor Tensor::clone() const { return copy_with_grad(*this, dtype(), device(), "clone"); }
 
 // ---------------------------------------------------------------------------- in-place
+// A source that shares memory with the destination but is a different view of it (x.copy_(x.t())) would
+// be overwritten while it is read: such a source is copied first. The identical view is safe.
+static Tensor unaliased(const Tensor& dst, const Tensor& src) {
+    const bool same_view = src.offset() == dst.offset() && src.strides() == dst.strides() && src.shape() == dst.shape();
+    if (src.impl()->storage != dst.impl()->storage || same_view) return src;
+    NoGradGuard ng;
+    return src.clone();
+}
+
 static void check_inplace(const Tensor& t, const char* op) {
     DYAD_CHECK(t.defined(), op, ": the tensor is undefined");
     DYAD_CHECK(!(t.requires_grad() && is_grad_enabled()), op, ": in-place update of a tensor that requires grad (",
@@ -366,7 +375,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
     detail::check_defined("copy_", src, "src");
     DYAD_CHECK(broadcast_shapes(src.shape(), shape(), "copy_") == shape(), "copy_: source shape ",
                shape_str(src.shape()), " does not broadcast to ", shape_str(shape()));
-    detail::copy_into(*this, src);
+    detail::copy_into(*this, unaliased(*this, src));
     return *this;
 }
 
@@ -377,7 +386,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
     DYAD_CHECK(broadcast_shapes(other.shape(), shape(), "add_") == shape(), "add_: shape ",
                shape_str(other.shape()), " does not broadcast to ", shape_str(shape()));
     NoGradGuard ng;
-    detail::accumulate(*this, alpha == 1.0 ? other : mul(other, alpha));
+    detail::accumulate(*this, alpha == 1.0 ? unaliased(*this, other) : mul(other, alpha));
     return *this;
 }
 

@@ -162,6 +162,22 @@ TEST_CASE("in-place fill_, copy_, add_ and mul_", "[tensor]") {
     REQUIRE_THAT(values(b), AllClose(std::vector<double>{0, 5, 5, 0, 0, 5, 5, 0, 0, 5, 5, 0}));
 }
 
+TEST_CASE("in-place updates from an overlapping view read the old values", "[tensor]") {
+    for (CpuKernels k : {CpuKernels::naive, CpuKernels::omp}) {
+        CpuKernelsGuard g(k);
+        Tensor x = Tensor::arange(0, 40000).reshape({200, 200});
+        const Tensor expected = add(x, x.t());
+        x.add_(x.t());
+        REQUIRE(values(x) == values(expected));
+        Tensor y = Tensor::arange(0, 9).reshape({3, 3});
+        y.copy_(y.t());
+        REQUIRE(values(y) == std::vector<double>{0, 3, 6, 1, 4, 7, 2, 5, 8});
+        Tensor z = Tensor::arange(0, 4);
+        z.add_(z);  // the identical view is safe without a copy
+        REQUIRE(values(z) == std::vector<double>{0, 2, 4, 6});
+    }
+}
+
 TEST_CASE("cuda queries answer without a GPU and never crash", "[tensor][device]") {
     REQUIRE(cuda_device_count() >= 0);
     REQUIRE(cuda_available() == (cuda_device_count() > 0));

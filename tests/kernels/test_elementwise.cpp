@@ -120,18 +120,6 @@ void require_inplace_parity(const Tensor& values, Layout layout, DType dtype, co
     require_identical(expected.storage, actual.storage);
 }
 
-// Sets the omp thread count for a scope.
-class ThreadsGuard {
-public:
-    explicit ThreadsGuard(int n) : prev_(num_threads()) { set_num_threads(n); }
-    ~ThreadsGuard() { set_num_threads(prev_); }
-    ThreadsGuard(const ThreadsGuard&) = delete;
-    ThreadsGuard& operator=(const ThreadsGuard&) = delete;
-
-private:
-    int prev_;
-};
-
 // ---------------------------------------------------------------------------- op tables
 struct UnaryCase {
     const char* name;
@@ -341,7 +329,7 @@ TEST_CASE("omp splits work at any element: parity for 1 to 3 threads", "[element
     // end in the middle of outer dims (the odometer in the strided walk must carry correctly).
     const Shape shapes[] = {{37, 1031}, {5, 37, 211}, {3, 5, 7, 11, 17}};
     for (int threads = 1; threads <= 3; threads++) {
-        ThreadsGuard tg(threads);
+        NumThreadsGuard tg(threads);
         for (const Shape& shape : shapes) {
             for (Layout layout : kLayouts) {
                 INFO(threads << " threads " << shape_str(shape) << " " << test::layout_name(layout));
