@@ -6,9 +6,11 @@ namespace dyad {
 
 namespace naive {
 // y = max(x, 0); NaN stays NaN.
-template <typename T> void relu_fwd(T* y, const T* x, int64_t n);
+template <typename T>
+void relu_fwd(T* y, const T* x, int64_t n);
 // dx += dy where x > 0 (the gradient at exactly 0 is 0).
-template <typename T> void relu_bwd(T* dx, const T* dy, const T* x, int64_t n);
+template <typename T>
+void relu_bwd(T* dx, const T* dy, const T* x, int64_t n);
 }  // namespace naive
 
 namespace omp {

@@ -27,18 +27,22 @@ enum class UnaryOp {
 
 namespace naive {
 // out = a (op) b over s (out: stride[0], a: stride[1], b: stride[2]).
-template <typename T> void binary_fwd(BinaryOp op, T* out, const T* a, const T* b, const StridedShape& s);
+template <typename T>
+void binary_fwd(BinaryOp op, T* out, const T* a, const T* b, const StridedShape& s);
 // out = f(x) over s (out: stride[0], x: stride[1]).
-template <typename T> void unary_fwd(UnaryOp op, T* out, const T* x, const StridedShape& s, T p0, T p1);
+template <typename T>
+void unary_fwd(UnaryOp op, T* out, const T* x, const StridedShape& s, T p0, T p1);
 // dx += dy * f'(x), contiguous, n elements. y = f(x) is passed for ops whose derivative uses it
 // (exp, sqrt); it may be null for the others. clamp passes where p0 <= x <= p1.
 template <typename T>
 void unary_bwd(UnaryOp op, T* dx, const T* dy, const T* x, const T* y, int64_t n, T p0, T p1);
 // out[i] = value, contiguous.
-template <typename T> void fill(T* out, T value, int64_t n);
+template <typename T>
+void fill(T* out, T value, int64_t n);
 // out = static_cast<TO>(in) over s (out: stride[0], in: stride[1]); any of float, double, int32_t,
 // uint8_t. Float to integer conversion truncates toward zero (values must fit).
-template <typename TO, typename TI> void copy(TO* out, const TI* in, const StridedShape& s);
+template <typename TO, typename TI>
+void copy(TO* out, const TI* in, const StridedShape& s);
 }  // namespace naive
 
 namespace omp {
@@ -46,10 +50,11 @@ namespace omp {
 // bit: each element is computed by the same expression.
 void binary_fwd(BinaryOp op, float* out, const float* a, const float* b, const StridedShape& s);
 void unary_fwd(UnaryOp op, float* out, const float* x, const StridedShape& s, float p0, float p1);
-void unary_bwd(UnaryOp op, float* dx, const float* dy, const float* x, const float* y, int64_t n, float p0,
-               float p1);
-template <typename T> void fill(T* out, T value, int64_t n);
-template <typename TO, typename TI> void copy(TO* out, const TI* in, const StridedShape& s);
+void unary_bwd(UnaryOp op, float* dx, const float* dy, const float* x, const float* y, int64_t n, float p0, float p1);
+template <typename T>
+void fill(T* out, T value, int64_t n);
+template <typename TO, typename TI>
+void copy(TO* out, const TI* in, const StridedShape& s);
 }  // namespace omp
 
 namespace cuda {

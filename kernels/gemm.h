@@ -7,7 +7,8 @@ namespace dyad {
 
 namespace naive {
 // The triple loop, accumulating each dot product in T. a, b, c: as for omp::gemm below.
-template <typename T> void gemm(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c);
+template <typename T>
+void gemm(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c);
 }  // namespace naive
 
 namespace omp {

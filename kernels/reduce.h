@@ -9,14 +9,18 @@ namespace dyad {
 
 namespace naive {
 // y[o, i] = scale * sum_r x[o, r, i]. Accumulates in double (the reference is the accurate one).
-template <typename T> void sum_fwd(T* y, const T* x, const ReduceShape& s, T scale);
+template <typename T>
+void sum_fwd(T* y, const T* x, const ReduceShape& s, T scale);
 // dx[o, r, i] += scale * dy[o, i].
-template <typename T> void sum_bwd(T* dx, const T* dy, const ReduceShape& s, T scale);
+template <typename T>
+void sum_bwd(T* dx, const T* dy, const ReduceShape& s, T scale);
 // y[o, i] = max_r x[o, r, i]; idx[o, i] = the first r attaining it. A NaN wins (the first NaN).
 // y may be null (argmax). reduce must be >= 1.
-template <typename T> void max_fwd(T* y, int32_t* idx, const T* x, const ReduceShape& s);
+template <typename T>
+void max_fwd(T* y, int32_t* idx, const T* x, const ReduceShape& s);
 // dx[o, idx[o, i], i] += dy[o, i].
-template <typename T> void max_bwd(T* dx, const T* dy, const int32_t* idx, const ReduceShape& s);
+template <typename T>
+void max_bwd(T* dx, const T* dy, const int32_t* idx, const ReduceShape& s);
 }  // namespace naive
 
 namespace omp {

@@ -21,23 +21,23 @@ inline KernelSet kernel_set(Device d) {
 
 // FN is called as dyad::naive::FN<T>(...) or dyad::omp::FN(...). CUDA kernels for these families arrive
 // with the CUDA backend; until then a CUDA tensor reaching here is a clear error, never a silent fallback.
-#define DYAD_DISPATCH_FLOAT(device, dtype, FN, ...)                                 \
-    do {                                                                            \
-        const ::dyad::DType dyad_dt_ = (dtype);                                     \
-        const ::dyad::Device dyad_dev_ = (device);                                  \
-        if (dyad_dev_.is_cuda()) ::dyad::detail::fail_no_cuda_kernel(__FILE__, __LINE__, #FN);          \
-        if (dyad_dt_ == ::dyad::DType::float64) {                                   \
-            using T = double;                                                       \
-            ::dyad::naive::FN<T>(__VA_ARGS__);                                      \
-        } else if (dyad_dt_ == ::dyad::DType::float32) {                            \
-            using T = float;                                                        \
-            if (::dyad::detail::kernel_set(dyad_dev_) == ::dyad::detail::KernelSet::naive) \
-                ::dyad::naive::FN<T>(__VA_ARGS__);                                  \
-            else                                                                    \
-                ::dyad::omp::FN(__VA_ARGS__);                                       \
-        } else {                                                                    \
-            ::dyad::detail::fail_dtype(__FILE__, __LINE__, #FN, dyad_dt_);                              \
-        }                                                                           \
+#define DYAD_DISPATCH_FLOAT(device, dtype, FN, ...)                                            \
+    do {                                                                                       \
+        const ::dyad::DType dyad_dt_ = (dtype);                                                \
+        const ::dyad::Device dyad_dev_ = (device);                                             \
+        if (dyad_dev_.is_cuda()) ::dyad::detail::fail_no_cuda_kernel(__FILE__, __LINE__, #FN); \
+        if (dyad_dt_ == ::dyad::DType::float64) {                                              \
+            using T = double;                                                                  \
+            ::dyad::naive::FN<T>(__VA_ARGS__);                                                 \
+        } else if (dyad_dt_ == ::dyad::DType::float32) {                                       \
+            using T = float;                                                                   \
+            if (::dyad::detail::kernel_set(dyad_dev_) == ::dyad::detail::KernelSet::naive)     \
+                ::dyad::naive::FN<T>(__VA_ARGS__);                                             \
+            else                                                                               \
+                ::dyad::omp::FN(__VA_ARGS__);                                                  \
+        } else {                                                                               \
+            ::dyad::detail::fail_dtype(__FILE__, __LINE__, #FN, dyad_dt_);                     \
+        }                                                                                      \
     } while (0)
 
 // For kernels templated on every dtype in both CPU sets (fill, copy): T is given by the caller.

@@ -19,7 +19,8 @@ namespace dyad::detail {
 }
 
 [[noreturn]] void fail_no_cuda_kernel(const char* file, int line, const char* op) {
-    fail(file, line, str(op, ": no CUDA kernel in this version of dyad; move the tensors to the CPU with .to(Device::cpu())"));
+    fail(file, line,
+         str(op, ": no CUDA kernel in this version of dyad; move the tensors to the CPU with .to(Device::cpu())"));
 }
 
 }  // namespace dyad::detail

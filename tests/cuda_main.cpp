@@ -9,9 +9,9 @@
 
 int main(int argc, char** argv) {
     if (!dyad::cuda_available()) {
-        std::printf("CUDA tests skipped: %s\n",
-                    dyad::cuda_built() ? "no usable CUDA device (driver or GPU missing)"
-                                       : "this build has no CUDA backend (DYAD_WITH_CUDA off)");
+        std::printf("CUDA tests skipped: %s\n", dyad::cuda_built()
+                                                    ? "no usable CUDA device (driver or GPU missing)"
+                                                    : "this build has no CUDA backend (DYAD_WITH_CUDA off)");
         return 77;
     }
     std::printf("CUDA device 0: %s\n", dyad::cuda_device_name(0).c_str());

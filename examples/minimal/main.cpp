@@ -10,10 +10,10 @@ int main() try {
     manual_seed(0);
     // Data: 256 points; class 1 around (+1, +1), class 0 around (-1, -1). Targets are 0/1 as floats.
     const int64_t n = 256;
-    Tensor label = Tensor::rand({n, 1}) - 0.5;     // sign picks the cluster
-    Tensor sign = clamp(label * 1e6, -1.0, 1.0);   // -1 or +1
-    Tensor x = Tensor::randn({n, 2}) * 0.7 + sign; // broadcast (n,1) over (n,2)
-    Tensor y = (sign + 1.0) * 0.5;                 // 0 or 1
+    Tensor label = Tensor::rand({n, 1}) - 0.5;      // sign picks the cluster
+    Tensor sign = clamp(label * 1e6, -1.0, 1.0);    // -1 or +1
+    Tensor x = Tensor::randn({n, 2}) * 0.7 + sign;  // broadcast (n,1) over (n,2)
+    Tensor y = (sign + 1.0) * 0.5;                  // 0 or 1
 
     // Parameters: 2 -> 16 -> 1, small random weights.
     Tensor w1 = (Tensor::randn({2, 16}) * 0.5).requires_grad_();

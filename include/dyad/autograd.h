@@ -46,7 +46,6 @@ struct GradcheckResult {
     std::string report;  // per input: max abs error, where, analytic vs numeric
 };
 using GradFn = std::function<Tensor(const std::vector<Tensor>&)>;
-GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs,
-                          const GradcheckOptions& opt = {});
+GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& opt = {});
 
 }  // namespace dyad

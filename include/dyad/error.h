@@ -26,15 +26,15 @@ std::string str(const Args&... args) {
 }  // namespace dyad
 
 // Always on. Throws dyad::Error with file, line and the streamed message when cond is false.
-#define DYAD_CHECK(cond, ...)                                                             \
-    do {                                                                                  \
+#define DYAD_CHECK(cond, ...)                                                                    \
+    do {                                                                                         \
         if (!(cond)) ::dyad::detail::fail(__FILE__, __LINE__, ::dyad::detail::str(__VA_ARGS__)); \
     } while (0)
 
 // Internal invariant (should be impossible): checked in debug builds only.
 #ifndef NDEBUG
-#define DYAD_ASSERT(cond)                                                                              \
-    do {                                                                                               \
+#define DYAD_ASSERT(cond)                                                                            \
+    do {                                                                                             \
         if (!(cond)) ::dyad::detail::fail(__FILE__, __LINE__, "internal error: " #cond " is false"); \
     } while (0)
 #else

@@ -21,11 +21,24 @@ size_t dtype_size(DType t);
 const char* dtype_name(DType t);
 bool is_floating(DType t);
 
-template <typename T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::float32; }
-template <> constexpr DType dtype_of<double>() { return DType::float64; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::int32; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::uint8; }
+template <typename T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+    return DType::float32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+    return DType::float64;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+    return DType::int32;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+    return DType::uint8;
+}
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "(2, 3, 4)"
@@ -49,8 +62,7 @@ public:
     static Tensor empty(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
     static Tensor zeros(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
     static Tensor ones(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
-    static Tensor full(const Shape& shape, double value, DType dtype = DType::float32,
-                       Device device = Device::cpu());
+    static Tensor full(const Shape& shape, double value, DType dtype = DType::float32, Device device = Device::cpu());
     // Values start, start+step, ... while < end (> end for a negative step); 1-D.
     static Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::float32,
                          Device device = Device::cpu());
@@ -78,7 +90,8 @@ public:
     // ------------------------------------------------------------------------ data access
     // Pointer to the first element (storage + offset). T must match dtype(); CPU or CUDA pointer
     // depending on device(). Strides apply: use contiguous() first for flat access.
-    template <typename T> T* data() const {
+    template <typename T>
+    T* data() const {
         check_dtype(dtype_of<T>(), "data<T>()");
         return static_cast<T*>(raw_data());
     }
@@ -86,7 +99,8 @@ public:
     // The single element of a one-element tensor, converted to double (waits for the GPU).
     double item() const;
     // All elements in row-major order, copied to the host. T must match dtype().
-    template <typename T> std::vector<T> to_vector() const;
+    template <typename T>
+    std::vector<T> to_vector() const;
 
     // ------------------------------------------------------------------------ conversion
     Tensor to(Device device) const;  // a copy on `device` (or *this when already there)
@@ -103,9 +117,9 @@ public:
     Tensor t() const;  // transpose of a 2-D tensor
     Tensor permute(const std::vector<int64_t>& dims) const;
     Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;  // Python-like bounds
-    Tensor select(int64_t dim, int64_t index) const;                                  // removes dim
-    Tensor squeeze() const;            // drops every size-1 dim
-    Tensor squeeze(int64_t dim) const; // drops `dim`, which must have size 1
+    Tensor select(int64_t dim, int64_t index) const;                                // removes dim
+    Tensor squeeze() const;                                                         // drops every size-1 dim
+    Tensor squeeze(int64_t dim) const;  // drops `dim`, which must have size 1
     Tensor unsqueeze(int64_t dim) const;
     Tensor expand(const Shape& shape) const;  // broadcast view (stride 0 on expanded dims)
 
@@ -127,8 +141,8 @@ public:
     // Throw when the tensor requires grad while grad mode is on (the tape would be wrong).
     Tensor& fill_(double value);
     Tensor& zero_() { return fill_(0.0); }
-    Tensor& copy_(const Tensor& src);                      // src is broadcast to shape(), converted
-    Tensor& add_(const Tensor& other, double alpha = 1.0); // this += alpha * other (broadcast)
+    Tensor& copy_(const Tensor& src);                       // src is broadcast to shape(), converted
+    Tensor& add_(const Tensor& other, double alpha = 1.0);  // this += alpha * other (broadcast)
     Tensor& mul_(double factor);
 
     // ------------------------------------------------------------------------ internals

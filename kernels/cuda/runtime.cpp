@@ -40,9 +40,8 @@ void* malloc_device(size_t nbytes, int device) {
         (void)cudaGetLastError();
         size_t free_b = 0, total_b = 0;
         (void)cudaMemGetInfo(&free_b, &total_b);
-        throw CudaError(::dyad::detail::str("CUDA out of memory on device ", device, ": requested ", nbytes,
-                                            " bytes, ", free_b, " of ", total_b,
-                                            " bytes free; try a smaller batch"));
+        throw CudaError(::dyad::detail::str("CUDA out of memory on device ", device, ": requested ", nbytes, " bytes, ",
+                                            free_b, " of ", total_b, " bytes free; try a smaller batch"));
     }
     DYAD_CUDA_CHECK(st);
     return p;

@@ -3,11 +3,13 @@
 
 namespace dyad::naive {
 
-template <typename T> void relu_fwd(T* y, const T* x, int64_t n) {
+template <typename T>
+void relu_fwd(T* y, const T* x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] < T(0) ? T(0) : x[i];  // NaN < 0 is false: NaN stays
 }
 
-template <typename T> void relu_bwd(T* dx, const T* dy, const T* x, int64_t n) {
+template <typename T>
+void relu_bwd(T* dx, const T* dy, const T* x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         if (x[i] > T(0)) dx[i] += dy[i];
 }

@@ -3,7 +3,8 @@
 
 namespace dyad::naive {
 
-template <typename T> void gemm(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c) {
+template <typename T>
+void gemm(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c) {
     for (int64_t p = 0; p < s.batch; p++) {
         const T* ap = a + p * s.stride_a;
         const T* bp = b + p * s.stride_b;

@@ -5,7 +5,8 @@
 
 namespace dyad::naive {
 
-template <typename T> void sum_fwd(T* y, const T* x, const ReduceShape& s, T scale) {
+template <typename T>
+void sum_fwd(T* y, const T* x, const ReduceShape& s, T scale) {
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t i = 0; i < s.inner; i++) {
             double acc = 0;  // double: the reference should be the accurate one
@@ -14,13 +15,15 @@ template <typename T> void sum_fwd(T* y, const T* x, const ReduceShape& s, T sca
         }
 }
 
-template <typename T> void sum_bwd(T* dx, const T* dy, const ReduceShape& s, T scale) {
+template <typename T>
+void sum_bwd(T* dx, const T* dy, const ReduceShape& s, T scale) {
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t r = 0; r < s.reduce; r++)
             for (int64_t i = 0; i < s.inner; i++) dx[(o * s.reduce + r) * s.inner + i] += scale * dy[o * s.inner + i];
 }
 
-template <typename T> void max_fwd(T* y, int32_t* idx, const T* x, const ReduceShape& s) {
+template <typename T>
+void max_fwd(T* y, int32_t* idx, const T* x, const ReduceShape& s) {
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t i = 0; i < s.inner; i++) {
             T best = x[o * s.reduce * s.inner + i];
@@ -34,16 +37,17 @@ template <typename T> void max_fwd(T* y, int32_t* idx, const T* x, const ReduceS
         }
 }
 
-template <typename T> void max_bwd(T* dx, const T* dy, const int32_t* idx, const ReduceShape& s) {
+template <typename T>
+void max_bwd(T* dx, const T* dy, const int32_t* idx, const ReduceShape& s) {
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t i = 0; i < s.inner; i++)
             dx[(o * s.reduce + idx[o * s.inner + i]) * s.inner + i] += dy[o * s.inner + i];
 }
 
-#define DYAD_INSTANTIATE(T)                                                      \
-    template void sum_fwd<T>(T*, const T*, const ReduceShape&, T);              \
-    template void sum_bwd<T>(T*, const T*, const ReduceShape&, T);              \
-    template void max_fwd<T>(T*, int32_t*, const T*, const ReduceShape&);       \
+#define DYAD_INSTANTIATE(T)                                               \
+    template void sum_fwd<T>(T*, const T*, const ReduceShape&, T);        \
+    template void sum_bwd<T>(T*, const T*, const ReduceShape&, T);        \
+    template void max_fwd<T>(T*, int32_t*, const T*, const ReduceShape&); \
     template void max_bwd<T>(T*, const T*, const int32_t*, const ReduceShape&);
 DYAD_INSTANTIATE(float)
 DYAD_INSTANTIATE(double)

@@ -165,8 +165,8 @@ Tensor Tensor::grad() const {
 void Tensor::set_grad(const Tensor& g) {
     DYAD_CHECK(defined(), "set_grad: the tensor is undefined");
     if (g.defined())
-        DYAD_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(),
-                   "set_grad: gradient ", g.str(), " does not match tensor ", str());
+        DYAD_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(), "set_grad: gradient ",
+                   g.str(), " does not match tensor ", str());
     impl_->grad = g;
 }
 
@@ -182,8 +182,8 @@ Tensor Tensor::detach() const {
 
 void Tensor::backward() const {
     DYAD_CHECK(defined(), "backward: the tensor is undefined");
-    DYAD_CHECK(numel() == 1, "backward: a gradient must be given for a result with ", numel(),
-               " elements (shape ", shape_str(shape()), "); only one-element results default to 1");
+    DYAD_CHECK(numel() == 1, "backward: a gradient must be given for a result with ", numel(), " elements (shape ",
+               shape_str(shape()), "); only one-element results default to 1");
     backward(Tensor::ones(shape(), dtype(), device()));
 }
 

@@ -47,7 +47,8 @@ GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, c
     NoGradGuard ng;
     for (size_t i = 0; i < inputs.size(); i++) {
         if (!inputs[i].requires_grad()) continue;
-        const Tensor analytic = leaves[i].grad().defined() ? leaves[i].grad() : Tensor::zeros(inputs[i].shape(), DType::float64);
+        const Tensor analytic =
+            leaves[i].grad().defined() ? leaves[i].grad() : Tensor::zeros(inputs[i].shape(), DType::float64);
         const std::vector<double> an = analytic.contiguous().to_vector<double>();
         // Numeric: perturb one element of a private copy at a time.
         std::vector<Tensor> xs;

@@ -1,6 +1,6 @@
 // Activation op frontends.
-#include "dyad/ops.h"
 #include "kernels/activation.h"
+#include "dyad/ops.h"
 #include "lib/autograd/node.h"
 #include "lib/dispatch.h"
 #include "lib/ops/common.h"

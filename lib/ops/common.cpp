@@ -78,8 +78,8 @@ void check_defined(const char* op, const Tensor& t, const char* arg) {
 
 void check_floating(const char* op, const Tensor& t) {
     check_defined(op, t, "x");
-    DYAD_CHECK(is_floating(t.dtype()), op, ": needs a float32 or float64 tensor, got ", dtype_name(t.dtype()),
-               " ", shape_str(t.shape()));
+    DYAD_CHECK(is_floating(t.dtype()), op, ": needs a float32 or float64 tensor, got ", dtype_name(t.dtype()), " ",
+               shape_str(t.shape()));
 }
 
 void check_same(const char* op, const Tensor& a, const Tensor& b) {
@@ -104,8 +104,8 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 
 void accumulate(const Tensor& dst, const Tensor& src) {
     DYAD_ASSERT(dst.dtype() == src.dtype() && dst.device() == src.device());
-    const StridedShape s = make_strided(dst.shape(), {dst.strides(), dst.strides(), broadcast_strides(src, dst.shape())},
-                                        "accumulate");
+    const StridedShape s =
+        make_strided(dst.shape(), {dst.strides(), dst.strides(), broadcast_strides(src, dst.shape())}, "accumulate");
     DYAD_DISPATCH_FLOAT(dst.device(), dst.dtype(), binary_fwd, BinaryOp::add, dst.data<T>(), dst.data<T>(),
                         src.data<T>(), s);
 }

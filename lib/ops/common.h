@@ -11,8 +11,7 @@ namespace dyad::detail {
 // The iteration space over `shape` for operands with the given strides (output first), with size-1 dims
 // dropped and dims merged where every operand is contiguous across them. Throws when more than kMaxDims
 // dims remain.
-StridedShape make_strided(const Shape& shape, std::initializer_list<std::vector<int64_t>> strides,
-                          const char* op);
+StridedShape make_strided(const Shape& shape, std::initializer_list<std::vector<int64_t>> strides, const char* op);
 // Strides that read t as if broadcast to `shape` (0 on broadcast dims); shapes must be compatible.
 std::vector<int64_t> broadcast_strides(const Tensor& t, const Shape& shape);
 

@@ -1,7 +1,7 @@
 // Elementwise op frontends: checks, broadcasting, dispatch, and the backward rules next to each forward.
+#include "kernels/elementwise.h"
 #include "dyad/autograd.h"
 #include "dyad/ops.h"
-#include "kernels/elementwise.h"
 #include "lib/autograd/node.h"
 #include "lib/dispatch.h"
 #include "lib/ops/common.h"
@@ -16,11 +16,16 @@ using detail::sum_to;
 // ---------------------------------------------------------------------------- raw forwards (no autograd)
 static const char* binary_name(BinaryOp op) {
     switch (op) {
-    case BinaryOp::add: return "add";
-    case BinaryOp::sub: return "sub";
-    case BinaryOp::mul: return "mul";
-    case BinaryOp::div: return "div";
-    case BinaryOp::pow: return "pow";
+        case BinaryOp::add:
+            return "add";
+        case BinaryOp::sub:
+            return "sub";
+        case BinaryOp::mul:
+            return "mul";
+        case BinaryOp::div:
+            return "div";
+        case BinaryOp::pow:
+            return "pow";
     }
     return "?";
 }
@@ -81,15 +86,14 @@ Tensor div(const Tensor& a, const Tensor& b) {
     Tensor y = binary_raw(BinaryOp::div, a, b);
     if (autograd::needs_grad({a, b})) {
         // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -y/b.
-        autograd::record("div", {a, b}, y,
-                         [bd = b.detach(), yd = y.detach(), sa = a.shape()](const Tensor& dy, GradSink& g) {
-                             const Tensor dyb = binary_raw(BinaryOp::div, dy, bd);
-                             if (g.needs(0)) accumulate(g.grad(0), sum_to(dyb, sa));
-                             if (g.needs(1))
-                                 accumulate(g.grad(1), sum_to(unary_raw(UnaryOp::neg, "div",
-                                                                        binary_raw(BinaryOp::mul, dyb, yd)),
-                                                              bd.shape()));
-                         });
+        autograd::record(
+            "div", {a, b}, y, [bd = b.detach(), yd = y.detach(), sa = a.shape()](const Tensor& dy, GradSink& g) {
+                const Tensor dyb = binary_raw(BinaryOp::div, dy, bd);
+                if (g.needs(0)) accumulate(g.grad(0), sum_to(dyb, sa));
+                if (g.needs(1))
+                    accumulate(g.grad(1),
+                               sum_to(unary_raw(UnaryOp::neg, "div", binary_raw(BinaryOp::mul, dyb, yd)), bd.shape()));
+            });
     }
     return y;
 }
@@ -99,19 +103,19 @@ Tensor pow(const Tensor& a, const Tensor& b) {
     if (autograd::needs_grad({a, b})) {
         // d(a^b)/da = b * a^(b-1) = b * y / a would fail at a == 0; use a^(b-1) directly.
         // d(a^b)/db = y * log(a).
-        autograd::record("pow", {a, b}, y,
-                         [ad = a.detach(), bd = b.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
-                             if (g.needs(0)) {
-                                 const Tensor am1 = binary_raw(BinaryOp::pow, ad, unary_raw(UnaryOp::add_scalar, "pow", bd, -1.0));
-                                 const Tensor ga = binary_raw(BinaryOp::mul, dy, binary_raw(BinaryOp::mul, bd, am1));
-                                 accumulate(g.grad(0), sum_to(ga, ad.shape()));
-                             }
-                             if (g.needs(1)) {
-                                 const Tensor gb = binary_raw(BinaryOp::mul, dy,
-                                                              binary_raw(BinaryOp::mul, yd, unary_raw(UnaryOp::log, "pow", ad)));
-                                 accumulate(g.grad(1), sum_to(gb, bd.shape()));
-                             }
-                         });
+        autograd::record(
+            "pow", {a, b}, y, [ad = a.detach(), bd = b.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
+                if (g.needs(0)) {
+                    const Tensor am1 = binary_raw(BinaryOp::pow, ad, unary_raw(UnaryOp::add_scalar, "pow", bd, -1.0));
+                    const Tensor ga = binary_raw(BinaryOp::mul, dy, binary_raw(BinaryOp::mul, bd, am1));
+                    accumulate(g.grad(0), sum_to(ga, ad.shape()));
+                }
+                if (g.needs(1)) {
+                    const Tensor gb = binary_raw(BinaryOp::mul, dy,
+                                                 binary_raw(BinaryOp::mul, yd, unary_raw(UnaryOp::log, "pow", ad)));
+                    accumulate(g.grad(1), sum_to(gb, bd.shape()));
+                }
+            });
     }
     return y;
 }
@@ -121,13 +125,12 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 static Tensor unary(UnaryOp op, const char* name, const Tensor& x, double p0 = 0, double p1 = 0) {
     Tensor y = unary_raw(op, name, x, p0, p1);
     if (autograd::needs_grad({x})) {
-        autograd::record(name, {x}, y,
-                         [op, p0, p1, xd = x.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
-                             const Tensor xc = xd.contiguous();
-                             const Tensor& dx = g.grad(0);
-                             DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(),
-                                                 dy.data<T>(), xc.data<T>(), yd.data<T>(), dx.numel(), T(p0), T(p1));
-                         });
+        autograd::record(name, {x}, y, [op, p0, p1, xd = x.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
+            const Tensor xc = xd.contiguous();
+            const Tensor& dx = g.grad(0);
+            DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(), dy.data<T>(), xc.data<T>(),
+                                yd.data<T>(), dx.numel(), T(p0), T(p1));
+        });
     }
     return y;
 }

@@ -1,8 +1,8 @@
 // matmul frontend. Operands are passed to the GEMM kernel in the layout they already have: a transposed
 // view becomes trans_a/trans_b instead of a copy. Gradients are GEMMs with beta = 1, accumulating straight
 // into the gradient buffers.
-#include "dyad/ops.h"
 #include "kernels/gemm.h"
+#include "dyad/ops.h"
 #include "lib/autograd/node.h"
 #include "lib/dispatch.h"
 #include "lib/ops/common.h"
@@ -58,8 +58,8 @@ void run_gemm(int64_t batch, const MatView& a, const MatView& b, double beta, co
 Tensor matmul(const Tensor& a, const Tensor& b) {
     detail::check_same("matmul", a, b);
     detail::check_floating("matmul", a);
-    DYAD_CHECK((a.dim() == 2 || a.dim() == 3) && (b.dim() == 2 || b.dim() == 3), "matmul: operands must be 2-D or 3-D, got ",
-               shape_str(a.shape()), " and ", shape_str(b.shape()));
+    DYAD_CHECK((a.dim() == 2 || a.dim() == 3) && (b.dim() == 2 || b.dim() == 3),
+               "matmul: operands must be 2-D or 3-D, got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
     DYAD_CHECK(a.size(-1) == b.size(-2), "matmul: inner dims differ: a ", shape_str(a.shape()), " has ", a.size(-1),
                " columns but b ", shape_str(b.shape()), " has ", b.size(-2), " rows");
     const int64_t ba = a.dim() == 3 ? a.size(0) : 1, bb = b.dim() == 3 ? b.size(0) : 1;

@@ -17,9 +17,9 @@ namespace {
 
 // A reduction plan: x (permuted if needed, contiguous) seen as (outer, reduce, inner).
 struct Plan {
-    Tensor x;         // contiguous input, reduced dims adjacent
+    Tensor x;  // contiguous input, reduced dims adjacent
     ReduceShape rs;
-    Shape out_shape;  // with or without kept dims
+    Shape out_shape;            // with or without kept dims
     std::vector<int64_t> perm;  // permutation applied to the input (empty: none)
 };
 
@@ -29,8 +29,8 @@ Plan make_plan(const char* op, const Tensor& x, std::vector<int64_t> dims, bool 
     for (auto& d : dims) d = detail::wrap_dim(d, nd, op);
     std::vector<int64_t> sorted = dims;
     std::sort(sorted.begin(), sorted.end());
-    DYAD_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), op, ": dim listed twice in the dims for ",
-               shape_str(x.shape()));
+    DYAD_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), op,
+               ": dim listed twice in the dims for ", shape_str(x.shape()));
     Plan p;
     // A 0-d tensor accepts dim 0 (or -1), which wrap_dim maps to 0: give it a slot.
     std::vector<bool> red(static_cast<size_t>(std::max<int64_t>(nd, 1)), false);
@@ -48,9 +48,12 @@ Plan make_plan(const char* op, const Tensor& x, std::vector<int64_t> dims, bool 
         const int64_t first = sorted.empty() ? nd : sorted.front(), last = sorted.empty() ? nd - 1 : sorted.back();
         for (int64_t d = 0; d < nd; d++) {
             const int64_t n = x.shape()[size_t(d)];
-            if (d < first) p.rs.outer *= n;
-            else if (d <= last) p.rs.reduce *= n;
-            else p.rs.inner *= n;
+            if (d < first)
+                p.rs.outer *= n;
+            else if (d <= last)
+                p.rs.reduce *= n;
+            else
+                p.rs.inner *= n;
         }
     } else {
         // Kept dims first, reduced dims last: (outer, reduce, 1).
@@ -88,11 +91,12 @@ Tensor sum_impl(const char* op, const Tensor& x, const std::vector<int64_t>& dim
     const double scale = mean ? 1.0 / double(p.rs.reduce) : 1.0;
     Tensor y = Tensor::empty(p.out_shape, x.dtype(), x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), sum_fwd, y.data<T>(), p.x.data<T>(), p.rs, T(scale));
-    autograd::record(op, {x}, y, [rs = p.rs, perm = p.perm, pshape = p.x.shape(), scale](const Tensor& dy, autograd::GradSink& g) {
-        scatter_back(g.grad(0), perm, pshape, [&](const Tensor& dx) {
-            DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), sum_bwd, dx.data<T>(), dy.data<T>(), rs, T(scale));
+    autograd::record(
+        op, {x}, y, [rs = p.rs, perm = p.perm, pshape = p.x.shape(), scale](const Tensor& dy, autograd::GradSink& g) {
+            scatter_back(g.grad(0), perm, pshape, [&](const Tensor& dx) {
+                DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), sum_bwd, dx.data<T>(), dy.data<T>(), rs, T(scale));
+            });
         });
-    });
     return y;
 }
 
@@ -103,20 +107,26 @@ Tensor max_impl(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim)
     Tensor y = Tensor::empty(p.out_shape, x.dtype(), x.device());
     Tensor idx = Tensor::empty(p.out_shape, DType::int32, x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_fwd, y.data<T>(), idx.data<int32_t>(), p.x.data<T>(), p.rs);
-    autograd::record("max", {x}, y, [idx, rs = p.rs, perm = p.perm, pshape = p.x.shape()](const Tensor& dy, autograd::GradSink& g) {
-        scatter_back(g.grad(0), perm, pshape, [&](const Tensor& dx) {
-            DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), max_bwd, dx.data<T>(), dy.data<T>(), idx.data<int32_t>(), rs);
-        });
-    });
+    autograd::record("max", {x}, y,
+                     [idx, rs = p.rs, perm = p.perm, pshape = p.x.shape()](const Tensor& dy, autograd::GradSink& g) {
+                         scatter_back(g.grad(0), perm, pshape, [&](const Tensor& dx) {
+                             DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), max_bwd, dx.data<T>(), dy.data<T>(),
+                                                 idx.data<int32_t>(), rs);
+                         });
+                     });
     return y;
 }
 
 }  // namespace
 
 Tensor sum(const Tensor& x) { return sum_impl("sum", x, all_dims(x), false, false); }
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return sum_impl("sum", x, dims, keepdim, false); }
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    return sum_impl("sum", x, dims, keepdim, false);
+}
 Tensor mean(const Tensor& x) { return sum_impl("mean", x, all_dims(x), false, true); }
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return sum_impl("mean", x, dims, keepdim, true); }
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    return sum_impl("mean", x, dims, keepdim, true);
+}
 Tensor max(const Tensor& x) { return max_impl(x, all_dims(x), false); }
 Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return max_impl(x, dims, keepdim); }
 
@@ -134,7 +144,8 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
     DYAD_CHECK(p.rs.reduce > 0, "argmax: dim ", dim, " of ", shape_str(x.shape()), " is empty");
     DYAD_CHECK(p.rs.reduce <= INT32_MAX, "argmax: dim of size ", p.rs.reduce, " does not fit an int32 index");
     Tensor idx = Tensor::empty(p.out_shape, DType::int32, x.device());
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_fwd, static_cast<T*>(nullptr), idx.data<int32_t>(), p.x.data<T>(), p.rs);
+    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_fwd, static_cast<T*>(nullptr), idx.data<int32_t>(), p.x.data<T>(),
+                        p.rs);
     return idx;
 }
 

@@ -45,8 +45,8 @@ std::optional<std::vector<int64_t>> view_strides(const Shape& old_shape, const s
     int64_t run_stride = old_strides.back(), run_numel = 1, view_numel = 1;
     for (int64_t od = int64_t(old_shape.size()) - 1; od >= 0; od--) {
         run_numel *= old_shape[size_t(od)];
-        const bool run_ends = od == 0 || (old_shape[size_t(od - 1)] != 1 &&
-                                          old_strides[size_t(od - 1)] != run_numel * run_stride);
+        const bool run_ends =
+            od == 0 || (old_shape[size_t(od - 1)] != 1 && old_strides[size_t(od - 1)] != run_numel * run_stride);
         if (!run_ends) continue;
         while (nd >= 0 && (view_numel < run_numel || shape[size_t(nd)] == 1)) {
             st[size_t(nd)] = view_numel * run_stride;

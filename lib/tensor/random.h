@@ -10,9 +10,9 @@ class Generator {
 public:
     explicit Generator(uint64_t seed = 0x5eed) { seed_with(seed); }
     void seed_with(uint64_t seed);
-    uint64_t next();  // 64 random bits
-    double uniform(); // [0, 1), 53 random bits
-    double normal();  // standard normal
+    uint64_t next();   // 64 random bits
+    double uniform();  // [0, 1), 53 random bits
+    double normal();   // standard normal
 
 private:
     uint64_t s_[4];

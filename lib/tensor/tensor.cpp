@@ -21,20 +21,28 @@ namespace dyad {
 // ---------------------------------------------------------------------------- dtype and shape helpers
 size_t dtype_size(DType t) {
     switch (t) {
-    case DType::float32: return 4;
-    case DType::float64: return 8;
-    case DType::int32: return 4;
-    case DType::uint8: return 1;
+        case DType::float32:
+            return 4;
+        case DType::float64:
+            return 8;
+        case DType::int32:
+            return 4;
+        case DType::uint8:
+            return 1;
     }
     return 0;
 }
 
 const char* dtype_name(DType t) {
     switch (t) {
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::int32: return "int32";
-    case DType::uint8: return "uint8";
+        case DType::float32:
+            return "float32";
+        case DType::float64:
+            return "float64";
+        case DType::int32:
+            return "int32";
+        case DType::uint8:
+            return "uint8";
     }
     return "?";
 }
@@ -142,17 +150,33 @@ static void cpu_copy(const Tensor& dst, const Tensor& src) {
     auto go = [&](auto* out) {
         auto call = [&](const auto* in) { naive ? naive::copy(out, in, s) : omp::copy(out, in, s); };
         switch (src.dtype()) {
-        case DType::float32: call(src.data<float>()); break;
-        case DType::float64: call(src.data<double>()); break;
-        case DType::int32: call(src.data<int32_t>()); break;
-        case DType::uint8: call(src.data<uint8_t>()); break;
+            case DType::float32:
+                call(src.data<float>());
+                break;
+            case DType::float64:
+                call(src.data<double>());
+                break;
+            case DType::int32:
+                call(src.data<int32_t>());
+                break;
+            case DType::uint8:
+                call(src.data<uint8_t>());
+                break;
         }
     };
     switch (dst.dtype()) {
-    case DType::float32: go(dst.data<float>()); break;
-    case DType::float64: go(dst.data<double>()); break;
-    case DType::int32: go(dst.data<int32_t>()); break;
-    case DType::uint8: go(dst.data<uint8_t>()); break;
+        case DType::float32:
+            go(dst.data<float>());
+            break;
+        case DType::float64:
+            go(dst.data<double>());
+            break;
+        case DType::int32:
+            go(dst.data<int32_t>());
+            break;
+        case DType::uint8:
+            go(dst.data<uint8_t>());
+            break;
     }
 }
 
@@ -204,19 +228,29 @@ Tensor Tensor::arange(double start, double end, double step, DType dtype, Device
     return host.to(dtype).to(device);
 }
 
-template <typename T> static Tensor from_vector_impl(const std::vector<T>& data, const Shape& shape, Device device) {
-    DYAD_CHECK(int64_t(data.size()) == shape_numel(shape), "from_vector: ", data.size(),
-               " values do not fill shape ", shape_str(shape), " (", shape_numel(shape), " elements)");
+template <typename T>
+static Tensor from_vector_impl(const std::vector<T>& data, const Shape& shape, Device device) {
+    DYAD_CHECK(int64_t(data.size()) == shape_numel(shape), "from_vector: ", data.size(), " values do not fill shape ",
+               shape_str(shape), " (", shape_numel(shape), " elements)");
     Tensor host = make_tensor(shape, dtype_of<T>(), Device::cpu());
     if (!data.empty()) std::memcpy(host.raw_data(), data.data(), data.size() * sizeof(T));
     return host.to(device);
 }
-Tensor Tensor::from_vector(const std::vector<float>& d, const Shape& s, Device dev) { return from_vector_impl(d, s, dev); }
-Tensor Tensor::from_vector(const std::vector<double>& d, const Shape& s, Device dev) { return from_vector_impl(d, s, dev); }
-Tensor Tensor::from_vector(const std::vector<int32_t>& d, const Shape& s, Device dev) { return from_vector_impl(d, s, dev); }
-Tensor Tensor::from_vector(const std::vector<uint8_t>& d, const Shape& s, Device dev) { return from_vector_impl(d, s, dev); }
+Tensor Tensor::from_vector(const std::vector<float>& d, const Shape& s, Device dev) {
+    return from_vector_impl(d, s, dev);
+}
+Tensor Tensor::from_vector(const std::vector<double>& d, const Shape& s, Device dev) {
+    return from_vector_impl(d, s, dev);
+}
+Tensor Tensor::from_vector(const std::vector<int32_t>& d, const Shape& s, Device dev) {
+    return from_vector_impl(d, s, dev);
+}
+Tensor Tensor::from_vector(const std::vector<uint8_t>& d, const Shape& s, Device dev) {
+    return from_vector_impl(d, s, dev);
+}
 
-template <typename Draw> static Tensor random_impl(const char* op, const Shape& shape, DType dtype, Device device, Draw draw) {
+template <typename Draw>
+static Tensor random_impl(const char* op, const Shape& shape, DType dtype, Device device, Draw draw) {
     DYAD_CHECK(is_floating(dtype), op, ": dtype must be float32 or float64, got ", dtype_name(dtype));
     Tensor host = make_tensor(shape, DType::float64, Device::cpu());
     double* p = host.data<double>();
@@ -233,14 +267,29 @@ Tensor Tensor::rand(const Shape& shape, DType dtype, Device device) {
 // ---------------------------------------------------------------------------- metadata
 #define DYAD_REQUIRE_DEFINED(what) DYAD_CHECK(impl_ != nullptr, what, ": the tensor is undefined")
 
-const Shape& Tensor::shape() const { DYAD_REQUIRE_DEFINED("shape()"); return impl_->shape; }
-const std::vector<int64_t>& Tensor::strides() const { DYAD_REQUIRE_DEFINED("strides()"); return impl_->strides; }
-int64_t Tensor::offset() const { DYAD_REQUIRE_DEFINED("offset()"); return impl_->offset; }
+const Shape& Tensor::shape() const {
+    DYAD_REQUIRE_DEFINED("shape()");
+    return impl_->shape;
+}
+const std::vector<int64_t>& Tensor::strides() const {
+    DYAD_REQUIRE_DEFINED("strides()");
+    return impl_->strides;
+}
+int64_t Tensor::offset() const {
+    DYAD_REQUIRE_DEFINED("offset()");
+    return impl_->offset;
+}
 int64_t Tensor::dim() const { return int64_t(shape().size()); }
 int64_t Tensor::size(int64_t d) const { return shape()[size_t(detail::wrap_dim(d, dim(), "size"))]; }
 int64_t Tensor::numel() const { return shape_numel(shape()); }
-DType Tensor::dtype() const { DYAD_REQUIRE_DEFINED("dtype()"); return impl_->dtype; }
-Device Tensor::device() const { DYAD_REQUIRE_DEFINED("device()"); return impl_->storage->device; }
+DType Tensor::dtype() const {
+    DYAD_REQUIRE_DEFINED("dtype()");
+    return impl_->dtype;
+}
+Device Tensor::device() const {
+    DYAD_REQUIRE_DEFINED("device()");
+    return impl_->storage->device;
+}
 
 bool Tensor::is_contiguous() const {
     int64_t expect = 1;
@@ -272,15 +321,20 @@ double Tensor::item() const {
     DYAD_CHECK(numel() == 1, "item(): needs a tensor with one element, got shape ", shape_str(shape()));
     Tensor h = to(Device::cpu());
     switch (h.dtype()) {
-    case DType::float32: return *h.data<float>();
-    case DType::float64: return *h.data<double>();
-    case DType::int32: return *h.data<int32_t>();
-    case DType::uint8: return *h.data<uint8_t>();
+        case DType::float32:
+            return *h.data<float>();
+        case DType::float64:
+            return *h.data<double>();
+        case DType::int32:
+            return *h.data<int32_t>();
+        case DType::uint8:
+            return *h.data<uint8_t>();
     }
     return 0;
 }
 
-template <typename T> std::vector<T> Tensor::to_vector() const {
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
     check_dtype(dtype_of<T>(), "to_vector<T>()");
     Tensor h = to(Device::cpu()).contiguous();
     const T* p = h.data<T>();
@@ -362,10 +416,18 @@ Tensor& Tensor::fill_(double value) {
         return *this;
     }
     switch (dtype()) {
-    case DType::float32: DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<float>, data<float>(), float(value), numel()); break;
-    case DType::float64: DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<double>, data<double>(), value, numel()); break;
-    case DType::int32: DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<int32_t>, data<int32_t>(), int32_t(value), numel()); break;
-    case DType::uint8: DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<uint8_t>, data<uint8_t>(), uint8_t(value), numel()); break;
+        case DType::float32:
+            DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<float>, data<float>(), float(value), numel());
+            break;
+        case DType::float64:
+            DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<double>, data<double>(), value, numel());
+            break;
+        case DType::int32:
+            DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<int32_t>, data<int32_t>(), int32_t(value), numel());
+            break;
+        case DType::uint8:
+            DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<uint8_t>, data<uint8_t>(), uint8_t(value), numel());
+            break;
     }
     return *this;
 }
@@ -383,8 +445,8 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
     check_inplace(*this, "add_");
     detail::check_same("add_", *this, other);
     detail::check_floating("add_", *this);
-    DYAD_CHECK(broadcast_shapes(other.shape(), shape(), "add_") == shape(), "add_: shape ",
-               shape_str(other.shape()), " does not broadcast to ", shape_str(shape()));
+    DYAD_CHECK(broadcast_shapes(other.shape(), shape(), "add_") == shape(), "add_: shape ", shape_str(other.shape()),
+               " does not broadcast to ", shape_str(shape()));
     NoGradGuard ng;
     detail::accumulate(*this, alpha == 1.0 ? unaliased(*this, other) : mul(other, alpha));
     return *this;

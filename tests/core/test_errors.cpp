@@ -22,7 +22,8 @@ TEST_CASE("shape, dtype and dim misuse", "[errors]") {
     const Tensor f = Tensor::zeros({2, 3});
     const Tensor d = Tensor::zeros({2, 3}, DType::float64);
     const Tensor i = Tensor::zeros({2, 3}, DType::int32);
-    REQUIRE_THROWS_WITH(f + d, Catch::Contains("dtypes differ") && Catch::Contains("float32") && Catch::Contains("float64"));
+    REQUIRE_THROWS_WITH(f + d,
+                        Catch::Contains("dtypes differ") && Catch::Contains("float32") && Catch::Contains("float64"));
     REQUIRE_THROWS_WITH(exp(i), Catch::Contains("exp") && Catch::Contains("int32"));
     REQUIRE_THROWS_WITH(sum(f, {2}), Catch::Contains("dim 2 is out of range") && Catch::Contains("2 dims"));
     REQUIRE_THROWS_WITH(f.data<double>(), Catch::Contains("float32") && Catch::Contains("float64"));
@@ -42,7 +43,8 @@ TEST_CASE("mixing devices is an error naming both devices", "[errors]") {
     // Without a GPU a CUDA tensor cannot even be created: that is the error users meet first.
     if (!cuda_available()) {
         REQUIRE_THROWS_WITH(Tensor::ones({2}).to(Device::cuda()),
-                            Catch::Contains("cuda:0") && (Catch::Contains("no CUDA support") || Catch::Contains("no such CUDA device")));
+                            Catch::Contains("cuda:0") &&
+                                (Catch::Contains("no CUDA support") || Catch::Contains("no such CUDA device")));
         return;
     }
     const Tensor c = Tensor::ones({2}, DType::float32, Device::cuda());

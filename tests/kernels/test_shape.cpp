@@ -83,16 +83,31 @@ TEST_CASE("view ops pass gradcheck", "[shape][gradcheck]") {
     manual_seed(11);
     const Tensor x = Tensor::randn({2, 3, 4}, DType::float64).requires_grad_();
     const std::vector<std::pair<const char*, GradFn>> cases = {
-        {"reshape", [](const V& v) { return v[0].reshape({4, 6}); }},
+        {"reshape",
+         [](const V& v) {
+             return v[0].reshape({4, 6});
+         }},
         {"flatten", [](const V& v) { return v[0].flatten(1); }},
         {"transpose", [](const V& v) { return v[0].transpose(0, 2); }},
-        {"permute", [](const V& v) { return v[0].permute({2, 0, 1}); }},
+        {"permute",
+         [](const V& v) {
+             return v[0].permute({2, 0, 1});
+         }},
         {"slice", [](const V& v) { return v[0].slice(2, 1, 4, 2); }},
         {"select", [](const V& v) { return v[0].select(1, 2); }},
         {"unsqueeze+squeeze", [](const V& v) { return v[0].unsqueeze(0).squeeze(0).unsqueeze(3); }},
-        {"expand", [](const V& v) { return v[0].slice(1, 0, 1).expand({2, 5, 4}); }},
-        {"transpose then reshape (copy)", [](const V& v) { return v[0].transpose(1, 2).reshape({2, 12}); }},
-        {"contiguous of a permuted view", [](const V& v) { return v[0].permute({1, 0, 2}).contiguous(); }},
+        {"expand",
+         [](const V& v) {
+             return v[0].slice(1, 0, 1).expand({2, 5, 4});
+         }},
+        {"transpose then reshape (copy)",
+         [](const V& v) {
+             return v[0].transpose(1, 2).reshape({2, 12});
+         }},
+        {"contiguous of a permuted view",
+         [](const V& v) {
+             return v[0].permute({1, 0, 2}).contiguous();
+         }},
         {"overlapping slices used twice", [](const V& v) { return add(v[0].slice(2, 0, 3), v[0].slice(2, 1, 4)); }},
         {"to float32 and back", [](const V& v) { return mul(v[0].to(DType::float32).to(DType::float64), 1.0); }},
     };
@@ -116,7 +131,8 @@ TEST_CASE("a view's gradient lands in the viewed elements of the leaf", "[shape]
 // The strided copy kernel: omp equals naive exactly on permuted, sliced and broadcast views of every
 // rank up to 6, with odd sizes.
 TEST_CASE("strided copy: omp matches naive exactly", "[shape][omp][naive]") {
-    const std::vector<Shape> shapes = {{7}, {3, 5}, {17, 33}, {3, 5, 7}, {2, 3, 5, 7}, {3, 1, 5, 2, 7}, {2, 3, 2, 5, 3, 3}};
+    const std::vector<Shape> shapes = {{7},          {3, 5},          {17, 33},          {3, 5, 7},
+                                       {2, 3, 5, 7}, {3, 1, 5, 2, 7}, {2, 3, 2, 5, 3, 3}};
     uint64_t seed = 100;
     for (const Shape& s : shapes) {
         const Tensor base = test::random_tensor(s, seed++);
@@ -156,7 +172,8 @@ TEST_CASE("make_strided merges contiguous dims and drops size-1 dims", "[shape]"
 
 TEST_CASE("view errors name the op and the shapes", "[shape][errors]") {
     const Tensor a = Tensor::zeros({2, 3});
-    REQUIRE_THROWS_WITH(a.reshape({4, 2}), Catch::Contains("reshape") && Catch::Contains("(2, 3)") && Catch::Contains("(4, 2)"));
+    REQUIRE_THROWS_WITH(a.reshape({4, 2}),
+                        Catch::Contains("reshape") && Catch::Contains("(2, 3)") && Catch::Contains("(4, 2)"));
     REQUIRE_THROWS_WITH(a.reshape({-1, -1}), Catch::Contains("only one dim can be -1"));
     REQUIRE_THROWS_WITH(a.transpose(0, 2), Catch::Contains("transpose") && Catch::Contains("dim 2"));
     REQUIRE_THROWS_WITH(a.permute({0, 0}), Catch::Contains("twice"));

@@ -12,11 +12,18 @@
 
 namespace dyad::test {
 
-template <typename T> class AllCloseMatcher : public Catch::MatcherBase<std::vector<T>> {
+template <typename T>
+class AllCloseMatcher : public Catch::MatcherBase<std::vector<T>> {
 public:
     explicit AllCloseMatcher(std::vector<T> expected) : expected_(std::move(expected)) {}
-    AllCloseMatcher& rtol(double r) { rtol_ = r; return *this; }
-    AllCloseMatcher& atol(double a) { atol_ = a; return *this; }
+    AllCloseMatcher& rtol(double r) {
+        rtol_ = r;
+        return *this;
+    }
+    AllCloseMatcher& atol(double a) {
+        atol_ = a;
+        return *this;
+    }
 
     bool match(const std::vector<T>& actual) const override {
         std::ostringstream os;
@@ -66,7 +73,10 @@ private:
     mutable std::string report_;
 };
 
-template <typename T> AllCloseMatcher<T> AllClose(const std::vector<T>& expected) { return AllCloseMatcher<T>(expected); }
+template <typename T>
+AllCloseMatcher<T> AllClose(const std::vector<T>& expected) {
+    return AllCloseMatcher<T>(expected);
+}
 
 // Values of a tensor (any dtype, strides, device) as doubles, row-major.
 inline std::vector<double> values(const Tensor& t) {
@@ -78,17 +88,20 @@ inline std::vector<double> values(const Tensor& t) {
 // Catch prints the value under test when a matcher fails; for vectors of thousands of values that buries
 // the matcher's own report, so print only the size and the first few values.
 namespace Catch {
-template <typename T> std::string dyad_summary(const std::vector<T>& v) {
+template <typename T>
+std::string dyad_summary(const std::vector<T>& v) {
     std::ostringstream os;
     os << "vector of " << v.size() << " {";
     for (size_t i = 0; i < v.size() && i < 8; i++) os << (i ? ", " : "") << double(v[i]);
     os << (v.size() > 8 ? ", ...}" : "}");
     return os.str();
 }
-template <> struct StringMaker<std::vector<float>> {
+template <>
+struct StringMaker<std::vector<float>> {
     static std::string convert(const std::vector<float>& v) { return dyad_summary(v); }
 };
-template <> struct StringMaker<std::vector<double>> {
+template <>
+struct StringMaker<std::vector<double>> {
     static std::string convert(const std::vector<double>& v) { return dyad_summary(v); }
 };
 }  // namespace Catch
