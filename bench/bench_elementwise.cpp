@@ -100,33 +100,20 @@ void BM_memcpy(benchmark::State& state) {
 BENCHMARK(BM_memcpy)->Apply(shapes_and_threads);
 
 // ---------------------------------------------------------------------------- binary
-// out = a + b, same shape: reads 8N, writes 4N bytes; 1 add per 12 bytes, memory-bound.
-void BM_add(benchmark::State& state) {
+// out = a (op) b, same shape: reads 8N, writes 4N bytes; 1 flop per 12 bytes, memory-bound (add, mul).
+void BM_binary_same_shape(benchmark::State& state, BinaryOp op) {
     const Config c = configure(state);
     const std::vector<float> a = random_floats(c.n, 1), b = random_floats(c.n, 2);
     std::vector<float> out(size_t(c.n));
     const StridedShape s = binary_space(c.shape, c.shape, c.shape);
     for (auto _ : state) {
-        binary(c, BinaryOp::add, out.data(), a.data(), b.data(), s);
+        binary(c, op, out.data(), a.data(), b.data(), s);
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * c.n * 12);
 }
-BENCHMARK(BM_add)->Apply(shapes_and_backends);
-
-// out = a * b, same shape: 12N bytes, memory-bound like add.
-void BM_mul(benchmark::State& state) {
-    const Config c = configure(state);
-    const std::vector<float> a = random_floats(c.n, 1), b = random_floats(c.n, 2);
-    std::vector<float> out(size_t(c.n));
-    const StridedShape s = binary_space(c.shape, c.shape, c.shape);
-    for (auto _ : state) {
-        binary(c, BinaryOp::mul, out.data(), a.data(), b.data(), s);
-        benchmark::ClobberMemory();
-    }
-    state.SetBytesProcessed(state.iterations() * c.n * 12);
-}
-BENCHMARK(BM_mul)->Apply(shapes_and_backends);
+BENCHMARK_CAPTURE(BM_binary_same_shape, add, BinaryOp::add)->Apply(shapes_and_backends);
+BENCHMARK_CAPTURE(BM_binary_same_shape, mul, BinaryOp::mul)->Apply(shapes_and_backends);
 
 // Conv bias: (N, C, H, W) + (C, 1, 1). Reads 4N + 4C, writes 4N bytes (the bias stays in L1).
 void BM_add_bias(benchmark::State& state) {
