@@ -46,6 +46,22 @@ Tensor make_view(const Tensor& t, const Shape& shape, const std::vector<int64_t>
 // Normalises a possibly negative dim for a tensor of rank `ndim`; throws naming `op`.
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 
+// Calls f(T{}) with T the C++ element type of `dt`, and returns what f returns.
+template <typename F>
+decltype(auto) visit_dtype(DType dt, F&& f) {
+    switch (dt) {
+        case DType::float64:
+            return f(double{});
+        case DType::int32:
+            return f(int32_t{});
+        case DType::uint8:
+            return f(uint8_t{});
+        case DType::float32:
+            break;
+    }
+    return f(float{});
+}
+
 // Raw memory helpers, dispatched by device.
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes);
 

@@ -147,37 +147,13 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
 static void cpu_copy(const Tensor& dst, const Tensor& src) {
     const StridedShape s = make_strided(dst.shape(), {dst.strides(), src.strides()}, "copy");
     const bool naive = kernel_set(dst.device()) == KernelSet::naive;
-    auto go = [&](auto* out) {
-        auto call = [&](const auto* in) { naive ? naive::copy(out, in, s) : omp::copy(out, in, s); };
-        switch (src.dtype()) {
-            case DType::float32:
-                call(src.data<float>());
-                break;
-            case DType::float64:
-                call(src.data<double>());
-                break;
-            case DType::int32:
-                call(src.data<int32_t>());
-                break;
-            case DType::uint8:
-                call(src.data<uint8_t>());
-                break;
-        }
-    };
-    switch (dst.dtype()) {
-        case DType::float32:
-            go(dst.data<float>());
-            break;
-        case DType::float64:
-            go(dst.data<double>());
-            break;
-        case DType::int32:
-            go(dst.data<int32_t>());
-            break;
-        case DType::uint8:
-            go(dst.data<uint8_t>());
-            break;
-    }
+    visit_dtype(dst.dtype(), [&](auto to) {
+        visit_dtype(src.dtype(), [&](auto ti) {
+            using TO = decltype(to);
+            using TI = decltype(ti);
+            naive ? naive::copy(dst.data<TO>(), src.data<TI>(), s) : omp::copy(dst.data<TO>(), src.data<TI>(), s);
+        });
+    });
 }
 
 // dst (any strides) = src broadcast to dst's shape, converting dtype. Handles every device pair by
@@ -319,18 +295,8 @@ void* Tensor::raw_data() const {
 // ---------------------------------------------------------------------------- element access
 double Tensor::item() const {
     DYAD_CHECK(numel() == 1, "item(): needs a tensor with one element, got shape ", shape_str(shape()));
-    Tensor h = to(Device::cpu());
-    switch (h.dtype()) {
-        case DType::float32:
-            return *h.data<float>();
-        case DType::float64:
-            return *h.data<double>();
-        case DType::int32:
-            return *h.data<int32_t>();
-        case DType::uint8:
-            return *h.data<uint8_t>();
-    }
-    return 0;
+    const Tensor h = to(Device::cpu());
+    return detail::visit_dtype(h.dtype(), [&](auto t) { return double(*h.data<decltype(t)>()); });
 }
 
 template <typename T>
@@ -415,20 +381,10 @@ Tensor& Tensor::fill_(double value) {
         detail::copy_into(*this, Tensor::full({}, value, dtype()));
         return *this;
     }
-    switch (dtype()) {
-        case DType::float32:
-            DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<float>, data<float>(), float(value), numel());
-            break;
-        case DType::float64:
-            DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<double>, data<double>(), value, numel());
-            break;
-        case DType::int32:
-            DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<int32_t>, data<int32_t>(), int32_t(value), numel());
-            break;
-        case DType::uint8:
-            DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<uint8_t>, data<uint8_t>(), uint8_t(value), numel());
-            break;
-    }
+    detail::visit_dtype(dtype(), [&](auto t) {
+        using T = decltype(t);
+        DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<T>, data<T>(), static_cast<T>(value), numel());
+    });
     return *this;
 }
 
