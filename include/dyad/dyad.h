@@ -3,5 +3,8 @@
 #include "dyad/autograd.h"
 #include "dyad/device.h"
 #include "dyad/error.h"
+#include "dyad/io.h"
+#include "dyad/nn.h"
 #include "dyad/ops.h"
+#include "dyad/optim.h"
 #include "dyad/tensor.h"

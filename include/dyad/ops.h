@@ -4,6 +4,7 @@
 // Floating ops take float32 or float64 (float64 runs on the naive kernels); both operands of a binary
 // op must share dtype and device.
 #pragma once
+#include <cstdint>
 #include <vector>
 
 #include "dyad/tensor.h"
@@ -77,6 +78,67 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 // batch. Result (M, N) or (B, M, N). Transposed views (x.t(), x.transpose(-2, -1)) are used as they are,
 // without a copy: the GEMM kernel reads them transposed.
 Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---------------------------------------------------------------------------- neural network
+// Image tensors are NCHW. Sizes given as Size2 accept one value for both dims (2) or {h, w}.
+struct Size2 {
+    int64_t h = 0, w = 0;
+    Size2() = default;
+    Size2(int64_t v) : h(v), w(v) {}  // NOLINT(google-explicit-constructor): max_pool2d(x, 2)
+    Size2(int64_t h_, int64_t w_) : h(h_), w(w_) {}
+    bool operator==(const Size2& o) const { return h == o.h && w == o.w; }
+};
+
+// 2-D convolution (cross-correlation, as in PyTorch): x (N, C, H, W), weight (K, C, R, S), bias (K) or
+// undefined. Output (N, K, P, Q) with P = (H + 2*pad_h - R) / stride_h + 1 (likewise Q). Dilation 1,
+// groups 1. Errors: rank, channel mismatch, bias shape, stride < 1, padding < 0, a kernel larger than
+// the padded input, an empty batch.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Size2 stride = 1,
+              Size2 padding = 0);
+
+// Max pooling over kernel windows. stride 0 means stride = kernel. Padding (at most half the kernel, as
+// in PyTorch) is -inf. Output P = (H + 2*pad - kernel) / stride + 1 (floor). Backward routes each output's
+// gradient to its window's first maximum (row-major order within the window); NaN wins.
+Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
+// Average pooling; padded zeros count in the divisor (PyTorch's count_include_pad=true), so the divisor
+// is always kernel_h * kernel_w.
+Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
+// Average over adaptive windows: output row i covers input rows [floor(i*H/P), ceil((i+1)*H/P)) as in
+// PyTorch. output {1, 1} is global average pooling.
+Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output);
+
+// y = x @ weight^T + bias. x (..., in), weight (out, in) as in PyTorch, bias (out) or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// Training: each element is zeroed with probability p and the survivors are scaled by 1/(1-p); the mask
+// comes from the generator seeded by manual_seed (a counter-based hash of one 64-bit draw per call, so
+// every device draws the same mask). Not training, or p == 0: returns x unchanged (the same tensor).
+// p must be in [0, 1); p == 1 is an error.
+Tensor dropout(const Tensor& x, double p, bool training);
+
+// Batch normalisation over (N, H, W) per channel of x (N, C, H, W).
+// Training: normalises with the batch mean and biased variance; when running_mean/running_var are
+// defined they are updated in place (without autograd) as running = (1 - momentum) * running +
+// momentum * batch_stat, with the unbiased variance (n / (n - 1)) as in PyTorch. Needs N*H*W > 1.
+// Not training: normalises with running_mean/running_var (which must then be defined).
+// weight (gamma) and bias (beta), shape (C), may be undefined (no affine transform).
+Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                    const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+
+// Along `dim` (negative counts from the end), numerically stable (the maximum is subtracted first).
+Tensor softmax(const Tensor& x, int64_t dim = -1);
+Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+
+// Mean over the batch of -sum_c q_c * log_softmax(logits)_c, where q is the one-hot label smoothed as
+// q = (1 - label_smoothing) * onehot + label_smoothing / C (PyTorch's definition). logits (N, C) float,
+// labels (N) int32 in [0, C) on the same device. Fused: one pass for the loss (log-sum-exp per row kept)
+// and one for the gradient, (softmax - q) / N times the incoming gradient. Result shape ().
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
+
+// Elementwise test for finite values: uint8 tensor, 1 where x is neither inf nor NaN. Not differentiable.
+Tensor isfinite(const Tensor& x);
+// True when every element of x is finite (one pass, no temporary).
+bool all_finite(const Tensor& x);
 
 // ---------------------------------------------------------------------------- shape
 // Free-function forms of Tensor's view methods.

@@ -47,6 +47,12 @@ int64_t shape_numel(const Shape& s);
 // Seeds the process-wide generator behind randn/rand: the same seed gives the same numbers on every
 // machine (the generator and the normal transform are dyad's own, not the C++ library's).
 void manual_seed(uint64_t seed);
+// The generator's whole state, to save and restore (checkpoints resume the same random stream).
+struct RngState {
+    uint64_t s[4];
+};
+RngState rng_state();
+void set_rng_state(const RngState& state);  // an all-zero state is an error
 
 namespace detail {
 struct TensorImpl;

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "dyad/error.h"
 #include "dyad/tensor.h"
 
 namespace dyad {
@@ -43,6 +44,14 @@ double Generator::normal() {
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586476925 * u2);
 }
 
+void Generator::get_state(uint64_t out[4]) const {
+    for (int i = 0; i < 4; i++) out[i] = s_[i];
+}
+
+void Generator::set_state(const uint64_t in[4]) {
+    for (int i = 0; i < 4; i++) s_[i] = in[i];
+}
+
 Generator& global_generator() {
     static Generator g;
     return g;
@@ -51,5 +60,16 @@ Generator& global_generator() {
 }  // namespace detail
 
 void manual_seed(uint64_t seed) { detail::global_generator().seed_with(seed); }
+
+RngState rng_state() {
+    RngState st;
+    detail::global_generator().get_state(st.s);
+    return st;
+}
+
+void set_rng_state(const RngState& state) {
+    DYAD_CHECK(state.s[0] | state.s[1] | state.s[2] | state.s[3], "set_rng_state: the all-zero state is invalid");
+    detail::global_generator().set_state(state.s);
+}
 
 }  // namespace dyad

@@ -13,6 +13,8 @@ public:
     uint64_t next();   // 64 random bits
     double uniform();  // [0, 1), 53 random bits
     double normal();   // standard normal
+    void get_state(uint64_t out[4]) const;
+    void set_state(const uint64_t in[4]);
 
 private:
     uint64_t s_[4];

@@ -1,0 +1,248 @@
+// Modules: named parameters and buffers, train/eval, device moves, and the layers of a small CNN or a
+// ResNet. Parameter names follow PyTorch's state_dict keys for the same structure ("0.weight",
+// "layer1.0.bn1.running_mean", ...), so weights move between the two through a checkpoint (see io.h).
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dyad/ops.h"
+#include "dyad/tensor.h"
+
+namespace dyad::nn {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+public:
+    virtual ~Module() = default;
+    Module() = default;
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+
+    // Runs forward(). Use this (not forward) to call a child, so that summary() sees every layer.
+    Tensor operator()(const Tensor& x);
+    virtual Tensor forward(const Tensor& x) = 0;
+
+    // The class name as PyTorch prints it ("Conv2d") and its arguments ("3, 32, kernel_size=(3, 3), ...").
+    virtual std::string type_name() const = 0;
+    virtual std::string extra_repr() const { return ""; }
+
+    // Depth first, in registration order: this module's own entries, then each child's under
+    // "<child>.". Tensors are the module's own handles (parameters require grad).
+    NamedTensors named_parameters(const std::string& prefix = "") const;
+    std::vector<Tensor> parameters() const;
+    NamedTensors named_buffers(const std::string& prefix = "") const;
+    // Parameters and buffers in PyTorch's state_dict order (per module: parameters, then buffers, then
+    // children).
+    NamedTensors state_dict(const std::string& prefix = "") const;
+    // Every module below this one with its qualified name ("" for this module itself), depth first.
+    std::vector<std::pair<std::string, Module*>> named_modules(const std::string& prefix = "");
+    std::vector<std::pair<std::string, std::shared_ptr<Module>>> children() const { return children_; }
+
+    // Copies every entry of `state` into the tensor of the same name (shapes must match exactly; dtypes
+    // are converted). strict: every parameter and buffer must be present and no other name may appear.
+    // Everything is checked before anything is copied: on error the module is unchanged and the message
+    // names the entry and both shapes.
+    void load_state_dict(const NamedTensors& state, bool strict = true);
+
+    // Training mode (dropout active, batch norm uses batch statistics) for this module and its children.
+    void train(bool on = true);
+    void eval() { train(false); }
+    bool is_training() const { return training_; }
+
+    // Moves every parameter and buffer to `device` (in place: the module's handles change; build the
+    // optimizer after moving). Parameters stay leaves that require grad.
+    void to(Device device);
+    // Sets grad() of every parameter to undefined.
+    void zero_grad();
+    int64_t num_parameters() const;
+
+protected:
+    // Registration returns the stored handle. Names must be unique within the module and contain no '.'.
+    Tensor& register_parameter(const std::string& name, Tensor t);  // sets requires_grad
+    Tensor& register_buffer(const std::string& name, Tensor t);
+    template <typename M>
+    std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+        add_child(name, m);
+        return m;
+    }
+
+private:
+    void add_child(const std::string& name, std::shared_ptr<Module> m);
+    void check_new_name(const std::string& name) const;
+
+    bool training_ = true;
+    std::vector<std::pair<std::string, Tensor>> params_;
+    std::vector<std::pair<std::string, Tensor>> buffers_;
+    std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+using ModulePtr = std::shared_ptr<Module>;
+
+// Children named "0", "1", ... run in order.
+class Sequential : public Module {
+public:
+    Sequential() = default;
+    Sequential(std::initializer_list<ModulePtr> modules);
+    Sequential& push_back(ModulePtr m);
+    size_t size() const { return children().size(); }
+    ModulePtr operator[](size_t i) const;
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "Sequential"; }
+};
+
+// Weight (out, in, k, k) and bias (out): PyTorch's default initialisation, uniform in +-1/sqrt(fan_in)
+// (kaiming_uniform with a = sqrt(5)), fan_in = in * kh * kw; drawn from the manual_seed generator.
+class Conv2d : public Module {
+public:
+    Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Size2 stride = 1, Size2 padding = 0,
+           bool bias = true);
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "Conv2d"; }
+    std::string extra_repr() const override;
+    Tensor& weight() { return *weight_; }
+    Tensor& bias() { return *bias_; }  // undefined without bias
+
+private:
+    int64_t in_, out_;
+    Size2 kernel_, stride_, padding_;
+    Tensor* weight_;
+    Tensor* bias_;
+    Tensor no_bias_;
+};
+
+// Weight (out, in), bias (out): uniform in +-1/sqrt(in) as in PyTorch.
+class Linear : public Module {
+public:
+    Linear(int64_t in_features, int64_t out_features, bool bias = true);
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "Linear"; }
+    std::string extra_repr() const override;
+    Tensor& weight() { return *weight_; }
+    Tensor& bias() { return *bias_; }
+
+private:
+    int64_t in_, out_;
+    Tensor* weight_;
+    Tensor* bias_;
+    Tensor no_bias_;
+};
+
+class ReLU : public Module {
+public:
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "ReLU"; }
+};
+
+class MaxPool2d : public Module {
+public:
+    explicit MaxPool2d(Size2 kernel_size, Size2 stride = 0, Size2 padding = 0);
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "MaxPool2d"; }
+    std::string extra_repr() const override;
+
+private:
+    Size2 kernel_, stride_, padding_;
+};
+
+class AvgPool2d : public Module {
+public:
+    explicit AvgPool2d(Size2 kernel_size, Size2 stride = 0, Size2 padding = 0);
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "AvgPool2d"; }
+    std::string extra_repr() const override;
+
+private:
+    Size2 kernel_, stride_, padding_;
+};
+
+class AdaptiveAvgPool2d : public Module {
+public:
+    explicit AdaptiveAvgPool2d(Size2 output_size);
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "AdaptiveAvgPool2d"; }
+    std::string extra_repr() const override;
+
+private:
+    Size2 output_;
+};
+
+// Flattens dims start_dim..end_dim (PyTorch's nn.Flatten defaults: 1, -1).
+class Flatten : public Module {
+public:
+    explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_(start_dim), end_(end_dim) {}
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "Flatten"; }
+
+private:
+    int64_t start_, end_;
+};
+
+class Dropout : public Module {
+public:
+    explicit Dropout(double p = 0.5);
+    Tensor forward(const Tensor& x) override;  // active in training mode only
+    std::string type_name() const override { return "Dropout"; }
+    std::string extra_repr() const override;
+
+private:
+    double p_;
+};
+
+// Parameters weight (ones) and bias (zeros) when affine; buffers running_mean (zeros), running_var
+// (ones) and num_batches_tracked (int32 scalar, counts training forwards) as in PyTorch.
+class BatchNorm2d : public Module {
+public:
+    explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true);
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "BatchNorm2d"; }
+    std::string extra_repr() const override;
+
+private:
+    int64_t c_;
+    double eps_, momentum_;
+    bool affine_;
+    Tensor none_;
+};
+
+// torchvision's ResNet BasicBlock: conv3x3(stride)-bn-relu-conv3x3-bn, plus the input (through a 1x1
+// conv(stride)+bn "downsample" when the stride or the width changes), then relu. Convs have no bias.
+// Names: conv1, bn1, conv2, bn2, downsample.0, downsample.1.
+class BasicBlock : public Module {
+public:
+    BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride = 1);
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "BasicBlock"; }
+
+private:
+    std::shared_ptr<Conv2d> conv1_, conv2_;
+    std::shared_ptr<BatchNorm2d> bn1_, bn2_;
+    std::shared_ptr<Sequential> downsample_;  // null when the skip is the identity
+};
+
+// A table of every leaf layer: qualified name, type, output shape and parameter count, plus totals.
+// Runs one forward pass without autograd on zeros of `input_shape` (batch dim included), in eval mode;
+// the training mode is restored afterwards.
+std::string summary(Module& model, const Shape& input_shape);
+
+}  // namespace dyad::nn
+
+namespace dyad::models {
+
+// The reference CNN (docs/architecture.md): three conv3x3(pad 1)-ReLU-maxpool2 stages with 32, 64, 128
+// channels, flatten, linear(128 * (image_size/8)^2 -> 256)-ReLU, linear(256 -> num_classes), as one
+// Sequential (names 0.weight ... 12.bias). image_size must be a multiple of 8.
+std::shared_ptr<nn::Sequential> baseline_cnn(int64_t num_classes = 200, int64_t in_channels = 3,
+                                             int64_t image_size = 64);
+
+// ResNet-18 for small images: torchvision's resnet18 with a 3x3 stride-1 stem and no initial max-pool
+// (names conv1, bn1, layer1.0.conv1 ..., fc). Convolutions are initialised like torchvision
+// (kaiming_normal, fan_out, relu gain); batch norms to weight 1, bias 0; fc as Linear.
+std::shared_ptr<nn::Module> resnet18_small(int64_t num_classes = 200, int64_t in_channels = 3);
+
+}  // namespace dyad::models

@@ -1,0 +1,42 @@
+// Batch normalisation kernels over x (n, c, hw) contiguous (NCHW with hw = H*W), statistics per channel.
+// gamma/beta may be null (no affine transform: gamma 1, beta 0). *_bwd kernels ACCUMULATE.
+#pragma once
+#include <cstdint>
+
+namespace dyad {
+
+struct BatchNormShape {
+    int64_t n = 0, c = 0, hw = 0;
+};
+
+namespace naive {
+// Training forward: per channel, mean and biased variance over (n, hw); y = (x - mean) * invstd * gamma
+// + beta with invstd = 1 / sqrt(var + eps). Saves mean and invstd (c each) for backward. When
+// running_mean/running_var are not null they become (1 - momentum) * running + momentum * stat, with the
+// unbiased variance (count / (count - 1)).
+template <typename T>
+void batch_norm_fwd_train(const BatchNormShape& s, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var,
+                          const T* x, const T* gamma, const T* beta, T momentum, T eps);
+// Inference forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
+template <typename T>
+void batch_norm_fwd_eval(const BatchNormShape& s, T* y, const T* x, const T* running_mean, const T* running_var,
+                         const T* gamma, const T* beta, T eps);
+// Backward. training: the batch-statistics gradient through mean and variance, with mean/invstd the
+// saved batch statistics. Not training: mean/invstd come from the running statistics and dx = dy * gamma
+// * invstd. dx, dgamma, dbeta may each be null (not needed).
+template <typename T>
+void batch_norm_bwd(const BatchNormShape& s, bool training, T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
+                    const T* mean, const T* invstd, const T* gamma);
+}  // namespace naive
+
+namespace omp {
+void batch_norm_fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd, float* running_mean,
+                          float* running_var, const float* x, const float* gamma, const float* beta, float momentum,
+                          float eps);
+void batch_norm_fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean,
+                         const float* running_var, const float* gamma, const float* beta, float eps);
+void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
+                    const float* x, const float* mean, const float* invstd, const float* gamma);
+}  // namespace omp
+
+}  // namespace dyad
