@@ -1,1 +1,111 @@
-// placeholder
+// batch_norm2d frontend. Training normalises with the batch statistics, which the kernel also saves for
+// the backward pass, and updates the running statistics in place outside autograd. Eval normalises with
+// a snapshot of the running statistics, which the backward pass then treats as constants.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "dyad/autograd.h"
+#include "dyad/ops.h"
+#include "kernels/norm.h"
+#include "lib/autograd/node.h"
+#include "lib/dispatch.h"
+#include "lib/ops/common.h"
+
+namespace dyad {
+
+namespace {
+
+constexpr const char* kOp = "batch_norm2d";
+
+// A per-channel vector argument: defined ones must match x's dtype and device and have shape (C).
+void check_channel_vector(const Tensor& t, const char* name, const Tensor& x) {
+    if (!t.defined()) return;
+    detail::check_same(kOp, x, t);
+    DYAD_CHECK(t.dim() == 1 && t.size(0) == x.size(1), kOp, ": ", name, " must have shape (", x.size(1), ") for the ",
+               x.size(1), " channels of x ", shape_str(x.shape()), ", got ", shape_str(t.shape()));
+}
+
+template <typename T>
+T* ptr_or_null(const Tensor& t) {
+    return t.defined() ? t.data<T>() : nullptr;
+}
+
+}  // namespace
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                    const Tensor& bias, bool training, double momentum, double eps) {
+    detail::check_defined(kOp, x, "x");
+    detail::check_floating(kOp, x);
+    DYAD_CHECK(x.dim() == 4, kOp, ": x must be 4-D (N, C, H, W), got ", shape_str(x.shape()));
+    check_channel_vector(running_mean, "running_mean", x);
+    check_channel_vector(running_var, "running_var", x);
+    check_channel_vector(weight, "weight", x);
+    check_channel_vector(bias, "bias", x);
+    DYAD_CHECK(running_mean.defined() == running_var.defined(), kOp,
+               ": running_mean and running_var must both be given or both be undefined (x ", shape_str(x.shape()), ")");
+    BatchNormShape s;
+    s.n = x.size(0), s.c = x.size(1), s.hw = x.size(2) * x.size(3);
+    if (training) {
+        DYAD_CHECK(s.n * s.hw > 1, kOp, ": training needs more than one value per channel, got x ",
+                   shape_str(x.shape()), " (N*H*W = ", s.n * s.hw, ")");
+    } else {
+        DYAD_CHECK(running_mean.defined(), kOp, ": eval mode (training = false) needs running_mean and running_var (x ",
+                   shape_str(x.shape()), ")");
+    }
+
+    const Tensor xc = x.contiguous();
+    const Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
+    const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor mean, invstd;  // the statistics the backward pass uses
+    if (training) {
+        mean = Tensor::empty({s.c}, x.dtype(), x.device());
+        invstd = Tensor::empty({s.c}, x.dtype(), x.device());
+        // The kernel updates the running statistics through raw pointers: a non-contiguous one is updated
+        // in a contiguous copy, written back afterwards.
+        Tensor rm, rv;
+        if (running_mean.defined()) {
+            rm = running_mean.is_contiguous() ? running_mean : running_mean.contiguous();
+            rv = running_var.is_contiguous() ? running_var : running_var.contiguous();
+        }
+        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), batch_norm_fwd_train, s, y.data<T>(), mean.data<T>(),
+                            invstd.data<T>(), ptr_or_null<T>(rm), ptr_or_null<T>(rv), xc.data<T>(), ptr_or_null<T>(wc),
+                            ptr_or_null<T>(bc), T(momentum), T(eps));
+        if (running_mean.defined()) {
+            NoGradGuard ng;
+            if (!rm.is_same(running_mean)) running_mean.detach().copy_(rm);
+            if (!rv.is_same(running_var)) running_var.detach().copy_(rv);
+        }
+    } else {
+        const Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
+        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), batch_norm_fwd_eval, s, y.data<T>(), xc.data<T>(), rm.data<T>(),
+                            rv.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(eps));
+        if (autograd::needs_grad({x, weight, bias})) {
+            // A snapshot: the running statistics may change before backward runs.
+            NoGradGuard ng;
+            mean = rm.detach().clone();
+            invstd = div(1.0, sqrt(add(rv.detach(), eps)));
+        }
+    }
+
+    // Inputs x, then weight and bias when given: the sink's indices.
+    std::vector<Tensor> inputs = {x};
+    const int wi = weight.defined() ? int(inputs.size()) : -1;
+    if (weight.defined()) inputs.push_back(weight);
+    const int bi = bias.defined() ? int(inputs.size()) : -1;
+    if (bias.defined()) inputs.push_back(bias);
+    autograd::record(kOp, inputs, y,
+                     [s, training, wi, bi, xd = xc.detach(), gd = wc.defined() ? wc.detach() : Tensor(), mean, invstd](
+                         const Tensor& dy, autograd::GradSink& g) {
+                         const Tensor dx = g.needs(0) ? g.grad(0) : Tensor();
+                         const Tensor dw = wi >= 0 && g.needs(size_t(wi)) ? g.grad(size_t(wi)) : Tensor();
+                         const Tensor db = bi >= 0 && g.needs(size_t(bi)) ? g.grad(size_t(bi)) : Tensor();
+                         DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), batch_norm_bwd, s, training, ptr_or_null<T>(dx),
+                                             ptr_or_null<T>(dw), ptr_or_null<T>(db), dy.data<T>(), xd.data<T>(),
+                                             mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(gd));
+                     });
+    return y;
+}
+
+}  // namespace dyad

@@ -1,1 +1,445 @@
-// placeholder
+// Pooling (max_pool2d, avg_pool2d, adaptive_avg_pool2d): hand-checked values, the tie, NaN and padding
+// conventions of max pooling, omp-vs-naive parity on the kernels for odd, non-square shapes and many
+// window settings, accumulation of the backward kernels, float64 gradient checks, and argument errors.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "kernels/pool.h"
+#include "support/compare.h"
+#include "support/random.h"
+
+using namespace dyad;
+using test::AllClose;
+using test::values;
+
+namespace {
+
+const CpuKernels kBothSets[] = {CpuKernels::naive, CpuKernels::omp};
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+const float kInf = std::numeric_limits<float>::infinity();
+
+Tensor arange_shaped(const Shape& shape, DType dt = DType::float32) {
+    return Tensor::arange(0, double(shape_numel(shape))).reshape(shape).to(dt);
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// A fixed-window pool case: x shape (N, C, H, W), kernel, stride (0: the kernel), padding.
+struct WindowCase {
+    Shape x;
+    Size2 k, s, p;
+};
+
+Pool2dShape window_shape(const WindowCase& c) {
+    Pool2dShape s;
+    s.n = c.x[0], s.c = c.x[1], s.h = c.x[2], s.w = c.x[3];
+    s.kh = c.k.h, s.kw = c.k.w;
+    s.stride_h = c.s.h ? c.s.h : c.k.h, s.stride_w = c.s.w ? c.s.w : c.k.w;
+    s.pad_h = c.p.h, s.pad_w = c.p.w;
+    s.p = (s.h + 2 * s.pad_h - s.kh) / s.stride_h + 1;
+    s.q = (s.w + 2 * s.pad_w - s.kw) / s.stride_w + 1;
+    return s;
+}
+
+// Odd and non-square sizes, every padding allowed up to half the kernel, strides below, at and above the
+// kernel, and the reference CNN's 2x2/2 pool (with an odd input, where the last row and column drop).
+const std::vector<WindowCase>& window_cases() {
+    static const std::vector<WindowCase> c = {
+        {{1, 1, 1, 1}, 1, 0, 0},
+        {{2, 3, 7, 9}, 2, 0, 0},
+        {{1, 2, 8, 8}, 2, 2, 0},
+        {{3, 5, 9, 7}, 3, 2, 1},
+        {{2, 3, 11, 13}, {3, 2}, {1, 2}, {1, 0}},
+        {{1, 3, 5, 17}, {5, 3}, {3, 1}, {2, 1}},
+        {{2, 4, 7, 7}, 3, 1, 1},
+        {{3, 2, 6, 5}, {2, 4}, {3, 1}, {1, 2}},
+        {{1, 2, 3, 3}, 3, 1, 1},
+        {{2, 17, 15, 15}, 3, 3, 0},
+        {{4, 32, 33, 33}, 2, 0, 0},  // over the omp parallel threshold
+        {{5, 7, 17, 19}, {4, 3}, {2, 3}, {2, 1}},
+    };
+    return c;
+}
+
+// Adaptive cases: x shape and output size, including outputs larger than the input (overlapping windows).
+struct AdaptiveCase {
+    Shape x;
+    Size2 out;
+};
+const std::vector<AdaptiveCase>& adaptive_cases() {
+    static const std::vector<AdaptiveCase> c = {
+        {{1, 1, 1, 1}, 1},      {{2, 3, 7, 9}, {3, 4}},  {{2, 5, 8, 8}, 1},  {{1, 3, 5, 5}, {7, 6}},
+        {{3, 4, 9, 9}, {2, 2}}, {{2, 3, 6, 10}, {6, 5}}, {{4, 64, 9, 7}, 1}, {{2, 33, 13, 11}, {3, 5}},
+    };
+    return c;
+}
+
+// Random values on a coarse grid (many ties within a window), with a few NaN and -inf.
+std::vector<float> tied_values(int64_t n, uint64_t seed, bool specials) {
+    std::mt19937 rng(static_cast<uint32_t>(seed));
+    std::uniform_int_distribution<int> level(-4, 4);
+    std::vector<float> v(static_cast<size_t>(n), 0.0f);
+    for (auto& e : v) e = 0.5f * float(level(rng));
+    if (specials)
+        for (size_t i = 7; i < v.size(); i += 97) v[i] = (i / 97) % 2 ? kNaN : -kInf;
+    return v;
+}
+
+std::vector<float> random_floats(int64_t n, uint64_t seed) { return test::random_tensor({n}, seed).to_vector<float>(); }
+
+std::vector<double> as_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// Gradient of sum(w * f(x)) w.r.t. x for float tensors, through the frontend.
+Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, const Tensor& w) {
+    Tensor xl = x.detach().requires_grad_();
+    f(xl).backward(w);
+    return xl.grad();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- known values
+TEST_CASE("max_pool2d of hand-checked tensors, values and gradients", "[pool][naive][omp]") {
+    for (CpuKernels k : kBothSets) {
+        for (DType dt : {DType::float32, DType::float64}) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            // x[h, w] = 4 h + w: every 2x2 window's maximum is its bottom-right element.
+            Tensor x = arange_shaped({1, 1, 4, 4}, dt).requires_grad_();
+            Tensor y = max_pool2d(x, 2);
+            REQUIRE(y.shape() == Shape{1, 1, 2, 2});
+            REQUIRE(y.dtype() == dt);
+            REQUIRE(values(y) == std::vector<double>{5, 7, 13, 15});
+            y.backward(Tensor::from_vector(std::vector<double>{1, 2, 3, 4}, {1, 1, 2, 2}).to(dt));
+            REQUIRE(values(x.grad()) == std::vector<double>{0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4});
+
+            // 3x3 stride 1 padding 1 on 3x3: every window holds the centre or the larger corner.
+            Tensor x3 = arange_shaped({1, 1, 3, 3}, dt).requires_grad_();
+            y = max_pool2d(x3, 3, 1, 1);
+            REQUIRE(values(y) == std::vector<double>{4, 5, 5, 7, 8, 8, 7, 8, 8});
+            sum(y).backward();
+            REQUIRE(values(x3.grad()) == std::vector<double>{0, 0, 0, 0, 1, 2, 0, 2, 4});
+
+            // Non-square kernel and stride, floor of the output size: (5, 7) with kernel (2, 3), stride (3, 2).
+            y = max_pool2d(arange_shaped({1, 1, 5, 7}, dt), {2, 3}, {3, 2});
+            REQUIRE(y.shape() == Shape{1, 1, 2, 3});
+            REQUIRE(values(y) == std::vector<double>{9, 11, 13, 30, 32, 34});
+        }
+    }
+}
+
+TEST_CASE("avg_pool2d and adaptive_avg_pool2d of hand-checked tensors", "[pool][naive][omp]") {
+    for (CpuKernels k : kBothSets) {
+        for (DType dt : {DType::float32, DType::float64}) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            Tensor x = arange_shaped({1, 1, 4, 4}, dt).requires_grad_();
+            Tensor y = avg_pool2d(x, 2);
+            REQUIRE(values(y) == std::vector<double>{2.5, 4.5, 10.5, 12.5});
+            y.backward(Tensor::from_vector(std::vector<double>{4, 8, 12, 16}, {1, 1, 2, 2}).to(dt));
+            REQUIRE(values(x.grad()) == std::vector<double>{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
+
+            // Padding counts as zeros in the divisor (count_include_pad): a ones image, 3x3 stride 1 pad 1.
+            Tensor ones = Tensor::ones({1, 1, 3, 3}, dt).requires_grad_();
+            y = avg_pool2d(ones, 3, 1, 1);
+            REQUIRE_THAT(values(y * 9.0), AllClose(std::vector<double>{4, 6, 4, 6, 9, 6, 4, 6, 4}).rtol(1e-6));
+            y = avg_pool2d(ones, 3, 1, 1);
+            sum(y * 9.0).backward();  // each input is in as many windows as its output's count
+            REQUIRE_THAT(values(ones.grad()), AllClose(std::vector<double>{4, 6, 4, 6, 9, 6, 4, 6, 4}).rtol(1e-6));
+
+            // Adaptive 5 -> 3 rows: windows [0, 2), [1, 4), [3, 5); 4 -> 2 columns: [0, 2), [2, 4).
+            Tensor xa = arange_shaped({1, 1, 5, 4}, dt).requires_grad_();
+            y = adaptive_avg_pool2d(xa, {3, 2});
+            REQUIRE(y.shape() == Shape{1, 1, 3, 2});
+            REQUIRE_THAT(values(y), AllClose(std::vector<double>{2.5, 4.5, 8.5, 10.5, 14.5, 16.5}).rtol(1e-6));
+            sum(y).backward();
+            // Row r is in 1, 2, 1, 2, 1 windows; each window has 4, 6, 4 elements (rows 2, 3, 2 times 2 columns).
+            const double a = 1.0 / 4, b = 1.0 / 6;
+            const std::vector<double> row_w = {a, a + b, b, b + a, a};
+            std::vector<double> expect;
+            for (double r : row_w)
+                for (int c = 0; c < 4; c++) expect.push_back(r);
+            REQUIRE_THAT(values(xa.grad()), AllClose(expect).rtol(1e-6));
+
+            // Global average pooling.
+            y = adaptive_avg_pool2d(arange_shaped({2, 3, 2, 2}, dt), 1);
+            REQUIRE(y.shape() == Shape{2, 3, 1, 1});
+            REQUIRE(values(y) == std::vector<double>{1.5, 5.5, 9.5, 13.5, 17.5, 21.5});
+            // Output equal to the input size: the identity.
+            const Tensor xi = arange_shaped({1, 2, 3, 3}, dt);
+            REQUIRE(values(adaptive_avg_pool2d(xi, {3, 3})) == values(xi));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- ties, NaN, padding
+TEST_CASE("max_pool2d ties go to the first maximum, NaN wins, padding is -inf", "[pool][naive][omp]") {
+    for (CpuKernels k : kBothSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        SECTION("ties: the first maximum in row-major window order takes the gradient") {
+            // Windows: {3, 3 / 1, 3}, {1, 2 / 5, 5}, {7, 0 / 7, 7}, {4, 4 / 4, 4}
+            Tensor x =
+                Tensor::from_vector(std::vector<float>{3, 3, 1, 2, 1, 3, 5, 5, 7, 0, 4, 4, 7, 7, 4, 4}, {1, 1, 4, 4})
+                    .requires_grad_();
+            Tensor y = max_pool2d(x, 2);
+            REQUIRE(values(y) == std::vector<double>{3, 5, 7, 4});
+            y.backward(Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {1, 1, 2, 2}));
+            REQUIRE(values(x.grad()) == std::vector<double>{1, 0, 0, 0, 0, 0, 2, 0, 3, 0, 4, 0, 0, 0, 0, 0});
+        }
+        SECTION("overlapping windows share a maximum: its gradient is the sum") {
+            Tensor x = Tensor::from_vector(std::vector<float>{0, 1, 9, 1, 0}, {1, 1, 1, 5}).requires_grad_();
+            Tensor y = max_pool2d(x, {1, 3}, 1);
+            REQUIRE(values(y) == std::vector<double>{9, 9, 9});
+            sum(y).backward();
+            REQUIRE(values(x.grad()) == std::vector<double>{0, 0, 3, 0, 0});
+        }
+        SECTION("NaN wins: the first NaN of the window is the result and takes the gradient") {
+            Tensor x =
+                Tensor::from_vector(std::vector<float>{1, kNaN, 9, kNaN, 2, 8, 3, 4}, {1, 1, 2, 4}).requires_grad_();
+            Tensor y = max_pool2d(x, 2);
+            const std::vector<double> v = values(y);
+            REQUIRE(std::isnan(v[0]));
+            REQUIRE(std::isnan(v[1]));
+            sum(y).backward();
+            REQUIRE(values(x.grad()) == std::vector<double>{0, 1, 0, 1, 0, 0, 0, 0});
+        }
+        SECTION("padding is -inf: negative inputs and -inf inputs stay in the result") {
+            const Tensor x = Tensor::full({1, 1, 3, 3}, -5.0);
+            REQUIRE(values(max_pool2d(x, 3, 1, 1)) == std::vector<double>(9, -5.0));
+            Tensor xi = Tensor::full({1, 1, 2, 2}, -double(kInf)).requires_grad_();
+            Tensor y = max_pool2d(xi, 2, 1, 1);  // 3x3 output
+            REQUIRE(values(y) == std::vector<double>(9, -double(kInf)));
+            sum(y).backward();  // every window's first (real) element takes its gradient
+            REQUIRE(values(xi.grad()) == std::vector<double>{4, 2, 2, 1});
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- omp vs naive
+// Max pooling picks elements and every backward kernel adds the same float expressions in the same
+// order: exact (bits). The average forwards add in double (naive) or float (omp): windows of at most 20
+// N(0, 1) values round to within rtol 1e-6 / atol 1e-6 of each other.
+TEST_CASE("max_pool2d kernels: omp equals naive exactly, ties and NaN included", "[pool][naive][omp]") {
+    uint64_t seed = 1;
+    for (const WindowCase& c : window_cases()) {
+        for (bool specials : {false, true}) {
+            const Pool2dShape s = window_shape(c);
+            INFO("x " << shape_str(c.x) << " k (" << s.kh << ", " << s.kw << ") stride (" << s.stride_h << ", "
+                      << s.stride_w << ") pad (" << s.pad_h << ", " << s.pad_w << ") specials " << specials);
+            const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
+            const std::vector<float> x = tied_values(nx, seed++, specials);
+            std::vector<float> y0(static_cast<size_t>(ny)), y1(static_cast<size_t>(ny), 7.0f);
+            std::vector<int32_t> i0(static_cast<size_t>(ny)), i1(static_cast<size_t>(ny), -1);
+            naive::max_pool2d_fwd(s, y0.data(), i0.data(), x.data());
+            omp::max_pool2d_fwd(s, y1.data(), i1.data(), x.data());
+            REQUIRE(same_bits(y0, y1));
+            REQUIRE(i0 == i1);
+            // The index is the first maximum (or first NaN) of its window: check against a direct scan.
+            for (int64_t o = 0; o < ny; o++) {
+                const int64_t plane = o / (s.p * s.q), i = o / s.q % s.p, j = o % s.q;
+                const float* xp = x.data() + plane * s.h * s.w;
+                int64_t first = -1;
+                for (int64_t r = i * s.stride_h - s.pad_h; r < i * s.stride_h - s.pad_h + s.kh; r++)
+                    for (int64_t q = j * s.stride_w - s.pad_w; q < j * s.stride_w - s.pad_w + s.kw; q++) {
+                        if (r < 0 || r >= s.h || q < 0 || q >= s.w) continue;
+                        const float v = xp[r * s.w + q];
+                        if (first < 0) {
+                            first = r * s.w + q;
+                        } else if (!std::isnan(xp[first]) && (std::isnan(v) || v > xp[first])) {
+                            first = r * s.w + q;
+                        }
+                    }
+                REQUIRE(i0[size_t(o)] == first);
+            }
+            // Backward into a gradient that already holds values: it must add.
+            const std::vector<float> dy = random_floats(ny, seed++);
+            const std::vector<float> dx_init = random_floats(nx, seed++);
+            std::vector<float> dx0 = dx_init, dx1 = dx_init;
+            naive::max_pool2d_bwd(s, dx0.data(), dy.data(), i0.data());
+            omp::max_pool2d_bwd(s, dx1.data(), dy.data(), i0.data());
+            REQUIRE(same_bits(dx0, dx1));
+            std::vector<double> expect = as_double(dx_init);
+            for (int64_t o = 0; o < ny; o++)
+                expect[size_t(o / (s.p * s.q) * s.h * s.w + i0[size_t(o)])] += double(dy[size_t(o)]);
+            REQUIRE_THAT(as_double(dx0), AllClose(expect).rtol(1e-6).atol(1e-6));
+        }
+    }
+}
+
+TEST_CASE("avg_pool2d kernels: omp matches naive, backward exactly", "[pool][naive][omp]") {
+    uint64_t seed = 100;
+    for (const WindowCase& c : window_cases()) {
+        const Pool2dShape s = window_shape(c);
+        INFO("x " << shape_str(c.x) << " k (" << s.kh << ", " << s.kw << ") stride (" << s.stride_h << ", "
+                  << s.stride_w << ") pad (" << s.pad_h << ", " << s.pad_w << ")");
+        const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
+        const std::vector<float> x = random_floats(nx, seed++);
+        std::vector<float> y0(static_cast<size_t>(ny)), y1(static_cast<size_t>(ny));
+        naive::avg_pool2d_fwd(s, y0.data(), x.data());
+        omp::avg_pool2d_fwd(s, y1.data(), x.data());
+        REQUIRE_THAT(y1, AllClose(y0).rtol(1e-6).atol(1e-6));
+        // float64 naive as the reference for both.
+        std::vector<double> xd = as_double(x), yd(static_cast<size_t>(ny));
+        naive::avg_pool2d_fwd(s, yd.data(), xd.data());
+        REQUIRE_THAT(as_double(y1), AllClose(yd).rtol(1e-6).atol(1e-6));
+
+        const std::vector<float> dy = random_floats(ny, seed++);
+        const std::vector<float> dx_init = random_floats(nx, seed++);
+        std::vector<float> dx0 = dx_init, dx1 = dx_init;
+        naive::avg_pool2d_bwd(s, dx0.data(), dy.data());
+        omp::avg_pool2d_bwd(s, dx1.data(), dy.data());
+        REQUIRE(same_bits(dx0, dx1));
+        // Accumulates: the result minus the initial values is the gradient into zeros.
+        std::vector<float> dz(static_cast<size_t>(nx), 0.0f);
+        naive::avg_pool2d_bwd(s, dz.data(), dy.data());
+        std::vector<double> sum_expect = as_double(dx_init);
+        for (size_t i = 0; i < sum_expect.size(); i++) sum_expect[i] += double(dz[i]);
+        REQUIRE_THAT(as_double(dx1), AllClose(sum_expect).rtol(1e-6).atol(1e-6));
+    }
+}
+
+TEST_CASE("adaptive_avg_pool2d kernels: omp matches naive, backward exactly", "[pool][naive][omp]") {
+    uint64_t seed = 200;
+    for (const AdaptiveCase& c : adaptive_cases()) {
+        Pool2dShape s;
+        s.n = c.x[0], s.c = c.x[1], s.h = c.x[2], s.w = c.x[3], s.p = c.out.h, s.q = c.out.w;
+        INFO("x " << shape_str(c.x) << " output (" << s.p << ", " << s.q << ")");
+        const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
+        const std::vector<float> x = random_floats(nx, seed++);
+        std::vector<float> y0(static_cast<size_t>(ny)), y1(static_cast<size_t>(ny));
+        naive::adaptive_avg_pool2d_fwd(s, y0.data(), x.data());
+        omp::adaptive_avg_pool2d_fwd(s, y1.data(), x.data());
+        REQUIRE_THAT(y1, AllClose(y0).rtol(1e-6).atol(1e-6));
+
+        const std::vector<float> dy = random_floats(ny, seed++);
+        const std::vector<float> dx_init = random_floats(nx, seed++);
+        std::vector<float> dx0 = dx_init, dx1 = dx_init;
+        naive::adaptive_avg_pool2d_bwd(s, dx0.data(), dy.data());
+        omp::adaptive_avg_pool2d_bwd(s, dx1.data(), dy.data());
+        REQUIRE(same_bits(dx0, dx1));
+        std::vector<float> dz(static_cast<size_t>(nx), 0.0f);
+        naive::adaptive_avg_pool2d_bwd(s, dz.data(), dy.data());
+        std::vector<double> sum_expect = as_double(dx_init);
+        for (size_t i = 0; i < sum_expect.size(); i++) sum_expect[i] += double(dz[i]);
+        REQUIRE_THAT(as_double(dx1), AllClose(sum_expect).rtol(1e-6).atol(1e-6));
+    }
+}
+
+TEST_CASE("pooling frontends: omp matches naive on strided inputs", "[pool][naive][omp]") {
+    // A transposed (non-contiguous) input goes through contiguous() in the frontend.
+    const Tensor x = test::random_tensor({3, 5, 9, 11}, 300, test::Layout::transposed);
+    auto f_max = [](const Tensor& t) { return max_pool2d(t, {3, 2}, 2, 1); };
+    auto f_avg = [](const Tensor& t) { return avg_pool2d(t, {3, 2}, 2, 1); };
+    auto f_ada = [](const Tensor& t) { return adaptive_avg_pool2d(t, {4, 5}); };
+    using Fn = std::function<Tensor(const Tensor&)>;
+    const std::pair<Fn, Shape> cases[] = {{f_max, {3, 5, 5, 6}}, {f_avg, {3, 5, 5, 6}}, {f_ada, {3, 5, 4, 5}}};
+    for (const auto& c : cases) {
+        const Tensor w = test::random_tensor(c.second, 301);
+        Tensor y[2], g[2];
+        for (int i = 0; i < 2; i++) {
+            CpuKernelsGuard guard(kBothSets[i]);
+            y[i] = c.first(x);
+            g[i] = grad_of(c.first, x, w);
+        }
+        REQUIRE(y[0].shape() == c.second);
+        REQUIRE_THAT(values(y[1]), AllClose(values(y[0])).rtol(1e-6).atol(1e-6));
+        REQUIRE(values(g[1]) == values(g[0]));
+    }
+}
+
+// ---------------------------------------------------------------------------- gradients
+TEST_CASE("pooling gradients (float64)", "[pool][gradcheck]") {
+    // Max pooling needs a clear gap between each window's largest value and the runner-up (no ties within
+    // the finite-difference step): a shuffled ramp with steps of 0.01.
+    const Shape shape = {2, 3, 5, 7};
+    std::vector<double> ramp(size_t(shape_numel(shape)));
+    for (size_t i = 0; i < ramp.size(); i++) ramp[i] = 0.01 * double(i) - 1.0;
+    std::shuffle(ramp.begin(), ramp.end(), std::mt19937(7));
+    const Tensor xm = Tensor::from_vector(ramp, shape).requires_grad_();
+    const Tensor x = test::random_tensor(shape, 400, test::Layout::contiguous, DType::float64).requires_grad_();
+
+    for (const WindowCase& c : {WindowCase{shape, 2, 0, 0}, WindowCase{shape, 3, 2, 1},
+                                WindowCase{shape, {3, 2}, {1, 2}, {1, 1}}, WindowCase{shape, {2, 4}, 1, {0, 2}}}) {
+        INFO("k (" << c.k.h << ", " << c.k.w << ") stride (" << c.s.h << ", " << c.s.w << ") pad (" << c.p.h << ", "
+                   << c.p.w << ")");
+        GradcheckResult r =
+            gradcheck([&](const std::vector<Tensor>& v) { return max_pool2d(v[0], c.k, c.s, c.p); }, {xm});
+        INFO("max_pool2d: " << r.report);
+        REQUIRE(r.ok);
+        r = gradcheck([&](const std::vector<Tensor>& v) { return avg_pool2d(v[0], c.k, c.s, c.p); }, {x});
+        INFO("avg_pool2d: " << r.report);
+        REQUIRE(r.ok);
+    }
+    for (Size2 out : {Size2(1), Size2(2, 3), Size2(4, 9)}) {
+        INFO("adaptive output (" << out.h << ", " << out.w << ")");
+        const GradcheckResult r =
+            gradcheck([&](const std::vector<Tensor>& v) { return adaptive_avg_pool2d(v[0], out); }, {x});
+        INFO(r.report);
+        REQUIRE(r.ok);
+    }
+    // Composition: pooling a transposed view, then pooling again.
+    const GradcheckResult r = gradcheck(
+        [](const std::vector<Tensor>& v) { return adaptive_avg_pool2d(max_pool2d(v[0].transpose(2, 3), 2, 1), 2); },
+        {xm});
+    INFO(r.report);
+    REQUIRE(r.ok);
+}
+
+// ---------------------------------------------------------------------------- errors
+TEST_CASE("pooling argument errors name the op and the sizes", "[pool][errors]") {
+    using Catch::Contains;
+    const Tensor x = Tensor::zeros({2, 3, 4, 4});
+    for (int i = 0; i < 2; i++) {
+        const char* op = i == 0 ? "max_pool2d" : "avg_pool2d";
+        auto pool = [i](const Tensor& t, Size2 k, Size2 s, Size2 p) {
+            return i == 0 ? max_pool2d(t, k, s, p) : avg_pool2d(t, k, s, p);
+        };
+        INFO(op);
+        REQUIRE_THROWS_WITH(pool(Tensor::zeros({3, 4, 4}), 2, 0, 0),
+                            Contains(op) && Contains("4-D") && Contains("(3, 4, 4)"));
+        REQUIRE_THROWS_WITH(pool(x, 0, 0, 0),
+                            Contains(op) && Contains("kernel size must be >= 1") && Contains("(0, 0)"));
+        REQUIRE_THROWS_WITH(pool(x, {2, -1}, 0, 0), Contains(op) && Contains("kernel") && Contains("(2, -1)"));
+        REQUIRE_THROWS_WITH(pool(x, 2, -1, 0), Contains(op) && Contains("stride") && Contains("(-1, -1)"));
+        REQUIRE_THROWS_WITH(pool(x, 2, 1, {0, -1}),
+                            Contains(op) && Contains("padding must be >= 0") && Contains("(0, -1)"));
+        REQUIRE_THROWS_WITH(pool(x, 2, 1, 2), Contains(op) && Contains("at most half the kernel") &&
+                                                  Contains("(2, 2)") && Contains("(2, 3, 4, 4)"));
+        REQUIRE_THROWS_WITH(pool(x, {3, 5}, 1, {2, 1}), Contains(op) && Contains("at most half"));
+        REQUIRE_THROWS_WITH(pool(x, {7, 2}, 1, {1, 0}), Contains(op) && Contains("kernel 7x2") &&
+                                                            Contains("larger than the padded input 6x4") &&
+                                                            Contains("(2, 3, 4, 4)"));
+        REQUIRE_THROWS_WITH(pool(Tensor::zeros({0, 3, 4, 4}), 2, 0, 0),
+                            Contains(op) && Contains("empty batch") && Contains("(0, 3, 4, 4)"));
+        REQUIRE_THROWS_WITH(pool(Tensor::zeros({1, 3, 0, 4}), 1, 0, 0), Contains(op) && Contains("(1, 3, 0, 4)"));
+        REQUIRE_THROWS_WITH(pool(Tensor::zeros({1, 1, 4, 4}, DType::int32), 2, 0, 0),
+                            Contains(op) && Contains("int32"));
+        REQUIRE_THROWS_WITH(pool(Tensor(), 2, 0, 0), Contains(op) && Contains("undefined"));
+    }
+    REQUIRE_THROWS_WITH(adaptive_avg_pool2d(x, {0, 2}), Contains("adaptive_avg_pool2d") &&
+                                                            Contains("output size must be >= 1") &&
+                                                            Contains("(0, 2)") && Contains("(2, 3, 4, 4)"));
+    REQUIRE_THROWS_WITH(adaptive_avg_pool2d(Tensor::zeros({3, 4}), 1),
+                        Contains("adaptive_avg_pool2d") && Contains("4-D") && Contains("(3, 4)"));
+    REQUIRE_THROWS_WITH(adaptive_avg_pool2d(Tensor::zeros({0, 2, 4, 4}), 1),
+                        Contains("adaptive_avg_pool2d") && Contains("empty batch"));
+    // Error messages start with the source file and line.
+    try {
+        (void)max_pool2d(x, 5);
+        FAIL("no exception");
+    } catch (const Error& e) {
+        REQUIRE(std::string(e.what()).rfind("pool.cpp:", 0) == 0);
+    }
+}
