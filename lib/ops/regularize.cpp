@@ -1,1 +1,64 @@
-// placeholder
+// Dropout and the finiteness checks. dropout draws one 64-bit seed from the global generator per training
+// call; the mask bits are then a counter-based hash of (seed, index), the same on every backend.
+#include <cmath>
+
+#include "dyad/ops.h"
+#include "kernels/optim.h"
+#include "lib/autograd/node.h"
+#include "lib/dispatch.h"
+#include "lib/ops/common.h"
+#include "lib/tensor/random.h"
+
+namespace dyad {
+
+Tensor dropout(const Tensor& x, double p, bool training) {
+    detail::check_floating("dropout", x);
+    DYAD_CHECK(p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got ", p);
+    if (!training || p == 0.0) return x;
+    const uint64_t seed = detail::global_generator().next();
+    const Tensor xc = x.contiguous();
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor mask = Tensor::empty(x.shape(), DType::uint8, x.device());
+    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), dropout_fwd, y.numel(), y.data<T>(), mask.data<uint8_t>(), xc.data<T>(),
+                        p, seed);
+    autograd::record("dropout", {x}, y, [mask, p](const Tensor& dy, autograd::GradSink& g) {
+        const Tensor& dx = g.grad(0);
+        DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), dropout_bwd, dx.numel(), dx.data<T>(), dy.data<T>(),
+                            mask.data<uint8_t>(), p);
+    });
+    return y;
+}
+
+Tensor isfinite(const Tensor& x) {
+    detail::check_defined("isfinite", x, "x");
+    const Tensor xc = x.to(Device::cpu()).contiguous();
+    Tensor out = Tensor::ones(x.shape(), DType::uint8);
+    uint8_t* o = out.data<uint8_t>();
+    const int64_t n = xc.numel();
+    if (xc.dtype() == DType::float32) {
+        const float* v = xc.data<float>();
+        for (int64_t i = 0; i < n; i++) o[i] = uint8_t(std::isfinite(v[i]));
+    } else if (xc.dtype() == DType::float64) {
+        const double* v = xc.data<double>();
+        for (int64_t i = 0; i < n; i++) o[i] = uint8_t(std::isfinite(v[i]));
+    }  // integer tensors are always finite: ones
+    return out.to(x.device());
+}
+
+bool all_finite(const Tensor& x) {
+    detail::check_defined("all_finite", x, "x");
+    if (!is_floating(x.dtype())) return true;
+    const Tensor xc = x.contiguous();
+    // DYAD_DISPATCH_FLOAT discards return values, so the same choice is spelled out here.
+    if (x.device().is_cuda()) detail::fail_no_cuda_kernel(__FILE__, __LINE__, "count_nonfinite");
+    int64_t bad;
+    if (x.dtype() == DType::float64)
+        bad = naive::count_nonfinite<double>(xc.numel(), xc.data<double>());
+    else if (detail::kernel_set(x.device()) == detail::KernelSet::naive)
+        bad = naive::count_nonfinite<float>(xc.numel(), xc.data<float>());
+    else
+        bad = omp::count_nonfinite(xc.numel(), xc.data<float>());
+    return bad == 0;
+}
+
+}  // namespace dyad

@@ -1,1 +1,427 @@
-// placeholder
+// optim::Sgd and the learning-rate schedules. The sgd_step kernels (omp against naive, bit for bit), Sgd
+// against an independent re-implementation of torch.optim.SGD's rule in plain double arithmetic for every
+// combination of momentum, dampening, Nesterov and weight decay, parameters without a gradient,
+// check_finite, option errors, state()/load_state() round trips, and each schedule's rate sequence.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "kernels/optim.h"
+#include "support/compare.h"
+#include "support/random.h"
+
+using namespace dyad;
+using test::AllClose;
+using test::values;
+
+namespace {
+
+constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// torch.optim.SGD's step for one parameter, written out in doubles (the code under test is not used):
+//   d_p = grad + weight_decay * p
+//   buf = d_p on the first step, else momentum * buf + (1 - dampening) * d_p
+//   d_p = d_p + momentum * buf (Nesterov) or buf
+//   p = p - lr * d_p
+struct RefParam {
+    std::vector<double> p, buf;
+    bool started = false;
+};
+
+void ref_step(RefParam& r, const std::vector<double>& grad, const optim::SgdOptions& o) {
+    if (o.momentum != 0 && !r.started) r.buf.assign(r.p.size(), 0.0);
+    for (size_t i = 0; i < r.p.size(); i++) {
+        double d = grad[i];
+        if (o.weight_decay != 0) d += o.weight_decay * r.p[i];
+        if (o.momentum != 0) {
+            r.buf[i] = r.started ? o.momentum * r.buf[i] + (1 - o.dampening) * d : d;
+            d = o.nesterov ? d + o.momentum * r.buf[i] : r.buf[i];
+        }
+        r.p[i] -= o.lr * d;
+    }
+    if (o.momentum != 0) r.started = true;
+}
+
+// A deterministic gradient for step `t` of parameter `k`: varies with the element, the step and the value.
+std::vector<double> make_grad(const std::vector<double>& p, int t, int k) {
+    std::vector<double> g(p.size());
+    for (size_t i = 0; i < p.size(); i++) g[i] = std::sin(0.7 * double(i) + 1.3 * t + k) + 0.25 * p[i];
+    return g;
+}
+
+std::vector<optim::SgdOptions> all_option_sets() {
+    std::vector<optim::SgdOptions> out;
+    for (double momentum : {0.0, 0.9})
+        for (double dampening : {0.0, 0.3})
+            for (bool nesterov : {false, true})
+                for (double wd : {0.0, 0.05}) {
+                    if (nesterov && (momentum == 0 || dampening != 0)) continue;
+                    optim::SgdOptions o;
+                    o.lr = 0.1;
+                    o.momentum = momentum;
+                    o.dampening = dampening;
+                    o.nesterov = nesterov;
+                    o.weight_decay = wd;
+                    out.push_back(o);
+                }
+    return out;
+}
+
+std::string describe(const optim::SgdOptions& o) {
+    return "momentum " + std::to_string(o.momentum) + " dampening " + std::to_string(o.dampening) + " nesterov " +
+           std::to_string(o.nesterov) + " weight_decay " + std::to_string(o.weight_decay);
+}
+
+optim::Sgd make_sgd(double lr, std::vector<Tensor>& keep) {
+    keep = {Tensor::zeros({2})};
+    optim::SgdOptions o;
+    o.lr = lr;
+    return optim::Sgd(keep, o);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- kernel
+TEST_CASE("sgd_step kernels: omp equals naive bit for bit in every mode", "[optim][naive][omp]") {
+    for (int64_t n : {1, 7, 33, 100003}) {
+        const std::vector<float> p0 = test::random_tensor({n}, 71).to_vector<float>();
+        const std::vector<float> g = test::random_tensor({n}, 72).to_vector<float>();
+        const std::vector<float> b0 = test::random_tensor({n}, 73).to_vector<float>();
+        for (const optim::SgdOptions& o : all_option_sets()) {
+            for (bool first : {true, false}) {
+                INFO("n " << n << " " << describe(o) << " first_step " << first);
+                SgdParams sp;
+                sp.lr = 0.037;
+                sp.momentum = o.momentum;
+                sp.dampening = o.dampening;
+                sp.weight_decay = o.weight_decay;
+                sp.nesterov = o.nesterov;
+                sp.first_step = first;
+                std::vector<float> pn = p0, po = p0, bn = b0, bo = b0;
+                naive::sgd_step<float>(n, pn.data(), g.data(), o.momentum != 0 ? bn.data() : nullptr, sp);
+                omp::sgd_step(n, po.data(), g.data(), o.momentum != 0 ? bo.data() : nullptr, sp);
+                REQUIRE(same_bits(pn, po));
+                REQUIRE(same_bits(bn, bo));
+                REQUIRE_FALSE(same_bits(pn, p0));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- Sgd against the rule
+TEST_CASE("Sgd matches torch.optim.SGD's rule for every option combination", "[optim][naive][omp]") {
+    const std::vector<Shape> shapes = {{3, 4}, {5}, {1}};
+    for (const optim::SgdOptions& o : all_option_sets()) {
+        for (DType dt : {DType::float64, DType::float32}) {
+            for (CpuKernels k : kKernelSets) {
+                CpuKernelsGuard guard(k);
+                INFO(describe(o) << " " << dtype_name(dt) << " " << cpu_kernels_name(k));
+                std::vector<Tensor> params;
+                std::vector<RefParam> ref;
+                for (size_t j = 0; j < shapes.size(); j++) {
+                    const Tensor t = test::random_tensor(shapes[j], 80 + j, test::Layout::contiguous, DType::float64);
+                    ref.push_back({t.to_vector<double>(), {}, false});
+                    params.push_back(t.to(dt).requires_grad_());
+                    ref.back().p = values(params.back());  // the start values after rounding to dt
+                }
+                optim::Sgd opt(params, o);
+                optim::SgdOptions ro = o;
+                for (int t = 0; t < 6; t++) {
+                    if (t == 4) {  // a rate change mid-way (what a schedule does)
+                        opt.set_lr(0.03);
+                        ro.lr = 0.03;
+                    }
+                    for (size_t j = 0; j < params.size(); j++) {
+                        const std::vector<double> g = make_grad(ref[j].p, t, int(j));
+                        params[j].set_grad(Tensor::from_vector(g, shapes[j]).to(dt));
+                        ref_step(ref[j], g, ro);
+                    }
+                    opt.step();
+                    REQUIRE(opt.step_count() == t + 1);
+                    for (size_t j = 0; j < params.size(); j++) {
+                        // float64: the same operations in the same order, up to the last bit or two.
+                        // float32: each step rounds to float; 6 steps of values ~1 stay within 1e-5.
+                        const double rtol = dt == DType::float64 ? 1e-13 : 1e-5;
+                        REQUIRE_THAT(values(params[j]), AllClose(ref[j].p).rtol(rtol).atol(rtol));
+                    }
+                    opt.zero_grad();
+                    for (const Tensor& p : params) REQUIRE_FALSE(p.grad().defined());
+                }
+                REQUIRE(opt.state().size() == (o.momentum != 0 ? shapes.size() : 0));
+            }
+        }
+    }
+}
+
+TEST_CASE("Sgd skips parameters without a gradient and starts their momentum later", "[optim]") {
+    optim::SgdOptions o;
+    o.lr = 0.5;
+    o.momentum = 0.9;
+    o.dampening = 0.5;
+    Tensor a = Tensor::from_vector(std::vector<double>{1, 2}, {2}).requires_grad_();
+    Tensor b = Tensor::from_vector(std::vector<double>{3, 4, 5}, {3}).requires_grad_();
+    optim::Sgd opt({{"a", a}, {"b", b}}, o);
+    a.set_grad(Tensor::from_vector(std::vector<double>{1, 1}, {2}));
+    opt.step();  // a: buf = g = 1, a -= 0.5
+    REQUIRE(values(a) == std::vector<double>{0.5, 1.5});
+    REQUIRE(values(b) == std::vector<double>{3, 4, 5});
+    auto st = opt.state();
+    REQUIRE(st.size() == 1);
+    REQUIRE(st[0].first == "momentum_buffer.a");
+    // b's first step: its buffer starts as its gradient (no dampening on the first step); a's continues.
+    b.set_grad(Tensor::from_vector(std::vector<double>{2, 2, 2}, {3}));
+    opt.step();  // a: buf = 0.9 * 1 + 0.5 * 1 = 1.4, a -= 0.7; b: buf = 2, b -= 1
+    REQUIRE_THAT(values(a), AllClose(std::vector<double>{-0.2, 0.8}).rtol(1e-15));
+    REQUIRE(values(b) == std::vector<double>{2, 3, 4});
+    st = opt.state();
+    REQUIRE(st.size() == 2);
+    REQUIRE(st[1].first == "momentum_buffer.b");
+    REQUIRE(values(st[1].second) == std::vector<double>{2, 2, 2});
+}
+
+TEST_CASE("Sgd check_finite throws naming the parameter and changes nothing", "[optim][errors]") {
+    for (double bad : {std::nan(""), double(INFINITY), -double(INFINITY)}) {
+        optim::SgdOptions o;
+        o.lr = 0.1;
+        o.momentum = 0.9;
+        o.check_finite = true;
+        Tensor w = Tensor::ones({4}).requires_grad_(), bias = Tensor::ones({3}).requires_grad_();
+        optim::Sgd opt({{"fc.weight", w}, {"fc.bias", bias}}, o);
+        w.set_grad(Tensor::full({4}, 0.5));
+        bias.set_grad(Tensor::from_vector(std::vector<float>{1, float(bad), 1}, {3}));
+        INFO("bad value " << bad);
+        REQUIRE_THROWS_WITH(opt.step(), Catch::Contains("fc.bias") && Catch::Contains("non-finite"));
+        REQUIRE(values(w) == std::vector<double>{1, 1, 1, 1});  // checked before anything was updated
+        REQUIRE(values(bias) == std::vector<double>{1, 1, 1});
+        REQUIRE(opt.state().empty());
+        REQUIRE(opt.step_count() == 0);
+        // Without the check the step goes through.
+        bias.set_grad(Tensor::ones({3}));
+        opt.step();
+        REQUIRE_THAT(values(w), AllClose(std::vector<double>{0.95, 0.95, 0.95, 0.95}).rtol(1e-7));
+    }
+}
+
+TEST_CASE("Sgd option errors read like PyTorch's", "[optim][errors]") {
+    using Catch::Contains;
+    std::vector<Tensor> p = {Tensor::zeros({2})};
+    auto with = [](double lr, double momentum, double dampening, double wd, bool nesterov) {
+        optim::SgdOptions o;
+        o.lr = lr, o.momentum = momentum, o.dampening = dampening, o.weight_decay = wd, o.nesterov = nesterov;
+        return o;
+    };
+    REQUIRE_THROWS_WITH(optim::Sgd(p, with(-0.1, 0, 0, 0, false)), Contains("Invalid learning rate: -0.1"));
+    REQUIRE_THROWS_WITH(optim::Sgd(p, with(0.1, -0.5, 0, 0, false)), Contains("Invalid momentum value: -0.5"));
+    REQUIRE_THROWS_WITH(optim::Sgd(p, with(0.1, 0, 0, -1, false)), Contains("Invalid weight_decay value: -1"));
+    REQUIRE_THROWS_WITH(optim::Sgd(p, with(0.1, 0, 0, 0, true)),
+                        Contains("Nesterov momentum requires a momentum and zero dampening"));
+    REQUIRE_THROWS_WITH(optim::Sgd(p, with(0.1, 0.9, 0.1, 0, true)), Contains("Nesterov") && Contains("0.1"));
+    REQUIRE_NOTHROW(optim::Sgd(p, with(0, 0.9, 0, 0.1, true)));
+    optim::Sgd ok(p, with(0.1, 0, 0, 0, false));
+    REQUIRE_THROWS_WITH(ok.set_lr(-1), Contains("Invalid learning rate: -1"));
+    REQUIRE(ok.lr() == 0.1);
+    REQUIRE(ok.params()[0].first == "0");
+    REQUIRE_THROWS_WITH(optim::Sgd({{"w", Tensor()}}, with(0.1, 0, 0, 0, false)), Contains("'w'"));
+    REQUIRE_THROWS_WITH(optim::Sgd({{"w", p[0]}, {"w", p[0]}}, with(0.1, 0, 0, 0, false)), Contains("twice"));
+}
+
+TEST_CASE("Sgd state and load_state: a restored optimizer continues identically", "[optim]") {
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        optim::SgdOptions o;
+        o.lr = 0.05;
+        o.momentum = 0.9;
+        o.nesterov = true;
+        o.weight_decay = 0.01;
+        const Shape sw = {4, 3}, sb = {3};
+        Tensor w = test::random_tensor(sw, 91).requires_grad_(), b = test::random_tensor(sb, 92).requires_grad_();
+        optim::Sgd opt({{"w", w}, {"b", b}}, o);
+        auto set_grads = [&](Tensor& tw, Tensor& tb, int t) {
+            tw.set_grad(test::random_tensor(sw, 100 + uint64_t(t)));
+            if (t != 1)
+                tb.set_grad(test::random_tensor(sb, 200 + uint64_t(t)));  // step 1: no grad for b
+            else
+                tb.zero_grad();
+        };
+        for (int t = 0; t < 3; t++) {
+            set_grads(w, b, t);
+            opt.step();
+        }
+        // Checkpoint, then keep going with the original.
+        const auto state = opt.state();
+        REQUIRE(state.size() == 2);
+        Tensor w2 = w.detach().clone().requires_grad_(), b2 = b.detach().clone().requires_grad_();
+        optim::Sgd restored({{"w", w2}, {"b", b2}}, o);
+        restored.load_state(state, opt.step_count());
+        REQUIRE(restored.step_count() == 3);
+        for (int t = 3; t < 6; t++) {
+            set_grads(w, b, t);
+            set_grads(w2, b2, t);
+            opt.step();
+            restored.step();
+        }
+        REQUIRE(same_bits(w.to_vector<float>(), w2.to_vector<float>()));
+        REQUIRE(same_bits(b.to_vector<float>(), b2.to_vector<float>()));
+        // state() hands out copies: the saved buffers did not move with the later steps.
+        REQUIRE_FALSE(same_bits(state[0].second.to_vector<float>(), opt.state()[0].second.to_vector<float>()));
+        // A missing buffer means "not started": loading only w's restarts b's momentum from its gradient.
+        optim::Sgd partial({{"w", w2.detach().clone()}, {"b", b2.detach().clone()}}, o);
+        partial.load_state({state[0]}, 3);
+        REQUIRE(partial.state().size() == 1);
+    }
+}
+
+TEST_CASE("Sgd load_state checks everything before changing anything", "[optim][errors]") {
+    using Catch::Contains;
+    optim::SgdOptions o;
+    o.momentum = 0.9;
+    Tensor w = Tensor::ones({2, 3}).requires_grad_();
+    optim::Sgd opt({{"w", w}}, o);
+    w.set_grad(Tensor::ones({2, 3}));
+    opt.step();
+    const auto before = opt.state();
+    REQUIRE_THROWS_WITH(opt.load_state({{"momentum_buffer.w", Tensor::zeros({3, 2})}}, 9),
+                        Contains("(3, 2)") && Contains("(2, 3)") && Contains("'w'"));
+    REQUIRE_THROWS_WITH(opt.load_state({{"momentum_buffer.v", Tensor::zeros({2, 3})}}, 9),
+                        Contains("names no parameter"));
+    REQUIRE_THROWS_WITH(opt.load_state({{"velocity.w", Tensor::zeros({2, 3})}}, 9), Contains("unknown state entry"));
+    REQUIRE_THROWS_WITH(opt.load_state({}, -1), Contains("negative step count"));
+    REQUIRE(opt.step_count() == 1);
+    REQUIRE(values(opt.state()[0].second) == values(before[0].second));
+}
+
+// ---------------------------------------------------------------------------- schedules
+TEST_CASE("StepLr: base * gamma^(epoch / step_size)", "[schedule]") {
+    std::vector<Tensor> keep;
+    optim::Sgd opt = make_sgd(0.1, keep);
+    optim::StepLr s(opt, 3, 0.5);
+    REQUIRE(s.base_lr() == 0.1);
+    const std::vector<double> expect = {0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125};
+    for (size_t e = 0; e < expect.size(); e++) {
+        INFO("epoch " << e);
+        REQUIRE(s.last_epoch() == int64_t(e));
+        REQUIRE(opt.lr() == Approx(expect[e]).epsilon(1e-15));
+        REQUIRE(s.lr_at(int64_t(e)) == opt.lr());
+        s.step();
+    }
+    REQUIRE_THROWS_WITH(optim::StepLr(opt, 0), Catch::Contains("step_size"));
+}
+
+TEST_CASE("MultiStepLr: base * gamma^(milestones passed)", "[schedule]") {
+    std::vector<Tensor> keep;
+    optim::Sgd opt = make_sgd(1.0, keep);
+    optim::MultiStepLr s(opt, {2, 5, 6}, 0.1);
+    // bisect_right: the rate changes at the milestone epoch itself.
+    const std::vector<double> expect = {1, 1, 0.1, 0.1, 0.1, 0.01, 0.001, 0.001, 0.001};
+    for (size_t e = 0; e < expect.size(); e++) {
+        INFO("epoch " << e);
+        REQUIRE(opt.lr() == Approx(expect[e]).epsilon(1e-15));
+        s.step();
+    }
+    REQUIRE_THROWS_WITH(optim::MultiStepLr(opt, {5, 2}), Catch::Contains("milestones must increase"));
+    REQUIRE_THROWS_WITH(optim::MultiStepLr(opt, {3, 3}), Catch::Contains("milestones must increase"));
+}
+
+TEST_CASE("CosineWarmupLr: linear warm-up, cosine to min_lr, then min_lr", "[schedule]") {
+    std::vector<Tensor> keep;
+    optim::Sgd opt = make_sgd(0.1, keep);
+    optim::CosineWarmupLr s(opt, 2, 6, 0.01, 0.1);
+    // Warm-up: 0.1 * (0.1 + 0.9 * e / 2) for e < 2; then 0.01 + 0.09 * (1 + cos(pi * (e - 2) / 4)) / 2.
+    const double c = std::cos(3.14159265358979323846 / 4);
+    const std::vector<double> expect = {0.01, 0.055, 0.1, 0.01 + 0.045 * (1 + c), 0.055, 0.01 + 0.045 * (1 - c),
+                                        0.01, 0.01,  0.01};
+    for (size_t e = 0; e < expect.size(); e++) {
+        INFO("epoch " << e);
+        REQUIRE(opt.lr() == Approx(expect[e]).epsilon(1e-14));
+        s.step();
+    }
+    REQUIRE_THROWS_WITH(optim::CosineWarmupLr(opt, 5, 5), Catch::Contains("total_epochs"));
+    REQUIRE_THROWS_WITH(optim::CosineWarmupLr(opt, -1, 5), Catch::Contains("warmup_epochs"));
+    // No warm-up: epoch 0 runs at the base rate.
+    optim::Sgd opt2 = make_sgd(0.2, keep);
+    optim::CosineWarmupLr s2(opt2, 0, 4);
+    REQUIRE(opt2.lr() == Approx(0.2));
+}
+
+TEST_CASE("ReduceLrOnPlateau: patience, cooldown, min_lr and the eps rule (mode min)", "[schedule]") {
+    std::vector<Tensor> keep;
+    optim::Sgd opt = make_sgd(0.1, keep);
+    // factor 0.5, patience 2, threshold 0.1 (rel: better means < best * 0.9), cooldown 1, min_lr 0.02.
+    optim::ReduceLrOnPlateau s(opt, optim::ReduceLrOnPlateau::Mode::min, 0.5, 2, 0.1, 1, 0.02);
+    struct Row {
+        double metric, lr;
+        int64_t bad;
+    };
+    const std::vector<Row> rows = {
+        {10.0, 0.1, 0},   // better than inf: best 10
+        {9.5, 0.1, 1},    // not below 9: bad 1
+        {9.2, 0.1, 2},    // bad 2
+        {9.1, 0.05, 0},   // bad 3 > patience 2: lr 0.05, cooldown 1, bad reset
+        {9.5, 0.05, 0},   // bad 1, but in cooldown: cooldown 0, bad 0
+        {9.6, 0.05, 1},   // bad 1
+        {8.0, 0.05, 0},   // 8 < 9: best 8
+        {8.0, 0.05, 1},   // bad 1
+        {7.5, 0.05, 2},   // 7.5 is not below 7.2: bad 2
+        {8.0, 0.025, 0},  // bad 3: lr 0.025
+        {8.0, 0.025, 0},  // cooldown
+        {8.0, 0.025, 1},  //
+        {8.0, 0.025, 2},  //
+        {8.0, 0.02, 0},   // lr max(0.0125, 0.02) = 0.02
+        {8.0, 0.02, 0},   // cooldown
+        {8.0, 0.02, 1},   //
+        {8.0, 0.02, 2},   //
+        {8.0, 0.02, 0},   // bad 3: max(0.01, 0.02) = 0.02, no change (0.02 - 0.02 <= 1e-8)
+        {7.19, 0.02, 0},  // cooldown (and better: best 7.19)
+        {-1.0, 0.02, 0},  // better
+    };
+    for (size_t e = 0; e < rows.size(); e++) {
+        s.step(rows[e].metric);
+        INFO("epoch " << e + 1 << " metric " << rows[e].metric);
+        REQUIRE(opt.lr() == Approx(rows[e].lr).epsilon(1e-15));
+        REQUIRE(s.num_bad_epochs() == rows[e].bad);
+    }
+    REQUIRE(s.best() == -1.0);
+}
+
+TEST_CASE("ReduceLrOnPlateau: mode max, the 1e-8 eps rule and option errors", "[schedule][errors]") {
+    std::vector<Tensor> keep;
+    optim::Sgd opt = make_sgd(1.0, keep);
+    optim::ReduceLrOnPlateau s(opt, optim::ReduceLrOnPlateau::Mode::max, 0.1, 0, 0.0, 0, 0.0);
+    s.step(1.0);  // better than -inf
+    REQUIRE(opt.lr() == 1.0);
+    s.step(2.0);  // better
+    REQUIRE(opt.lr() == 1.0);
+    s.step(2.0);  // not above 2 * (1 + 0): bad 1 > patience 0
+    REQUIRE(opt.lr() == Approx(0.1).epsilon(1e-15));
+    s.step(1.0);
+    REQUIRE(opt.lr() == Approx(0.01).epsilon(1e-15));
+    REQUIRE(s.best() == 2.0);
+    // A reduction smaller than 1e-8 is skipped: 1.5e-8 * 0.5 differs by 7.5e-9.
+    optim::Sgd small = make_sgd(1.5e-8, keep);
+    optim::ReduceLrOnPlateau t(small, optim::ReduceLrOnPlateau::Mode::min, 0.5, 0);
+    t.step(1.0);
+    t.step(1.0);
+    REQUIRE(small.lr() == 1.5e-8);
+    // 3e-8 * 0.5 differs by 1.5e-8: reduced.
+    optim::Sgd larger = make_sgd(3e-8, keep);
+    optim::ReduceLrOnPlateau u(larger, optim::ReduceLrOnPlateau::Mode::min, 0.5, 0);
+    u.step(1.0);
+    u.step(1.0);
+    REQUIRE(larger.lr() == Approx(1.5e-8).epsilon(1e-15));
+    using Catch::Contains;
+    REQUIRE_THROWS_WITH(optim::ReduceLrOnPlateau(opt, optim::ReduceLrOnPlateau::Mode::min, 1.0),
+                        Contains("factor should be < 1.0"));
+    REQUIRE_THROWS_WITH(optim::ReduceLrOnPlateau(opt, optim::ReduceLrOnPlateau::Mode::min, 0.1, -1),
+                        Contains("patience"));
+    REQUIRE_THROWS_WITH(optim::ReduceLrOnPlateau(opt, optim::ReduceLrOnPlateau::Mode::min, 0.1, 1, 1e-4, 0, -1.0),
+                        Contains("min_lr"));
+}
