@@ -18,26 +18,33 @@ namespace dyad::io {
 using Metadata = std::map<std::string, std::string>;
 
 // Writes `tensors` (any device; copied to the CPU) and `metadata`. Atomic: the data goes to a temporary
-// file in the same directory, is flushed and fsync'ed, then renamed over `path`; a failure leaves any
-// existing file untouched. Names must be unique and non-empty. dtypes: F32, F64, I32, U8.
+// file in the same directory, is flushed and fsync'ed, then renamed over `path`; a failure removes the
+// temporary file, leaves any existing file untouched and throws naming the path and errno's text. Names
+// must be unique, non-empty and not "__metadata__". dtypes: F32, F64, I32, U8. Tensors are written in the
+// given order with contiguous data offsets; the JSON header is padded with spaces to a multiple of 8.
 void save_tensors(const std::string& path, const nn::NamedTensors& tensors, const Metadata& metadata = {});
 
-// Reads every tensor (CPU) in file order. Validates everything before returning: the header length is
-// within the file and below 100 MB, the JSON is well formed, dtypes are known (F32, F64, I32, U8, and I64,
-// which is narrowed to int32 when every value fits), shapes are non-negative with no overflow, byte
-// ranges match the shape, are contiguous, in order and exactly cover the data. Any defect is a
-// dyad::Error naming the file, the tensor and the problem.
+// Reads every tensor (CPU) in the header's order. Validates everything before returning: the header
+// length is within the file and below 100 MB, the JSON is well formed, dtypes are known (F32, F64, I32,
+// U8, and I64, which is narrowed to int32 when every value fits), shapes are non-negative with no
+// overflow, each byte range [begin, end] has begin <= end and matches the shape, and the ranges taken in
+// offset order are contiguous and exactly cover the data (no gap, overlap or trailing bytes; like the
+// reference implementation, the header may list them in another order). Any defect is a dyad::Error
+// naming the file, the tensor and the problem. The data is read in one sequential pass.
 nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata = nullptr);
 
 // A training checkpoint: the module's state_dict under its own names (PyTorch-compatible), optimizer
-// state under "optimizer.<name>", and in the metadata: "format" = "dyad", "optimizer.step",
-// "optimizer.lr", "rng" (the manual_seed generator's state) plus the caller's entries (e.g. "epoch").
+// state under "optimizer.<name>" ("optimizer.momentum_buffer.<param>"), and in the metadata: "format" =
+// "dyad", "optimizer.step", "optimizer.lr" (with an optimizer), "rng" (the manual_seed generator's state
+// as four 16-digit hex words) plus the caller's entries (e.g. "epoch"; the names above are reserved).
 void save(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer = nullptr,
           const Metadata& extra = {});
 // Loads a checkpoint written by save() (or any safetensors file with the module's names). Checks every
 // tensor the module expects against the file (presence, shape) and, with an optimizer, the optimizer
 // entries, before changing anything: a checkpoint of another model leaves the module unchanged and the
-// error lists the mismatches. Restores the generator state when the file has one. Returns the metadata.
+// error lists the mismatches (missing names, unexpected names, shapes). Without an optimizer, the file's
+// "optimizer." entries are ignored. Then loads the state_dict, the optimizer's buffers, step count and
+// learning rate, and the generator state when the file has one. Returns the metadata.
 Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer = nullptr);
 
 }  // namespace dyad::io

@@ -3,6 +3,7 @@
 // "layer1.0.bn1.running_mean", ...), so weights move between the two through a checkpoint (see io.h).
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -16,6 +17,18 @@
 namespace dyad::nn {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module;
+
+namespace detail {
+// Observes every Module::operator() call on this thread while installed (summary() uses it).
+struct ForwardRecorder {
+    virtual ~ForwardRecorder() = default;
+    virtual void record(const Module& module, const Tensor& output) = 0;
+};
+// Installs `recorder` for the calling thread (nullptr removes it) and returns the previous one.
+ForwardRecorder* set_forward_recorder(ForwardRecorder* recorder);
+}  // namespace detail
 
 class Module {
 public:
@@ -42,7 +55,7 @@ public:
     NamedTensors state_dict(const std::string& prefix = "") const;
     // Every module below this one with its qualified name ("" for this module itself), depth first.
     std::vector<std::pair<std::string, Module*>> named_modules(const std::string& prefix = "");
-    std::vector<std::pair<std::string, std::shared_ptr<Module>>> children() const { return children_; }
+    const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
     // Copies every entry of `state` into the tensor of the same name (shapes must match exactly; dtypes
     // are converted). strict: every parameter and buffer must be present and no other name may appear.
@@ -77,8 +90,9 @@ private:
     void check_new_name(const std::string& name) const;
 
     bool training_ = true;
-    std::vector<std::pair<std::string, Tensor>> params_;
-    std::vector<std::pair<std::string, Tensor>> buffers_;
+    // Deques: layers keep pointers to their registered tensors, so elements must never move.
+    std::deque<std::pair<std::string, Tensor>> params_;
+    std::deque<std::pair<std::string, Tensor>> buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 
@@ -178,6 +192,7 @@ public:
     explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_(start_dim), end_(end_dim) {}
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "Flatten"; }
+    std::string extra_repr() const override;
 
 private:
     int64_t start_, end_;
@@ -207,6 +222,11 @@ private:
     int64_t c_;
     double eps_, momentum_;
     bool affine_;
+    Tensor* weight_ = nullptr;  // null without affine
+    Tensor* bias_ = nullptr;
+    Tensor* running_mean_;
+    Tensor* running_var_;
+    Tensor* num_batches_tracked_;
     Tensor none_;
 };
 
@@ -225,9 +245,11 @@ private:
     std::shared_ptr<Sequential> downsample_;  // null when the skip is the identity
 };
 
-// A table of every leaf layer: qualified name, type, output shape and parameter count, plus totals.
-// Runs one forward pass without autograd on zeros of `input_shape` (batch dim included), in eval mode;
-// the training mode is restored afterwards.
+// A table of every leaf layer (a module without children) in call order: qualified name, type, output
+// shape and parameter count (a module called twice is listed twice, counted once); then total and
+// trainable parameters, the input size, the forward activation memory (the sum of the leaves' outputs)
+// and the parameter size in MiB. Runs one forward pass without autograd on zeros of `input_shape` (batch
+// dim included) on the model's device, in eval mode; each module's training mode is restored afterwards.
 std::string summary(Module& model, const Shape& input_shape);
 
 }  // namespace dyad::nn

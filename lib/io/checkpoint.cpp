@@ -1,1 +1,178 @@
-// placeholder
+// Training checkpoints on top of safetensors: the module's state_dict under its own names, the
+// optimizer's momentum buffers under "optimizer.", and the step, learning rate and generator state in
+// the metadata. load() checks everything against the module and optimizer before it changes anything.
+#include <cctype>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "dyad/io.h"
+
+namespace dyad::io {
+
+namespace {
+
+const std::string kOptPrefix = "optimizer.";
+const std::string kBufPrefix = "momentum_buffer.";
+
+// The shortest decimal form that reads back as the same double.
+std::string exact_double(double v) {
+    char buf[64];
+    for (int p = 1; p <= 17; p++) {
+        std::snprintf(buf, sizeof buf, "%.*g", p, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
+    return buf;
+}
+
+std::string rng_to_string(const RngState& st) {
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64, st.s[0], st.s[1],
+                  st.s[2], st.s[3]);
+    return buf;
+}
+
+// Four hexadecimal words separated by spaces; false when the text is anything else.
+bool rng_from_string(const std::string& text, RngState& st) {
+    std::istringstream is(text);
+    std::string word;
+    int n = 0;
+    while (is >> word) {
+        if (n == 4 || word.empty() || word.size() > 16) return false;
+        for (char c : word)
+            if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+        st.s[n++] = std::strtoull(word.c_str(), nullptr, 16);
+    }
+    return n == 4 && (st.s[0] | st.s[1] | st.s[2] | st.s[3]) != 0;
+}
+
+bool parse_int(const std::string& text, int64_t& v) {
+    if (text.empty()) return false;
+    char* end = nullptr;
+    errno = 0;
+    const long long r = std::strtoll(text.c_str(), &end, 10);
+    if (errno != 0 || *end != '\0') return false;
+    v = r;
+    return true;
+}
+
+bool parse_double(const std::string& text, double& v) {
+    if (text.empty()) return false;
+    char* end = nullptr;
+    v = std::strtod(text.c_str(), &end);
+    return *end == '\0' && std::isfinite(v);
+}
+
+// "a, b, c" with at most `limit` names, then "... (N more)".
+std::string name_list(const std::vector<std::string>& names, size_t limit = 20) {
+    std::string out;
+    for (size_t i = 0; i < names.size() && i < limit; i++) out += (i ? ", " : "") + names[i];
+    if (names.size() > limit) out += ", ... (" + std::to_string(names.size() - limit) + " more)";
+    return out;
+}
+
+}  // namespace
+
+void save(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer, const Metadata& extra) {
+    for (const char* reserved : {"format", "rng", "optimizer.step", "optimizer.lr"})
+        DYAD_CHECK(!extra.count(reserved), "save: '", path, "': metadata key '", reserved,
+                   "' is reserved for the checkpoint itself");
+    nn::NamedTensors tensors = model.state_dict();
+    Metadata meta = extra;
+    meta["format"] = "dyad";
+    meta["rng"] = rng_to_string(rng_state());
+    if (optimizer) {
+        for (auto& [name, t] : optimizer->state()) tensors.emplace_back(kOptPrefix + name, t);
+        meta["optimizer.step"] = std::to_string(optimizer->step_count());
+        meta["optimizer.lr"] = exact_double(optimizer->lr());
+    }
+    save_tensors(path, tensors, meta);
+}
+
+Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer) {
+    Metadata meta;
+    const nn::NamedTensors file = load_tensors(path, &meta);
+
+    std::map<std::string, Tensor> own;
+    for (auto& [name, t] : model.state_dict()) own.emplace(name, t);
+    std::map<std::string, Shape> opt_params;
+    if (optimizer)
+        for (const auto& [name, p] : optimizer->params()) opt_params.emplace(name, p.shape());
+
+    nn::NamedTensors model_entries, opt_entries;
+    std::vector<std::string> missing, unexpected, mismatched, problems;
+    std::map<std::string, bool> present;
+    for (const auto& [name, t] : file) {
+        present[name] = true;
+        auto it = own.find(name);
+        if (it != own.end()) {
+            if (t.shape() != it->second.shape())
+                mismatched.push_back(name + " " + shape_str(t.shape()) + " in the file vs " +
+                                     shape_str(it->second.shape()) + " in the model");
+            model_entries.emplace_back(name, t);
+            continue;
+        }
+        if (name.compare(0, kOptPrefix.size(), kOptPrefix) == 0) {
+            if (!optimizer) continue;  // optimizer state is not needed to restore a model
+            const std::string key = name.substr(kOptPrefix.size());
+            const std::string param =
+                key.compare(0, kBufPrefix.size(), kBufPrefix) == 0 ? key.substr(kBufPrefix.size()) : "";
+            auto p = opt_params.find(param);
+            if (param.empty() || p == opt_params.end()) {
+                unexpected.push_back(name);
+            } else if (p->second != t.shape()) {
+                mismatched.push_back(name + " " + shape_str(t.shape()) + " in the file vs " + shape_str(p->second) +
+                                     " in the optimizer");
+            } else {
+                opt_entries.emplace_back(key, t);
+            }
+            continue;
+        }
+        unexpected.push_back(name);
+    }
+    for (const auto& entry : model.state_dict())
+        if (!present.count(entry.first)) missing.push_back(entry.first);
+
+    int64_t step = 0;
+    double lr = optimizer ? optimizer->lr() : 0.0;
+    if (optimizer) {
+        auto s = meta.find("optimizer.step");
+        if (s != meta.end() && (!parse_int(s->second, step) || step < 0))
+            problems.push_back("metadata optimizer.step '" + s->second + "' is not a step count");
+        auto l = meta.find("optimizer.lr");
+        if (l != meta.end() && (!parse_double(l->second, lr) || lr < 0))
+            problems.push_back("metadata optimizer.lr '" + l->second + "' is not a learning rate");
+    }
+    RngState rng{};
+    auto r = meta.find("rng");
+    const bool has_rng = r != meta.end();
+    if (has_rng && !rng_from_string(r->second, rng))
+        problems.push_back("metadata rng '" + r->second + "' is not four non-zero hexadecimal words");
+
+    std::string msg;
+    auto add = [&](const char* what, const std::vector<std::string>& names) {
+        if (!names.empty())
+            msg += std::string(msg.empty() ? "" : "; ") + what + " (" + std::to_string(names.size()) +
+                   "): " + name_list(names);
+    };
+    add("missing from the file", missing);
+    add("unexpected in the file", unexpected);
+    add("shape mismatch", mismatched);
+    add("bad metadata", problems);
+    DYAD_CHECK(msg.empty(), "load: '", path, "' does not fit the ", model.type_name(),
+               optimizer ? " and its optimizer" : "", ", nothing was changed: ", msg);
+
+    model.load_state_dict(model_entries, true);
+    if (optimizer) {
+        optimizer->load_state(opt_entries, step);
+        optimizer->set_lr(lr);
+    }
+    if (has_rng) set_rng_state(rng);
+    return meta;
+}
+
+}  // namespace dyad::io

@@ -1,1 +1,217 @@
-// placeholder
+// Module: registration of parameters, buffers and children; the PyTorch-ordered walks over them
+// (named_parameters, state_dict, named_modules); load_state_dict; mode and device changes. Sequential.
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "dyad/autograd.h"
+#include "dyad/nn.h"
+
+namespace dyad::nn {
+
+namespace {
+
+thread_local detail::ForwardRecorder* g_recorder = nullptr;
+
+std::string join(const std::string& prefix, const std::string& name) {
+    return prefix.empty() ? name : prefix + "." + name;
+}
+
+}  // namespace
+
+detail::ForwardRecorder* detail::set_forward_recorder(ForwardRecorder* recorder) {
+    ForwardRecorder* prev = g_recorder;
+    g_recorder = recorder;
+    return prev;
+}
+
+// ---------------------------------------------------------------------------- Module
+Tensor Module::operator()(const Tensor& x) {
+    Tensor y = forward(x);
+    if (g_recorder) g_recorder->record(*this, y);
+    return y;
+}
+
+void Module::check_new_name(const std::string& name) const {
+    DYAD_CHECK(!name.empty(), type_name(), ": empty parameter, buffer or module name");
+    DYAD_CHECK(name.find('.') == std::string::npos, type_name(), ": name '", name, "' contains '.'");
+    auto taken = [&](const auto& list) {
+        for (const auto& entry : list)
+            if (entry.first == name) return true;
+        return false;
+    };
+    DYAD_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), type_name(), ": name '", name,
+               "' is already registered");
+}
+
+Tensor& Module::register_parameter(const std::string& name, Tensor t) {
+    check_new_name(name);
+    DYAD_CHECK(t.defined(), type_name(), ": register_parameter '", name, "': the tensor is undefined");
+    DYAD_CHECK(is_floating(t.dtype()), type_name(), ": register_parameter '", name,
+               "': parameters must be floating, not ", dtype_name(t.dtype()));
+    if (!t.is_leaf()) t = t.detach();
+    t.requires_grad_(true);
+    params_.emplace_back(name, std::move(t));
+    return params_.back().second;
+}
+
+Tensor& Module::register_buffer(const std::string& name, Tensor t) {
+    check_new_name(name);
+    DYAD_CHECK(t.defined(), type_name(), ": register_buffer '", name, "': the tensor is undefined");
+    buffers_.emplace_back(name, t.detach());
+    return buffers_.back().second;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
+    check_new_name(name);
+    DYAD_CHECK(m != nullptr, type_name(), ": register_module '", name, "': null module");
+    children_.emplace_back(name, std::move(m));
+}
+
+NamedTensors Module::named_parameters(const std::string& prefix) const {
+    NamedTensors out;
+    for (const auto& [name, t] : params_) out.emplace_back(join(prefix, name), t);
+    for (const auto& [name, child] : children_) {
+        NamedTensors sub = child->named_parameters(join(prefix, name));
+        out.insert(out.end(), sub.begin(), sub.end());
+    }
+    return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+    std::vector<Tensor> out;
+    for (auto& entry : named_parameters()) out.push_back(entry.second);
+    return out;
+}
+
+NamedTensors Module::named_buffers(const std::string& prefix) const {
+    NamedTensors out;
+    for (const auto& [name, t] : buffers_) out.emplace_back(join(prefix, name), t);
+    for (const auto& [name, child] : children_) {
+        NamedTensors sub = child->named_buffers(join(prefix, name));
+        out.insert(out.end(), sub.begin(), sub.end());
+    }
+    return out;
+}
+
+NamedTensors Module::state_dict(const std::string& prefix) const {
+    NamedTensors out;
+    for (const auto& [name, t] : params_) out.emplace_back(join(prefix, name), t);
+    for (const auto& [name, t] : buffers_) out.emplace_back(join(prefix, name), t);
+    for (const auto& [name, child] : children_) {
+        NamedTensors sub = child->state_dict(join(prefix, name));
+        out.insert(out.end(), sub.begin(), sub.end());
+    }
+    return out;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules(const std::string& prefix) {
+    std::vector<std::pair<std::string, Module*>> out;
+    out.emplace_back(prefix, this);
+    for (const auto& [name, child] : children_) {
+        auto sub = child->named_modules(join(prefix, name));
+        out.insert(out.end(), sub.begin(), sub.end());
+    }
+    return out;
+}
+
+void Module::load_state_dict(const NamedTensors& state, bool strict) {
+    const NamedTensors own = state_dict();
+    std::map<std::string, const Tensor*> given;
+    std::vector<std::string> duplicates, unexpected, missing, mismatched, undefined;
+    for (const auto& [name, t] : state) {
+        if (!given.emplace(name, &t).second) duplicates.push_back(name);
+        if (!t.defined()) undefined.push_back(name);
+    }
+    std::set<std::string> own_names;
+    for (const auto& [name, t] : own) {
+        own_names.insert(name);
+        auto it = given.find(name);
+        if (it == given.end()) {
+            missing.push_back(name);
+        } else if (it->second->defined() && it->second->shape() != t.shape()) {
+            mismatched.push_back(name + " " + shape_str(it->second->shape()) + " in the state vs " +
+                                 shape_str(t.shape()) + " in the module");
+        }
+    }
+    for (const auto& [name, t] : state)
+        if (!own_names.count(name)) unexpected.push_back(name);
+
+    std::ostringstream problems;
+    auto list = [&](const char* what, const std::vector<std::string>& names) {
+        if (names.empty()) return;
+        problems << "; " << what << " (" << names.size() << "): ";
+        for (size_t i = 0; i < names.size(); i++) problems << (i ? ", " : "") << names[i];
+    };
+    list("duplicate names", duplicates);
+    list("undefined tensors", undefined);
+    if (strict) {
+        list("missing", missing);
+        list("unexpected", unexpected);
+    }
+    list("shape mismatch", mismatched);
+    const std::string msg = problems.str();
+    DYAD_CHECK(msg.empty(), "load_state_dict: ", type_name(), ": the state does not match the module:", msg.substr(1));
+
+    NoGradGuard ng;
+    for (const auto& [name, t] : own) {
+        auto it = given.find(name);
+        if (it == given.end()) continue;
+        Tensor dst = t;  // a handle to the module's own tensor
+        dst.copy_(it->second->detach());
+    }
+}
+
+void Module::train(bool on) {
+    training_ = on;
+    for (auto& entry : children_) entry.second->train(on);
+}
+
+void Module::to(Device device) {
+    NoGradGuard ng;
+    for (auto& [name, t] : params_) {
+        if (t.device() == device) continue;
+        const bool grad = t.requires_grad();
+        t = t.detach().to(device);
+        t.requires_grad_(grad);
+    }
+    for (auto& [name, t] : buffers_) {
+        if (t.device() == device) continue;
+        t = t.to(device);
+    }
+    for (auto& entry : children_) entry.second->to(device);
+}
+
+void Module::zero_grad() {
+    for (auto& entry : params_) entry.second.zero_grad();
+    for (auto& entry : children_) entry.second->zero_grad();
+}
+
+int64_t Module::num_parameters() const {
+    int64_t n = 0;
+    for (const auto& entry : named_parameters()) n += entry.second.numel();
+    return n;
+}
+
+// ---------------------------------------------------------------------------- Sequential
+Sequential::Sequential(std::initializer_list<ModulePtr> modules) {
+    for (const ModulePtr& m : modules) push_back(m);
+}
+
+Sequential& Sequential::push_back(ModulePtr m) {
+    register_module(std::to_string(size()), std::move(m));
+    return *this;
+}
+
+ModulePtr Sequential::operator[](size_t i) const {
+    DYAD_CHECK(i < size(), "Sequential: index ", i, " is out of range for ", size(), " modules");
+    return children()[i].second;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+    Tensor h = x;
+    for (const auto& entry : children()) h = (*entry.second)(h);
+    return h;
+}
+
+}  // namespace dyad::nn

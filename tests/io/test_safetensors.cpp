@@ -1,1 +1,465 @@
-// placeholder
+// safetensors files: round trips of every dtype and the metadata, the exact byte layout (JSON header
+// padded to 8, contiguous offsets), files written by hand and by Python, every kind of corruption (each
+// error names the file and the problem), and the atomic write. Also the JSON reader behind the header.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "lib/io/json.h"
+
+using namespace dyad;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory for this file's outputs.
+std::string out_dir() {
+    static const std::string dir = [] {
+        const std::string d = std::string(DYAD_TEST_OUTPUT_DIR) + "/io_safetensors";
+        fs::create_directories(d);
+        return d;
+    }();
+    return dir;
+}
+
+std::string out_path(const std::string& name) { return out_dir() + "/" + name; }
+
+std::string read_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+std::string le64(uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; i++) s[size_t(i)] = char((v >> (8 * i)) & 0xff);
+    return s;
+}
+
+// A file made of the length field, `header` as given, and `data`.
+std::string hand_file(const std::string& name, const std::string& header, const std::string& data) {
+    const std::string path = out_path(name);
+    write_bytes(path, le64(header.size()) + header + data);
+    return path;
+}
+
+template <typename T>
+std::string raw(const std::vector<T>& v) {
+    return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+// Same dtype, shape and bytes.
+void require_identical(const Tensor& a, const Tensor& b) {
+    REQUIRE(a.dtype() == b.dtype());
+    REQUIRE(a.shape() == b.shape());
+    const Tensor ac = a.contiguous(), bc = b.contiguous();
+    const size_t n = size_t(a.numel()) * dtype_size(a.dtype());
+    REQUIRE(std::memcmp(ac.raw_data(), bc.raw_data(), n) == 0);
+}
+
+// Loading `path` throws an error naming the file and containing each of `parts`.
+void require_load_error(const std::string& path, const std::vector<std::string>& parts) {
+    try {
+        (void)io::load_tensors(path);
+        FAIL("no exception for " << path);
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        INFO(msg);
+        CHECK_THAT(msg, Contains(path));
+        for (const std::string& p : parts) CHECK_THAT(msg, Contains(p));
+    }
+}
+
+// Temporary files left next to `path` (they are named "<path>.tmp.<pid>.<n>"). Only this path's own:
+// tests in other processes may be writing other files in the same directory.
+std::vector<std::string> temp_files_of(const std::string& path) {
+    std::vector<std::string> out;
+    const std::string prefix = fs::path(path).filename().string() + ".tmp.";
+    const fs::path dir = fs::path(path).parent_path();
+    if (!fs::exists(dir)) return out;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path().string());
+    return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- round trips
+TEST_CASE("safetensors round trip of every dtype, empty tensors and scalars", "[io]") {
+    manual_seed(3);
+    const Tensor f32 = Tensor::randn({2, 3});
+    const Tensor f64 = Tensor::randn({4}, DType::float64);
+    const Tensor i32 = Tensor::from_vector(std::vector<int32_t>{-7, 0, 2147483647, -2147483647 - 1}, {2, 2});
+    const Tensor u8 = Tensor::from_vector(std::vector<uint8_t>{0, 1, 128, 255, 7}, {5});
+    const Tensor scalar = Tensor::full({}, 3.5);
+    const Tensor int_scalar = Tensor::zeros({}, DType::int32);
+    const Tensor empty = Tensor::zeros({0}, DType::float32);
+    const Tensor empty2 = Tensor::zeros({3, 0, 2}, DType::uint8);
+    const Tensor transposed = Tensor::randn({3, 4}).t();  // not contiguous: written row-major
+    const Tensor with_grad = Tensor::randn({2}).requires_grad_();
+    const nn::NamedTensors in = {{"f32", f32},
+                                 {"z.f64", f64},
+                                 {"i32", i32},
+                                 {"u8", u8},
+                                 {"scalar", scalar},
+                                 {"int_scalar", int_scalar},
+                                 {"empty", empty},
+                                 {"empty2", empty2},
+                                 {"transposed", transposed},
+                                 {"with_grad", with_grad}};
+    const std::string path = out_path("all_dtypes.safetensors");
+    io::save_tensors(path, in);
+    const nn::NamedTensors out = io::load_tensors(path);
+    REQUIRE(out.size() == in.size());
+    for (size_t i = 0; i < in.size(); i++) {
+        INFO(in[i].first);
+        REQUIRE(out[i].first == in[i].first);  // the given order
+        require_identical(out[i].second, in[i].second.detach());
+        REQUIRE(out[i].second.device() == Device::cpu());
+        REQUIRE_FALSE(out[i].second.requires_grad());
+    }
+}
+
+TEST_CASE("safetensors metadata round trip, with characters that need escaping", "[io]") {
+    const io::Metadata meta = {{"epoch", "12"},
+                               {"quote\"and\\backslash", "line\nbreak\ttab"},
+                               {"unicode", "caf\xc3\xa9 \xf0\x9f\x99\x82"},
+                               {"control", std::string("a\x01z")},
+                               {"", "empty key"}};
+    const std::string path = out_path("meta.safetensors");
+    io::save_tensors(path, {{"x", Tensor::ones({2})}}, meta);
+    io::Metadata back;
+    const nn::NamedTensors t = io::load_tensors(path, &back);
+    REQUIRE(back == meta);
+    REQUIRE(t.size() == 1);
+
+    // No tensors at all, metadata only; and no metadata at all.
+    io::save_tensors(path, {}, {{"k", "v"}});
+    REQUIRE(io::load_tensors(path, &back).empty());
+    REQUIRE(back == io::Metadata{{"k", "v"}});
+    io::save_tensors(path, {{"x", Tensor::ones({1})}});
+    (void)io::load_tensors(path, &back);
+    REQUIRE(back.empty());
+}
+
+TEST_CASE("safetensors header is JSON padded with spaces to 8 bytes, offsets contiguous in order", "[io]") {
+    const std::string path = out_path("layout.safetensors");
+    for (int64_t n = 1; n <= 9; n++) {  // header lengths with every remainder mod 8
+        const std::string name(size_t(n), 'a');
+        io::save_tensors(path,
+                         {{name, Tensor::ones({n})},
+                          {"b", Tensor::zeros({2, 2}, DType::float64)},
+                          {"c", Tensor::zeros({3}, DType::uint8)}},
+                         {{"m", "v"}});
+        const std::string bytes = read_bytes(path);
+        uint64_t len = 0;
+        for (int i = 7; i >= 0; i--) len = (len << 8) | static_cast<unsigned char>(bytes[size_t(i)]);
+        INFO("name length " << n << ", header length " << len);
+        REQUIRE(len % 8 == 0);
+        const std::string header = bytes.substr(8, len);
+        REQUIRE(header.front() == '{');
+        const size_t close = header.find_last_of('}');
+        REQUIRE(header.find_first_not_of(' ', close + 1) == std::string::npos);  // only spaces after the object
+        const io::json::Value v = io::json::parse(header);
+        REQUIRE(v.is_object());
+        REQUIRE(v.object.size() == 4);
+        REQUIRE(v.object[0].first == "__metadata__");
+        REQUIRE(v.object[1].first == name);
+        int64_t expect = 0;
+        for (size_t i = 1; i < 4; i++) {
+            const io::json::Value& e = v.object[i].second;
+            REQUIRE(e.object.size() == 3);
+            REQUIRE(e.object[0].first == "dtype");
+            REQUIRE(e.object[1].first == "shape");
+            REQUIRE(e.object[2].first == "data_offsets");
+            REQUIRE(e.object[2].second.array[0].integer == expect);
+            expect = e.object[2].second.array[1].integer;
+        }
+        REQUIRE(expect == n * 4 + 32 + 3);
+        REQUIRE(bytes.size() == 8 + len + uint64_t(expect));
+        REQUIRE(v.object[2].second.object[0].second.string == "F64");
+        REQUIRE(v.object[3].second.object[0].second.string == "U8");
+    }
+}
+
+TEST_CASE("safetensors hand-built file loads: whitespace, escapes, any header order", "[io]") {
+    const std::vector<float> a = {1.5f, -2.0f, 3.25f};
+    const std::vector<int32_t> b = {42};
+    // Pretty-printed header, a \u escape in a name, "b" listed first although its bytes come second, and
+    // an empty tensor in between.
+    const std::string header =
+        "{\n  \"b\": {\"dtype\": \"I32\", \"shape\": [], \"data_offsets\": [12, 16]},\n"
+        "  \"__metadata__\": {\"who\": \"hand\\u002dmade\"},\n"
+        "  \"caf\\u00e9\": {\"shape\": [3], \"data_offsets\": [0, 12], \"dtype\": \"F32\"},\n"
+        "  \"none\": {\"dtype\": \"F64\", \"shape\": [0, 5], \"data_offsets\": [12, 12]}\n}  ";
+    const std::string path = hand_file("hand.safetensors", header, raw(a) + raw(b));
+    io::Metadata meta;
+    const nn::NamedTensors t = io::load_tensors(path, &meta);
+    REQUIRE(meta == io::Metadata{{"who", "hand-made"}});
+    REQUIRE(t.size() == 3);
+    REQUIRE(t[0].first == "b");  // file order
+    REQUIRE(t[0].second.shape() == Shape{});
+    REQUIRE(t[0].second.to_vector<int32_t>() == b);
+    REQUIRE(t[1].first == "caf\xc3\xa9");
+    REQUIRE(t[1].second.to_vector<float>() == a);
+    REQUIRE(t[2].first == "none");
+    REQUIRE(t[2].second.shape() == Shape{0, 5});
+    REQUIRE(t[2].second.dtype() == DType::float64);
+}
+
+TEST_CASE("safetensors file written by Python's safetensors loads", "[io]") {
+    io::Metadata meta;
+    const nn::NamedTensors t = io::load_tensors(std::string(DYAD_GOLDEN_DIR) + "/basic_block.safetensors", &meta);
+    REQUIRE(meta.at("momentum") == "0.1");
+    REQUIRE_FALSE(t.empty());
+    bool found = false;
+    for (const auto& [name, v] : t) {
+        if (name != "param.conv1.weight") continue;
+        found = true;
+        REQUIRE(v.shape() == Shape{8, 4, 3, 3});
+        REQUIRE(v.dtype() == DType::float32);
+    }
+    REQUIRE(found);
+}
+
+TEST_CASE("safetensors I64 is narrowed to int32, out-of-range values are rejected", "[io]") {
+    const std::string header = R"({"labels":{"dtype":"I64","shape":[4],"data_offsets":[0,32]}})";
+    const std::vector<int64_t> ok = {0, -1, 2147483647, -2147483648LL};
+    const nn::NamedTensors t = io::load_tensors(hand_file("i64.safetensors", header, raw(ok)));
+    REQUIRE(t[0].second.dtype() == DType::int32);
+    REQUIRE(t[0].second.to_vector<int32_t>() == std::vector<int32_t>{0, -1, 2147483647, -2147483647 - 1});
+
+    const std::vector<int64_t> big = {1, 2, 2147483648LL, 3};
+    require_load_error(hand_file("i64_big.safetensors", header, raw(big)),
+                       {"'labels'", "2147483648", "index 2", "int32 range"});
+}
+
+// ---------------------------------------------------------------------------- corruption
+TEST_CASE("safetensors corrupt length field or header", "[io][errors]") {
+    const std::string f4 = raw(std::vector<float>{1, 2});
+
+    SECTION("file shorter than 8 bytes") {
+        const std::string path = out_path("short.safetensors");
+        write_bytes(path, "abcde");
+        require_load_error(path, {"5 bytes", "shorter than the 8-byte header length"});
+        write_bytes(path, "");
+        require_load_error(path, {"0 bytes", "shorter than"});
+    }
+    SECTION("header length beyond the file") {
+        const std::string path = out_path("beyond.safetensors");
+        write_bytes(path, le64(1000) + "{}");
+        require_load_error(path, {"header length 1000", "exceeds the file size"});
+    }
+    SECTION("header length over 100 MB") {
+        const std::string path = out_path("huge.safetensors");
+        write_bytes(path, le64(200000000) + "{}");
+        require_load_error(path, {"header length 200000000", "100 MB"});
+        write_bytes(path, le64(~uint64_t(0)) + "{}");
+        require_load_error(path, {"100 MB"});
+    }
+    SECTION("missing file") {
+        require_load_error(out_path("does_not_exist.safetensors"), {"cannot open", "No such file"});
+    }
+    SECTION("invalid JSON") {
+        require_load_error(hand_file("json1.safetensors", R"({"a":{"dtype":"F32",}})", f4),
+                           {"invalid JSON header", "expected a member name", "header byte 20"});
+        require_load_error(hand_file("json2.safetensors", R"({"a":)", f4), {"invalid JSON header", "end of input"});
+        require_load_error(hand_file("json3.safetensors", "[1, 2]", ""), {"not an object"});
+        require_load_error(
+            hand_file("json4.safetensors", R"({"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})", f4),
+            {"invalid JSON header", "floating-point"});
+        require_load_error(hand_file("json5.safetensors", "{} x", ""), {"invalid JSON header", "after the value"});
+    }
+    SECTION("entry structure and metadata") {
+        require_load_error(hand_file("e1.safetensors", R"({"a":{"shape":[2],"data_offsets":[0,8]}})", f4),
+                           {"'a'", "missing 'dtype'"});
+        require_load_error(
+            hand_file("e2.safetensors", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", f4),
+            {"'a'", "unexpected key 'x'"});
+        require_load_error(hand_file("e3.safetensors", R"({"a":[1]})", ""), {"'a'", "not an object"});
+        require_load_error(hand_file("e4.safetensors", R"({"__metadata__":{"k":3}})", ""),
+                           {"metadata 'k'", "not a string"});
+        require_load_error(hand_file("e5.safetensors", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", f4),
+                           {"'a'", "two integers"});
+    }
+}
+
+TEST_CASE("safetensors corrupt dtypes, shapes and offsets", "[io][errors]") {
+    const std::string f8 = raw(std::vector<float>{1, 2});  // 8 bytes
+    auto entry = [](const std::string& name, const std::string& dtype, const std::string& shape, int64_t b, int64_t e) {
+        return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" +
+               std::to_string(b) + "," + std::to_string(e) + "]}";
+    };
+
+    SECTION("unknown dtype") {
+        require_load_error(hand_file("dt1.safetensors", "{" + entry("w", "F16", "[4]", 0, 8) + "}", f8),
+                           {"'w'", "unsupported dtype 'F16'"});
+        require_load_error(hand_file("dt2.safetensors", "{" + entry("w", "float", "[2]", 0, 8) + "}", f8),
+                           {"'w'", "unsupported dtype 'float'"});
+    }
+    SECTION("negative or overflowing shape") {
+        require_load_error(hand_file("sh1.safetensors", "{" + entry("w", "F32", "[2,-1]", 0, 8) + "}", f8),
+                           {"'w'", "negative dimension -1"});
+        require_load_error(
+            hand_file("sh2.safetensors", "{" + entry("w", "F32", "[4294967296,4294967296]", 0, 8) + "}", f8),
+            {"'w'", "overflows"});
+        require_load_error(
+            hand_file("sh3.safetensors", "{" + entry("w", "F32", "[99999999999999999999]", 0, 8) + "}", f8),
+            {"invalid JSON header", "64-bit range"});
+        require_load_error(hand_file("sh4.safetensors", "{" + entry("w", "F32", "[\"2\"]", 0, 8) + "}", f8),
+                           {"'w'", "must be integers"});
+    }
+    SECTION("data_offsets not matching the shape") {
+        require_load_error(hand_file("off1.safetensors", "{" + entry("w", "F32", "[3]", 0, 8) + "}", f8),
+                           {"'w'", "hold 8 bytes", "needs 12"});
+        require_load_error(hand_file("off2.safetensors", "{" + entry("w", "F32", "[2]", -8, 0) + "}", f8),
+                           {"'w'", "negative data offset"});
+    }
+    SECTION("overlapping, gapped, out-of-order offsets") {
+        const std::string f12 = f8 + raw(std::vector<float>{3});
+        require_load_error(
+            hand_file("ov.safetensors",
+                      "{" + entry("a", "F32", "[2]", 0, 8) + "," + entry("b", "F32", "[2]", 4, 12) + "}", f12),
+            {"'b'", "overlap", "'a'"});
+        require_load_error(
+            hand_file("gap.safetensors",
+                      "{" + entry("a", "F32", "[1]", 0, 4) + "," + entry("b", "F32", "[1]", 8, 12) + "}", f12),
+            {"'b'", "gap of 4 bytes", "'a'"});
+        require_load_error(hand_file("gap0.safetensors", "{" + entry("a", "F32", "[1]", 4, 8) + "}", f8),
+                           {"'a'", "gap of 4 bytes", "the header"});
+        require_load_error(hand_file("order.safetensors", "{" + entry("a", "F32", "[0]", 8, 0) + "}", f8),
+                           {"'a'", "out of order"});
+    }
+    SECTION("data past the end of the file, trailing bytes") {
+        require_load_error(hand_file("eof.safetensors", "{" + entry("a", "F32", "[4]", 0, 16) + "}", f8),
+                           {"'a'", "past the end of the file", "8 data bytes"});
+        require_load_error(hand_file("trail.safetensors", "{" + entry("a", "F32", "[1]", 0, 4) + "}", f8),
+                           {"4 trailing bytes"});
+    }
+    SECTION("duplicate names") {
+        require_load_error(
+            hand_file("dup.safetensors",
+                      "{" + entry("a", "F32", "[1]", 0, 4) + "," + entry("a", "F32", "[1]", 4, 8) + "}", f8),
+            {"'a'", "duplicate tensor name"});
+    }
+}
+
+// ---------------------------------------------------------------------------- writing
+TEST_CASE("safetensors save rejects bad names before creating a file", "[io][errors]") {
+    const std::string path = out_path("bad_names.safetensors");
+    fs::remove(path);
+    const Tensor t = Tensor::ones({1});
+    REQUIRE_THROWS_WITH(io::save_tensors(path, {{"a", t}, {"a", t}}),
+                        Contains(path) && Contains("duplicate tensor name 'a'"));
+    REQUIRE_THROWS_WITH(io::save_tensors(path, {{"", t}}), Contains("empty tensor name"));
+    REQUIRE_THROWS_WITH(io::save_tensors(path, {{"__metadata__", t}}), Contains("reserved"));
+    REQUIRE_THROWS_WITH(io::save_tensors(path, {{"u", Tensor()}}), Contains("'u' is undefined"));
+    REQUIRE_FALSE(fs::exists(path));
+    REQUIRE(temp_files_of(path).empty());
+}
+
+TEST_CASE("safetensors atomic write: a missing directory throws and leaves nothing behind", "[io][errors]") {
+    const std::string dir = out_path("no_such_dir");
+    fs::remove_all(dir);
+    const std::string path = dir + "/x.safetensors";
+    REQUIRE_THROWS_WITH(io::save_tensors(path, {{"a", Tensor::ones({2})}}),
+                        Contains(path) && Contains("No such file or directory"));
+    REQUIRE_FALSE(fs::exists(dir));
+    REQUIRE(temp_files_of(path).empty());
+
+    // A failure after the data was written (rename over a directory) removes the temporary file and
+    // leaves the target as it was.
+    const std::string target = out_path("a_directory");
+    fs::create_directories(target + "/inside");
+    REQUIRE_THROWS_WITH(io::save_tensors(target, {{"a", Tensor::ones({2})}}),
+                        Contains(target) && Contains("rename") && Contains("Is a directory"));
+    REQUIRE(fs::is_directory(target + "/inside"));
+    REQUIRE(temp_files_of(target).empty());
+}
+
+TEST_CASE("safetensors overwriting an existing file replaces it whole", "[io]") {
+    const std::string path = out_path("overwrite.safetensors");
+    io::save_tensors(path, {{"big", Tensor::ones({1000})}, {"other", Tensor::ones({7})}}, {{"v", "1"}});
+    const auto big_size = fs::file_size(path);
+    io::save_tensors(path, {{"small", Tensor::full({2}, 5.0)}}, {{"v", "2"}});
+    REQUIRE(fs::file_size(path) < big_size);
+    io::Metadata meta;
+    const nn::NamedTensors t = io::load_tensors(path, &meta);
+    REQUIRE(meta.at("v") == "2");
+    REQUIRE(t.size() == 1);
+    REQUIRE(t[0].first == "small");
+    REQUIRE(t[0].second.to_vector<float>() == std::vector<float>{5, 5});
+    REQUIRE(temp_files_of(path).empty());
+}
+
+// ---------------------------------------------------------------------------- JSON
+TEST_CASE("json reader: values, escapes, surrogate pairs, file order", "[io]") {
+    using io::json::parse;
+    const io::json::Value v = parse(
+        R"( {"z": [1, -2, 9223372036854775807, -9223372036854775808], "a": "\"\\\/\b\f\n\r\t\u0041\u00e9\ud83d\ude42",)"
+        R"( "t": true, "f": false, "n": null, "e": {}, "l": []} )");
+    REQUIRE(v.object.size() == 7);
+    REQUIRE(v.object[0].first == "z");  // not sorted
+    REQUIRE(v.object[0].second.array[2].integer == INT64_MAX);
+    REQUIRE(v.object[0].second.array[3].integer == INT64_MIN);
+    REQUIRE(v.object[0].second.array[1].integer == -2);
+    REQUIRE(v.object[1].second.string == "\"\\/\b\f\n\r\tA\xc3\xa9\xf0\x9f\x99\x82");
+    REQUIRE(v.object[2].second.boolean);
+    REQUIRE(v.object[4].second.type == io::json::Value::Type::null);
+    REQUIRE(v.object[5].second.is_object());
+    REQUIRE(v.object[6].second.is_array());
+    // The writer's output reads back the same.
+    REQUIRE(io::json::write(parse(io::json::write(v))) == io::json::write(v));
+    REQUIRE(io::json::quote(std::string("a\"\\\n\x01", 5)) == "\"a\\\"\\\\\\n\\u0001\"");
+}
+
+TEST_CASE("json reader errors give the problem and the byte offset", "[io][errors]") {
+    using io::json::parse;
+    auto error_of = [](const std::string& text) -> std::pair<std::string, size_t> {
+        try {
+            (void)io::json::parse(text);
+        } catch (const io::json::ParseError& e) {
+            return {e.problem, e.offset};
+        }
+        return {"no error", 0};
+    };
+    REQUIRE(error_of("9223372036854775808") == std::pair<std::string, size_t>{"integer out of the 64-bit range", 0});
+    REQUIRE(error_of("[1, -9223372036854775809]").first == "integer out of the 64-bit range");
+    REQUIRE(error_of("[1, -9223372036854775809]").second == 4);
+    REQUIRE(error_of("[1.5]").first == "floating-point numbers are not supported");
+    REQUIRE(error_of("[1e5]").first == "floating-point numbers are not supported");
+    REQUIRE(error_of("[01]").first == "leading zeros are not allowed");
+    REQUIRE(error_of("\"abc").first == "unterminated string");
+    REQUIRE(error_of("\"a\\qb\"") == std::pair<std::string, size_t>{"invalid escape sequence", 2});
+    REQUIRE(error_of("\"\\ud83d\"").first == "unpaired high surrogate in \\u escape");
+    REQUIRE(error_of("\"\\ude42\"").first == "unpaired low surrogate in \\u escape");
+    REQUIRE(error_of("\"\\u00g0\"").first == "invalid hex digit in \\u escape");
+    REQUIRE(error_of("\"a\nb\"").first == "unescaped control character in a string");
+    REQUIRE(error_of("\"\xff\"").first == "invalid UTF-8 byte");
+    REQUIRE(error_of("\"\xc3\"").first == "invalid UTF-8 sequence");
+    REQUIRE(error_of("\"\xc0\xaf\"").first == "invalid UTF-8 byte");  // overlong
+    REQUIRE(error_of("{\"a\" 1}").first == "expected ':' but found character '1'");
+    REQUIRE(error_of("[1 2]").first == "expected ',' or ']' but found character '2'");
+    REQUIRE(error_of("{\"a\":1,}").first == "expected a member name but found character '}'");
+    REQUIRE(error_of("tru").first == "invalid literal (expected true)");
+    REQUIRE(error_of("").first == "unexpected end of input");
+    REQUIRE(error_of("[] []").first == "unexpected character '[' after the value");
+    // Depth: kMaxDepth levels parse, one more does not.
+    const int d = io::json::kMaxDepth;
+    REQUIRE(parse(std::string(size_t(d), '[') + std::string(size_t(d), ']')).is_array());
+    REQUIRE(error_of(std::string(size_t(d) + 1, '[') + std::string(size_t(d) + 1, ']')).first ==
+            "nesting deeper than 64 levels");
+    REQUIRE(error_of(std::string(100000, '[')).first == "nesting deeper than 64 levels");
+    REQUIRE_THROWS_WITH(parse("[1.5]"), Contains("at byte 1"));
+}
