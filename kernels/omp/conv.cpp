@@ -1,1 +1,338 @@
-// placeholder
+// 2-D convolution, OpenMP. Twin of kernels/naive/conv.cpp; differs in summation order only.
+//
+// Each image is lowered to GEMMs (im2col): its input windows are copied into a column matrix col with
+// one row per filter tap (c, r, t) and one column per output position (p, q), so that
+//   forward          y[n] (K x PQ)   = W (K x CRS) * col (CRS x PQ) + bias (as one more column of W
+//                                      against a row of ones in col)
+//   backward data    dcol (CRS x PQ) = W^T * dy[n], then col2im adds dcol back into dx[n]
+//   backward filter  dW   (K x CRS) += dy[n] * col^T, and dbias += the row sums of dy[n]
+// and omp::gemm does the arithmetic. A 1x1 convolution with stride 1 and no padding needs no copy: col
+// is the image itself. The output positions are taken in chunks of whole output rows, sized so that a
+// chunk's col is still in L2 when the GEMM packs it.
+//
+// Threads take whole images, each with its own col buffer (and in backward filter its own partial dW
+// and dbias, summed in thread order at the end, so the result does not depend on scheduling);
+// omp::gemm runs single-threaded inside them. With fewer images than threads (or a batch that does not
+// split evenly and is small), the images run one after another and the GEMM splits each one instead.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "../conv.h"
+#include "../gemm.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace dyad::omp {
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+int thread_index() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// Scratch memory of the calling thread, kept between calls (it only grows) so that the col buffers do
+// not page-fault on every call. Allocated before any parallel region: a failed allocation throws to the
+// caller. 64-byte aligned.
+class Workspace {
+public:
+    Workspace() = default;
+    Workspace(const Workspace&) = delete;
+    Workspace& operator=(const Workspace&) = delete;
+    ~Workspace() { ::operator delete(data_, std::align_val_t(64)); }
+    float* get(int64_t floats) {
+        if (floats > size_) {
+            ::operator delete(data_, std::align_val_t(64));
+            data_ = nullptr, size_ = 0;
+            data_ = static_cast<float*>(::operator new(size_t(floats) * sizeof(float), std::align_val_t(64)));
+            size_ = floats;
+        }
+        return data_;
+    }
+
+private:
+    float* data_ = nullptr;
+    int64_t size_ = 0;
+};
+
+// Floats of col per chunk: 64 Ki floats (256 KiB) stay in a 512 KiB L2 next to the GEMM's packed A.
+constexpr int64_t kChunkFloats = int64_t(1) << 16;
+// But at least this many columns per filter: every chunk's GEMM packs the whole weight again (K x CRS
+// values, against CRS per column of col), so narrower chunks would pack more weight than col.
+constexpr int64_t kMinColumnsPerFilter = 4;
+
+// How one call lowers its images and spreads them over threads.
+struct Plan {
+    int64_t crs = 0, pq = 0;
+    bool direct = false;     // 1x1, stride 1, no padding: col is the image itself
+    bool by_image = false;   // threads take whole images; otherwise the GEMM is threaded
+    int threads = 1;         // workers that need their own buffers (1 unless by_image)
+    int64_t rows = 0;        // output rows per chunk
+    int64_t col_floats = 0;  // per worker, with room for one more row (forward's row of ones)
+};
+
+Plan make_plan(const Conv2dShape& s) {
+    Plan pl;
+    pl.crs = s.c * s.r * s.s;
+    pl.pq = s.p * s.q;
+    pl.direct = s.r == 1 && s.s == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
+    int available = 1;
+#ifdef _OPENMP
+    if (!omp_in_parallel()) available = omp_get_max_threads();
+#endif
+    // Whole images per thread when they divide evenly, or when there are enough of them that the last
+    // round's imbalance is small (the same rule as omp::gemm's batches).
+    pl.by_image = available > 1 && s.n >= available && (s.n % available == 0 || s.n >= 4 * available);
+    pl.threads = pl.by_image ? available : 1;
+    if (pl.direct) {
+        pl.rows = s.p;
+    } else if (pl.by_image || available == 1) {
+        // Equal chunks of whole rows, each near kChunkFloats of col (or kMinColumnsPerFilter * K columns).
+        const int64_t fit = std::max(
+            {int64_t(1), kChunkFloats / std::max<int64_t>(1, pl.crs * s.q), ceil_div(kMinColumnsPerFilter * s.k, s.q)});
+        pl.rows = ceil_div(s.p, ceil_div(s.p, fit));
+    } else {
+        pl.rows = s.p;  // the threaded GEMM gets the whole image: more columns to split
+    }
+    pl.col_floats = pl.direct ? 0 : round_up((pl.crs + 1) * pl.rows * s.q, 16);
+    return pl;
+}
+
+// Calls body(image, worker) for every image: in parallel (static schedule: worker t takes a fixed run of
+// images, in order) or one after another with worker 0.
+template <class Body>
+void for_each_image(const Plan& pl, int64_t n, const Body& body) {
+    if (!pl.by_image) {
+        for (int64_t i = 0; i < n; i++) body(i, 0);
+        return;
+    }
+#pragma omp parallel for num_threads(pl.threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) body(i, thread_index());
+}
+
+// The outputs o in [0, outputs) whose input o * stride - pad + tap lies inside [0, inputs): [lo, hi).
+void valid_range(int64_t outputs, int64_t inputs, int64_t stride, int64_t pad, int64_t tap, int64_t& lo, int64_t& hi) {
+    const int64_t first = pad - tap;              // o * stride >= first
+    const int64_t last = inputs - 1 + pad - tap;  // o * stride <= last
+    hi = last >= 0 ? std::min(outputs, last / stride + 1) : 0;
+    lo = std::min(first > 0 ? ceil_div(first, stride) : 0, hi);
+}
+
+// col[(c * R + r) * S + t][(p - p0) * Q + q] = x[c][p * stride_h - pad_h + r][q * stride_w - pad_w + t]
+// (0 in the padding) for output rows p in [p0, p1); x is one image (C, H, W).
+void im2col(const Conv2dShape& s, const float* x, float* col, int64_t p0, int64_t p1) {
+    // With unit strides and as many output as input columns (a "same" convolution), the valid part of
+    // a tap's rows is one run of x: copy it at once, then clear the padding columns it overran.
+    const bool one_run = s.stride_h == 1 && s.stride_w == 1 && s.w == s.q;
+    for (int64_t c = 0; c < s.c; c++)
+        for (int64_t r = 0; r < s.r; r++) {
+            int64_t pa, pb;  // rows of [p0, p1) inside the image
+            valid_range(s.p, s.h, s.stride_h, s.pad_h, r, pa, pb);
+            pa = std::clamp(pa, p0, p1), pb = std::clamp(pb, pa, p1);
+            for (int64_t t = 0; t < s.s; t++) {
+                int64_t lo, hi;  // columns inside the image
+                valid_range(s.q, s.w, s.stride_w, s.pad_w, t, lo, hi);
+                const int64_t shift = t - s.pad_w;  // input column = q * stride_w + shift
+                float* dst = col + ((c * s.r + r) * s.s + t) * (p1 - p0) * s.q;
+                if (pa == pb || lo == hi) {  // the tap sees only padding in these rows
+                    std::fill(dst, dst + (p1 - p0) * s.q, 0.0f);
+                    continue;
+                }
+                std::fill(dst, dst + (pa - p0) * s.q, 0.0f);
+                std::fill(dst + (pb - p0) * s.q, dst + (p1 - p0) * s.q, 0.0f);
+                const float* row = x + (c * s.h + pa * s.stride_h - s.pad_h + r) * s.w;  // of output row pa
+                float* out = dst + (pa - p0) * s.q;
+                if (one_run) {
+                    std::memcpy(out + lo, row + lo + shift, size_t((pb - pa - 1) * s.q + hi - lo) * sizeof(float));
+                    for (int64_t p = pa; p < pb; p++, out += s.q) {
+                        std::fill(out, out + lo, 0.0f);
+                        std::fill(out + hi, out + s.q, 0.0f);
+                    }
+                    continue;
+                }
+                for (int64_t p = pa; p < pb; p++, out += s.q, row += s.stride_h * s.w) {
+                    std::fill(out, out + lo, 0.0f);
+                    if (s.stride_w == 1) {
+                        std::memcpy(out + lo, row + lo + shift, size_t(hi - lo) * sizeof(float));
+                    } else {
+                        for (int64_t q = lo; q < hi; q++) out[q] = row[q * s.stride_w + shift];
+                    }
+                    std::fill(out + hi, out + s.q, 0.0f);
+                }
+            }
+        }
+}
+
+// The adjoint of im2col: x[c][ih][iw] += col[...] for every entry of rows [p0, p1) that im2col would
+// have read from x (padding entries are dropped).
+void col2im(const Conv2dShape& s, const float* col, float* x, int64_t p0, int64_t p1) {
+    for (int64_t c = 0; c < s.c; c++)
+        for (int64_t r = 0; r < s.r; r++) {
+            int64_t pa, pb;
+            valid_range(s.p, s.h, s.stride_h, s.pad_h, r, pa, pb);
+            pa = std::clamp(pa, p0, p1), pb = std::clamp(pb, pa, p1);
+            for (int64_t t = 0; t < s.s; t++) {
+                int64_t lo, hi;
+                valid_range(s.q, s.w, s.stride_w, s.pad_w, t, lo, hi);
+                if (pa == pb || lo == hi) continue;
+                const int64_t shift = t - s.pad_w;
+                const float* in = col + ((c * s.r + r) * s.s + t) * (p1 - p0) * s.q + (pa - p0) * s.q;
+                float* row = x + (c * s.h + pa * s.stride_h - s.pad_h + r) * s.w;
+                for (int64_t p = pa; p < pb; p++, in += s.q, row += s.stride_h * s.w) {
+                    if (s.stride_w == 1) {
+                        float* out = row + lo + shift;
+                        for (int64_t i = 0; i < hi - lo; i++) out[i] += in[lo + i];
+                    } else {
+                        for (int64_t q = lo; q < hi; q++) row[q * s.stride_w + shift] += in[q];
+                    }
+                }
+            }
+        }
+}
+
+// Sum of n floats in 16 independent lanes (vectorisable without reassociation), finished in double.
+double row_sum(const float* v, int64_t n) {
+    float lanes[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) lanes[l] += v[i + l];
+    double total = 0;
+    for (float l : lanes) total += double(l);
+    for (; i < n; i++) total += double(v[i]);
+    return total;
+}
+
+}  // namespace
+
+void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
+    if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0) return;
+    const Plan pl = make_plan(s);
+    // The bias rides in the GEMM: W gets one more column holding it, and col one more row of ones, so
+    // no separate pass over y adds it. The direct path (col is x itself) prefills y with it instead.
+    const bool fold_bias = bias && !pl.direct;
+    const int64_t depth = pl.crs + (fold_bias ? 1 : 0);  // the GEMM's k
+    const int64_t wb_floats = fold_bias ? round_up(s.k * depth, 16) : 0;
+    thread_local Workspace workspace;
+    float* buf = workspace.get(std::max<int64_t>(wb_floats + pl.threads * pl.col_floats, 1));
+    const float* a = weight;
+    if (fold_bias) {
+        for (int64_t k = 0; k < s.k; k++) {
+            std::copy(weight + k * pl.crs, weight + (k + 1) * pl.crs, buf + k * depth);
+            buf[k * depth + pl.crs] = bias[k];
+        }
+        a = buf;
+    }
+    for_each_image(pl, s.n, [&](int64_t n, int worker) {
+        const float* xn = x + n * s.c * s.h * s.w;
+        float* yn = y + n * s.k * pl.pq;
+        float* col = buf + wb_floats + worker * pl.col_floats;
+        for (int64_t p0 = 0; p0 < s.p; p0 += pl.rows) {
+            const int64_t p1 = std::min(p0 + pl.rows, s.p), cols = (p1 - p0) * s.q;
+            GemmShape g;  // y[n][:, chunk] (K x cols) = W (K x depth) * col (depth x cols)
+            g.m = s.k, g.n = cols, g.k = depth;
+            g.lda = depth, g.ldc = pl.pq;
+            float* out = yn + p0 * s.q;
+            if (pl.direct) {
+                g.ldb = pl.pq;
+                if (bias)
+                    for (int64_t k = 0; k < s.k; k++) std::fill(out + k * pl.pq, out + k * pl.pq + cols, bias[k]);
+                gemm(g, 1.0f, a, xn + p0 * s.q, bias ? 1.0f : 0.0f, out);
+            } else {
+                im2col(s, xn, col, p0, p1);
+                if (fold_bias) std::fill(col + pl.crs * cols, col + depth * cols, 1.0f);
+                g.ldb = cols;
+                gemm(g, 1.0f, a, col, 0.0f, out);
+            }
+        }
+    });
+}
+
+void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
+    if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0 || s.c * s.h * s.w <= 0) return;
+    const Plan pl = make_plan(s);
+    thread_local Workspace workspace;
+    float* buf = workspace.get(std::max<int64_t>(pl.threads * pl.col_floats, 1));
+    for_each_image(pl, s.n, [&](int64_t n, int worker) {
+        const float* dyn = dy + n * s.k * pl.pq;
+        float* dxn = dx + n * s.c * s.h * s.w;
+        float* dcol = buf + worker * pl.col_floats;
+        for (int64_t p0 = 0; p0 < s.p; p0 += pl.rows) {
+            const int64_t p1 = std::min(p0 + pl.rows, s.p), cols = (p1 - p0) * s.q;
+            GemmShape g;  // dcol (CRS x cols) = W^T (CRS x K, W read transposed) * dy[n][:, chunk] (K x cols)
+            g.m = pl.crs, g.n = cols, g.k = s.k;
+            g.trans_a = true, g.lda = pl.crs, g.ldb = pl.pq;
+            if (pl.direct) {  // dcol is dx[n] itself: accumulate in place
+                g.ldc = pl.pq;
+                gemm(g, 1.0f, weight, dyn + p0 * s.q, 1.0f, dxn + p0 * s.q);
+            } else {
+                g.ldc = cols;
+                gemm(g, 1.0f, weight, dyn + p0 * s.q, 0.0f, dcol);
+                col2im(s, dcol, dxn, p0, p1);
+            }
+        }
+    });
+}
+
+void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x) {
+    if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0) return;
+    const Plan pl = make_plan(s);
+    const int64_t dw_floats = s.k * pl.crs;
+    // Per worker: its col, then (by_image) its partial dW; the partial dbias sums are doubles.
+    const int64_t partial = pl.by_image ? round_up(dw_floats, 16) : 0;
+    const int64_t per_worker = pl.col_floats + partial;
+    thread_local Workspace workspace;
+    float* buf = workspace.get(std::max<int64_t>(pl.threads * per_worker, 1));
+    std::vector<double> dbias_sum(dbias ? size_t(pl.threads * s.k) : 0, 0.0);
+    if (pl.by_image)
+        for (int t = 0; t < pl.threads; t++) std::fill_n(buf + t * per_worker + pl.col_floats, dw_floats, 0.0f);
+
+    for_each_image(pl, s.n, [&](int64_t n, int worker) {
+        const float* dyn = dy + n * s.k * pl.pq;
+        const float* xn = x + n * s.c * s.h * s.w;
+        float* col = buf + worker * per_worker;
+        float* dw = pl.by_image ? col + pl.col_floats : dweight;
+        for (int64_t p0 = 0; p0 < s.p; p0 += pl.rows) {
+            const int64_t p1 = std::min(p0 + pl.rows, s.p), cols = (p1 - p0) * s.q;
+            GemmShape g;  // dW (K x CRS) += dy[n][:, chunk] (K x cols) * col^T (cols x CRS, col read transposed)
+            g.m = s.k, g.n = pl.crs, g.k = cols;
+            g.trans_b = true, g.lda = pl.pq, g.ldc = pl.crs;
+            const float* b = col;
+            if (pl.direct) {
+                b = xn + p0 * s.q, g.ldb = pl.pq;
+            } else {
+                im2col(s, xn, col, p0, p1);
+                g.ldb = cols;
+            }
+            gemm(g, 1.0f, dyn + p0 * s.q, b, 1.0f, dw);
+        }
+        if (dbias)
+            for (int64_t k = 0; k < s.k; k++) dbias_sum[size_t(worker * s.k + k)] += row_sum(dyn + k * pl.pq, pl.pq);
+    });
+
+    if (pl.by_image) {  // dW += the workers' partial sums, added in worker order
+#pragma omp parallel for num_threads(pl.threads) schedule(static)
+        for (int64_t i = 0; i < dw_floats; i++) {
+            float acc = 0.0f;
+            for (int t = 0; t < pl.threads; t++) acc += buf[t * per_worker + pl.col_floats + i];
+            dweight[i] += acc;
+        }
+    }
+    if (dbias)
+        for (int64_t k = 0; k < s.k; k++) {
+            double acc = 0;
+            for (int t = 0; t < pl.threads; t++) acc += dbias_sum[size_t(t * s.k + k)];
+            dbias[k] += float(acc);
+        }
+}
+
+}  // namespace dyad::omp

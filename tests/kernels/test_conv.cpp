@@ -1,1 +1,498 @@
-// placeholder
+// 2-D convolution: hand-checked values, the omp kernels against the naive reference on odd shapes (every
+// pass, several thread counts, both the per-image and the threaded-GEMM schedule), accumulation into the
+// gradient buffers, float64 gradient checks of conv2d, conv2d against an independent unfold + matmul
+// formulation built from other ops, and the argument errors.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "kernels/conv.h"
+#include "support/compare.h"
+#include "support/random.h"
+
+using namespace dyad;
+using test::AllClose;
+using test::Layout;
+using test::values;
+
+namespace {
+
+constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// Tolerance of a float32 sum of `len` O(1) products against the naive reference: rtol 1e-5, atol
+// 1e-6 * sqrt(len), as for GEMM (docs/testing.md). omp sums in another order (im2col + blocked GEMM with
+// FMA, k split into chunks, partial sums per thread), and the rounding error of a length-len sum of O(1)
+// partial sums grows like eps * sqrt(len). The parity tests scale the operands so that every result is
+// O(1): the weight by 1 / sqrt(terms per output) in forward and backward data, dy by 1 / sqrt(N*P*Q) in
+// backward filter.
+double conv_atol(int64_t len) { return 1e-6 * std::sqrt(double(std::max<int64_t>(len, 1))); }
+constexpr double kConvRtol = 1e-5;
+
+struct ConvCase {
+    const char* name;
+    int64_t n, c, h, w, k, r, s;
+    int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+};
+
+Conv2dShape shape_of(const ConvCase& cc) {
+    Conv2dShape s;
+    s.n = cc.n, s.c = cc.c, s.h = cc.h, s.w = cc.w, s.k = cc.k, s.r = cc.r, s.s = cc.s;
+    s.stride_h = cc.stride_h, s.stride_w = cc.stride_w, s.pad_h = cc.pad_h, s.pad_w = cc.pad_w;
+    s.p = (s.h + 2 * s.pad_h - s.r) / s.stride_h + 1;
+    s.q = (s.w + 2 * s.pad_w - s.s) / s.stride_w + 1;
+    return s;
+}
+
+// Odd sizes throughout. With 2 or 3 threads, batches of 4, 6, 8 and 9 run one image per thread; 1, 3, 5
+// and 7 run the images in turn with the GEMM threaded.
+const std::vector<ConvCase>& conv_cases() {
+    static const std::vector<ConvCase> c = {
+        {"C = 1, K = 1, 3x3", 1, 1, 7, 7, 1, 3, 3},
+        {"3x3 pad 1", 3, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1},
+        {"3x3 stride 2 pad 1", 5, 2, 13, 9, 3, 3, 3, 2, 2, 1, 1},
+        {"5x3 stride (2, 1) pad (2, 1)", 2, 3, 11, 13, 7, 5, 3, 2, 1, 2, 1},
+        {"1x1 (no im2col), N = 7", 7, 5, 9, 7, 3, 1, 1},
+        {"1x1 stride 2", 4, 5, 9, 7, 9, 1, 1, 2, 2},
+        {"1x1 pad 1", 3, 3, 5, 7, 5, 1, 1, 1, 1, 1, 1},
+        {"N = 1", 1, 4, 17, 15, 5, 3, 3, 1, 1, 1, 1},
+        {"3x5 stride (1, 2) pad (2, 0), K = 11, N = 9", 9, 3, 15, 17, 11, 3, 5, 1, 2, 2, 0},
+        {"C = 1, 7x7 stride 2 pad 3", 4, 1, 33, 31, 5, 7, 7, 2, 2, 3, 3},
+        {"kernel as large as the input", 5, 3, 5, 5, 3, 5, 5},
+        {"kernel larger than the input, inside the padding", 2, 2, 3, 3, 3, 4, 4, 1, 1, 1, 1},
+        {"stride larger than the kernel", 3, 2, 10, 11, 3, 2, 2, 3, 3},
+        {"5x5 pad 2 on a 1x1 image: taps entirely in the padding", 3, 2, 1, 1, 3, 5, 5, 1, 1, 2, 2},
+        {"5x5 pad 2 on 6x2 images", 2, 2, 6, 2, 3, 5, 5, 1, 1, 2, 2},
+        {"padding 2, stride 2, even kernel", 6, 3, 8, 9, 5, 2, 4, 2, 2, 2, 2},
+        {"several row chunks per image (conv3-like)", 8, 32, 16, 16, 65, 3, 3, 1, 1, 1, 1},
+        {"uneven row chunks", 6, 16, 33, 33, 9, 3, 3, 1, 1, 1, 1},
+    };
+    return c;
+}
+
+std::vector<float> randn_floats(int64_t n, uint64_t seed, double scale = 1.0) {
+    manual_seed(seed);
+    std::vector<float> v = Tensor::randn({std::max<int64_t>(n, 1)}).to_vector<float>();
+    v.resize(size_t(n));
+    for (float& e : v) e = float(e * scale);
+    return v;
+}
+
+std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// The operands of one case and the naive results (float and float64) of every pass.
+struct Reference {
+    Conv2dShape s;
+    int64_t nx = 0, nw = 0, ny = 0;
+    std::vector<float> x, w_fwd, w_data, bias, dy_data, dy_filter, dx0, dw0, db0;
+    std::vector<float> y, y_nobias, dx, dw, db;                                 // naive<float>
+    std::vector<double> y_exact, y_nobias_exact, dx_exact, dw_exact, db_exact;  // naive<double>
+};
+
+Reference make_reference(const ConvCase& cc) {
+    Reference ref;
+    Conv2dShape& s = ref.s;
+    s = shape_of(cc);
+    ref.nx = s.n * s.c * s.h * s.w, ref.nw = s.k * s.c * s.r * s.s, ref.ny = s.n * s.k * s.p * s.q;
+    ref.x = randn_floats(ref.nx, 1);
+    ref.w_fwd = randn_floats(ref.nw, 2, 1.0 / std::sqrt(double(s.c * s.r * s.s)));
+    ref.w_data = randn_floats(ref.nw, 2, 1.0 / std::sqrt(double(s.k * s.r * s.s)));
+    ref.bias = randn_floats(s.k, 3);
+    ref.dy_data = randn_floats(ref.ny, 4);
+    ref.dy_filter = randn_floats(ref.ny, 4, 1.0 / std::sqrt(double(s.n * s.p * s.q)));
+    // The gradient buffers start with values: the backward kernels must add to them.
+    ref.dx0 = randn_floats(ref.nx, 5), ref.dw0 = randn_floats(ref.nw, 6), ref.db0 = randn_floats(s.k, 7);
+
+    ref.y.assign(size_t(ref.ny), kNaN), ref.y_nobias.assign(size_t(ref.ny), kNaN);
+    naive::conv2d_fwd<float>(s, ref.y.data(), ref.x.data(), ref.w_fwd.data(), ref.bias.data());
+    naive::conv2d_fwd<float>(s, ref.y_nobias.data(), ref.x.data(), ref.w_fwd.data(), nullptr);
+    ref.dx = ref.dx0, ref.dw = ref.dw0, ref.db = ref.db0;
+    naive::conv2d_bwd_data<float>(s, ref.dx.data(), ref.dy_data.data(), ref.w_data.data());
+    naive::conv2d_bwd_filter<float>(s, ref.dw.data(), ref.db.data(), ref.dy_filter.data(), ref.x.data());
+
+    const std::vector<double> x = to_double(ref.x), w_fwd = to_double(ref.w_fwd), w_data = to_double(ref.w_data);
+    const std::vector<double> bias = to_double(ref.bias);
+    ref.y_exact.resize(size_t(ref.ny)), ref.y_nobias_exact.resize(size_t(ref.ny));
+    naive::conv2d_fwd<double>(s, ref.y_exact.data(), x.data(), w_fwd.data(), bias.data());
+    naive::conv2d_fwd<double>(s, ref.y_nobias_exact.data(), x.data(), w_fwd.data(), nullptr);
+    ref.dx_exact = to_double(ref.dx0), ref.dw_exact = to_double(ref.dw0), ref.db_exact = to_double(ref.db0);
+    naive::conv2d_bwd_data<double>(s, ref.dx_exact.data(), to_double(ref.dy_data).data(), w_data.data());
+    naive::conv2d_bwd_filter<double>(s, ref.dw_exact.data(), ref.db_exact.data(), to_double(ref.dy_filter).data(),
+                                     x.data());
+    return ref;
+}
+
+// Compares a float32 result with the naive float32 and the exact float64 ones.
+void require_close(const std::vector<float>& actual, const std::vector<float>& naive_f,
+                   const std::vector<double>& exact, int64_t len) {
+    const std::vector<double> a = to_double(actual);
+    REQUIRE_THAT(a, AllClose(to_double(naive_f)).rtol(kConvRtol).atol(conv_atol(len)));
+    REQUIRE_THAT(a, AllClose(exact).rtol(kConvRtol).atol(conv_atol(len)));
+}
+
+void check_omp(const Reference& ref) {
+    const Conv2dShape& s = ref.s;
+    {                                                // forward
+        std::vector<float> y(size_t(ref.ny), kNaN);  // written without being read
+        omp::conv2d_fwd(s, y.data(), ref.x.data(), ref.w_fwd.data(), ref.bias.data());
+        require_close(y, ref.y, ref.y_exact, s.c * s.r * s.s);
+        std::fill(y.begin(), y.end(), kNaN);
+        omp::conv2d_fwd(s, y.data(), ref.x.data(), ref.w_fwd.data(), nullptr);
+        require_close(y, ref.y_nobias, ref.y_nobias_exact, s.c * s.r * s.s);
+    }
+    {  // backward data
+        std::vector<float> dx = ref.dx0;
+        omp::conv2d_bwd_data(s, dx.data(), ref.dy_data.data(), ref.w_data.data());
+        require_close(dx, ref.dx, ref.dx_exact, s.k * s.r * s.s);
+    }
+    {  // backward filter and bias
+        std::vector<float> dw = ref.dw0, db = ref.db0;
+        omp::conv2d_bwd_filter(s, dw.data(), db.data(), ref.dy_filter.data(), ref.x.data());
+        require_close(dw, ref.dw, ref.dw_exact, s.n * s.p * s.q);
+        require_close(db, ref.db, ref.db_exact, s.n * s.p * s.q);
+        // Without dbias, dweight is the same; and a second run gives the same bits (the partial sums of
+        // the threads are added in a fixed order).
+        std::vector<float> dw2 = ref.dw0;
+        omp::conv2d_bwd_filter(s, dw2.data(), nullptr, ref.dy_filter.data(), ref.x.data());
+        REQUIRE(same_bits(dw, dw2));
+    }
+}
+
+Tensor make(std::vector<double> v, const Shape& shape, DType dtype) {
+    return Tensor::from_vector(std::move(v), shape).to(dtype);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- known values
+TEST_CASE("conv2d of a hand-checked 3x3 image and 2x2 filter", "[conv][naive][omp]") {
+    // x = [1 2 3; 4 5 6; 7 8 9], w = [1 2; 3 4], bias 1.
+    // Stride 1, no padding: y[p][q] = sum of w * the 2x2 window at (p, q) = [37 47; 67 77], plus 1.
+    // Stride 2, padding 1: the windows start at -1 and 1: [4 18; 36 77] (only w[1][1] * x[0][0] = 4 in the
+    // first, 3 * 2 + 4 * 3 = 18 in the second ...).
+    // Backward with dy = ones (stride 1): dx counts each x element once per window covering it, weighted:
+    // [1 3 2; 4 10 6; 3 7 4]; dw[r][t] = the sum of the 2x2 block of x at (r, t): [12 16; 24 28]; dbias 4.
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : {DType::float32, DType::float64}) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            Tensor x = make({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3}, dt).requires_grad_();
+            Tensor w = make({1, 2, 3, 4}, {1, 1, 2, 2}, dt).requires_grad_();
+            Tensor b = make({1}, {1}, dt).requires_grad_();
+            const Tensor y = conv2d(x, w, b);
+            REQUIRE(y.shape() == Shape{1, 1, 2, 2});
+            REQUIRE(y.dtype() == dt);
+            REQUIRE(values(y) == std::vector<double>{38, 48, 68, 78});
+            y.backward(Tensor::ones({1, 1, 2, 2}, dt));
+            REQUIRE(values(x.grad()) == std::vector<double>{1, 3, 2, 4, 10, 6, 3, 7, 4});
+            REQUIRE(values(w.grad()) == std::vector<double>{12, 16, 24, 28});
+            REQUIRE(values(b.grad()) == std::vector<double>{4});
+
+            const Tensor y2 = conv2d(x.detach(), w.detach(), Tensor(), 2, 1);
+            REQUIRE(y2.shape() == Shape{1, 1, 2, 2});
+            REQUIRE(values(y2) == std::vector<double>{4, 18, 36, 77});
+        }
+    }
+}
+
+TEST_CASE("conv2d kernels on a hand-checked case, float and double", "[conv][naive][omp]") {
+    // Two channels and two filters, called on the kernels directly. x channel 0 = [1 2; 3 4], channel 1
+    // = [0 1; 1 0]; a 1x1 filter set w = [[1, 10], [2, 0]] (filter k, channel c): y[0] = x0 + 10 x1, y[1]
+    // = 2 x0; bias [0.5, -1].
+    Conv2dShape s;
+    s.n = 1, s.c = 2, s.h = 2, s.w = 2, s.k = 2, s.r = 1, s.s = 1, s.p = 2, s.q = 2;
+    const std::vector<float> x = {1, 2, 3, 4, 0, 1, 1, 0}, w = {1, 10, 2, 0}, b = {0.5f, -1};
+    const std::vector<float> expect = {1.5f, 12.5f, 13.5f, 4.5f, 1, 3, 5, 7};
+    std::vector<float> y(8, kNaN);
+    naive::conv2d_fwd<float>(s, y.data(), x.data(), w.data(), b.data());
+    REQUIRE(y == expect);
+    std::fill(y.begin(), y.end(), kNaN);
+    omp::conv2d_fwd(s, y.data(), x.data(), w.data(), b.data());
+    REQUIRE(y == expect);
+    std::vector<double> yd(8);
+    naive::conv2d_fwd<double>(s, yd.data(), to_double(x).data(), to_double(w).data(), to_double(b).data());
+    REQUIRE(yd == to_double(expect));
+}
+
+// ---------------------------------------------------------------------------- parity
+TEST_CASE("conv2d omp kernels match naive on odd shapes", "[conv][omp]") {
+    for (const ConvCase& cc : conv_cases()) {
+        const Reference ref = make_reference(cc);
+        for (int threads : {1, 2, 3}) {
+            NumThreadsGuard nt(threads);
+            INFO(cc.name << ": x (" << cc.n << ", " << cc.c << ", " << cc.h << ", " << cc.w << ") w (" << cc.k << ", "
+                         << cc.c << ", " << cc.r << ", " << cc.s << ") stride (" << cc.stride_h << ", " << cc.stride_w
+                         << ") pad (" << cc.pad_h << ", " << cc.pad_w << "), " << threads << " threads");
+            check_omp(ref);
+        }
+    }
+}
+
+TEST_CASE("conv2d backward kernels accumulate into the gradient buffers", "[conv][naive][omp]") {
+    // From zeroed buffers, then from pre-filled ones: the second result is the first plus the pre-fill
+    // (one float add per element, so within an ulp or so of the values).
+    const ConvCase cc = {"accumulate", 4, 3, 9, 7, 5, 3, 3, 2, 1, 1, 1};
+    const Conv2dShape s = shape_of(cc);
+    const int64_t nx = s.n * s.c * s.h * s.w, nw = s.k * s.c * s.r * s.s, ny = s.n * s.k * s.p * s.q;
+    const std::vector<float> x = randn_floats(nx, 1), w = randn_floats(nw, 2), dy = randn_floats(ny, 3);
+    const std::vector<float> dx0 = randn_floats(nx, 4), dw0 = randn_floats(nw, 5), db0 = randn_floats(s.k, 6);
+    for (CpuKernels k : kKernelSets) {
+        INFO(cpu_kernels_name(k));
+        const bool use_omp = k == CpuKernels::omp;
+        auto bwd_data = [&](std::vector<float>& dx) {
+            if (use_omp)
+                omp::conv2d_bwd_data(s, dx.data(), dy.data(), w.data());
+            else
+                naive::conv2d_bwd_data<float>(s, dx.data(), dy.data(), w.data());
+        };
+        auto bwd_filter = [&](std::vector<float>& dw, std::vector<float>& db) {
+            if (use_omp)
+                omp::conv2d_bwd_filter(s, dw.data(), db.data(), dy.data(), x.data());
+            else
+                naive::conv2d_bwd_filter<float>(s, dw.data(), db.data(), dy.data(), x.data());
+        };
+        std::vector<float> dx(size_t(nx), 0.0f), dw(size_t(nw), 0.0f), db(size_t(s.k), 0.0f);
+        bwd_data(dx);
+        bwd_filter(dw, db);
+        std::vector<float> dx_acc = dx0, dw_acc = dw0, db_acc = db0;
+        bwd_data(dx_acc);
+        bwd_filter(dw_acc, db_acc);
+        auto plus = [](const std::vector<float>& a, const std::vector<float>& b) {
+            std::vector<double> r(a.size());
+            for (size_t i = 0; i < a.size(); i++) r[i] = double(a[i]) + double(b[i]);
+            return r;
+        };
+        REQUIRE_THAT(to_double(dx_acc), AllClose(plus(dx, dx0)).rtol(1e-6).atol(1e-6));
+        REQUIRE_THAT(to_double(dw_acc), AllClose(plus(dw, dw0)).rtol(1e-6).atol(1e-6));
+        REQUIRE_THAT(to_double(db_acc), AllClose(plus(db, db0)).rtol(1e-6).atol(1e-6));
+    }
+}
+
+// ---------------------------------------------------------------------------- gradients
+namespace {
+
+struct GradCase {
+    const char* name;
+    Shape x, w;
+    Size2 stride, padding;
+    bool bias;
+};
+
+}  // namespace
+
+TEST_CASE("conv2d gradients (float64)", "[conv][gradcheck]") {
+    const std::vector<GradCase> cases = {
+        {"3x2 kernel", {2, 2, 5, 4}, {3, 2, 3, 2}, 1, 0, true},
+        {"stride 2, padding 1", {1, 3, 6, 5}, {2, 3, 3, 3}, 2, 1, true},
+        {"stride (1, 2), padding (2, 1), no bias", {2, 2, 4, 5}, {2, 2, 2, 3}, {1, 2}, {2, 1}, false},
+        {"1x1", {2, 3, 3, 4}, {4, 3, 1, 1}, 1, 0, true},
+    };
+    for (const GradCase& gc : cases) {
+        INFO(gc.name << ": x " << shape_str(gc.x) << " w " << shape_str(gc.w));
+        Tensor x = test::random_tensor(gc.x, 41, Layout::contiguous, DType::float64).requires_grad_();
+        Tensor w = test::random_tensor(gc.w, 42, Layout::contiguous, DType::float64).requires_grad_();
+        const Size2 st = gc.stride, pad = gc.padding;
+        GradcheckResult r;
+        if (gc.bias) {
+            Tensor b = test::random_tensor({gc.w[0]}, 43, Layout::contiguous, DType::float64).requires_grad_();
+            r = gradcheck([st, pad](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], st, pad); },
+                          {x, w, b});
+        } else {
+            r = gradcheck([st, pad](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], Tensor(), st, pad); },
+                          {x, w});
+        }
+        INFO(r.report);
+        REQUIRE(r.ok);
+    }
+}
+
+TEST_CASE("conv2d computes only the gradients that are needed", "[conv][naive][omp]") {
+    // A first layer: x does not require grad and gets none; the weight and bias gradients are the same as
+    // when x requires grad. A frozen weight with a trainable bias: dbias = dy summed over (N, P, Q).
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor x = test::random_tensor({3, 2, 7, 6}, 51);
+        const Tensor dy = test::random_tensor({3, 4, 4, 3}, 52);
+        Tensor w1 = test::random_tensor({4, 2, 3, 3}, 53).requires_grad_();
+        Tensor b1 = test::random_tensor({4}, 54).requires_grad_();
+        conv2d(x, w1, b1, 2, 1).backward(dy);
+        REQUIRE_FALSE(x.grad().defined());
+
+        Tensor x2 = x.detach().requires_grad_();
+        Tensor w2 = w1.detach().clone().requires_grad_();
+        Tensor b2 = b1.detach().clone().requires_grad_();
+        conv2d(x2, w2, b2, 2, 1).backward(dy);
+        REQUIRE(x2.grad().defined());
+        REQUIRE(values(w1.grad()) == values(w2.grad()));
+        REQUIRE(values(b1.grad()) == values(b2.grad()));
+
+        const Tensor w3 = w1.detach();
+        Tensor b3 = b1.detach().clone().requires_grad_();
+        conv2d(x, w3, b3, 2, 1).backward(dy);
+        REQUIRE_THAT(values(b3.grad()), AllClose(values(sum(dy, {0, 2, 3}))).rtol(1e-6).atol(1e-6));
+    }
+}
+
+// ---------------------------------------------------------------------------- independent formulation
+namespace {
+
+// conv2d written with other ops: for every filter tap (r, t), the strided slice of the padded input that
+// the tap meets, times the tap's (K, C) weight matrix, summed over the taps; plus the bias. Padding is a
+// copy into a zero tensor, outside the graph: with padding 0 the whole expression is differentiable.
+Tensor conv_by_taps(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, Size2 pad) {
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+    const int64_t k = w.size(0), r = w.size(2), s = w.size(3);
+    const int64_t p = (h + 2 * pad.h - r) / stride.h + 1, q = (wd + 2 * pad.w - s) / stride.w + 1;
+    Tensor xp = x;
+    if (pad.h || pad.w) {
+        NoGradGuard ng;
+        xp = Tensor::zeros({n, c, h + 2 * pad.h, wd + 2 * pad.w}, x.dtype());
+        xp.slice(2, pad.h, pad.h + h).slice(3, pad.w, pad.w + wd).copy_(x);
+    }
+    Tensor y;
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t j = 0; j < s; j++) {
+            const Tensor patch =
+                xp.slice(2, i, i + stride.h * (p - 1) + 1, stride.h).slice(3, j, j + stride.w * (q - 1) + 1, stride.w);
+            const Tensor tap = w.select(3, j).select(2, i);                 // (K, C)
+            const Tensor term = matmul(tap, patch.reshape({n, c, p * q}));  // (N, K, P*Q)
+            y = y.defined() ? y + term : term;
+        }
+    y = y.reshape({n, k, p, q});
+    return b.defined() ? y + b.reshape({k, 1, 1}) : y;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d equals a sum of per-tap matmuls", "[conv][naive][omp]") {
+    // Forward with padding on both kernel sets, in float32, with a transposed (non-contiguous) x.
+    const std::vector<GradCase> cases = {
+        {"3x3 pad 1", {3, 4, 9, 8}, {5, 4, 3, 3}, 1, 1, true},
+        {"5x3 stride (2, 1) pad (2, 0)", {2, 3, 11, 7}, {3, 3, 5, 3}, {2, 1}, {2, 0}, true},
+        {"2x2 stride 2, no bias", {5, 2, 8, 9}, {7, 2, 2, 2}, 2, 0, false},
+    };
+    for (const GradCase& gc : cases) {
+        const Tensor x = test::random_tensor(gc.x, 61, Layout::transposed);
+        const Tensor w = test::random_tensor(gc.w, 62);
+        const Tensor b = gc.bias ? test::random_tensor({gc.w[0]}, 63) : Tensor();
+        const int64_t len = gc.w[1] * gc.w[2] * gc.w[3];
+        for (CpuKernels k : kKernelSets) {
+            CpuKernelsGuard guard(k);
+            INFO(gc.name << " " << cpu_kernels_name(k));
+            const Tensor expect = conv_by_taps(x, w, b, gc.stride, gc.padding);
+            const Tensor y = conv2d(x, w, b, gc.stride, gc.padding);
+            REQUIRE(y.shape() == expect.shape());
+            // Unscaled N(0, 1) operands: y is of order sqrt(len), hence atol scaled by it.
+            REQUIRE_THAT(values(y), AllClose(values(expect)).rtol(kConvRtol).atol(conv_atol(len) * std::sqrt(len)));
+        }
+    }
+}
+
+TEST_CASE("conv2d gradients equal those of the per-tap matmuls", "[conv][naive][omp]") {
+    // No padding, so the composite is differentiable end to end: dx, dw, db through slice, select,
+    // reshape, matmul and add, against conv2d's own backward kernels.
+    struct Case {
+        Shape x, w;
+        Size2 stride;
+    };
+    const std::vector<Case> cases = {{{4, 3, 9, 8}, {5, 3, 3, 3}, 1}, {{3, 2, 11, 9}, {7, 2, 3, 2}, {2, 3}}};
+    for (const Case& cc : cases) {
+        for (CpuKernels k : kKernelSets) {
+            CpuKernelsGuard guard(k);
+            INFO("x " << shape_str(cc.x) << " w " << shape_str(cc.w) << " " << cpu_kernels_name(k));
+            std::vector<double> grads[2][3];
+            Shape yshape;
+            for (int way = 0; way < 2; way++) {
+                Tensor x = test::random_tensor(cc.x, 71).requires_grad_();
+                Tensor w = test::random_tensor(cc.w, 72).requires_grad_();
+                Tensor b = test::random_tensor({cc.w[0]}, 73).requires_grad_();
+                const Tensor y = way == 0 ? conv_by_taps(x, w, b, cc.stride, 0) : conv2d(x, w, b, cc.stride, 0);
+                y.backward(test::random_tensor(y.shape(), 74));
+                grads[way][0] = values(x.grad()), grads[way][1] = values(w.grad()), grads[way][2] = values(b.grad());
+                yshape = y.shape();
+            }
+            // Unscaled N(0, 1) data: dx sums up to K*R*S products, dw and db N*P*Q of them, each term O(1).
+            const int64_t len_dx = cc.w[0] * cc.w[2] * cc.w[3], len_dw = yshape[0] * yshape[2] * yshape[3];
+            const double tol_dx = conv_atol(len_dx) * std::sqrt(len_dx), tol_dw = conv_atol(len_dw) * std::sqrt(len_dw);
+            REQUIRE_THAT(grads[1][0], AllClose(grads[0][0]).rtol(kConvRtol).atol(tol_dx));
+            REQUIRE_THAT(grads[1][1], AllClose(grads[0][1]).rtol(kConvRtol).atol(tol_dw));
+            REQUIRE_THAT(grads[1][2], AllClose(grads[0][2]).rtol(kConvRtol).atol(tol_dw));
+        }
+    }
+}
+
+TEST_CASE("a 1x1 conv2d is a matmul over the channels", "[conv][naive][omp]") {
+    const Tensor x = test::random_tensor({3, 6, 5, 7}, 81);
+    const Tensor w = test::random_tensor({4, 6, 1, 1}, 82);
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor expect = matmul(w.reshape({4, 6}), x.reshape({3, 6, 35})).reshape({3, 4, 5, 7});
+        REQUIRE_THAT(values(conv2d(x, w)), AllClose(values(expect)).rtol(kConvRtol).atol(1e-5));
+    }
+}
+
+// ---------------------------------------------------------------------------- errors
+TEST_CASE("conv2d argument errors name the op and the shapes", "[conv][errors]") {
+    using Catch::Contains;
+    const Tensor x = Tensor::zeros({2, 3, 8, 8}), w = Tensor::zeros({4, 3, 3, 3}), b = Tensor::zeros({4});
+
+    try {
+        (void)conv2d(Tensor::zeros({3, 8, 8}), w);
+        FAIL("no exception");
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        INFO(msg);
+        REQUIRE(std::regex_search(msg, std::regex(R"(^conv\.cpp:[0-9]+: conv2d: x must be 4-D .*\(3, 8, 8\))")));
+    }
+    REQUIRE_THROWS_WITH(conv2d(x, Tensor::zeros({4, 3, 3})),
+                        Contains("conv2d") && Contains("weight must be 4-D") && Contains("(4, 3, 3)"));
+    REQUIRE_THROWS_WITH(conv2d(x, Tensor::zeros({4, 5, 3, 3})), Contains("conv2d") && Contains("channel mismatch") &&
+                                                                    Contains("(2, 3, 8, 8)") &&
+                                                                    Contains("(4, 5, 3, 3)"));
+    REQUIRE_THROWS_WITH(conv2d(x, w, Tensor::zeros({5})),
+                        Contains("conv2d") && Contains("bias must have shape (4)") && Contains("(5)"));
+    REQUIRE_THROWS_WITH(conv2d(x, w, Tensor::zeros({1, 4})),
+                        Contains("conv2d") && Contains("bias") && Contains("(1, 4)"));
+    REQUIRE_THROWS_WITH(conv2d(x, w, b, 0), Contains("conv2d") && Contains("stride must be >= 1") &&
+                                                Contains("(0, 0)") && Contains("(2, 3, 8, 8)"));
+    REQUIRE_THROWS_WITH(conv2d(x, w, b, {1, -2}), Contains("conv2d") && Contains("stride") && Contains("(1, -2)"));
+    REQUIRE_THROWS_WITH(conv2d(x, w, b, 1, {0, -1}),
+                        Contains("conv2d") && Contains("padding must be >= 0") && Contains("(0, -1)"));
+    REQUIRE_THROWS_WITH(
+        conv2d(Tensor::zeros({2, 3, 2, 8}), w),
+        Contains("conv2d") && Contains("kernel 3x3 is larger than the padded input 2x8") && Contains("(2, 3, 2, 8)"));
+    REQUIRE_THROWS_WITH(conv2d(Tensor::zeros({2, 3, 8, 1}), w, b, 1, {1, 0}),
+                        Contains("conv2d") && Contains("larger than the padded input 10x1"));
+    REQUIRE_NOTHROW(conv2d(Tensor::zeros({2, 3, 1, 1}), w, b, 1, 1));  // fits in the padding: 1x1 output
+    REQUIRE_THROWS_WITH(conv2d(Tensor::zeros({0, 3, 8, 8}), w),
+                        Contains("conv2d") && Contains("empty batch") && Contains("(0, 3, 8, 8)"));
+    REQUIRE_THROWS_WITH(conv2d(x, Tensor::zeros({4, 3, 0, 3})),
+                        Contains("conv2d") && Contains("empty dim") && Contains("(4, 3, 0, 3)"));
+    REQUIRE_THROWS_WITH(conv2d(x, Tensor::zeros({4, 3, 3, 3}, DType::float64)),
+                        Contains("conv2d") && Contains("dtypes differ") && Contains("float32") && Contains("float64"));
+    REQUIRE_THROWS_WITH(conv2d(x, w, Tensor::zeros({4}, DType::float64)),
+                        Contains("conv2d") && Contains("dtypes differ") && Contains("(4)"));
+    REQUIRE_THROWS_WITH(conv2d(Tensor::zeros({2, 3, 8, 8}, DType::int32), Tensor::zeros({4, 3, 3, 3}, DType::int32)),
+                        Contains("conv2d") && Contains("int32") && Contains("(2, 3, 8, 8)"));
+    REQUIRE_THROWS_WITH(conv2d(Tensor(), w), Contains("conv2d") && Contains("x") && Contains("undefined"));
+    REQUIRE_THROWS_WITH(conv2d(x, Tensor()), Contains("conv2d") && Contains("weight") && Contains("undefined"));
+}
+
+TEST_CASE("conv2d with tensors on different devices is an error", "[conv][errors]") {
+    if (!cuda_available()) return;  // no CUDA tensor can be created without a GPU (see test_errors.cpp)
+    const Tensor x = Tensor::zeros({1, 1, 3, 3}), w = Tensor::zeros({1, 1, 2, 2}, DType::float32, Device::cuda());
+    REQUIRE_THROWS_WITH(conv2d(x, w),
+                        Catch::Contains("conv2d") && Catch::Contains("different devices") && Catch::Contains("cuda:0"));
+}
