@@ -1,1 +1,203 @@
-// placeholder
+// dyad against PyTorch: reference values written by scripts/make_golden.py (computed in float64 from
+// float32 starting values, stored as float32) for the baseline CNN (logits, loss, every gradient, the
+// weights after three SGD steps), a BasicBlock in training and eval mode, and cross-entropy with label
+// smoothing. Each check runs in float64 through the functional ops (naive kernels) and in float32
+// through the modules on both CPU kernel sets. DYAD_GOLDEN_REPORT=1 prints every error measured.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+#include "dyad/dyad.h"
+
+using namespace dyad;
+
+namespace {
+
+const std::string kGolden = DYAD_GOLDEN_DIR;
+
+std::map<std::string, Tensor> load_golden(const std::string& file) {
+    std::map<std::string, Tensor> out;
+    for (auto& [name, t] : io::load_tensors(kGolden + "/" + file)) out[name] = t;
+    return out;
+}
+
+const Tensor& get(const std::map<std::string, Tensor>& m, const std::string& name) {
+    auto it = m.find(name);
+    if (it == m.end()) FAIL("golden file has no tensor " << name);
+    return it->second;
+}
+
+// Entries "<prefix>name" with the prefix stripped.
+nn::NamedTensors with_prefix(const std::map<std::string, Tensor>& m, const std::string& prefix) {
+    nn::NamedTensors out;
+    for (const auto& [name, t] : m)
+        if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), t);
+    return out;
+}
+
+// Passes when max |actual - expected| <= tol * max(1, max |expected|): the tolerance is relative to the
+// tensor's scale, because errors of sums come from the largest terms, not from the element's own size.
+void check_close(const std::string& what, const Tensor& actual, const Tensor& expected, double tol) {
+    INFO(what);
+    REQUIRE(actual.shape() == expected.shape());
+    const std::vector<double> a = actual.detach().to(DType::float64).contiguous().to_vector<double>();
+    const std::vector<double> e = expected.detach().to(DType::float64).contiguous().to_vector<double>();
+    double err = 0, scale = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        REQUIRE(std::isfinite(a[i]));
+        err = std::max(err, std::abs(a[i] - e[i]));
+        scale = std::max(scale, std::abs(e[i]));
+    }
+    const double rel = err / std::max(1.0, scale);
+    if (std::getenv("DYAD_GOLDEN_REPORT"))
+        std::printf("golden %-44s max abs err %.3g, relative to scale %.3g\n", what.c_str(), err, rel);
+    INFO("max abs err " << err << " scale " << scale << " tolerance " << tol);
+    REQUIRE(rel <= tol);
+}
+
+// float64 results can only differ from the reference by its float32 rounding (2^-24 relative to each
+// value; the reference value itself bounds the scale) plus float64 noise.
+constexpr double kTol64 = 1e-7;
+// float32 runs accumulate rounding over sums of up to 1152 products (the first linear layer) and through
+// four layers: observed errors are ~1e-6 of the scale; 2e-5 leaves room for other summation orders
+// while still catching any real defect (a wrong index or a missing term shows as >= 1e-3).
+constexpr double kTol32 = 2e-5;
+
+const char* kernels_name(CpuKernels k) { return k == CpuKernels::naive ? "naive" : "omp"; }
+
+}  // namespace
+
+TEST_CASE("golden baseline CNN forward, gradients and SGD steps in float64", "[golden][gradcheck]") {
+    const auto g = load_golden("baseline_cnn.safetensors");
+    std::map<std::string, Tensor> p;
+    for (auto& [name, t] : with_prefix(g, "param.")) p[name] = t.to(DType::float64).requires_grad_();
+    const Tensor x = get(g, "input").to(DType::float64);
+    const Tensor labels = get(g, "labels");
+    auto forward = [&](std::map<std::string, Tensor>& w) {
+        Tensor h = max_pool2d(relu(conv2d(x, w["0.weight"], w["0.bias"], 1, 1)), 2);
+        h = max_pool2d(relu(conv2d(h, w["3.weight"], w["3.bias"], 1, 1)), 2);
+        h = max_pool2d(relu(conv2d(h, w["6.weight"], w["6.bias"], 1, 1)), 2);
+        h = relu(linear(flatten(h, 1), w["10.weight"], w["10.bias"]));
+        return linear(h, w["12.weight"], w["12.bias"]);
+    };
+    const Tensor logits = forward(p);
+    check_close("baseline f64 logits", logits, get(g, "logits"), kTol64);
+    Tensor loss = cross_entropy(logits, labels);
+    check_close("baseline f64 loss", loss, get(g, "loss"), kTol64);
+    loss.backward();
+    for (auto& [name, t] : p) check_close("baseline f64 grad " + name, t.grad(), get(g, "grad." + name), kTol64);
+}
+
+TEST_CASE("golden baseline CNN module on both CPU kernel sets in float32", "[golden]") {
+    const auto g = load_golden("baseline_cnn.safetensors");
+    for (CpuKernels k : {CpuKernels::naive, CpuKernels::omp}) {
+        CpuKernelsGuard guard(k);
+        const std::string tag = std::string("baseline f32 ") + kernels_name(k) + " ";
+        auto model = models::baseline_cnn(10, 3, 8);
+        model->load_state_dict(with_prefix(g, "param."));
+        const Tensor x = get(g, "input");
+        const Tensor labels = get(g, "labels");
+        const Tensor logits = (*model)(x);
+        check_close(tag + "logits", logits, get(g, "logits"), kTol32);
+        Tensor loss = cross_entropy(logits, labels);
+        check_close(tag + "loss", loss, get(g, "loss"), kTol32);
+        loss.backward();
+        for (auto& [name, t] : model->named_parameters())
+            check_close(tag + "grad " + name, t.grad(), get(g, "grad." + name), kTol32);
+
+        // Three steps of SGD from the same starting weights, as the generator does.
+        model->load_state_dict(with_prefix(g, "param."));
+        optim::SgdOptions o;
+        o.lr = 0.05;
+        o.momentum = 0.9;
+        o.weight_decay = 5e-4;
+        o.nesterov = true;
+        optim::Sgd sgd(model->named_parameters(), o);
+        const std::vector<float> losses = get(g, "sgd.losses").to_vector<float>();
+        for (int s = 0; s < 3; s++) {
+            sgd.zero_grad();
+            Tensor l = cross_entropy((*model)(x), labels);
+            check_close(tag + "loss before step " + std::to_string(s), l, Tensor::full({}, losses[s]), kTol32);
+            l.backward();
+            sgd.step();
+        }
+        for (auto& [name, t] : model->named_parameters())
+            check_close(tag + "after 3 steps " + name, t, get(g, "after3." + name), kTol32);
+    }
+}
+
+TEST_CASE("golden BasicBlock with batch norm and downsample", "[golden]") {
+    const auto g = load_golden("basic_block.safetensors");
+    for (CpuKernels k : {CpuKernels::naive, CpuKernels::omp}) {
+        CpuKernelsGuard guard(k);
+        const std::string tag = std::string("block f32 ") + kernels_name(k) + " ";
+        nn::BasicBlock block(4, 8, 2);
+        block.load_state_dict(with_prefix(g, "param."));
+        block.train();
+        const Tensor x = get(g, "input").clone().requires_grad_();
+        const Tensor y = block(x);
+        check_close(tag + "output", y, get(g, "output"), kTol32);
+        sum(y * get(g, "upstream")).backward();
+        check_close(tag + "grad input", x.grad(), get(g, "grad.input"), kTol32);
+        for (auto& [name, t] : block.named_parameters())
+            check_close(tag + "grad " + name, t.grad(), get(g, "grad." + name), kTol32);
+        for (auto& [name, t] : block.state_dict()) {
+            if (t.dtype() == DType::int32) {
+                REQUIRE(t.to_vector<int32_t>() == get(g, "after." + name).to_vector<int32_t>());
+            } else {
+                check_close(tag + "after forward " + name, t, get(g, "after." + name), kTol32);
+            }
+        }
+        block.eval();
+        NoGradGuard ng;
+        check_close(tag + "eval output", block(x), get(g, "eval_output"), kTol32);
+    }
+}
+
+TEST_CASE("golden cross-entropy with and without label smoothing", "[golden][loss]") {
+    const auto g = load_golden("cross_entropy.safetensors");
+    const Tensor labels = get(g, "labels");
+    for (DType dt : {DType::float64, DType::float32}) {
+        for (CpuKernels k : {CpuKernels::naive, CpuKernels::omp}) {
+            CpuKernelsGuard guard(k);
+            for (auto [tag, eps] : {std::pair<const char*, double>{"plain", 0.0}, {"smooth", 0.1}}) {
+                const std::string what = std::string("cross_entropy ") + tag +
+                                         (dt == DType::float64 ? " f64 " : " f32 ") + kernels_name(k) + " ";
+                const Tensor z = get(g, "logits").to(dt).detach().requires_grad_();
+                Tensor loss = cross_entropy(z, labels, eps);
+                const double tol = dt == DType::float64 ? kTol64 : 1e-6;
+                check_close(what + "loss", loss, get(g, std::string(tag) + ".loss"), tol);
+                loss.backward();
+                check_close(what + "grad", z.grad(), get(g, std::string(tag) + ".grad"), tol);
+            }
+        }
+    }
+}
+
+// Writes a dyad checkpoint of a baseline CNN, plus an input and the logits dyad computes for it, for
+// the reverse check in PyTorch:
+//   python3 scripts/make_golden.py check build/tests/golden_check.safetensors
+//   build/tests/golden_check_inputs.safetensors
+// The test itself checks what it can without Python: the files load back to the same logits.
+TEST_CASE("a dyad checkpoint gives PyTorch the same logits", "[golden][checkpoint]") {
+    manual_seed(77);
+    auto model = models::baseline_cnn(10, 3, 16);
+    model->eval();
+    const Tensor x = Tensor::randn({2, 3, 16, 16});
+    NoGradGuard ng;
+    const Tensor logits = (*model)(x);
+    const std::string dir = DYAD_TEST_OUTPUT_DIR;
+    io::save(dir + "/golden_check.safetensors", *model);
+    io::save_tensors(
+        dir + "/golden_check_inputs.safetensors",
+        {{"input", x}, {"logits", logits}, {"config", Tensor::from_vector(std::vector<int32_t>{10, 3, 16}, {3})}});
+    auto again = models::baseline_cnn(10, 3, 16);
+    again->eval();
+    io::load(dir + "/golden_check.safetensors", *again);
+    REQUIRE((*again)(x).to_vector<float>() == logits.to_vector<float>());
+}

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Golden reference data from PyTorch for dyad's tests, and the reverse check of a dyad checkpoint.
+
+Development-time only: neither the build nor the tests run Python. The files it writes are committed.
+
+  make_golden.py generate [--out tests/golden]
+      Writes safetensors files into tests/golden/ (see the docstring of each writer).
+  make_golden.py check CHECKPOINT INPUTS
+      Loads a checkpoint saved by dyad's test "a dyad checkpoint gives PyTorch the same logits" into the
+      equivalent PyTorch model, runs it on the input stored in INPUTS and compares with the logits dyad
+      computed (also in INPUTS). Exit status 0 when they agree.
+
+Every reference is computed in float64 from float32 starting values (weights, inputs), then stored as
+float32: dyad's float64 run can then be compared to the rounding of float32, its float32 run to the
+accumulated float32 error.
+"""
+import argparse
+import sys
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+
+
+def baseline_cnn(num_classes, in_channels, image_size):
+    """The reference CNN, as dyad's models::baseline_cnn builds it (same state_dict names)."""
+    flat = 128 * (image_size // 8) ** 2
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, num_classes))
+
+
+class BasicBlock(nn.Module):
+    """torchvision's ResNet BasicBlock (same names: conv1, bn1, conv2, bn2, downsample.0/1)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        skip = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + skip)
+
+
+def f32(t):
+    return t.detach().to(torch.float32).contiguous()
+
+
+def state(prefix, module):
+    return {prefix + k: (f32(v) if v.is_floating_point() else v.to(torch.int32)) for k, v in module.state_dict().items()}
+
+
+def randomise(module, gen):
+    """Random float32-representable weights; BN affine parameters away from 1/0 so they matter."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("weight") and p.dim() == 1:  # batch-norm gamma
+                p.copy_(1.0 + 0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+            elif p.dim() == 1:
+                p.copy_(0.2 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+            else:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * (2.0 / fan_in) ** 0.5)
+            p.copy_(p.to(torch.float32).to(torch.float64))
+
+
+def gen_baseline(out):
+    """baseline_cnn(10 classes, 3 channels, 8x8 images), batch 4: weights, input, labels, logits, loss,
+    every parameter gradient, then 3 SGD steps (lr 0.05, momentum 0.9, Nesterov, weight decay 5e-4) on the
+    same batch: the loss before each step and the weights after the third."""
+    gen = torch.Generator().manual_seed(1)
+    model = baseline_cnn(10, 3, 8).double()
+    randomise(model, gen)
+    x = torch.randn(4, 3, 8, 8, generator=gen).to(torch.float64)
+    labels = torch.tensor([3, 0, 9, 3], dtype=torch.int64)
+    tensors = {"input": f32(x), "labels": labels.to(torch.int32)}
+    tensors.update(state("param.", model))
+    logits = model(x)
+    loss = nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    tensors["logits"] = f32(logits)
+    tensors["loss"] = f32(loss)
+    for name, p in model.named_parameters():
+        tensors["grad." + name] = f32(p.grad)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    losses = []
+    model.zero_grad()
+    for _ in range(3):
+        opt.zero_grad()
+        step_loss = nn.functional.cross_entropy(model(x), labels)
+        losses.append(step_loss.item())
+        step_loss.backward()
+        opt.step()
+    tensors["sgd.losses"] = torch.tensor(losses, dtype=torch.float32)
+    tensors.update(state("after3.", model))
+    save_file(tensors, f"{out}/baseline_cnn.safetensors",
+              {"lr": "0.05", "momentum": "0.9", "weight_decay": "5e-4", "nesterov": "true", "steps": "3"})
+
+
+def gen_block(out):
+    """A BasicBlock(4 -> 8, stride 2) with downsample, in training mode, input (3, 4, 9, 9): output,
+    the gradient of sum(output * upstream) for the input and every parameter, the running statistics after
+    the forward, and the eval-mode output with those statistics."""
+    gen = torch.Generator().manual_seed(2)
+    block = BasicBlock(4, 8, 2).double()
+    randomise(block, gen)
+    x = (torch.randn(3, 4, 9, 9, generator=gen, dtype=torch.float64) * 1.5 + 0.3).to(torch.float32).double()
+    x.requires_grad_(True)
+    tensors = {"input": f32(x)}
+    tensors.update(state("param.", block))
+    block.train()
+    y = block(x)
+    upstream = torch.randn(y.shape, generator=gen, dtype=torch.float64).to(torch.float32).double()
+    (y * upstream).sum().backward()
+    tensors["output"] = f32(y)
+    tensors["upstream"] = f32(upstream)
+    tensors["grad.input"] = f32(x.grad)
+    for name, p in block.named_parameters():
+        tensors["grad." + name] = f32(p.grad)
+    tensors.update(state("after.", block))  # running statistics updated by the training forward
+    block.eval()
+    with torch.no_grad():
+        tensors["eval_output"] = f32(block(x))
+    save_file(tensors, f"{out}/basic_block.safetensors", {"momentum": "0.1", "eps": "1e-5"})
+
+
+def gen_cross_entropy(out):
+    """cross_entropy on logits (7, 11) with spread-out values, with and without label smoothing 0.1: the
+    loss and the gradient of the logits."""
+    gen = torch.Generator().manual_seed(3)
+    logits = (torch.randn(7, 11, generator=gen, dtype=torch.float64) * 4.0).to(torch.float32).double()
+    labels = torch.tensor([0, 10, 5, 5, 2, 7, 1], dtype=torch.int64)
+    tensors = {"logits": f32(logits), "labels": labels.to(torch.int32)}
+    for tag, eps in (("plain", 0.0), ("smooth", 0.1)):
+        z = logits.clone().requires_grad_(True)
+        loss = nn.functional.cross_entropy(z, labels, label_smoothing=eps)
+        loss.backward()
+        tensors[f"{tag}.loss"] = f32(loss)
+        tensors[f"{tag}.grad"] = f32(z.grad)
+    save_file(tensors, f"{out}/cross_entropy.safetensors", {"label_smoothing": "0.1"})
+
+
+def check(checkpoint, inputs):
+    ckpt = load_file(checkpoint)
+    data = load_file(inputs)
+    x = data["input"]
+    classes, channels, size = (int(v) for v in data["config"].tolist())
+    model = baseline_cnn(classes, channels, size)
+    model_state = {k: v for k, v in ckpt.items() if not k.startswith("optimizer.")}
+    model.load_state_dict(model_state, strict=True)
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+    err = (logits - data["logits"]).abs().max().item()
+    scale = logits.abs().max().item()
+    ok = err <= 1e-4 * max(1.0, scale)
+    print(f"{len(model_state)} tensors loaded; logits {tuple(logits.shape)}; max |torch - dyad| = {err:.3g} "
+          f"(max |logit| {scale:.3g}): {'OK' if ok else 'MISMATCH'}")
+    return 0 if ok else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--out", default="tests/golden")
+    c = sub.add_parser("check")
+    c.add_argument("checkpoint")
+    c.add_argument("inputs")
+    args = ap.parse_args()
+    torch.use_deterministic_algorithms(True)
+    if args.cmd == "generate":
+        gen_baseline(args.out)
+        gen_block(args.out)
+        gen_cross_entropy(args.out)
+        return 0
+    return check(args.checkpoint, args.inputs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
