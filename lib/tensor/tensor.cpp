@@ -9,6 +9,7 @@
 #include "lib/autograd/node.h"
 #include "lib/dispatch.h"
 #include "lib/ops/common.h"
+#include "lib/tensor/host_alloc.h"
 #include "lib/tensor/impl.h"
 #include "lib/tensor/random.h"
 
@@ -67,9 +68,7 @@ namespace detail {
 Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
     if (dev.is_cpu()) {
         // 64-byte alignment: one cache line, and the widest (AVX-512) vector loads.
-        const size_t rounded = (n + 63) / 64 * 64;
-        ptr = std::aligned_alloc(64, rounded ? rounded : 64);
-        DYAD_CHECK(ptr != nullptr, "out of host memory allocating ", n, " bytes");
+        ptr = host_alloc(n);
         return;
     }
     DYAD_CHECK(dev.index >= 0 && dev.index < cuda_device_count(), "cannot allocate on ", dev.str(), ": ",
@@ -82,7 +81,7 @@ Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
 
 Storage::~Storage() {
     if (device.is_cpu()) {
-        std::free(ptr);
+        host_free(ptr, nbytes);
         return;
     }
 #if DYAD_WITH_CUDA

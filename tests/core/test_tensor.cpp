@@ -1,6 +1,8 @@
 // Tensor core: creation, dtypes, conversion, element access, printing, memory layout and views.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -198,4 +200,33 @@ TEST_CASE("CPU kernel setting is process-wide and scoped by the guard", "[tensor
     }
     REQUIRE(cpu_kernels() == CpuKernels::omp);
     REQUIRE(num_threads() >= 1);
+}
+
+TEST_CASE("large host blocks are cached and reused by size", "[tensor]") {
+    empty_host_cache();
+    const HostCacheStats before = host_cache_stats();
+    const void* first;
+    {
+        Tensor a = Tensor::empty({1 << 18});  // 1 MiB
+        first = a.data<float>();
+    }
+    REQUIRE(host_cache_stats().cached_bytes == size_t(1) << 20);
+    {
+        Tensor b = Tensor::zeros({1 << 18});
+        REQUIRE(b.data<float>() == first);  // the same block again
+        REQUIRE(host_cache_stats().hits == before.hits + 1);
+        REQUIRE(host_cache_stats().cached_bytes == 0);
+        const std::vector<float> v = b.to_vector<float>();
+        REQUIRE(std::all_of(v.begin(), v.end(), [](float x) { return x == 0.f; }));  // zeros() still zeroes
+    }
+    {
+        Tensor small = Tensor::empty({16});  // small blocks are not cached
+    }
+    REQUIRE(host_cache_stats().cached_bytes == size_t(1) << 20);
+    empty_host_cache();
+    REQUIRE(host_cache_stats().cached_bytes == 0);
+    set_host_cache_limit(0);
+    { Tensor c = Tensor::empty({1 << 18}); }
+    REQUIRE(host_cache_stats().cached_bytes == 0);  // disabled: freed at once
+    set_host_cache_limit(size_t(1) << 30);
 }
