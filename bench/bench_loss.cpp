@@ -122,8 +122,8 @@ void BM_sgd_step(benchmark::State& state) {
 BENCHMARK(BM_sgd_step)->Apply(backends);
 
 // ---------------------------------------------------------------------------- dropout
-// Dropout forward (p = 0.5): reads x, writes y and the uint8 mask (9 bytes per element), plus a 64-bit
-// hash per element (three multiplies): bound by the hash for data in cache, by memory for 4M elements.
+// Dropout forward (p = 0.5): reads x, writes y and the uint8 mask (9 bytes per element), plus a 32-bit
+// hash per element (three multiplies, vectorised): bound by the hash in cache, by memory for 4M elements.
 void run_dropout(benchmark::State& state, int64_t n) {
     const Config c = configure(state, std::to_string(n) + " elements");
     const std::vector<float> x = random_floats(n, 6);

@@ -38,14 +38,22 @@ void dropout_bwd(int64_t n, float* dx, const float* dy, const uint8_t* mask, dou
 int64_t count_nonfinite(int64_t n, const float* x);
 }  // namespace omp
 
-// The counter-based uniform behind dropout: splitmix64 of seed + i * golden ratio, top 24 bits, so a
-// float holds it exactly. Inline so every backend uses the same arithmetic.
+// The counter-based uniform behind dropout: element i's value is a hash of (seed, i), so any device and
+// any thread count draws the same mask. 32-bit arithmetic throughout, because 32-bit multiplies vectorise
+// on AVX2 and are native on a GPU (64-bit ones are neither): the index is folded to 32 bits with the high
+// word mixed in, offset by the seed's low word, then scrambled by a multiply-xorshift hash (a bijection
+// of 32-bit words, so distinct indices below 2^32 never share a value) keyed by the seed's high word.
+// The top 24 bits make a float in [0, 1) exactly.
 inline float dropout_uniform(uint64_t seed, uint64_t i) {
-    uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return float(z >> 40) * 0x1.0p-24f;
+    uint32_t x = uint32_t(i) ^ (uint32_t(i >> 32) * 0x85ebca6bu);
+    x = x * 0x9e3779b9u + uint32_t(seed);
+    x ^= uint32_t(seed >> 32);
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return float(x >> 8) * 0x1.0p-24f;
 }
 
 }  // namespace dyad

@@ -68,21 +68,29 @@ void dropout_fwd(int64_t n, float* y, uint8_t* mask, const float* x, double p, u
     // u >= p in double equals u >= the smallest float not below p, since u is a float: one float compare.
     float pf = float(p);
     if (double(pf) < p) pf = std::nextafter(pf, 2.0f);
-    parallel_range(n, [&](int64_t lo, int64_t hi) {
+    parallel_range(n, [=](int64_t lo, int64_t hi) {
+        // Local restrict copies: the uint8 mask store may alias anything, which would otherwise make the
+        // compiler reload every pointer per element and give up on vectorising.
+        float* __restrict yr = y;
+        uint8_t* __restrict mr = mask;
+        const float* __restrict xr = x;
 #pragma omp simd
         for (int64_t i = lo; i < hi; i++) {
             const bool keep = dropout_uniform(seed, uint64_t(i)) >= pf;
-            mask[i] = uint8_t(keep);
-            y[i] = x[i] * (keep ? scale : 0.0f);
+            mr[i] = uint8_t(keep);
+            yr[i] = xr[i] * (keep ? scale : 0.0f);
         }
     });
 }
 
 void dropout_bwd(int64_t n, float* dx, const float* dy, const uint8_t* mask, double p) {
     const float scale = float(1.0 / (1.0 - p));
-    parallel_range(n, [&](int64_t lo, int64_t hi) {
+    parallel_range(n, [=](int64_t lo, int64_t hi) {
+        float* __restrict dxr = dx;
+        const float* __restrict dyr = dy;
+        const uint8_t* __restrict mr = mask;
 #pragma omp simd
-        for (int64_t i = lo; i < hi; i++) dx[i] += dy[i] * (mask[i] ? scale : 0.0f);
+        for (int64_t i = lo; i < hi; i++) dxr[i] += dyr[i] * (mr[i] ? scale : 0.0f);
     });
 }
 
