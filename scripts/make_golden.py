@@ -6,8 +6,9 @@ Development-time only: neither the build nor the tests run Python. The files it 
   make_golden.py generate [--out tests/golden]
       Writes safetensors files into tests/golden/ (see the docstring of each writer).
   make_golden.py check CHECKPOINT INPUTS
-      Loads a checkpoint saved by dyad's test "a dyad checkpoint gives PyTorch the same logits" into the
-      equivalent PyTorch model, runs it on the input stored in INPUTS and compares with the logits dyad
+      Loads a checkpoint saved by dyad's tests "a dyad checkpoint gives PyTorch the same logits" (baseline
+      CNN) or "a dyad resnet18_small checkpoint gives torchvision the same logits" into the equivalent
+      PyTorch model (the second needs torchvision), runs it on the input stored in INPUTS and compares with the logits dyad
       computed (also in INPUTS). Exit status 0 when they agree.
 
 Every reference is computed in float64 from float32 starting values (weights, inputs), then stored as
@@ -151,12 +152,21 @@ def gen_cross_entropy(out):
     save_file(tensors, f"{out}/cross_entropy.safetensors", {"label_smoothing": "0.1"})
 
 
+def resnet18_small(num_classes, in_channels):
+    """torchvision's resnet18 with a 3x3 stride-1 stem and no max-pool, as dyad's models::resnet18_small."""
+    import torchvision
+    model = torchvision.models.resnet18(num_classes=num_classes)
+    model.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
 def check(checkpoint, inputs):
     ckpt = load_file(checkpoint)
     data = load_file(inputs)
     x = data["input"]
-    classes, channels, size = (int(v) for v in data["config"].tolist())
-    model = baseline_cnn(classes, channels, size)
+    kind, classes, channels, size = (int(v) for v in data["config"].tolist())
+    model = baseline_cnn(classes, channels, size) if kind == 0 else resnet18_small(classes, channels)
     model_state = {k: v for k, v in ckpt.items() if not k.startswith("optimizer.")}
     model.load_state_dict(model_state, strict=True)
     model.eval()
@@ -165,8 +175,8 @@ def check(checkpoint, inputs):
     err = (logits - data["logits"]).abs().max().item()
     scale = logits.abs().max().item()
     ok = err <= 1e-4 * max(1.0, scale)
-    print(f"{len(model_state)} tensors loaded; logits {tuple(logits.shape)}; max |torch - dyad| = {err:.3g} "
-          f"(max |logit| {scale:.3g}): {'OK' if ok else 'MISMATCH'}")
+    print(f"{type(model).__name__}: {len(model_state)} tensors loaded; logits {tuple(logits.shape)}; "
+          f"max |torch - dyad| = {err:.3g} (max |logit| {scale:.3g}): {'OK' if ok else 'MISMATCH'}")
     return 0 if ok else 1
 
 

@@ -179,25 +179,38 @@ TEST_CASE("golden cross-entropy with and without label smoothing", "[golden][los
     }
 }
 
-// Writes a dyad checkpoint of a baseline CNN, plus an input and the logits dyad computes for it, for
-// the reverse check in PyTorch:
+// Writes a dyad checkpoint of `model`, plus an input and the logits dyad computes for it (eval mode), for
+// the reverse check in PyTorch (docs/testing.md):
 //   python3 scripts/make_golden.py check build/tests/golden_check.safetensors
 //   build/tests/golden_check_inputs.safetensors
-// The test itself checks what it can without Python: the files load back to the same logits.
-TEST_CASE("a dyad checkpoint gives PyTorch the same logits", "[golden][checkpoint]") {
+// and the same for golden_check_resnet*.safetensors. config = {model kind (0 baseline_cnn, 1
+// resnet18_small), classes, channels, image size}. The test itself checks what it can without Python:
+// the checkpoint loads back into a fresh model and gives the same logits.
+template <typename MakeModel>
+void write_reverse_check(const std::string& stem, MakeModel make, const std::vector<int32_t>& config) {
     manual_seed(77);
-    auto model = models::baseline_cnn(10, 3, 16);
-    model->eval();
-    const Tensor x = Tensor::randn({2, 3, 16, 16});
+    auto model = make();
+    const Tensor x = Tensor::randn({2, config[2], config[3], config[3]});
     NoGradGuard ng;
+    // Two training-mode forwards first, so batch-norm running statistics are not the identity.
+    for (int i = 0; i < 2; i++) (void)(*model)(Tensor::randn({4, config[2], config[3], config[3]}) * 2.0 + 0.5);
+    model->eval();
     const Tensor logits = (*model)(x);
     const std::string dir = DYAD_TEST_OUTPUT_DIR;
-    io::save(dir + "/golden_check.safetensors", *model);
-    io::save_tensors(
-        dir + "/golden_check_inputs.safetensors",
-        {{"input", x}, {"logits", logits}, {"config", Tensor::from_vector(std::vector<int32_t>{10, 3, 16}, {3})}});
-    auto again = models::baseline_cnn(10, 3, 16);
+    io::save(dir + "/" + stem + ".safetensors", *model);
+    io::save_tensors(dir + "/" + stem + "_inputs.safetensors",
+                     {{"input", x}, {"logits", logits}, {"config", Tensor::from_vector(config, {4})}});
+    manual_seed(78);
+    auto again = make();
     again->eval();
-    io::load(dir + "/golden_check.safetensors", *again);
-    REQUIRE((*again)(x).to_vector<float>() == logits.to_vector<float>());
+    io::load(dir + "/" + stem + ".safetensors", *again);
+    REQUIRE((*again)(x).template to_vector<float>() == logits.template to_vector<float>());
+}
+
+TEST_CASE("a dyad checkpoint gives PyTorch the same logits", "[golden][checkpoint]") {
+    write_reverse_check("golden_check", [] { return models::baseline_cnn(10, 3, 16); }, {0, 10, 3, 16});
+}
+
+TEST_CASE("a dyad resnet18_small checkpoint gives torchvision the same logits", "[golden][checkpoint]") {
+    write_reverse_check("golden_check_resnet", [] { return models::resnet18_small(10, 3); }, {1, 10, 3, 16});
 }
