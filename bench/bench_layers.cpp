@@ -10,39 +10,18 @@
 #include <string>
 #include <vector>
 
+#include "bench/common.h"
 #include "dyad/dyad.h"
 #include "kernels/norm.h"
 #include "kernels/pool.h"
 
 using namespace dyad;
+using bench::backends;
+using bench::Config;
+using bench::configure;
+using bench::random_floats;
 
 namespace {
-
-struct Config {
-    bool omp;
-};
-
-// Reads the benchmark's args, sets the thread count and kernel set, labels the run "omp x2 <what>".
-Config configure(benchmark::State& state, const std::string& what) {
-    const Config c{state.range(0) != 0};
-    set_num_threads(int(state.range(1)));
-    set_cpu_kernels(c.omp ? CpuKernels::omp : CpuKernels::naive);
-    state.SetLabel(std::string(c.omp ? "omp x" + std::to_string(state.range(1)) : "naive") + " " + what);
-    return c;
-}
-
-void backends(benchmark::internal::Benchmark* b) {
-    b->ArgNames({"omp", "threads"});
-    b->Args({0, 1});
-    b->Args({1, 1});
-    b->Args({1, 2});
-    b->Unit(benchmark::kMicrosecond);
-}
-
-std::vector<float> random_floats(int64_t n, uint64_t seed) {
-    manual_seed(seed);
-    return Tensor::randn({n}).to_vector<float>();
-}
 
 std::string dims(int64_t n, int64_t c, int64_t h, int64_t w) {
     return "(" + std::to_string(n) + ", " + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) +

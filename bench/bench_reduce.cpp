@@ -10,41 +10,20 @@
 #include <string>
 #include <vector>
 
+#include "bench/common.h"
 #include "dyad/dyad.h"
 #include "kernels/reduce.h"
 
 using namespace dyad;
+using bench::backends;
+using bench::Config;
+using bench::configure;
+using bench::random_floats;
 
 namespace {
 
-struct Config {
-    bool omp;
-};
-
-// Reads the benchmark's args, sets the thread count and labels the run "omp x2 (4096, 1024, 1)".
-Config configure(benchmark::State& state, const std::string& what) {
-    const Config c{state.range(0) != 0};
-    set_num_threads(int(state.range(1)));
-    set_cpu_kernels(c.omp ? CpuKernels::omp : CpuKernels::naive);
-    state.SetLabel(std::string(c.omp ? "omp x" + std::to_string(state.range(1)) : "naive") + " " + what);
-    return c;
-}
-
 std::string rs_str(const ReduceShape& s) {
     return "(" + std::to_string(s.outer) + ", " + std::to_string(s.reduce) + ", " + std::to_string(s.inner) + ")";
-}
-
-void backends(benchmark::internal::Benchmark* b) {
-    b->ArgNames({"omp", "threads"});
-    b->Args({0, 1});
-    b->Args({1, 1});
-    b->Args({1, 2});
-    b->Unit(benchmark::kMicrosecond);
-}
-
-std::vector<float> random_floats(int64_t n, uint64_t seed) {
-    manual_seed(seed);
-    return Tensor::randn({n}).to_vector<float>();
 }
 
 // y = sum over the reduce dim of x viewed as s; bytes = the input read once (the output is small).

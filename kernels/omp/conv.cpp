@@ -22,6 +22,7 @@
 
 #include "../conv.h"
 #include "../gemm.h"
+#include "workspace.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -40,30 +41,6 @@ int thread_index() {
     return 0;
 #endif
 }
-
-// Scratch memory of the calling thread, kept between calls (it only grows) so that the col buffers do
-// not page-fault on every call. Allocated before any parallel region: a failed allocation throws to the
-// caller. 64-byte aligned.
-class Workspace {
-public:
-    Workspace() = default;
-    Workspace(const Workspace&) = delete;
-    Workspace& operator=(const Workspace&) = delete;
-    ~Workspace() { ::operator delete(data_, std::align_val_t(64)); }
-    float* get(int64_t floats) {
-        if (floats > size_) {
-            ::operator delete(data_, std::align_val_t(64));
-            data_ = nullptr, size_ = 0;
-            data_ = static_cast<float*>(::operator new(size_t(floats) * sizeof(float), std::align_val_t(64)));
-            size_ = floats;
-        }
-        return data_;
-    }
-
-private:
-    float* data_ = nullptr;
-    int64_t size_ = 0;
-};
 
 // Floats of col per chunk: 64 Ki floats (256 KiB) stay in a 512 KiB L2 next to the GEMM's packed A.
 constexpr int64_t kChunkFloats = int64_t(1) << 16;

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "../gemm.h"
+#include "workspace.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -423,31 +424,6 @@ PackSizes pack_sizes(const Isa& isa, int64_t m, int64_t n, int64_t k) {
     return {round_up(std::min(isa.mc, round_up(m, isa.mr)) * kc + 16, 16),
             round_up(kc * std::min(isa.nc, round_up(n, isa.nr)), 16)};
 }
-
-// The packing buffers of every thread of a call, allocated by the calling thread before any parallel
-// region (so a failed allocation throws std::bad_alloc to the caller) and kept for its next calls: it
-// only grows, and reusing it avoids page faults on every call. 64-byte aligned for the micro-kernel's
-// aligned loads.
-class Workspace {
-public:
-    Workspace() = default;
-    Workspace(const Workspace&) = delete;
-    Workspace& operator=(const Workspace&) = delete;
-    ~Workspace() { ::operator delete(data_, std::align_val_t(64)); }
-    float* get(int64_t floats) {
-        if (floats > size_) {
-            ::operator delete(data_, std::align_val_t(64));
-            data_ = nullptr, size_ = 0;
-            data_ = static_cast<float*>(::operator new(size_t(floats) * sizeof(float), std::align_val_t(64)));
-            size_ = floats;
-        }
-        return data_;
-    }
-
-private:
-    float* data_ = nullptr;
-    int64_t size_ = 0;
-};
 
 // C = alpha * op(A) * op(B) + beta * C for every batch, on the calling thread, with s.k > 0. apack and
 // bpack hold pack_sizes(isa, s.m, s.n, s.k).
