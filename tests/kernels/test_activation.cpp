@@ -16,6 +16,9 @@
 using namespace dyad;
 using test::AllClose;
 using test::Layout;
+using test::make;
+using test::require_identical;
+using test::same_bits;
 using test::values;
 
 namespace {
@@ -24,24 +27,6 @@ constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
 constexpr DType kFloatTypes[] = {DType::float32, DType::float64};
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
-
-Tensor make(std::vector<double> v, const Shape& shape, DType dtype = DType::float64) {
-    return Tensor::from_vector(std::move(v), shape).to(dtype);
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// Exact parity: same shape and the same float32 bits (the sign of a zero included).
-void require_identical(const Tensor& expected, const Tensor& actual) {
-    REQUIRE(actual.shape() == expected.shape());
-    const std::vector<float> e = expected.detach().contiguous().to_vector<float>();
-    const std::vector<float> a = actual.detach().contiguous().to_vector<float>();
-    if (same_bits(e, a)) return;
-    REQUIRE_THAT(a, AllClose(e));  // reports where, when the values differ
-    FAIL("the bits differ: the sign of a zero or a NaN payload");
-}
 
 // Normal values with exact zeros (both signs) mixed in: relu's kink must be hit, not just approached.
 Tensor with_zeros(const Shape& shape, uint64_t seed, Layout layout) {

@@ -19,6 +19,8 @@
 using namespace dyad;
 using test::AllClose;
 using test::Layout;
+using test::make;
+using test::same_bits;
 using test::values;
 
 namespace {
@@ -85,10 +87,6 @@ std::vector<float> randn_floats(int64_t n, uint64_t seed, double scale = 1.0) {
 }
 
 std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 // The operands of one case and the naive results (float and float64) of every pass.
 struct Reference {
@@ -166,10 +164,6 @@ void check_omp(const Reference& ref) {
         omp::conv2d_bwd_filter(s, dw2.data(), nullptr, ref.dy_filter.data(), ref.x.data());
         REQUIRE(same_bits(dw, dw2));
     }
-}
-
-Tensor make(std::vector<double> v, const Shape& shape, DType dtype) {
-    return Tensor::from_vector(std::move(v), shape).to(dtype);
 }
 
 }  // namespace

@@ -17,6 +17,8 @@
 using namespace dyad;
 using test::AllClose;
 using test::Layout;
+using test::make;
+using test::require_identical;
 using test::values;
 
 namespace {
@@ -28,26 +30,10 @@ constexpr Layout kLayouts[] = {Layout::contiguous, Layout::transposed, Layout::s
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
 
-Tensor make(std::vector<double> v, const Shape& shape, DType dtype = DType::float64) {
-    return Tensor::from_vector(std::move(v), shape).to(dtype);
-}
-
 // Known-value tolerance: 0 where the result is exact in float32 (sums of small integers, products and
 // quotients of powers of two); 1e-6 where libm (exp, log, pow) rounds a transcendental result, which is
 // within a few float32 ulps (6e-8 each) of the true value.
 constexpr double kLibmRtol = 1e-6;
-
-// ---------------------------------------------------------------------------- parity helpers
-// Exact parity: same shape, dtype and bytes, so even the sign of a zero or a NaN's payload must agree.
-void require_identical(const Tensor& expected, const Tensor& actual) {
-    REQUIRE(actual.shape() == expected.shape());
-    REQUIRE(actual.dtype() == expected.dtype());
-    const Tensor e = expected.detach().contiguous(), a = actual.detach().contiguous();
-    const size_t bytes = size_t(e.numel()) * dtype_size(e.dtype());
-    if (bytes == 0 || std::memcmp(e.raw_data(), a.raw_data(), bytes) == 0) return;
-    REQUIRE_THAT(values(a), AllClose(values(e)));  // reports where, when the values differ
-    FAIL("the bytes differ: the sign of a zero or a NaN payload");
-}
 
 // Normal(0, 1) values laid out as asked; for ops defined on x > 0, exp(x / 2) instead (about 0.1 to 8).
 Tensor input(const Shape& shape, uint64_t seed, Layout layout, bool positive = false) {

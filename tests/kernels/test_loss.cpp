@@ -22,6 +22,7 @@
 
 using namespace dyad;
 using test::AllClose;
+using test::make;
 using test::values;
 
 namespace {
@@ -29,10 +30,6 @@ namespace {
 constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
 constexpr DType kFloatTypes[] = {DType::float32, DType::float64};
 constexpr double kParityRtol = 1e-5, kParityAtol = 1e-6;
-
-Tensor make(std::vector<double> v, const Shape& shape, DType dtype = DType::float64) {
-    return Tensor::from_vector(std::move(v), shape).to(dtype);
-}
 
 // Labels in [0, c), deterministic (a small LCG: the values depend only on the seed).
 Tensor random_labels(int64_t n, int64_t c, uint64_t seed) {

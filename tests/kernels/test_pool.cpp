@@ -19,6 +19,7 @@
 
 using namespace dyad;
 using test::AllClose;
+using test::same_bits;
 using test::values;
 
 namespace {
@@ -29,10 +30,6 @@ const float kInf = std::numeric_limits<float>::infinity();
 
 Tensor arange_shaped(const Shape& shape, DType dt = DType::float32) {
     return Tensor::arange(0, double(shape_numel(shape))).reshape(shape).to(dt);
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // A fixed-window pool case: x shape (N, C, H, W), kernel, stride (0: the kernel), padding.

@@ -19,6 +19,7 @@
 using namespace dyad;
 using test::AllClose;
 using test::Layout;
+using test::same_bits;
 using test::values;
 
 namespace {
@@ -35,10 +36,6 @@ std::vector<int32_t> indices(const Tensor& t) {
 }
 
 // Same float bits (so NaN == NaN, and -0 != +0).
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------- known values

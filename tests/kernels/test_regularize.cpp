@@ -16,6 +16,7 @@
 
 using namespace dyad;
 using test::AllClose;
+using test::same_bits;
 using test::values;
 
 namespace {
@@ -23,10 +24,6 @@ namespace {
 constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 }  // namespace
 

@@ -16,15 +16,12 @@
 
 using namespace dyad;
 using test::AllClose;
+using test::same_bits;
 using test::values;
 
 namespace {
 
 constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 // torch.optim.SGD's step for one parameter, written out in doubles (the code under test is not used):
 //   d_p = grad + weight_decay * p

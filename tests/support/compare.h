@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <sstream>
 #include <vector>
 
@@ -81,6 +82,27 @@ AllCloseMatcher<T> AllClose(const std::vector<T>& expected) {
 // Values of a tensor (any dtype, strides, device) as doubles, row-major.
 inline std::vector<double> values(const Tensor& t) {
     return t.detach().to(Device::cpu()).to(DType::float64).contiguous().to_vector<double>();
+}
+
+// A tensor of `shape` holding `v` (row-major), converted to dtype.
+inline Tensor make(std::vector<double> v, const Shape& shape, DType dtype = DType::float64) {
+    return Tensor::from_vector(std::move(v), shape).to(dtype);
+}
+
+// Bit-for-bit equality (the sign of a zero and NaN payloads included).
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Exact parity: same shape, dtype and bytes. On a mismatch, reports where the values differ.
+inline void require_identical(const Tensor& expected, const Tensor& actual) {
+    REQUIRE(actual.shape() == expected.shape());
+    REQUIRE(actual.dtype() == expected.dtype());
+    const Tensor e = expected.detach().contiguous(), a = actual.detach().contiguous();
+    const size_t bytes = size_t(e.numel()) * dtype_size(e.dtype());
+    if (bytes == 0 || std::memcmp(e.raw_data(), a.raw_data(), bytes) == 0) return;
+    REQUIRE_THAT(values(a), AllClose(values(e)));  // reports where, when the values differ
+    FAIL("the bytes differ: the sign of a zero or a NaN payload");
 }
 
 }  // namespace dyad::test
