@@ -18,4 +18,10 @@ void relu_fwd(float* y, const float* x, int64_t n);
 void relu_bwd(float* dx, const float* dy, const float* x, int64_t n);
 }  // namespace omp
 
+namespace cuda {
+// Same contracts, float, device pointers, on the current dyad stream; equal naive bit for bit.
+void relu_fwd(float* y, const float* x, int64_t n);
+void relu_bwd(float* dx, const float* dy, const float* x, int64_t n);
+}  // namespace cuda
+
 }  // namespace dyad

@@ -31,4 +31,19 @@ void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const flo
 void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x);
 }  // namespace omp
 
+namespace cuda {
+// Same contracts, float. cuDNN by default (descriptors and the algorithm found once per shape and cached;
+// strict FP32 unless the math setting says otherwise; deterministic algorithms only in deterministic
+// mode); im2col + GEMM when conv_kernel() is ConvKernel::im2col.
+void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias);
+void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight);
+void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x);
+// y = relu(conv(x, weight) + bias) in one cuDNN call where cuDNN offers it (bias required).
+void conv2d_bias_relu_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias);
+// Unfolds x (c, h, w) of one image into col (c*r*s, p*q), zero outside the image; col2im adds col back
+// into dx (c, h, w) (accumulates). The building blocks of the im2col convolution.
+void im2col(const Conv2dShape& s, float* col, const float* x);
+void col2im(const Conv2dShape& s, float* dx, const float* col);
+}  // namespace cuda
+
 }  // namespace dyad

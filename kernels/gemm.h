@@ -22,4 +22,14 @@ void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float
 const char* gemm_isa();
 }  // namespace omp
 
+namespace cuda {
+// Same contract, float, device pointers. gemm() runs cuBLAS or the tiled kernel as gemm_kernel() says;
+// the two are also callable directly (tests, benchmarks). cuBLAS math follows math(): CUBLAS_COMPUTE_32F
+// (strict FP32, no TF32) by default.
+void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+void gemm_cublas(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+// Shared-memory tiles, register blocking, 16-byte loads where the layout allows; strict FP32.
+void gemm_tiled(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+}  // namespace cuda
+
 }  // namespace dyad

@@ -43,4 +43,17 @@ void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss,
                        const int32_t* labels, float eps);
 }  // namespace omp
 
+namespace cuda {
+// Same contracts, float. One block per row, warp-shuffle reductions. cross_entropy_fwd checks the labels
+// on the GPU: a label outside [0, c) records a fault (runtime.h) that the next synchronisation throws.
+void softmax_fwd(const ReduceShape& s, float* y, const float* x);
+void softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const float* y);
+void log_softmax_fwd(const ReduceShape& s, float* y, const float* x);
+void log_softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const float* y);
+void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int32_t* labels,
+                       float eps);
+void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
+                       const int32_t* labels, float eps);
+}  // namespace cuda
+
 }  // namespace dyad

@@ -39,4 +39,15 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dg
                     const float* x, const float* mean, const float* invstd, const float* gamma);
 }  // namespace omp
 
+namespace cuda {
+// Same contracts, float. Per-channel statistics by a block reduction (no atomics: deterministic).
+void batch_norm_fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd, float* running_mean,
+                          float* running_var, const float* x, const float* gamma, const float* beta, float momentum,
+                          float eps);
+void batch_norm_fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean,
+                         const float* running_var, const float* gamma, const float* beta, float eps);
+void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
+                    const float* x, const float* mean, const float* invstd, const float* gamma);
+}  // namespace cuda
+
 }  // namespace dyad

@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 
+#include "shapes.h"  // DYAD_HOST_DEVICE
+
 namespace dyad {
 
 // torch.optim.SGD's rule, per element:
@@ -14,6 +16,14 @@ struct SgdParams {
     double lr = 0.01, momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
     bool nesterov = false;
     bool first_step = true;  // the momentum buffer is initialised from g
+};
+
+// One parameter of a multi-tensor SGD step.
+struct SgdTensor {
+    float* param;
+    const float* grad;
+    float* momentum_buf;  // null when momentum == 0
+    int64_t n;
 };
 
 namespace naive {
@@ -29,6 +39,9 @@ void dropout_bwd(int64_t n, T* dx, const T* dy, const uint8_t* mask, double p);
 // Number of elements that are inf or NaN.
 template <typename T>
 int64_t count_nonfinite(int64_t n, const T* x);
+// out[i] = 1 when x[i] is finite, else 0.
+template <typename T>
+void isfinite_fwd(int64_t n, uint8_t* out, const T* x);
 }  // namespace naive
 
 namespace omp {
@@ -36,7 +49,21 @@ void sgd_step(int64_t n, float* param, const float* grad, float* momentum_buf, c
 void dropout_fwd(int64_t n, float* y, uint8_t* mask, const float* x, double p, uint64_t seed);
 void dropout_bwd(int64_t n, float* dx, const float* dy, const uint8_t* mask, double p);
 int64_t count_nonfinite(int64_t n, const float* x);
+void isfinite_fwd(int64_t n, uint8_t* out, const float* x);
 }  // namespace omp
+
+namespace cuda {
+// Same contracts, float. count_nonfinite returns a count to the host, so it waits for the GPU.
+void sgd_step(int64_t n, float* param, const float* grad, float* momentum_buf, const SgdParams& p);
+void dropout_fwd(int64_t n, float* y, uint8_t* mask, const float* x, double p, uint64_t seed);
+void dropout_bwd(int64_t n, float* dx, const float* dy, const uint8_t* mask, double p);
+int64_t count_nonfinite(int64_t n, const float* x);
+void isfinite_fwd(int64_t n, uint8_t* out, const float* x);
+// The SGD step for many parameters in few launches (one per up to a few dozen tensors): each tensor's
+// elements are updated exactly as sgd_step would. `list` is host memory; the pointers in it are device
+// memory.
+void sgd_step_multi(const SgdTensor* list, int count, const SgdParams& p);
+}  // namespace cuda
 
 // The counter-based uniform behind dropout: element i's value is a hash of (seed, i), so any device and
 // any thread count draws the same mask. 32-bit arithmetic throughout, because 32-bit multiplies vectorise
@@ -44,7 +71,7 @@ int64_t count_nonfinite(int64_t n, const float* x);
 // word mixed in, offset by the seed's low word, then scrambled by a multiply-xorshift hash (a bijection
 // of 32-bit words, so distinct indices below 2^32 never share a value) keyed by the seed's high word.
 // The top 24 bits make a float in [0, 1) exactly.
-inline float dropout_uniform(uint64_t seed, uint64_t i) {
+DYAD_HOST_DEVICE inline float dropout_uniform(uint64_t seed, uint64_t i) {
     uint32_t x = uint32_t(i) ^ (uint32_t(i >> 32) * 0x85ebca6bu);
     x = x * 0x9e3779b9u + uint32_t(seed);
     x ^= uint32_t(seed >> 32);

@@ -42,4 +42,15 @@ void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
 void adaptive_avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy);
 }  // namespace omp
 
+namespace cuda {
+// Same contracts, float; same tie and NaN rules as naive. Backward kernels gather (one thread per input
+// element) instead of scattering, so they need no atomics and are deterministic.
+void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x);
+void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx);
+void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
+void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy);
+void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
+void adaptive_avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy);
+}  // namespace cuda
+
 }  // namespace dyad

@@ -32,4 +32,12 @@ void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
 void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s);
 }  // namespace omp
 
+namespace cuda {
+// Same contracts, float. Warp-shuffle tree reductions (float accumulation, fixed order: deterministic).
+void sum_fwd(float* y, const float* x, const ReduceShape& s, float scale);
+void sum_bwd(float* dx, const float* dy, const ReduceShape& s, float scale);
+void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
+void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s);
+}  // namespace cuda
+
 }  // namespace dyad

@@ -3,6 +3,13 @@
 #pragma once
 #include <cstdint>
 
+// Marks small inline helpers that kernels on every device share (CUDA device code included).
+#ifdef __CUDACC__
+#define DYAD_HOST_DEVICE __host__ __device__
+#else
+#define DYAD_HOST_DEVICE
+#endif
+
 namespace dyad {
 
 constexpr int kMaxDims = 8;
@@ -15,13 +22,13 @@ struct StridedShape {
     int64_t size[kMaxDims] = {};
     int64_t stride[3][kMaxDims] = {};
 
-    int64_t numel() const {
+    DYAD_HOST_DEVICE int64_t numel() const {
         int64_t n = 1;
         for (int d = 0; d < ndim; d++) n *= size[d];
         return n;
     }
     // True when operand `op` walks memory with unit stride over the whole space.
-    bool contiguous(int op) const {
+    DYAD_HOST_DEVICE bool contiguous(int op) const {
         int64_t expect = 1;
         for (int d = ndim - 1; d >= 0; d--) {
             if (size[d] != 1 && stride[op][d] != expect) return false;
@@ -30,7 +37,7 @@ struct StridedShape {
         return true;
     }
     // Element offset of flat (row-major) index i for operand op.
-    int64_t offset(int op, int64_t i) const {
+    DYAD_HOST_DEVICE int64_t offset(int op, int64_t i) const {
         int64_t off = 0;
         for (int d = ndim - 1; d >= 0; d--) {
             off += (i % size[d]) * stride[op][d];

@@ -70,3 +70,145 @@ void set_num_threads(int n) {
 }
 
 }  // namespace dyad
+
+// ---------------------------------------------------------------------------- GPU settings
+namespace dyad {
+
+namespace {
+std::atomic<Precision> g_precision{Precision::fp32};
+std::atomic<bool> g_deterministic{false};
+
+void require_gpu(const char* what, int device) {
+    DYAD_CHECK(device >= 0 && device < cuda_device_count(), what, ": no CUDA device ", device, " (",
+               cuda_device_count(), " available", cuda_built() ? "" : "; this build has no CUDA support", ")");
+}
+}  // namespace
+
+void set_precision(Precision p) {
+    g_precision.store(p);
+#if DYAD_WITH_CUDA
+    cuda::set_math(p == Precision::fp32   ? cuda::Math::fp32
+                   : p == Precision::tf32 ? cuda::Math::tf32
+                                          : cuda::Math::bf16);
+#endif
+}
+Precision precision() { return g_precision.load(); }
+const char* precision_name(Precision p) {
+    return p == Precision::fp32 ? "fp32" : p == Precision::tf32 ? "tf32" : "bf16";
+}
+Precision parse_precision(const std::string& name) {
+    for (Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
+        if (name == precision_name(p)) return p;
+    DYAD_CHECK(false, "unknown precision '", name, "' (expected fp32, tf32 or bf16)");
+    return Precision::fp32;
+}
+
+void set_deterministic(bool on) {
+    g_deterministic.store(on);
+#if DYAD_WITH_CUDA
+    cuda::set_deterministic(on);
+#endif
+}
+bool deterministic() { return g_deterministic.load(); }
+
+namespace cuda {
+
+MemoryStats memory_stats(int device) {
+    require_gpu("memory_stats", device);
+    MemoryStats m;
+#if DYAD_WITH_CUDA
+    const PoolStats s = pool_stats(device);
+    m.in_use = s.in_use;
+    m.peak = s.peak;
+    m.reserved = s.reserved;
+    m.allocations = s.allocations;
+#endif
+    return m;
+}
+
+void reset_peak_memory_stats(int device) {
+    require_gpu("reset_peak_memory_stats", device);
+#if DYAD_WITH_CUDA
+    reset_peak(device);
+#endif
+}
+
+void empty_cache(int device) {
+    require_gpu("empty_cache", device);
+#if DYAD_WITH_CUDA
+    trim_pool(device);
+#endif
+}
+
+namespace {
+std::atomic<GemmImpl> g_gemm{GemmImpl::cublas};
+std::atomic<ConvImpl> g_conv{ConvImpl::cudnn};
+}  // namespace
+
+void set_gemm_impl(GemmImpl g) {
+    g_gemm.store(g);
+#if DYAD_WITH_CUDA
+    set_gemm_kernel(g == GemmImpl::cublas ? GemmKernel::cublas : GemmKernel::tiled);
+#endif
+}
+GemmImpl gemm_impl() { return g_gemm.load(); }
+
+void set_conv_impl(ConvImpl c) {
+    g_conv.store(c);
+#if DYAD_WITH_CUDA
+    set_conv_kernel(c == ConvImpl::cudnn ? ConvKernel::cudnn : ConvKernel::im2col);
+#endif
+}
+ConvImpl conv_impl() { return g_conv.load(); }
+
+std::string versions() {
+#if DYAD_WITH_CUDA
+    std::string v = "CUDA runtime " + runtime_version();
+    if (cuda_available()) v += ", driver " + driver_version();
+    return v + ", " + library_versions();
+#else
+    return {};
+#endif
+}
+
+Timer::Timer(int device) : device_(device) {
+    require_gpu("cuda::Timer", device);
+#if DYAD_WITH_CUDA
+    use_device(device);
+    EventPair e = event_pair_create();
+    start_ = e.start;
+    stop_ = e.stop;
+#endif
+}
+
+Timer::~Timer() {
+#if DYAD_WITH_CUDA
+    EventPair e{start_, stop_};
+    event_pair_destroy(e);
+#endif
+}
+
+void Timer::start() {
+#if DYAD_WITH_CUDA
+    use_device(device_);
+    event_record(start_);
+#endif
+}
+
+void Timer::stop() {
+#if DYAD_WITH_CUDA
+    use_device(device_);
+    event_record(stop_);
+#endif
+}
+
+double Timer::elapsed_ms() {
+#if DYAD_WITH_CUDA
+    return event_elapsed_ms(EventPair{start_, stop_});
+#else
+    return 0.0;
+#endif
+}
+
+}  // namespace cuda
+}  // namespace dyad

@@ -4,6 +4,9 @@
 #pragma once
 #include "dyad/device.h"
 #include "dyad/tensor.h"
+#if DYAD_WITH_CUDA
+#include "kernels/cuda/runtime.h"  // use_device
+#endif
 
 namespace dyad::detail {
 
@@ -15,36 +18,56 @@ inline KernelSet kernel_set(Device d) {
 }
 
 [[noreturn]] void fail_dtype(const char* file, int line, const char* op, DType got);
-[[noreturn]] void fail_no_cuda_kernel(const char* file, int line, const char* op);
+[[noreturn]] void fail_cuda_dtype(const char* file, int line, const char* op, DType got);
+[[noreturn]] void fail_no_cuda_build(const char* file, int line, const char* op);
 
 }  // namespace dyad::detail
 
-// FN is called as dyad::naive::FN<T>(...) or dyad::omp::FN(...). CUDA kernels for these families arrive
-// with the CUDA backend; until then a CUDA tensor reaching here is a clear error, never a silent fallback.
-#define DYAD_DISPATCH_FLOAT(device, dtype, FN, ...)                                            \
-    do {                                                                                       \
-        const ::dyad::DType dyad_dt_ = (dtype);                                                \
-        const ::dyad::Device dyad_dev_ = (device);                                             \
-        if (dyad_dev_.is_cuda()) ::dyad::detail::fail_no_cuda_kernel(__FILE__, __LINE__, #FN); \
-        if (dyad_dt_ == ::dyad::DType::float64) {                                              \
-            using T = double;                                                                  \
-            ::dyad::naive::FN<T>(__VA_ARGS__);                                                 \
-        } else if (dyad_dt_ == ::dyad::DType::float32) {                                       \
-            using T = float;                                                                   \
-            if (::dyad::detail::kernel_set(dyad_dev_) == ::dyad::detail::KernelSet::naive)     \
-                ::dyad::naive::FN<T>(__VA_ARGS__);                                             \
-            else                                                                               \
-                ::dyad::omp::FN(__VA_ARGS__);                                                  \
-        } else {                                                                               \
-            ::dyad::detail::fail_dtype(__FILE__, __LINE__, #FN, dyad_dt_);                     \
-        }                                                                                      \
+// DYAD_CUDA_CALL(device, FN, args...) calls dyad::cuda::FN(args...) on `device`; in a build without CUDA
+// it throws (a CUDA tensor cannot exist there, so this is only reached by a bug).
+#if DYAD_WITH_CUDA
+#define DYAD_CUDA_CALL(device, FN, ...)           \
+    do {                                          \
+        ::dyad::cuda::use_device((device).index); \
+        ::dyad::cuda::FN(__VA_ARGS__);            \
+    } while (0)
+#else
+#define DYAD_CUDA_CALL(device, FN, ...) ::dyad::detail::fail_no_cuda_build(__FILE__, __LINE__, #FN)
+#endif
+
+// FN is called as dyad::naive::FN<T>(...), dyad::omp::FN(...) or dyad::cuda::FN(...). On a GPU only
+// float32 runs (float64 there is a clear error naming the op, never a silent fallback).
+#define DYAD_DISPATCH_FLOAT(device, dtype, FN, ...)                                        \
+    do {                                                                                   \
+        const ::dyad::DType dyad_dt_ = (dtype);                                            \
+        const ::dyad::Device dyad_dev_ = (device);                                         \
+        if (dyad_dev_.is_cuda()) {                                                         \
+            if (dyad_dt_ != ::dyad::DType::float32)                                        \
+                ::dyad::detail::fail_cuda_dtype(__FILE__, __LINE__, #FN, dyad_dt_);        \
+            using T = float;                                                               \
+            DYAD_CUDA_CALL(dyad_dev_, FN, __VA_ARGS__);                                    \
+        } else if (dyad_dt_ == ::dyad::DType::float64) {                                   \
+            using T = double;                                                              \
+            ::dyad::naive::FN<T>(__VA_ARGS__);                                             \
+        } else if (dyad_dt_ == ::dyad::DType::float32) {                                   \
+            using T = float;                                                               \
+            if (::dyad::detail::kernel_set(dyad_dev_) == ::dyad::detail::KernelSet::naive) \
+                ::dyad::naive::FN<T>(__VA_ARGS__);                                         \
+            else                                                                           \
+                ::dyad::omp::FN(__VA_ARGS__);                                              \
+        } else {                                                                           \
+            ::dyad::detail::fail_dtype(__FILE__, __LINE__, #FN, dyad_dt_);                 \
+        }                                                                                  \
     } while (0)
 
-// For kernels templated on every dtype in both CPU sets (fill, copy): T is given by the caller.
-#define DYAD_DISPATCH_CPU_TEMPLATE(device, FN, ...)                                 \
-    do {                                                                            \
-        if (::dyad::detail::kernel_set(device) == ::dyad::detail::KernelSet::naive) \
-            ::dyad::naive::FN(__VA_ARGS__);                                         \
-        else                                                                        \
-            ::dyad::omp::FN(__VA_ARGS__);                                           \
+// For kernels templated on every dtype in all three sets (fill, copy): T is given by the caller.
+#define DYAD_DISPATCH_TEMPLATE(device, FN, ...)                                             \
+    do {                                                                                    \
+        const ::dyad::Device dyad_dev_ = (device);                                          \
+        if (dyad_dev_.is_cuda())                                                            \
+            DYAD_CUDA_CALL(dyad_dev_, FN, __VA_ARGS__);                                     \
+        else if (::dyad::detail::kernel_set(dyad_dev_) == ::dyad::detail::KernelSet::naive) \
+            ::dyad::naive::FN(__VA_ARGS__);                                                 \
+        else                                                                                \
+            ::dyad::omp::FN(__VA_ARGS__);                                                   \
     } while (0)

@@ -18,9 +18,14 @@ namespace dyad::detail {
     fail(file, line, str(op, ": dtype ", dtype_name(got), " is not supported (float32 or float64)"));
 }
 
-[[noreturn]] void fail_no_cuda_kernel(const char* file, int line, const char* op) {
+[[noreturn]] void fail_cuda_dtype(const char* file, int line, const char* op, DType got) {
     fail(file, line,
-         str(op, ": no CUDA kernel in this version of dyad; move the tensors to the CPU with .to(Device::cpu())"));
+         str(op, ": dtype ", dtype_name(got),
+             " is not supported on a GPU (float32 only; float64 runs on the CPU's naive kernels)"));
+}
+
+[[noreturn]] void fail_no_cuda_build(const char* file, int line, const char* op) {
+    fail(file, line, str(op, ": this build of dyad has no CUDA support"));
 }
 
 }  // namespace dyad::detail

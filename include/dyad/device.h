@@ -54,6 +54,63 @@ std::string cuda_device_name(int index = 0);
 // Waits until all work queued on the GPU has finished (no-op without CUDA).
 void synchronize();
 
+// Math for convolutions and matrix products on a GPU. fp32: strict IEEE float32 with FMA only (the default,
+// what every correctness test uses). tf32: tensor cores with TF32 inputs (10-bit mantissa) and float32
+// accumulation. bf16: inputs rounded to bfloat16, float32 accumulation. CPU kernels always use fp32.
+enum class Precision { fp32, tf32, bf16 };
+void set_precision(Precision p);
+Precision precision();
+const char* precision_name(Precision p);
+// Parses "fp32", "tf32" or "bf16"; throws dyad::Error naming the text otherwise.
+Precision parse_precision(const std::string& name);
+
+// Deterministic mode: GPU convolutions use only algorithms that give bit-identical results from run to
+// run (dyad's own CUDA kernels are deterministic always). Off by default: the fastest algorithm wins.
+void set_deterministic(bool on);
+bool deterministic();
+
+namespace cuda {
+// GPU memory held by dyad tensors and dyad's workspaces on `device`, and what the memory pool reserves.
+struct MemoryStats {
+    size_t in_use = 0;       // bytes in live allocations
+    size_t peak = 0;         // the most in_use has been since start or reset_peak_memory_stats()
+    size_t reserved = 0;     // bytes the pool holds from the driver (in use plus cached for reuse)
+    size_t allocations = 0;  // allocations made so far
+};
+MemoryStats memory_stats(int device = 0);
+void reset_peak_memory_stats(int device = 0);
+// Returns cached, unused GPU memory to the driver (waits for the GPU).
+void empty_cache(int device = 0);
+// Which GEMM runs matmul/linear on the GPU: cuBLAS (default) or dyad's tiled kernel.
+enum class GemmImpl { cublas, tiled };
+void set_gemm_impl(GemmImpl g);
+GemmImpl gemm_impl();
+// Which convolution runs on the GPU: cuDNN (default) or dyad's im2col kernels with the GEMM above.
+enum class ConvImpl { cudnn, im2col };
+void set_conv_impl(ConvImpl c);
+ConvImpl conv_impl();
+// Versions: "CUDA runtime 13.0, driver 13.0, cuBLAS 13.1.0, cuDNN 9.19.0"; "" in a build without CUDA.
+std::string versions();
+
+// Times GPU work with CUDA events on dyad's stream: start(), queue work, stop(), then elapsed_ms() waits
+// for the stop event. In a build without CUDA, or with no GPU, constructing one throws dyad::Error.
+class Timer {
+public:
+    explicit Timer(int device = 0);
+    ~Timer();
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+    void start();
+    void stop();
+    double elapsed_ms();
+
+private:
+    int device_;
+    void* start_ = nullptr;
+    void* stop_ = nullptr;
+};
+}  // namespace cuda
+
 // Number of threads the omp kernels use (OpenMP's maximum; 1 in a build without OpenMP).
 int num_threads();
 void set_num_threads(int n);

@@ -1,17 +1,115 @@
-// CUDA runtime skeleton (host code, compiled by the C++ compiler against the CUDA runtime headers).
+// CUDA runtime (host code, compiled by the C++ compiler): one context per device holding the dyad
+// stream, the cuBLAS and cuDNN handles, the workspace, pinned staging buffers and the fault record.
 #include "runtime.h"
 
-#include <cublas_v2.h>
-#include <cudnn.h>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
 
-#include "check.h"  // DYAD_CUDA_CHECK, DYAD_CUDA_WARN
+#include "context.h"
 
 namespace dyad::cuda {
 
+namespace {
+
+// Host <-> device transfers of at least this size go through the pinned staging buffers.
+constexpr size_t kStageMin = size_t(1) << 20;
+constexpr size_t kStageChunk = size_t(4) << 20;
+
+struct Context {
+    int device = 0;
+    std::once_flag stream_once, cublas_once, cudnn_once, staging_once;
+    cudaStream_t stream = nullptr;
+    cublasHandle_t cublas = nullptr;
+    cudnnHandle_t cudnn = nullptr;
+    FaultRecord* faults = nullptr;  // mapped pinned host memory
+
+    std::atomic<size_t> in_use{0}, peak{0}, allocations{0};
+
+    void* ws = nullptr;
+    size_t ws_bytes = 0;
+
+    std::mutex staging_mutex;
+    void* pinned[2] = {nullptr, nullptr};
+    cudaEvent_t pinned_ready[2] = {nullptr, nullptr};
+
+    // Teardown never throws and stays quiet when the CUDA runtime is already unloading at process exit.
+    ~Context() {
+        if (!stream) return;
+        (void)cudaSetDevice(device);
+        (void)cudaStreamSynchronize(stream);
+        if (cublas) (void)cublasDestroy(cublas);
+        if (cudnn) (void)cudnnDestroy(cudnn);
+        if (ws) (void)cudaFreeAsync(ws, stream);
+        for (int i = 0; i < 2; i++) {
+            if (pinned_ready[i]) (void)cudaEventDestroy(pinned_ready[i]);
+            if (pinned[i]) (void)cudaFreeHost(pinned[i]);
+        }
+        if (faults) (void)cudaFreeHost(faults);
+        (void)cudaStreamSynchronize(stream);
+        (void)cudaStreamDestroy(stream);
+    }
+};
+
+std::vector<std::unique_ptr<Context>>& contexts() {
+    static std::vector<std::unique_ptr<Context>> all = [] {
+        std::vector<std::unique_ptr<Context>> v;
+        const int n = device_count();
+        for (int i = 0; i < n; i++) {
+            v.push_back(std::make_unique<Context>());
+            v.back()->device = i;
+        }
+        return v;
+    }();
+    return all;
+}
+
+thread_local int t_device = -1;
+
+// The device's context with its stream and fault record created (once).
+Context& ctx(int device) {
+    auto& all = contexts();
+    if (device < 0 || device >= int(all.size()))
+        throw CudaError(::dyad::detail::str("runtime.cpp: no CUDA device ", device, " (", all.size(), " available)"));
+    Context& c = *all[size_t(device)];
+    std::call_once(c.stream_once, [&] {
+        use_device(device);
+        DYAD_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
+        // Keep freed blocks in the pool instead of returning them to the driver at each sync.
+        cudaMemPool_t pool;
+        DYAD_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+        uint64_t threshold = UINT64_MAX;
+        DYAD_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+        void* f = nullptr;
+        DYAD_CUDA_CHECK(cudaHostAlloc(&f, sizeof(FaultRecord), cudaHostAllocMapped));
+        std::memset(f, 0, sizeof(FaultRecord));
+        c.faults = static_cast<FaultRecord*>(f);
+    });
+    return c;
+}
+
+std::string mib(size_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / (1024.0 * 1024.0));
+    return buf;
+}
+
+std::string version_str(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+
+std::atomic<Math> g_math{Math::fp32};
+std::atomic<bool> g_deterministic{false};
+std::atomic<GemmKernel> g_gemm{GemmKernel::cublas};
+std::atomic<ConvKernel> g_conv{ConvKernel::cudnn};
+
+}  // namespace
+
+// ---------------------------------------------------------------- devices
 int device_count() noexcept {
     // Without a driver this returns cudaErrorInsufficientDriver (35) and leaves n untouched; without a
-    // GPU, cudaErrorNoDevice. Either way: no device. The sticky error is cleared so it cannot surface
-    // in a later check.
+    // GPU, cudaErrorNoDevice. Either way: no device. The error is cleared so no later check sees it.
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {
         (void)cudaGetLastError();
@@ -29,49 +127,279 @@ std::string device_name(int index) {
 std::string runtime_version() {
     int v = 0;
     DYAD_CUDA_CHECK(cudaRuntimeGetVersion(&v));
-    return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+    return version_str(v);
 }
 
+std::string driver_version() {
+    int v = 0;
+    DYAD_CUDA_CHECK(cudaDriverGetVersion(&v));
+    return version_str(v);
+}
+
+std::string library_versions() {
+    int ma = 0, mi = 0, pa = 0;
+    DYAD_CUBLAS_CHECK(cublasGetProperty(MAJOR_VERSION, &ma));
+    DYAD_CUBLAS_CHECK(cublasGetProperty(MINOR_VERSION, &mi));
+    DYAD_CUBLAS_CHECK(cublasGetProperty(PATCH_LEVEL, &pa));
+    const size_t d = cudnnGetVersion();  // 91900 = 9.19.0
+    return ::dyad::detail::str("cuBLAS ", ma, ".", mi, ".", pa, ", cuDNN ", d / 10000, ".", (d % 10000) / 100, ".",
+                               d % 100);
+}
+
+void use_device(int index) {
+    if (t_device == index) return;
+    DYAD_CUDA_CHECK(cudaSetDevice(index));
+    t_device = index;
+}
+
+int current_device() { return t_device < 0 ? 0 : t_device; }
+
+// ---------------------------------------------------------------- context
+cudaStream_t stream() { return ctx(current_device()).stream; }
+
+cublasHandle_t cublas() {
+    Context& c = ctx(current_device());
+    std::call_once(c.cublas_once, [&] {
+        DYAD_CUBLAS_CHECK(cublasCreate(&c.cublas));
+        DYAD_CUBLAS_CHECK(cublasSetStream(c.cublas, c.stream));
+    });
+    return c.cublas;
+}
+
+cudnnHandle_t cudnn() {
+    Context& c = ctx(current_device());
+    std::call_once(c.cudnn_once, [&] {
+        DYAD_CUDNN_CHECK(cudnnCreate(&c.cudnn));
+        DYAD_CUDNN_CHECK(cudnnSetStream(c.cudnn, c.stream));
+    });
+    return c.cudnn;
+}
+
+void* workspace(size_t nbytes) {
+    const int dev = current_device();
+    Context& c = ctx(dev);
+    if (nbytes <= c.ws_bytes) return c.ws;
+    // Grow by at least half so a slowly rising sequence of requests does not reallocate each time. The
+    // old block is freed in stream order: kernels queued before still see valid memory.
+    const size_t grown = std::max(nbytes, c.ws_bytes + c.ws_bytes / 2);
+    if (c.ws) free_device(c.ws, c.ws_bytes, dev);
+    c.ws = nullptr;
+    c.ws_bytes = 0;
+    c.ws = malloc_device(grown, dev);
+    c.ws_bytes = grown;
+    return c.ws;
+}
+
+FaultRecord* fault_record() { return ctx(current_device()).faults; }
+
+// ---------------------------------------------------------------- memory
 void* malloc_device(size_t nbytes, int device) {
-    DYAD_CUDA_CHECK(cudaSetDevice(device));
+    Context& c = ctx(device);
+    use_device(device);
     void* p = nullptr;
-    const cudaError_t st = cudaMalloc(&p, nbytes);
+    const cudaError_t st = cudaMallocAsync(&p, nbytes, c.stream);
     if (st == cudaErrorMemoryAllocation) {
         (void)cudaGetLastError();
         size_t free_b = 0, total_b = 0;
         (void)cudaMemGetInfo(&free_b, &total_b);
-        throw CudaError(::dyad::detail::str("CUDA out of memory on device ", device, ": requested ", nbytes, " bytes, ",
-                                            free_b, " of ", total_b, " bytes free; try a smaller batch"));
+        (void)cudaGetLastError();
+        const PoolStats s = pool_stats(device);
+        throw CudaError(::dyad::detail::str(
+            "runtime.cpp:", __LINE__, ": CUDA out of memory on cuda:", device, ": requested ", mib(nbytes), " (",
+            nbytes, " bytes); dyad tensors hold ", mib(s.in_use), ", the memory pool reserves ", mib(s.reserved),
+            ", the device has ", mib(free_b), " free of ", mib(total_b), ". Try a smaller batch size."));
     }
     DYAD_CUDA_CHECK(st);
+    c.allocations.fetch_add(1, std::memory_order_relaxed);
+    const size_t now = c.in_use.fetch_add(nbytes, std::memory_order_relaxed) + nbytes;
+    size_t pk = c.peak.load(std::memory_order_relaxed);
+    while (now > pk && !c.peak.compare_exchange_weak(pk, now, std::memory_order_relaxed)) {
+    }
     return p;
 }
 
-void free_device(void* ptr, int device) noexcept {
+void free_device(void* ptr, size_t nbytes, int device) noexcept {
     if (!ptr) return;
-    DYAD_CUDA_WARN(cudaSetDevice(device));
-    DYAD_CUDA_WARN(cudaFree(ptr));
+    try {
+        Context& c = ctx(device);
+        use_device(device);
+        const cudaError_t st = cudaFreeAsync(ptr, c.stream);
+        // At process exit the runtime may already be gone; the memory goes with it.
+        if (st != cudaSuccess && st != cudaErrorCudartUnloading) DYAD_CUDA_WARN(st);
+        c.in_use.fetch_sub(nbytes, std::memory_order_relaxed);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dyad: freeing GPU memory failed: %s\n", e.what());
+    }
 }
 
+PoolStats pool_stats(int device) {
+    Context& c = ctx(device);
+    PoolStats s;
+    s.in_use = c.in_use.load();
+    s.peak = c.peak.load();
+    s.allocations = c.allocations.load();
+    cudaMemPool_t pool;
+    DYAD_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+    uint64_t reserved = 0;
+    DYAD_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+    s.reserved = size_t(reserved);
+    return s;
+}
+
+void reset_peak(int device) {
+    Context& c = ctx(device);
+    c.peak.store(c.in_use.load());
+}
+
+void trim_pool(int device) {
+    Context& c = ctx(device);
+    use_device(device);
+    DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    cudaMemPool_t pool;
+    DYAD_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+    DYAD_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
+}
+
+// ---------------------------------------------------------------- copies
+namespace {
+void ensure_staging(Context& c) {
+    std::call_once(c.staging_once, [&] {
+        for (int i = 0; i < 2; i++) {
+            DYAD_CUDA_CHECK(cudaHostAlloc(&c.pinned[i], kStageChunk, cudaHostAllocDefault));
+            DYAD_CUDA_CHECK(cudaEventCreateWithFlags(&c.pinned_ready[i], cudaEventDisableTiming));
+        }
+    });
+}
+}  // namespace
+
 void memcpy_h2d(void* dst, const void* src, size_t nbytes, int device) {
-    DYAD_CUDA_CHECK(cudaSetDevice(device));
-    DYAD_CUDA_CHECK(cudaMemcpy(dst, src, nbytes, cudaMemcpyHostToDevice));
+    Context& c = ctx(device);
+    use_device(device);
+    if (nbytes < kStageMin) {
+        // The driver stages small pageable copies itself; the source may be reused on return.
+        DYAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, c.stream));
+        return;
+    }
+    // Double-buffered: fill one pinned chunk while the GPU copies the other.
+    std::lock_guard<std::mutex> lock(c.staging_mutex);
+    ensure_staging(c);
+    auto* d = static_cast<char*>(dst);
+    const auto* s = static_cast<const char*>(src);
+    int buf = 0;
+    for (size_t off = 0; off < nbytes; off += kStageChunk, buf ^= 1) {
+        const size_t len = std::min(kStageChunk, nbytes - off);
+        DYAD_CUDA_CHECK(cudaEventSynchronize(c.pinned_ready[buf]));  // the chunk's last copy has finished
+        std::memcpy(c.pinned[buf], s + off, len);
+        DYAD_CUDA_CHECK(cudaMemcpyAsync(d + off, c.pinned[buf], len, cudaMemcpyHostToDevice, c.stream));
+        DYAD_CUDA_CHECK(cudaEventRecord(c.pinned_ready[buf], c.stream));
+    }
 }
+
 void memcpy_d2h(void* dst, const void* src, size_t nbytes, int device) {
-    DYAD_CUDA_CHECK(cudaSetDevice(device));
-    DYAD_CUDA_CHECK(cudaMemcpy(dst, src, nbytes, cudaMemcpyDeviceToHost));
+    Context& c = ctx(device);
+    use_device(device);
+    if (nbytes < kStageMin) {
+        DYAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, c.stream));
+        DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
+        check_faults(device);
+        return;
+    }
+    // Pipelined: while chunk i is copied into one pinned buffer, chunk i-1 leaves the other one.
+    std::lock_guard<std::mutex> lock(c.staging_mutex);
+    ensure_staging(c);
+    auto* d = static_cast<char*>(dst);
+    const auto* s = static_cast<const char*>(src);
+    size_t prev_off = 0, prev_len = 0;
+    int buf = 0;
+    for (size_t off = 0; off < nbytes; off += kStageChunk, buf ^= 1) {
+        const size_t len = std::min(kStageChunk, nbytes - off);
+        DYAD_CUDA_CHECK(cudaMemcpyAsync(c.pinned[buf], s + off, len, cudaMemcpyDeviceToHost, c.stream));
+        DYAD_CUDA_CHECK(cudaEventRecord(c.pinned_ready[buf], c.stream));
+        if (prev_len) {
+            DYAD_CUDA_CHECK(cudaEventSynchronize(c.pinned_ready[buf ^ 1]));
+            std::memcpy(d + prev_off, c.pinned[buf ^ 1], prev_len);
+        }
+        prev_off = off;
+        prev_len = len;
+    }
+    DYAD_CUDA_CHECK(cudaEventSynchronize(c.pinned_ready[buf ^ 1]));
+    std::memcpy(d + prev_off, c.pinned[buf ^ 1], prev_len);
+    DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    check_faults(device);
 }
+
 void memcpy_d2d(void* dst, const void* src, size_t nbytes, int device) {
-    DYAD_CUDA_CHECK(cudaSetDevice(device));
-    DYAD_CUDA_CHECK(cudaMemcpy(dst, src, nbytes, cudaMemcpyDeviceToDevice));
+    Context& c = ctx(device);
+    use_device(device);
+    DYAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, c.stream));
 }
+
 void memset_zero(void* dst, size_t nbytes, int device) {
-    DYAD_CUDA_CHECK(cudaSetDevice(device));
-    DYAD_CUDA_CHECK(cudaMemset(dst, 0, nbytes));
+    Context& c = ctx(device);
+    use_device(device);
+    DYAD_CUDA_CHECK(cudaMemsetAsync(dst, 0, nbytes, c.stream));
 }
+
 void synchronize(int device) {
-    DYAD_CUDA_CHECK(cudaSetDevice(device));
-    DYAD_CUDA_CHECK(cudaDeviceSynchronize());
+    Context& c = ctx(device);
+    use_device(device);
+    DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    check_faults(device);
+}
+
+// ---------------------------------------------------------------- settings
+void set_math(Math m) { g_math.store(m); }
+Math math() { return g_math.load(); }
+void set_deterministic(bool on) { g_deterministic.store(on); }
+bool deterministic() { return g_deterministic.load(); }
+void set_gemm_kernel(GemmKernel g) { g_gemm.store(g); }
+GemmKernel gemm_kernel() { return g_gemm.load(); }
+void set_conv_kernel(ConvKernel c) { g_conv.store(c); }
+ConvKernel conv_kernel() { return g_conv.load(); }
+
+// ---------------------------------------------------------------- timing
+EventPair event_pair_create() {
+    EventPair e;
+    cudaEvent_t a = nullptr, b = nullptr;
+    DYAD_CUDA_CHECK(cudaEventCreate(&a));
+    DYAD_CUDA_CHECK(cudaEventCreate(&b));
+    e.start = a;
+    e.stop = b;
+    return e;
+}
+
+void event_pair_destroy(EventPair& e) noexcept {
+    if (e.start) DYAD_CUDA_WARN(cudaEventDestroy(static_cast<cudaEvent_t>(e.start)));
+    if (e.stop) DYAD_CUDA_WARN(cudaEventDestroy(static_cast<cudaEvent_t>(e.stop)));
+    e = EventPair{};
+}
+
+void event_record(void* event) { DYAD_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), stream())); }
+
+float event_elapsed_ms(const EventPair& e) {
+    DYAD_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(e.stop)));
+    float ms = 0.0f;
+    DYAD_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(e.start), static_cast<cudaEvent_t>(e.stop)));
+    return ms;
+}
+
+// ---------------------------------------------------------------- faults
+void check_faults(int device) {
+    Context& c = ctx(device);
+    volatile FaultRecord* f = c.faults;
+    const int32_t code = f->code;
+    if (code == 0) return;
+    const long long a = f->a, b = f->b, n = f->c;
+    f->code = 0;
+    switch (Fault(code)) {
+        case Fault::label_out_of_range:
+            throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": cross_entropy (found on cuda:", device,
+                                            " at the next synchronisation): label ", a, " at index ", b,
+                                            " is out of range [0, ", n, ") for ", n, " classes"));
+        case Fault::none:
+            break;
+    }
+    throw Error(::dyad::detail::str("cuda:", device, ": a kernel reported fault code ", code));
 }
 
 }  // namespace dyad::cuda

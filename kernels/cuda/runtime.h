@@ -1,23 +1,84 @@
-// CUDA runtime skeleton: device discovery, memory and copies. No CUDA types in this header, so host code
-// built without nvcc can include it. All calls run on the current dyad stream (the default stream for
-// now); every status is checked and failures throw dyad::CudaError.
+// CUDA runtime: devices, the per-device stream, memory, copies, settings and deferred kernel faults. No
+// CUDA types in this header, so lib/ (plain C++) includes it. Every call runs on the device's dyad stream
+// and every status is checked (failures throw dyad::CudaError with statement, file and line).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace dyad::cuda {
 
+// ---------------------------------------------------------------- devices
 // Number of usable GPUs; 0 when the driver or a GPU is missing. Never throws.
 int device_count() noexcept;
 std::string device_name(int index);
-std::string runtime_version();  // "13.0"
+std::string runtime_version();   // "13.0"
+std::string driver_version();    // "13.0" (what the driver supports)
+std::string library_versions();  // "cuBLAS 13.1.0, cuDNN 9.19.0"
+// Makes `index` the device that kernel launchers use on this thread (cudaSetDevice only on a change).
+void use_device(int index);
+int current_device();
 
+// ---------------------------------------------------------------- memory
+// Stream-ordered allocation from the device's memory pool (cudaMallocAsync on the dyad stream, release
+// threshold at the maximum so freed memory stays cached). Out of memory throws dyad::CudaError naming
+// the request, what dyad holds, what the pool reserves and what the device has free.
 void* malloc_device(size_t nbytes, int device);
-void free_device(void* ptr, int device) noexcept;  // logs instead of throwing (used by destructors)
+void free_device(void* ptr, size_t nbytes, int device) noexcept;  // logs instead of throwing
+struct PoolStats {
+    size_t in_use = 0;       // bytes in live dyad allocations
+    size_t peak = 0;         // high-water mark of in_use since start or the last reset
+    size_t reserved = 0;     // bytes the pool holds from the driver (in use + cached)
+    size_t allocations = 0;  // number of malloc_device calls
+};
+PoolStats pool_stats(int device);
+void reset_peak(int device);
+void trim_pool(int device);  // returns cached, unused memory to the driver (synchronises the device)
+
+// ---------------------------------------------------------------- copies and synchronisation
+// Host to device: large transfers go through pinned staging buffers in chunks, so the call returns once
+// the host data has been read (the GPU copy may still be running). Device to host waits for the stream.
 void memcpy_h2d(void* dst, const void* src, size_t nbytes, int device);
 void memcpy_d2h(void* dst, const void* src, size_t nbytes, int device);
 void memcpy_d2d(void* dst, const void* src, size_t nbytes, int device);
 void memset_zero(void* dst, size_t nbytes, int device);
+// Waits for the device's stream, then reports any fault a kernel recorded (see check_faults).
 void synchronize(int device);
+
+// ---------------------------------------------------------------- settings
+// Math used by cuBLAS and cuDNN: strict FP32 (FMA only, the default and what every test uses), TF32
+// tensor cores, or bf16 compute for GEMM and convolution (inputs rounded to bf16, FP32 accumulation).
+enum class Math { fp32, tf32, bf16 };
+void set_math(Math m);
+Math math();
+// Deterministic mode: cuDNN only uses algorithms that give bit-identical results run to run.
+void set_deterministic(bool on);
+bool deterministic();
+// GEMM: cuBLAS (default) or dyad's own tiled kernel. Convolution: cuDNN (default) or im2col + GEMM.
+enum class GemmKernel { cublas, tiled };
+void set_gemm_kernel(GemmKernel g);
+GemmKernel gemm_kernel();
+enum class ConvKernel { cudnn, im2col };
+void set_conv_kernel(ConvKernel c);
+ConvKernel conv_kernel();
+
+// ---------------------------------------------------------------- timing
+// CUDA events on the dyad stream of the current device.
+struct EventPair {
+    void* start = nullptr;
+    void* stop = nullptr;
+};
+EventPair event_pair_create();
+void event_pair_destroy(EventPair& e) noexcept;
+void event_record(void* event);
+float event_elapsed_ms(const EventPair& e);  // waits for stop
+
+// ---------------------------------------------------------------- deferred kernel faults
+// A kernel that finds bad data it cannot report at once (a label out of range, found on the GPU without
+// a host round trip) records a fault; the next synchronisation point (synchronize, a copy to the host)
+// throws it as a dyad::Error. Codes:
+enum class Fault : int32_t { none = 0, label_out_of_range = 1 };
+// Throws if a fault is pending on `device` (and clears it). Called after every host wait.
+void check_faults(int device);
 
 }  // namespace dyad::cuda

@@ -54,3 +54,12 @@ DYAD_INSTANTIATE(float)
 DYAD_INSTANTIATE(double)
 
 }  // namespace dyad::naive
+
+namespace dyad::naive {
+template <typename T>
+void isfinite_fwd(int64_t n, uint8_t* out, const T* x) {
+    for (int64_t i = 0; i < n; i++) out[i] = uint8_t(std::isfinite(x[i]));
+}
+template void isfinite_fwd<float>(int64_t, uint8_t*, const float*);
+template void isfinite_fwd<double>(int64_t, uint8_t*, const double*);
+}  // namespace dyad::naive

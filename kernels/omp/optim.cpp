@@ -102,3 +102,11 @@ int64_t count_nonfinite(int64_t n, const float* x) {
 }
 
 }  // namespace dyad::omp
+
+namespace dyad::omp {
+// x - x is 0 for finite x and NaN for inf and NaN; the comparison vectorises where std::isfinite may not.
+void isfinite_fwd(int64_t n, uint8_t* out, const float* x) {
+#pragma omp parallel for schedule(static) if (n > (int64_t(1) << 16))
+    for (int64_t i = 0; i < n; i++) out[i] = uint8_t((x[i] - x[i]) == 0.0f);
+}
+}  // namespace dyad::omp

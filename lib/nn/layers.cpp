@@ -9,6 +9,8 @@
 
 #include "dyad/autograd.h"
 #include "dyad/nn.h"
+#include "kernels/elementwise.h"
+#include "lib/dispatch.h"
 
 namespace dyad::nn {
 
@@ -165,7 +167,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
         if (n.device().is_cpu()) {
             *n.data<int32_t>() += 1;
         } else {
-            n.fill_(n.item() + 1);
+            DYAD_CUDA_CALL(n.device(), add_i32, n.data<int32_t>(), 1, 1);  // no host round trip
         }
     }
     return batch_norm2d(x, *running_mean_, *running_var_, affine_ ? *weight_ : none_, affine_ ? *bias_ : none_,

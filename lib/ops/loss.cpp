@@ -76,11 +76,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
     DYAD_CHECK(c > 0, op, ": no classes (logits ", shape_str(logits.shape()), ")");
     DYAD_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, ": label_smoothing must be in [0, 1], got ",
                label_smoothing);
-    const Tensor lab = labels.to(Device::cpu()).contiguous();
-    const int32_t* lv = lab.data<int32_t>();
-    for (int64_t i = 0; i < n; i++)
-        DYAD_CHECK(lv[i] >= 0 && lv[i] < c, op, ": label ", lv[i], " at index ", i, " is out of range [0, ", c,
-                   ") for ", c, " classes");
+    // On the CPU the labels are checked here. On a GPU the kernel checks them, and a bad label is thrown
+    // at the next synchronisation (reading them back here would make every step wait for the GPU).
+    if (labels.device().is_cpu()) {
+        const Tensor lab = labels.contiguous();
+        const int32_t* lv = lab.data<int32_t>();
+        for (int64_t i = 0; i < n; i++)
+            DYAD_CHECK(lv[i] >= 0 && lv[i] < c, op, ": label ", lv[i], " at index ", i, " is out of range [0, ", c,
+                       ") for ", c, " classes");
+    }
     const Tensor lab_dev = labels.contiguous();
     const Tensor xc = logits.contiguous();
     Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());

@@ -31,33 +31,35 @@ Tensor dropout(const Tensor& x, double p, bool training) {
 
 Tensor isfinite(const Tensor& x) {
     detail::check_defined("isfinite", x, "x");
-    const Tensor xc = x.to(Device::cpu()).contiguous();
-    Tensor out = Tensor::ones(x.shape(), DType::uint8);
-    uint8_t* o = out.data<uint8_t>();
-    const int64_t n = xc.numel();
-    if (xc.dtype() == DType::float32) {
-        const float* v = xc.data<float>();
-        for (int64_t i = 0; i < n; i++) o[i] = uint8_t(std::isfinite(v[i]));
-    } else if (xc.dtype() == DType::float64) {
-        const double* v = xc.data<double>();
-        for (int64_t i = 0; i < n; i++) o[i] = uint8_t(std::isfinite(v[i]));
-    }  // integer tensors are always finite: ones
-    return out.to(x.device());
+    if (!is_floating(x.dtype())) return Tensor::ones(x.shape(), DType::uint8, x.device());  // integers are finite
+    const Tensor xc = x.contiguous();
+    Tensor out = Tensor::empty(x.shape(), DType::uint8, x.device());
+    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), isfinite_fwd, xc.numel(), out.data<uint8_t>(), xc.data<T>());
+    return out;
 }
 
 bool all_finite(const Tensor& x) {
     detail::check_defined("all_finite", x, "x");
     if (!is_floating(x.dtype())) return true;
     const Tensor xc = x.contiguous();
-    // DYAD_DISPATCH_FLOAT discards return values, so the same choice is spelled out here.
-    if (x.device().is_cuda()) detail::fail_no_cuda_kernel(__FILE__, __LINE__, "count_nonfinite");
-    int64_t bad;
-    if (x.dtype() == DType::float64)
+    // DYAD_DISPATCH_FLOAT discards return values, so the same choice is spelled out here. On a GPU the
+    // count comes back to the host: all_finite waits for the GPU.
+    int64_t bad = 0;
+    if (x.device().is_cuda()) {
+        if (x.dtype() != DType::float32) detail::fail_cuda_dtype(__FILE__, __LINE__, "all_finite", x.dtype());
+#if DYAD_WITH_CUDA
+        cuda::use_device(x.device().index);
+        bad = cuda::count_nonfinite(xc.numel(), xc.data<float>());
+#else
+        detail::fail_no_cuda_build(__FILE__, __LINE__, "all_finite");
+#endif
+    } else if (x.dtype() == DType::float64) {
         bad = naive::count_nonfinite<double>(xc.numel(), xc.data<double>());
-    else if (detail::kernel_set(x.device()) == detail::KernelSet::naive)
+    } else if (detail::kernel_set(x.device()) == detail::KernelSet::naive) {
         bad = naive::count_nonfinite<float>(xc.numel(), xc.data<float>());
-    else
+    } else {
         bad = omp::count_nonfinite(xc.numel(), xc.data<float>());
+    }
     return bad == 0;
 }
 

@@ -75,7 +75,7 @@ Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
                cuda_built() ? "no such CUDA device (" + std::to_string(cuda_device_count()) + " available)"
                             : std::string("this build of dyad has no CUDA support"));
 #if DYAD_WITH_CUDA
-    ptr = cuda::malloc_device(n ? n : 1, dev.index);
+    ptr = cuda::malloc_device(n ? n : 1, dev.index);  // a distinct pointer even when empty
 #endif
 }
 
@@ -85,7 +85,7 @@ Storage::~Storage() {
         return;
     }
 #if DYAD_WITH_CUDA
-    cuda::free_device(ptr, device.index);
+    cuda::free_device(ptr, nbytes ? nbytes : 1, device.index);
 #endif
 }
 
@@ -142,37 +142,36 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
     return dim < 0 ? dim + (ndim == 0 ? 1 : ndim) : dim;
 }
 
-// Converting/strided copy of src into dst (same shape), any dtypes, CPU.
-static void cpu_copy(const Tensor& dst, const Tensor& src) {
+// Converting/strided copy of src into dst (same shape, same device), any dtypes, on that device's kernels.
+static void same_device_copy(const Tensor& dst, const Tensor& src) {
     const StridedShape s = make_strided(dst.shape(), {dst.strides(), src.strides()}, "copy");
-    const bool naive = kernel_set(dst.device()) == KernelSet::naive;
     visit_dtype(dst.dtype(), [&](auto to) {
         visit_dtype(src.dtype(), [&](auto ti) {
             using TO = decltype(to);
             using TI = decltype(ti);
-            naive ? naive::copy(dst.data<TO>(), src.data<TI>(), s) : omp::copy(dst.data<TO>(), src.data<TI>(), s);
+            DYAD_DISPATCH_TEMPLATE(dst.device(), copy, dst.data<TO>(), src.data<TI>(), s);
         });
     });
 }
 
-// dst (any strides) = src broadcast to dst's shape, converting dtype. Handles every device pair by
-// staging through contiguous host memory when a GPU is involved.
+// dst (any strides) = src broadcast to dst's shape, converting dtype, between any two devices. A copy
+// between devices moves src's elements as they are (made contiguous on its own device first) and
+// converts and broadcasts on dst's device.
 void copy_into(const Tensor& dst, const Tensor& src) {
-    if (dst.device().is_cpu() && src.device().is_cpu())
-        return cpu_copy(dst, make_view(src, dst.shape(), broadcast_strides(src, dst.shape()), src.offset()));
-    if (dst.dtype() == src.dtype() && dst.shape() == src.shape() && dst.is_contiguous() && src.is_contiguous()) {
-        copy_bytes(dst.raw_data(), dst.device(), src.raw_data(), src.device(),
+    if (dst.numel() == 0) return;
+    if (dst.device() == src.device())
+        return same_device_copy(dst, make_view(src, dst.shape(), broadcast_strides(src, dst.shape()), src.offset()));
+    NoGradGuard ng;
+    const Tensor packed = src.contiguous();
+    if (dst.dtype() == src.dtype() && dst.shape() == src.shape() && dst.is_contiguous()) {
+        copy_bytes(dst.raw_data(), dst.device(), packed.raw_data(), packed.device(),
                    size_t(dst.numel()) * dtype_size(dst.dtype()));
         return;
     }
-    // General case with a GPU: CPU staging. Fine for this version, where GPU tensors only move.
-    Tensor host_src = src.to(Device::cpu());
-    Tensor host_dst = Tensor::empty(dst.shape(), dst.dtype());
-    cpu_copy(host_dst, make_view(host_src, dst.shape(), broadcast_strides(host_src, dst.shape()), host_src.offset()));
-    DYAD_CHECK(dst.is_contiguous(), "copy_: a non-contiguous destination on ", dst.device().str(),
-               " is not supported yet");
-    copy_bytes(dst.raw_data(), dst.device(), host_dst.raw_data(), Device::cpu(),
-               size_t(dst.numel()) * dtype_size(dst.dtype()));
+    Tensor moved = make_tensor(packed.shape(), packed.dtype(), dst.device());
+    copy_bytes(moved.raw_data(), moved.device(), packed.raw_data(), packed.device(),
+               size_t(packed.numel()) * dtype_size(packed.dtype()));
+    same_device_copy(dst, make_view(moved, dst.shape(), broadcast_strides(moved, dst.shape()), 0));
 }
 
 }  // namespace detail
@@ -362,27 +361,13 @@ static void check_inplace(const Tensor& t, const char* op) {
 Tensor& Tensor::fill_(double value) {
     check_inplace(*this, "fill_");
     if (numel() == 0) return *this;
-    if (device().is_cuda()) {
-#if DYAD_WITH_CUDA
-        if (value == 0.0 && is_contiguous()) {
-            cuda::memset_zero(raw_data(), size_t(numel()) * dtype_size(dtype()), device().index);
-            return *this;
-        }
-        if (dtype() == DType::float32 && is_contiguous()) {
-            cuda::fill_f32(data<float>(), float(value), numel());
-            return *this;
-        }
-#endif
-        detail::copy_into(*this, Tensor::full(shape(), value, dtype()));
-        return *this;
-    }
     if (!is_contiguous()) {
-        detail::copy_into(*this, Tensor::full({}, value, dtype()));
+        detail::copy_into(*this, Tensor::full({}, value, dtype(), device()));
         return *this;
     }
     detail::visit_dtype(dtype(), [&](auto t) {
         using T = decltype(t);
-        DYAD_DISPATCH_CPU_TEMPLATE(device(), fill<T>, data<T>(), static_cast<T>(value), numel());
+        DYAD_DISPATCH_TEMPLATE(device(), fill<T>, data<T>(), static_cast<T>(value), numel());
     });
     return *this;
 }
