@@ -1,0 +1,2 @@
+// CUDA tests for conv: cuda vs naive.
+#include <catch2/catch.hpp>

@@ -1,0 +1,2 @@
+// CUDA tests for reduce: cuda vs naive.
+#include <catch2/catch.hpp>
