@@ -34,6 +34,32 @@ inline void backends(benchmark::internal::Benchmark* b) {
     b->Unit(benchmark::kMicrosecond);
 }
 
+// ---------------------------------------------------------------- GPU
+// GPU benchmarks take no args. Without a GPU they report an error line instead of a time.
+inline bool require_gpu(benchmark::State& state) {
+    if (cuda_available()) return true;
+    state.SkipWithError("no CUDA device");
+    return false;
+}
+
+// Times fn() with CUDA events on dyad's stream (manual time: register with ->UseManualTime()). Two
+// untimed calls first, so handle creation, cuDNN's algorithm search and the pool's first allocations are
+// not in the measurement. Label: "cuda <what>".
+template <typename F>
+void time_gpu(benchmark::State& state, const std::string& what, F&& fn) {
+    fn();
+    fn();
+    synchronize();
+    cuda::Timer timer;
+    for (auto _ : state) {
+        timer.start();
+        fn();
+        timer.stop();
+        state.SetIterationTime(timer.elapsed_ms() / 1e3);
+    }
+    state.SetLabel("cuda " + what);
+}
+
 // n seeded normal values times `scale`.
 inline std::vector<float> random_floats(int64_t n, uint64_t seed, double scale = 1.0) {
     manual_seed(seed);

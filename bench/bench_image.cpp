@@ -1,0 +1,4 @@
+// Benchmarks: image kernels.
+#include <benchmark/benchmark.h>
+
+BENCHMARK_MAIN();

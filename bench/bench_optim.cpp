@@ -1,0 +1,4 @@
+// Benchmarks: optim kernels.
+#include <benchmark/benchmark.h>
+
+BENCHMARK_MAIN();
