@@ -161,6 +161,14 @@ void set_conv_impl(ConvImpl c) {
 }
 ConvImpl conv_impl() { return g_conv.load(); }
 
+size_t host_waits() {
+#if DYAD_WITH_CUDA
+    return host_wait_count();
+#else
+    return 0;
+#endif
+}
+
 std::string versions() {
 #if DYAD_WITH_CUDA
     std::string v = "CUDA runtime " + runtime_version();

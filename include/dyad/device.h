@@ -89,6 +89,10 @@ GemmImpl gemm_impl();
 enum class ConvImpl { cudnn, im2col };
 void set_conv_impl(ConvImpl c);
 ConvImpl conv_impl();
+// How many times dyad has made the host wait for the GPU: copies to the host (item(), to(cpu)),
+// synchronize(), all_finite(), timers. A training loop that reads its loss once per step waits once per
+// step; everything else only queues work.
+size_t host_waits();
 // Versions: "CUDA runtime 13.0, driver 13.0, cuBLAS 13.1.0, cuDNN 9.19.0"; "" in a build without CUDA.
 std::string versions();
 

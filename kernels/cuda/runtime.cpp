@@ -15,9 +15,20 @@ namespace dyad::cuda {
 
 namespace {
 
-// Host <-> device transfers of at least this size go through the pinned staging buffers.
+// Host <-> device transfers of at least this size go through pinned staging memory.
 constexpr size_t kStageMin = size_t(1) << 20;
+// Device to host: chunks through two pinned buffers (the host waits for these copies anyway).
 constexpr size_t kStageChunk = size_t(4) << 20;
+// Host to device: whole transfers through cached pinned blocks, so the host never waits; the blocks in
+// flight are capped (beyond, the driver's own pageable path is used).
+constexpr size_t kPinnedCacheMax = size_t(1) << 30;
+
+// A pinned host block for host-to-device staging, free again once `done` has completed.
+struct PinnedBlock {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    cudaEvent_t done = nullptr;
+};
 
 struct Context {
     int device = 0;
@@ -35,6 +46,8 @@ struct Context {
     std::mutex staging_mutex;
     void* pinned[2] = {nullptr, nullptr};
     cudaEvent_t pinned_ready[2] = {nullptr, nullptr};
+    std::vector<PinnedBlock> h2d_blocks;
+    size_t h2d_bytes = 0;
 
     // Teardown never throws and stays quiet when the CUDA runtime is already unloading at process exit.
     ~Context() {
@@ -47,6 +60,10 @@ struct Context {
         for (int i = 0; i < 2; i++) {
             if (pinned_ready[i]) (void)cudaEventDestroy(pinned_ready[i]);
             if (pinned[i]) (void)cudaFreeHost(pinned[i]);
+        }
+        for (PinnedBlock& b : h2d_blocks) {
+            (void)cudaEventDestroy(b.done);
+            (void)cudaFreeHost(b.ptr);
         }
         if (faults) (void)cudaFreeHost(faults);
         (void)cudaStreamSynchronize(stream);
@@ -100,6 +117,7 @@ std::string mib(size_t bytes) {
 std::string version_str(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
 
 std::atomic<Math> g_math{Math::fp32};
+std::atomic<size_t> g_host_waits{0};
 std::atomic<bool> g_deterministic{false};
 std::atomic<GemmKernel> g_gemm{GemmKernel::cublas};
 std::atomic<ConvKernel> g_conv{ConvKernel::cudnn};
@@ -272,27 +290,56 @@ void ensure_staging(Context& c) {
 }
 }  // namespace
 
+namespace {
+// True when every copy recorded on `e` has finished; never waits. cudaErrorNotReady is an answer, not a
+// failure, and must not linger for a later launch check.
+bool event_done(cudaEvent_t e) {
+    const cudaError_t st = cudaEventQuery(e);
+    if (st == cudaErrorNotReady) {
+        if (cudaPeekAtLastError() == cudaErrorNotReady) (void)cudaGetLastError();
+        return false;
+    }
+    DYAD_CUDA_CHECK(st);
+    return true;
+}
+
+// A free pinned block of at least n bytes (the smallest that fits), or a new one; null when the cache is
+// at its cap and every block is busy.
+PinnedBlock* pinned_block(Context& c, size_t n) {
+    PinnedBlock* best = nullptr;
+    for (PinnedBlock& b : c.h2d_blocks)
+        if (b.bytes >= n && (!best || b.bytes < best->bytes) && event_done(b.done)) best = &b;
+    if (best) return best;
+    size_t bytes = kStageMin;
+    while (bytes < n) bytes *= 2;
+    if (c.h2d_bytes + bytes > kPinnedCacheMax) return nullptr;
+    PinnedBlock b;
+    b.bytes = bytes;
+    DYAD_CUDA_CHECK(cudaHostAlloc(&b.ptr, bytes, cudaHostAllocDefault));
+    DYAD_CUDA_CHECK(cudaEventCreateWithFlags(&b.done, cudaEventDisableTiming));
+    c.h2d_blocks.push_back(b);
+    c.h2d_bytes += bytes;
+    return &c.h2d_blocks.back();
+}
+}  // namespace
+
 void memcpy_h2d(void* dst, const void* src, size_t nbytes, int device) {
     Context& c = ctx(device);
     use_device(device);
-    if (nbytes < kStageMin) {
-        // The driver stages small pageable copies itself; the source may be reused on return.
-        DYAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, c.stream));
-        return;
+    if (nbytes >= kStageMin) {
+        // The host copies into pinned memory and returns; the GPU copies from there when the stream gets to
+        // it. The block is reused once its event has passed.
+        std::lock_guard<std::mutex> lock(c.staging_mutex);
+        if (PinnedBlock* b = pinned_block(c, nbytes)) {
+            std::memcpy(b->ptr, src, nbytes);
+            DYAD_CUDA_CHECK(cudaMemcpyAsync(dst, b->ptr, nbytes, cudaMemcpyHostToDevice, c.stream));
+            DYAD_CUDA_CHECK(cudaEventRecord(b->done, c.stream));
+            return;
+        }
     }
-    // Double-buffered: fill one pinned chunk while the GPU copies the other.
-    std::lock_guard<std::mutex> lock(c.staging_mutex);
-    ensure_staging(c);
-    auto* d = static_cast<char*>(dst);
-    const auto* s = static_cast<const char*>(src);
-    int buf = 0;
-    for (size_t off = 0; off < nbytes; off += kStageChunk, buf ^= 1) {
-        const size_t len = std::min(kStageChunk, nbytes - off);
-        DYAD_CUDA_CHECK(cudaEventSynchronize(c.pinned_ready[buf]));  // the chunk's last copy has finished
-        std::memcpy(c.pinned[buf], s + off, len);
-        DYAD_CUDA_CHECK(cudaMemcpyAsync(d + off, c.pinned[buf], len, cudaMemcpyHostToDevice, c.stream));
-        DYAD_CUDA_CHECK(cudaEventRecord(c.pinned_ready[buf], c.stream));
-    }
+    // Small copies (and a full staging cache): the driver stages pageable memory itself; the source may be
+    // reused as soon as this returns.
+    DYAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, c.stream));
 }
 
 void memcpy_d2h(void* dst, const void* src, size_t nbytes, int device) {
@@ -300,8 +347,7 @@ void memcpy_d2h(void* dst, const void* src, size_t nbytes, int device) {
     use_device(device);
     if (nbytes < kStageMin) {
         DYAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, c.stream));
-        DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
-        check_faults(device);
+        wait_stream();
         return;
     }
     // Pipelined: while chunk i is copied into one pinned buffer, chunk i-1 leaves the other one.
@@ -324,8 +370,7 @@ void memcpy_d2h(void* dst, const void* src, size_t nbytes, int device) {
     }
     DYAD_CUDA_CHECK(cudaEventSynchronize(c.pinned_ready[buf ^ 1]));
     std::memcpy(d + prev_off, c.pinned[buf ^ 1], prev_len);
-    DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
-    check_faults(device);
+    wait_stream();
 }
 
 void memcpy_d2d(void* dst, const void* src, size_t nbytes, int device) {
@@ -341,11 +386,20 @@ void memset_zero(void* dst, size_t nbytes, int device) {
 }
 
 void synchronize(int device) {
-    Context& c = ctx(device);
+    ctx(device);
     use_device(device);
-    DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
-    check_faults(device);
+    wait_stream();
 }
+
+void wait_stream() {
+    const int dev = current_device();
+    Context& c = ctx(dev);
+    g_host_waits.fetch_add(1, std::memory_order_relaxed);
+    DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    check_faults(dev);
+}
+
+size_t host_wait_count() { return g_host_waits.load(); }
 
 // ---------------------------------------------------------------- settings
 void set_math(Math m) { g_math.store(m); }
@@ -377,6 +431,7 @@ void event_pair_destroy(EventPair& e) noexcept {
 void event_record(void* event) { DYAD_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), stream())); }
 
 float event_elapsed_ms(const EventPair& e) {
+    g_host_waits.fetch_add(1, std::memory_order_relaxed);
     DYAD_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(e.stop)));
     float ms = 0.0f;
     DYAD_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(e.start), static_cast<cudaEvent_t>(e.stop)));

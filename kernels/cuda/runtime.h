@@ -45,6 +45,11 @@ void memset_zero(void* dst, size_t nbytes, int device);
 // Waits for the device's stream, then reports any fault a kernel recorded (see check_faults).
 void synchronize(int device);
 
+// Every host wait goes through here (counted for tests and diagnostics): waits for the stream, then
+// reports any pending fault.
+void wait_stream();
+size_t host_wait_count();
+
 // ---------------------------------------------------------------- settings
 // Math used by cuBLAS and cuDNN: strict FP32 (FMA only, the default and what every test uses), TF32
 // tensor cores, or bf16 compute for GEMM and convolution (inputs rounded to bf16, FP32 accumulation).
