@@ -44,20 +44,24 @@ inline bool require_gpu(benchmark::State& state) {
 
 // Times fn() with CUDA events on dyad's stream (manual time: register with ->UseManualTime()). Two
 // untimed calls first, so handle creation, cuDNN's algorithm search and the pool's first allocations are
-// not in the measurement. Label: "cuda <what>".
+// not in the measurement. Label: "cuda <what>". Returns the total measured seconds (for rates).
 template <typename F>
-void time_gpu(benchmark::State& state, const std::string& what, F&& fn) {
+double time_gpu(benchmark::State& state, const std::string& what, F&& fn) {
     fn();
     fn();
     synchronize();
     cuda::Timer timer;
+    double total = 0;
     for (auto _ : state) {
         timer.start();
         fn();
         timer.stop();
-        state.SetIterationTime(timer.elapsed_ms() / 1e3);
+        const double seconds = timer.elapsed_ms() / 1e3;
+        state.SetIterationTime(seconds);
+        total += seconds;
     }
     state.SetLabel("cuda " + what);
+    return total;
 }
 
 // n seeded normal values times `scale`.

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The GPU check: on a machine with an NVIDIA GPU (Hopper: sm_90) and the CUDA toolkit, configures and
+# builds dyad, runs every test (CPU and CUDA), runs the CUDA tests under compute-sanitizer (memcheck on
+# all of them; racecheck on the kernels that use shared memory), runs the GPU benchmarks and the PyTorch
+# reference on the same card, and writes a short summary.
+#
+#   bash scripts/gpu_check.sh [OUT_DIR]      (default: $OUT, else ./gpu-check)
+#
+# OUT_DIR/summary.md is the summary (also printed last); OUT_DIR/logs/ holds every full log. Needs no
+# network: Debian packages the machine lacks are taken from .deps/ (see scripts/gpu_deps.sh). Runs in
+# about 8 minutes on an H100 with 16 cores. Exit status: 0 when the build, the tests and the sanitizers
+# all passed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-${OUT:-gpu-check}}
+mkdir -p "$out/logs"
+out=$(cd "$out" && pwd)
+logs=$out/logs
+summary=$out/summary.md
+build=build-gpu
+jobs=$(nproc)
+status=0
+start=$(date +%s)
+
+note() { echo "$*" | tee -a "$summary"; }
+elapsed() { echo $(($(date +%s) - start)); }
+# step NAME TIMEOUT CMD...: runs CMD with its output in logs/NAME.log and notes the outcome.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$(date +%s)
+  timeout "$limit" "$@" >"$logs/$name.log" 2>&1
+  local rc=$?
+  note "- $name: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)") in $(($(date +%s) - t0)) s"
+  return $rc
+}
+
+: >"$summary"
+note "# dyad GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
+note ""
+note "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
+note "- GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo 'nvidia-smi failed')"
+note "- nvcc: $(nvcc --version 2>/dev/null | tail -n 2 | head -n 1)"
+note "- CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+
+# Debian packages from .deps/, unpacked into a private prefix searched first (Catch2 v2 before any v3).
+prefix=""
+if compgen -G ".deps/*.deb" >/dev/null; then
+  rm -rf /tmp/dyad-deps
+  for d in .deps/*.deb; do dpkg -x "$d" /tmp/dyad-deps; done
+  prefix=/tmp/dyad-deps/usr
+  note "- packages from .deps: $(ls .deps/*.deb | wc -l)"
+fi
+
+step configure 300 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDYAD_WITH_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_RUNTIME_LIBRARY=Shared -DDYAD_WERROR=OFF \
+  ${prefix:+-DCMAKE_PREFIX_PATH=$prefix} || { cat "$logs/configure.log" | tail -20; exit 1; }
+step build 900 cmake --build "$build" -j "$jobs" || { grep -m 20 -E "error" "$logs/build.log"; tail -5 "$summary"; exit 1; }
+bin=$build/bin
+[ -x "$bin/dyad_cuda_tests" ] || bin=$build/tests
+
+# All tests through ctest (the CPU suite and the CUDA executable), then the CUDA tests with their own
+# report (durations, every failed assertion).
+step ctest 600 ctest --test-dir "$build" -j "$jobs" --timeout 300 --output-on-failure || status=1
+note "  $(grep -E 'tests passed|tests failed' "$logs/ctest.log" | tail -1)"
+step cuda_tests 300 "$bin/dyad_cuda_tests" --durations yes || status=1
+note "  $(grep -E '^(All tests passed|test cases:)' "$logs/cuda_tests.log" | tail -1)"
+
+# compute-sanitizer. memcheck on every CUDA test but the whole-model ones (minutes under the tool);
+# racecheck on the kernels with shared memory and warp-level reductions.
+if command -v compute-sanitizer >/dev/null; then
+  step memcheck 420 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 50 \
+    "$bin/dyad_cuda_tests" "~[train]" || status=1
+  note "  $(grep -E 'ERROR SUMMARY' "$logs/memcheck.log" | tail -1)"
+  step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 50 \
+    "$bin/dyad_cuda_tests" "[reduce],[gemm],[loss],[norm]" || status=1
+  note "  $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$logs/racecheck.log" | tail -1)"
+else
+  note "- compute-sanitizer: not found"
+  status=1
+fi
+
+# Benchmarks: the GPU variants of each family, the training step, and PyTorch on the same card.
+note ""
+note "## Benchmarks (GPU)"
+for b in bench_elementwise bench_reduce bench_layers bench_loss bench_optim bench_image bench_gemm bench_conv; do
+  step "$b" 120 "$bin/$b" --benchmark_filter=cuda --benchmark_min_time=0.1 || true
+done
+step bench_train_step 240 "$bin/bench_train_step" --benchmark_filter=cuda --benchmark_min_time=1 || true
+grep -E "^BM_" "$logs/bench_train_step.log" | sed 's/^/    /' | tee -a "$summary"
+if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  step pytorch_fp32 240 python3 bench/pytorch_train_step.py --device cuda --batch 128 256 1024 --steps 20 || true
+  step pytorch_tf32 120 python3 bench/pytorch_train_step.py --device cuda --batch 128 256 --precision tf32 --steps 20 || true
+  step pytorch_bf16 120 python3 bench/pytorch_train_step.py --device cuda --batch 256 --precision bf16 --steps 20 || true
+  cat "$logs"/pytorch_*.log | grep -E "^pytorch" | sed 's/^/    /' | tee -a "$summary"
+else
+  note "- PyTorch with CUDA: not available"
+fi
+
+note ""
+note "Total: $(elapsed) s. Result: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
+exit $status
