@@ -6,14 +6,16 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "dyad/error.h"
 
 namespace dyad::cuda::detail {
 [[noreturn]] inline void throw_gpu(const char* lib, const char* expr, const char* file, int line, int code,
                                    const char* what) {
+    const char* base = std::strrchr(file, '/');  // the file name only, as every dyad error
     throw ::dyad::CudaError(
-        ::dyad::detail::str(file, ":", line, ": ", lib, " error ", code, " (", what, ") in ", expr));
+        ::dyad::detail::str(base ? base + 1 : file, ":", line, ": ", lib, " error ", code, " (", what, ") in ", expr));
 }
 // DYAD_CUDA_SYNC=1 synchronises after every launch so an asynchronous fault names its kernel.
 inline bool sync_after_launch() {
