@@ -71,17 +71,28 @@ struct Context {
     }
 };
 
-std::vector<std::unique_ptr<Context>>& contexts() {
-    static std::vector<std::unique_ptr<Context>> all = [] {
-        std::vector<std::unique_ptr<Context>> v;
+// Set once the contexts are destroyed at process exit: tensors freed after that (statics destroyed later)
+// leave their memory to the driver's own cleanup instead of touching a destroyed context.
+std::atomic<bool> g_torn_down{false};
+
+struct Contexts {
+    std::vector<std::unique_ptr<Context>> all;
+    Contexts() {
         const int n = device_count();
         for (int i = 0; i < n; i++) {
-            v.push_back(std::make_unique<Context>());
-            v.back()->device = i;
+            all.push_back(std::make_unique<Context>());
+            all.back()->device = i;
         }
-        return v;
-    }();
-    return all;
+    }
+    ~Contexts() {
+        g_torn_down.store(true);
+        all.clear();
+    }
+};
+
+std::vector<std::unique_ptr<Context>>& contexts() {
+    static Contexts c;
+    return c.all;
 }
 
 thread_local int t_device = -1;
@@ -237,7 +248,7 @@ void* malloc_device(size_t nbytes, int device) {
 }
 
 void free_device(void* ptr, size_t nbytes, int device) noexcept {
-    if (!ptr) return;
+    if (!ptr || g_torn_down.load()) return;
     try {
         Context& c = ctx(device);
         use_device(device);
