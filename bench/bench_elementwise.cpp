@@ -3,7 +3,9 @@
 // iteration) against BM_memcpy, the bandwidth ceiling. Kernels are called directly on preallocated
 // buffers, so the numbers are the kernels' own; BM_add_frontend shows what the op frontend adds on top.
 // Args: shape (index into kShapes), kernels (0 naive, 1 omp), threads (omp only; naive is serial).
-// Run: bench_elementwise --benchmark_min_time=0.2
+// The BM_cuda_* benchmarks run the CUDA kernels on device buffers at batch 128 (no args; CUDA event
+// timing); their ceiling is BM_cuda_copy_clone, a same-layout copy.
+// Run: bench_elementwise --benchmark_min_time=0.2 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
 #include <omp.h>
@@ -12,10 +14,14 @@
 #include <cstring>
 #include <vector>
 
+#include "bench/common.h"
 #include "dyad/dyad.h"
 #include "kernels/activation.h"
 #include "kernels/elementwise.h"
 #include "lib/ops/common.h"  // make_strided, broadcast_strides
+#if DYAD_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
 
 using namespace dyad;
 
@@ -264,6 +270,125 @@ void BM_fill(benchmark::State& state) {
     state.SetBytesProcessed(state.iterations() * c.n * 4);
 }
 BENCHMARK(BM_fill)->Apply(shapes_and_backends);
+
+// ---------------------------------------------------------------------------- CUDA, batch 128
+// Kernels called directly on device buffers (no allocation in the timing, except where a benchmark times
+// a Tensor method). Bytes count each tensor a kernel touches once: what it must move at the least.
+
+// The baseline CNN's activations at batch 128: after conv1, conv2 and conv3.
+const Shape kCudaShapes[] = {{128, 32, 64, 64}, {128, 64, 32, 32}, {128, 128, 16, 16}};
+
+#if DYAD_WITH_CUDA
+// A device tensor of `shape` holding seeded normal values.
+Tensor device_randn(const Shape& shape, uint64_t seed) {
+    return Tensor::from_vector(random_floats(shape_numel(shape), seed), shape).to(Device::cuda());
+}
+#endif
+
+// out = x + bias, bias (C, 1, 1) broadcast over N, H, W (the conv bias): x read, out written, the bias
+// (C floats) from cache. The general (strided) kernel, decoding every index.
+void BM_cuda_add_bias(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    const Shape shape = kCudaShapes[state.range(0)];
+    const int64_t n = shape_numel(shape), c = shape[1];
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_randn(shape, 1), bias = device_randn({c, 1, 1}, 2);
+    const Tensor out = Tensor::empty(shape, DType::float32, Device::cuda());
+    const StridedShape s = binary_space(shape, shape, {c, 1, 1});
+    bench::time_gpu(state, "add bias " + shape_str(shape), [&] {
+        cuda::binary_fwd(BinaryOp::add, out.data<float>(), x.data<float>(), bias.data<float>(), s);
+    });
+#endif
+    state.SetBytesProcessed(state.iterations() * (n * 8 + c * 4));
+}
+
+// out = a + b, same shape: the contiguous float4 kernel. Reads 8N, writes 4N bytes.
+void BM_cuda_add(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    const Shape shape = kCudaShapes[state.range(0)];
+    const int64_t n = shape_numel(shape);
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor a = device_randn(shape, 1), b = device_randn(shape, 2);
+    const Tensor out = Tensor::empty(shape, DType::float32, Device::cuda());
+    const StridedShape s = binary_space(shape, shape, shape);
+    bench::time_gpu(state, "add " + shape_str(shape),
+                    [&] { cuda::binary_fwd(BinaryOp::add, out.data<float>(), a.data<float>(), b.data<float>(), s); });
+#endif
+    state.SetBytesProcessed(state.iterations() * n * 12);
+}
+
+// y = relu(x): reads 4N, writes 4N bytes.
+void BM_cuda_relu_fwd(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    const Shape shape = kCudaShapes[state.range(0)];
+    const int64_t n = shape_numel(shape);
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_randn(shape, 1);
+    const Tensor y = Tensor::empty(shape, DType::float32, Device::cuda());
+    bench::time_gpu(state, "relu fwd " + shape_str(shape),
+                    [&] { cuda::relu_fwd(y.data<float>(), x.data<float>(), n); });
+#endif
+    state.SetBytesProcessed(state.iterations() * n * 8);
+}
+
+// dx += dy where x > 0: reads dx, dy, x, writes dx: 16N bytes.
+void BM_cuda_relu_bwd(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    const Shape shape = kCudaShapes[state.range(0)];
+    const int64_t n = shape_numel(shape);
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_randn(shape, 1), dy = device_randn(shape, 2);
+    const Tensor dx = Tensor::zeros(shape, DType::float32, Device::cuda());
+    bench::time_gpu(state, "relu bwd " + shape_str(shape),
+                    [&] { cuda::relu_bwd(dx.data<float>(), dy.data<float>(), x.data<float>(), n); });
+#endif
+    state.SetBytesProcessed(state.iterations() * n * 16);
+}
+
+// The bandwidth ceiling: Tensor::clone(), a same-layout copy (the 16-byte vector copy kernel, plus the
+// output's allocation from the stream-ordered pool). Reads 4N, writes 4N bytes.
+void BM_cuda_copy_clone(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    const Shape shape = kCudaShapes[state.range(0)];
+    const int64_t n = shape_numel(shape);
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_randn(shape, 1);
+    bench::time_gpu(state, "clone " + shape_str(shape), [&] { benchmark::DoNotOptimize(x.clone().raw_data()); });
+#endif
+    state.SetBytesProcessed(state.iterations() * n * 8);
+}
+
+// x.transpose(-1, -2).contiguous(): the strided copy kernel, reads with stride W (each warp touches 32
+// rows), writes contiguously. Reads 4N, writes 4N bytes.
+void BM_cuda_copy_transposed(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    const Shape shape = kCudaShapes[state.range(0)];
+    const int64_t n = shape_numel(shape);
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_randn(shape, 1).transpose(-1, -2);
+    const Tensor out = Tensor::empty(x.shape(), DType::float32, Device::cuda());
+    const StridedShape s = detail::make_strided(x.shape(), {out.strides(), x.strides()}, "bench");
+    bench::time_gpu(state, "transposed copy " + shape_str(shape),
+                    [&] { cuda::copy(out.data<float>(), static_cast<const float*>(x.data<float>()), s); });
+#endif
+    state.SetBytesProcessed(state.iterations() * n * 8);
+}
+
+void cuda_shapes(benchmark::internal::Benchmark* b) {
+    b->ArgName("shape")->DenseRange(0, 2)->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+BENCHMARK(BM_cuda_add_bias)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_add)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_relu_fwd)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_relu_bwd)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_copy_clone)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_copy_transposed)->Apply(cuda_shapes);
 
 }  // namespace
 

@@ -4,7 +4,9 @@
 // compare per 4 bytes read, so the rate to watch is bytes/s (input bytes read once per iteration) against
 // bench_elementwise's BM_memcpy. Kernels are called directly on preallocated buffers, except BM_sum_nhw.
 // Args: kernels (0 naive, 1 omp), threads (omp only; naive is serial).
-// Run: bench_reduce --benchmark_min_time=0.2
+// The BM_cuda_* benchmarks run the CUDA kernels on device buffers on the baseline CNN's activations at
+// batch 128 (no args; CUDA event timing); compare their rates with bench_elementwise's BM_cuda_copy_clone.
+// Run: bench_reduce --benchmark_min_time=0.2 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -13,6 +15,9 @@
 #include "bench/common.h"
 #include "dyad/dyad.h"
 #include "kernels/reduce.h"
+#if DYAD_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
 
 using namespace dyad;
 using bench::backends;
@@ -100,5 +105,92 @@ void BM_max_rows(benchmark::State& state) {
     state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)));
 }
 BENCHMARK(BM_max_rows)->Apply(backends);
+
+// ---------------------------------------------------------------------------- CUDA, batch 128
+// Bytes: the input read once (the outputs are small), so the rate compares with a copy's read half.
+namespace {
+
+// The baseline CNN's activations at batch 128: (N, C, H, W) after conv1, conv2 and conv3.
+const Shape kCudaShapes[] = {{128, 32, 64, 64}, {128, 64, 32, 32}, {128, 128, 16, 16}};
+
+// Runs cuda::sum_fwd (or max_fwd) on x viewed as s: a device tensor of seeded normal values.
+void run_cuda_reduce(benchmark::State& state, const ReduceShape& s, const std::string& what, bool is_max) {
+    if (!bench::require_gpu(state)) return;
+    const int64_t n = s.outer * s.reduce * s.inner, m = s.outer * s.inner;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = Tensor::from_vector(random_floats(n, 1), {n}).to(Device::cuda());
+    const Tensor y = Tensor::empty({m}, DType::float32, Device::cuda());
+    const Tensor idx = Tensor::empty({m}, DType::int32, Device::cuda());
+    bench::time_gpu(state, what + " " + rs_str(s), [&] {
+        if (is_max)
+            cuda::max_fwd(y.data<float>(), idx.data<int32_t>(), x.data<float>(), s);
+        else
+            cuda::sum_fwd(y.data<float>(), x.data<float>(), s, 1.0f);
+    });
+#else
+    (void)what, (void)is_max;
+#endif
+    state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)));
+}
+
+// Sum over each (n, c) plane's H*W positions (global average pooling): rows of H*W, one block (4096 or
+// 1024 elements) or one warp (256) per row.
+void BM_cuda_sum_rows(benchmark::State& state) {
+    const Shape& x = kCudaShapes[state.range(0)];
+    run_cuda_reduce(state, {x[0] * x[1], x[2] * x[3], 1}, "sum rows", false);
+}
+
+// Sum over the batch, (N, C*H*W) -> (C*H*W): the column kernel (threads along the contiguous inner dim).
+void BM_cuda_sum_batch(benchmark::State& state) {
+    const Shape& x = kCudaShapes[state.range(0)];
+    run_cuda_reduce(state, {1, x[0], x[1] * x[2] * x[3]}, "sum over N", false);
+}
+
+// Per-channel sums once x is (C, N*H*W) (what sum(x, {0, 2, 3}) reduces after its permuting copy): few
+// long rows, each split into chunks across blocks, then a second pass over the partial sums.
+void BM_cuda_sum_channels_permuted(benchmark::State& state) {
+    const Shape& x = kCudaShapes[state.range(0)];
+    run_cuda_reduce(state, {x[1], x[0] * x[2] * x[3], 1}, "sum per channel of (C, NHW)", false);
+}
+
+// The full sum of every element: one row split over about a thousand blocks.
+void BM_cuda_sum_all(benchmark::State& state) {
+    run_cuda_reduce(state, {1, shape_numel(kCudaShapes[state.range(0)]), 1}, "sum all", false);
+}
+
+// Max and argmax over each plane's H*W positions (global max pooling).
+void BM_cuda_max_rows(benchmark::State& state) {
+    const Shape& x = kCudaShapes[state.range(0)];
+    run_cuda_reduce(state, {x[0] * x[1], x[2] * x[3], 1}, "max rows", true);
+}
+
+// dyad::sum(x, {0, 2, 3}) through the frontend, as batch norm and the conv bias gradient use it: a
+// permuting copy to (C, N, H, W) (read + write), then the per-channel row sums, plus the allocations.
+// Bytes count the input once: an effective rate.
+void BM_cuda_sum_nhw(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    const Shape shape = kCudaShapes[state.range(0)];
+#if DYAD_WITH_CUDA
+    const Tensor x = Tensor::from_vector(random_floats(shape_numel(shape), 1), shape).to(Device::cuda());
+    bench::time_gpu(state, "sum(x, {0, 2, 3}) " + shape_str(shape), [&] {
+        benchmark::DoNotOptimize(sum(x, {0, 2, 3}).raw_data());
+    });
+#endif
+    state.SetBytesProcessed(state.iterations() * shape_numel(shape) * int64_t(sizeof(float)));
+}
+
+void cuda_shapes(benchmark::internal::Benchmark* b) {
+    b->ArgName("shape")->DenseRange(0, 2)->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+
+}  // namespace
+
+BENCHMARK(BM_cuda_sum_rows)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_sum_batch)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_sum_channels_permuted)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_sum_all)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_max_rows)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_sum_nhw)->Apply(cuda_shapes);
 
 BENCHMARK_MAIN();

@@ -10,6 +10,7 @@
 #include "dyad/dyad.h"
 #include "kernels/activation.h"
 #include "support/compare.h"
+#include "support/elementwise_cases.h"
 #include "support/random.h"
 #include "support/shapes.h"
 
@@ -20,6 +21,7 @@ using test::make;
 using test::require_identical;
 using test::same_bits;
 using test::values;
+using test::with_zeros;
 
 namespace {
 
@@ -27,16 +29,6 @@ constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
 constexpr DType kFloatTypes[] = {DType::float32, DType::float64};
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
-
-// Normal values with exact zeros (both signs) mixed in: relu's kink must be hit, not just approached.
-Tensor with_zeros(const Shape& shape, uint64_t seed, Layout layout) {
-    NoGradGuard ng;
-    Tensor x = test::random_tensor(shape, seed, layout);
-    std::vector<float> v = x.contiguous().to_vector<float>();
-    for (size_t i = 0; i < v.size(); i += 5) v[i] = (i % 2) ? -0.0f : 0.0f;
-    x.copy_(Tensor::from_vector(v, shape));
-    return x;
-}
 
 }  // namespace
 
@@ -102,13 +94,8 @@ TEST_CASE("relu_bwd kernels leave dx bit for bit alone where x <= 0", "[activati
     // dx starts with -0 and other values; dy holds inf and NaN where x <= 0: neither may leak into dx,
     // and a -0 must stay -0 (an added +0 would flip it).
     const int64_t n = 40000;  // over the omp threshold, so the threads split it
-    std::vector<float> x(n), dy(n), dx0(n);
-    for (int64_t i = 0; i < n; i++) {
-        x[size_t(i)] = float(i % 4) - 1.5f;  // -1.5, -0.5, 0.5, 1.5
-        if (i % 7 == 0) x[size_t(i)] = 0.0f;
-        dy[size_t(i)] = i % 3 == 0 ? float(kInf) : i % 3 == 1 ? float(kNaN) : 0.25f * float(i % 11);
-        dx0[size_t(i)] = i % 2 ? -0.0f : float(i % 5);
-    }
+    const test::ReluBwdData d = test::relu_bwd_data(n);
+    const std::vector<float>&x = d.x, &dy = d.dy, &dx0 = d.dx0;
     std::vector<float> dx_naive = dx0, dx_omp = dx0;
     naive::relu_bwd(dx_naive.data(), dy.data(), x.data(), n);
     omp::relu_bwd(dx_omp.data(), dy.data(), x.data(), n);

@@ -11,22 +11,29 @@
 
 #include "dyad/dyad.h"
 #include "support/compare.h"
+#include "support/elementwise_cases.h"
 #include "support/random.h"
 #include "support/shapes.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::BinaryCase;
+using test::Dest;
+using test::input;
+using test::kAllTypes;
+using test::kLayouts;
 using test::Layout;
 using test::make;
+using test::make_dest;
 using test::require_identical;
+using test::UnaryCase;
 using test::values;
+using test::values_0_100;
 
 namespace {
 
 constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
 constexpr DType kFloatTypes[] = {DType::float32, DType::float64};
-constexpr DType kAllTypes[] = {DType::float32, DType::float64, DType::int32, DType::uint8};
-constexpr Layout kLayouts[] = {Layout::contiguous, Layout::transposed, Layout::strided};
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
 
@@ -34,14 +41,6 @@ const double kInf = std::numeric_limits<double>::infinity();
 // quotients of powers of two); 1e-6 where libm (exp, log, pow) rounds a transcendental result, which is
 // within a few float32 ulps (6e-8 each) of the true value.
 constexpr double kLibmRtol = 1e-6;
-
-// Normal(0, 1) values laid out as asked; for ops defined on x > 0, exp(x / 2) instead (about 0.1 to 8).
-Tensor input(const Shape& shape, uint64_t seed, Layout layout, bool positive = false) {
-    NoGradGuard ng;
-    Tensor x = test::random_tensor(shape, seed, layout);
-    if (positive) x.copy_(exp(mul(x, 0.5)));
-    return x;
-}
 
 // fn under naive and under omp must give the same bytes.
 void require_parity(const std::function<Tensor()>& fn) {
@@ -57,40 +56,6 @@ void require_parity(const std::function<Tensor()>& fn) {
     require_identical(expected, actual);
 }
 
-// A destination laid out as asked, holding `values` (converted to `dtype`), with the whole storage behind
-// it (the gaps of a strided view included) so that a test can see writes outside the view.
-struct Dest {
-    Tensor storage, view;
-};
-Dest make_dest(const Tensor& values, Layout layout, DType dtype) {
-    NoGradGuard ng;
-    const Shape& shape = values.shape();
-    Dest d;
-    if (layout == Layout::transposed && shape.size() >= 2) {
-        Shape swapped = shape;
-        std::swap(swapped[swapped.size() - 1], swapped[swapped.size() - 2]);
-        d.storage = Tensor::zeros(swapped, dtype);
-        d.view = d.storage.transpose(-1, -2);
-    } else if (layout == Layout::strided && !shape.empty()) {
-        Shape wide = shape;
-        wide.back() *= 2;
-        d.storage = Tensor::zeros(wide, dtype);
-        d.view = d.storage.slice(-1, 0, wide.back(), 2);
-    } else {
-        d.storage = Tensor::zeros(shape, dtype);
-        d.view = d.storage;
-    }
-    d.view.copy_(values);
-    return d;
-}
-
-// Uniform values in [0, 100): every dtype holds them (uint8 and int32 after truncation).
-Tensor values_0_100(const Shape& shape, uint64_t seed) {
-    NoGradGuard ng;
-    manual_seed(seed);
-    return mul(Tensor::rand(shape, DType::float64), 100.0);
-}
-
 // An in-place op applied to equal destinations under naive and under omp: the whole storage must come
 // out with the same bytes.
 void require_inplace_parity(const Tensor& values, Layout layout, DType dtype, const std::function<void(Tensor&)>& op) {
@@ -104,47 +69,6 @@ void require_inplace_parity(const Tensor& values, Layout layout, DType dtype, co
         op(actual.view);
     }
     require_identical(expected.storage, actual.storage);
-}
-
-// ---------------------------------------------------------------------------- op tables
-struct UnaryCase {
-    const char* name;
-    std::function<Tensor(const Tensor&)> fn;
-    bool positive;  // defined on x > 0 only
-};
-const std::vector<UnaryCase>& unary_cases() {
-    static const std::vector<UnaryCase> c = {
-        {"neg", [](const Tensor& x) { return neg(x); }, false},
-        {"exp", [](const Tensor& x) { return exp(x); }, false},
-        {"log", [](const Tensor& x) { return log(x); }, true},
-        {"sqrt", [](const Tensor& x) { return sqrt(x); }, true},
-        {"add(x, 1.5)", [](const Tensor& x) { return add(x, 1.5); }, false},
-        {"sub(x, 0.25)", [](const Tensor& x) { return sub(x, 0.25); }, false},
-        {"sub(2, x)", [](const Tensor& x) { return sub(2.0, x); }, false},
-        {"mul(x, -3)", [](const Tensor& x) { return mul(x, -3.0); }, false},
-        {"div(x, 7)", [](const Tensor& x) { return div(x, 7.0); }, false},
-        {"div(1, x)", [](const Tensor& x) { return div(1.0, x); }, false},
-        {"pow(x, 1.7)", [](const Tensor& x) { return pow(x, 1.7); }, true},
-        {"pow(x, 3)", [](const Tensor& x) { return pow(x, 3.0); }, false},
-        {"clamp(x, -0.5, 0.8)", [](const Tensor& x) { return clamp(x, -0.5, 0.8); }, false},
-    };
-    return c;
-}
-
-struct BinaryCase {
-    const char* name;
-    std::function<Tensor(const Tensor&, const Tensor&)> fn;
-    bool positive;  // both operands positive (pow: the base, and a gradient w.r.t. b needs log(a))
-};
-const std::vector<BinaryCase>& binary_cases() {
-    static const std::vector<BinaryCase> c = {
-        {"add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, false},
-        {"sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); }, false},
-        {"mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); }, false},
-        {"div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, false},
-        {"pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); }, true},
-    };
-    return c;
 }
 
 }  // namespace
@@ -265,7 +189,7 @@ TEST_CASE("unary ops and scalar variants: omp equals naive exactly", "[elementwi
     for (const Shape& shape : test::unary_shapes()) {
         for (Layout layout : kLayouts) {
             const Tensor any = input(shape, 7, layout), pos = input(shape, 7, layout, /*positive=*/true);
-            for (const UnaryCase& op : unary_cases()) {
+            for (const UnaryCase& op : test::unary_cases()) {
                 INFO(op.name << " " << shape_str(shape) << " " << test::layout_name(layout));
                 const Tensor& x = op.positive ? pos : any;
                 require_parity([&] { return op.fn(x); });
@@ -278,7 +202,7 @@ TEST_CASE("unary backward kernels: omp equals naive exactly", "[elementwise][nai
     for (const Shape& shape : test::unary_shapes()) {
         const Tensor any = input(shape, 8, Layout::contiguous), pos = input(shape, 8, Layout::contiguous, true);
         const Tensor dy = input(shape, 9, Layout::contiguous);
-        for (const UnaryCase& op : unary_cases()) {
+        for (const UnaryCase& op : test::unary_cases()) {
             INFO(op.name << " " << shape_str(shape));
             const Tensor& x0 = op.positive ? pos : any;
             require_parity([&] {
@@ -291,15 +215,9 @@ TEST_CASE("unary backward kernels: omp equals naive exactly", "[elementwise][nai
 }
 
 TEST_CASE("binary ops: omp equals naive exactly on every broadcast case", "[elementwise][naive][omp]") {
-    // Layout pairs: both alike, and mixed (a contiguous operand next to a strided one).
-    const std::pair<Layout, Layout> layouts[] = {{Layout::contiguous, Layout::contiguous},
-                                                 {Layout::transposed, Layout::transposed},
-                                                 {Layout::strided, Layout::strided},
-                                                 {Layout::contiguous, Layout::strided},
-                                                 {Layout::transposed, Layout::contiguous}};
-    for (const BinaryCase& op : binary_cases()) {
+    for (const BinaryCase& op : test::binary_cases()) {
         for (const test::BroadcastCase& bc : test::broadcast_cases()) {
-            for (const auto& [la, lb] : layouts) {
+            for (const auto& [la, lb] : test::binary_layouts()) {
                 INFO(op.name << " " << shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
                              << test::layout_name(lb));
                 const Tensor a = input(bc.a, 11, la, op.positive), b = input(bc.b, 12, lb, op.positive);
@@ -363,8 +281,7 @@ TEST_CASE("in-place add_, mul_ and fill_: omp equals naive exactly", "[elementwi
 TEST_CASE("copy_ converting between every dtype pair, with broadcasting: omp equals naive",
           "[elementwise][naive][omp]") {
     // Values 0..99, which every dtype represents after truncation.
-    const Shape shapes[] = {{7}, {3, 5}, {17, 1}, {2, 3, 5, 7}, {128, 33}, {8, 32, 17, 9}};
-    for (const Shape& shape : shapes) {
+    for (const Shape& shape : test::copy_shapes()) {
         const Tensor start = values_0_100(shape, 15), v = values_0_100(shape, 16);
         for (Layout layout : kLayouts) {
             for (DType from : kAllTypes) {
@@ -461,7 +378,7 @@ TEST_CASE("binary ops: gradcheck with one operand held constant", "[elementwise]
     // Both positive, so every op (pow's base, div's divisor) is smooth in either order.
     const Tensor a = leaf({2, 3}, 5, positive);
     const Tensor b = Tensor::from_vector(std::vector<double>{0.5, 1.5, 2}, {3});
-    for (const BinaryCase& op : binary_cases()) {
+    for (const BinaryCase& op : test::binary_cases()) {
         const std::string name = op.name;
         require_gradcheck(name + "(a, const)", [&](const std::vector<Tensor>& x) { return op.fn(x[0], b); }, {a});
         require_gradcheck(name + "(const, a)", [&](const std::vector<Tensor>& x) { return op.fn(b, x[0]); }, {a});
@@ -547,7 +464,7 @@ TEST_CASE("NaN propagates through binary and unary ops", "[elementwise][naive][o
 TEST_CASE("elementwise argument errors name the op and the offending values", "[elementwise][errors]") {
     using Catch::Contains;
     const Tensor a = Tensor::ones({2, 3}), c = Tensor::ones({4});
-    for (const BinaryCase& op : binary_cases()) {
+    for (const BinaryCase& op : test::binary_cases()) {
         INFO(op.name);
         REQUIRE_THROWS_WITH(op.fn(a, c), Contains(std::string(op.name) + ": shapes (2, 3) and (4) do not broadcast"));
     }

@@ -14,6 +14,7 @@
 #include "kernels/reduce.h"  // naive:: and omp:: kernels, ReduceShape
 #include "support/compare.h"
 #include "support/random.h"
+#include "support/reduce_cases.h"
 #include "support/shapes.h"
 
 using namespace dyad;
@@ -197,13 +198,7 @@ TEST_CASE("omp matches naive on the shared shapes, every layout", "[reduce][omp]
     int num_cases = 0;
     for (const Shape& shape : test::unary_shapes()) {
         const int64_t nd = int64_t(shape.size());
-        // Every single dim, a pair of trailing dims, first + last (non-adjacent from 3-D), and the
-        // batch-norm-like (0, 2, 3).
-        std::vector<std::vector<int64_t>> dim_sets;
-        for (int64_t d = 0; d < nd; d++) dim_sets.push_back({d});
-        if (nd >= 2) dim_sets.push_back({-2, -1});
-        if (nd >= 3) dim_sets.push_back({0, nd - 1});
-        if (nd >= 4) dim_sets.push_back({0, 2, 3});
+        const std::vector<std::vector<int64_t>> dim_sets = test::reduce_dim_sets(nd);
         for (Layout layout : {Layout::contiguous, Layout::transposed, Layout::strided}) {
             const Tensor x = test::random_tensor(shape, seed++, layout);
             for (size_t s = 0; s <= dim_sets.size(); s++) {
@@ -260,43 +255,14 @@ TEST_CASE("omp matches naive on the shared shapes, every layout", "[reduce][omp]
 // into chunks, inner widths below and above one block, reduce == 1. Data made to break them: many ties,
 // NaN in various places (including past the first chunk), infinities and signed zeros.
 TEST_CASE("omp kernels match naive on crafted data", "[reduce][omp]") {
-    const ReduceShape shapes[] = {
-        {1, 200003, 1}, {3, 1000, 1}, {7, 33, 1}, {2, 31, 1}, {1, 70001, 3},  {2, 300, 5},
-        {2, 100, 1500}, {1, 2, 2000}, {4, 1, 7},  {1, 1, 1},  {1, 140000, 1}, {5, 4096, 17},
-    };
-    enum class Data { normal, ties, nans, late_nan, infinities, zeros };
-    const Data kinds[] = {Data::normal, Data::ties, Data::nans, Data::late_nan, Data::infinities, Data::zeros};
-    const char* kind_names[] = {"normal", "ties", "nans", "late_nan", "infinities", "zeros"};
     std::mt19937 gen(7);
-    for (const ReduceShape& s : shapes) {
+    for (const ReduceShape& s : test::crafted_reduce_shapes()) {
         const size_t n = size_t(s.outer * s.reduce * s.inner), m = size_t(s.outer * s.inner);
-        for (Data kind : kinds) {
-            INFO("shape (" << s.outer << ", " << s.reduce << ", " << s.inner << ") data " << kind_names[int(kind)]);
-            std::vector<float> x(n);
+        for (test::ReduceData kind : test::kReduceData) {
+            INFO("shape (" << s.outer << ", " << s.reduce << ", " << s.inner << ") data "
+                           << test::reduce_data_name(kind));
             std::normal_distribution<float> normal;
-            std::uniform_int_distribution<int> small(0, 3);
-            for (size_t i = 0; i < n; i++) {
-                switch (kind) {
-                    case Data::normal:
-                        x[i] = normal(gen);
-                        break;
-                    case Data::ties:
-                        x[i] = float(small(gen));
-                        break;
-                    case Data::nans:
-                        x[i] = small(gen) == 0 && (i % 97 == 5) ? kNaN : normal(gen);
-                        break;
-                    case Data::late_nan:
-                        x[i] = i + 3 >= n ? kNaN : float(small(gen));
-                        break;
-                    case Data::infinities:
-                        x[i] = small(gen) == 0 ? -kInf : small(gen) == 1 ? kInf : normal(gen);
-                        break;
-                    case Data::zeros:
-                        x[i] = small(gen) < 2 ? -0.0f : 0.0f;
-                        break;
-                }
-            }
+            const std::vector<float> x = test::crafted_reduce_data(kind, n, gen, normal);
             std::vector<float> y_naive(m), y_omp(m, 1.0f);
             std::vector<int32_t> i_naive(m), i_omp(m, -1), i_only(m, -1);
             naive::max_fwd<float>(y_naive.data(), i_naive.data(), x.data(), s);
@@ -317,7 +283,7 @@ TEST_CASE("omp kernels match naive on crafted data", "[reduce][omp]") {
             omp::sum_bwd(dx_omp.data(), dy.data(), s, 0.25f);
             REQUIRE(same_bits(dx_omp, dx_naive));
 
-            if (kind != Data::normal && kind != Data::ties) continue;
+            if (kind != test::ReduceData::normal && kind != test::ReduceData::ties) continue;
             naive::sum_fwd<float>(y_naive.data(), x.data(), s, 0.5f);
             omp::sum_fwd(y_omp.data(), x.data(), s, 0.5f);
             REQUIRE_THAT(y_omp, AllClose(y_naive).rtol(1e-5).atol(1e-6 * std::sqrt(double(s.reduce))));
