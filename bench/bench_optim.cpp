@@ -1,4 +1,199 @@
-// Benchmarks: optim kernels.
+// Optimizer and regularisation kernels on the reference CNN: one SGD step (momentum 0.9, weight decay
+// 5e-4) over every parameter of models::baseline_cnn() (10 tensors, 2.2M floats, from 32 to 2.1M
+// elements), naive vs omp on the CPU and, on a GPU, one sgd_step launch per tensor against one
+// sgd_step_multi launch for all of them; dropout forward on a conv activation; the GPU finiteness count.
+// All are memory-bound: the rate to watch is bytes/s (bytes read + written per iteration). Kernels are
+// called directly on preallocated buffers. CPU args: kernels (0 naive, 1 omp), threads (omp only). GPU
+// benchmarks take no args, are timed with CUDA events and report "no CUDA device" without a GPU.
+// Run: bench_optim --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "bench/common.h"
+#include "dyad/dyad.h"
+#include "kernels/optim.h"
+#if DYAD_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
+using namespace dyad;
+using bench::backends;
+using bench::Config;
+using bench::configure;
+using bench::random_floats;
+
+namespace {
+
+// Element counts of the reference CNN's parameters (conv weights and biases, then the two linear layers).
+std::vector<int64_t> cnn_parameter_sizes() {
+    std::vector<int64_t> sizes;
+    for (const Tensor& p : models::baseline_cnn()->parameters()) sizes.push_back(p.numel());
+    return sizes;
+}
+
+int64_t total(const std::vector<int64_t>& sizes) {
+    int64_t n = 0;
+    for (int64_t s : sizes) n += s;
+    return n;
+}
+
+SgdParams training_params() {
+    SgdParams p;
+    p.lr = 1e-6;  // small, so the values stay finite over many iterations
+    p.momentum = 0.9;
+    p.weight_decay = 5e-4;
+    p.first_step = false;
+    return p;
+}
+
+// Per element: param, grad and buffer read, param and buffer written (20 bytes).
+constexpr int64_t kSgdBytes = 5 * sizeof(float);
+
+// Dropout's input: the reference CNN's first activation at batch 128 after the first pooling,
+// (128, 32, 32, 32) = 4M floats.
+constexpr int64_t kDropoutN = int64_t(128) * 32 * 32 * 32;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- CPU
+// One kernel call per parameter tensor, 2.2M floats in all (44 MB of traffic): from DRAM.
+void BM_sgd_step_cnn(benchmark::State& state) {
+    const std::vector<int64_t> sizes = cnn_parameter_sizes();
+    const int64_t n = total(sizes);
+    const Config c = configure(state, "baseline_cnn parameters (" + std::to_string(sizes.size()) + " tensors, " +
+                                          std::to_string(n) + " floats)");
+    std::vector<float> param = random_floats(n, 3), grad = random_floats(n, 4), buf = random_floats(n, 5);
+    const SgdParams p = training_params();
+    for (auto _ : state) {
+        int64_t off = 0;
+        for (int64_t s : sizes) {
+            if (c.omp)
+                omp::sgd_step(s, param.data() + off, grad.data() + off, buf.data() + off, p);
+            else
+                naive::sgd_step<float>(s, param.data() + off, grad.data() + off, buf.data() + off, p);
+            off += s;
+        }
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * n * kSgdBytes);
+}
+BENCHMARK(BM_sgd_step_cnn)->Apply(backends);
+
+// Dropout forward, p = 0.5, 4M floats: x read, y and the uint8 mask written (9 bytes per element).
+void BM_dropout_fwd(benchmark::State& state) {
+    const Config c = configure(state, "(128, 32, 32, 32)");
+    const std::vector<float> x = random_floats(kDropoutN, 6);
+    std::vector<float> y(static_cast<size_t>(kDropoutN));
+    std::vector<uint8_t> mask(static_cast<size_t>(kDropoutN));
+    uint64_t seed = 1;
+    for (auto _ : state) {
+        if (c.omp)
+            omp::dropout_fwd(kDropoutN, y.data(), mask.data(), x.data(), 0.5, seed++);
+        else
+            naive::dropout_fwd<float>(kDropoutN, y.data(), mask.data(), x.data(), 0.5, seed++);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * kDropoutN * int64_t(2 * sizeof(float) + 1));
+}
+BENCHMARK(BM_dropout_fwd)->Apply(backends);
+
+// ---------------------------------------------------------------------------- CUDA
+namespace {
+
+#if DYAD_WITH_CUDA
+// The CNN's parameters, gradients and momentum buffers on the GPU, one tensor each.
+struct DeviceParams {
+    std::vector<Tensor> param, grad, buf;
+    std::vector<SgdTensor> list;
+    int64_t n = 0;
+};
+
+DeviceParams device_params() {
+    DeviceParams d;
+    uint64_t seed = 10;
+    for (int64_t s : cnn_parameter_sizes()) {
+        d.param.push_back(Tensor::from_vector(random_floats(s, seed++), {s}, Device::cuda()));
+        d.grad.push_back(Tensor::from_vector(random_floats(s, seed++), {s}, Device::cuda()));
+        d.buf.push_back(Tensor::from_vector(random_floats(s, seed++), {s}, Device::cuda()));
+        d.list.push_back({d.param.back().data<float>(), d.grad.back().data<float>(), d.buf.back().data<float>(), s});
+        d.n += s;
+    }
+    return d;
+}
+#endif
+
+}  // namespace
+
+// One sgd_step launch per parameter tensor (10 launches; the small tensors are launch-bound).
+void BM_cuda_sgd_step_per_tensor(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    int64_t n = 0;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const DeviceParams d = device_params();
+    n = d.n;
+    const SgdParams p = training_params();
+    bench::time_gpu(state, "sgd_step x" + std::to_string(d.list.size()) + " (baseline_cnn parameters)", [&] {
+        for (const SgdTensor& t : d.list) cuda::sgd_step(t.n, t.param, t.grad, t.momentum_buf, p);
+    });
+#endif
+    state.SetItemsProcessed(state.iterations() * n);
+    state.SetBytesProcessed(state.iterations() * n * kSgdBytes);
+}
+BENCHMARK(BM_cuda_sgd_step_per_tensor)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// The same update as one sgd_step_multi launch (what optim::Sgd does on a GPU).
+void BM_cuda_sgd_step_multi(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    int64_t n = 0;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const DeviceParams d = device_params();
+    n = d.n;
+    const SgdParams p = training_params();
+    bench::time_gpu(state, "sgd_step_multi (baseline_cnn parameters)",
+                    [&] { cuda::sgd_step_multi(d.list.data(), int(d.list.size()), p); });
+#endif
+    state.SetItemsProcessed(state.iterations() * n);
+    state.SetBytesProcessed(state.iterations() * n * kSgdBytes);
+}
+BENCHMARK(BM_cuda_sgd_step_multi)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// Dropout forward on the GPU, same size as the CPU one: 9 bytes per element.
+void BM_cuda_dropout_fwd(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = Tensor::from_vector(random_floats(kDropoutN, 6), {kDropoutN}, Device::cuda());
+    const Tensor y = Tensor::empty({kDropoutN}, DType::float32, Device::cuda());
+    const Tensor mask = Tensor::empty({kDropoutN}, DType::uint8, Device::cuda());
+    uint64_t seed = 1;
+    bench::time_gpu(state, "dropout_fwd (128, 32, 32, 32)", [&] {
+        cuda::dropout_fwd(kDropoutN, y.data<float>(), mask.data<uint8_t>(), x.data<float>(), 0.5, seed++);
+    });
+#endif
+    state.SetItemsProcessed(state.iterations() * kDropoutN);
+    state.SetBytesProcessed(state.iterations() * kDropoutN * int64_t(2 * sizeof(float) + 1));
+}
+BENCHMARK(BM_cuda_dropout_fwd)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// count_nonfinite over the CNN's 2.2M gradient floats (what Sgd's check_finite costs per parameter set):
+// a read of 4 bytes per element plus the wait for the count (the call is a sync point).
+void BM_cuda_count_nonfinite(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    int64_t n = 0;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    n = total(cnn_parameter_sizes());
+    const Tensor x = Tensor::from_vector(random_floats(n, 7), {n}, Device::cuda());
+    bench::time_gpu(state, "count_nonfinite (2.2M floats)",
+                    [&] { benchmark::DoNotOptimize(cuda::count_nonfinite(n, x.data<float>())); });
+#endif
+    state.SetItemsProcessed(state.iterations() * n);
+    state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)));
+}
+BENCHMARK(BM_cuda_count_nonfinite)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

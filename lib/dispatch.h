@@ -45,6 +45,7 @@ inline KernelSet kernel_set(Device d) {
             if (dyad_dt_ != ::dyad::DType::float32)                                        \
                 ::dyad::detail::fail_cuda_dtype(__FILE__, __LINE__, #FN, dyad_dt_);        \
             using T = float;                                                               \
+            (void)sizeof(T); /* unused in a build without CUDA */                          \
             DYAD_CUDA_CALL(dyad_dev_, FN, __VA_ARGS__);                                    \
         } else if (dyad_dt_ == ::dyad::DType::float64) {                                   \
             using T = double;                                                              \

@@ -95,6 +95,12 @@ struct Size2 {
 // the padded input, an empty batch.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Size2 stride = 1,
               Size2 padding = 0);
+// relu(conv2d(x, weight, bias, stride, padding)), the ReLU fused into the convolution's forward pass on a
+// GPU (one cuDNN call where cuDNN supports it; the CPU runs conv2d's kernels, then relu's). Same arguments,
+// checks and errors as conv2d (named conv2d_relu). Gradient: dy where the output is > 0 (0 where it is
+// <= 0, as relu), then conv2d's.
+Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Size2 stride = 1,
+                   Size2 padding = 0);
 
 // Max pooling over kernel windows. stride 0 means stride = kernel. Padding (at most half the kernel, as
 // in PyTorch) is -inf. Output P = (H + 2*pad - kernel) / stride + 1 (floor). Backward routes each output's
@@ -139,6 +145,28 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
 Tensor isfinite(const Tensor& x);
 // True when every element of x is finite (one pass, no temporary).
 bool all_finite(const Tensor& x);
+
+// ---------------------------------------------------------------------------- image batches
+// The training augmentation of small image classifiers, applied while a batch is assembled.
+struct ImageAugment {
+    int64_t out_h = 0, out_w = 0;  // output size; 0 = the stored size
+    int64_t pad = 0;               // zero padding on every side before the window is taken, in [0, 16383]
+    bool crop = false;             // a random window of the padded image; else the window at the image's origin
+    bool flip = false;             // a random horizontal flip (probability 1/2 per sample)
+};
+
+// A normalised float batch from a data set of uint8 images held in memory. images: uint8 (count, h, w, c),
+// HWC per image as decoders produce, on any device (keep it on the GPU and only the indices travel);
+// indices: int32 (batch) on the same device. Result: float32 (batch, c, out_h, out_w) on that device with
+//   out[b, ch, y, x] = (pixel / 255 - mean[ch]) * (1 / std[ch])   (the reciprocal rounded to float once)
+// read from image indices[b] through sample b's crop window (dy, dx in [0, 2 * pad]) and flip, drawn from
+// (seed, b) by a counter-based hash: the same seed gives the same batch on every device and thread count
+// (kernels/image.h has the exact rule). Padding reads as pixel 0. mean and std have c entries, std > 0.
+// The window must fit the padded image: out_h <= h + 2 * pad, out_w <= w + 2 * pad. Indices on the CPU
+// are checked (an index outside [0, count) is an error naming its position); indices on a GPU are not
+// read back, and a sample with a bad index comes out as NaN. No autograd.
+Tensor image_batch(const Tensor& images, const Tensor& indices, const std::vector<float>& mean,
+                   const std::vector<float>& std, const ImageAugment& aug, uint64_t seed);
 
 // ---------------------------------------------------------------------------- shape
 // Free-function forms of Tensor's view methods.

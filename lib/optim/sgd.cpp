@@ -1,5 +1,9 @@
-// optim::Sgd: torch.optim.SGD's update, one fused sgd_step kernel per parameter.
+// optim::Sgd: torch.optim.SGD's update. CPU parameters: one fused sgd_step kernel each. CUDA parameters:
+// gathered into lists and updated by cuda::sgd_step_multi, a few launches per step instead of one per
+// parameter; a list holds the parameters of one device that share every SgdParams field (first_step is
+// the only one that can differ within a step).
 #include <set>
+#include <vector>
 
 #include "dyad/autograd.h"
 #include "dyad/ops.h"
@@ -67,14 +71,29 @@ void Sgd::step() {
     sp.dampening = opt_.dampening;
     sp.weight_decay = opt_.weight_decay;
     sp.nesterov = opt_.nesterov;
-    for (size_t i = 0; i < params_.size(); i++) {
-        const std::string& name = params_[i].first;
-        const Tensor& p = params_[i].second;
+    // CUDA parameters are gathered here and updated after the loop. The contiguous gradients are kept
+    // alive until their kernels are queued (memory is freed in stream order after that).
+    struct GpuGroup {
+        int device;
+        bool first_step;
+        std::vector<SgdTensor> list;
+    };
+    std::vector<GpuGroup> gpu_groups;
+    std::vector<Tensor> gpu_grads;
+    // Every parameter is checked before any is updated (or gathered for a later launch).
+    for (const auto& [name, p] : params_) {
         const Tensor g = p.grad();
         if (!g.defined()) continue;
         DYAD_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(),
                    "Sgd: gradient of parameter '", name, "' is ", g.str(), " but the parameter is ", p.str());
         DYAD_CHECK(p.is_contiguous(), "Sgd: parameter '", name, "' must be contiguous");
+        if (p.device().is_cuda() && p.dtype() != DType::float32)
+            detail::fail_cuda_dtype(__FILE__, __LINE__, "sgd_step", p.dtype());
+    }
+    for (size_t i = 0; i < params_.size(); i++) {
+        const Tensor& p = params_[i].second;
+        const Tensor g = p.grad();
+        if (!g.defined()) continue;
         const Tensor gc = g.contiguous();
         sp.first_step = false;
         if (opt_.momentum != 0.0 && !bufs_[i].defined()) {
@@ -82,8 +101,23 @@ void Sgd::step() {
             sp.first_step = true;
         }
         const Tensor& buf = bufs_[i];
+        if (p.device().is_cuda()) {
+            auto group = gpu_groups.begin();
+            while (group != gpu_groups.end() &&
+                   (group->device != p.device().index || group->first_step != sp.first_step))
+                ++group;
+            if (group == gpu_groups.end()) group = gpu_groups.insert(group, {p.device().index, sp.first_step, {}});
+            group->list.push_back(
+                {p.data<float>(), gc.data<float>(), opt_.momentum != 0.0 ? buf.data<float>() : nullptr, p.numel()});
+            gpu_grads.push_back(gc);
+            continue;
+        }
         DYAD_DISPATCH_FLOAT(p.device(), p.dtype(), sgd_step, p.numel(), p.data<T>(), gc.data<T>(),
                             opt_.momentum != 0.0 ? buf.data<T>() : static_cast<T*>(nullptr), sp);
+    }
+    for (const GpuGroup& group : gpu_groups) {
+        sp.first_step = group.first_step;
+        DYAD_CUDA_CALL(Device::cuda(group.device), sgd_step_multi, group.list.data(), int(group.list.size()), sp);
     }
     steps_++;
 }

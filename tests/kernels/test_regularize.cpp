@@ -7,11 +7,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "dyad/dyad.h"
 #include "kernels/optim.h"
 #include "support/compare.h"
+#include "support/optim_cases.h"
 #include "support/random.h"
 
 using namespace dyad;
@@ -30,8 +32,8 @@ const double kInf = std::numeric_limits<double>::infinity();
 // ---------------------------------------------------------------------------- dropout
 TEST_CASE("dropout kernels: naive and omp give the same mask and values bit for bit", "[dropout][naive][omp]") {
     // Sizes around the omp thresholds and SIMD widths; p values whose float rounding is below and above p.
-    for (int64_t n : {1, 7, 33, 16385, 100003}) {
-        for (double p : {0.1, 0.3, 0.5, 0.9, 1.0 / 3.0}) {
+    for (int64_t n : test::dropout_sizes()) {
+        for (double p : test::dropout_probs()) {
             INFO("n " << n << " p " << p);
             const Tensor xt = test::random_tensor({n}, 61);
             const float* x = xt.data<float>();
@@ -180,4 +182,29 @@ TEST_CASE("isfinite and all_finite on integer and empty tensors", "[dropout]") {
     REQUIRE(isfinite(Tensor::zeros({0})).numel() == 0);
     REQUIRE_THROWS_WITH(all_finite(Tensor()), Catch::Contains("all_finite") && Catch::Contains("undefined"));
     REQUIRE_THROWS_WITH(isfinite(Tensor()), Catch::Contains("isfinite") && Catch::Contains("undefined"));
+}
+
+TEST_CASE("isfinite_fwd and count_nonfinite kernels: omp equals naive", "[dropout][naive][omp]") {
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    for (int64_t n : test::dropout_sizes()) {
+        INFO("n " << n);
+        std::vector<float> x = test::random_tensor({n}, 65).to_vector<float>();
+        // Specials at odd positions (those past n are skipped), and subnormal, zero and max values.
+        const std::vector<std::pair<int64_t, float>> specials = {
+            {0, nan},   {3, inf},      {5, -inf},   {6, 1e-40f}, {7, -0.0f}, {17, std::numeric_limits<float>::max()},
+            {31, -nan}, {n - 1, -inf}, {n / 2, nan}};
+        for (const auto& [pos, v] : specials)
+            if (pos < n) x[size_t(pos)] = v;
+        int64_t expect = 0;
+        for (float v : x) expect += std::isinf(v) || std::isnan(v);
+        std::vector<uint8_t> f0(size_t(n), 7), f1(size_t(n), 7);
+        naive::isfinite_fwd<float>(n, f0.data(), x.data());
+        omp::isfinite_fwd(n, f1.data(), x.data());
+        REQUIRE(f0 == f1);
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < n; i++) wrong += f0[size_t(i)] != uint8_t(std::isfinite(x[size_t(i)]));
+        REQUIRE(wrong == 0);
+        REQUIRE(naive::count_nonfinite<float>(n, x.data()) == expect);
+        REQUIRE(omp::count_nonfinite(n, x.data()) == expect);
+    }
 }

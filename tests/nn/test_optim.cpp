@@ -12,10 +12,12 @@
 #include "dyad/dyad.h"
 #include "kernels/optim.h"
 #include "support/compare.h"
+#include "support/optim_cases.h"
 #include "support/random.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::describe;
 using test::same_bits;
 using test::values;
 
@@ -54,29 +56,6 @@ std::vector<double> make_grad(const std::vector<double>& p, int t, int k) {
     return g;
 }
 
-std::vector<optim::SgdOptions> all_option_sets() {
-    std::vector<optim::SgdOptions> out;
-    for (double momentum : {0.0, 0.9})
-        for (double dampening : {0.0, 0.3})
-            for (bool nesterov : {false, true})
-                for (double wd : {0.0, 0.05}) {
-                    if (nesterov && (momentum == 0 || dampening != 0)) continue;
-                    optim::SgdOptions o;
-                    o.lr = 0.1;
-                    o.momentum = momentum;
-                    o.dampening = dampening;
-                    o.nesterov = nesterov;
-                    o.weight_decay = wd;
-                    out.push_back(o);
-                }
-    return out;
-}
-
-std::string describe(const optim::SgdOptions& o) {
-    return "momentum " + std::to_string(o.momentum) + " dampening " + std::to_string(o.dampening) + " nesterov " +
-           std::to_string(o.nesterov) + " weight_decay " + std::to_string(o.weight_decay);
-}
-
 optim::Sgd make_sgd(double lr, std::vector<Tensor>& keep) {
     keep = {Tensor::zeros({2})};
     optim::SgdOptions o;
@@ -88,20 +67,14 @@ optim::Sgd make_sgd(double lr, std::vector<Tensor>& keep) {
 
 // ---------------------------------------------------------------------------- kernel
 TEST_CASE("sgd_step kernels: omp equals naive bit for bit in every mode", "[optim][naive][omp]") {
-    for (int64_t n : {1, 7, 33, 100003}) {
+    for (int64_t n : test::sgd_sizes()) {
         const std::vector<float> p0 = test::random_tensor({n}, 71).to_vector<float>();
         const std::vector<float> g = test::random_tensor({n}, 72).to_vector<float>();
         const std::vector<float> b0 = test::random_tensor({n}, 73).to_vector<float>();
-        for (const optim::SgdOptions& o : all_option_sets()) {
+        for (const optim::SgdOptions& o : test::sgd_option_sets()) {
             for (bool first : {true, false}) {
                 INFO("n " << n << " " << describe(o) << " first_step " << first);
-                SgdParams sp;
-                sp.lr = 0.037;
-                sp.momentum = o.momentum;
-                sp.dampening = o.dampening;
-                sp.weight_decay = o.weight_decay;
-                sp.nesterov = o.nesterov;
-                sp.first_step = first;
+                const SgdParams sp = test::sgd_kernel_params(o, first);
                 std::vector<float> pn = p0, po = p0, bn = b0, bo = b0;
                 naive::sgd_step<float>(n, pn.data(), g.data(), o.momentum != 0 ? bn.data() : nullptr, sp);
                 omp::sgd_step(n, po.data(), g.data(), o.momentum != 0 ? bo.data() : nullptr, sp);
@@ -116,7 +89,7 @@ TEST_CASE("sgd_step kernels: omp equals naive bit for bit in every mode", "[opti
 // ---------------------------------------------------------------------------- Sgd against the rule
 TEST_CASE("Sgd matches torch.optim.SGD's rule for every option combination", "[optim][naive][omp]") {
     const std::vector<Shape> shapes = {{3, 4}, {5}, {1}};
-    for (const optim::SgdOptions& o : all_option_sets()) {
+    for (const optim::SgdOptions& o : test::sgd_option_sets()) {
         for (DType dt : {DType::float64, DType::float32}) {
             for (CpuKernels k : kKernelSets) {
                 CpuKernelsGuard guard(k);
