@@ -27,8 +27,9 @@ public:
     // Unnamed parameters get the names "0", "1", ...
     Sgd(const std::vector<Tensor>& params, SgdOptions options);
 
-    // One fused update kernel per parameter. Parameters without a gradient (grad() undefined) are
-    // skipped, like PyTorch. Runs without recording on the tape.
+    // One fused update kernel per parameter on the CPU; on a GPU one launch per group of up to 48
+    // parameters, and no wait for the GPU. Parameters without a gradient (grad() undefined) are skipped,
+    // like PyTorch. Runs without recording on the tape.
     void step();
     // Sets every parameter's grad() to undefined.
     void zero_grad();
