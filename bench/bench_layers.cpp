@@ -4,6 +4,8 @@
 // flops per 4 bytes): the rate to watch is bytes/s against bench_elementwise's BM_memcpy. linear is a
 // GEMM: GFLOP/s against bench_peak.
 // Args: kernels (0 naive, 1 omp), threads (omp only; naive is serial).
+// The BM_cuda_* benchmarks run the CUDA kernels on device buffers at batch 128 (no args; timed with CUDA
+// events; without a GPU they report "no CUDA device"): bytes/s against the device's memory bandwidth.
 // Run: bench_layers --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 
@@ -14,6 +16,9 @@
 #include "dyad/dyad.h"
 #include "kernels/norm.h"
 #include "kernels/pool.h"
+#if DYAD_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
 
 using namespace dyad;
 using bench::backends;
@@ -153,6 +158,146 @@ BENCHMARK(BM_linear_fwd_8192_256)->Apply(backends);
 BENCHMARK(BM_linear_fwdbwd_8192_256)->Apply(backends);
 BENCHMARK(BM_linear_fwd_256_200)->Apply(backends);
 BENCHMARK(BM_linear_fwdbwd_256_200)->Apply(backends);
+
+// ---------------------------------------------------------------------------- CUDA, batch 128
+// Kernels called directly on device buffers (no allocation or autograd in the timing). Bytes count each
+// tensor a kernel touches once: what it must move at the least.
+
+#if DYAD_WITH_CUDA
+// A device tensor of n seeded normal values.
+Tensor device_randn(int64_t n, uint64_t seed) {
+    return Tensor::from_vector(random_floats(n, seed), {n}).to(Device::cuda());
+}
+#endif
+
+Pool2dShape pool_2x2(int64_t n, int64_t c, int64_t h, int64_t w) {
+    Pool2dShape s;
+    s.n = n, s.c = c, s.h = h, s.w = w, s.p = h / 2, s.q = w / 2;
+    s.kh = s.kw = s.stride_h = s.stride_w = 2;
+    return s;
+}
+
+// Max pool 2x2/2. Forward: x read, y and the int32 index written (8 B per output). Backward (one thread
+// per input gathering its window's gradient): dy and the index read, dx read and written.
+void run_cuda_max_pool(benchmark::State& state, int64_t c, int64_t h, int64_t w, bool backward) {
+    if (!bench::require_gpu(state)) return;
+    const int64_t n = 128;
+    const Pool2dShape s = pool_2x2(n, c, h, w);
+    const int64_t nx = n * c * h * w, ny = n * c * s.p * s.q;
+    const std::string what = std::string("max_pool2d 2x2/2 ") + (backward ? "bwd " : "fwd ") + dims(n, c, h, w);
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_randn(nx, 1), dy = device_randn(ny, 2);
+    const Tensor y = Tensor::empty({ny}, DType::float32, Device::cuda());
+    const Tensor idx = Tensor::empty({ny}, DType::int32, Device::cuda());
+    const Tensor dx = Tensor::zeros({nx}, DType::float32, Device::cuda());
+    cuda::max_pool2d_fwd(s, y.data<float>(), idx.data<int32_t>(), x.data<float>());
+    bench::time_gpu(state, what, [&] {
+        if (backward)
+            cuda::max_pool2d_bwd(s, dx.data<float>(), dy.data<float>(), idx.data<int32_t>());
+        else
+            cuda::max_pool2d_fwd(s, y.data<float>(), idx.data<int32_t>(), x.data<float>());
+    });
+#else
+    (void)s, (void)what;
+#endif
+    state.SetBytesProcessed(state.iterations() * (backward ? 8 * nx + 8 * ny : 4 * nx + 8 * ny));
+}
+
+// After conv block 1, 2 and 3 at batch 128: 64 MiB, 32 MiB and 16 MiB of input.
+void BM_cuda_max_pool_fwd_128x32x64x64(benchmark::State& state) { run_cuda_max_pool(state, 32, 64, 64, false); }
+void BM_cuda_max_pool_bwd_128x32x64x64(benchmark::State& state) { run_cuda_max_pool(state, 32, 64, 64, true); }
+void BM_cuda_max_pool_fwd_128x64x32x32(benchmark::State& state) { run_cuda_max_pool(state, 64, 32, 32, false); }
+void BM_cuda_max_pool_bwd_128x64x32x32(benchmark::State& state) { run_cuda_max_pool(state, 64, 32, 32, true); }
+void BM_cuda_max_pool_fwd_128x128x16x16(benchmark::State& state) { run_cuda_max_pool(state, 128, 16, 16, false); }
+void BM_cuda_max_pool_bwd_128x128x16x16(benchmark::State& state) { run_cuda_max_pool(state, 128, 16, 16, true); }
+BENCHMARK(BM_cuda_max_pool_fwd_128x32x64x64)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_max_pool_bwd_128x32x64x64)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_max_pool_fwd_128x64x32x32)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_max_pool_bwd_128x64x32x32)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_max_pool_fwd_128x128x16x16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_max_pool_bwd_128x128x16x16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// Batch norm, training. Forward: x read twice (the statistics, then y) and y written. Backward (dx,
+// dgamma, dbeta): dy and x read for the sums, then dy, x and dx read and dx written.
+void run_cuda_batch_norm(benchmark::State& state, int64_t c, int64_t h, int64_t w, bool backward) {
+    if (!bench::require_gpu(state)) return;
+    const int64_t n = 128;
+    BatchNormShape s;
+    s.n = n, s.c = c, s.hw = h * w;
+    const int64_t nx = n * c * h * w;
+    const std::string what = std::string("batch_norm ") + (backward ? "bwd " : "fwd_train ") + dims(n, c, h, w);
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_randn(nx, 1), dy = device_randn(nx, 2);
+    const Tensor gamma = Tensor::full({c}, 1.5, DType::float32, Device::cuda());
+    const Tensor beta = Tensor::full({c}, 0.25, DType::float32, Device::cuda());
+    const Tensor rm = Tensor::zeros({c}, DType::float32, Device::cuda());
+    const Tensor rv = Tensor::ones({c}, DType::float32, Device::cuda());
+    const Tensor y = Tensor::empty({nx}, DType::float32, Device::cuda());
+    const Tensor dx = Tensor::zeros({nx}, DType::float32, Device::cuda());
+    const Tensor mean = Tensor::empty({c}, DType::float32, Device::cuda());
+    const Tensor invstd = Tensor::empty({c}, DType::float32, Device::cuda());
+    const Tensor dgamma = Tensor::zeros({c}, DType::float32, Device::cuda());
+    const Tensor dbeta = Tensor::zeros({c}, DType::float32, Device::cuda());
+    auto forward = [&] {
+        cuda::batch_norm_fwd_train(s, y.data<float>(), mean.data<float>(), invstd.data<float>(), rm.data<float>(),
+                                   rv.data<float>(), x.data<float>(), gamma.data<float>(), beta.data<float>(), 0.1f,
+                                   1e-5f);
+    };
+    forward();
+    bench::time_gpu(state, what, [&] {
+        if (backward)
+            cuda::batch_norm_bwd(s, true, dx.data<float>(), dgamma.data<float>(), dbeta.data<float>(), dy.data<float>(),
+                                 x.data<float>(), mean.data<float>(), invstd.data<float>(), gamma.data<float>());
+        else
+            forward();
+    });
+#else
+    (void)s, (void)what;
+#endif
+    state.SetBytesProcessed(state.iterations() * nx * int64_t(sizeof(float)) * (backward ? 6 : 3));
+}
+
+// The first two conv blocks at batch 128: 64 MiB and 32 MiB per tensor.
+void BM_cuda_batch_norm_fwd_128x32x64x64(benchmark::State& state) { run_cuda_batch_norm(state, 32, 64, 64, false); }
+void BM_cuda_batch_norm_bwd_128x32x64x64(benchmark::State& state) { run_cuda_batch_norm(state, 32, 64, 64, true); }
+void BM_cuda_batch_norm_fwd_128x64x32x32(benchmark::State& state) { run_cuda_batch_norm(state, 64, 32, 32, false); }
+void BM_cuda_batch_norm_bwd_128x64x32x32(benchmark::State& state) { run_cuda_batch_norm(state, 64, 32, 32, true); }
+BENCHMARK(BM_cuda_batch_norm_fwd_128x32x64x64)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_batch_norm_bwd_128x32x64x64)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_batch_norm_fwd_128x64x32x32)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_batch_norm_bwd_128x64x32x32)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// Global average pool of (128, 512, 8, 8): 16 MiB read, 256 KiB written; backward: dy read, dx (the size
+// of x) read and written.
+void run_cuda_adaptive_avg_pool(benchmark::State& state, bool backward) {
+    if (!bench::require_gpu(state)) return;
+    const int64_t n = 128, c = 512, h = 8, w = 8;
+    Pool2dShape s;
+    s.n = n, s.c = c, s.h = h, s.w = w, s.p = 1, s.q = 1;
+    const int64_t nx = n * c * h * w, ny = n * c;
+    const std::string what = std::string("adaptive_avg_pool2d 1x1 ") + (backward ? "bwd " : "fwd ") + dims(n, c, h, w);
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_randn(nx, 1), dy = device_randn(ny, 2);
+    const Tensor y = Tensor::empty({ny}, DType::float32, Device::cuda());
+    const Tensor dx = Tensor::zeros({nx}, DType::float32, Device::cuda());
+    bench::time_gpu(state, what, [&] {
+        if (backward)
+            cuda::adaptive_avg_pool2d_bwd(s, dx.data<float>(), dy.data<float>());
+        else
+            cuda::adaptive_avg_pool2d_fwd(s, y.data<float>(), x.data<float>());
+    });
+#else
+    (void)s, (void)what;
+#endif
+    state.SetBytesProcessed(state.iterations() * int64_t(sizeof(float)) * (backward ? 2 * nx + ny : nx + ny));
+}
+void BM_cuda_adaptive_avg_pool_fwd(benchmark::State& state) { run_cuda_adaptive_avg_pool(state, false); }
+void BM_cuda_adaptive_avg_pool_bwd(benchmark::State& state) { run_cuda_adaptive_avg_pool(state, true); }
+BENCHMARK(BM_cuda_adaptive_avg_pool_fwd)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_adaptive_avg_pool_bwd)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

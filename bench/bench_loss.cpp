@@ -15,6 +15,9 @@
 #include "dyad/dyad.h"
 #include "kernels/loss.h"
 #include "kernels/optim.h"
+#if DYAD_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
 
 using namespace dyad;
 using bench::backends;
@@ -126,5 +129,65 @@ BENCHMARK(BM_dropout_64x256)->Apply(backends);
 // 4M elements (36 MB of traffic): from DRAM.
 void BM_dropout_4M(benchmark::State& state) { run_dropout(state, 4 << 20); }
 BENCHMARK(BM_dropout_4M)->Apply(backends);
+
+// ---------------------------------------------------------------------------- CUDA
+// The CUDA kernels on device buffers at the reference CNN's training batch, 128 x 200 (no args; timed with
+// CUDA events; without a GPU they report "no CUDA device"). At 100 KB these are bound by launch latency
+// and one block per row, not by bandwidth: elements/s and bytes/s (each buffer counted once) both show.
+namespace {
+
+#if DYAD_WITH_CUDA
+Tensor device_floats(const std::vector<float>& v) {
+    return Tensor::from_vector(v, {int64_t(v.size())}).to(Device::cuda());
+}
+#endif
+
+// Cross-entropy forward (per-row log-sum-exp, loss) then backward (dlogits += ...), as one training step.
+void BM_cuda_cross_entropy_128x200(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    const int64_t n = 128, c = 200;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    std::vector<int32_t> labels(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; i++) labels[size_t(i)] = int32_t(i * 7 % c);
+    const Tensor x = device_floats(random_floats(n * c, 1, 3.0));
+    const Tensor lab = Tensor::from_vector(labels, {n}).to(Device::cuda());
+    const Tensor loss = Tensor::empty({}, DType::float32, Device::cuda());
+    const Tensor lse = Tensor::empty({n}, DType::float32, Device::cuda());
+    const Tensor dloss = Tensor::ones({}, DType::float32, Device::cuda());
+    const Tensor dx = Tensor::zeros({n, c}, DType::float32, Device::cuda());
+    bench::time_gpu(state, "cross_entropy fwd+bwd (128, 200)", [&] {
+        cuda::cross_entropy_fwd(n, c, loss.data<float>(), lse.data<float>(), x.data<float>(), lab.data<int32_t>(),
+                                0.1f);
+        cuda::cross_entropy_bwd(n, c, dx.data<float>(), dloss.data<float>(), x.data<float>(), lse.data<float>(),
+                                lab.data<int32_t>(), 0.1f);
+    });
+#endif
+    state.SetItemsProcessed(state.iterations() * n * c);
+    // Forward reads the logits; backward reads them again and reads and writes dlogits.
+    state.SetBytesProcessed(state.iterations() * n * c * int64_t(sizeof(float)) * 4);
+}
+BENCHMARK(BM_cuda_cross_entropy_128x200)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// Log-softmax forward over the last dim of (128, 200): x read, y written.
+void BM_cuda_log_softmax_128x200(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    const ReduceShape s{128, 200, 1};
+    const int64_t n = s.outer * s.reduce * s.inner;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_floats(random_floats(n, 2, 3.0));
+    const Tensor y = Tensor::empty({n}, DType::float32, Device::cuda());
+    bench::time_gpu(state, "log_softmax (128, 200)",
+                    [&] { cuda::log_softmax_fwd(s, y.data<float>(), x.data<float>()); });
+#else
+    (void)s;
+#endif
+    state.SetItemsProcessed(state.iterations() * n);
+    state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)) * 2);
+}
+BENCHMARK(BM_cuda_log_softmax_128x200)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
 
 BENCHMARK_MAIN();

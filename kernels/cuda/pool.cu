@@ -1,11 +1,199 @@
-// Placeholder definitions: replaced by the real kernels.
+// Pooling kernels, CUDA (contracts in kernels/pool.h). Forward kernels take one thread per output and
+// walk its window in naive's row-major order; backward kernels take one thread per input element and
+// gather the gradient of every window that covers it, in increasing output order, so they need no
+// atomics. Every kernel gives exactly naive's results: max pooling uses naive's comparisons (first
+// maximum wins, NaN wins), the average forwards add in double and round once as naive does, and the
+// backward kernels add the same float terms in the same order as naive's scatter (written with
+// __fmul_rn/__fadd_rn so nvcc does not contract them into FMAs). Grid-stride loops, int64 offsets.
 #include "../pool.h"
-#include "check.h"
+#include "context.h"
+
 namespace dyad::cuda {
-void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) { throw CudaError("max_pool2d_fwd: not written yet"); }
-void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx) { throw CudaError("max_pool2d_bwd: not written yet"); }
-void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) { throw CudaError("avg_pool2d_fwd: not written yet"); }
-void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) { throw CudaError("avg_pool2d_bwd: not written yet"); }
-void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) { throw CudaError("adaptive_avg_pool2d_fwd: not written yet"); }
-void adaptive_avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) { throw CudaError("adaptive_avg_pool2d_bwd: not written yet"); }
+
+namespace {
+
+// Rows [lo, hi) of the input that fixed window i covers (the padding clipped off), as naive's window().
+struct Range {
+    int64_t lo, hi;
+};
+
+__device__ inline Range window(int64_t i, int64_t stride, int64_t pad, int64_t k, int64_t size) {
+    const int64_t start = i * stride - pad;
+    return {start > 0 ? start : 0, start + k < size ? start + k : size};
+}
+
+// Adaptive window i of `out` over `size`: [floor(i * size / out), ceil((i + 1) * size / out)).
+__device__ inline Range adaptive_window(int64_t i, int64_t out, int64_t size) {
+    return {i * size / out, ((i + 1) * size + out - 1) / out};
+}
+
+// Fixed windows [lo, hi] (inclusive, possibly empty) whose unclipped span [i * stride - pad, + k) holds
+// input row r: i * stride - pad <= r and i * stride - pad + k > r, within [0, out).
+__device__ inline Range covering(int64_t r, int64_t stride, int64_t pad, int64_t k, int64_t out) {
+    const int64_t t = r + pad - k + 1;  // the smallest window start that still reaches r
+    const int64_t lo = t <= 0 ? 0 : (t + stride - 1) / stride;
+    const int64_t hi_unclipped = (r + pad) / stride;  // r + pad >= 0
+    return {lo, hi_unclipped < out - 1 ? hi_unclipped : out - 1};
+}
+
+// Adaptive windows [lo, hi] (inclusive) that hold input row r: window i holds r when
+// floor(i * size / out) <= r < ceil((i + 1) * size / out), that is floor(r * out / size) <= i <=
+// ceil((r + 1) * out / size) - 1.
+__device__ inline Range adaptive_covering(int64_t r, int64_t out, int64_t size) {
+    const int64_t lo = r * out / size;
+    const int64_t hi = ((r + 1) * out + size - 1) / size - 1;
+    return {lo, hi < out - 1 ? hi : out - 1};
+}
+
+__global__ void max_pool_fwd_kernel(Pool2dShape s, float* y, int32_t* idx, const float* x, int64_t total) {
+    for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t j = o % s.q, i = o / s.q % s.p, plane = o / (s.p * s.q);
+        const float* xp = x + plane * s.h * s.w;
+        const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
+        const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
+        int64_t best = rows.lo * s.w + cols.lo;
+        float bv = xp[best];
+        // naive's scan: take v when v > best or v is NaN; stop at the first NaN (a NaN first element is
+        // never replaced).
+        bool done = isnan(bv);
+        for (int64_t r = rows.lo; r < rows.hi && !done; r++)
+            for (int64_t c = cols.lo; c < cols.hi; c++) {
+                const float v = xp[r * s.w + c];
+                if (v > bv || isnan(v)) {
+                    best = r * s.w + c;
+                    bv = v;
+                    if (isnan(v)) {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+        y[o] = bv;
+        idx[o] = int32_t(best);
+    }
+}
+
+__global__ void max_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, const int32_t* idx, int64_t total) {
+    for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t c = e % s.w, r = e / s.w % s.h, plane = e / (s.h * s.w);
+        const int32_t me = int32_t(r * s.w + c);
+        const Range wi = covering(r, s.stride_h, s.pad_h, s.kh, s.p);
+        const Range wj = covering(c, s.stride_w, s.pad_w, s.kw, s.q);
+        const int64_t out = plane * s.p * s.q;
+        float acc = dx[e];
+        for (int64_t i = wi.lo; i <= wi.hi; i++)
+            for (int64_t j = wj.lo; j <= wj.hi; j++) {
+                const int64_t o = out + i * s.q + j;
+                if (idx[o] == me) acc = __fadd_rn(acc, dy[o]);
+            }
+        dx[e] = acc;
+    }
+}
+
+__global__ void avg_pool_fwd_kernel(Pool2dShape s, float* y, const float* x, double inv, int64_t total) {
+    for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t j = o % s.q, i = o / s.q % s.p, plane = o / (s.p * s.q);
+        const float* xp = x + plane * s.h * s.w;
+        const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
+        const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
+        double acc = 0;
+        for (int64_t r = rows.lo; r < rows.hi; r++)
+            for (int64_t c = cols.lo; c < cols.hi; c++) acc = __dadd_rn(acc, double(xp[r * s.w + c]));
+        y[o] = float(__dmul_rn(acc, inv));
+    }
+}
+
+// Every window covering an input element holds it (the clipping only removes padding), so each covering
+// window adds dy * inv, as naive's scatter does.
+__global__ void avg_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, float inv, int64_t total) {
+    for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t c = e % s.w, r = e / s.w % s.h, plane = e / (s.h * s.w);
+        const Range wi = covering(r, s.stride_h, s.pad_h, s.kh, s.p);
+        const Range wj = covering(c, s.stride_w, s.pad_w, s.kw, s.q);
+        const float* dyp = dy + plane * s.p * s.q;
+        float acc = dx[e];
+        for (int64_t i = wi.lo; i <= wi.hi; i++)
+            for (int64_t j = wj.lo; j <= wj.hi; j++) acc = __fadd_rn(acc, __fmul_rn(dyp[i * s.q + j], inv));
+        dx[e] = acc;
+    }
+}
+
+__global__ void adaptive_avg_fwd_kernel(Pool2dShape s, float* y, const float* x, int64_t total) {
+    for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t j = o % s.q, i = o / s.q % s.p, plane = o / (s.p * s.q);
+        const float* xp = x + plane * s.h * s.w;
+        const Range rows = adaptive_window(i, s.p, s.h);
+        const Range cols = adaptive_window(j, s.q, s.w);
+        double acc = 0;
+        for (int64_t r = rows.lo; r < rows.hi; r++)
+            for (int64_t c = cols.lo; c < cols.hi; c++) acc = __dadd_rn(acc, double(xp[r * s.w + c]));
+        y[o] = float(__ddiv_rn(acc, double((rows.hi - rows.lo) * (cols.hi - cols.lo))));
+    }
+}
+
+__global__ void adaptive_avg_bwd_kernel(Pool2dShape s, float* dx, const float* dy, int64_t total) {
+    for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t c = e % s.w, r = e / s.w % s.h, plane = e / (s.h * s.w);
+        const Range wi = adaptive_covering(r, s.p, s.h);
+        const Range wj = adaptive_covering(c, s.q, s.w);
+        const float* dyp = dy + plane * s.p * s.q;
+        float acc = dx[e];
+        for (int64_t i = wi.lo; i <= wi.hi; i++) {
+            const Range rows = adaptive_window(i, s.p, s.h);
+            for (int64_t j = wj.lo; j <= wj.hi; j++) {
+                const Range cols = adaptive_window(j, s.q, s.w);
+                const float count = float((rows.hi - rows.lo) * (cols.hi - cols.lo));
+                acc = __fadd_rn(acc, __fdiv_rn(dyp[i * s.q + j], count));
+            }
+        }
+        dx[e] = acc;
+    }
+}
+
+}  // namespace
+
+void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
+    const int64_t total = s.n * s.c * s.p * s.q;
+    if (total == 0) return;
+    max_pool_fwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, y, idx, x, total);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx) {
+    const int64_t total = s.n * s.c * s.h * s.w;
+    if (total == 0 || s.p * s.q == 0) return;
+    max_pool_bwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, idx, total);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {
+    const int64_t total = s.n * s.c * s.p * s.q;
+    if (total == 0) return;
+    const double inv = 1.0 / double(s.kh * s.kw);  // naive's factor
+    avg_pool_fwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, y, x, inv, total);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) {
+    const int64_t total = s.n * s.c * s.h * s.w;
+    if (total == 0 || s.p * s.q == 0) return;
+    const float inv = 1.0f / float(s.kh * s.kw);  // naive's factor
+    avg_pool_bwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, inv, total);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {
+    const int64_t total = s.n * s.c * s.p * s.q;
+    if (total == 0) return;
+    adaptive_avg_fwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, y, x, total);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void adaptive_avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) {
+    const int64_t total = s.n * s.c * s.h * s.w;
+    if (total == 0 || s.p * s.q == 0) return;
+    adaptive_avg_bwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, total);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace dyad::cuda

@@ -18,11 +18,13 @@
 #include "dyad/dyad.h"
 #include "kernels/loss.h"
 #include "support/compare.h"
+#include "support/loss_cases.h"
 #include "support/random.h"
 
 using namespace dyad;
 using test::AllClose;
 using test::make;
+using test::random_labels;
 using test::values;
 
 namespace {
@@ -30,17 +32,6 @@ namespace {
 constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
 constexpr DType kFloatTypes[] = {DType::float32, DType::float64};
 constexpr double kParityRtol = 1e-5, kParityAtol = 1e-6;
-
-// Labels in [0, c), deterministic (a small LCG: the values depend only on the seed).
-Tensor random_labels(int64_t n, int64_t c, uint64_t seed) {
-    std::vector<int32_t> v(static_cast<size_t>(n));
-    uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    for (auto& l : v) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        l = int32_t((s >> 33) % uint64_t(c));
-    }
-    return Tensor::from_vector(v, {n});
-}
 
 // q = (1 - eps) * onehot(labels) + eps / c as a float64 tensor (n, c).
 Tensor smoothed_targets(const Tensor& labels, int64_t c, double eps) {
@@ -144,8 +135,7 @@ TEST_CASE("cross_entropy with one class is 0 and label smoothing 1 ignores the l
 
 // ---------------------------------------------------------------------------- parity
 TEST_CASE("softmax and log_softmax along every dim: omp matches naive", "[loss][naive][omp]") {
-    const std::vector<Shape> shapes = {{1, 1, 1}, {3, 5, 7}, {17, 1, 33}, {2, 300, 65}, {64, 3, 200}, {129, 2, 3}};
-    for (const Shape& shape : shapes) {
+    for (const Shape& shape : test::softmax_shapes()) {
         const Tensor x = test::random_tensor(shape, 41) * 3.0;
         const Tensor dy = test::random_tensor(shape, 42);
         for (Which w : {Which::softmax, Which::log_softmax}) {
@@ -167,8 +157,8 @@ TEST_CASE("softmax and log_softmax along every dim: omp matches naive", "[loss][
 }
 
 TEST_CASE("cross_entropy: omp matches naive for C = 1, 7, 200 and odd N", "[loss][naive][omp]") {
-    for (int64_t c : {1, 7, 200}) {
-        for (int64_t n : {1, 3, 65, 1027}) {
+    for (int64_t c : test::cross_entropy_classes()) {
+        for (int64_t n : test::cross_entropy_batches()) {
             const Tensor x = test::random_tensor({n, c}, uint64_t(n * 1000 + c)) * 4.0;
             const Tensor labels = random_labels(n, c, uint64_t(n + c));
             for (double eps : {0.0, 0.1}) {

@@ -10,10 +10,12 @@
 #include "dyad/dyad.h"
 #include "kernels/norm.h"
 #include "support/compare.h"
+#include "support/norm_cases.h"
 #include "support/random.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::BnCase;
 using test::values;
 
 namespace {
@@ -37,10 +39,6 @@ std::vector<double> as_double(const std::vector<float>& v) { return std::vector<
 // holds {0, 0, 4, 4} (mean 2, biased variance 4, unbiased 16/3).
 const std::vector<double> kX = {1, 2, 0, 0, 3, 6, 4, 4};
 const double kMean[2] = {3, 2}, kVar[2] = {3.5, 4}, kUnbiased[2] = {14.0 / 3, 16.0 / 3};
-
-struct BnCase {
-    int64_t n, c, hw;
-};
 
 }  // namespace
 
@@ -166,10 +164,8 @@ TEST_CASE("batch_norm2d training gradient: hand-checked, and it accumulates", "[
 // running statistics likewise; y and dx are float expressions of those: rtol/atol 1e-5; dgamma and dbeta
 // are sums over the channel: atol 1e-6 * sqrt(count), as for the reduce kernels.
 TEST_CASE("batch_norm kernels: omp matches naive and the float64 reference", "[batchnorm][naive][omp]") {
-    const BnCase cases[] = {{1, 1, 2},   {3, 5, 7},    {2, 3, 49},    {5, 17, 33}, {7, 3, 1},
-                            {33, 2, 17}, {2, 7, 4097}, {4, 64, 1024}, {3, 1, 3001}};
     uint64_t seed = 1;
-    for (const BnCase& bc : cases) {
+    for (const BnCase& bc : test::bn_cases()) {
         for (float offset : {0.0f, 50.0f}) {
             for (bool affine : {true, false}) {
                 BatchNormShape s;
