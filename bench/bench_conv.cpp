@@ -5,13 +5,17 @@
 // cases are its ceiling. Kernels are called directly on preallocated buffers.
 // omp runs at batch 64 with 1 and 2 threads; naive is serial and slow (about 1 GFLOP/s), so it runs at
 // batch 4 (its label says so): the FLOP/s are per pass of the batch actually run, comparable across both.
-// Run: bench_conv --benchmark_min_time=0.3
+// conv_cuda/* (GPU): every pass of the three layers at batch 128 with cuDNN (its algorithm found on the
+// untimed warm-up calls) and with im2col + cuBLAS, in strict FP32, timed with CUDA events.
+// Run: bench_conv --benchmark_min_time=0.3 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
 #include <string>
 
+#include "bench/common.h"
 #include "dyad/dyad.h"
 #include "kernels/conv.h"
+#include "kernels/cuda/runtime.h"
 
 using namespace dyad;
 
@@ -92,6 +96,42 @@ void run(benchmark::State& state, Layer l, Pass pass, bool use_omp, int threads,
                    std::to_string(batch));
 }
 
+// The GPU passes at batch 128 on device buffers; dy is y (as above), the gradients accumulate.
+void run_cuda(benchmark::State& state, Layer l, Pass pass, bool use_cudnn) {
+    if (!bench::require_gpu(state)) return;
+#if DYAD_WITH_CUDA
+    const Conv2dShape s = shape_of(l, 128);
+    const Buffers host = make_buffers(s);
+    const Tensor xt = host.x.to(Device::cuda()), wt = host.w.to(Device::cuda()), bt = host.b.to(Device::cuda());
+    const Tensor yt = host.y.to(Device::cuda()), dxt = host.dx.to(Device::cuda());
+    const Tensor dwt = host.dw.to(Device::cuda()), dbt = host.db.to(Device::cuda());
+    float *x = xt.data<float>(), *w = wt.data<float>(), *b = bt.data<float>(), *y = yt.data<float>();
+    float *dx = dxt.data<float>(), *dw = dwt.data<float>(), *db = dbt.data<float>();
+    const cuda::ConvImpl prev_conv = cuda::conv_impl();
+    const cuda::GemmImpl prev_gemm = cuda::gemm_impl();
+    const Precision prev_precision = precision();
+    cuda::set_conv_impl(use_cudnn ? cuda::ConvImpl::cudnn : cuda::ConvImpl::im2col);
+    cuda::set_gemm_impl(cuda::GemmImpl::cublas);
+    set_precision(Precision::fp32);
+    cuda::use_device(0);
+    bench::time_gpu(state, std::string(use_cudnn ? "cudnn" : "im2col + cublas") + ", batch 128", [&] {
+        if (pass == Pass::fwd)
+            cuda::conv2d_fwd(s, y, x, w, b);
+        else if (pass == Pass::bwd_data)
+            cuda::conv2d_bwd_data(s, dx, y, w);
+        else
+            cuda::conv2d_bwd_filter(s, dw, db, y, x);
+    });
+    cuda::set_conv_impl(prev_conv);
+    cuda::set_gemm_impl(prev_gemm);
+    set_precision(prev_precision);
+    const double flop = 2.0 * double(s.n * s.k * s.c * s.r * s.s * s.p * s.q);
+    state.counters["FLOP/s"] = benchmark::Counter(flop, benchmark::Counter::kIsIterationInvariantRate);
+#else
+    (void)l, (void)pass, (void)use_cudnn;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -109,6 +149,15 @@ int main(int argc, char** argv) {
                     ->UseRealTime()
                     ->Unit(benchmark::kMillisecond);
         }
+    for (const Layer& l : kLayers)
+        for (Pass p : {Pass::fwd, Pass::bwd_data, Pass::bwd_filter})
+            for (bool use_cudnn : {true, false})
+                benchmark::RegisterBenchmark(("conv_cuda/" + std::string(use_cudnn ? "cudnn/" : "im2col/") + l.name +
+                                              "_" + pass_name(p) + "/batch:128")
+                                                 .c_str(),
+                                             run_cuda, l, p, use_cudnn)
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMicrosecond);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

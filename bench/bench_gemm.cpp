@@ -3,12 +3,16 @@
 // rate to watch is FLOP/s against bench_peak's FMA peak for the same thread count. Kernels are called
 // directly on preallocated 64-byte-aligned buffers, with alpha 1 and beta 0 (a forward pass).
 // omp runs with 1 thread and with all threads; naive is serial and only runs up to 512^3 (it is slow).
-// Run: bench_gemm --benchmark_min_time=0.2
+// gemm_cuda/* (GPU): cuBLAS (strict FP32, and TF32 for comparison) against dyad's tiled kernel at 4096^3
+// and on the reference CNN's linear layers at batch 128, timed with CUDA events on device buffers.
+// Run: bench_gemm --benchmark_min_time=0.2 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
 #include <string>
 
+#include "bench/common.h"
 #include "dyad/dyad.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/gemm.h"
 
 using namespace dyad;
@@ -98,6 +102,43 @@ void bench_omp(benchmark::State& state, Case c, int threads) {
     state.SetLabel(omp::gemm_isa());
 }
 
+// ---------------------------------------------------------------- GPU
+// 4096^3 (137 GFLOP: the tiled kernel's target is 80% of cuBLAS in strict FP32), then the linear layers
+// at batch 128: fc1 8192 -> 256 and fc2 256 -> 200, forward, backward data and backward weight.
+const Case kGpuCases[] = {
+    {"square4096", 4096, 4096, 4096, false, false}, {"fc1_fwd", 128, 256, 8192, false, true},
+    {"fc1_bwd_data", 128, 8192, 256, false, false}, {"fc1_bwd_weight", 256, 8192, 128, true, false},
+    {"fc2_fwd", 128, 200, 256, false, true},        {"fc2_bwd_data", 128, 256, 200, false, false},
+    {"fc2_bwd_weight", 200, 256, 128, true, false},
+};
+
+enum class GpuImpl { cublas, cublas_tf32, tiled };
+const char* gpu_impl_name(GpuImpl g) {
+    return g == GpuImpl::cublas ? "cublas" : g == GpuImpl::cublas_tf32 ? "cublas_tf32" : "tiled";
+}
+
+void bench_cuda(benchmark::State& state, Case c, GpuImpl impl) {
+    if (!bench::require_gpu(state)) return;
+#if DYAD_WITH_CUDA
+    const Operands host = make_operands(c);
+    const Tensor a = host.a.to(Device::cuda()), b = host.b.to(Device::cuda()), out = host.c.to(Device::cuda());
+    const Precision prev = precision();
+    set_precision(impl == GpuImpl::cublas_tf32 ? Precision::tf32 : Precision::fp32);
+    cuda::use_device(0);
+    const GemmShape s = host.s;
+    bench::time_gpu(state, gpu_impl_name(impl), [&] {
+        if (impl == GpuImpl::tiled)
+            cuda::gemm_tiled(s, 1.0f, a.data<float>(), b.data<float>(), 0.0f, out.data<float>());
+        else
+            cuda::gemm_cublas(s, 1.0f, a.data<float>(), b.data<float>(), 0.0f, out.data<float>());
+    });
+    set_precision(prev);
+    set_flops(state, c);
+#else
+    (void)c, (void)impl;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,6 +160,12 @@ int main(int argc, char** argv) {
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
     }
+    for (const Case& c : kGpuCases)
+        for (GpuImpl g : {GpuImpl::cublas, GpuImpl::cublas_tf32, GpuImpl::tiled})
+            benchmark::RegisterBenchmark(("gemm_cuda/" + std::string(gpu_impl_name(g)) + "/" + c.name).c_str(),
+                                         bench_cuda, c, g)
+                ->UseManualTime()
+                ->Unit(benchmark::kMicrosecond);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

@@ -38,7 +38,7 @@ namespace cuda {
 void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias);
 void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight);
 void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x);
-// y = relu(conv(x, weight) + bias) in one cuDNN call where cuDNN offers it (bias required).
+// y = relu(conv(x, weight) + bias) in one cuDNN call where cuDNN offers it (bias may be null).
 void conv2d_bias_relu_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias);
 // Unfolds x (c, h, w) of one image into col (c*r*s, p*q), zero outside the image; col2im adds col back
 // into dx (c, h, w) (accumulates). The building blocks of the im2col convolution.

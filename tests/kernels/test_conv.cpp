@@ -1,7 +1,8 @@
 // 2-D convolution: hand-checked values, the omp kernels against the naive reference on odd shapes (every
 // pass, several thread counts, both the per-image and the threaded-GEMM schedule), accumulation into the
 // gradient buffers, float64 gradient checks of conv2d, conv2d against an independent unfold + matmul
-// formulation built from other ops, and the argument errors.
+// formulation built from other ops, conv2d_relu against relu(conv2d(...)) and its gradient checks, and
+// the argument errors.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -14,13 +15,17 @@
 #include "dyad/dyad.h"
 #include "kernels/conv.h"
 #include "support/compare.h"
+#include "support/conv_cases.h"
 #include "support/random.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::conv_cases;
+using test::ConvCase;
 using test::Layout;
 using test::make;
 using test::same_bits;
+using test::shape_of;
 using test::values;
 
 namespace {
@@ -36,47 +41,6 @@ const float kNaN = std::numeric_limits<float>::quiet_NaN();
 // backward filter.
 double conv_atol(int64_t len) { return 1e-6 * std::sqrt(double(std::max<int64_t>(len, 1))); }
 constexpr double kConvRtol = 1e-5;
-
-struct ConvCase {
-    const char* name;
-    int64_t n, c, h, w, k, r, s;
-    int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
-};
-
-Conv2dShape shape_of(const ConvCase& cc) {
-    Conv2dShape s;
-    s.n = cc.n, s.c = cc.c, s.h = cc.h, s.w = cc.w, s.k = cc.k, s.r = cc.r, s.s = cc.s;
-    s.stride_h = cc.stride_h, s.stride_w = cc.stride_w, s.pad_h = cc.pad_h, s.pad_w = cc.pad_w;
-    s.p = (s.h + 2 * s.pad_h - s.r) / s.stride_h + 1;
-    s.q = (s.w + 2 * s.pad_w - s.s) / s.stride_w + 1;
-    return s;
-}
-
-// Odd sizes throughout. With 2 or 3 threads, batches of 4, 6, 8 and 9 run one image per thread; 1, 3, 5
-// and 7 run the images in turn with the GEMM threaded.
-const std::vector<ConvCase>& conv_cases() {
-    static const std::vector<ConvCase> c = {
-        {"C = 1, K = 1, 3x3", 1, 1, 7, 7, 1, 3, 3},
-        {"3x3 pad 1", 3, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1},
-        {"3x3 stride 2 pad 1", 5, 2, 13, 9, 3, 3, 3, 2, 2, 1, 1},
-        {"5x3 stride (2, 1) pad (2, 1)", 2, 3, 11, 13, 7, 5, 3, 2, 1, 2, 1},
-        {"1x1 (no im2col), N = 7", 7, 5, 9, 7, 3, 1, 1},
-        {"1x1 stride 2", 4, 5, 9, 7, 9, 1, 1, 2, 2},
-        {"1x1 pad 1", 3, 3, 5, 7, 5, 1, 1, 1, 1, 1, 1},
-        {"N = 1", 1, 4, 17, 15, 5, 3, 3, 1, 1, 1, 1},
-        {"3x5 stride (1, 2) pad (2, 0), K = 11, N = 9", 9, 3, 15, 17, 11, 3, 5, 1, 2, 2, 0},
-        {"C = 1, 7x7 stride 2 pad 3", 4, 1, 33, 31, 5, 7, 7, 2, 2, 3, 3},
-        {"kernel as large as the input", 5, 3, 5, 5, 3, 5, 5},
-        {"kernel larger than the input, inside the padding", 2, 2, 3, 3, 3, 4, 4, 1, 1, 1, 1},
-        {"stride larger than the kernel", 3, 2, 10, 11, 3, 2, 2, 3, 3},
-        {"5x5 pad 2 on a 1x1 image: taps entirely in the padding", 3, 2, 1, 1, 3, 5, 5, 1, 1, 2, 2},
-        {"5x5 pad 2 on 6x2 images", 2, 2, 6, 2, 3, 5, 5, 1, 1, 2, 2},
-        {"padding 2, stride 2, even kernel", 6, 3, 8, 9, 5, 2, 4, 2, 2, 2, 2},
-        {"several row chunks per image (conv3-like)", 8, 32, 16, 16, 65, 3, 3, 1, 1, 1, 1},
-        {"uneven row chunks", 6, 16, 33, 33, 9, 3, 3, 1, 1, 1, 1},
-    };
-    return c;
-}
 
 std::vector<float> randn_floats(int64_t n, uint64_t seed, double scale = 1.0) {
     manual_seed(seed);
@@ -435,6 +399,91 @@ TEST_CASE("a 1x1 conv2d is a matmul over the channels", "[conv][naive][omp]") {
         const Tensor expect = matmul(w.reshape({4, 6}), x.reshape({3, 6, 35})).reshape({3, 4, 5, 7});
         REQUIRE_THAT(values(conv2d(x, w)), AllClose(values(expect)).rtol(kConvRtol).atol(1e-5));
     }
+}
+
+// ---------------------------------------------------------------------------- conv2d_relu
+TEST_CASE("conv2d_relu equals relu of conv2d, values and gradients", "[conv][naive][omp]") {
+    // On the CPU conv2d_relu runs conv2d's kernels and then relu's, and its backward masks dy by the
+    // output's sign before conv2d's backward: the same operations as the composition, so the same bits.
+    // About half the outputs are negative (zero-mean data), so both sides of the mask are exercised.
+    const std::vector<GradCase> cases = {
+        {"3x3 pad 1", {3, 4, 9, 8}, {5, 4, 3, 3}, 1, 1, true},
+        {"5x3 stride (2, 1) pad (2, 0)", {2, 3, 11, 7}, {3, 3, 5, 3}, {2, 1}, {2, 0}, true},
+        {"2x2 stride 2, no bias", {5, 2, 8, 9}, {7, 2, 2, 2}, 2, 0, false},
+        {"1x1", {2, 6, 5, 7}, {4, 6, 1, 1}, 1, 0, true},
+    };
+    for (const GradCase& gc : cases) {
+        for (CpuKernels k : kKernelSets) {
+            CpuKernelsGuard guard(k);
+            INFO(gc.name << " " << cpu_kernels_name(k));
+            std::vector<float> out[2], grads[2][3];
+            for (int way = 0; way < 2; way++) {
+                Tensor x = test::random_tensor(gc.x, 91, Layout::transposed).requires_grad_();
+                Tensor w = test::random_tensor(gc.w, 92).requires_grad_();
+                Tensor b = gc.bias ? test::random_tensor({gc.w[0]}, 93).requires_grad_() : Tensor();
+                const Tensor y = way == 0 ? relu(conv2d(x, w, b, gc.stride, gc.padding))
+                                          : conv2d_relu(x, w, b, gc.stride, gc.padding);
+                out[way] = y.detach().contiguous().to_vector<float>();
+                sum(mul(y, test::random_tensor(y.shape(), 94))).backward();
+                grads[way][0] = x.grad().to_vector<float>();
+                grads[way][1] = w.grad().to_vector<float>();
+                if (gc.bias) grads[way][2] = b.grad().to_vector<float>();
+            }
+            size_t zeros = 0;
+            for (float v : out[1]) zeros += v == 0.0f;
+            REQUIRE(zeros > 0);
+            REQUIRE(zeros < out[1].size());
+            REQUIRE(same_bits(out[1], out[0]));
+            for (int i = 0; i < 3; i++) REQUIRE(same_bits(grads[1][i], grads[0][i]));
+        }
+    }
+}
+
+TEST_CASE("conv2d_relu gradients (float64)", "[conv][gradcheck]") {
+    const std::vector<GradCase> cases = {
+        {"3x2 kernel", {2, 2, 5, 4}, {3, 2, 3, 2}, 1, 0, true},
+        {"stride 2, padding 1", {1, 3, 6, 5}, {2, 3, 3, 3}, 2, 1, true},
+        {"stride (1, 2), padding (2, 1), no bias", {2, 2, 4, 5}, {2, 2, 2, 3}, {1, 2}, {2, 1}, false},
+    };
+    for (const GradCase& gc : cases) {
+        INFO(gc.name << ": x " << shape_str(gc.x) << " w " << shape_str(gc.w));
+        Tensor x = test::random_tensor(gc.x, 101, Layout::contiguous, DType::float64).requires_grad_();
+        Tensor w = test::random_tensor(gc.w, 102, Layout::contiguous, DType::float64).requires_grad_();
+        const Size2 st = gc.stride, pad = gc.padding;
+        GradcheckResult r;
+        if (gc.bias) {
+            Tensor b = test::random_tensor({gc.w[0]}, 103, Layout::contiguous, DType::float64).requires_grad_();
+            r = gradcheck(
+                [st, pad](const std::vector<Tensor>& in) { return conv2d_relu(in[0], in[1], in[2], st, pad); },
+                {x, w, b});
+        } else {
+            r = gradcheck(
+                [st, pad](const std::vector<Tensor>& in) { return conv2d_relu(in[0], in[1], Tensor(), st, pad); },
+                {x, w});
+        }
+        INFO(r.report);
+        REQUIRE(r.ok);
+    }
+}
+
+TEST_CASE("conv2d_relu checks its arguments as conv2d does", "[conv][errors]") {
+    using Catch::Contains;
+    const Tensor x = Tensor::zeros({2, 3, 8, 8}), w = Tensor::zeros({4, 3, 3, 3}), b = Tensor::zeros({4});
+    REQUIRE_THROWS_WITH(conv2d_relu(Tensor::zeros({3, 8, 8}), w),
+                        Contains("conv2d_relu: x must be 4-D") && Contains("(3, 8, 8)"));
+    REQUIRE_THROWS_WITH(conv2d_relu(x, Tensor::zeros({4, 5, 3, 3})),
+                        Contains("conv2d_relu") && Contains("channel mismatch"));
+    REQUIRE_THROWS_WITH(conv2d_relu(x, w, Tensor::zeros({5})),
+                        Contains("conv2d_relu") && Contains("bias must have shape (4)"));
+    REQUIRE_THROWS_WITH(conv2d_relu(x, w, b, 0), Contains("conv2d_relu") && Contains("stride must be >= 1"));
+    REQUIRE_THROWS_WITH(conv2d_relu(x, w, b, 1, {0, -1}), Contains("conv2d_relu") && Contains("padding must be >= 0"));
+    REQUIRE_THROWS_WITH(conv2d_relu(Tensor::zeros({2, 3, 2, 8}), w),
+                        Contains("conv2d_relu") && Contains("larger than the padded input"));
+    REQUIRE_THROWS_WITH(conv2d_relu(Tensor::zeros({0, 3, 8, 8}), w),
+                        Contains("conv2d_relu") && Contains("empty batch"));
+    REQUIRE_THROWS_WITH(conv2d_relu(x, Tensor::zeros({4, 3, 3, 3}, DType::float64)),
+                        Contains("conv2d_relu") && Contains("dtypes differ"));
+    REQUIRE_THROWS_WITH(conv2d_relu(Tensor(), w), Contains("conv2d_relu") && Contains("undefined"));
 }
 
 // ---------------------------------------------------------------------------- errors

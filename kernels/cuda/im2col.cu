@@ -1,0 +1,172 @@
+// The building blocks of the im2col convolution on the GPU (kernels/cuda/conv.cpp puts them together
+// with the GEMM): im2col, col2im, the bias (and ReLU) epilogue, the sum of per-image filter-gradient
+// partials, and the bias gradient.
+//
+// im2col: one thread per column-matrix element (grid-stride), consecutive threads along the output
+// positions, so the writes are coalesced; taps in the padding write 0. col2im gathers: one thread per
+// input element sums, in a fixed order (filter row, then column), the column entries its windows put
+// there and adds the sum once, so no two threads write the same element and no atomics are needed.
+// add_partials: one thread per filter-gradient element adds the images' partials in image order.
+// bias_grad: one block per filter, each thread sums a fixed strided subset of dy's (N, P, Q) plane, then
+// a warp-shuffle tree and a tree over the warps: the same order on every run.
+#include <cstdint>
+
+#include "../conv.h"
+#include "context.h"
+
+namespace dyad::cuda {
+
+// Batched forms used by conv.cpp (declared there): `images` consecutive images of x / dx, and their column
+// matrices one after another in col, each (c*r*s, p*q).
+namespace lowering {
+void im2col_images(const Conv2dShape& s, int64_t images, float* col, const float* x);
+void col2im_images(const Conv2dShape& s, int64_t images, float* dx, const float* col);
+void add_bias(float* y, const float* bias, int64_t n, int64_t k, int64_t pq, bool relu);
+void bias_grad(float* dbias, const float* dy, int64_t n, int64_t k, int64_t pq);
+void add_partials(float* out, const float* parts, int64_t count, int64_t nparts);
+}  // namespace lowering
+
+namespace {
+
+// Row (c, r, t) and column (oh, ow) of col for element i of `images` stacked column matrices.
+__global__ void im2col_kernel(Conv2dShape s, int64_t total, float* __restrict__ col, const float* __restrict__ x) {
+    const int64_t pq = s.p * s.q, crs = s.c * s.r * s.s;
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t pos = i % pq;
+        const int64_t row = (i / pq) % crs;
+        const int64_t img = i / (pq * crs);
+        const int64_t oh = pos / s.q, ow = pos % s.q;
+        const int64_t c = row / (s.r * s.s), rr = (row / s.s) % s.r, tt = row % s.s;
+        const int64_t ih = oh * s.stride_h - s.pad_h + rr, iw = ow * s.stride_w - s.pad_w + tt;
+        float v = 0.0f;
+        if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) v = x[((img * s.c + c) * s.h + ih) * s.w + iw];
+        col[i] = v;
+    }
+}
+
+// dx[img, c, ih, iw] += the sum over the taps (rr, tt) whose window covers (ih, iw): output row
+// oh = (ih + pad_h - rr) / stride_h when that divides exactly and 0 <= oh < p, likewise ow.
+__global__ void col2im_kernel(Conv2dShape s, int64_t total, float* __restrict__ dx, const float* __restrict__ col) {
+    const int64_t pq = s.p * s.q, crs = s.c * s.r * s.s;
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t iw = i % s.w;
+        const int64_t ih = (i / s.w) % s.h;
+        const int64_t c = (i / (s.w * s.h)) % s.c;
+        const int64_t img = i / (s.w * s.h * s.c);
+        const float* cimg = col + img * crs * pq;
+        float sum = 0.0f;
+        for (int64_t rr = 0; rr < s.r; rr++) {
+            const int64_t oh_s = ih + s.pad_h - rr;  // oh * stride_h; falls as rr grows
+            if (oh_s < 0) break;
+            if (oh_s % s.stride_h != 0) continue;
+            const int64_t oh = oh_s / s.stride_h;
+            if (oh >= s.p) continue;
+            for (int64_t tt = 0; tt < s.s; tt++) {
+                const int64_t ow_s = iw + s.pad_w - tt;
+                if (ow_s < 0) break;
+                if (ow_s % s.stride_w != 0) continue;
+                const int64_t ow = ow_s / s.stride_w;
+                if (ow >= s.q) continue;
+                sum += cimg[((c * s.r + rr) * s.s + tt) * pq + oh * s.q + ow];
+            }
+        }
+        dx[i] += sum;
+    }
+}
+
+// y[img, k, pos] = y + bias[k] (bias may be null), then max(., 0) when Relu (NaN stays NaN, as relu_fwd).
+template <bool Relu>
+__global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__ bias, int64_t total, int64_t k,
+                                int64_t pq) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+        float v = y[i];
+        if (bias) v += bias[(i / pq) % k];
+        if (Relu) v = v < 0.0f ? 0.0f : v;
+        y[i] = v;
+    }
+}
+
+// out[i] += parts[0][i] + parts[1][i] + ... (nparts buffers of count floats), summed in that order.
+__global__ void add_partials_kernel(float* __restrict__ out, const float* __restrict__ parts, int64_t count,
+                                    int64_t nparts) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
+        float sum = parts[i];
+        for (int64_t p = 1; p < nparts; p++) sum += parts[p * count + i];
+        out[i] += sum;
+    }
+}
+
+constexpr int kReduceThreads = 256;
+
+// Block kk: dbias[kk] += sum over img, pos of dy[img, kk, pos]. Thread t sums positions t, t + 256, ...
+// of every image in turn; then the block tree.
+__global__ void bias_grad_kernel(float* __restrict__ dbias, const float* __restrict__ dy, int64_t n, int64_t k,
+                                 int64_t pq) {
+    const int64_t kk = blockIdx.x;
+    float sum = 0.0f;
+    for (int64_t img = 0; img < n; img++) {
+        const float* plane = dy + (img * k + kk) * pq;
+        for (int64_t pos = threadIdx.x; pos < pq; pos += kReduceThreads) sum += plane[pos];
+    }
+    // Warp tree, then the warps' sums in shared memory, reduced by the first warp the same way.
+    for (int off = 16; off > 0; off >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, off);
+    __shared__ float warp_sums[kReduceThreads / 32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) warp_sums[warp] = sum;
+    __syncthreads();
+    if (warp == 0) {
+        sum = lane < kReduceThreads / 32 ? warp_sums[lane] : 0.0f;
+        for (int off = 16; off > 0; off >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, off);
+        if (lane == 0) dbias[kk] += sum;
+    }
+}
+
+}  // namespace
+
+namespace lowering {
+
+void im2col_images(const Conv2dShape& s, int64_t images, float* col, const float* x) {
+    const int64_t total = images * s.c * s.r * s.s * s.p * s.q;
+    if (total <= 0) return;
+    im2col_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, col, x);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void col2im_images(const Conv2dShape& s, int64_t images, float* dx, const float* col) {
+    const int64_t total = images * s.c * s.h * s.w;
+    if (total <= 0) return;
+    col2im_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, dx, col);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void add_bias(float* y, const float* bias, int64_t n, int64_t k, int64_t pq, bool relu) {
+    const int64_t total = n * k * pq;
+    if (total <= 0 || (!bias && !relu)) return;
+    if (relu)
+        add_bias_kernel<true><<<grid_for(total), kBlock, 0, stream()>>>(y, bias, total, k, pq);
+    else
+        add_bias_kernel<false><<<grid_for(total), kBlock, 0, stream()>>>(y, bias, total, k, pq);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void bias_grad(float* dbias, const float* dy, int64_t n, int64_t k, int64_t pq) {
+    if (k <= 0) return;
+    if (k > int64_t(INT32_MAX))
+        throw CudaError(::dyad::detail::str("conv2d bias gradient: too many filters (", k, ")"));
+    bias_grad_kernel<<<unsigned(k), kReduceThreads, 0, stream()>>>(dbias, dy, n, k, pq);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void add_partials(float* out, const float* parts, int64_t count, int64_t nparts) {
+    if (count <= 0 || nparts <= 0) return;
+    add_partials_kernel<<<grid_for(count), kBlock, 0, stream()>>>(out, parts, count, nparts);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace lowering
+
+void im2col(const Conv2dShape& s, float* col, const float* x) { lowering::im2col_images(s, 1, col, x); }
+
+void col2im(const Conv2dShape& s, float* dx, const float* col) { lowering::col2im_images(s, 1, dx, col); }
+
+}  // namespace dyad::cuda
