@@ -129,7 +129,7 @@ void run_cuda_reduce(benchmark::State& state, const ReduceShape& s, const std::s
             cuda::sum_fwd(y.data<float>(), x.data<float>(), s, 1.0f);
     });
 #else
-    (void)what, (void)is_max;
+    (void)what, (void)is_max, (void)m;
 #endif
     state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)));
 }
