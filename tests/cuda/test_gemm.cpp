@@ -18,13 +18,17 @@
 #include "kernels/cuda/runtime.h"
 #include "kernels/gemm.h"
 #include "support/compare.h"
+#include "support/gemm_cases.h"
 #include "support/random.h"
 #include "support/shapes.h"
 
 using namespace dyad;
 using test::AllClose;
 using test::Layout;
+using test::matmul_cases;
+using test::MatmulCase;
 using test::values;
+using test::view_as;
 
 namespace {
 
@@ -231,43 +235,6 @@ TEST_CASE("cuda gemm follows the GEMM implementation setting", "[cuda][gemm]") {
 }
 
 // ---------------------------------------------------------------------------- matmul and linear
-namespace {
-
-struct MatmulCase {
-    const char* name;
-    Shape a, b;
-    bool t_a = false, t_b = false;
-    Layout layout = Layout::contiguous;
-};
-
-Tensor view_as(const Tensor& stored, bool t) {
-    if (!t) return stored;
-    return stored.dim() == 2 ? stored.t() : stored.transpose(-1, -2);
-}
-
-// The CPU matmul test's cases (tests/kernels/test_gemm.cpp).
-const std::vector<MatmulCase>& matmul_cases() {
-    static const std::vector<MatmulCase> c = {
-        {"2-D", {33, 47}, {47, 29}},
-        {"2-D, a.t()", {47, 33}, {47, 29}, true, false},
-        {"2-D, b.t() (a linear layer)", {33, 47}, {29, 47}, false, true},
-        {"2-D, both .t()", {47, 33}, {29, 47}, true, true},
-        {"2-D, transposed memory", {33, 47}, {47, 29}, false, false, Layout::transposed},
-        {"2-D, strided (copied)", {33, 47}, {47, 29}, false, false, Layout::strided},
-        {"3-D batched", {3, 17, 23}, {3, 23, 19}},
-        {"3-D, both transpose(-1, -2)", {3, 23, 17}, {3, 19, 23}, true, true},
-        {"3-D, transposed memory", {3, 17, 23}, {3, 23, 19}, false, false, Layout::transposed},
-        {"2-D x 3-D", {17, 23}, {3, 23, 19}},
-        {"3-D x 2-D (shared weight)", {3, 17, 23}, {23, 19}},
-        {"3-D x 2-D.t()", {3, 17, 23}, {19, 23}, false, true},
-        {"batch 1 x batch 4", {1, 17, 23}, {4, 23, 19}},
-        {"batch 4 x batch 1", {4, 17, 23}, {1, 23, 19}},
-        {"vector-like rows and columns", {1, 40}, {40, 1}},
-    };
-    return c;
-}
-
-}  // namespace
 
 TEST_CASE("cuda matmul matches naive with each GEMM implementation, values and gradients", "[cuda][gemm]") {
     // The operands are laid out on the GPU as the case says (transposed or strided views of GPU memory),
