@@ -4,7 +4,7 @@
 # The CUDA toolkit and cuDNN are not Debian packages here; the build detects them (DYAD_WITH_CUDA=AUTO).
 set -euo pipefail
 
-packages=(g++ make cmake pkg-config catch2 libstb-dev libbenchmark-dev zlib1g-dev)
+packages=(g++ make cmake pkg-config catch2 libstb-dev libbenchmark-dev zlib1g-dev dataset-fashion-mnist)
 
 missing=()
 for p in "${packages[@]}"; do

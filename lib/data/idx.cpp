@@ -1,0 +1,2 @@
+// Placeholder: replaced by the real code.
+#include "dyad/data.h"
