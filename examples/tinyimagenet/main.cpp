@@ -1,0 +1,3 @@
+// dyad-tinyimagenet.
+#include "trainer.h"
+int main() { return 0; }

@@ -1,0 +1,2 @@
+// Placeholder.
+#include "report.h"
