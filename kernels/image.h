@@ -7,8 +7,9 @@
 //   src_y = y + dy - pad,  src_x = (flip ? out_w - 1 - x : x) + dx - pad
 //   v     = pixel(src_y, src_x, ch) / 255, or 0 outside the image (zero padding)
 //   out[b, ch, y, x] = (v - mean[ch]) * inv_std[ch]
-// Without `crop`, dy = dx = pad (the window at the image's origin, which with out == stored size is the
-// image itself); without `flip`, no image is flipped. Requires out_h <= h + 2 * pad, out_w <= w + 2 * pad.
+// Without `crop`, the window is centred in the padded image: dy = (h + 2 * pad - out_h) / 2 and likewise
+// dx (rounded down), so with out == stored size it is the image itself, and a larger window pads evenly;
+// without `flip`, no image is flipped. Requires out_h <= h + 2 * pad, out_w <= w + 2 * pad.
 #pragma once
 #include <cstdint>
 
@@ -41,8 +42,8 @@ DYAD_HOST_DEVICE inline ImageDraw image_draw(const ImageBatchShape& s, uint64_t 
     x ^= x >> 16;
     const uint32_t span = uint32_t(2 * s.pad + 1);
     ImageDraw d;
-    d.dy = s.crop ? int64_t((x & 0xffffu) % span) : s.pad;
-    d.dx = s.crop ? int64_t(((x >> 16) & 0x7fffu) % span) : s.pad;
+    d.dy = s.crop ? int64_t((x & 0xffffu) % span) : (s.h + 2 * s.pad - s.out_h) / 2;
+    d.dx = s.crop ? int64_t(((x >> 16) & 0x7fffu) % span) : (s.w + 2 * s.pad - s.out_w) / 2;
     d.flip = s.flip && (x >> 31) != 0;
     return d;
 }

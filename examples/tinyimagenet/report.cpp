@@ -1,2 +1,812 @@
-// Placeholder.
+// The trainer's outputs: metrics.csv and metrics.json, SVG line charts (loss.svg, accuracy.svg), the
+// self-contained report.html, the terminal tables and the progress line.
+//
+// Choices:
+// - Numbers in CSV and JSON are printed with %.9g: the metrics come from float32 arithmetic, and 9
+//   significant digits round-trip any float exactly (a double to within a relative 5e-9, far below any
+//   metric's noise). Non-finite values are "nan"/"inf"/"-inf" in the CSV (strtod reads them back) and null
+//   in the JSON.
+// - Text is made valid UTF-8 before it is written (invalid bytes become U+FFFD); XML text also loses the
+//   control characters XML 1.0 forbids (they become U+FFFD too).
+// - Files are written atomically: a unique temporary file next to the target, fsync, rename.
+// - Charts: 720x420, legend to the right of the plot. Axis ticks are at 1, 2 or 5 x 10^k; the axes span whole
+//   ticks around the data. The y range gets 5% headroom each way and is extended down to 0 when all values
+//   are >= 0 and the smallest is under half the largest (so loss curves start at 0, accuracy curves that
+//   sit near 0.9 keep their detail). When all x are integers (epochs), x ticks are integers. A zero range
+//   (one point, equal values) is widened around the value. Points with a non-finite or huge (|v| > 1e150)
+//   coordinate are skipped. A series with no plottable point gets no polyline but stays in the legend.
+// - Colours follow the first word of the series name (the backend): cpu blue, cuda green, naive orange,
+//   anything else from a fixed palette in order of appearance; so a backend keeps its colour across charts.
+// - Speed-ups compare against the "cpu" backend when present, else the slowest CPU backend (any backend whose
+//   name does not start with "cuda"), else the slowest backend; the column header names the baseline. Ratios
+//   print with one decimal (two below 1). The per-layer GPU speed-up is (cpu fwd + bwd ms) / (cuda fwd + bwd ms).
 #include "report.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "dyad/error.h"
+
+namespace dyad::trainer {
+namespace {
+
+// ---------------------------------------------------------------------------- text helpers
+
+std::string printf_str(const char* fmt, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), fmt, v);
+    return buf;
+}
+
+// %.9g, with nan/inf spelled the same way on every platform.
+std::string num(double v) {
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    return printf_str("%.9g", v);
+}
+
+std::string json_num(double v) { return std::isfinite(v) ? printf_str("%.9g", v) : "null"; }
+
+void append_utf8(std::string& out, uint32_t cp) {
+    if (cp < 0x80) {
+        out += char(cp);
+    } else if (cp < 0x800) {
+        out += char(0xC0 | (cp >> 6));
+        out += char(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += char(0xE0 | (cp >> 12));
+        out += char(0x80 | ((cp >> 6) & 0x3F));
+        out += char(0x80 | (cp & 0x3F));
+    } else {
+        out += char(0xF0 | (cp >> 18));
+        out += char(0x80 | ((cp >> 12) & 0x3F));
+        out += char(0x80 | ((cp >> 6) & 0x3F));
+        out += char(0x80 | (cp & 0x3F));
+    }
+}
+
+constexpr uint32_t kReplacement = 0xFFFD;
+
+// Decodes `s` as UTF-8 and calls f(code point) for each character; an invalid byte gives U+FFFD.
+template <typename F>
+void for_each_code_point(const std::string& s, F f) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const size_t n = s.size();
+    size_t i = 0;
+    while (i < n) {
+        const unsigned c = p[i];
+        int len = 0;
+        uint32_t cp = 0, min = 0;
+        if (c < 0x80) {
+            f(uint32_t(c));
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4, cp = c & 0x07, min = 0x10000;
+        }
+        bool ok = len > 0 && i + size_t(len) <= n;
+        for (int k = 1; ok && k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) ok = false;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        ok = ok && cp >= min && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+        if (ok) {
+            f(cp);
+            i += size_t(len);
+        } else {
+            f(kReplacement);
+            i++;
+        }
+    }
+}
+
+std::string json_quote(const std::string& s) {
+    std::string out = "\"";
+    for_each_code_point(s, [&](uint32_t cp) {
+        switch (cp) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (cp < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof(buf), "\\u%04x", unsigned(cp));
+                    out += buf;
+                } else {
+                    append_utf8(out, cp);
+                }
+        }
+    });
+    return out + "\"";
+}
+
+// Text for XML content and attribute values (either quote style).
+std::string xml(const std::string& s) {
+    std::string out;
+    for_each_code_point(s, [&](uint32_t cp) {
+        switch (cp) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default: {
+                const bool allowed =
+                    cp == '\t' || cp == '\n' || cp == '\r' || (cp >= 0x20 && cp != 0xFFFE && cp != 0xFFFF);
+                append_utf8(out, allowed ? cp : kReplacement);
+            }
+        }
+    });
+    return out;
+}
+
+// Display width in characters (code points), for aligning terminal columns.
+size_t text_width(const std::string& s) {
+    size_t n = 0;
+    for_each_code_point(s, [&](uint32_t) { n++; });
+    return n;
+}
+
+std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+
+// ---------------------------------------------------------------------------- files
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+std::string directory_of(const std::string& path) {
+    const size_t slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+bool write_all(int fd, const char* data, size_t n) {
+    while (n > 0) {
+        const ssize_t w = ::write(fd, data, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        data += w;
+        n -= size_t(w);
+    }
+    return true;
+}
+
+// Writes `text` to `path` atomically (temporary file in the same directory, fsync, rename). `op` names the
+// caller in error messages.
+void write_file_atomic(const char* op, const std::string& path, const std::string& text) {
+    DYAD_CHECK(!path.empty(), op, ": the output path is empty");
+    static std::atomic<uint64_t> counter{0};
+    std::string tmp;
+    int fd = -1;
+    for (int attempt = 0;; attempt++) {
+        tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+        fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) break;
+        const int err = errno;
+        DYAD_CHECK(err == EEXIST && attempt < 100, op, ": cannot write '", path, "': creating '", tmp,
+                   "' failed: ", errno_text(err));
+    }
+    auto fail = [&](const char* step, int err) {
+        if (fd >= 0) ::close(fd);
+        ::unlink(tmp.c_str());
+        DYAD_CHECK(false, op, ": cannot write '", path, "': ", step, " of '", tmp, "' failed: ", errno_text(err));
+    };
+    if (!write_all(fd, text.data(), text.size())) fail("write", errno);
+    if (::fsync(fd) != 0) fail("fsync", errno);
+    const int closed = ::close(fd);
+    fd = -1;
+    if (closed != 0) fail("close", errno);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno);
+    const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_CLOEXEC);
+    if (dir >= 0) {
+        (void)::fsync(dir);
+        ::close(dir);
+    }
+}
+
+// ---------------------------------------------------------------------------- tables
+
+enum class Align { left, right };
+
+// Fixed-width text table: columns separated by two spaces, no trailing spaces.
+std::string text_table(const std::vector<std::vector<std::string>>& rows, const std::vector<Align>& align) {
+    std::vector<size_t> width;
+    for (const auto& row : rows) {
+        if (width.size() < row.size()) width.resize(row.size(), 0);
+        for (size_t c = 0; c < row.size(); c++) width[c] = std::max(width[c], text_width(row[c]));
+    }
+    std::string out;
+    for (const auto& row : rows) {
+        std::string line;
+        for (size_t c = 0; c < row.size(); c++) {
+            const size_t pad = width[c] - text_width(row[c]);
+            const bool right = c < align.size() && align[c] == Align::right;
+            if (c > 0) line += "  ";
+            if (right) line.append(pad, ' ');
+            line += row[c];
+            if (!right) line.append(pad, ' ');
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        out += line + "\n";
+    }
+    return out;
+}
+
+std::string fixed(double v, int decimals) {
+    if (!std::isfinite(v)) return "-";
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+    return buf;
+}
+
+std::string ratio_text(double num_, double den) {
+    if (!(std::isfinite(num_) && std::isfinite(den) && num_ > 0 && den > 0)) return "-";
+    const double r = num_ / den;
+    return fixed(r, r < 1 ? 2 : 1) + "x";  // two decimals below 1, so that 0.08x does not read 0.1x
+}
+
+bool is_gpu(const std::string& backend) { return backend.rfind("cuda", 0) == 0; }
+
+// The backend the speed-ups compare against (see the file comment); nullptr when there is none.
+const BackendSummary* speedup_baseline(const Report& r) {
+    for (const auto& b : r.backends)
+        if (b.backend == "cpu") return &b;
+    const BackendSummary* slowest = nullptr;
+    for (int pass = 0; pass < 2 && !slowest; pass++) {
+        for (const auto& b : r.backends) {
+            if (pass == 0 && is_gpu(b.backend)) continue;
+            if (!(std::isfinite(b.img_per_s) && b.img_per_s > 0)) continue;
+            if (!slowest || b.img_per_s < slowest->img_per_s) slowest = &b;
+        }
+    }
+    return slowest;
+}
+
+std::vector<std::vector<std::string>> comparison_rows(const Report& r) {
+    const BackendSummary* base = speedup_baseline(r);
+    std::vector<std::vector<std::string>> rows;
+    rows.push_back(
+        {"backend", "img/s", "s/epoch", "val top-1", base ? "speed-up vs " + base->backend : std::string("speed-up")});
+    for (const auto& b : r.backends) {
+        rows.push_back({b.backend, fixed(b.img_per_s, 0), fixed(b.epoch_seconds, 2), fixed(b.final_val_top1, 4),
+                        base ? ratio_text(b.img_per_s, base->img_per_s) : "-"});
+    }
+    return rows;
+}
+
+// One row per layer name (first-appearance order), forward/backward ms for each backend, and the GPU's
+// speed-up (cpu total ms / cuda total ms) when both a "cpu" and a "cuda" backend have layer times.
+std::vector<std::vector<std::string>> layer_rows(const Report& r) {
+    std::vector<std::string> names;
+    std::set<std::string> seen;
+    for (const auto& b : r.backends)
+        for (const auto& l : b.layers)
+            if (seen.insert(l.layer).second) names.push_back(l.layer);
+    if (names.empty()) return {};
+    const BackendSummary *cpu = nullptr, *cuda = nullptr;
+    for (const auto& b : r.backends) {
+        if (b.layers.empty()) continue;
+        if (b.backend == "cpu" && !cpu) cpu = &b;
+        if (b.backend == "cuda" && !cuda) cuda = &b;
+    }
+    const bool speedup = cpu && cuda;
+    auto find = [](const BackendSummary& b, const std::string& name) -> const LayerTime* {
+        for (const auto& l : b.layers)
+            if (l.layer == name) return &l;
+        return nullptr;
+    };
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> header{"layer"};
+    for (const auto& b : r.backends) {
+        if (b.layers.empty()) continue;
+        header.push_back(b.backend + " fwd ms");
+        header.push_back(b.backend + " bwd ms");
+    }
+    if (speedup) header.push_back("GPU speed-up");
+    rows.push_back(header);
+    for (const auto& name : names) {
+        std::vector<std::string> row{name};
+        for (const auto& b : r.backends) {
+            if (b.layers.empty()) continue;
+            const LayerTime* l = find(b, name);
+            row.push_back(l ? fixed(l->forward_ms, 3) : "-");
+            row.push_back(l ? fixed(l->backward_ms, 3) : "-");
+        }
+        if (speedup) {
+            const LayerTime* a = find(*cpu, name);
+            const LayerTime* g = find(*cuda, name);
+            row.push_back(a && g ? ratio_text(a->forward_ms + a->backward_ms, g->forward_ms + g->backward_ms) : "-");
+        }
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+std::string html_table(const std::vector<std::vector<std::string>>& rows, const std::string& cls) {
+    std::string out = "<table class=\"" + xml(cls) + "\">\n";
+    for (size_t i = 0; i < rows.size(); i++) {
+        const char* cell = i == 0 ? "th" : "td";
+        out += "<tr>";
+        for (size_t c = 0; c < rows[i].size(); c++) {
+            out += std::string("<") + cell + (i > 0 && c > 0 ? " class=\"num\"" : "") + ">" + xml(rows[i][c]) + "</" +
+                   cell + ">";
+        }
+        out += "</tr>\n";
+    }
+    return out + "</table>\n";
+}
+
+// ---------------------------------------------------------------------------- charts
+
+constexpr int kWidth = 720, kHeight = 420;
+constexpr double kHuge = 1e150;
+
+bool plottable(double x, double y) {
+    return std::isfinite(x) && std::isfinite(y) && std::fabs(x) <= kHuge && std::fabs(y) <= kHuge;
+}
+
+// Round step: 1, 2 or 5 x 10^k, at least raw.
+double nice_step(double raw) {
+    const double p = std::pow(10.0, std::floor(std::log10(raw)));
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (m * p >= raw * (1 - 1e-12)) return m * p;
+    return 10 * p;
+}
+
+struct Axis {
+    double lo = 0, hi = 1, step = 0.2;
+    int ticks = 6;  // lo, lo + step, ..., hi
+};
+
+// An axis of whole ticks covering [lo, hi] (lo < hi), about `target` intervals.
+Axis make_axis(double lo, double hi, bool integer_steps, int target = 5) {
+    Axis a;
+    a.step = nice_step((hi - lo) / target);
+    if (integer_steps) a.step = std::max(a.step, 1.0);
+    a.lo = std::floor(lo / a.step + 1e-9) * a.step;
+    a.hi = std::ceil(hi / a.step - 1e-9) * a.step;
+    if (a.hi <= a.lo) a.hi = a.lo + a.step;
+    a.ticks = int(std::lround((a.hi - a.lo) / a.step)) + 1;
+    return a;
+}
+
+// Widens a zero (or vanishing) range around its value.
+void ensure_range(double& lo, double& hi) {
+    const double mag = std::max(std::fabs(lo), std::fabs(hi));
+    if (hi - lo <= mag * 1e-9) {
+        const double pad = mag > 0 ? mag * 0.1 : 1.0;
+        lo -= pad;
+        hi += pad;
+    }
+}
+
+std::string tick_label(double v, double step) {
+    if (std::fabs(v) < step * 1e-6) v = 0;
+    const double mag = std::fabs(v);
+    if (step >= 1e-4 && mag < 1e7) {
+        const int decimals = step >= 1 ? 0 : int(-std::floor(std::log10(step) + 1e-9));
+        return fixed(v, decimals);
+    }
+    return printf_str("%.6g", v);
+}
+
+std::string coord(double v) { return printf_str("%.2f", v); }
+
+std::string series_key(const std::string& name) { return name.substr(0, name.find(' ')); }
+
+// Truncates to at most `max` characters (never inside a UTF-8 sequence), with "..." when cut.
+std::string shorten(const std::string& s, size_t max) {
+    if (text_width(s) <= max) return s;
+    std::string out;
+    size_t n = 0;
+    for_each_code_point(s, [&](uint32_t cp) {
+        if (n++ < max - 3) append_utf8(out, cp);
+    });
+    return out + "...";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- public
+
+void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& epochs) {
+    std::string out = "backend,epoch,train_loss,train_acc,val_loss,val_top1,val_top5,seconds,img_per_s\n";
+    for (const auto& e : epochs) {
+        out += csv_field(e.backend) + "," + std::to_string(e.epoch);
+        for (double v : {e.train_loss, e.train_acc, e.val_loss, e.val_top1, e.val_top5, e.seconds, e.img_per_s})
+            out += "," + num(v);
+        out += "\n";
+    }
+    write_file_atomic("write_metrics_csv", path, out);
+}
+
+void write_metrics_json(const std::string& path, const Report& report) {
+    std::string out = "{\n  \"title\": " + json_quote(report.title) + ",\n  \"facts\": {";
+    for (size_t i = 0; i < report.facts.size(); i++) {
+        out +=
+            (i ? ",\n    " : "\n    ") + json_quote(report.facts[i].first) + ": " + json_quote(report.facts[i].second);
+    }
+    out += report.facts.empty() ? "},\n" : "\n  },\n";
+    out += "  \"epochs\": [";
+    for (size_t i = 0; i < report.epochs.size(); i++) {
+        const auto& e = report.epochs[i];
+        out += std::string(i ? ",\n    " : "\n    ") + "{\"backend\": " + json_quote(e.backend) +
+               ", \"epoch\": " + std::to_string(e.epoch) + ", \"train_loss\": " + json_num(e.train_loss) +
+               ", \"train_acc\": " + json_num(e.train_acc) + ", \"val_loss\": " + json_num(e.val_loss) +
+               ", \"val_top1\": " + json_num(e.val_top1) + ", \"val_top5\": " + json_num(e.val_top5) +
+               ", \"seconds\": " + json_num(e.seconds) + ", \"img_per_s\": " + json_num(e.img_per_s) + "}";
+    }
+    out += report.epochs.empty() ? "],\n" : "\n  ],\n";
+    out += "  \"backends\": [";
+    for (size_t i = 0; i < report.backends.size(); i++) {
+        const auto& b = report.backends[i];
+        out += std::string(i ? ",\n    " : "\n    ") + "{\"backend\": " + json_quote(b.backend) +
+               ", \"img_per_s\": " + json_num(b.img_per_s) + ", \"epoch_seconds\": " + json_num(b.epoch_seconds) +
+               ", \"final_val_top1\": " + json_num(b.final_val_top1) + ", \"layers\": [";
+        for (size_t j = 0; j < b.layers.size(); j++) {
+            const auto& l = b.layers[j];
+            out += std::string(j ? ",\n      " : "\n      ") + "{\"layer\": " + json_quote(l.layer) +
+                   ", \"forward_ms\": " + json_num(l.forward_ms) + ", \"backward_ms\": " + json_num(l.backward_ms) +
+                   "}";
+        }
+        out += b.layers.empty() ? "]}" : "\n    ]}";
+    }
+    out += report.backends.empty() ? "],\n" : "\n  ],\n";
+    out += "  \"max_curve_difference\": " + json_num(report.max_curve_difference) + "\n}\n";
+    write_file_atomic("write_metrics_json", path, out);
+}
+
+std::string svg_line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
+                           const std::vector<Series>& series) {
+    for (const auto& s : series) {
+        DYAD_CHECK(s.x.size() == s.y.size(), "svg_line_chart: series '", s.name, "' has ", s.x.size(), " x values but ",
+                   s.y.size(), " y values");
+    }
+    // Data range over the plottable points.
+    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+    bool integer_x = true;
+    for (const auto& s : series) {
+        for (size_t i = 0; i < s.x.size(); i++) {
+            if (!plottable(s.x[i], s.y[i])) continue;
+            xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
+            ymin = std::min(ymin, s.y[i]), ymax = std::max(ymax, s.y[i]);
+            if (s.x[i] != std::floor(s.x[i])) integer_x = false;
+        }
+    }
+    const bool has_data = xmin <= xmax;
+    Axis ax, ay;
+
+    // Layout: legend to the right of the plot, sized to the longest name.
+    constexpr size_t kMaxName = 32;
+    size_t longest = 0;
+    for (const auto& s : series) longest = std::max(longest, text_width(shorten(s.name, kMaxName)));
+    const double legend_w = series.empty() ? 0 : 48 + 7.0 * double(longest);
+    const double left = 72, top = 44, bottom = kHeight - 56;
+    const double right = kWidth - 16 - (series.empty() ? 0 : legend_w + 12);
+    const double pw = right - left, ph = bottom - top;
+    auto px = [&](double x) { return left + (x - ax.lo) / (ax.hi - ax.lo) * pw; };
+    auto py = [&](double y) { return bottom - (y - ay.lo) / (ay.hi - ay.lo) * ph; };
+
+    std::string o;
+    o += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(kWidth) + "\" height=\"" +
+         std::to_string(kHeight) + "\" viewBox=\"0 0 " + std::to_string(kWidth) + " " + std::to_string(kHeight) +
+         "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+    o += "<title>" + xml(title) + "</title>\n";
+    o += "<rect x=\"0\" y=\"0\" width=\"" + std::to_string(kWidth) + "\" height=\"" + std::to_string(kHeight) +
+         "\" fill=\"#ffffff\"/>\n";
+    o += "<text x=\"" + coord(kWidth / 2.0) +
+         "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">" + xml(title) + "</text>\n";
+    // Axis labels.
+    o += "<text x=\"" + coord(left + pw / 2) + "\" y=\"" + coord(kHeight - 14.0) + "\" text-anchor=\"middle\">" +
+         xml(x_label) + "</text>\n";
+    o += "<text x=\"18\" y=\"" + coord(top + ph / 2) + "\" text-anchor=\"middle\" transform=\"rotate(-90 18 " +
+         coord(top + ph / 2) + ")\">" + xml(y_label) + "</text>\n";
+
+    if (!has_data) {
+        o += "<rect x=\"" + coord(left) + "\" y=\"" + coord(top) + "\" width=\"" + coord(pw) + "\" height=\"" +
+             coord(ph) + "\" fill=\"none\" stroke=\"#888888\"/>\n";
+        o += "<text x=\"" + coord(left + pw / 2) + "\" y=\"" + coord(top + ph / 2) +
+             "\" text-anchor=\"middle\" font-size=\"14\" fill=\"#666666\">no data</text>\n";
+    } else {
+        double ylo = ymin, yhi = ymax;
+        if (ylo >= 0 && ylo < 0.5 * yhi) ylo = 0;
+        ensure_range(ylo, yhi);
+        const double head = 0.05 * (yhi - ylo);
+        yhi += head;
+        if (ylo != 0) ylo -= head;
+        double xlo = xmin, xhi = xmax;
+        if (xhi - xlo <= std::max(std::fabs(xlo), std::fabs(xhi)) * 1e-9) {
+            if (integer_x) {
+                xlo -= 1, xhi += 1;
+            } else {
+                ensure_range(xlo, xhi);
+            }
+        }
+        ax = make_axis(xlo, xhi, integer_x);
+        ay = make_axis(ylo, yhi, false);
+
+        // Grid, ticks and tick labels.
+        o += "<g stroke=\"#e4e4e4\" stroke-width=\"1\">\n";
+        for (int i = 0; i < ay.ticks; i++) {
+            const std::string y = coord(py(ay.lo + i * ay.step));
+            o += "<line x1=\"" + coord(left) + "\" y1=\"" + y + "\" x2=\"" + coord(right) + "\" y2=\"" + y + "\"/>\n";
+        }
+        for (int i = 0; i < ax.ticks; i++) {
+            const std::string x = coord(px(ax.lo + i * ax.step));
+            o += "<line x1=\"" + x + "\" y1=\"" + coord(top) + "\" x2=\"" + x + "\" y2=\"" + coord(bottom) + "\"/>\n";
+        }
+        o += "</g>\n<g fill=\"#333333\">\n";
+        for (int i = 0; i < ay.ticks; i++) {
+            const double v = ay.lo + i * ay.step;
+            o += "<text x=\"" + coord(left - 6) + "\" y=\"" + coord(py(v) + 4) + "\" text-anchor=\"end\">" +
+                 xml(tick_label(v, ay.step)) + "</text>\n";
+        }
+        for (int i = 0; i < ax.ticks; i++) {
+            const double v = ax.lo + i * ax.step;
+            o += "<text x=\"" + coord(px(v)) + "\" y=\"" + coord(bottom + 18) + "\" text-anchor=\"middle\">" +
+                 xml(tick_label(v, ax.step)) + "</text>\n";
+        }
+        o += "</g>\n";
+        o += "<path d=\"M" + coord(left) + " " + coord(top) + " V" + coord(bottom) + " H" + coord(right) +
+             "\" fill=\"none\" stroke=\"#333333\" stroke-width=\"1\"/>\n";
+    }
+
+    // Colours by backend (first word of the name).
+    static const std::map<std::string, std::string> kKnown{
+        {"cpu", "#1f77b4"}, {"cuda", "#2ca02c"}, {"naive", "#ff7f0e"}};
+    static const char* const kPalette[] = {"#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"};
+    std::map<std::string, std::string> colour;
+    size_t next = 0;
+    auto colour_of = [&](const std::string& name) {
+        const std::string key = series_key(name);
+        auto it = kKnown.find(key);
+        if (it != kKnown.end()) return it->second;
+        auto [pos, added] = colour.emplace(key, "");
+        if (added) pos->second = kPalette[next++ % (sizeof(kPalette) / sizeof(kPalette[0]))];
+        return pos->second;
+    };
+    const std::string dash = " stroke-dasharray=\"6 4\"";
+
+    if (has_data) {
+        for (const auto& s : series) {
+            std::string points, markers;
+            const std::string c = colour_of(s.name);
+            for (size_t i = 0; i < s.x.size(); i++) {
+                if (!plottable(s.x[i], s.y[i])) continue;
+                const std::string x = coord(px(s.x[i])), y = coord(py(s.y[i]));
+                points += (points.empty() ? "" : " ") + x + "," + y;
+                markers += "<circle cx=\"" + x + "\" cy=\"" + y + "\" r=\"3\"/>";
+            }
+            if (points.empty()) continue;
+            o += "<g class=\"series\">\n<polyline points=\"" + points + "\" fill=\"none\" stroke=\"" + c +
+                 "\" stroke-width=\"2\"" + (s.dashed ? dash : "") + "/>\n<g fill=\"" + c + "\">" + markers +
+                 "</g>\n</g>\n";
+        }
+    }
+
+    // Legend.
+    if (!series.empty()) {
+        const double lx = kWidth - 16 - legend_w, ly = top;
+        const double lh = 12 + 20.0 * double(series.size());
+        o += "<g class=\"legend\">\n<rect x=\"" + coord(lx) + "\" y=\"" + coord(ly) + "\" width=\"" + coord(legend_w) +
+             "\" height=\"" + coord(lh) + "\" fill=\"#ffffff\" stroke=\"#999999\"/>\n";
+        for (size_t i = 0; i < series.size(); i++) {
+            const std::string c = colour_of(series[i].name);
+            const double y = ly + 16 + 20.0 * double(i);
+            o += "<line x1=\"" + coord(lx + 8) + "\" y1=\"" + coord(y) + "\" x2=\"" + coord(lx + 36) + "\" y2=\"" +
+                 coord(y) + "\" stroke=\"" + c + "\" stroke-width=\"2\"" + (series[i].dashed ? dash : "") + "/>";
+            o += "<circle cx=\"" + coord(lx + 22) + "\" cy=\"" + coord(y) + "\" r=\"3\" fill=\"" + c + "\"/>";
+            o += "<text x=\"" + coord(lx + 42) + "\" y=\"" + coord(y + 4) + "\">" +
+                 xml(shorten(series[i].name, kMaxName)) + "</text>\n";
+        }
+        o += "</g>\n";
+    }
+    o += "</svg>\n";
+    return o;
+}
+
+namespace {
+
+// The charts' series from the epochs: per backend (in order of first appearance), sorted by epoch.
+std::vector<std::vector<const EpochMetrics*>> by_backend(const std::vector<EpochMetrics>& epochs) {
+    std::vector<std::vector<const EpochMetrics*>> groups;
+    std::map<std::string, size_t> index;
+    for (const auto& e : epochs) {
+        auto [it, added] = index.emplace(e.backend, groups.size());
+        if (added) groups.emplace_back();
+        groups[it->second].push_back(&e);
+    }
+    for (auto& g : groups)
+        std::stable_sort(g.begin(), g.end(),
+                         [](const EpochMetrics* a, const EpochMetrics* b) { return a->epoch < b->epoch; });
+    return groups;
+}
+
+std::vector<Series> make_series(const std::vector<EpochMetrics>& epochs, double EpochMetrics::*train,
+                                double EpochMetrics::*val, const std::string& val_suffix) {
+    std::vector<Series> out;
+    for (const auto& g : by_backend(epochs)) {
+        Series t{g.front()->backend + " train", {}, {}, false};
+        Series v{g.front()->backend + " " + val_suffix, {}, {}, true};
+        for (const EpochMetrics* e : g) {
+            t.x.push_back(e->epoch), t.y.push_back(e->*train);
+            v.x.push_back(e->epoch), v.y.push_back(e->*val);
+        }
+        out.push_back(std::move(t));
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+std::string loss_chart(const std::vector<EpochMetrics>& epochs) {
+    return svg_line_chart("Loss", "epoch", "loss",
+                          make_series(epochs, &EpochMetrics::train_loss, &EpochMetrics::val_loss, "val"));
+}
+
+std::string accuracy_chart(const std::vector<EpochMetrics>& epochs) {
+    return svg_line_chart("Accuracy", "epoch", "accuracy",
+                          make_series(epochs, &EpochMetrics::train_acc, &EpochMetrics::val_top1, "val top-1"));
+}
+
+// An SVG document without its XML declaration, for inlining.
+std::string inline_svg(const std::string& svg) {
+    const size_t start = svg.find("<svg");
+    return start == std::string::npos ? svg : svg.substr(start);
+}
+
+std::string format_eta(double seconds) {
+    if (!std::isfinite(seconds) || seconds < 0 || seconds > 1e9) return "--:--";
+    const int64_t s = std::llround(seconds);
+    char buf[48];
+    if (s < 3600) {
+        std::snprintf(buf, sizeof(buf), "%d:%02d", int(s / 60), int(s % 60));
+    } else {
+        std::snprintf(buf, sizeof(buf), "%lld:%02d:%02d", static_cast<long long>(s / 3600), int(s / 60 % 60),
+                      int(s % 60));
+    }
+    return buf;
+}
+
+}  // namespace
+
+void write_charts(const std::string& dir, const std::vector<EpochMetrics>& epochs) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    DYAD_CHECK(!ec, "write_charts: cannot create the directory '", dir, "': ", ec.message());
+    write_file_atomic("write_charts", dir + "/loss.svg", loss_chart(epochs));
+    write_file_atomic("write_charts", dir + "/accuracy.svg", accuracy_chart(epochs));
+}
+
+void write_report_html(const std::string& path, const Report& report) {
+    const std::string title = report.title.empty() ? std::string("Training report") : report.title;
+    std::string o;
+    o += "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n";
+    o += "<meta charset=\"utf-8\"/>\n<title>" + xml(title) + "</title>\n";
+    o += "<style>\n"
+         "body { font-family: sans-serif; margin: 2em auto; max-width: 1500px; color: #222; }\n"
+         "h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; }\n"
+         "table { border-collapse: collapse; margin: 0.5em 0; }\n"
+         "th, td { border: 1px solid #ccc; padding: 0.25em 0.7em; text-align: left; }\n"
+         "th { background: #f2f2f2; }\n"
+         "td.num { text-align: right; font-variant-numeric: tabular-nums; }\n"
+         ".charts { display: flex; flex-wrap: wrap; gap: 1em; }\n"
+         ".charts svg { border: 1px solid #ddd; }\n"
+         "</style>\n</head>\n<body>\n";
+    o += "<h1>" + xml(title) + "</h1>\n";
+    if (!report.facts.empty()) {
+        o += "<h2>Setup</h2>\n<table class=\"facts\">\n";
+        for (const auto& [k, v] : report.facts) o += "<tr><th>" + xml(k) + "</th><td>" + xml(v) + "</td></tr>\n";
+        o += "</table>\n";
+    }
+    o += "<h2>Curves</h2>\n<div class=\"charts\">\n" + inline_svg(loss_chart(report.epochs)) +
+         inline_svg(accuracy_chart(report.epochs)) + "</div>\n";
+    o += "<h2>Backends</h2>\n";
+    if (report.backends.empty()) {
+        o += "<p>No backend was run.</p>\n";
+    } else {
+        o += html_table(comparison_rows(report), "comparison");
+    }
+    o += "<p>Largest difference between the backends' loss curves at the same epoch: " +
+         xml(num(report.max_curve_difference)) + "</p>\n";
+    o += "<h2>Time per layer</h2>\n";
+    const auto layers = layer_rows(report);
+    if (layers.empty()) {
+        o += "<p>No per-layer times were measured.</p>\n";
+    } else {
+        o += "<p>Milliseconds per step, averaged over the profiled steps.</p>\n" + html_table(layers, "layers");
+    }
+    if (!report.epochs.empty()) {
+        std::vector<std::vector<std::string>> rows{
+            {"backend", "epoch", "train loss", "train acc", "val loss", "val top-1", "val top-5", "seconds", "img/s"}};
+        for (const auto& e : report.epochs) {
+            rows.push_back({e.backend, std::to_string(e.epoch), fixed(e.train_loss, 4), fixed(e.train_acc, 4),
+                            fixed(e.val_loss, 4), fixed(e.val_top1, 4), fixed(e.val_top5, 4), fixed(e.seconds, 2),
+                            fixed(e.img_per_s, 0)});
+        }
+        o += "<h2>Epochs</h2>\n" + html_table(rows, "epochs");
+    }
+    o += "</body>\n</html>\n";
+    write_file_atomic("write_report_html", path, o);
+}
+
+std::string comparison_table(const Report& report) {
+    if (report.backends.empty()) return "no backend was run\n";
+    return text_table(comparison_rows(report), {Align::left, Align::right, Align::right, Align::right, Align::right});
+}
+
+std::string layer_table(const Report& report) {
+    const auto rows = layer_rows(report);
+    if (rows.empty()) return "no per-layer times\n";
+    std::vector<Align> align(rows.front().size(), Align::right);
+    align[0] = Align::left;
+    return text_table(rows, align);
+}
+
+std::string progress_line(const std::string& backend, int epoch, int epochs, int64_t done, int64_t total,
+                          double img_per_s, double loss, double acc, double eta_seconds, int bar_width) {
+    std::string o = backend + "  epoch " + std::to_string(epoch) + "/" + std::to_string(epochs);
+    if (bar_width > 0) {
+        const double frac = total > 0 ? std::clamp(double(done) / double(total), 0.0, 1.0) : 0.0;
+        const int filled = std::clamp(int(std::floor(frac * bar_width + 1e-9)), 0, bar_width);
+        o += " [" + std::string(size_t(filled), '#') + std::string(size_t(bar_width - filled), '.') + "]";
+    }
+    o += "  " + std::to_string(done) + "/" + std::to_string(total);
+    o += "  " + fixed(img_per_s, 0) + " img/s";
+    o += "  loss " + fixed(loss, 4) + "  acc " + fixed(acc, 3) + "  ETA " + format_eta(eta_seconds);
+    return o;
+}
+
+}  // namespace dyad::trainer

@@ -26,22 +26,22 @@ struct LayerTime {
 
 struct BackendSummary {
     std::string backend;
-    double img_per_s = 0;        // training throughput over all epochs
-    double epoch_seconds = 0;    // mean training time per epoch
+    double img_per_s = 0;      // training throughput over all epochs
+    double epoch_seconds = 0;  // mean training time per epoch
     double final_val_top1 = 0;
     std::vector<LayerTime> layers;
 };
 
 struct Report {
-    std::string title;                          // "baseline on Fashion-MNIST"
+    std::string title;                                       // "baseline on Fashion-MNIST"
     std::vector<std::pair<std::string, std::string>> facts;  // (key, value): machine, GPU, versions, settings
-    std::vector<EpochMetrics> epochs;           // all backends, in run order
+    std::vector<EpochMetrics> epochs;                        // all backends, in run order
     std::vector<BackendSummary> backends;
-    double max_curve_difference = 0;            // largest |loss difference| between backends at the same epoch
+    double max_curve_difference = 0;  // largest |loss difference| between backends at the same epoch
 };
 
-// metrics.csv: a header line, then one line per EpochMetrics (backend,epoch,train_loss,...); numbers with
-// enough digits to round-trip.
+// metrics.csv: a header line, then one line per EpochMetrics (backend,epoch,train_loss,...); numbers with 9
+// significant digits (exact for float32 values, 5e-9 relative for doubles).
 void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& epochs);
 // metrics.json: {"epochs": [{...}, ...], "backends": [...], "facts": {...}} (valid JSON, strings escaped).
 void write_metrics_json(const std::string& path, const Report& report);
@@ -59,7 +59,7 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
 // loss.svg (train and val loss of every backend) and accuracy.svg (train accuracy, val top-1) from the epochs.
 void write_charts(const std::string& dir, const std::vector<EpochMetrics>& epochs);
 // report.html: title, facts table, the two charts inline, the comparison table (img/s, time per epoch, final
-// val top-1, speed-up of each backend over the slowest CPU one), the per-layer table (forward/backward ms per
+// val top-1, speed-up of each backend over "cpu", or over the slowest CPU backend without it), the per-layer table (forward/backward ms per
 // backend and the GPU's speed-up per layer when both were run), the largest curve difference. XHTML-clean:
 // parses as XML.
 void write_report_html(const std::string& path, const Report& report);

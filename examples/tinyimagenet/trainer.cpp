@@ -1,2 +1,621 @@
-// Placeholder.
+// The trainer: one run per backend from the same initial weights and the same batches, with validation,
+// checkpoints, per-layer profiling and the report. Batches come from data::Loader, so a backend's batches
+// depend only on (data, seed, epoch, batch index) and are the same on every device.
 #include "trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace dyad::trainer {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::vector<std::string> split_list(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::stringstream in(s);
+    std::string item;
+    while (std::getline(in, item, sep))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+template <typename T>
+T parse_number(const std::string& flag, const std::string& text) {
+    std::istringstream in(text);
+    T v{};
+    in >> v;
+    DYAD_CHECK(in && in.eof(), "dyad-tinyimagenet: ", flag, " expects a number, got '", text, "'");
+    return v;
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
+    return out;
+}
+
+std::string cpu_model() {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+    return "unknown CPU";
+}
+
+std::string today() {
+    const std::time_t t = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+    return buf;
+}
+
+// Sets the kernel set for a backend's run and restores the previous one.
+struct BackendGuard {
+    CpuKernels prev = cpu_kernels();
+    explicit BackendGuard(const std::string& backend) {
+        set_cpu_kernels(backend == "naive" ? CpuKernels::naive : CpuKernels::omp);
+    }
+    ~BackendGuard() { set_cpu_kernels(prev); }
+};
+
+Device device_of(const std::string& backend) { return backend == "cuda" ? Device::cuda() : Device::cpu(); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- options
+std::string usage() {
+    return "usage: dyad-tinyimagenet [options]\n"
+           "       dyad-tinyimagenet predict --checkpoint FILE image.jpg...\n"
+           "\n"
+           "Trains one model on each backend from the same initial weights and batches, times them, and\n"
+           "writes curves and a report. Without --data it trains on Fashion-MNIST.\n"
+           "\n"
+           "  --data DIR|generated   a tiny-imagenet-200 folder, or 'generated' (a small set in its layout)\n"
+           "  --device LIST          cpu,cuda,naive (default: cpu, plus cuda when a GPU is present)\n"
+           "  --model NAME           baseline | resnet18 (default baseline)\n"
+           "  --epochs N             (default: 3 on Fashion-MNIST, 5 generated, 30 Tiny ImageNet)\n"
+           "  --batch-size N         (default 128)\n"
+           "  --lr X                 (default 0.05)\n"
+           "  --momentum X           (default 0.9)\n"
+           "  --weight-decay X       (default 5e-4)\n"
+           "  --schedule NAME        cosine | step | none (default cosine, per epoch)\n"
+           "  --seed N               weights, shuffling and augmentation (default 1)\n"
+           "  --threads N            CPU threads (default: all cores)\n"
+           "  --limit-train N        use at most N training images (default all)\n"
+           "  --limit-val N          use at most N validation images (default all)\n"
+           "  --max-steps N          at most N training steps per epoch (timing runs)\n"
+           "  --precision P          fp32 | tf32 | bf16 for GPU convolutions and GEMMs (default fp32)\n"
+           "  --out DIR              metrics, charts, report and checkpoints (default dyad-out)\n"
+           "  --resume FILE          continue a backend's run from its checkpoint\n"
+           "  --no-profile           skip the per-layer timing\n"
+           "  --quiet                no progress output\n"
+           "  --help                 this text\n";
+}
+
+bool parse_options(const std::vector<std::string>& args, Options* o, std::string* help) {
+    for (size_t i = 0; i < args.size(); i++) {
+        std::string flag = args[i], value;
+        const size_t eq = flag.find('=');
+        const bool has_eq = flag.rfind("--", 0) == 0 && eq != std::string::npos;
+        if (has_eq) {
+            value = flag.substr(eq + 1);
+            flag = flag.substr(0, eq);
+        }
+        if (flag == "--help" || flag == "-h") {
+            *help = usage();
+            return false;
+        }
+        if (flag == "--no-profile") {
+            o->profile = false;
+            continue;
+        }
+        if (flag == "--quiet") {
+            o->quiet = true;
+            continue;
+        }
+        DYAD_CHECK(flag.rfind("--", 0) == 0, "dyad-tinyimagenet: unexpected argument '", flag, "' (see --help)");
+        if (!has_eq) {
+            DYAD_CHECK(i + 1 < args.size(), "dyad-tinyimagenet: ", flag, " needs a value");
+            value = args[++i];
+        }
+        if (flag == "--data")
+            o->data = value;
+        else if (flag == "--device")
+            o->devices = split_list(value, ',');
+        else if (flag == "--model")
+            o->model = value;
+        else if (flag == "--epochs")
+            o->epochs = parse_number<int>(flag, value);
+        else if (flag == "--batch-size")
+            o->batch_size = parse_number<int64_t>(flag, value);
+        else if (flag == "--lr")
+            o->lr = parse_number<double>(flag, value);
+        else if (flag == "--momentum")
+            o->momentum = parse_number<double>(flag, value);
+        else if (flag == "--weight-decay")
+            o->weight_decay = parse_number<double>(flag, value);
+        else if (flag == "--schedule")
+            o->schedule = value;
+        else if (flag == "--seed")
+            o->seed = parse_number<uint64_t>(flag, value);
+        else if (flag == "--threads")
+            o->threads = parse_number<int>(flag, value);
+        else if (flag == "--limit-train")
+            o->limit_train = parse_number<int64_t>(flag, value);
+        else if (flag == "--limit-val")
+            o->limit_val = parse_number<int64_t>(flag, value);
+        else if (flag == "--max-steps")
+            o->max_steps = parse_number<int64_t>(flag, value);
+        else if (flag == "--precision")
+            o->precision = value;
+        else if (flag == "--out")
+            o->out = value;
+        else if (flag == "--resume")
+            o->resume = value;
+        else
+            DYAD_CHECK(false, "dyad-tinyimagenet: unknown flag ", flag, " (see --help)");
+    }
+    DYAD_CHECK(o->model == "baseline" || o->model == "resnet18", "dyad-tinyimagenet: --model must be baseline or ",
+               "resnet18, got '", o->model, "'");
+    DYAD_CHECK(o->schedule == "cosine" || o->schedule == "step" || o->schedule == "none",
+               "dyad-tinyimagenet: --schedule must be cosine, step or none, got '", o->schedule, "'");
+    DYAD_CHECK(o->epochs >= 0, "dyad-tinyimagenet: --epochs must be at least 1, got ", o->epochs);
+    DYAD_CHECK(o->batch_size >= 1, "dyad-tinyimagenet: --batch-size must be at least 1, got ", o->batch_size);
+    DYAD_CHECK(o->lr > 0, "dyad-tinyimagenet: --lr must be positive, got ", o->lr);
+    DYAD_CHECK(o->threads >= 0, "dyad-tinyimagenet: --threads must be >= 0, got ", o->threads);
+    for (const std::string& d : o->devices)
+        DYAD_CHECK(d == "cpu" || d == "cuda" || d == "naive", "dyad-tinyimagenet: unknown device '", d,
+                   "' (cpu, cuda or naive)");
+    parse_precision(o->precision);  // throws on a bad name
+    return true;
+}
+
+// ---------------------------------------------------------------------------- data and model
+TrainData load_data(const Options& o, std::string* log) {
+    TrainData d;
+    std::ostringstream msg;
+    if (o.data.empty()) {
+        d.name = "Fashion-MNIST";
+        d.split = data::load_fashion_mnist();
+        // 28x28 images into a 32x32 network: padded by 2; training shifts the window by up to 2 pixels.
+        d.image_size = 32;
+        d.mean = {0.2860f};
+        d.std = {0.3530f};
+        d.train_augment.pad = 2;
+        d.train_augment.crop = true;
+        d.train_augment.flip = true;
+        d.eval_augment.pad = 2;
+    } else {
+        data::TinyImageNetOptions to;
+        to.threads = o.threads;
+        std::string root = o.data;
+        if (o.data == "generated") {
+            root = (std::filesystem::path(o.out) / "generated-data").string();
+            if (!std::filesystem::exists(std::filesystem::path(root) / "wnids.txt")) {
+                msg << "writing a generated data set (10 classes, 64x64) to " << root << "\n";
+                data::write_generated_tiny_imagenet(root, 10, 60, 20, o.seed);
+            }
+            d.name = "generated";
+            d.mean = {0.5f, 0.5f, 0.5f};
+            d.std = {0.25f, 0.25f, 0.25f};
+        } else {
+            d.name = "Tiny ImageNet";
+            d.mean = {0.480f, 0.448f, 0.398f};
+            d.std = {0.277f, 0.269f, 0.282f};
+        }
+        to.limit_train = o.limit_train;
+        to.limit_val = o.limit_val;
+        data::LoadReport rep;
+        d.split = data::load_tiny_imagenet(root, to, &rep);
+        msg << rep.summary() << "\n";
+        d.image_size = d.split.train.height();
+        d.train_augment.pad = 4;
+        d.train_augment.crop = true;
+        d.train_augment.flip = true;
+    }
+    if (o.limit_train > 0) d.split.train = d.split.train.head(o.limit_train);
+    if (o.limit_val > 0) d.split.val = d.split.val.head(o.limit_val);
+    for (ImageAugment* a : {&d.train_augment, &d.eval_augment}) a->out_h = a->out_w = d.image_size;
+    msg << d.name << ": " << d.split.train.size() << " training and " << d.split.val.size() << " validation images of "
+        << d.split.train.height() << "x" << d.split.train.width() << "x" << d.split.train.channels() << ", "
+        << d.split.train.classes() << " classes\n";
+    if (log) *log = msg.str();
+    return d;
+}
+
+std::shared_ptr<nn::Module> make_model(const std::string& name, int64_t classes, int64_t channels, int64_t size) {
+    if (name == "resnet18") return models::resnet18_small(classes, channels);
+    return models::baseline_cnn(classes, channels, size);
+}
+
+// ---------------------------------------------------------------------------- one backend
+namespace {
+
+struct Evaluation {
+    double loss = 0, top1 = 0, top5 = 0;
+};
+
+Evaluation evaluate(nn::Module& model, data::Loader& loader) {
+    NoGradGuard ng;
+    model.eval();
+    loader.start_epoch(0);
+    data::Batch b;
+    double loss_sum = 0;
+    int64_t n = 0, top1 = 0, top5 = 0;
+    while (loader.next(b)) {
+        const Tensor logits = model(b.x);
+        const int64_t bs = b.x.size(0);
+        loss_sum += cross_entropy(logits, b.y).item() * double(bs);
+        const std::vector<float> l = logits.to(Device::cpu()).contiguous().to_vector<float>();
+        const std::vector<int32_t> y = b.y.to(Device::cpu()).to_vector<int32_t>();
+        const int64_t c = logits.size(1);
+        for (int64_t i = 0; i < bs; i++) {
+            const float* row = l.data() + i * c;
+            const float target = row[y[size_t(i)]];
+            int64_t better = 0;  // classes scored above the true one
+            for (int64_t j = 0; j < c; j++) better += row[j] > target;
+            top1 += better == 0;
+            top5 += better < 5;
+        }
+        n += bs;
+    }
+    model.train();
+    Evaluation e;
+    if (n > 0) e = {loss_sum / double(n), double(top1) / double(n), double(top5) / double(n)};
+    return e;
+}
+
+// Forward and backward time of each layer of a Sequential model, run in isolation on the activations of
+// one batch: the input is the previous layer's output, the backward seeds with ones.
+std::vector<LayerTime> profile_layers(nn::Module& model, const Tensor& x, Device dev, int reps) {
+    std::vector<LayerTime> out;
+    auto* seq = dynamic_cast<nn::Sequential*>(&model);
+    if (!seq) return out;
+    auto wait = [&] {
+        if (dev.is_cuda()) synchronize();
+    };
+    Tensor input = x;
+    for (size_t i = 0; i < seq->size(); i++) {
+        nn::Module& layer = *(*seq)[i];
+        LayerTime t;
+        t.layer = std::to_string(i) + " " + layer.type_name() +
+                  (layer.extra_repr().empty() ? "" : "(" + layer.extra_repr() + ")");
+        Tensor next;
+        for (int r = -1; r < reps; r++) {  // r = -1: warm-up
+            const Tensor in = input.detach().requires_grad_();
+            wait();
+            const auto t0 = Clock::now();
+            const Tensor y = layer(in);
+            wait();
+            const auto t1 = Clock::now();
+            y.backward(Tensor::ones(y.shape(), y.dtype(), y.device()));
+            wait();
+            const auto t2 = Clock::now();
+            if (r >= 0) {
+                t.forward_ms += std::chrono::duration<double, std::milli>(t1 - t0).count() / reps;
+                t.backward_ms += std::chrono::duration<double, std::milli>(t2 - t1).count() / reps;
+            }
+            next = y.detach();
+        }
+        layer.zero_grad();
+        out.push_back(t);
+        input = next;
+    }
+    return out;
+}
+
+struct RunState {
+    int first_epoch = 0;  // 0-based epoch to continue with
+    int64_t first_step = 0;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- the study
+Report run(const Options& options, const std::atomic<bool>* stop) {
+    Options o = options;
+    if (o.epochs == 0) o.epochs = o.data.empty() ? 3 : o.data == "generated" ? 5 : 30;
+    if (o.threads > 0) set_num_threads(o.threads);
+    set_precision(parse_precision(o.precision));
+    std::filesystem::create_directories(o.out);
+    auto say = [&](const std::string& s) {
+        if (!o.quiet) std::printf("%s", s.c_str()), std::fflush(stdout);
+    };
+    std::string log;
+    const TrainData d = load_data(o, &log);
+    say(log);
+
+    std::vector<std::string> backends = o.devices;
+    if (backends.empty()) {
+        backends = {"cpu"};
+        if (cuda_available()) backends.push_back("cuda");
+    }
+    if (std::find(backends.begin(), backends.end(), "cuda") != backends.end() && !cuda_available()) {
+        say(std::string("cuda: skipped: ") +
+            (cuda_built() ? "no usable CUDA device (driver or GPU missing)" : "this build has no CUDA backend") + "\n");
+        backends.erase(std::remove(backends.begin(), backends.end(), "cuda"), backends.end());
+    }
+    DYAD_CHECK(!backends.empty(), "dyad-tinyimagenet: no backend left to run");
+
+    const int64_t classes = d.split.train.classes(), channels = d.split.train.channels();
+    Report report;
+    report.title = o.model + " on " + d.name;
+    {
+        manual_seed(o.seed);
+        auto probe = make_model(o.model, classes, channels, d.image_size);
+        report.facts = {
+            {"data", d.name + " (" + std::to_string(d.split.train.size()) + " train, " +
+                         std::to_string(d.split.val.size()) + " val, " + std::to_string(classes) + " classes)"},
+            {"model", o.model + ", " + std::to_string(probe->num_parameters()) + " parameters, input " +
+                          std::to_string(channels) + "x" + std::to_string(d.image_size) + "x" +
+                          std::to_string(d.image_size)},
+            {"training", std::to_string(o.epochs) + " epochs, batch " + std::to_string(o.batch_size) + ", SGD lr " +
+                             std::to_string(o.lr) + " momentum " + std::to_string(o.momentum) + " weight decay " +
+                             std::to_string(o.weight_decay) + ", schedule " + o.schedule + ", seed " +
+                             std::to_string(o.seed)},
+            {"CPU", cpu_model() + ", " + std::to_string(num_threads()) + " threads"},
+            {"date", today()}};
+        if (cuda_available())
+            report.facts.push_back(
+                {"GPU", cuda_device_name(0) + " (" + cuda::versions() + "), precision " + o.precision});
+    }
+
+    data::LoaderOptions lo;
+    lo.batch_size = o.batch_size;
+    lo.seed = o.seed;
+    lo.mean = d.mean;
+    lo.std = d.std;
+
+    for (const std::string& backend : backends) {
+        BackendGuard guard(backend);
+        const Device dev = device_of(backend);
+        manual_seed(o.seed);  // identical initial weights for every backend
+        auto model = make_model(o.model, classes, channels, d.image_size);
+        model->to(dev);
+        optim::SgdOptions so;
+        so.lr = o.lr;
+        so.momentum = o.momentum;
+        so.weight_decay = o.weight_decay;
+        optim::Sgd opt(model->named_parameters(), so);
+        std::unique_ptr<optim::LrScheduler> schedule;
+        if (o.schedule == "cosine") schedule = std::make_unique<optim::CosineWarmupLr>(opt, 0, o.epochs);
+        if (o.schedule == "step") schedule = std::make_unique<optim::StepLr>(opt, std::max(1, o.epochs / 3), 0.1);
+
+        const std::string ckpt = (std::filesystem::path(o.out) / (backend + ".safetensors")).string();
+        RunState rs;
+        if (!o.resume.empty()) {
+            io::Metadata meta = io::load(o.resume, *model, &opt);  // weights, momentum, step count, lr, rng
+            DYAD_CHECK(meta.count("backend") && meta.count("epoch"), "dyad-tinyimagenet: ", o.resume,
+                       " is not a checkpoint of this program (no backend/epoch entries)");
+            if (meta["backend"] != backend) continue;  // the checkpoint continues one backend's run only
+            rs.first_epoch = std::stoi(meta["epoch"]);
+            rs.first_step = meta.count("step") ? std::stoll(meta["step"]) : 0;
+            if (schedule)
+                for (int e = 0; e < rs.first_epoch; e++) schedule->step();
+            say(backend + ": resuming at epoch " + std::to_string(rs.first_epoch + 1) + ", step " +
+                std::to_string(rs.first_step) + "\n");
+        }
+
+        data::LoaderOptions tlo = lo;
+        tlo.device = dev;
+        tlo.augment = d.train_augment;
+        data::Loader train(d.split.train, tlo);
+        data::LoaderOptions vlo = tlo;
+        vlo.shuffle = false;
+        vlo.augment = d.eval_augment;
+        data::Loader val(d.split.val, vlo);
+
+        const int64_t steps_per_epoch =
+            o.max_steps > 0 ? std::min(o.max_steps, train.batches_per_epoch()) : train.batches_per_epoch();
+        const bool tty = isatty(1) && !o.quiet;
+        double train_seconds = 0;
+        int64_t train_images = 0;
+        bool stopped = false;
+        auto save_checkpoint = [&](int epoch_done, int64_t step) {
+            io::Metadata meta = {{"backend", backend},
+                                 {"epoch", std::to_string(epoch_done)},
+                                 {"step", std::to_string(step)},
+                                 {"model", o.model},
+                                 {"classes", std::to_string(classes)},
+                                 {"channels", std::to_string(channels)},
+                                 {"image_size", std::to_string(d.image_size)},
+                                 {"stored_size", std::to_string(d.split.train.height())},
+                                 {"mean", join(
+                                              [&] {
+                                                  std::vector<std::string> v;
+                                                  for (float m : d.mean) v.push_back(std::to_string(m));
+                                                  return v;
+                                              }(),
+                                              ",")},
+                                 {"std", join(
+                                             [&] {
+                                                 std::vector<std::string> v;
+                                                 for (float s : d.std) v.push_back(std::to_string(s));
+                                                 return v;
+                                             }(),
+                                             ",")},
+                                 {"class_names", join(d.split.train.class_names, "\n")}};
+            io::save(ckpt, *model, &opt, meta);
+        };
+
+        for (int epoch = rs.first_epoch; epoch < o.epochs && !stopped; epoch++) {
+            train.start_epoch(epoch);
+            data::Batch b;
+            const int64_t skip = epoch == rs.first_epoch ? rs.first_step : 0;
+            for (int64_t s = 0; s < skip && train.next(b); s++) {
+            }
+            // Losses and predictions stay on the device and are read every few steps, so the GPU is not
+            // made to wait after every step.
+            std::vector<Tensor> pending_loss, pending_pred, pending_y;
+            double loss_sum = 0;
+            int64_t seen = 0, correct = 0;
+            auto flush = [&] {
+                for (size_t i = 0; i < pending_loss.size(); i++) {
+                    const int64_t bs = pending_y[i].size(0);
+                    loss_sum += pending_loss[i].item() * double(bs);
+                    const std::vector<int32_t> p = pending_pred[i].to(Device::cpu()).to_vector<int32_t>();
+                    const std::vector<int32_t> y = pending_y[i].to(Device::cpu()).to_vector<int32_t>();
+                    for (size_t j = 0; j < p.size(); j++) correct += p[j] == y[j];
+                    seen += bs;
+                }
+                pending_loss.clear(), pending_pred.clear(), pending_y.clear();
+            };
+            const auto t0 = Clock::now();
+            auto last_print = t0;
+            int64_t step = skip, images = 0;
+            while (step < steps_per_epoch && train.next(b)) {
+                opt.zero_grad();
+                const Tensor logits = (*model)(b.x);
+                const Tensor loss = cross_entropy(logits, b.y);
+                loss.backward();
+                opt.step();
+                pending_loss.push_back(loss.detach());
+                pending_pred.push_back(argmax(logits.detach(), 1));
+                pending_y.push_back(b.y);
+                images += b.x.size(0);
+                step++;
+                if (pending_loss.size() >= 16 || step == steps_per_epoch) flush();
+                const double elapsed = seconds_since(t0);
+                if (tty && seen > 0 && (seconds_since(last_print) > 0.25 || step == steps_per_epoch)) {
+                    last_print = Clock::now();
+                    const double rate = double(images) / std::max(elapsed, 1e-9);
+                    const double eta = double(steps_per_epoch - step) * elapsed / double(step - skip);
+                    std::printf("\r%s", progress_line(backend, epoch + 1, o.epochs, step, steps_per_epoch, rate,
+                                                      loss_sum / double(seen), double(correct) / double(seen), eta)
+                                            .c_str());
+                    std::fflush(stdout);
+                }
+                if (stop && stop->load()) {
+                    flush();
+                    save_checkpoint(epoch, step);
+                    say("\n" + backend + ": interrupted at epoch " + std::to_string(epoch + 1) + ", step " +
+                        std::to_string(step) + "; checkpoint " + ckpt + "\n");
+                    stopped = true;
+                    break;
+                }
+            }
+            flush();
+            if (dev.is_cuda()) synchronize();
+            const double secs = seconds_since(t0);
+            if (tty) std::printf("\n");
+            if (stopped) break;
+            train_seconds += secs;
+            train_images += images;
+            const Evaluation ev = evaluate(*model, val);
+            EpochMetrics m;
+            m.backend = backend;
+            m.epoch = epoch + 1;
+            m.train_loss = seen ? loss_sum / double(seen) : 0;
+            m.train_acc = seen ? double(correct) / double(seen) : 0;
+            m.val_loss = ev.loss;
+            m.val_top1 = ev.top1;
+            m.val_top5 = ev.top5;
+            m.seconds = secs;
+            m.img_per_s = double(images) / std::max(secs, 1e-9);
+            report.epochs.push_back(m);
+            char line[256];
+            std::snprintf(line, sizeof line,
+                          "%-5s epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f top-1 %.4f top-5 %.4f  %.1f s  "
+                          "%.0f img/s\n",
+                          backend.c_str(), m.epoch, o.epochs, m.train_loss, m.train_acc, m.val_loss, m.val_top1,
+                          m.val_top5, m.seconds, m.img_per_s);
+            say(line);
+            if (schedule) schedule->step();
+            save_checkpoint(epoch + 1, 0);
+        }
+
+        BackendSummary bs;
+        bs.backend = backend;
+        bs.img_per_s = train_seconds > 0 ? double(train_images) / train_seconds : 0;
+        int n_epochs = 0;
+        for (const EpochMetrics& m : report.epochs)
+            if (m.backend == backend) bs.epoch_seconds += m.seconds, bs.final_val_top1 = m.val_top1, n_epochs++;
+        if (n_epochs) bs.epoch_seconds /= n_epochs;
+        if (o.profile && !stopped) {
+            train.start_epoch(0);
+            data::Batch b;
+            if (train.next(b)) bs.layers = profile_layers(*model, b.x, dev, backend == "naive" ? 1 : 5);
+        }
+        report.backends.push_back(bs);
+        if (stopped) break;
+    }
+
+    // The largest difference between backends' training losses at the same epoch.
+    std::map<int, std::pair<double, double>> range;  // epoch -> (min, max)
+    for (const EpochMetrics& m : report.epochs) {
+        auto it = range.find(m.epoch);
+        if (it == range.end())
+            range[m.epoch] = {m.train_loss, m.train_loss};
+        else
+            it->second = {std::min(it->second.first, m.train_loss), std::max(it->second.second, m.train_loss)};
+    }
+    for (const auto& [e, mm] : range)
+        report.max_curve_difference = std::max(report.max_curve_difference, mm.second - mm.first);
+
+    write_metrics_csv((std::filesystem::path(o.out) / "metrics.csv").string(), report.epochs);
+    write_metrics_json((std::filesystem::path(o.out) / "metrics.json").string(), report);
+    write_charts(o.out, report.epochs);
+    write_report_html((std::filesystem::path(o.out) / "report.html").string(), report);
+    say("\n" + comparison_table(report));
+    if (o.profile) say("\n" + layer_table(report));
+    say("\nwrote " + o.out + "/{metrics.csv, metrics.json, loss.svg, accuracy.svg, report.html}\n");
+    return report;
+}
+
+// ---------------------------------------------------------------------------- predict
+std::string predict(const std::string& checkpoint, const std::vector<std::string>& images) {
+    io::Metadata meta;
+    io::load_tensors(checkpoint, &meta);
+    for (const char* key : {"model", "classes", "channels", "image_size", "stored_size", "mean", "std"})
+        DYAD_CHECK(meta.count(key), "predict: ", checkpoint, " has no '", key,
+                   "' entry: not a checkpoint written by dyad-tinyimagenet");
+    const int64_t classes = std::stoll(meta["classes"]), channels = std::stoll(meta["channels"]);
+    const int64_t size = std::stoll(meta["image_size"]), stored = std::stoll(meta["stored_size"]);
+    auto model = make_model(meta["model"], classes, channels, size);
+    io::load(checkpoint, *model);
+    model->eval();
+    std::vector<std::string> names = split_list(meta["class_names"], '\n');
+    std::vector<float> mean, stdv;
+    for (const std::string& s : split_list(meta["mean"], ',')) mean.push_back(std::stof(s));
+    for (const std::string& s : split_list(meta["std"], ',')) stdv.push_back(std::stof(s));
+    std::ostringstream out;
+    NoGradGuard ng;
+    for (const std::string& path : images) {
+        const data::Image img = data::decode_jpeg_file(path, int(channels));
+        DYAD_CHECK(img.h == stored && img.w == stored, "predict: ", path, " is ", img.h, "x", img.w,
+                   "; the model was trained on ", stored, "x", stored, " images");
+        const Tensor pixels = Tensor::from_vector(std::vector<uint8_t>(img.pixels), {1, img.h, img.w, img.c});
+        ImageAugment aug;
+        aug.out_h = aug.out_w = size;
+        aug.pad = (size - stored + 1) / 2;
+        const Tensor x = image_batch(pixels, Tensor::zeros({1}, DType::int32), mean, stdv, aug, 0);
+        const std::vector<float> p = softmax((*model)(x), 1).to_vector<float>();
+        std::vector<int64_t> order(p.size());
+        for (size_t i = 0; i < order.size(); i++) order[i] = int64_t(i);
+        std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[size_t(a)] > p[size_t(b)]; });
+        out << path << "\n";
+        for (size_t k = 0; k < std::min<size_t>(5, order.size()); k++) {
+            const int64_t c = order[k];
+            char line[256];
+            std::snprintf(line, sizeof line, "  %5.1f%%  %s\n", 100.0 * p[size_t(c)],
+                          size_t(c) < names.size() ? names[size_t(c)].c_str() : std::to_string(c).c_str());
+            out << line;
+        }
+    }
+    return out.str();
+}
+
+}  // namespace dyad::trainer

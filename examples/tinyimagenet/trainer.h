@@ -1,2 +1,61 @@
-// Placeholder.
+// The trainer behind dyad-tinyimagenet: options, data set selection, one training run per backend from the
+// same initial weights and batches, validation, per-layer profiling, checkpoints and the report.
 #pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "report.h"
+
+namespace dyad::trainer {
+
+struct Options {
+    std::string data;                  // "" = Fashion-MNIST; "generated"; or a tiny-imagenet-200 folder
+    std::vector<std::string> devices;  // "cpu", "cuda", "naive"; empty = cpu, plus cuda when a GPU is present
+    std::string model = "baseline";    // baseline | resnet18
+    int epochs = 0;                    // 0 = the data set's default: Fashion-MNIST 3, generated 5, Tiny ImageNet 30
+    int64_t batch_size = 128;
+    double lr = 0.05, momentum = 0.9, weight_decay = 5e-4;
+    std::string schedule = "cosine";  // cosine | step | none
+    uint64_t seed = 1;
+    int threads = 0;                         // omp threads (0 = all cores)
+    int64_t limit_train = 0, limit_val = 0;  // 0 = all
+    int64_t max_steps = 0;                   // training steps per epoch (0 = all; for timing runs)
+    std::string precision = "fp32";          // fp32 | tf32 | bf16 (GPU conv and GEMM)
+    std::string out = "dyad-out";
+    std::string resume;   // a checkpoint written by a previous run of one backend
+    bool profile = true;  // per-layer timing at the end (sequential models)
+    bool quiet = false;   // no progress output (tests)
+};
+
+// Parses the command line (argv without the sub-command); throws dyad::Error naming a bad flag or value.
+// Returns false when --help was asked for (the help text is in *help).
+bool parse_options(const std::vector<std::string>& args, Options* options, std::string* help);
+std::string usage();
+
+// The data as the trainer sees it: the split plus how to normalise and augment it.
+struct TrainData {
+    std::string name;  // "Fashion-MNIST", "Tiny ImageNet", "generated"
+    data::Split split;
+    std::vector<float> mean, std;
+    ImageAugment train_augment, eval_augment;
+    int64_t image_size = 0;  // side of the network's input
+};
+TrainData load_data(const Options& options, std::string* log);
+
+// The model, freshly initialised from the generator (call manual_seed first for identical weights).
+std::shared_ptr<nn::Module> make_model(const std::string& name, int64_t classes, int64_t channels, int64_t size);
+
+// Runs the whole study: every backend in turn, the report files in options.out. `stop` (set by Ctrl-C)
+// ends training at the next step: the current state is checkpointed and the metrics so far written.
+// Returns the report (also written to disk).
+Report run(const Options& options, const std::atomic<bool>* stop = nullptr);
+
+// Top-5 predictions of a checkpoint written by run() for JPEG files: one block of lines per file.
+std::string predict(const std::string& checkpoint, const std::vector<std::string>& images);
+
+}  // namespace dyad::trainer

@@ -68,15 +68,15 @@ void write_jpeg_file(const std::string& path, const Image& image, int quality = 
 // train/<wnid>/images/*.JPEG, val/images/*.JPEG with val/val_annotations.txt (file, wnid, box). test/ is
 // ignored. Images are 64x64; grayscale ones come out with 3 identical channels.
 struct TinyImageNetOptions {
-    int threads = 0;                     // decoding threads; 0 = all cores
-    double max_failure_fraction = 0.01;  // more failed files than this aborts with an error
-    bool use_cache = true;               // read/write the decoded set as a cache file
-    std::string cache_path;              // "" = <root>/dyad-cache.bin
+    int threads = 0;                         // decoding threads; 0 = all cores
+    double max_failure_fraction = 0.01;      // more failed files than this aborts with an error
+    bool use_cache = true;                   // read/write the decoded set as a cache file
+    std::string cache_path;                  // "" = <root>/dyad-cache.bin
     int64_t limit_train = 0, limit_val = 0;  // decode at most this many (0 = all; per split, in file order)
 };
 struct LoadReport {
     bool from_cache = false;
-    int64_t decoded = 0;  // files decoded (0 when read from the cache)
+    int64_t decoded = 0;                                        // files decoded (0 when read from the cache)
     std::vector<std::pair<std::string, std::string>> failures;  // (path, reason) of skipped files
     double seconds = 0;
     std::string summary() const;  // one line, plus one per failure (at most 20, then a count)
@@ -86,14 +86,15 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
 
 // Writes a small data set in Tiny ImageNet's exact layout: `classes` classes of learnable patterns (each
 // class a different stripe orientation and frequency with a class colour, random phase and noise), size x
-// size JPEGs, every 7th image grayscale; wnids "n0000000"..., words.txt names "pattern 0"...
+// size JPEGs, every 7th image grayscale; wnids "n00000000"..., words.txt names "pattern 0"...
 void write_generated_tiny_imagenet(const std::string& root, int classes, int train_per_class, int val_per_class,
                                    uint64_t seed, int size = 64);
 
 // ---------------------------------------------------------------------------- cache files
 // A Split stored as one binary file: magic "DYADDSET", format version, the source's fingerprint (e.g.
 // file count and total size of the source files, so a changed source is detected), shapes, class ids and
-// names, the pixels and labels, and an FNV-1a 64 checksum of everything before it. read_cache returns
+// names, the pixels and labels, and a checksum of everything before it (FNV-1a 64 over 8-byte words in four
+// interleaved lanes, fast enough for gigabytes: see lib/data/cache.cpp). read_cache returns
 // false (and says why in *why) when the file is missing, from another version or source, truncated or
 // damaged; it never returns partial data.
 void write_cache(const std::string& path, const Split& split, const std::string& fingerprint);
@@ -102,23 +103,26 @@ bool read_cache(const std::string& path, const std::string& fingerprint, Split* 
 // ---------------------------------------------------------------------------- batches
 struct LoaderOptions {
     int64_t batch_size = 128;
-    bool shuffle = true;     // a new seeded permutation every epoch
-    bool drop_last = false;  // drop a final partial batch
-    uint64_t seed = 0;       // permutation and augmentation both follow from (seed, epoch)
-    ImageAugment augment;    // crop/flip/pad/out size (no augmentation by default)
-    std::vector<float> mean, std;  // per channel, in [0, 1] pixel units (empty: 0 and 1)
-    int prefetch = 2;        // batches prepared ahead by a background thread (0: on the caller's thread)
+    bool shuffle = true;            // a new seeded permutation every epoch
+    bool drop_last = false;         // drop a final partial batch
+    uint64_t seed = 0;              // permutation and augmentation both follow from (seed, epoch)
+    ImageAugment augment;           // crop/flip/pad/out size (no augmentation by default)
+    std::vector<float> mean, std;   // per channel, in [0, 1] pixel units (empty: 0 and 1)
+    int prefetch = 2;               // batches prepared ahead by a background thread (0: on the caller's thread)
     Device device = Device::cpu();  // where batches are made; on a GPU the data set is uploaded once
 };
 
 struct Batch {
-    Tensor x;  // float32 (n, c, out_h, out_w) on the loader's device
-    Tensor y;  // int32 (n) on the loader's device
+    Tensor x;           // float32 (n, c, out_h, out_w) on the loader's device
+    Tensor y;           // int32 (n) on the loader's device
     int64_t index = 0;  // batch number within the epoch
 };
 
 // Batches of a Dataset. Every batch is a pure function of (data, options, epoch, batch index): the same on
-// any device and for any prefetch depth. Not copyable; one epoch at a time.
+// any device and for any prefetch depth. Not copyable; one epoch at a time. The permutation comes from a
+// generator of the loader's own (the one behind manual_seed is not touched). The loader keeps handles to
+// the pixels (the Dataset object may go away). Bad options or data throw from the constructor; next()
+// before start_epoch() throws; an error while a batch is made in the background is rethrown by next().
 class Loader {
 public:
     Loader(const Dataset& data, LoaderOptions options);

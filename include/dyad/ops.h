@@ -151,7 +151,7 @@ bool all_finite(const Tensor& x);
 struct ImageAugment {
     int64_t out_h = 0, out_w = 0;  // output size; 0 = the stored size
     int64_t pad = 0;               // zero padding on every side before the window is taken, in [0, 16383]
-    bool crop = false;             // a random window of the padded image; else the window at the image's origin
+    bool crop = false;             // a random window of the padded image; else the centred window
     bool flip = false;             // a random horizontal flip (probability 1/2 per sample)
 };
 

@@ -1,2 +1,594 @@
-// Placeholder: replaced by the real code.
+// JPEG files: a structural check of the marker segments (run before any decoder sees the bytes), decoding
+// with stb_image, and encoding: RGB with stb_image_write, grayscale with a small single-component baseline
+// encoder of its own (stb_image_write always writes three components). This is the one translation unit
+// that compiles stb.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
 #include "dyad/data.h"
+#include "dyad/error.h"
+
+// stb: JPEG only, decoding from memory and encoding through a callback (this file does its own file I/O).
+// The decoder's size limit matches check_jpeg's, as a second line of defence.
+#define STBI_ONLY_JPEG
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#define STBI_MAX_DIMENSIONS 16384
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_STATIC
+#define STBI_WRITE_NO_STDIO
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wall"
+#pragma GCC diagnostic ignored "-Wextra"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#include <stb_image.h>
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace dyad::data {
+
+namespace {
+
+constexpr int kMaxSide = 16384;
+
+std::string hex2(unsigned v) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%02X", v & 0xffu);
+    return buf;
+}
+
+std::string marker_name(unsigned m) { return "FF" + hex2(m); }
+
+unsigned be16(const uint8_t* p) { return (unsigned(p[0]) << 8) | p[1]; }
+
+// Names the SOF markers that stb_image cannot decode.
+const char* unsupported_sof(unsigned m) {
+    switch (m) {
+        case 0xC3:
+            return "lossless (SOF3)";
+        case 0xC5:
+            return "hierarchical differential sequential (SOF5)";
+        case 0xC6:
+            return "hierarchical differential progressive (SOF6)";
+        case 0xC7:
+            return "hierarchical differential lossless (SOF7)";
+        case 0xC9:
+            return "arithmetic-coded extended sequential (SOF9)";
+        case 0xCA:
+            return "arithmetic-coded progressive (SOF10)";
+        case 0xCB:
+            return "arithmetic-coded lossless (SOF11)";
+        case 0xCD:
+            return "arithmetic-coded hierarchical sequential (SOF13)";
+        case 0xCE:
+            return "arithmetic-coded hierarchical progressive (SOF14)";
+        case 0xCF:
+            return "arithmetic-coded hierarchical lossless (SOF15)";
+        case 0xCC:
+            return "arithmetic coding (DAC)";
+        default:
+            return nullptr;
+    }
+}
+
+struct Frame {
+    bool seen = false;
+    bool progressive = false;
+    int components = 0;
+    int id[4] = {0, 0, 0, 0};
+    int tq[4] = {0, 0, 0, 0};
+};
+
+// The reading side of a file: closes the descriptor on scope exit.
+class Fd {
+public:
+    explicit Fd(int fd) : fd_(fd) {}
+    ~Fd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+// The whole file; throws naming `path` on any failure.
+std::vector<uint8_t> read_file(const std::string& path, const char* op) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+        const int err = errno;
+        DYAD_CHECK(false, op, ": '", path, "': cannot open: ", std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        const int err = errno;
+        DYAD_CHECK(false, op, ": '", path, "': cannot stat: ", std::strerror(err));
+    }
+    DYAD_CHECK(S_ISREG(st.st_mode), op, ": '", path, "': not a regular file");
+    // JPEGs of at most 16384 x 16384 pixels; anything over 1 GiB is not one of ours.
+    DYAD_CHECK(st.st_size <= (int64_t(1) << 30), op, ": '", path, "': the file is ", int64_t(st.st_size),
+               " bytes, too large for a JPEG this reader accepts (1 GiB at most)");
+    std::vector<uint8_t> bytes(size_t(st.st_size));
+    size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t r = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            DYAD_CHECK(false, op, ": '", path, "': read error: ", std::strerror(err));
+        }
+        if (r == 0) break;
+        done += size_t(r);
+    }
+    DYAD_CHECK(done == bytes.size(), op, ": '", path, "': the file shrank while being read (", done, " of ",
+               bytes.size(), " bytes)");
+    return bytes;
+}
+
+// Decodes checked bytes; `where` prefixes every error ("decode_jpeg" or "decode_jpeg_file: 'path'").
+Image decode_bytes(const uint8_t* bytes, size_t n, int channels, const std::string& where) {
+    DYAD_CHECK(channels == 1 || channels == 3, where, ": channels must be 1 or 3, got ", channels);
+    const std::string problem = check_jpeg(bytes, n);
+    DYAD_CHECK(problem.empty(), where, ": not a valid JPEG: ", problem);
+    DYAD_CHECK(n <= size_t(INT_MAX), where, ": ", n, " bytes are too many for the decoder");
+    int w = 0, h = 0, file_channels = 0;
+    stbi_uc* pixels = stbi_load_from_memory(bytes, int(n), &w, &h, &file_channels, channels);
+    if (pixels == nullptr) {
+        const char* why = stbi_failure_reason();
+        DYAD_CHECK(false, where, ": the decoder failed: ", why ? why : "unknown reason");
+    }
+    Image image;
+    image.h = h, image.w = w, image.c = channels;
+    try {
+        image.pixels.assign(pixels, pixels + size_t(h) * size_t(w) * size_t(channels));
+    } catch (...) {
+        stbi_image_free(pixels);
+        throw;
+    }
+    stbi_image_free(pixels);
+    return image;
+}
+
+void append_bytes(void* context, void* data, int size) {
+    auto* out = static_cast<std::vector<uint8_t>*>(context);
+    const auto* p = static_cast<const uint8_t*>(data);
+    out->insert(out->end(), p, p + size);
+}
+
+// ---------------------------------------------------------------------------- grayscale encoder
+// stb_image_write always writes three components (YCbCr), so one-channel images get this small baseline
+// encoder instead: a true single-component JPEG as grayscale cameras and converters write them, with the
+// example tables of the JPEG standard (Annex K) and the IJG quality scaling.
+
+// Zigzag position -> natural (row-major) index in an 8x8 block.
+constexpr uint8_t kZigzag[64] = {0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
+                                 41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
+                                 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+// Luminance quantisation table (Annex K.1), row-major.
+constexpr uint8_t kLumaQuant[64] = {16, 11, 10, 16, 24,  40,  51,  61,  12, 12, 14, 19, 26,  58,  60,  55,
+                                    14, 13, 16, 24, 40,  57,  69,  56,  14, 17, 22, 29, 51,  87,  80,  62,
+                                    18, 22, 37, 56, 68,  109, 103, 77,  24, 35, 55, 64, 81,  104, 113, 92,
+                                    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99};
+// Luminance Huffman tables (Annex K.3): code counts per length 1..16, then the symbols.
+constexpr uint8_t kDcBits[16] = {0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+constexpr uint8_t kDcVals[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+constexpr uint8_t kAcBits[16] = {0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d};
+constexpr uint8_t kAcVals[162] = {
+    0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61, 0x07, 0x22, 0x71,
+    0x14, 0x32, 0x81, 0x91, 0xa1, 0x08, 0x23, 0x42, 0xb1, 0xc1, 0x15, 0x52, 0xd1, 0xf0, 0x24, 0x33, 0x62, 0x72,
+    0x82, 0x09, 0x0a, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x34, 0x35, 0x36, 0x37,
+    0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59,
+    0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x83,
+    0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0xa2, 0xa3,
+    0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xc2, 0xc3,
+    0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xe1, 0xe2,
+    0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa};
+
+// Canonical Huffman codes (Annex C) of a table: code and length per symbol.
+struct HuffCodes {
+    uint16_t code[256] = {};
+    uint8_t length[256] = {};
+};
+HuffCodes huffman_codes(const uint8_t bits[16], const uint8_t* vals) {
+    HuffCodes h;
+    unsigned code = 0, k = 0;
+    for (unsigned len = 1; len <= 16; len++) {
+        for (unsigned i = 0; i < bits[len - 1]; i++, k++) {
+            h.code[vals[k]] = uint16_t(code++);
+            h.length[vals[k]] = uint8_t(len);
+        }
+        code <<= 1;
+    }
+    return h;
+}
+
+// Entropy-coded bits, most significant first, with a 00 stuffed after every FF byte.
+class BitWriter {
+public:
+    explicit BitWriter(std::vector<uint8_t>& out) : out_(out) {}
+    void put(unsigned bits, int count) {  // count <= 16
+        acc_ = (acc_ << count) | (bits & ((1u << count) - 1));
+        count_ += count;
+        while (count_ >= 8) {
+            const uint8_t byte = uint8_t(acc_ >> (count_ - 8));
+            out_.push_back(byte);
+            if (byte == 0xFF) out_.push_back(0x00);
+            count_ -= 8;
+        }
+        acc_ &= (1u << count_) - 1;
+    }
+    void flush() {  // pads the last byte with 1 bits
+        if (count_ > 0) put((1u << (8 - count_)) - 1, 8 - count_);
+    }
+
+private:
+    std::vector<uint8_t>& out_;
+    uint32_t acc_ = 0;
+    int count_ = 0;
+};
+
+// The magnitude category of a coefficient (bits needed for |v|) and its appended bits.
+int category(int v) {
+    int a = v < 0 ? -v : v, n = 0;
+    while (a) a >>= 1, n++;
+    return n;
+}
+unsigned magnitude_bits(int v, int cat) { return unsigned(v < 0 ? v + (1 << cat) - 1 : v); }
+
+std::vector<uint8_t> encode_gray(const Image& image, int quality) {
+    const int w = int(image.w), h = int(image.h);
+    // Quantisation table scaled for the quality, as the IJG library does.
+    const int scale = quality < 50 ? 5000 / quality : 200 - 2 * quality;
+    uint8_t quant[64];
+    for (int i = 0; i < 64; i++) quant[i] = uint8_t(std::clamp((kLumaQuant[i] * scale + 50) / 100, 1, 255));
+    // cos((2x + 1) u pi / 16), with the DCT's normalisation folded in.
+    double basis[8][8];
+    for (int u = 0; u < 8; u++)
+        for (int x = 0; x < 8; x++)
+            basis[u][x] = (u == 0 ? std::sqrt(0.125) : 0.5) * std::cos((2 * x + 1) * u * 3.14159265358979323846 / 16);
+    const HuffCodes dc = huffman_codes(kDcBits, kDcVals), ac = huffman_codes(kAcBits, kAcVals);
+
+    std::vector<uint8_t> out;
+    out.reserve(size_t(w) * size_t(h) / 2 + 1024);
+    auto bytes = [&](std::initializer_list<unsigned> list) {
+        for (const unsigned b : list) out.push_back(uint8_t(b));
+    };
+    bytes({0xFF, 0xD8});                                                           // SOI
+    bytes({0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0});  // APP0
+    bytes({0xFF, 0xDB, 0, 67, 0});                                                 // DQT
+    for (int k = 0; k < 64; k++) out.push_back(quant[kZigzag[k]]);
+    bytes({0xFF, 0xC0, 0, 11, 8, unsigned(h >> 8), unsigned(h & 255), unsigned(w >> 8), unsigned(w & 255), 1, 1, 0x11,
+           0});                                            // SOF0
+    bytes({0xFF, 0xC4, 0, 2 + 17 + 12 + 17 + 162, 0x00});  // DHT
+    out.insert(out.end(), kDcBits, kDcBits + 16);
+    out.insert(out.end(), kDcVals, kDcVals + 12);
+    out.push_back(0x10);
+    out.insert(out.end(), kAcBits, kAcBits + 16);
+    out.insert(out.end(), kAcVals, kAcVals + 162);
+    bytes({0xFF, 0xDA, 0, 8, 1, 1, 0x00, 0, 63, 0});  // SOS
+
+    BitWriter bits(out);
+    int prev_dc = 0;
+    double block[64], rows[64];
+    int q[64];
+    for (int by = 0; by < h; by += 8) {
+        for (int bx = 0; bx < w; bx += 8) {
+            // The block, level-shifted; edges are extended by repeating the last row and column.
+            for (int y = 0; y < 8; y++)
+                for (int x = 0; x < 8; x++)
+                    block[y * 8 + x] = double(image.pixels[size_t(std::min(by + y, h - 1)) * size_t(w) +
+                                                           size_t(std::min(bx + x, w - 1))]) -
+                                       128.0;
+            // Separable 2-D DCT: rows, then columns.
+            for (int y = 0; y < 8; y++)
+                for (int u = 0; u < 8; u++) {
+                    double s = 0;
+                    for (int x = 0; x < 8; x++) s += basis[u][x] * block[y * 8 + x];
+                    rows[y * 8 + u] = s;
+                }
+            for (int k = 0; k < 64; k++) {
+                const int n = kZigzag[k], v = n / 8, u = n % 8;
+                double s = 0;
+                for (int y = 0; y < 8; y++) s += basis[v][y] * rows[y * 8 + u];
+                q[k] = int(std::lround(s / quant[n]));
+            }
+            // DC difference, then run-length coded AC coefficients.
+            const int diff = std::clamp(q[0] - prev_dc, -2047, 2047);
+            prev_dc += diff;
+            const int dc_cat = category(diff);
+            bits.put(dc.code[dc_cat], dc.length[dc_cat]);
+            if (dc_cat) bits.put(magnitude_bits(diff, dc_cat), dc_cat);
+            int run = 0;
+            for (int k = 1; k < 64; k++) {
+                const int v = std::clamp(q[k], -1023, 1023);
+                if (v == 0) {
+                    run++;
+                    continue;
+                }
+                for (; run >= 16; run -= 16) bits.put(ac.code[0xF0], ac.length[0xF0]);
+                const int cat = category(v);
+                const unsigned symbol = unsigned(run << 4 | cat);
+                bits.put(ac.code[symbol], ac.length[symbol]);
+                bits.put(magnitude_bits(v, cat), cat);
+                run = 0;
+            }
+            if (run > 0) bits.put(ac.code[0x00], ac.length[0x00]);  // EOB
+        }
+    }
+    bits.flush();
+    bytes({0xFF, 0xD9});  // EOI
+    return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- check
+std::string check_jpeg(const uint8_t* b, size_t n) {
+    if (b == nullptr || n == 0) return "empty (0 bytes)";
+    if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) {
+        if (n >= 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return "a PNG file, not a JPEG";
+        std::string head;
+        for (size_t i = 0; i < n && i < 4; i++) head += (i ? " " : "") + hex2(b[i]);
+        return "not a JPEG: it starts with " + head + " instead of the SOI marker FF D8";
+    }
+    Frame frame;
+    bool dc_defined[4] = {false, false, false, false}, ac_defined[4] = {false, false, false, false};
+    bool q_defined[4] = {false, false, false, false};
+    int scans = 0;
+    size_t pos = 2;
+    auto at = [](size_t p) { return "at byte " + std::to_string(p); };
+    for (;;) {
+        // A marker: FF, any number of fill FFs, then the code.
+        if (pos >= n) return "truncated: the file ends at byte " + std::to_string(n) + " without an EOI marker";
+        if (b[pos] != 0xFF)
+            return "expected a marker " + at(pos) + ", found the byte " + hex2(b[pos]) + " (corrupt segment lengths?)";
+        const size_t marker_pos = pos;
+        while (pos < n && b[pos] == 0xFF) pos++;
+        if (pos >= n) return "truncated: the file ends inside a marker " + at(marker_pos);
+        const unsigned m = b[pos++];
+        if (m == 0xD9) {  // EOI; anything after it is ignored, as decoders do
+            if (!frame.seen) return "EOI " + at(marker_pos) + " before any frame header";
+            if (scans == 0) return "EOI " + at(marker_pos) + " before any scan";
+            return "";
+        }
+        if (m == 0x00) return "a stuffed FF 00 " + at(marker_pos) + " outside of scan data";
+        if (m == 0xD8) return "a second SOI marker " + at(marker_pos);
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // TEM, RSTn: no length
+        if (const char* what = unsupported_sof(m))
+            return std::string("unsupported JPEG process: ") + what + " " + at(marker_pos);
+
+        // Every other marker starts a segment with a 2-byte length that counts itself.
+        if (n - pos < 2)
+            return "truncated: the file ends inside the length of " + marker_name(m) + " " + at(marker_pos);
+        const size_t len = be16(b + pos);
+        if (len < 2) return "segment " + marker_name(m) + " " + at(marker_pos) + " has length " + std::to_string(len);
+        if (len > n - pos)
+            return "segment " + marker_name(m) + " " + at(marker_pos) + " has length " + std::to_string(len) +
+                   ", running past the end of the file (" + std::to_string(n) + " bytes)";
+        const uint8_t* s = b + pos + 2;
+        const size_t sl = len - 2;  // payload bytes
+        const size_t seg_end = pos + len;
+        const std::string seg = marker_name(m) + " " + at(marker_pos);
+
+        if (m == 0xC0 || m == 0xC1 || m == 0xC2) {  // SOF0/1/2: baseline, extended, progressive Huffman
+            if (frame.seen) return "a second frame header " + seg;
+            if (sl < 6) return "frame header " + seg + " is too short (" + std::to_string(len) + " bytes)";
+            if (s[0] != 8) return "frame header " + seg + ": precision " + std::to_string(s[0]) + " (8 bits only)";
+            const unsigned h = be16(s + 1), w = be16(s + 3), nc = s[5];
+            if (h < 1 || h > kMaxSide || w < 1 || w > kMaxSide)
+                return "frame header " + seg + ": size " + std::to_string(w) + "x" + std::to_string(h) +
+                       " is outside 1.." + std::to_string(kMaxSide);
+            if (nc != 1 && nc != 3)
+                return "frame header " + seg + ": " + std::to_string(nc) + " components (1 or 3 supported)";
+            if (sl != 6 + 3 * nc)
+                return "frame header " + seg + ": length " + std::to_string(len) + " does not match " +
+                       std::to_string(nc) + " components";
+            int hmax = 1, vmax = 1;
+            for (unsigned i = 0; i < nc; i++) {
+                const unsigned hs = s[7 + 3 * i] >> 4, vs = s[7 + 3 * i] & 15, tq = s[8 + 3 * i];
+                if (hs < 1 || hs > 4 || vs < 1 || vs > 4)
+                    return "frame header " + seg + ": component " + std::to_string(i) + " has sampling factors " +
+                           std::to_string(hs) + "x" + std::to_string(vs) + " (1..4)";
+                if (tq > 3)
+                    return "frame header " + seg + ": component " + std::to_string(i) + " uses quantisation table " +
+                           std::to_string(tq) + " (0..3)";
+                for (unsigned j = 0; j < i; j++)
+                    if (frame.id[j] == s[6 + 3 * i])
+                        return "frame header " + seg + ": duplicate component id " + std::to_string(s[6 + 3 * i]);
+                frame.id[i] = s[6 + 3 * i];
+                frame.tq[i] = int(tq);
+                hmax = std::max(hmax, int(hs));
+                vmax = std::max(vmax, int(vs));
+            }
+            for (unsigned i = 0; i < nc; i++) {
+                if (hmax % (s[7 + 3 * i] >> 4) != 0 || vmax % (s[7 + 3 * i] & 15) != 0)
+                    return "frame header " + seg + ": sampling factors that are not integer ratios";
+            }
+            frame.seen = true;
+            frame.progressive = m == 0xC2;
+            frame.components = int(nc);
+        } else if (m == 0xC4) {  // DHT: one or more Huffman tables
+            size_t p = 0;
+            if (sl == 0) return "Huffman table segment " + seg + " is empty";
+            while (p < sl) {
+                const unsigned tc = s[p] >> 4, th = s[p] & 15;
+                if (tc > 1 || th > 3)
+                    return "Huffman table " + seg + ": class " + std::to_string(tc) + " id " + std::to_string(th) +
+                           " (class 0..1, id 0..3)";
+                if (sl - p < 17) return "Huffman table " + seg + ": the segment ends inside the code counts";
+                unsigned total = 0, code = 0;
+                for (unsigned j = 0; j < 16; j++) {
+                    const unsigned count = s[p + 1 + j];
+                    total += count;
+                    code += count;
+                    if (code > (1u << (j + 1)))
+                        return "Huffman table " + seg + ": more codes of length " + std::to_string(j + 1) +
+                               " than fit (the code lengths are over-subscribed)";
+                    code <<= 1;
+                }
+                if (total > 256)
+                    return "Huffman table " + seg + ": the code counts sum to " + std::to_string(total) +
+                           " symbols (256 at most)";
+                if (sl - p - 17 < total)
+                    return "Huffman table " + seg + ": " + std::to_string(total) + " symbols do not fit in the segment";
+                (tc == 0 ? dc_defined : ac_defined)[th] = true;
+                p += 17 + total;
+            }
+        } else if (m == 0xDB) {  // DQT: one or more quantisation tables
+            size_t p = 0;
+            if (sl == 0) return "quantisation table segment " + seg + " is empty";
+            while (p < sl) {
+                const unsigned pq = s[p] >> 4, tq = s[p] & 15;
+                if (pq > 1 || tq > 3)
+                    return "quantisation table " + seg + ": precision " + std::to_string(pq) + " id " +
+                           std::to_string(tq) + " (precision 0..1, id 0..3)";
+                const size_t size = pq == 0 ? 64 : 128;
+                if (sl - p - 1 < size)
+                    return "quantisation table " + seg + ": " + std::to_string(size) +
+                           " bytes of table do not fit in the segment";
+                q_defined[tq] = true;
+                p += 1 + size;
+            }
+        } else if (m == 0xDD) {  // DRI
+            if (sl != 2) return "restart interval segment " + seg + " has length " + std::to_string(len) + " (4)";
+        } else if (m == 0xDA) {  // SOS, then the entropy-coded data
+            if (!frame.seen) return "scan " + seg + " before any frame header";
+            if (sl < 1) return "scan header " + seg + " is empty";
+            const unsigned ns = s[0];
+            if (ns < 1 || ns > 4 || int(ns) > frame.components)
+                return "scan header " + seg + ": " + std::to_string(ns) + " components (1.." +
+                       std::to_string(frame.components) + ")";
+            if (sl != 1 + 2 * ns + 3)
+                return "scan header " + seg + ": length " + std::to_string(len) + " does not match " +
+                       std::to_string(ns) + " components";
+            const unsigned ss = s[1 + 2 * ns], se = s[2 + 2 * ns], ah = s[3 + 2 * ns] >> 4, al = s[3 + 2 * ns] & 15;
+            if (frame.progressive) {
+                if (ss > 63 || se > 63 || ss > se || ah > 13 || al > 13)
+                    return "scan header " + seg + ": invalid progressive parameters";
+            } else if (ss != 0 || ah != 0 || al != 0) {
+                return "scan header " + seg + ": a sequential scan with progressive parameters";
+            }
+            for (unsigned i = 0; i < ns; i++) {
+                const int id = s[1 + 2 * i];
+                const unsigned td = s[2 + 2 * i] >> 4, ta = s[2 + 2 * i] & 15;
+                int which = -1;
+                for (int c = 0; c < frame.components; c++)
+                    if (frame.id[c] == id) which = c;
+                if (which < 0)
+                    return "scan header " + seg + ": component id " + std::to_string(id) + " is not in the frame";
+                if (td > 3 || ta > 3) return "scan header " + seg + ": Huffman table ids above 3";
+                if (!q_defined[frame.tq[which]])
+                    return "scan " + seg + ": quantisation table " + std::to_string(frame.tq[which]) +
+                           " was never defined";
+                const bool needs_dc = !frame.progressive || (ss == 0 && ah == 0);
+                const bool needs_ac = !frame.progressive || se > 0;
+                if (needs_dc && !dc_defined[td])
+                    return "scan " + seg + ": DC Huffman table " + std::to_string(td) + " was never defined";
+                if (needs_ac && !ac_defined[ta])
+                    return "scan " + seg + ": AC Huffman table " + std::to_string(ta) + " was never defined";
+            }
+            // Entropy-coded data: FF 00 (a stuffed FF) and FF D0..D7 (restarts) belong to it; any other FF
+            // starts the next marker.
+            size_t p = seg_end;
+            for (;;) {
+                while (p < n && b[p] != 0xFF) p++;
+                if (p + 1 >= n)
+                    return "truncated: the file ends inside the scan data of the scan " + at(marker_pos) +
+                           " (no EOI marker)";
+                const uint8_t next = b[p + 1];
+                if (next == 0x00 || (next >= 0xD0 && next <= 0xD7)) {
+                    p += 2;
+                    continue;
+                }
+                break;
+            }
+            scans++;
+            pos = p;
+            continue;
+        } else if ((m >= 0xE0 && m <= 0xEF) || m == 0xFE) {  // APPn, COM: skipped
+        } else if (m == 0xDC) {                              // DNL
+            if (sl != 2) return "DNL segment " + seg + " has length " + std::to_string(len) + " (4)";
+        } else {
+            return "unsupported or invalid marker " + seg;
+        }
+        pos = seg_end;
+    }
+}
+
+// ---------------------------------------------------------------------------- decode
+Image decode_jpeg(const uint8_t* bytes, size_t n, int channels) {
+    return decode_bytes(bytes, n, channels, "decode_jpeg");
+}
+
+Image decode_jpeg_file(const std::string& path, int channels) {
+    const std::vector<uint8_t> bytes = read_file(path, "decode_jpeg_file");
+    return decode_bytes(bytes.data(), bytes.size(), channels, "decode_jpeg_file: '" + path + "'");
+}
+
+// ---------------------------------------------------------------------------- encode
+void write_jpeg_file(const std::string& path, const Image& image, int quality) {
+    DYAD_CHECK(quality >= 1 && quality <= 100, "write_jpeg_file: '", path, "': quality ", quality,
+               " is outside 1..100");
+    DYAD_CHECK(image.c == 1 || image.c == 3, "write_jpeg_file: '", path, "': ", image.c,
+               " channels (1 or 3 supported)");
+    DYAD_CHECK(image.h >= 1 && image.h <= 65535 && image.w >= 1 && image.w <= 65535, "write_jpeg_file: '", path,
+               "': size ", image.w, "x", image.h, " is outside 1..65535");
+    DYAD_CHECK(int64_t(image.pixels.size()) == image.h * image.w * image.c, "write_jpeg_file: '", path,
+               "': ", image.pixels.size(), " pixel bytes for a ", image.h, "x", image.w, "x", image.c, " image (",
+               image.h * image.w * image.c, " expected)");
+    std::vector<uint8_t> encoded;
+    if (image.c == 1) {
+        encoded = encode_gray(image, quality);
+    } else {
+        encoded.reserve(size_t(image.h * image.w * image.c) / 4 + 1024);
+        const int ok = stbi_write_jpg_to_func(append_bytes, &encoded, int(image.w), int(image.h), int(image.c),
+                                              image.pixels.data(), quality);
+        DYAD_CHECK(ok != 0 && !encoded.empty(), "write_jpeg_file: '", path, "': the encoder failed");
+    }
+
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        const int err = errno;
+        DYAD_CHECK(false, "write_jpeg_file: cannot create '", path, "': ", std::strerror(err));
+    }
+    size_t done = 0;
+    while (done < encoded.size()) {
+        const ssize_t w = ::write(fd, encoded.data() + done, encoded.size() - done);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            ::close(fd);
+            ::unlink(path.c_str());
+            DYAD_CHECK(false, "write_jpeg_file: cannot write '", path, "': ", std::strerror(err));
+        }
+        done += size_t(w);
+    }
+    if (::close(fd) != 0) {
+        const int err = errno;
+        ::unlink(path.c_str());
+        DYAD_CHECK(false, "write_jpeg_file: cannot write '", path, "': close failed: ", std::strerror(err));
+    }
+}
+
+}  // namespace dyad::data

@@ -1,2 +1,385 @@
-// Placeholder.
+// Tiny ImageNet loading on a generated set in the real layout: labels follow wnids.txt and the validation
+// annotations, grayscale files come out with three equal channels, limits keep every class; broken files
+// are skipped and reported within the tolerance and abort above it; broken text files are errors naming the
+// file (and line); the cache is used when valid and rebuilt when the source changes or the cache is damaged.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dyad/dyad.h"
+#include "support/compare.h"
+
+using namespace dyad;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kClasses = 4, kTrainPerClass = 6, kValPerClass = 2;
+
+// A fresh generated set (4 classes x 6 train, 8 val, 64 x 64) in its own directory.
+std::string fresh_set(const std::string& name, uint64_t seed = 7) {
+    const std::string d = std::string(DYAD_TEST_OUTPUT_DIR) + "/data_tiny_imagenet/" + name;
+    fs::remove_all(d);
+    fs::create_directories(d);
+    data::write_generated_tiny_imagenet(d, kClasses, kTrainPerClass, kValPerClass, seed);
+    return d;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+void write_text(const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(text.data(), std::streamsize(text.size()));
+    REQUIRE(f.good());
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+    std::istringstream in(read_text(path));
+    std::vector<std::string> out;
+    std::string line;
+    while (std::getline(in, line))
+        if (!line.empty()) out.push_back(line);
+    return out;
+}
+
+data::TinyImageNetOptions no_cache() {
+    data::TinyImageNetOptions o;
+    o.use_cache = false;
+    o.threads = 2;
+    return o;
+}
+
+// The pixels of image i of a data set.
+std::vector<uint8_t> image_at(const data::Dataset& d, int64_t i) {
+    const Tensor t = d.images.select(0, i).contiguous();
+    const uint8_t* p = t.data<uint8_t>();
+    return std::vector<uint8_t>(p, p + t.numel());
+}
+
+std::vector<int32_t> labels_of(const data::Dataset& d) { return d.labels.contiguous().to_vector<int32_t>(); }
+
+// Number of components in a JPEG's frame header (walking the segments), or -1.
+int frame_components(const std::string& path) {
+    const std::string b = read_text(path);
+    size_t p = 2;
+    while (p + 10 <= b.size() && uint8_t(b[p]) == 0xFF) {
+        const uint8_t m = uint8_t(b[p + 1]);
+        if (m == 0xC0 || m == 0xC1 || m == 0xC2) return uint8_t(b[p + 9]);
+        p += 2 + ((size_t(uint8_t(b[p + 2])) << 8) | uint8_t(b[p + 3]));
+    }
+    return -1;
+}
+
+void require_same_split(const data::Split& a, const data::Split& b) {
+    test::require_identical(a.train.images, b.train.images);
+    test::require_identical(a.train.labels, b.train.labels);
+    test::require_identical(a.val.images, b.val.images);
+    test::require_identical(a.val.labels, b.val.labels);
+    CHECK(a.train.class_ids == b.train.class_ids);
+    CHECK(a.train.class_names == b.train.class_names);
+    CHECK(a.val.class_ids == b.val.class_ids);
+}
+
+}  // namespace
+
+TEST_CASE("tiny imagenet labels follow wnids.txt and the val annotations", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("labels");
+    // Reverse the label order: label k must now be the class listed k-th.
+    std::vector<std::string> wnids = lines_of(root + "/wnids.txt");
+    REQUIRE(wnids.size() == size_t(kClasses));
+    std::reverse(wnids.begin(), wnids.end());
+    std::string text;
+    for (const std::string& w : wnids) text += w + "\n";
+    write_text(root + "/wnids.txt", text);
+
+    const data::Split s = data::load_tiny_imagenet(root, no_cache());
+    REQUIRE(s.train.size() == kClasses * kTrainPerClass);
+    REQUIRE(s.val.size() == kClasses * kValPerClass);
+    REQUIRE(s.train.images.shape() == Shape{kClasses * kTrainPerClass, 64, 64, 3});
+    CHECK(s.train.class_ids == wnids);
+    CHECK(s.val.class_ids == wnids);
+    REQUIRE(s.train.class_names.size() == size_t(kClasses));
+    // Names come from words.txt (the generator names class n0000000k "pattern k").
+    for (size_t k = 0; k < wnids.size(); k++)
+        CHECK(s.train.class_names[k] == "pattern " + std::to_string(std::stoi(wnids[k].substr(1))));
+
+    // Every train image of label k is one of the files in train/<wnids[k]>/images, each file once.
+    std::map<std::vector<uint8_t>, int32_t> file_label;
+    for (size_t k = 0; k < wnids.size(); k++)
+        for (const auto& e : fs::directory_iterator(root + "/train/" + wnids[k] + "/images"))
+            file_label[data::decode_jpeg_file(e.path().string(), 3).pixels] = int32_t(k);
+    REQUIRE(file_label.size() == size_t(kClasses * kTrainPerClass));
+    const std::vector<int32_t> train_labels = labels_of(s.train);
+    std::set<std::vector<uint8_t>> seen;
+    for (int64_t i = 0; i < s.train.size(); i++) {
+        const std::vector<uint8_t> px = image_at(s.train, i);
+        const auto it = file_label.find(px);
+        REQUIRE(it != file_label.end());
+        CHECK(it->second == train_labels[size_t(i)]);
+        seen.insert(px);
+    }
+    CHECK(seen.size() == file_label.size());
+
+    // Val image j is the file on annotation line j, labelled by its wnid's position in wnids.txt.
+    const std::vector<std::string> ann = lines_of(root + "/val/val_annotations.txt");
+    REQUIRE(ann.size() == size_t(kClasses * kValPerClass));
+    const std::vector<int32_t> val_labels = labels_of(s.val);
+    int gray = 0;
+    for (size_t j = 0; j < ann.size(); j++) {
+        const std::string file = ann[j].substr(0, ann[j].find('\t'));
+        const std::string wnid = ann[j].substr(file.size() + 1, ann[j].find('\t', file.size() + 1) - file.size() - 1);
+        const int32_t expected = int32_t(std::find(wnids.begin(), wnids.end(), wnid) - wnids.begin());
+        CHECK(val_labels[j] == expected);
+        const std::string path = root + "/val/images/" + file;
+        CHECK(image_at(s.val, int64_t(j)) == data::decode_jpeg_file(path, 3).pixels);
+        if (frame_components(path) == 1) {
+            gray++;
+            const std::vector<uint8_t> px = image_at(s.val, int64_t(j));
+            for (size_t p = 0; p < px.size(); p += 3) {
+                REQUIRE(px[p] == px[p + 1]);
+                REQUIRE(px[p] == px[p + 2]);
+            }
+        }
+    }
+    CHECK(gray >= 1);  // every 7th generated image is grayscale
+}
+
+TEST_CASE("tiny imagenet grayscale train images have three equal channels", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("gray");
+    const data::Split s = data::load_tiny_imagenet(root, no_cache());
+    // Count the grayscale files, and the images whose three channels are equal everywhere.
+    int gray_files = 0;
+    for (const auto& dir : fs::directory_iterator(root + "/train"))
+        for (const auto& e : fs::directory_iterator(dir.path() / "images"))
+            gray_files += frame_components(e.path().string()) == 1;
+    int equal = 0;
+    for (int64_t i = 0; i < s.train.size(); i++) {
+        const std::vector<uint8_t> px = image_at(s.train, i);
+        bool same = true;
+        for (size_t p = 0; p < px.size() && same; p += 3) same = px[p] == px[p + 1] && px[p] == px[p + 2];
+        equal += same;
+    }
+    CHECK(gray_files >= 2);
+    CHECK(equal == gray_files);
+}
+
+TEST_CASE("tiny imagenet limits keep every class", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("limits");
+    data::TinyImageNetOptions o = no_cache();
+    o.limit_train = 6;
+    o.limit_val = 3;
+    data::LoadReport report;
+    const data::Split s = data::load_tiny_imagenet(root, o, &report);
+    REQUIRE(s.train.size() == 6);
+    REQUIRE(s.val.size() == 3);
+    CHECK(report.decoded == 9);
+    CHECK_FALSE(report.from_cache);
+    const std::vector<int32_t> labels = labels_of(s.train);
+    CHECK(std::set<int32_t>(labels.begin(), labels.end()).size() == size_t(kClasses));
+    // Val keeps the annotation order: the first three lines.
+    const data::Split all = data::load_tiny_imagenet(root, no_cache());
+    for (int64_t j = 0; j < 3; j++) CHECK(image_at(s.val, j) == image_at(all.val, j));
+    const std::vector<int32_t> all_val = labels_of(all.val);
+    CHECK(labels_of(s.val) == std::vector<int32_t>(all_val.begin(), all_val.begin() + 3));
+}
+
+TEST_CASE("tiny imagenet skips broken files within the tolerance and aborts above it", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("damaged");
+    const std::vector<std::string> wnids = lines_of(root + "/wnids.txt");
+    const std::string zero = root + "/train/" + wnids[0] + "/images/" + wnids[0] + "_0.JPEG";
+    const std::string cut = root + "/train/" + wnids[1] + "/images/" + wnids[1] + "_1.JPEG";
+    const std::string text = root + "/train/" + wnids[2] + "/images/notes.JPEG";
+    write_text(zero, "");
+    const std::string whole = read_text(cut);
+    write_text(cut, whole.substr(0, whole.size() / 2));
+    write_text(text, "not an image\n");
+
+    // 3 of 25 train files (12%) fail.
+    data::TinyImageNetOptions o = no_cache();
+    o.max_failure_fraction = 0.2;
+    data::LoadReport report;
+    const data::Split s = data::load_tiny_imagenet(root, o, &report);
+    CHECK(s.train.size() == 22);
+    CHECK(s.train.labels.size(0) == 22);
+    CHECK(s.val.size() == 8);
+    CHECK(report.decoded == 30);
+    REQUIRE(report.failures.size() == 3);
+    std::set<std::string> failed;
+    for (const auto& [path, why] : report.failures) {
+        failed.insert(path);
+        CHECK_FALSE(why.empty());
+    }
+    CHECK(failed == std::set<std::string>{zero, cut, text});
+    // The skipped files are missing from their classes only.
+    const std::vector<int32_t> labels = labels_of(s.train);
+    CHECK(std::count(labels.begin(), labels.end(), 0) == kTrainPerClass - 1);
+    CHECK(std::count(labels.begin(), labels.end(), 1) == kTrainPerClass - 1);
+    CHECK(std::count(labels.begin(), labels.end(), 2) == kTrainPerClass);
+    CHECK(std::count(labels.begin(), labels.end(), 3) == kTrainPerClass);
+    const std::string summary = report.summary();
+    CHECK_THAT(summary, Contains(zero));
+    CHECK_THAT(summary, Contains(cut));
+    CHECK_THAT(summary, Contains(text));
+
+    // Above the tolerance: an error with the count and a failed file.
+    o.max_failure_fraction = 0.1;
+    try {
+        (void)data::load_tiny_imagenet(root, o);
+        FAIL("no error");
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        INFO(msg);
+        CHECK_THAT(msg, Contains("3 of 25"));
+        CHECK((msg.find(zero) != std::string::npos || msg.find(cut) != std::string::npos ||
+               msg.find(text) != std::string::npos));
+    }
+}
+
+TEST_CASE("tiny imagenet text file errors name the file", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("text_errors");
+    // An unknown wnid on line 3 of the annotations.
+    const std::string ann = root + "/val/val_annotations.txt";
+    std::vector<std::string> lines = lines_of(ann);
+    lines[2] = lines[2].substr(0, lines[2].find('\t')) + "\tn99999999\t0\t0\t63\t63";
+    std::string text;
+    for (const std::string& l : lines) text += l + "\n";
+    write_text(ann, text);
+    try {
+        (void)data::load_tiny_imagenet(root, no_cache());
+        FAIL("no error");
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        CHECK_THAT(msg, Contains(ann));
+        CHECK_THAT(msg, Contains("line 3"));
+        CHECK_THAT(msg, Contains("n99999999"));
+    }
+    // A malformed line.
+    write_text(ann, lines[0] + "\n" + lines[1] + "\nval_9.JPEG\n");
+    try {
+        (void)data::load_tiny_imagenet(root, no_cache());
+        FAIL("no error");
+    } catch (const Error& e) {
+        CHECK_THAT(std::string(e.what()), Contains(ann));
+        CHECK_THAT(std::string(e.what()), Contains("line 3"));
+    }
+    // Missing and empty wnids.txt.
+    const std::string wnids = root + "/wnids.txt";
+    fs::remove(wnids);
+    try {
+        (void)data::load_tiny_imagenet(root, no_cache());
+        FAIL("no error");
+    } catch (const Error& e) {
+        CHECK_THAT(std::string(e.what()), Contains(wnids));
+    }
+    write_text(wnids, "\n\n");
+    try {
+        (void)data::load_tiny_imagenet(root, no_cache());
+        FAIL("no error");
+    } catch (const Error& e) {
+        CHECK_THAT(std::string(e.what()), Contains(wnids));
+    }
+    CHECK_THROWS_AS(data::load_tiny_imagenet(root + "/no_such_dir", no_cache()), Error);
+}
+
+TEST_CASE("tiny imagenet words.txt is optional", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("no_words");
+    fs::remove(root + "/words.txt");
+    const data::Split s = data::load_tiny_imagenet(root, no_cache());
+    CHECK(s.train.class_names == s.train.class_ids);
+    CHECK(s.train.size() == kClasses * kTrainPerClass);
+}
+
+TEST_CASE("tiny imagenet cache round trip and rebuilds", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("cache");
+    data::TinyImageNetOptions o;
+    o.threads = 2;
+    data::LoadReport r1, r2;
+    const data::Split first = data::load_tiny_imagenet(root, o, &r1);
+    CHECK_FALSE(r1.from_cache);
+    CHECK(r1.decoded == kClasses * (kTrainPerClass + kValPerClass));
+    const std::string cache = root + "/dyad-cache.bin";
+    REQUIRE(fs::exists(cache));
+
+    const data::Split second = data::load_tiny_imagenet(root, o, &r2);
+    CHECK(r2.from_cache);
+    CHECK(r2.decoded == 0);
+    require_same_split(first, second);
+
+    // Other limits: another fingerprint, so the cache is rebuilt for them (and then again for no limits).
+    data::TinyImageNetOptions limited = o;
+    limited.limit_train = 5;
+    data::LoadReport r3;
+    CHECK(data::load_tiny_imagenet(root, limited, &r3).train.size() == 5);
+    CHECK_FALSE(r3.from_cache);
+    CHECK(data::load_tiny_imagenet(root, limited, &r3).train.size() == 5);
+    CHECK(r3.from_cache);
+    (void)data::load_tiny_imagenet(root, o, &r3);
+    CHECK_FALSE(r3.from_cache);
+
+    // A damaged cache (one byte flipped in the pixels) is rebuilt, with the same result.
+    (void)data::load_tiny_imagenet(root, o, &r3);
+    CHECK(r3.from_cache);
+    {
+        std::fstream f(cache, std::ios::in | std::ios::out | std::ios::binary);
+        const auto size = fs::file_size(cache);
+        f.seekg(std::streamoff(size / 2));
+        char c = 0;
+        f.read(&c, 1);
+        c = char(c ^ 0x10);
+        f.seekp(std::streamoff(size / 2));
+        f.write(&c, 1);
+        REQUIRE(f.good());
+    }
+    data::LoadReport r4;
+    const data::Split rebuilt = data::load_tiny_imagenet(root, o, &r4);
+    CHECK_FALSE(r4.from_cache);
+    require_same_split(first, rebuilt);
+}
+
+TEST_CASE("tiny imagenet cache is rebuilt when the source changes", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("stale");
+    data::TinyImageNetOptions o;
+    o.threads = 2;
+    data::LoadReport r;
+    const data::Split first = data::load_tiny_imagenet(root, o, &r);
+    CHECK_FALSE(r.from_cache);
+    (void)data::load_tiny_imagenet(root, o, &r);
+    CHECK(r.from_cache);
+
+    // A touched file (only its modification time changes).
+    const std::vector<std::string> wnids = lines_of(root + "/wnids.txt");
+    const std::string file = root + "/train/" + wnids[1] + "/images/" + wnids[1] + "_2.JPEG";
+    fs::last_write_time(file, fs::last_write_time(file) + std::chrono::seconds(5));
+    const data::Split touched = data::load_tiny_imagenet(root, o, &r);
+    CHECK_FALSE(r.from_cache);
+    require_same_split(first, touched);
+    (void)data::load_tiny_imagenet(root, o, &r);
+    CHECK(r.from_cache);
+
+    // A new file.
+    fs::copy_file(file, root + "/train/" + wnids[1] + "/images/" + wnids[1] + "_extra.JPEG");
+    const data::Split added = data::load_tiny_imagenet(root, o, &r);
+    CHECK_FALSE(r.from_cache);
+    CHECK(added.train.size() == first.train.size() + 1);
+
+    // A cache that cannot be written: a warning, and the data all the same.
+    data::TinyImageNetOptions unwritable = o;
+    unwritable.cache_path = root + "/no_such_dir/cache.bin";
+    const data::Split s = data::load_tiny_imagenet(root, unwritable, &r);
+    CHECK_FALSE(r.from_cache);
+    CHECK(s.train.size() == added.train.size());
+}

@@ -1,2 +1,814 @@
-// Placeholder.
+// The trainer's report outputs (examples/tinyimagenet/report.h): SVG charts and report.html checked with a
+// small XML well-formedness checker written here (and shown to reject malformed input), metrics.csv parsed
+// back, metrics.json checked with a small strict JSON parser written here, the terminal tables and the
+// progress line, and errors that name the path.
 #include <catch2/catch.hpp>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dyad/error.h"
+#include "report.h"
+
+using namespace dyad::trainer;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---------------------------------------------------------------------------- files
+
+// A fresh folder for one test case (each test case has its own, so parallel ctest runs do not collide).
+std::string fresh_dir(const std::string& name) {
+    const std::string d = std::string(DYAD_TEST_OUTPUT_DIR) + "/examples_report/" + name;
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    REQUIRE(f.good());
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+size_t count(const std::string& s, const std::string& what) {
+    size_t n = 0;
+    for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + what.size())) n++;
+    return n;
+}
+
+bool near(double a, double b, double rel = 1e-8) {
+    if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+    return std::fabs(a - b) <= rel * std::max(1.0, std::max(std::fabs(a), std::fabs(b)));
+}
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), f, v);
+    return buf;
+}
+
+// ---------------------------------------------------------------------------- XML well-formedness
+
+// Returns "" when `doc` is a well-formed XML document (optional XML declaration, comments and a DOCTYPE
+// without an internal subset before the single root element, comments after it), else what is wrong.
+class XmlChecker {
+public:
+    explicit XmlChecker(const std::string& doc) : s_(doc) {}
+
+    std::string check() {
+        for (char c : s_) {
+            const auto u = static_cast<unsigned char>(c);
+            if (u < 0x20 && c != '\t' && c != '\n' && c != '\r') return "a control character XML forbids";
+        }
+        try {
+            ws();
+            if (starts("<?xml")) skip_past("?>");
+            misc(true);
+            if (!starts("<") || starts("</")) return "no root element";
+            element();
+            misc(false);
+            if (i_ != s_.size()) return "content after the root element at " + std::to_string(i_);
+            return "";
+        } catch (const std::string& e) {
+            return e + " at byte " + std::to_string(i_);
+        }
+    }
+
+private:
+    const std::string& s_;
+    size_t i_ = 0;
+
+    bool starts(const char* p) const { return s_.compare(i_, std::strlen(p), p) == 0; }
+    void ws() {
+        while (i_ < s_.size() && std::strchr(" \t\r\n", s_[i_])) i_++;
+    }
+    void skip_past(const char* end) {
+        const size_t p = s_.find(end, i_);
+        if (p == std::string::npos) throw std::string("unterminated construct (missing ") + end + ")";
+        i_ = p + std::strlen(end);
+    }
+    void comment() {
+        i_ += 4;
+        const size_t p = s_.find("--", i_);
+        if (p == std::string::npos || s_.compare(p, 3, "-->") != 0) throw std::string("bad comment");
+        i_ = p + 3;
+    }
+    void misc(bool doctype_allowed) {
+        for (;;) {
+            ws();
+            if (starts("<!--")) {
+                comment();
+            } else if (doctype_allowed && starts("<!DOCTYPE")) {
+                const size_t gt = s_.find('>', i_), bracket = s_.find('[', i_);
+                if (gt == std::string::npos || bracket < gt) throw std::string("unsupported DOCTYPE");
+                i_ = gt + 1;
+                doctype_allowed = false;
+            } else {
+                return;
+            }
+        }
+    }
+    static bool name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':'; }
+    static bool name_char(char c) {
+        return name_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+    }
+    std::string name() {
+        if (i_ >= s_.size() || !name_start(s_[i_])) throw std::string("bad name");
+        const size_t b = i_;
+        while (i_ < s_.size() && name_char(s_[i_])) i_++;
+        return s_.substr(b, i_ - b);
+    }
+    void entity() {
+        const size_t semi = s_.find(';', i_);
+        if (semi == std::string::npos || semi - i_ > 12) throw std::string("bad entity");
+        const std::string e = s_.substr(i_ + 1, semi - i_ - 1);
+        static const std::set<std::string> named{"amp", "lt", "gt", "quot", "apos"};
+        bool ok = named.count(e) > 0;
+        if (!ok && e.size() >= 2 && e[0] == '#') {
+            const bool hex = e[1] == 'x';
+            const std::string digits = e.substr(hex ? 2 : 1);
+            ok = !digits.empty();
+            for (char c : digits)
+                ok = ok &&
+                     (hex ? std::isxdigit(static_cast<unsigned char>(c)) : std::isdigit(static_cast<unsigned char>(c)));
+        }
+        if (!ok) throw std::string("unknown entity &") + e + ";";
+        i_ = semi + 1;
+    }
+    // The root element and everything inside it, without recursion.
+    void element() {
+        std::vector<std::string> open;
+        do {
+            if (starts("<!--")) {
+                comment();
+            } else if (starts("</")) {
+                i_ += 2;
+                const std::string n = name();
+                ws();
+                if (!starts(">")) throw std::string("bad end tag");
+                i_++;
+                if (open.empty() || open.back() != n) throw std::string("mismatched end tag </") + n + ">";
+                open.pop_back();
+            } else if (starts("<")) {
+                if (starts("<!") || starts("<?")) throw std::string("unsupported markup");
+                i_++;
+                const std::string n = name();
+                std::set<std::string> attrs;
+                for (;;) {
+                    const size_t before = i_;
+                    ws();
+                    if (starts("/>")) {
+                        i_ += 2;
+                        break;
+                    }
+                    if (starts(">")) {
+                        i_++;
+                        open.push_back(n);
+                        break;
+                    }
+                    if (i_ == before) throw std::string("missing space before an attribute");
+                    const std::string a = name();
+                    if (!attrs.insert(a).second) throw std::string("duplicate attribute ") + a;
+                    ws();
+                    if (!starts("=")) throw std::string("attribute without '='");
+                    i_++;
+                    ws();
+                    if (i_ >= s_.size() || (s_[i_] != '"' && s_[i_] != '\'')) throw std::string("unquoted attribute");
+                    const char q = s_[i_++];
+                    while (i_ < s_.size() && s_[i_] != q) {
+                        if (s_[i_] == '<') throw std::string("'<' in an attribute value");
+                        if (s_[i_] == '&') {
+                            entity();
+                        } else {
+                            i_++;
+                        }
+                    }
+                    if (i_ >= s_.size()) throw std::string("unterminated attribute value");
+                    i_++;
+                }
+            } else if (s_[i_] == '&') {
+                entity();
+            } else if (starts("]]>")) {
+                throw std::string("']]>' in text");
+            } else {
+                i_++;
+            }
+            if (!open.empty() && i_ >= s_.size()) throw std::string("unclosed element <") + open.back() + ">";
+        } while (!open.empty());
+    }
+};
+
+std::string xml_problem(const std::string& doc) { return XmlChecker(doc).check(); }
+
+// ---------------------------------------------------------------------------- JSON
+
+struct Json {
+    enum Type { null, boolean, number, string, array, object } type = null;
+    bool b = false;
+    double num = 0;
+    std::string str;
+    std::vector<Json> arr;
+    std::vector<std::pair<std::string, Json>> obj;
+
+    const Json& at(const std::string& key) const {
+        for (const auto& [k, v] : obj)
+            if (k == key) return v;
+        throw std::string("no member ") + key;
+    }
+};
+
+// A strict JSON parser (RFC 8259 grammar); throws a std::string describing the problem.
+class JsonParser {
+public:
+    explicit JsonParser(const std::string& t) : s_(t) {}
+    Json parse() {
+        Json v = value(0);
+        ws();
+        if (i_ != s_.size()) fail("trailing characters");
+        return v;
+    }
+
+private:
+    const std::string& s_;
+    size_t i_ = 0;
+
+    [[noreturn]] void fail(const std::string& what) { throw what + " at byte " + std::to_string(i_); }
+    void ws() {
+        while (i_ < s_.size() && std::strchr(" \t\r\n", s_[i_])) i_++;
+    }
+    bool lit(const char* w) {
+        if (s_.compare(i_, std::strlen(w), w) != 0) return false;
+        i_ += std::strlen(w);
+        return true;
+    }
+    Json value(int depth) {
+        if (depth > 32) fail("too deep");
+        ws();
+        if (i_ >= s_.size()) fail("unexpected end");
+        Json v;
+        const char c = s_[i_];
+        if (c == '{') {
+            v.type = Json::object;
+            i_++;
+            ws();
+            if (lit("}")) return v;
+            for (;;) {
+                ws();
+                if (i_ >= s_.size() || s_[i_] != '"') fail("expected a key");
+                std::string k = string();
+                ws();
+                if (!lit(":")) fail("expected ':'");
+                v.obj.emplace_back(k, value(depth + 1));
+                ws();
+                if (lit("}")) return v;
+                if (!lit(",")) fail("expected ',' or '}'");
+            }
+        }
+        if (c == '[') {
+            v.type = Json::array;
+            i_++;
+            ws();
+            if (lit("]")) return v;
+            for (;;) {
+                v.arr.push_back(value(depth + 1));
+                ws();
+                if (lit("]")) return v;
+                if (!lit(",")) fail("expected ',' or ']'");
+            }
+        }
+        if (c == '"') {
+            v.type = Json::string;
+            v.str = string();
+            return v;
+        }
+        if (lit("true")) return v.type = Json::boolean, v.b = true, v;
+        if (lit("false")) return v.type = Json::boolean, v;
+        if (lit("null")) return v;
+        return number();
+    }
+    Json number() {
+        const size_t b = i_;
+        auto digits = [&] {
+            const size_t d = i_;
+            while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) i_++;
+            return i_ - d;
+        };
+        if (i_ < s_.size() && s_[i_] == '-') i_++;
+        if (i_ < s_.size() && s_[i_] == '0') {
+            i_++;
+        } else if (digits() == 0) {
+            fail("bad value");
+        }
+        if (i_ < s_.size() && s_[i_] == '.') {
+            i_++;
+            if (digits() == 0) fail("bad fraction");
+        }
+        if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+            i_++;
+            if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) i_++;
+            if (digits() == 0) fail("bad exponent");
+        }
+        Json v;
+        v.type = Json::number;
+        v.num = std::strtod(s_.substr(b, i_ - b).c_str(), nullptr);
+        return v;
+    }
+    unsigned hex4() {
+        if (i_ + 4 > s_.size()) fail("short \\u escape");
+        unsigned v = 0;
+        for (int k = 0; k < 4; k++) {
+            const char c = s_[i_++];
+            if (!std::isxdigit(static_cast<unsigned char>(c))) fail("bad \\u escape");
+            v = v * 16 + unsigned(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::tolower(c) - 'a' + 10));
+        }
+        return v;
+    }
+    std::string string() {
+        i_++;  // opening quote
+        std::string out;
+        for (;;) {
+            if (i_ >= s_.size()) fail("unterminated string");
+            const unsigned char c = static_cast<unsigned char>(s_[i_++]);
+            if (c == '"') return out;
+            if (c < 0x20) fail("raw control character in a string");
+            if (c != '\\') {
+                out += char(c);
+                continue;
+            }
+            if (i_ >= s_.size()) fail("unterminated escape");
+            const char e = s_[i_++];
+            switch (e) {
+                case '"':
+                    out += '"';
+                    break;
+                case '\\':
+                    out += '\\';
+                    break;
+                case '/':
+                    out += '/';
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
+                case 'u': {
+                    const unsigned cp = hex4();
+                    if (cp >= 0x80) fail("test parser handles ASCII \\u escapes only");
+                    out += char(cp);
+                    break;
+                }
+                default:
+                    fail("bad escape");
+            }
+        }
+    }
+};
+
+Json parse_json(const std::string& text) { return JsonParser(text).parse(); }
+
+// ---------------------------------------------------------------------------- sample data
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::vector<EpochMetrics> sample_epochs() {
+    std::vector<EpochMetrics> out;
+    for (const char* b : {"cpu", "cuda"}) {
+        for (int e = 1; e <= 3; e++) {
+            EpochMetrics m;
+            m.backend = b;
+            m.epoch = e;
+            m.train_loss = 2.3 / e + (b[1] == 'u' ? 1e-4 : 0) + 1.0 / 3.0;
+            m.train_acc = 0.5 + 0.1 * e;
+            m.val_loss = 2.4 / e + 0.123456789012;
+            m.val_top1 = 0.45 + 0.1 * e;
+            m.val_top5 = 0.8 + 0.05 * e;
+            m.seconds = b[1] == 'p' ? 49.6 : 1.15;
+            m.img_per_s = 60000 / m.seconds;
+            out.push_back(m);
+        }
+    }
+    return out;
+}
+
+Report sample_report() {
+    Report r;
+    r.title = "baseline <on> \"Fashion-MNIST\" & more";
+    r.facts = {{"machine", "2 cores & 8 GiB"}, {"GPU", "none <yet>"}, {"path", "C:\\data\ttab"}};
+    r.epochs = sample_epochs();
+    BackendSummary cpu{"cpu", 1210, 49.6, 0.912, {{"0 Conv2d(3, 32, 3x3)", 10, 20}, {"1 ReLU", 1.5, 2.5}}};
+    BackendSummary cuda{"cuda", 52000, 1.15, 0.913, {{"0 Conv2d(3, 32, 3x3)", 1, 2}, {"1 ReLU", 0.5, 0.5}}};
+    r.backends = {cpu, cuda};
+    r.max_curve_difference = 1e-4;
+    return r;
+}
+
+// Attribute values of `attr` on every <polyline> of an SVG.
+std::vector<std::string> polyline_attr(const std::string& svg, const std::string& attr) {
+    std::vector<std::string> out;
+    const std::regex re("<polyline[^>]*\\s" + attr + "=\"([^\"]*)\"");
+    for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it)
+        out.push_back((*it)[1]);
+    return out;
+}
+
+// The y-axis tick labels (right-aligned text) of a chart.
+std::vector<double> y_ticks(const std::string& svg) {
+    std::vector<double> out;
+    const std::regex re("text-anchor=\"end\">([^<]*)<");
+    for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it)
+        out.push_back(std::stod((*it)[1]));
+    return out;
+}
+
+// Ticks are evenly spaced by 1, 2 or 5 x 10^k and cover [lo, hi].
+void check_ticks(const std::vector<double>& t, double lo, double hi) {
+    REQUIRE(t.size() >= 2);
+    const double step = t[1] - t[0];
+    REQUIRE(step > 0);
+    for (size_t i = 1; i < t.size(); i++) CHECK(near(t[i] - t[i - 1], step, 1e-6));
+    const double m = step / std::pow(10.0, std::floor(std::log10(step) + 1e-9));
+    CHECK((near(m, 1, 1e-6) || near(m, 2, 1e-6) || near(m, 5, 1e-6)));
+    CHECK(t.front() <= lo);
+    CHECK(t.back() >= hi);
+}
+
+// Every polyline coordinate is a finite number inside the 720x420 canvas.
+void check_points_inside(const std::string& svg) {
+    for (const std::string& pts : polyline_attr(svg, "points")) {
+        const std::regex num("(-?[0-9.]+),(-?[0-9.]+)");
+        size_t n = 0;
+        for (auto it = std::sregex_iterator(pts.begin(), pts.end(), num); it != std::sregex_iterator(); ++it, n++) {
+            const double x = std::stod((*it)[1]), y = std::stod((*it)[2]);
+            CHECK((x >= 0 && x <= 720 && y >= 0 && y <= 420));
+        }
+        CHECK(n > 0);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("The test XML checker accepts good documents and rejects malformed ones", "[report][xml]") {
+    CHECK(xml_problem("<a/>") == "");
+    CHECK(xml_problem("<?xml version=\"1.0\"?>\n<!-- c --><a x='1' y=\"&amp;&#60;&#x3c;\">t &lt; u<b/></a>\n") == "");
+    CHECK(xml_problem("<!DOCTYPE html>\n<html><body><p>x</p></body></html>") == "");
+    CHECK(xml_problem("<a><b></a></b>") != "");
+    CHECK(xml_problem("<a x=1/>") != "");
+    CHECK(xml_problem("<a>&foo;</a>") != "");
+    CHECK(xml_problem("<a>R&D</a>") != "");
+    CHECK(xml_problem("<a/><b/>") != "");
+    CHECK(xml_problem("<a>") != "");
+    CHECK(xml_problem("<a>x < y</a>") != "");
+    CHECK(xml_problem("<a x=\"1\" x=\"2\"/>") != "");
+    CHECK(xml_problem("<a x=\"1\"y=\"2\"/>") != "");
+    CHECK(xml_problem("text only") != "");
+    CHECK(xml_problem("<a>bell \x07</a>") != "");
+}
+
+TEST_CASE("svg_line_chart draws every series with markers, ticks and a legend", "[report][svg]") {
+    std::vector<Series> s{{"cpu train", {1, 2, 3, 4}, {2.0, 1.1, 0.8, 0.7}, false},
+                          {"cpu val", {1, 2, 3, 4}, {2.1, 1.3, 1.0, 0.95}, true},
+                          {"cuda train", {1, 2}, {2.0, 1.2}, false}};
+    const std::string svg = svg_line_chart("Loss", "epoch", "loss", s);
+    INFO(svg);
+    CHECK(xml_problem(svg) == "");
+    CHECK(count(svg, "<polyline") == 3);
+    CHECK(count(svg, "<circle") >= 4 + 4 + 2);
+    CHECK(count(svg, "stroke-dasharray") >= 1);
+    for (const auto& x : s) CHECK_THAT(svg, Contains(">" + x.name + "<"));
+    CHECK_THAT(svg, Contains(">epoch<"));
+    CHECK_THAT(svg, Contains(">loss<"));
+    CHECK_THAT(svg, Contains(">Loss<"));
+    // The two cpu series share a colour; cuda has another.
+    const auto colours = polyline_attr(svg, "stroke");
+    REQUIRE(colours.size() == 3);
+    CHECK(colours[0] == colours[1]);
+    CHECK(colours[0] != colours[2]);
+    check_ticks(y_ticks(svg), 0.7, 2.1);
+    check_points_inside(svg);
+}
+
+TEST_CASE("svg_line_chart handles a single point, equal values, NaN and no data", "[report][svg]") {
+    const double inf = std::numeric_limits<double>::infinity();
+    SECTION("single point") {
+        const std::string svg = svg_line_chart("one", "x", "y", {{"cpu train", {1}, {0.5}, false}});
+        CHECK(xml_problem(svg) == "");
+        CHECK(count(svg, "<polyline") == 1);
+        CHECK(count(svg, "<circle") >= 1);
+        check_ticks(y_ticks(svg), 0.5, 0.5);
+        check_points_inside(svg);
+    }
+    SECTION("all equal") {
+        for (double v : {0.0, 3.0, -2.5, 1e-12}) {
+            const std::string svg = svg_line_chart("flat", "x", "y", {{"cpu val", {1, 2, 3}, {v, v, v}, true}});
+            INFO(svg);
+            CHECK(xml_problem(svg) == "");
+            CHECK(count(svg, "<polyline") == 1);
+            const auto t = y_ticks(svg);
+            check_ticks(t, v, v);
+            CHECK(t.front() < t.back());
+            check_points_inside(svg);
+        }
+    }
+    SECTION("non-finite values are skipped") {
+        const std::string svg = svg_line_chart("non-finite", "x", "y",
+                                               {{"cpu train", {1, 2, 3, 4}, {1.0, kNaN, inf, 0.5}, false},
+                                                {"cuda train", {1, kNaN}, {kNaN, 2.0}, false},
+                                                {"naive train", {1, 2}, {-inf, 0.75}, true}});
+        INFO(svg);
+        CHECK(xml_problem(svg) == "");
+        CHECK(svg.find("nan") == std::string::npos);
+        CHECK(svg.find("inf") == std::string::npos);
+        CHECK(svg.find("NaN") == std::string::npos);
+        // The cuda series has no plottable point: no polyline, but it stays in the legend.
+        CHECK(count(svg, "<polyline") == 2);
+        CHECK_THAT(svg, Contains(">cuda train<"));
+        check_ticks(y_ticks(svg), 0.5, 1.0);
+        check_points_inside(svg);
+    }
+    SECTION("no series") {
+        const std::string svg = svg_line_chart("empty", "x", "y", {});
+        CHECK(xml_problem(svg) == "");
+        CHECK(count(svg, "<polyline") == 0);
+        CHECK_THAT(svg, Contains("no data"));
+    }
+    SECTION("only empty series") {
+        const std::string svg = svg_line_chart("empty", "x", "y", {{"cpu train", {}, {}, false}});
+        CHECK(xml_problem(svg) == "");
+        CHECK(count(svg, "<polyline") == 0);
+        CHECK_THAT(svg, Contains("no data"));
+    }
+    SECTION("text is escaped") {
+        const std::string svg =
+            svg_line_chart("a <b> & \"c\"", "x's", "y & z", {{"cpu <1> & 'two'", {1, 2}, {1, 2}, false}});
+        INFO(svg);
+        CHECK(xml_problem(svg) == "");
+        CHECK_THAT(svg, Contains("a &lt;b&gt; &amp; &quot;c&quot;"));
+        CHECK_THAT(svg, Contains("y &amp; z"));
+        const std::string odd = svg_line_chart("control \x01 and bad UTF-8 \xff", "x", "y", {});
+        CHECK(xml_problem(odd) == "");
+        CHECK(odd.find('\x01') == std::string::npos);
+        CHECK(odd.find('\xff') == std::string::npos);
+    }
+    SECTION("x and y of different lengths") {
+        CHECK_THROWS_WITH(svg_line_chart("t", "x", "y", {{"cpu bad", {1, 2}, {1}, false}}),
+                          Contains("cpu bad") && Contains("2 x values") && Contains("1 y values"));
+    }
+}
+
+TEST_CASE("write_metrics_csv writes a header and one line per epoch that parse back", "[report][csv]") {
+    auto epochs = sample_epochs();
+    epochs[1].val_top5 = kNaN;
+    const std::string dir = fresh_dir("csv");
+    const std::string path = dir + "/metrics.csv";
+    write_metrics_csv(path, epochs);
+    std::ifstream f(path);
+    std::string line;
+    REQUIRE(std::getline(f, line));
+    CHECK(line == "backend,epoch,train_loss,train_acc,val_loss,val_top1,val_top5,seconds,img_per_s");
+    size_t n = 0;
+    while (std::getline(f, line)) {
+        REQUIRE(n < epochs.size());
+        const EpochMetrics& e = epochs[n++];
+        std::vector<std::string> fields;
+        size_t start = 0;
+        for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
+            fields.push_back(line.substr(start, comma - start));
+        fields.push_back(line.substr(start));
+        REQUIRE(fields.size() == 9);
+        CHECK(fields[0] == e.backend);
+        CHECK(std::stoi(fields[1]) == e.epoch);
+        const double expected[] = {e.train_loss, e.train_acc, e.val_loss, e.val_top1,
+                                   e.val_top5,   e.seconds,   e.img_per_s};
+        for (int k = 0; k < 7; k++) {
+            INFO("line " << n << " field " << k + 2 << ": " << fields[size_t(k) + 2]);
+            CHECK(near(std::strtod(fields[size_t(k) + 2].c_str(), nullptr), expected[k], 1e-8));
+        }
+    }
+    CHECK(n == epochs.size());
+    // No temporary file is left behind.
+    size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(dir))
+        if (entry.path().filename().string().rfind("metrics.csv", 0) == 0) files++;
+    CHECK(files == 1);
+}
+
+TEST_CASE("write_metrics_json writes valid JSON with escaped strings", "[report][json]") {
+    Report r = sample_report();
+    r.title = "quote \" backslash \\ newline \n control \x01 tab \t";
+    r.epochs[2].val_loss = kNaN;
+    const std::string dir = fresh_dir("json");
+    const std::string path = dir + "/metrics.json";
+    write_metrics_json(path, r);
+    const std::string text = read_text(path);
+    INFO(text);
+    Json j;
+    try {
+        j = parse_json(text);
+    } catch (const std::string& e) {
+        FAIL("invalid JSON: " << e);
+    }
+    REQUIRE(j.type == Json::object);
+    CHECK(j.at("title").str == r.title);
+    const Json& facts = j.at("facts");
+    REQUIRE(facts.obj.size() == r.facts.size());
+    for (size_t i = 0; i < r.facts.size(); i++) {
+        CHECK(facts.obj[i].first == r.facts[i].first);
+        CHECK(facts.obj[i].second.str == r.facts[i].second);
+    }
+    const Json& epochs = j.at("epochs");
+    REQUIRE(epochs.arr.size() == r.epochs.size());
+    for (size_t i = 0; i < r.epochs.size(); i++) {
+        const Json& e = epochs.arr[i];
+        const EpochMetrics& m = r.epochs[i];
+        CHECK(e.at("backend").str == m.backend);
+        CHECK(e.at("epoch").num == m.epoch);
+        CHECK(near(e.at("train_loss").num, m.train_loss));
+        CHECK(near(e.at("train_acc").num, m.train_acc));
+        if (std::isnan(m.val_loss)) {
+            CHECK(e.at("val_loss").type == Json::null);
+        } else {
+            CHECK(near(e.at("val_loss").num, m.val_loss));
+        }
+        CHECK(near(e.at("val_top1").num, m.val_top1));
+        CHECK(near(e.at("val_top5").num, m.val_top5));
+        CHECK(near(e.at("seconds").num, m.seconds));
+        CHECK(near(e.at("img_per_s").num, m.img_per_s));
+    }
+    const Json& backends = j.at("backends");
+    REQUIRE(backends.arr.size() == 2);
+    CHECK(backends.arr[1].at("backend").str == "cuda");
+    CHECK(near(backends.arr[1].at("img_per_s").num, 52000));
+    CHECK(near(backends.arr[0].at("final_val_top1").num, 0.912));
+    REQUIRE(backends.arr[0].at("layers").arr.size() == 2);
+    CHECK(backends.arr[0].at("layers").arr[0].at("layer").str == "0 Conv2d(3, 32, 3x3)");
+    CHECK(near(backends.arr[0].at("layers").arr[0].at("backward_ms").num, 20));
+    CHECK(near(j.at("max_curve_difference").num, 1e-4));
+
+    // An empty report is valid JSON too.
+    write_metrics_json(dir + "/empty.json", Report{});
+    CHECK_NOTHROW(parse_json(read_text(dir + "/empty.json")));
+}
+
+TEST_CASE("The test JSON parser rejects invalid JSON", "[report][json]") {
+    for (const char* bad : {"{", "{\"a\":1,}", "[1 2]", "{'a':1}", "[01]", "[1.]", "[nan]", "\"a\nb\"", "[1] x"}) {
+        INFO(bad);
+        CHECK_THROWS(parse_json(bad));
+    }
+    CHECK(parse_json(" {\"a\": [1.5e-3, -0, true, null, \"x\\u0041\"]} ").at("a").arr[4].str == "xA");
+}
+
+TEST_CASE("write_charts writes loss.svg and accuracy.svg for every backend", "[report][svg]") {
+    const std::string dir = fresh_dir("charts");
+    write_charts(dir, sample_epochs());
+    const std::string loss = read_text(dir + "/loss.svg");
+    const std::string acc = read_text(dir + "/accuracy.svg");
+    CHECK(xml_problem(loss) == "");
+    CHECK(xml_problem(acc) == "");
+    CHECK(count(loss, "<polyline") == 4);
+    CHECK(count(acc, "<polyline") == 4);
+    for (const char* name : {">cpu train<", ">cpu val<", ">cuda train<", ">cuda val<"})
+        CHECK_THAT(loss, Contains(name));
+    for (const char* name : {">cpu train<", ">cpu val top-1<", ">cuda train<", ">cuda val top-1<"})
+        CHECK_THAT(acc, Contains(name));
+    // A backend keeps its colour on both charts; train and val differ only by the dashes.
+    const auto lc = polyline_attr(loss, "stroke"), ac = polyline_attr(acc, "stroke");
+    REQUIRE(lc.size() == 4);
+    CHECK(lc == ac);
+    CHECK(lc[0] == lc[1]);
+    CHECK(lc[0] != lc[2]);
+    CHECK(polyline_attr(loss, "stroke-dasharray").size() == 2);
+    // Loss: min 2.4/3 + 0.12 ~ 0.92, max ~ 2.52.
+    check_ticks(y_ticks(loss), 2.4 / 3 + 0.123456789012, 2.4 + 0.123456789012);
+    check_points_inside(loss);
+    check_points_inside(acc);
+}
+
+TEST_CASE("write_report_html is well-formed, self-contained and has the tables", "[report][html]") {
+    const Report r = sample_report();
+    const std::string dir = fresh_dir("html");
+    const std::string path = dir + "/report.html";
+    write_report_html(path, r);
+    const std::string html = read_text(path);
+    INFO(html);
+    CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+    CHECK(xml_problem(html) == "");
+    CHECK_THAT(html, Contains("<style>"));
+    CHECK(count(html, "<svg") == 2);
+    CHECK(count(html, "<?xml") == 0);
+    CHECK(html.find("<script") == std::string::npos);
+    CHECK(html.find("src=") == std::string::npos);
+    CHECK(html.find("href=") == std::string::npos);
+    CHECK(html.find("nan") == std::string::npos);
+    // Title and facts, escaped.
+    CHECK_THAT(html, Contains("baseline &lt;on&gt; &quot;Fashion-MNIST&quot; &amp; more"));
+    CHECK_THAT(html, Contains(">2 cores &amp; 8 GiB<"));
+    CHECK_THAT(html, Contains(">none &lt;yet&gt;<"));
+    // Comparison: cuda over cpu, from the summaries' throughput.
+    CHECK_THAT(html, Contains(">" + fmt("%.1fx", 52000.0 / 1210.0) + "<"));
+    CHECK_THAT(html, Contains(">1.0x<"));
+    CHECK_THAT(html, Contains(">0.9120<"));
+    // Per layer: both backends' times and the GPU's speed-up from the summed forward + backward times.
+    CHECK_THAT(html, Contains(">0 Conv2d(3, 32, 3x3)<"));
+    CHECK_THAT(html, Contains(">1 ReLU<"));
+    CHECK_THAT(html, Contains("GPU speed-up"));
+    CHECK_THAT(html, Contains(">" + fmt("%.1fx", (10.0 + 20.0) / (1.0 + 2.0)) + "<"));
+    CHECK_THAT(html, Contains(">" + fmt("%.1fx", (1.5 + 2.5) / (0.5 + 0.5)) + "<"));
+    // Charts inline, with their legends.
+    CHECK_THAT(html, Contains(">cuda val top-1<"));
+    CHECK(count(html, "<polyline") == 8);
+
+    // A report with nothing in it is still a valid page.
+    write_report_html(dir + "/empty.html", Report{});
+    const std::string empty = read_text(dir + "/empty.html");
+    CHECK(xml_problem(empty) == "");
+    CHECK(count(empty, "no data") == 2);
+}
+
+TEST_CASE("comparison_table and layer_table align their columns", "[report][table]") {
+    Report r = sample_report();
+    r.backends.insert(r.backends.begin(), BackendSummary{"naive", 95.5, 628.0, 0.911, {}});
+    const std::string t = comparison_table(r);
+    INFO(t);
+    std::vector<std::string> lines;
+    for (size_t b = 0, e; (e = t.find('\n', b)) != std::string::npos; b = e + 1) lines.push_back(t.substr(b, e - b));
+    REQUIRE(lines.size() == 4);
+    // The last column is right-aligned, so every line has the same length.
+    for (const auto& l : lines) CHECK(l.size() == lines[0].size());
+    CHECK_THAT(lines[0], Contains("speed-up vs cpu"));
+    CHECK(lines[1].rfind("naive", 0) == 0);
+    CHECK_THAT(lines[1], Contains(fmt("%.2fx", 95.5 / 1210.0)));
+    CHECK_THAT(lines[2], Contains("1.0x"));
+    CHECK_THAT(lines[3], Contains(fmt("%.1fx", 52000.0 / 1210.0)));
+    CHECK_THAT(lines[3], Contains("52000"));
+
+    // Without "cpu", the slowest CPU backend is the baseline.
+    Report r2 = r;
+    r2.backends.erase(r2.backends.begin() + 1);
+    CHECK_THAT(comparison_table(r2), Contains("speed-up vs naive") && Contains(fmt("%.1fx", 52000.0 / 95.5)));
+
+    const std::string lt = layer_table(r);
+    INFO(lt);
+    CHECK(count(lt, "\n") == 3);
+    CHECK_THAT(lt,
+               Contains("GPU speed-up") && Contains("0 Conv2d(3, 32, 3x3)") && Contains("10.0x") && Contains("4.0x"));
+    CHECK(lt.find("naive") == std::string::npos);  // no layer times for naive: no columns
+    Report cpu_only = r;
+    cpu_only.backends.pop_back();
+    CHECK(layer_table(cpu_only).find("GPU speed-up") == std::string::npos);
+}
+
+TEST_CASE("progress_line shows the bar, counts, rates and ETA", "[report][progress]") {
+    const std::string p = progress_line("cpu", 2, 10, 30000, 60000, 812.4, 0.41234, 0.8531, 41, 24);
+    INFO(p);
+    CHECK(p.rfind("cpu", 0) == 0);
+    CHECK_THAT(p, Contains("epoch 2/10"));
+    CHECK_THAT(p, Contains("[" + std::string(12, '#') + std::string(12, '.') + "]"));
+    CHECK_THAT(p, Contains("30000/60000"));
+    CHECK_THAT(p, Contains("812 img/s"));
+    CHECK_THAT(p, Contains("loss 0.4123"));
+    CHECK_THAT(p, Contains("acc 0.853"));
+    CHECK_THAT(p, Contains("ETA 0:41"));
+    CHECK_THAT(progress_line("cuda", 1, 1, 1, 4, 1, 1, 1, 3725), Contains("ETA 1:02:05"));
+    CHECK_THAT(progress_line("cuda", 1, 1, 1, 4, 1, 1, 1, 59.6), Contains("ETA 1:00"));
+    CHECK_THAT(progress_line("cuda", 1, 1, 4, 4, 1, 1, 1, 0, 8), Contains("[########]"));
+    CHECK_THAT(progress_line("cuda", 1, 1, 0, 0, 1, 1, 1, 0, 8), Contains("[........]"));
+    const std::string odd = progress_line("cpu", 1, 1, 1, 2, kNaN, kNaN, kNaN, kNaN);
+    CHECK(odd.find("nan") == std::string::npos);
+}
+
+TEST_CASE("Report writers name the path when they cannot write", "[report][errors]") {
+    const std::string dir = fresh_dir("errors");
+    const std::string missing = dir + "/no/such/dir/metrics.csv";
+    CHECK_THROWS_AS(write_metrics_csv(missing, sample_epochs()), dyad::Error);
+    CHECK_THROWS_WITH(write_metrics_csv(missing, sample_epochs()), Contains(missing));
+    CHECK_THROWS_WITH(write_metrics_json(missing, sample_report()), Contains(missing));
+    CHECK_THROWS_WITH(write_report_html(missing, sample_report()), Contains(missing));
+    // A directory where a file is: write_charts names it.
+    const std::string file = dir + "/not_a_dir";
+    std::ofstream(file) << "x";
+    CHECK_THROWS_WITH(write_charts(file + "/sub", sample_epochs()), Contains(file));
+}

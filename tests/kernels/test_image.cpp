@@ -91,15 +91,15 @@ TEST_CASE("image_batch: hand-computed windows of a tiny image with padding, crop
                               expect_tiny({{110, 120, 130, 140, 150, 160}, {111, 121, 131, 141, 151, 161}})));
         }
         {
-            INFO("padding without crop: the window at the image's origin");
+            INFO("padding without crop: the window centred in the padded image (offset (1 - 1, 1 - 1) / 2 = 0)");
             ImageAugment aug;
             aug.pad = 1;
             aug.out_h = 3;
             aug.out_w = 4;
             const Tensor out = image_batch(images, one, kTinyMean, kTinyStd, aug, 5);
             REQUIRE(out.shape() == Shape{1, 2, 3, 4});
-            REQUIRE(same_bits(out.to_vector<float>(), expect_tiny({{110, 120, 130, 0, 140, 150, 160, 0, 0, 0, 0, 0},
-                                                                   {111, 121, 131, 0, 141, 151, 161, 0, 0, 0, 0, 0}})));
+            REQUIRE(same_bits(out.to_vector<float>(), expect_tiny({{0, 0, 0, 0, 0, 110, 120, 130, 0, 140, 150, 160},
+                                                                   {0, 0, 0, 0, 0, 111, 121, 131, 0, 141, 151, 161}})));
         }
         {
             INFO("crop at offset (0, 0) of the padded image");

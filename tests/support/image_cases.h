@@ -27,7 +27,7 @@ inline const std::vector<ImageCase>& image_cases() {
         {2, 6, 6, 2, 7, {10, 10, 2, true, false}, 5},      // the window is the whole padded image
         {2, 6, 6, 4, 7, {4, 4, 0, true, true}, 6},         // crop without padding: the origin window
         {5, 9, 11, 3, 13, {0, 0, 3, false, true}, 7},      // flip only
-        {5, 9, 11, 3, 13, {5, 7, 1, false, false}, 8},     // a smaller window at the origin
+        {5, 9, 11, 3, 13, {5, 7, 1, false, false}, 8},     // a smaller window, centred
         {2, 3, 3, 3, 6, {9, 9, 3, true, true}, 9},         // padding wider than the image
         {7, 33, 17, 5, 3, {31, 15, 1, true, true}, 10},    // odd sizes, five channels
         {1, 2, 3, 3, 40, {2, 3, 1, true, true}, 11},       // many samples of one image: every draw
