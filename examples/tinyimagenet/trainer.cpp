@@ -489,13 +489,19 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                 step++;
                 if (pending_loss.size() >= 16 || step == steps_per_epoch) flush();
                 const double elapsed = seconds_since(t0);
-                if (tty && seen > 0 && (seconds_since(last_print) > 0.25 || step == steps_per_epoch)) {
+                // On a terminal the progress line is redrawn four times a second; otherwise (a log file) a plain
+                // line is written at each quarter of the epoch.
+                const bool quarter = (step * 4 / steps_per_epoch) != ((step - 1) * 4 / steps_per_epoch);
+                const bool show = tty ? seconds_since(last_print) > 0.25 || step == steps_per_epoch
+                                      : !o.quiet && quarter && step < steps_per_epoch;
+                if (show && seen > 0) {
                     last_print = Clock::now();
                     const double rate = double(images) / std::max(elapsed, 1e-9);
                     const double eta = double(steps_per_epoch - step) * elapsed / double(step - skip);
-                    std::printf("\r%s", progress_line(backend, epoch + 1, o.epochs, step, steps_per_epoch, rate,
-                                                      loss_sum / double(seen), double(correct) / double(seen), eta)
-                                            .c_str());
+                    const std::string line =
+                        progress_line(backend, epoch + 1, o.epochs, step, steps_per_epoch, rate,
+                                      loss_sum / double(seen), double(correct) / double(seen), eta);
+                    std::printf(tty ? "\r%s" : "%s\n", line.c_str());
                     std::fflush(stdout);
                 }
                 if (stop && stop->load()) {

@@ -108,6 +108,32 @@ TEST_CASE("trainer: resuming from a checkpoint continues exactly", "[trainer]") 
     REQUIRE(b.epochs[0].val_loss == a.epochs[1].val_loss);
 }
 
+TEST_CASE("trainer: a stop request saves a checkpoint and the metrics so far, and the run resumes from it",
+          "[trainer]") {
+    // The flag Ctrl-C sets, already raised: training stops after its first step.
+    const std::atomic<bool> stop{true};
+    Options o = small(fresh_dir("stop"));
+    o.epochs = 1;
+    const Report r = run(o, &stop);
+    REQUIRE(r.epochs.empty());
+    REQUIRE(std::filesystem::exists(o.out + "/metrics.csv"));
+    REQUIRE(std::filesystem::exists(o.out + "/report.html"));
+    io::Metadata meta;
+    io::load_tensors(o.out + "/cpu.safetensors", &meta);
+    REQUIRE(meta.at("epoch") == "0");
+    REQUIRE(meta.at("step") == "1");
+    // Resuming skips the step already taken and finishes the epoch like an uninterrupted run.
+    Options again = small(fresh_dir("stop-resume"));
+    again.epochs = 1;
+    again.resume = o.out + "/cpu.safetensors";
+    const Report resumed = run(again);
+    Options whole = small(fresh_dir("stop-whole"));
+    whole.epochs = 1;
+    const Report full = run(whole);
+    REQUIRE(resumed.epochs.size() == 1);
+    REQUIRE(resumed.epochs[0].val_loss == full.epochs[0].val_loss);
+}
+
 TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     Options o;
     std::string help;
