@@ -27,12 +27,18 @@
 #include <vector>
 
 #include "dyad/data.h"
+#include "lib/io/file.h"
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the data set cache assumes a little-endian host");
 #endif
 
 namespace dyad::data {
+
+using io::detail::directory_of;
+using io::detail::errno_text;
+using io::detail::read_all;
+using io::detail::write_all;
 
 namespace {
 
@@ -96,46 +102,8 @@ private:
     uint64_t total_ = 0;
 };
 
-std::string errno_text(int err) { return std::strerror(err); }
-
-std::string directory_of(const std::string& path) {
-    const size_t slash = path.find_last_of('/');
-    if (slash == std::string::npos) return ".";
-    return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 // A string for a message: quoted, cut after 100 characters.
 std::string shown(const std::string& s) { return "'" + (s.size() <= 100 ? s : s.substr(0, 100) + "...") + "'"; }
-
-bool write_all(int fd, const void* p, size_t n) {
-    const char* c = static_cast<const char*>(p);
-    while (n > 0) {
-        const ssize_t w = ::write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        c += w;
-        n -= size_t(w);
-    }
-    return true;
-}
-
-// Reads exactly n bytes unless the file ends or fails first; returns the count read.
-size_t read_all(int fd, void* p, size_t n) {
-    char* c = static_cast<char*>(p);
-    size_t done = 0;
-    while (done < n) {
-        const ssize_t r = ::read(fd, c + done, n - done);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        if (r == 0) break;
-        done += size_t(r);
-    }
-    return done;
-}
 
 void put_u64(std::string& out, uint64_t v) {
     char b[8];

@@ -17,6 +17,7 @@
 
 #include "dyad/autograd.h"
 #include "dyad/io.h"
+#include "lib/io/file.h"
 #include "lib/io/json.h"
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
@@ -24,6 +25,11 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assume
 #endif
 
 namespace dyad::io {
+
+using detail::directory_of;
+using detail::errno_text;
+using detail::read_all;
+using detail::write_all;
 
 namespace {
 
@@ -41,45 +47,6 @@ const char* st_dtype(DType t) {
             return "U8";
     }
     return "?";
-}
-
-std::string errno_text(int err) { return std::strerror(err); }
-
-// Writes all of [p, p + n) to fd; false on error (errno set).
-bool write_all(int fd, const void* p, size_t n) {
-    const char* c = static_cast<const char*>(p);
-    while (n > 0) {
-        const ssize_t w = ::write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        c += w;
-        n -= size_t(w);
-    }
-    return true;
-}
-
-// Reads exactly n bytes; returns the count read (short only at end of file or on error, errno set).
-size_t read_all(int fd, void* p, size_t n) {
-    char* c = static_cast<char*>(p);
-    size_t done = 0;
-    while (done < n) {
-        const ssize_t r = ::read(fd, c + done, n - done);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        if (r == 0) break;
-        done += size_t(r);
-    }
-    return done;
-}
-
-std::string directory_of(const std::string& path) {
-    const size_t slash = path.find_last_of('/');
-    if (slash == std::string::npos) return ".";
-    return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 // Closes the descriptor on scope exit (the reading side).
