@@ -8,7 +8,7 @@
 //   in the JSON.
 // - Text is made valid UTF-8 before it is written (invalid bytes become U+FFFD); XML text also loses the
 //   control characters XML 1.0 forbids (they become U+FFFD too).
-// - Files are written atomically: a unique temporary file next to the target, fsync, rename.
+// - Files are written atomically (io::write_file_atomic: a temporary file next to the target, fsync, rename).
 // - Charts: 720x420, legend to the right of the plot. Axis ticks are at 1, 2 or 5 x 10^k; the axes span whole
 //   ticks around the data. The y range gets 5% headroom each way and is extended down to 0 when all values
 //   are >= 0 and the smallest is under half the largest (so loss curves start at 0, accuracy curves that
@@ -22,20 +22,15 @@
 //   print with one decimal (two below 1). The per-layer GPU speed-up is (cpu fwd + bwd ms) / (cuda fwd + bwd ms).
 #include "report.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
 
 #include "dyad/error.h"
+#include "dyad/io.h"
 
 namespace dyad::trainer {
 namespace {
@@ -201,59 +196,9 @@ std::string csv_field(const std::string& s) {
 
 // ---------------------------------------------------------------------------- files
 
-std::string errno_text(int err) { return std::strerror(err); }
-
-std::string directory_of(const std::string& path) {
-    const size_t slash = path.find_last_of('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return path.substr(0, slash);
-}
-
-bool write_all(int fd, const char* data, size_t n) {
-    while (n > 0) {
-        const ssize_t w = ::write(fd, data, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        data += w;
-        n -= size_t(w);
-    }
-    return true;
-}
-
-// Writes `text` to `path` atomically (temporary file in the same directory, fsync, rename). `op` names the
-// caller in error messages.
+// Every output file is replaced atomically; errors name the writer and the path.
 void write_file_atomic(const char* op, const std::string& path, const std::string& text) {
-    DYAD_CHECK(!path.empty(), op, ": the output path is empty");
-    static std::atomic<uint64_t> counter{0};
-    std::string tmp;
-    int fd = -1;
-    for (int attempt = 0;; attempt++) {
-        tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
-        fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) break;
-        const int err = errno;
-        DYAD_CHECK(err == EEXIST && attempt < 100, op, ": cannot write '", path, "': creating '", tmp,
-                   "' failed: ", errno_text(err));
-    }
-    auto fail = [&](const char* step, int err) {
-        if (fd >= 0) ::close(fd);
-        ::unlink(tmp.c_str());
-        DYAD_CHECK(false, op, ": cannot write '", path, "': ", step, " of '", tmp, "' failed: ", errno_text(err));
-    };
-    if (!write_all(fd, text.data(), text.size())) fail("write", errno);
-    if (::fsync(fd) != 0) fail("fsync", errno);
-    const int closed = ::close(fd);
-    fd = -1;
-    if (closed != 0) fail("close", errno);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno);
-    const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_CLOEXEC);
-    if (dir >= 0) {
-        (void)::fsync(dir);
-        ::close(dir);
-    }
+    io::write_file_atomic(path, text, op);
 }
 
 // ---------------------------------------------------------------------------- tables

@@ -59,9 +59,9 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
 // loss.svg (train and val loss of every backend) and accuracy.svg (train accuracy, val top-1) from the epochs.
 void write_charts(const std::string& dir, const std::vector<EpochMetrics>& epochs);
 // report.html: title, facts table, the two charts inline, the comparison table (img/s, time per epoch, final
-// val top-1, speed-up of each backend over "cpu", or over the slowest CPU backend without it), the per-layer table (forward/backward ms per
-// backend and the GPU's speed-up per layer when both were run), the largest curve difference. XHTML-clean:
-// parses as XML.
+// val top-1, speed-up of each backend over "cpu", or over the slowest CPU backend without it), the per-layer table
+// (forward/backward ms per backend and the GPU's speed-up per layer when both were run), the largest curve difference.
+// XHTML-clean: parses as XML.
 void write_report_html(const std::string& path, const Report& report);
 
 // The comparison table for the terminal (fixed-width columns).

@@ -47,4 +47,9 @@ void save(const std::string& path, const nn::Module& model, const optim::Sgd* op
 // learning rate, and the generator state when the file has one. Returns the metadata.
 Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer = nullptr);
 
+// Replaces the file at `path` with `bytes` atomically (a temporary file next to it, fsync, rename): a reader
+// sees the old file or the new one, never a part, and a failure leaves the old one. Errors are dyad::Error
+// naming `op`, the path, the failed step and the system's reason.
+void write_file_atomic(const std::string& path, const std::string& bytes, const char* op = "write_file_atomic");
+
 }  // namespace dyad::io

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -35,10 +34,9 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the data set cache ass
 
 namespace dyad::data {
 
-using io::detail::directory_of;
+using io::detail::AtomicFile;
 using io::detail::errno_text;
 using io::detail::read_all;
-using io::detail::write_all;
 
 namespace {
 
@@ -284,31 +282,14 @@ void write_cache(const std::string& path, const Split& split, const std::string&
         for (const std::string& name : datasets[s]->class_names) put_string(header, name);
     }
 
-    // A unique temporary name in the target directory, so that rename() replaces the file atomically.
-    static std::atomic<uint64_t> counter{0};
-    std::string tmp;
-    int fd = -1;
-    for (int attempt = 0;; attempt++) {
-        tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
-        fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) break;
-        const int err = errno;
-        DYAD_CHECK(err == EEXIST && attempt < 100, "write_cache: cannot write '", path, "': creating '", tmp,
-                   "' failed: ", errno_text(err));
-    }
-    auto fail = [&](const char* step, int err) {
-        if (fd >= 0) ::close(fd);
-        ::unlink(tmp.c_str());
-        DYAD_CHECK(false, "write_cache: cannot write '", path, "': ", step, " of '", tmp,
-                   "' failed: ", errno_text(err));
-    };
+    AtomicFile file("write_cache", path);
     Checksum sum;
     auto put = [&](const void* p, size_t n) {
         const char* c = static_cast<const char*>(p);
         for (size_t done = 0; done < n;) {
             const size_t len = std::min(n - done, kIoChunk);
             sum.update(c + done, len);
-            if (!write_all(fd, c + done, len)) fail("write", errno);
+            file.write(c + done, len);
             done += len;
         }
     };
@@ -319,17 +300,8 @@ void write_cache(const std::string& path, const Split& split, const std::string&
         put(h.labels.raw_data(), size_t(h.labels.numel()) * 4);
     }
     const uint64_t value = sum.value();
-    if (!write_all(fd, &value, 8)) fail("write", errno);
-    if (::fsync(fd) != 0) fail("fsync", errno);
-    const int closed = ::close(fd);
-    fd = -1;
-    if (closed != 0) fail("close", errno);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno);
-    const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_CLOEXEC);
-    if (dir >= 0) {
-        (void)::fsync(dir);
-        ::close(dir);
-    }
+    file.write(&value, 8);
+    file.commit();
 }
 
 // ---------------------------------------------------------------------------- read

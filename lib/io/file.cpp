@@ -1,10 +1,16 @@
 // POSIX file helpers (see file.h).
 #include "lib/io/file.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+
+#include "dyad/error.h"
+#include "dyad/io.h"
 
 namespace dyad::io::detail {
 
@@ -45,4 +51,64 @@ std::string directory_of(const std::string& path) {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
+AtomicFile::AtomicFile(const char* op, std::string path) : op_(op), path_(std::move(path)) {
+    DYAD_CHECK(!path_.empty(), op_, ": the output path is empty");
+    // A unique name in the target directory, so that rename() replaces the file atomically.
+    static std::atomic<uint64_t> counter{0};
+    for (int attempt = 0;; attempt++) {
+        tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+        fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd_ >= 0) break;
+        const int err = errno;
+        DYAD_CHECK(err == EEXIST && attempt < 100, op_, ": cannot write '", path_, "': creating '", tmp_,
+                   "' failed: ", errno_text(err));
+    }
+}
+
+AtomicFile::~AtomicFile() {
+    if (tmp_.empty()) return;  // committed
+    if (fd_ >= 0) ::close(fd_);
+    ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::fail(const char* step, int err) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    ::unlink(tmp_.c_str());
+    const std::string tmp = tmp_;
+    tmp_.clear();
+    ::dyad::detail::fail(
+        __FILE__, __LINE__,
+        ::dyad::detail::str(op_, ": cannot write '", path_, "': ", step, " of '", tmp, "' failed: ", errno_text(err)));
+}
+
+void AtomicFile::write(const void* p, size_t n) {
+    if (n && !write_all(fd_, p, n)) fail("write", errno);
+}
+
+void AtomicFile::commit() {
+    if (::fsync(fd_) != 0) fail("fsync", errno);
+    const int closed = ::close(fd_);
+    fd_ = -1;
+    if (closed != 0) fail("close", errno);
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("rename", errno);
+    tmp_.clear();
+    // Make the rename itself durable; a failure here loses nothing that was asked for.
+    const int dir = ::open(directory_of(path_).c_str(), O_RDONLY | O_CLOEXEC);
+    if (dir >= 0) {
+        (void)::fsync(dir);
+        ::close(dir);
+    }
+}
+
 }  // namespace dyad::io::detail
+
+namespace dyad::io {
+
+void write_file_atomic(const std::string& path, const std::string& bytes, const char* op) {
+    detail::AtomicFile file(op, path);
+    file.write(bytes.data(), bytes.size());
+    file.commit();
+}
+
+}  // namespace dyad::io

@@ -1,5 +1,6 @@
-// POSIX file helpers shared by the binary formats (safetensors checkpoints, data-set caches): whole reads
-// and writes that retry on EINTR, the directory of a path (for fsync after a rename), errno as text.
+// POSIX file helpers shared by the file formats (safetensors checkpoints, data-set caches, the trainer's
+// reports): whole reads and writes that retry on EINTR, the directory of a path, errno as text, and the
+// atomic replacement of a file.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -13,5 +14,25 @@ size_t read_all(int fd, void* p, size_t n);
 // "dir" for "dir/name", "." for "name", "/" for "/name".
 std::string directory_of(const std::string& path);
 std::string errno_text(int err);
+
+// Writes a file atomically: the bytes go to a unique temporary file next to `path`, which commit() fsyncs
+// and renames over `path` (then fsyncs the directory, so the rename is durable). On any failure, and when
+// destroyed before commit(), the temporary file is removed and `path` is left as it was. Errors are
+// dyad::Error "<op>: cannot write '<path>': <step> of '<temporary>' failed: <errno text>".
+class AtomicFile {
+public:
+    AtomicFile(const char* op, std::string path);
+    ~AtomicFile();
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+    void write(const void* p, size_t n);
+    void commit();
+
+private:
+    [[noreturn]] void fail(const char* step, int err);
+    const char* op_;
+    std::string path_, tmp_;
+    int fd_ = -1;
+};
 
 }  // namespace dyad::io::detail

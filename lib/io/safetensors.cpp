@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,10 +25,9 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assume
 
 namespace dyad::io {
 
-using detail::directory_of;
+using detail::AtomicFile;
 using detail::errno_text;
 using detail::read_all;
-using detail::write_all;
 
 namespace {
 
@@ -114,45 +112,14 @@ void save_tensors(const std::string& path, const nn::NamedTensors& tensors, cons
     DYAD_CHECK(header.size() <= kMaxHeader, "save_tensors: '", path, "': the header (", header.size(),
                " bytes) exceeds the 100 MB limit");
 
-    // A unique temporary name in the target directory (so that rename() is atomic).
-    static std::atomic<uint64_t> counter{0};
-    std::string tmp;
-    int fd = -1;
-    for (int attempt = 0;; attempt++) {
-        tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
-        fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) break;
-        const int err = errno;
-        DYAD_CHECK(err == EEXIST && attempt < 100, "save_tensors: cannot write '", path, "': creating '", tmp,
-                   "' failed: ", errno_text(err));
-    }
-
-    // On any failure: close, remove the temporary file, and name the path, the step and errno's text.
-    auto fail = [&](const char* step, int err) {
-        if (fd >= 0) ::close(fd);
-        ::unlink(tmp.c_str());
-        DYAD_CHECK(false, "save_tensors: cannot write '", path, "': ", step, " of '", tmp,
-                   "' failed: ", errno_text(err));
-    };
+    AtomicFile file("save_tensors", path);
     unsigned char len_bytes[8];
     const uint64_t n = header.size();
     for (int i = 0; i < 8; i++) len_bytes[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
-    if (!write_all(fd, len_bytes, 8) || !write_all(fd, header.data(), header.size())) fail("write", errno);
-    for (const Tensor& t : host) {
-        const size_t nbytes = size_t(t.numel()) * dtype_size(t.dtype());
-        if (nbytes && !write_all(fd, t.raw_data(), nbytes)) fail("write", errno);
-    }
-    if (::fsync(fd) != 0) fail("fsync", errno);
-    const int closed = ::close(fd);
-    fd = -1;
-    if (closed != 0) fail("close", errno);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno);
-    // Make the rename itself durable; a failure here loses nothing that was asked for.
-    const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_CLOEXEC);
-    if (dir >= 0) {
-        (void)::fsync(dir);
-        ::close(dir);
-    }
+    file.write(len_bytes, 8);
+    file.write(header.data(), header.size());
+    for (const Tensor& t : host) file.write(t.raw_data(), size_t(t.numel()) * dtype_size(t.dtype()));
+    file.commit();
 }
 
 // ---------------------------------------------------------------------------- load
