@@ -13,34 +13,17 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "support/files.h"
 
 using namespace dyad;
 using Catch::Contains;
 namespace fs = std::filesystem;
+using test::read_bytes;
+using test::write_bytes;
 
 namespace {
 
-std::string out_dir() {
-    static const std::string dir = [] {
-        const std::string d = std::string(DYAD_TEST_OUTPUT_DIR) + "/data_cache";
-        fs::create_directories(d);
-        return d;
-    }();
-    return dir;
-}
-
-std::string out_path(const std::string& name) { return out_dir() + "/" + name; }
-
-std::string read_bytes(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), std::streamsize(bytes.size()));
-    REQUIRE(f.good());
-}
+std::string out_path(const std::string& name) { return test::output_path("data_cache", name); }
 
 // A data set of n random h x w x c images with labels in [0, classes).
 data::Dataset random_set(int64_t n, int64_t h, int64_t w, int64_t c, int classes, uint32_t seed) {

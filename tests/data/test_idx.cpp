@@ -12,34 +12,17 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "support/files.h"
 
 using namespace dyad;
 using Catch::Contains;
 namespace fs = std::filesystem;
+using test::read_bytes;
+using test::write_bytes;
 
 namespace {
 
-std::string out_dir() {
-    static const std::string dir = [] {
-        const std::string d = std::string(DYAD_TEST_OUTPUT_DIR) + "/data_idx";
-        fs::create_directories(d);
-        return d;
-    }();
-    return dir;
-}
-
-std::string out_path(const std::string& name) { return out_dir() + "/" + name; }
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), std::streamsize(bytes.size()));
-    REQUIRE(f.good());
-}
-
-std::string read_bytes(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
+std::string out_path(const std::string& name) { return test::output_path("data_idx", name); }
 
 // Writes `bytes` gzip-compressed (compression level 9) with zlib.
 void write_gzip(const std::string& path, const std::string& bytes) {
@@ -204,7 +187,7 @@ TEST_CASE("read_idx rejects a cut gzip stream and sizes that no file of its size
 
 TEST_CASE("read_idx names a missing file or a directory", "[data][idx][errors]") {
     require_idx_error(out_path("does-not-exist.idx.gz"), {"cannot open", "No such file"});
-    require_idx_error(out_dir(), {"not a regular file"});
+    require_idx_error(out_path("."), {"not a regular file"});
 }
 
 // ---------------------------------------------------------------------------- Fashion-MNIST

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "support/files.h"
 #include "trainer.h"
 
 using namespace dyad;
@@ -22,13 +23,6 @@ std::string fresh_dir(const std::string& name) {
     std::filesystem::remove_all(d);
     std::filesystem::create_directories(d);
     return d.string();
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
 }
 
 // A small, quick configuration: 10 generated classes, 160 training and 40 validation images.
@@ -65,7 +59,7 @@ TEST_CASE("trainer: a short run on generated data writes every output and the lo
     for (const char* f : {"metrics.csv", "metrics.json", "loss.svg", "accuracy.svg", "report.html", "cpu.safetensors"})
         REQUIRE(std::filesystem::file_size(std::filesystem::path(out) / f) > 0);
     // One CSV line per epoch after the header.
-    const std::string csv = read_file(out + "/metrics.csv");
+    const std::string csv = test::read_bytes(out + "/metrics.csv");
     REQUIRE(std::count(csv.begin(), csv.end(), '\n') == 4);
     // The per-layer table covers the baseline CNN's 13 layers.
     REQUIRE(r.backends.size() == 1);

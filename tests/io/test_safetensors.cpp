@@ -12,34 +12,17 @@
 
 #include "dyad/dyad.h"
 #include "lib/io/json.h"
+#include "support/files.h"
 
 using namespace dyad;
 using Catch::Contains;
 namespace fs = std::filesystem;
+using test::read_bytes;
+using test::write_bytes;
 
 namespace {
 
-// A fresh directory for this file's outputs.
-std::string out_dir() {
-    static const std::string dir = [] {
-        const std::string d = std::string(DYAD_TEST_OUTPUT_DIR) + "/io_safetensors";
-        fs::create_directories(d);
-        return d;
-    }();
-    return dir;
-}
-
-std::string out_path(const std::string& name) { return out_dir() + "/" + name; }
-
-std::string read_bytes(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), std::streamsize(bytes.size()));
-}
+std::string out_path(const std::string& name) { return test::output_path("io_safetensors", name); }
 
 std::string le64(uint64_t v) {
     std::string s(8, '\0');
