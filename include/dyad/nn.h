@@ -21,10 +21,11 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 class Module;
 
 namespace detail {
-// Observes every Module::operator() call on this thread while installed (summary() uses it).
+// Observes every Module::operator() call on this thread while installed (summary() and per-layer
+// profilers use it): the module, the input it was called with and the output it returned.
 struct ForwardRecorder {
     virtual ~ForwardRecorder() = default;
-    virtual void record(const Module& module, const Tensor& output) = 0;
+    virtual void record(Module& module, const Tensor& input, const Tensor& output) = 0;
 };
 // Installs `recorder` for the calling thread (nullptr removes it) and returns the previous one.
 ForwardRecorder* set_forward_recorder(ForwardRecorder* recorder);

@@ -28,7 +28,7 @@ detail::ForwardRecorder* detail::set_forward_recorder(ForwardRecorder* recorder)
 // ---------------------------------------------------------------------------- Module
 Tensor Module::operator()(const Tensor& x) {
     Tensor y = forward(x);
-    if (g_recorder) g_recorder->record(*this, y);
+    if (g_recorder) g_recorder->record(*this, x, y);
     return y;
 }
 

@@ -23,7 +23,7 @@ public:
         for (auto& [name, m] : model.named_modules())
             if (m->children().empty()) leaves_[m] = name.empty() ? "(model)" : name;
     }
-    void record(const Module& module, const Tensor& output) override {
+    void record(Module& module, const Tensor& /*input*/, const Tensor& output) override {
         auto it = leaves_.find(&module);
         if (it == leaves_.end()) return;
         const bool first = seen_.emplace(&module, true).second;

@@ -61,9 +61,11 @@ TEST_CASE("trainer: a short run on generated data writes every output and the lo
     // One CSV line per epoch after the header.
     const std::string csv = test::read_bytes(out + "/metrics.csv");
     REQUIRE(std::count(csv.begin(), csv.end(), '\n') == 4);
-    // The per-layer table covers the baseline CNN's 13 layers.
+    // The per-layer table covers the baseline CNN's 13 layers, then the whole model.
     REQUIRE(r.backends.size() == 1);
-    REQUIRE(r.backends[0].layers.size() == 13);
+    REQUIRE(r.backends[0].layers.size() == 14);
+    REQUIRE(r.backends[0].layers[0].layer.rfind("0 Conv2d(", 0) == 0);
+    REQUIRE(r.backends[0].layers.back().layer == "whole model");
     // predict reads the checkpoint and names five classes for a generated image.
     const std::string img = out + "/generated-data/val/images/val_0.JPEG";
     const std::string p = predict(out + "/cpu.safetensors", {img});
@@ -96,10 +98,16 @@ TEST_CASE("trainer: resuming from a checkpoint continues exactly", "[trainer]") 
     second.resume = first.out + "/cpu.safetensors";
     const Report b = run(second);
     REQUIRE(a.epochs.size() == 2);
-    REQUIRE(b.epochs.size() == 1);
-    REQUIRE(b.epochs[0].epoch == 2);
-    REQUIRE(b.epochs[0].train_loss == a.epochs[1].train_loss);
-    REQUIRE(b.epochs[0].val_loss == a.epochs[1].val_loss);
+    // The checkpoint carries the finished epoch's metrics, so the resumed run reports both epochs.
+    REQUIRE(b.epochs.size() == 2);
+    REQUIRE(b.epochs[0].epoch == 1);
+    REQUIRE(b.epochs[0].train_loss == a.epochs[0].train_loss);
+    REQUIRE(b.epochs[0].val_top1 == a.epochs[0].val_top1);
+    REQUIRE(b.epochs[1].epoch == 2);
+    REQUIRE(b.epochs[1].train_loss == a.epochs[1].train_loss);
+    REQUIRE(b.epochs[1].val_loss == a.epochs[1].val_loss);
+    const std::string csv = test::read_bytes(second.out + "/metrics.csv");
+    REQUIRE(std::count(csv.begin(), csv.end(), '\n') == 3);
 }
 
 TEST_CASE("trainer: a stop request saves a checkpoint and the metrics so far, and the run resumes from it",
@@ -126,6 +134,43 @@ TEST_CASE("trainer: a stop request saves a checkpoint and the metrics so far, an
     const Report full = run(whole);
     REQUIRE(resumed.epochs.size() == 1);
     REQUIRE(resumed.epochs[0].val_loss == full.epochs[0].val_loss);
+    // The step taken before the stop counts in the resumed epoch's training loss and accuracy.
+    REQUIRE(resumed.epochs[0].train_loss == full.epochs[0].train_loss);
+    REQUIRE(resumed.epochs[0].train_acc == full.epochs[0].train_acc);
+}
+
+TEST_CASE("trainer: the per-layer profile of a ResNet times the layers inside its blocks", "[trainer]") {
+    Options o = small(fresh_dir("resnet"));
+    o.model = "resnet18";
+    o.epochs = 1;
+    o.max_steps = 1;
+    o.batch_size = 4;
+    o.limit_train = 8;
+    o.limit_val = 4;
+    o.profile = true;
+    const Report r = run(o);
+    REQUIRE(r.backends.size() == 1);
+    const std::vector<LayerTime>& layers = r.backends[0].layers;
+    // conv1, bn1, relu; 8 blocks of conv1, bn1, conv2, bn2 (their ReLUs and additions are functional), 3 of
+    // them with a downsampling conv and bn; avgpool, fc; then the whole model.
+    REQUIRE(layers.size() == 3 + 8 * 4 + 3 * 2 + 2 + 1);
+    auto has = [&](const std::string& prefix) {
+        return std::any_of(layers.begin(), layers.end(),
+                           [&](const LayerTime& l) { return l.layer.rfind(prefix, 0) == 0; });
+    };
+    REQUIRE(has("layer2.0.downsample.0 Conv2d("));
+    REQUIRE(has("conv1 Conv2d("));
+    REQUIRE(has("layer1.0.conv1 Conv2d("));
+    REQUIRE(has("layer4.1.bn2 BatchNorm2d("));
+    REQUIRE(has("fc Linear("));
+    for (const LayerTime& l : layers) {
+        REQUIRE(l.forward_ms > 0.0);
+        REQUIRE(l.backward_ms > 0.0);
+    }
+    // The whole model takes at least as long as its largest layer.
+    double largest = 0;
+    for (size_t i = 0; i + 1 < layers.size(); i++) largest = std::max(largest, layers[i].forward_ms);
+    REQUIRE(layers.back().forward_ms >= largest);
 }
 
 TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
