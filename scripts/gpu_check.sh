@@ -88,6 +88,14 @@ for b in bench_elementwise bench_reduce bench_layers bench_loss bench_optim benc
 done
 step bench_train_step 240 "$bin/bench_train_step" --benchmark_filter=cuda --benchmark_min_time=1 || true
 grep -E "^BM_" "$logs/bench_train_step.log" | sed 's/^/    /' | tee -a "$summary"
+# The trainer's epoch loop (loader + step) against the bare step: the pipeline_vs_step counter.
+step bench_pipeline 120 "$bin/bench_pipeline" --benchmark_filter="BM_pipeline/1/" --benchmark_min_time=1 || true
+grep -E "^BM_" "$logs/bench_pipeline.log" | sed 's/^/    /' | tee -a "$summary"
+# The trainer itself on Fashion-MNIST, one epoch on the CPU and on the GPU: the speed-up it reports.
+fashion=/usr/share/datasets/fashion-mnist
+[ -d "$fashion" ] || fashion=/tmp/dyad-deps/usr/share/datasets/fashion-mnist
+step trainer 240 "$bin/dyad-tinyimagenet" --data "$fashion" --epochs 1 --device cpu,cuda --out "$out/trainer" || true
+grep -E "^(cpu|cuda) +epoch|speed-up|^backend|^cpu |^cuda " "$logs/trainer.log" | sed 's/^/    /' | tee -a "$summary"
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
   step pytorch_fp32 240 python3 bench/pytorch_train_step.py --device cuda --batch 128 256 1024 --steps 20 || true
   step pytorch_tf32 120 python3 bench/pytorch_train_step.py --device cuda --batch 128 256 --precision tf32 --steps 20 || true

@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .deps
 cd .deps
-apt-get download catch2 libstb-dev libstb0 libbenchmark-dev libbenchmark1debian zlib1g-dev >/dev/null
+apt-get download catch2 libstb-dev libstb0 libbenchmark-dev libbenchmark1debian zlib1g-dev dataset-fashion-mnist >/dev/null
 ls -1 *.deb

@@ -173,6 +173,23 @@ TEST_CASE("trainer: the per-layer profile of a ResNet times the layers inside it
     REQUIRE(layers.back().forward_ms >= largest);
 }
 
+TEST_CASE("trainer: --data names a folder of Fashion-MNIST files", "[trainer]") {
+    // The installed files, linked into a folder of the test's own.
+    const std::string dir = fresh_dir("fashion-files");
+    for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                          "t10k-labels-idx1-ubyte.gz"})
+        std::filesystem::create_symlink(std::string(data::kFashionMnistDir) + "/" + f, std::filesystem::path(dir) / f);
+    Options o = small(fresh_dir("fashion-run"));
+    o.data = dir;
+    o.epochs = 1;
+    o.limit_train = 64;
+    o.limit_val = 32;
+    const Report r = run(o);
+    REQUIRE(r.title == "baseline on Fashion-MNIST");
+    REQUIRE(r.epochs.size() == 1);
+    REQUIRE(std::isfinite(r.epochs[0].train_loss));
+}
+
 TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     Options o;
     std::string help;
