@@ -379,6 +379,54 @@ struct EpochProgress {
     int64_t seen = 0, correct = 0, images = 0;
 };
 
+// The last state known to be good: parameters, buffers and optimizer state that produced only finite
+// losses and are finite themselves, with where training stood. Taken in memory every time the losses are
+// read (every 16 steps), so a divergence can be rolled back to it and saved as a resumable checkpoint.
+struct GoodState {
+    std::vector<Tensor> model;  // state_dict() order
+    std::vector<std::pair<std::string, Tensor>> optimizer;
+    int64_t optimizer_steps = 0;
+    double lr = 0;
+    RngState rng{};
+    int epoch = 0;  // 0-based epoch in progress
+    int64_t step = 0;
+    EpochProgress progress;
+};
+
+GoodState snapshot(const nn::Module& model, const optim::Sgd& opt, int epoch, int64_t step,
+                   const EpochProgress& progress) {
+    GoodState g;
+    for (const auto& [name, t] : model.state_dict()) g.model.push_back(t.clone());
+    for (const auto& [name, t] : opt.state()) g.optimizer.push_back({name, t.clone()});
+    g.optimizer_steps = opt.step_count();
+    g.lr = opt.lr();
+    g.rng = rng_state();
+    g.epoch = epoch, g.step = step, g.progress = progress;
+    return g;
+}
+
+void restore(const GoodState& g, nn::Module& model, optim::Sgd& opt) {
+    NoGradGuard ng;
+    const nn::NamedTensors state = model.state_dict();
+    for (size_t i = 0; i < state.size(); i++) {
+        Tensor t = state[i].second;
+        t.copy_(g.model[i]);
+    }
+    opt.load_state(g.optimizer, g.optimizer_steps);
+    opt.set_lr(g.lr);
+    set_rng_state(g.rng);
+}
+
+// The first parameter, and the first gradient, holding a NaN or an infinity ("none" when all are finite).
+std::string first_nonfinite(const nn::Module& model) {
+    std::string param = "none", grad = "none";
+    for (const auto& [name, p] : model.named_parameters()) {
+        if (param == "none" && !all_finite(p)) param = name;
+        if (grad == "none" && p.grad().defined() && !all_finite(p.grad())) grad = name;
+    }
+    return "first non-finite parameter: " + param + ", first non-finite gradient: " + grad;
+}
+
 std::string exact(double v) {
     char buf[40];
     std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -489,6 +537,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
     lo.mean = d.mean;
     lo.std = d.std;
 
+    std::string diverged;  // set when a backend's training diverged
     for (const std::string& backend : backends) {
         BackendGuard guard(backend);
         const Device dev = device_of(backend);
@@ -519,6 +568,9 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                 for (const EpochMetrics& m : decode_history(meta["history"], backend)) report.epochs.push_back(m);
             if (schedule)
                 for (int e = 0; e < rs.first_epoch; e++) schedule->step();
+            // The rate follows this run's --lr and schedule, not the checkpoint's: after a divergence, resuming
+            // with a smaller --lr takes effect at once. With the same flags it is the rate the run had.
+            opt.set_lr(schedule ? schedule->lr_at(rs.first_epoch) : o.lr);
             say(backend + ": resuming at epoch " + std::to_string(rs.first_epoch + 1) + ", step " +
                 std::to_string(rs.first_step) + "\n");
         }
@@ -570,6 +622,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             io::save(ckpt, *model, &opt, meta);
         };
 
+        GoodState good = snapshot(*model, opt, rs.first_epoch, rs.first_step, resumed_progress);
         for (int epoch = rs.first_epoch; epoch < o.epochs && !stopped; epoch++) {
             train.start_epoch(epoch);
             data::Batch b;
@@ -579,23 +632,63 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             // Losses and predictions stay on the device and are read every few steps, so the GPU is not
             // made to wait after every step.
             std::vector<Tensor> pending_loss, pending_pred, pending_y;
+            std::vector<int64_t> pending_step;
             const EpochProgress before = skip > 0 ? resumed_progress : EpochProgress{};
             double loss_sum = before.loss_sum;
             int64_t seen = before.seen, correct = before.correct;
+            const auto t0 = Clock::now();
+            auto last_print = t0;
+            int64_t step = skip, images = before.images;
+            // Reads the pending losses and predictions. A NaN or infinite loss, or a parameter that is no
+            // longer finite, stops training: the model and optimizer go back to the last good state, which is
+            // saved as a resumable checkpoint, and the run ends with an error naming the step. Otherwise the
+            // current state becomes the last good one. Returns false on divergence.
             auto flush = [&] {
-                for (size_t i = 0; i < pending_loss.size(); i++) {
+                std::string bad;
+                for (size_t i = 0; i < pending_loss.size() && bad.empty(); i++) {
+                    const double l = pending_loss[i].item();
+                    if (!std::isfinite(l)) {
+                        bad = std::string("the training loss is ") +
+                              (std::isnan(l) ? "NaN"
+                               : l > 0       ? "+inf"
+                                             : "-inf") +
+                              " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(pending_step[i]);
+                        break;
+                    }
                     const int64_t bs = pending_y[i].size(0);
-                    loss_sum += pending_loss[i].item() * double(bs);
+                    loss_sum += l * double(bs);
                     const std::vector<int32_t> p = pending_pred[i].to(Device::cpu()).to_vector<int32_t>();
                     const std::vector<int32_t> y = pending_y[i].to(Device::cpu()).to_vector<int32_t>();
                     for (size_t j = 0; j < p.size(); j++) correct += p[j] == y[j];
                     seen += bs;
                 }
-                pending_loss.clear(), pending_pred.clear(), pending_y.clear();
+                pending_loss.clear(), pending_pred.clear(), pending_y.clear(), pending_step.clear();
+                if (bad.empty()) {
+                    for (const auto& [name, p] : model->named_parameters())
+                        if (!all_finite(p)) {
+                            bad = "parameter " + name + " is not finite after epoch " + std::to_string(epoch + 1) +
+                                  ", step " + std::to_string(step);
+                            break;
+                        }
+                }
+                if (bad.empty()) {
+                    good = snapshot(*model, opt, epoch, step,
+                                    {loss_sum, before.seconds + seconds_since(t0), seen, correct, images});
+                    return true;
+                }
+                const std::string where = first_nonfinite(*model);
+                char lr[32];
+                std::snprintf(lr, sizeof lr, "%g", opt.lr());
+                restore(good, *model, opt);
+                save_checkpoint(good.epoch, good.step, good.progress);
+                diverged = backend + ": training diverged: " + bad + " (learning rate " + lr + "); " + where +
+                           ". The last good state (epoch " + std::to_string(good.epoch + 1) + ", step " +
+                           std::to_string(good.step) + ") is saved in " + ckpt +
+                           ": resume from it with --resume and a smaller --lr";
+                say("\n" + diverged + "\n");
+                stopped = true;
+                return false;
             };
-            const auto t0 = Clock::now();
-            auto last_print = t0;
-            int64_t step = skip, images = before.images;
             while (step < steps_per_epoch && train.next(b)) {
                 opt.zero_grad();
                 const Tensor logits = (*model)(b.x);
@@ -607,7 +700,8 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                 pending_y.push_back(b.y);
                 images += b.x.size(0);
                 step++;
-                if (pending_loss.size() >= 16 || step == steps_per_epoch) flush();
+                pending_step.push_back(step);
+                if ((pending_loss.size() >= 16 || step == steps_per_epoch) && !flush()) break;
                 const double elapsed = seconds_since(t0);
                 // On a terminal the progress line is redrawn four times a second; otherwise (a log file) a plain
                 // line is written at each quarter of the epoch.
@@ -625,7 +719,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                     std::fflush(stdout);
                 }
                 if (stop && stop->load()) {
-                    flush();
+                    if (!flush()) break;
                     save_checkpoint(epoch, step, {loss_sum, before.seconds + seconds_since(t0), seen, correct, images});
                     say("\n" + backend + ": interrupted at epoch " + std::to_string(epoch + 1) + ", step " +
                         std::to_string(step) + "; checkpoint " + ckpt + "\n");
@@ -633,7 +727,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                     break;
                 }
             }
-            flush();
+            if (!stopped) flush();
             if (dev.is_cuda()) synchronize();
             const double secs = before.seconds + seconds_since(t0);
             if (tty) std::printf("\n");
@@ -698,6 +792,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
     say("\n" + comparison_table(report));
     if (o.profile) say("\n" + layer_table(report));
     say("\nwrote " + o.out + "/{metrics.csv, metrics.json, loss.svg, accuracy.svg, report.html}\n");
+    if (!diverged.empty()) throw Error(diverged);
     return report;
 }
 

@@ -3,6 +3,11 @@
 // command line is checked.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -172,6 +177,113 @@ TEST_CASE("trainer: the per-layer profile of a ResNet times the layers inside it
     for (size_t i = 0; i + 1 < layers.size(); i++) largest = std::max(largest, layers[i].forward_ms);
     REQUIRE(layers.back().forward_ms >= largest);
 }
+
+TEST_CASE("trainer: a non-finite loss stops training, naming the step, after saving the last good state",
+          "[trainer][faults]") {
+    // A learning rate this large drives the loss to NaN or infinity within a few steps.
+    Options o = small(fresh_dir("diverge"));
+    o.lr = 1e6;
+    o.schedule = "none";
+    std::string message;
+    try {
+        run(o);
+    } catch (const Error& e) {
+        message = e.what();
+    }
+    INFO(message);
+    REQUIRE_THAT(message, Catch::Contains("cpu: training diverged: the training loss is") &&
+                              Catch::Contains("at epoch 1, step ") && Catch::Contains("first non-finite parameter: ") &&
+                              Catch::Contains("The last good state (epoch 1, step ") &&
+                              Catch::Contains(o.out + "/cpu.safetensors"));
+    // The metrics so far and a checkpoint of finite weights were written.
+    REQUIRE(std::filesystem::exists(o.out + "/metrics.csv"));
+    io::Metadata meta;
+    const nn::NamedTensors saved = io::load_tensors(o.out + "/cpu.safetensors", &meta);
+    REQUIRE(meta.at("epoch") == "0");
+    for (const auto& [name, t] : saved) {
+        INFO(name);
+        REQUIRE(all_finite(t));
+    }
+    // Resuming from it with a sensible rate trains on with finite losses.
+    Options again = small(fresh_dir("diverge-resume"));
+    again.epochs = 1;
+    again.resume = o.out + "/cpu.safetensors";
+    const Report r = run(again);
+    REQUIRE(r.epochs.size() == 1);
+    REQUIRE(std::isfinite(r.epochs[0].train_loss));
+    REQUIRE(r.epochs[0].train_loss < 3.0);
+}
+
+#ifdef DYAD_TRAINER_EXE
+TEST_CASE("trainer: the program killed mid-run resumes from its last checkpoint with the same losses",
+          "[trainer][faults]") {
+    // The real program, killed with SIGKILL as soon as its first checkpoint appears; then a resumed run must
+    // reproduce the losses of an uninterrupted one.
+    Options full = small(fresh_dir("kill-full"));
+    full.epochs = 4;
+    full.batch_size = 16;
+    full.limit_train = 32;
+    full.limit_val = 16;
+    full.threads = 2;
+    const Report a = run(full);
+
+    const std::string out = fresh_dir("kill");
+    std::vector<std::string> args = {DYAD_TRAINER_EXE,
+                                     "--data",
+                                     "generated",
+                                     "--epochs",
+                                     "4",
+                                     "--batch-size",
+                                     "16",
+                                     "--lr",
+                                     "0.05",
+                                     "--limit-train",
+                                     "32",
+                                     "--limit-val",
+                                     "16",
+                                     "--threads",
+                                     "2",
+                                     "--out",
+                                     out,
+                                     "--quiet",
+                                     "--no-profile"};
+    std::vector<char*> argv;
+    for (std::string& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    pid_t child = 0;
+    REQUIRE(::posix_spawn(&child, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
+    const std::string ckpt = out + "/cpu.safetensors";
+    int status = 0;
+    bool exited = false;
+    for (int i = 0; i < 60000 && !std::filesystem::exists(ckpt); i++) {
+        if (::waitpid(child, &status, WNOHANG) == child) {
+            exited = true;
+            break;
+        }
+        ::usleep(1000);
+    }
+    REQUIRE_FALSE(exited);
+    ::kill(child, SIGKILL);
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFSIGNALED(status));
+
+    io::Metadata meta;
+    io::load_tensors(ckpt, &meta);  // complete: the checkpoint is replaced atomically
+    const int done = std::stoi(meta.at("epoch"));
+    REQUIRE(done >= 1);
+    REQUIRE(done < 4);
+    Options resumed = full;
+    resumed.out = out;
+    resumed.resume = ckpt;
+    const Report b = run(resumed);
+    REQUIRE(b.epochs.size() == a.epochs.size());
+    for (size_t e = 0; e < a.epochs.size(); e++) {
+        CAPTURE(e);
+        REQUIRE(b.epochs[e].train_loss == a.epochs[e].train_loss);
+        REQUIRE(b.epochs[e].val_loss == a.epochs[e].val_loss);
+    }
+}
+#endif
 
 TEST_CASE("trainer: --data names a folder of Fashion-MNIST files", "[trainer]") {
     // The installed files, linked into a folder of the test's own.
