@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The GPU check: on a machine with an NVIDIA GPU (Hopper: sm_90) and the CUDA toolkit, configures and
-# builds dyad, runs every test (CPU and CUDA), runs the CUDA tests under compute-sanitizer (memcheck on
-# all of them; racecheck on the kernels that use shared memory), runs the GPU benchmarks and the PyTorch
-# reference on the same card, and writes a short summary.
+# builds dyad, runs every test (CPU and CUDA), runs the CUDA tests under compute-sanitizer (memcheck and
+# initcheck on all of them; racecheck and synccheck on the kernels that use shared memory), runs the GPU
+# benchmarks, the pipeline-versus-step benchmark, the trainer on Fashion-MNIST (CPU and GPU) and the
+# PyTorch reference on the same card, and writes a short summary.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]      (default: $OUT, else ./gpu-check)
 #
 # OUT_DIR/summary.md is the summary (also printed last); OUT_DIR/logs/ holds every full log. Needs no
 # network: Debian packages the machine lacks are taken from .deps/ (see scripts/gpu_deps.sh). Runs in
-# about 8 minutes on an H100 with 16 cores. Exit status: 0 when the build, the tests and the sanitizers
+# about 10 minutes on an H100 with 16 cores. Exit status: 0 when the build, the tests and the sanitizers
 # all passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -66,15 +67,21 @@ note "  $(grep -E 'tests passed|tests failed' "$logs/ctest.log" | tail -1)"
 step cuda_tests 300 "$bin/dyad_cuda_tests" --durations yes || status=1
 note "  $(grep -E '^(All tests passed|test cases:|CUDA tests skipped)' "$logs/cuda_tests.log" | tail -1)"
 
-# compute-sanitizer. memcheck on every CUDA test but the whole-model ones (minutes under the tool);
-# racecheck on the kernels with shared memory and warp-level reductions.
+# compute-sanitizer. memcheck (with leak checking) and initcheck on every CUDA test but the whole-model
+# ones (minutes under the tools); racecheck and synccheck on the kernels with shared memory, barriers and
+# warp-level reductions. DYAD_SANITIZER_TOOLS picks a subset (default: all four).
+tools=${DYAD_SANITIZER_TOOLS:-memcheck initcheck racecheck synccheck}
 if command -v compute-sanitizer >/dev/null; then
-  step memcheck 420 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 50 \
-    "$bin/dyad_cuda_tests" "~[train]" || status=1
-  note "  $(grep -E 'ERROR SUMMARY' "$logs/memcheck.log" | tail -1)"
-  step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 50 \
-    "$bin/dyad_cuda_tests" "[reduce],[gemm],[loss],[norm]" || status=1
-  note "  $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$logs/racecheck.log" | tail -1)"
+  for tool in $tools; do
+    case $tool in
+      memcheck) extra=(--leak-check full); filter="~[train]" ;;
+      initcheck) extra=(); filter="~[train]" ;;
+      *) extra=(); filter="[reduce],[gemm],[loss],[norm],[pool],[conv]" ;;
+    esac
+    step "$tool" 420 compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 99 --print-limit 50 \
+      "$bin/dyad_cuda_tests" "$filter" || status=1
+    note "  $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$logs/$tool.log" | tail -1)"
+  done
 else
   note "- compute-sanitizer: not found"
   status=1
