@@ -56,6 +56,7 @@ void set_rng_state(const RngState& state);  // an all-zero state is an error
 
 namespace detail {
 struct TensorImpl;
+struct Storage;
 }
 
 class Tensor {

@@ -50,7 +50,8 @@ bool needs_grad(std::initializer_list<Tensor> inputs) {
     return false;
 }
 
-void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward) {
+void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward,
+            std::initializer_list<Tensor> saved) {
     if (!g_grad_enabled) return;
     bool any = false;
     for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
@@ -66,13 +67,18 @@ void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output,
         else
             node->inputs.push_back({{}, DType::float32, Device::cpu()});
     }
+    for (const Tensor& t : saved)
+        if (t.defined())
+            node->saved.push_back(
+                {t.impl()->storage, t.impl()->storage->version.load(std::memory_order_relaxed), t.shape()});
     auto& out = *output.impl();
     out.grad_fn = std::move(node);
     out.requires_grad = true;
 }
 
-void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward) {
-    record(name, std::vector<Tensor>(inputs), output, std::move(backward));
+void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward,
+            std::initializer_list<Tensor> saved) {
+    record(name, std::vector<Tensor>(inputs), output, std::move(backward), saved);
 }
 
 // Runs backward from `root` (a node) with gradient `seed` for its output.
@@ -131,6 +137,15 @@ static void run_backward(const std::shared_ptr<Node>& root, const Tensor& seed) 
             std::vector<Tensor> bufs(n->next.size());
             for (size_t i = 0; i < n->next.size(); i++)
                 if (n->next[i]) bufs[i] = buffer_for(n->next[i].get());
+            for (const Node::Saved& sv : n->saved) {
+                const auto st = sv.storage.lock();
+                const uint64_t now = st ? st->version.load(std::memory_order_relaxed) : sv.version;
+                DYAD_CHECK(now == sv.version, "backward: a tensor of shape ", shape_str(sv.shape), " that ", n->name,
+                           " saved for its gradient was updated in place after ", n->name, " used it (version ",
+                           sv.version, ", now ", now,
+                           "); the gradient would be wrong. Update a copy (clone()) instead, or do the update "
+                           "after backward");
+            }
             GradSink sink(std::move(bufs));
             n->backward(dy, sink);
         }

@@ -32,6 +32,14 @@ struct Node {
     // Set for a leaf's accumulator node: the leaf whose grad() receives the gradient. Strong: the leaf
     // holds its accumulator only weakly, so there is no cycle.
     std::shared_ptr<detail::TensorImpl> leaf;
+    // The storages of the forward tensors backward reads, with their versions when the node was recorded:
+    // an in-place update in between would make the gradient silently wrong, so backward throws instead.
+    struct Saved {
+        std::weak_ptr<detail::Storage> storage;
+        uint64_t version = 0;
+        Shape shape;
+    };
+    std::vector<Saved> saved;
 };
 
 // Gradient buffers for one node's inputs, owned by the engine: contiguous, in the input's shape, dtype and
@@ -49,9 +57,13 @@ private:
 
 // Records `output = op(inputs)` on the tape: does nothing when grad mode is off or no input requires
 // grad. The backward closure must not capture `output` itself (that is a reference cycle); capture
-// output.detach() when backward needs the forward result.
-void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward);
-void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward);
+// output.detach() when backward needs the forward result. `saved` lists the forward tensors the closure
+// reads (inputs, their contiguous copies, the output): backward fails with a clear error when one of them
+// was updated in place after recording.
+void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward,
+            std::initializer_list<Tensor> saved = {});
+void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward,
+            std::initializer_list<Tensor> saved = {});
 
 // True when grad mode is on and some input requires grad (ops may skip saving state otherwise).
 bool needs_grad(std::initializer_list<Tensor> inputs);

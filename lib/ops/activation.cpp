@@ -12,10 +12,13 @@ Tensor relu(const Tensor& x) {
     const Tensor xc = x.contiguous();
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_fwd, y.data<T>(), xc.data<T>(), y.numel());
-    autograd::record("relu", {x}, y, [xd = xc.detach()](const Tensor& dy, autograd::GradSink& g) {
-        const Tensor& dx = g.grad(0);
-        DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), relu_bwd, dx.data<T>(), dy.data<T>(), xd.data<T>(), dx.numel());
-    });
+    autograd::record("relu", {x}, y,
+                     [xd = xc.detach()](const Tensor& dy, autograd::GradSink& g) {
+                         const Tensor& dx = g.grad(0);
+                         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), relu_bwd, dx.data<T>(), dy.data<T>(),
+                                             xd.data<T>(), dx.numel());
+                     },
+                     {xc});
     return y;
 }
 

@@ -74,11 +74,11 @@ void conv2d_backward(const Conv2dShape& s, bool has_bias, const Tensor& xd, cons
 }
 
 void record_conv(const char* name, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
-                 autograd::BackwardFn backward) {
+                 autograd::BackwardFn backward, std::initializer_list<Tensor> saved) {
     if (bias.defined())
-        autograd::record(name, {x, weight, bias}, y, std::move(backward));
+        autograd::record(name, {x, weight, bias}, y, std::move(backward), saved);
     else
-        autograd::record(name, {x, weight}, y, std::move(backward));
+        autograd::record(name, {x, weight}, y, std::move(backward), saved);
 }
 
 }  // namespace
@@ -95,7 +95,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
     record_conv("conv2d", x, weight, bias, y,
                 [s, has_bias, xd = xc.detach(), wd = wc.detach()](const Tensor& dy, autograd::GradSink& g) {
                     conv2d_backward(s, has_bias, xd, wd, dy, g);
-                });
+                },
+                {xc, wc});
     return y;
 }
 
@@ -125,7 +126,8 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Si
             DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), relu_bwd, masked.data<T>(), dy.data<T>(), yd.data<T>(),
                                 masked.numel());
             conv2d_backward(s, has_bias, xd, wd, masked, g);
-        });
+        },
+        {xc, wc, y});
     return y;
 }
 

@@ -74,10 +74,14 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor y = binary_raw(BinaryOp::mul, a, b);
     if (autograd::needs_grad({a, b})) {
-        autograd::record("mul", {a, b}, y, [ad = a.detach(), bd = b.detach()](const Tensor& dy, GradSink& g) {
-            if (g.needs(0)) accumulate(g.grad(0), sum_to(binary_raw(BinaryOp::mul, dy, bd), ad.shape()));
-            if (g.needs(1)) accumulate(g.grad(1), sum_to(binary_raw(BinaryOp::mul, dy, ad), bd.shape()));
-        });
+        autograd::record("mul", {a, b}, y,
+                         [ad = a.detach(), bd = b.detach()](const Tensor& dy, GradSink& g) {
+                             if (g.needs(0))
+                                 accumulate(g.grad(0), sum_to(binary_raw(BinaryOp::mul, dy, bd), ad.shape()));
+                             if (g.needs(1))
+                                 accumulate(g.grad(1), sum_to(binary_raw(BinaryOp::mul, dy, ad), bd.shape()));
+                         },
+                         {a, b});
     }
     return y;
 }
@@ -87,13 +91,15 @@ Tensor div(const Tensor& a, const Tensor& b) {
     if (autograd::needs_grad({a, b})) {
         // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -y/b.
         autograd::record(
-            "div", {a, b}, y, [bd = b.detach(), yd = y.detach(), sa = a.shape()](const Tensor& dy, GradSink& g) {
+            "div", {a, b}, y,
+            [bd = b.detach(), yd = y.detach(), sa = a.shape()](const Tensor& dy, GradSink& g) {
                 const Tensor dyb = binary_raw(BinaryOp::div, dy, bd);
                 if (g.needs(0)) accumulate(g.grad(0), sum_to(dyb, sa));
                 if (g.needs(1))
                     accumulate(g.grad(1),
                                sum_to(unary_raw(UnaryOp::neg, "div", binary_raw(BinaryOp::mul, dyb, yd)), bd.shape()));
-            });
+            },
+            {b, y});
     }
     return y;
 }
@@ -104,7 +110,8 @@ Tensor pow(const Tensor& a, const Tensor& b) {
         // d(a^b)/da = b * a^(b-1) = b * y / a would fail at a == 0; use a^(b-1) directly.
         // d(a^b)/db = y * log(a).
         autograd::record(
-            "pow", {a, b}, y, [ad = a.detach(), bd = b.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
+            "pow", {a, b}, y,
+            [ad = a.detach(), bd = b.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
                 if (g.needs(0)) {
                     const Tensor am1 = binary_raw(BinaryOp::pow, ad, unary_raw(UnaryOp::add_scalar, "pow", bd, -1.0));
                     const Tensor ga = binary_raw(BinaryOp::mul, dy, binary_raw(BinaryOp::mul, bd, am1));
@@ -115,7 +122,8 @@ Tensor pow(const Tensor& a, const Tensor& b) {
                                                  binary_raw(BinaryOp::mul, yd, unary_raw(UnaryOp::log, "pow", ad)));
                     accumulate(g.grad(1), sum_to(gb, bd.shape()));
                 }
-            });
+            },
+            {a, b, y});
     }
     return y;
 }
@@ -125,12 +133,14 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 static Tensor unary(UnaryOp op, const char* name, const Tensor& x, double p0 = 0, double p1 = 0) {
     Tensor y = unary_raw(op, name, x, p0, p1);
     if (autograd::needs_grad({x})) {
-        autograd::record(name, {x}, y, [op, p0, p1, xd = x.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
-            const Tensor xc = xd.contiguous();
-            const Tensor& dx = g.grad(0);
-            DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(), dy.data<T>(), xc.data<T>(),
-                                yd.data<T>(), dx.numel(), T(p0), T(p1));
-        });
+        autograd::record(name, {x}, y,
+                         [op, p0, p1, xd = x.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
+                             const Tensor xc = xd.contiguous();
+                             const Tensor& dx = g.grad(0);
+                             DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(), dy.data<T>(),
+                                                 xc.data<T>(), yd.data<T>(), dx.numel(), T(p0), T(p1));
+                         },
+                         {x, y});
     }
     return y;
 }

@@ -72,19 +72,21 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     const MatView av = mat_view(a), bv = mat_view(b);
     run_gemm(batch, av, bv, 0.0, y, m * n);
 
-    autograd::record("matmul", {a, b}, y, [av, bv, batch, m, n](const Tensor& dy, autograd::GradSink& g) {
-        MatView dyv;
-        dyv.t = dy, dyv.rows = m, dyv.cols = n, dyv.ld = n, dyv.bstride = batch > 1 ? m * n : 0;
-        if (g.needs(0)) {
-            // dA = dY * B^T; a shared (2-D or batch-1) A sums over batches: C batch stride 0, beta 1.
-            const Tensor& da = g.grad(0);
-            run_gemm(batch, dyv, transposed(bv), 1.0, da, av.bstride ? av.rows * av.cols : 0);
-        }
-        if (g.needs(1)) {
-            const Tensor& db = g.grad(1);
-            run_gemm(batch, transposed(av), dyv, 1.0, db, bv.bstride ? bv.rows * bv.cols : 0);
-        }
-    });
+    autograd::record("matmul", {a, b}, y,
+                     [av, bv, batch, m, n](const Tensor& dy, autograd::GradSink& g) {
+                         MatView dyv;
+                         dyv.t = dy, dyv.rows = m, dyv.cols = n, dyv.ld = n, dyv.bstride = batch > 1 ? m * n : 0;
+                         if (g.needs(0)) {
+                             // dA = dY * B^T; a shared (2-D or batch-1) A sums over batches: C batch stride 0, beta 1.
+                             const Tensor& da = g.grad(0);
+                             run_gemm(batch, dyv, transposed(bv), 1.0, da, av.bstride ? av.rows * av.cols : 0);
+                         }
+                         if (g.needs(1)) {
+                             const Tensor& db = g.grad(1);
+                             run_gemm(batch, transposed(av), dyv, 1.0, db, bv.bstride ? bv.rows * bv.cols : 0);
+                         }
+                     },
+                     {av.t, bv.t});
     return y;
 }
 

@@ -91,9 +91,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         }
     };
     if (has_bias)
-        autograd::record("linear", {x, weight, bias}, y, std::move(backward));
+        autograd::record("linear", {x, weight, bias}, y, std::move(backward), {xc, wc});
     else
-        autograd::record("linear", {x, weight}, y, std::move(backward));
+        autograd::record("linear", {x, weight}, y, std::move(backward), {xc, wc});
     return y;
 }
 

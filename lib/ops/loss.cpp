@@ -38,10 +38,13 @@ Tensor softmax(const Tensor& x, int64_t dim) {
     const Tensor xc = x.contiguous();
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), softmax_fwd, rs, y.data<T>(), xc.data<T>());
-    autograd::record("softmax", {x}, y, [rs, yd = y.detach()](const Tensor& dy, autograd::GradSink& g) {
-        const Tensor& dx = g.grad(0);
-        DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), softmax_bwd, rs, dx.data<T>(), dy.data<T>(), yd.data<T>());
-    });
+    autograd::record("softmax", {x}, y,
+                     [rs, yd = y.detach()](const Tensor& dy, autograd::GradSink& g) {
+                         const Tensor& dx = g.grad(0);
+                         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), softmax_bwd, rs, dx.data<T>(), dy.data<T>(),
+                                             yd.data<T>());
+                     },
+                     {y});
     return y;
 }
 
@@ -51,10 +54,13 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
     const Tensor xc = x.contiguous();
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), log_softmax_fwd, rs, y.data<T>(), xc.data<T>());
-    autograd::record("log_softmax", {x}, y, [rs, yd = y.detach()](const Tensor& dy, autograd::GradSink& g) {
-        const Tensor& dx = g.grad(0);
-        DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), log_softmax_bwd, rs, dx.data<T>(), dy.data<T>(), yd.data<T>());
-    });
+    autograd::record("log_softmax", {x}, y,
+                     [rs, yd = y.detach()](const Tensor& dy, autograd::GradSink& g) {
+                         const Tensor& dx = g.grad(0);
+                         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), log_softmax_bwd, rs, dx.data<T>(), dy.data<T>(),
+                                             yd.data<T>());
+                     },
+                     {y});
     return y;
 }
 
@@ -97,7 +103,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
                          DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), cross_entropy_bwd, n, c, dx.data<T>(),
                                              dy.data<T>(), xd.data<T>(), lse.data<T>(), lab_dev.data<int32_t>(),
                                              T(label_smoothing));
-                     });
+                     },
+                     {xc});
     return loss;
 }
 

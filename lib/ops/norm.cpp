@@ -104,7 +104,8 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& r
                          DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), batch_norm_bwd, s, training, ptr_or_null<T>(dx),
                                              ptr_or_null<T>(dw), ptr_or_null<T>(db), dy.data<T>(), xd.data<T>(),
                                              mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(gd));
-                     });
+                     },
+                     {xc, wc});
     return y;
 }
 

@@ -1,6 +1,8 @@
 // The host block cache: exact-size reuse of large blocks, bounded, thread-safe.
 #include "lib/tensor/host_alloc.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -39,6 +41,10 @@ Cache& cache() {
 }  // namespace
 
 void* host_alloc(size_t nbytes) {
+    // More than the machine's memory can never succeed; say so instead of asking the allocator.
+    static const double physical = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGESIZE));
+    DYAD_CHECK(physical <= 0 || double(nbytes) <= physical, "out of host memory allocating ", nbytes,
+               " bytes: the machine has ", int64_t(physical), " bytes in all");
     const size_t size = rounded_size(nbytes);
     Cache& c = cache();
     if (size >= kMinCached) {

@@ -1,5 +1,6 @@
 // Internal tensor representation, shared by lib/. Users see only the Tensor handle.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct Storage {
     void* ptr = nullptr;
     size_t nbytes = 0;
     Device device;
+    // Counts in-place updates through Tensor's in-place methods (fill_, copy_, add_, mul_): backward checks
+    // that the tensors it saved were not changed after they were recorded.
+    std::atomic<uint64_t> version{0};
     Storage(size_t nbytes, Device device);  // allocates (CPU: 64-byte aligned)
     ~Storage();
     Storage(const Storage&) = delete;

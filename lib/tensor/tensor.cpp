@@ -117,8 +117,15 @@ std::vector<int64_t> contiguous_strides(const Shape& shape) {
 
 Tensor make_tensor(const Shape& shape, DType dtype, Device device) {
     for (int64_t d : shape) DYAD_CHECK(d >= 0, "tensor shape ", shape_str(shape), " has a negative size");
+    // The element and byte counts must fit int64 (every index and offset is one) before anything is allocated.
+    int64_t numel = 1, nbytes = 0;
+    for (int64_t d : shape)
+        DYAD_CHECK(!__builtin_mul_overflow(numel, d, &numel), "tensor shape ", shape_str(shape),
+                   " has more elements than a 64-bit count can hold");
+    DYAD_CHECK(!__builtin_mul_overflow(numel, int64_t(dtype_size(dtype)), &nbytes), "tensor shape ", shape_str(shape),
+               " of ", dtype_name(dtype), " needs more bytes than a 64-bit count can hold");
     auto impl = std::make_shared<TensorImpl>();
-    impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype), device);
+    impl->storage = std::make_shared<Storage>(size_t(nbytes), device);
     impl->shape = shape;
     impl->strides = contiguous_strides(shape);
     impl->dtype = dtype;
@@ -352,10 +359,18 @@ static Tensor unaliased(const Tensor& dst, const Tensor& src) {
     return src.clone();
 }
 
+// Checks an in-place update and counts it in the storage's version, which backward compares with the
+// version its saved tensors had when they were recorded.
 static void check_inplace(const Tensor& t, const char* op) {
     DYAD_CHECK(t.defined(), op, ": the tensor is undefined");
     DYAD_CHECK(!(t.requires_grad() && is_grad_enabled()), op, ": in-place update of a tensor that requires grad (",
                t.str(), ") while grad mode is on; wrap it in NoGradGuard");
+    // An expanded view has several elements at one address: each would be written many times, in any order.
+    // (An empty tensor has stride 0 in places too, but no elements to write.)
+    for (size_t d = 0; d < t.shape().size() && t.numel() > 0; d++)
+        DYAD_CHECK(t.strides()[d] != 0 || t.shape()[d] <= 1, op, ": in-place update of an expanded view (", t.str(),
+                   ", dimension ", d, " has stride 0), whose elements share memory; update a contiguous() copy");
+    t.impl()->storage->version.fetch_add(1, std::memory_order_relaxed);
 }
 
 Tensor& Tensor::fill_(double value) {
