@@ -36,14 +36,16 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata = null
 // A training checkpoint: the module's state_dict under its own names (PyTorch-compatible), optimizer
 // state under "optimizer.<name>" ("optimizer.momentum_buffer.<param>"), and in the metadata: "format" =
 // "dyad", "optimizer.step", "optimizer.lr" (with an optimizer), "rng" (the manual_seed generator's state
-// as four 16-digit hex words) plus the caller's entries (e.g. "epoch"; the names above are reserved).
+// as four 16-digit hex words), "checksum" (16 hex digits over every tensor and metadata entry) plus the
+// caller's entries (e.g. "epoch"; the names above are reserved).
 void save(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer = nullptr,
           const Metadata& extra = {});
 // Loads a checkpoint written by save() (or any safetensors file with the module's names). Checks every
 // tensor the module expects against the file (presence, shape) and, with an optimizer, the optimizer
 // entries, before changing anything: a checkpoint of another model leaves the module unchanged and the
 // error lists the mismatches (missing names, unexpected names, shapes). Without an optimizer, the file's
-// "optimizer." entries are ignored. Then loads the state_dict, the optimizer's buffers, step count and
+// "optimizer." entries are ignored. A file with a "checksum" entry must match it (a damaged file is an
+// error, and nothing changes). Then loads the state_dict, the optimizer's buffers, step count and
 // learning rate, and the generator state when the file has one. Returns the metadata.
 Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer = nullptr);
 

@@ -1,12 +1,14 @@
 // Training checkpoints on top of safetensors: the module's state_dict under its own names, the
 // optimizer's momentum buffers under "optimizer.", and the step, learning rate and generator state in
 // the metadata. load() checks everything against the module and optimizer before it changes anything.
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -67,6 +69,58 @@ bool parse_double(const std::string& text, double& v) {
     return *end == '\0' && std::isfinite(v);
 }
 
+// A 64-bit checksum of a checkpoint's contents: every tensor (name, dtype, shape, bytes), in name order, and
+// every metadata entry but the checksum itself. Four interleaved multiply-xor lanes over 8-byte words keep
+// it at memory speed; a flipped bit anywhere changes it.
+class Checksum {
+public:
+    void add(const void* p, size_t n) {
+        const auto* c = static_cast<const unsigned char*>(p);
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32)
+            for (int l = 0; l < 4; l++) {
+                uint64_t w;
+                std::memcpy(&w, c + i + 8 * l, 8);
+                lane_[l] = (lane_[l] ^ w) * kPrime;
+            }
+        for (; i < n; i++) lane_[0] = (lane_[0] ^ c[i]) * kPrime;
+        length_ += n;
+    }
+    void add(const std::string& s) {
+        const uint64_t n = s.size();
+        add(&n, sizeof n);
+        add(s.data(), s.size());
+    }
+    std::string hex() const {
+        uint64_t h = length_;
+        for (uint64_t l : lane_) h = (h ^ (l >> 29) ^ l) * kPrime;
+        char buf[17];
+        std::snprintf(buf, sizeof buf, "%016" PRIx64, h ^ (h >> 32));
+        return buf;
+    }
+
+private:
+    static constexpr uint64_t kPrime = 0x100000001b3ull;
+    uint64_t lane_[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
+    uint64_t length_ = 0;
+};
+
+std::string checksum_of(const nn::NamedTensors& tensors, const Metadata& meta) {
+    std::vector<std::pair<std::string, Tensor>> sorted(tensors.begin(), tensors.end());
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    Checksum c;
+    for (const auto& [name, t] : sorted) {
+        const Tensor h = t.to(Device::cpu()).contiguous();
+        c.add(name);
+        c.add(dtype_name(h.dtype()));
+        c.add(shape_str(h.shape()));
+        c.add(h.raw_data(), size_t(h.numel()) * dtype_size(h.dtype()));
+    }
+    for (const auto& [key, value] : meta)
+        if (key != "checksum") c.add(key), c.add(value);
+    return c.hex();
+}
+
 // "a, b, c" with at most `limit` names, then "... (N more)".
 std::string name_list(const std::vector<std::string>& names, size_t limit = 20) {
     std::string out;
@@ -78,7 +132,7 @@ std::string name_list(const std::vector<std::string>& names, size_t limit = 20) 
 }  // namespace
 
 void save(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer, const Metadata& extra) {
-    for (const char* reserved : {"format", "rng", "optimizer.step", "optimizer.lr"})
+    for (const char* reserved : {"format", "rng", "optimizer.step", "optimizer.lr", "checksum"})
         DYAD_CHECK(!extra.count(reserved), "save: '", path, "': metadata key '", reserved,
                    "' is reserved for the checkpoint itself");
     nn::NamedTensors tensors = model.state_dict();
@@ -90,12 +144,20 @@ void save(const std::string& path, const nn::Module& model, const optim::Sgd* op
         meta["optimizer.step"] = std::to_string(optimizer->step_count());
         meta["optimizer.lr"] = exact_double(optimizer->lr());
     }
+    meta["checksum"] = checksum_of(tensors, meta);
     save_tensors(path, tensors, meta);
 }
 
 Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer) {
     Metadata meta;
     const nn::NamedTensors file = load_tensors(path, &meta);
+    // Files written by save() carry a checksum; other safetensors files (e.g. from PyTorch) do not.
+    const auto sum = meta.find("checksum");
+    if (sum != meta.end()) {
+        const std::string actual = checksum_of(file, meta);
+        DYAD_CHECK(actual == sum->second, "load: '", path, "' is damaged: its contents give checksum ", actual,
+                   " but it was saved with ", sum->second, "; nothing was changed");
+    }
 
     std::map<std::string, Tensor> own;
     for (auto& [name, t] : model.state_dict()) own.emplace(name, t);

@@ -3,6 +3,7 @@
 // command line is checked.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -282,6 +283,39 @@ TEST_CASE("trainer: the program killed mid-run resumes from its last checkpoint 
         REQUIRE(b.epochs[e].train_loss == a.epochs[e].train_loss);
         REQUIRE(b.epochs[e].val_loss == a.epochs[e].val_loss);
     }
+}
+
+TEST_CASE("trainer: the program exits non-zero with the error on bad input", "[trainer][faults]") {
+    // Runs the program with `args`, its output going to a file; returns (exit status, output).
+    auto run_program = [](const std::string& name, std::vector<std::string> args) {
+        const std::string log = fresh_dir(name) + "/output.txt";
+        args.insert(args.begin(), DYAD_TRAINER_EXE);
+        std::vector<char*> argv;
+        for (std::string& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t files;
+        posix_spawn_file_actions_init(&files);
+        posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_adddup2(&files, 1, 2);
+        pid_t child = 0;
+        const int spawned = ::posix_spawn(&child, argv[0], &files, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&files);
+        int status = 0;
+        if (spawned == 0) ::waitpid(child, &status, 0);
+        return std::make_pair(spawned == 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1, test::read_bytes(log));
+    };
+    const auto [missing_rc, missing_out] =
+        run_program("exit-missing", {"--data", "/nonexistent/tiny-imagenet-200", "--out", fresh_dir("exit-out")});
+    REQUIRE(missing_rc == 1);
+    REQUIRE_THAT(missing_out, Catch::Contains("'/nonexistent/tiny-imagenet-200' is not a directory"));
+    const auto [flag_rc, flag_out] = run_program("exit-flag", {"--batch-size", "zero"});
+    REQUIRE(flag_rc == 1);
+    REQUIRE_THAT(flag_out, Catch::Contains("--batch-size"));
+    const auto [diverge_rc, diverge_out] =
+        run_program("exit-diverge", {"--data", "generated", "--limit-train", "64", "--limit-val", "16", "--lr", "1e6",
+                                     "--schedule", "none", "--quiet", "--out", fresh_dir("exit-diverge-out")});
+    REQUIRE(diverge_rc == 1);
+    REQUIRE_THAT(diverge_out, Catch::Contains("training diverged"));
 }
 #endif
 

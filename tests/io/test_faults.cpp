@@ -145,3 +145,87 @@ TEST_CASE("faults: a process killed while writing a checkpoint leaves the previo
     REQUIRE(holds(path, *m.b));
     REQUIRE(files_in(dir) == std::vector<std::string>{"model.safetensors"});
 }
+
+namespace {
+
+std::shared_ptr<nn::Sequential> tiny_model(uint64_t seed) {
+    manual_seed(seed);
+    auto m = std::make_shared<nn::Sequential>();
+    m->push_back(std::make_shared<nn::Linear>(3, 2));
+    return m;
+}
+
+std::vector<std::vector<float>> values_of(const nn::Module& m) {
+    std::vector<std::vector<float>> out;
+    for (const auto& [name, t] : m.state_dict()) out.push_back(t.to_vector<float>());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("faults: a checkpoint with any bit flipped never loads as different weights", "[io][faults][checkpoint]") {
+    const std::string dir = fresh_dir("bit-flips");
+    const std::string path = dir + "/tiny.safetensors", bad = dir + "/flipped.safetensors";
+    auto saved = tiny_model(1);
+    io::save(path, *saved, nullptr, {{"epoch", "3"}});
+    const std::string bytes = test::read_bytes(path);
+    auto target = tiny_model(2);
+    const auto before = values_of(*target);
+    int rejected = 0, identical = 0;
+    for (size_t i = 0; i < bytes.size(); i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            std::string flipped = bytes;
+            flipped[i] = char(flipped[i] ^ (1 << bit));
+            test::write_bytes(bad, flipped);
+            try {
+                io::load(bad, *target);
+            } catch (const Error&) {
+                rejected++;
+                // A rejected file changes nothing.
+                REQUIRE(values_of(*target) == before);
+                continue;
+            }
+            // Accepted only when the flip hit bytes that carry no content (header padding): the weights are
+            // exactly the saved ones.
+            INFO("byte " << i << " bit " << bit);
+            REQUIRE(values_of(*target) == values_of(*saved));
+            identical++;
+            target = tiny_model(2);
+        }
+    }
+    CAPTURE(rejected, identical);
+    REQUIRE(rejected > int(bytes.size()) * 7);
+}
+
+TEST_CASE("faults: a checkpoint cut at any byte is rejected and changes nothing", "[io][faults][checkpoint]") {
+    const std::string dir = fresh_dir("truncated");
+    const std::string path = dir + "/tiny.safetensors", cut = dir + "/cut.safetensors";
+    io::save(path, *tiny_model(1));
+    const std::string bytes = test::read_bytes(path);
+    auto target = tiny_model(2);
+    const auto before = values_of(*target);
+    for (size_t n = 0; n < bytes.size(); n++) {
+        CAPTURE(n);
+        test::write_bytes(cut, bytes.substr(0, n));
+        REQUIRE_THROWS_AS(io::load(cut, *target), Error);
+        REQUIRE(values_of(*target) == before);
+    }
+}
+
+TEST_CASE("faults: save, load and save again gives the same bytes", "[io][faults][checkpoint]") {
+    const std::string dir = fresh_dir("round-trip");
+    auto a = tiny_model(1);
+    optim::SgdOptions so;
+    so.lr = 0.1;
+    so.momentum = 0.9;
+    optim::Sgd opt_a(a->named_parameters(), so);
+    const Tensor loss = sum((*a)(Tensor::randn({4, 3})));
+    loss.backward();
+    opt_a.step();
+    io::save(dir + "/a.safetensors", *a, &opt_a, {{"epoch", "1"}});
+    auto b = tiny_model(2);
+    optim::Sgd opt_b(b->named_parameters(), so);
+    const io::Metadata meta = io::load(dir + "/a.safetensors", *b, &opt_b);
+    io::save(dir + "/b.safetensors", *b, &opt_b, {{"epoch", meta.at("epoch")}});
+    REQUIRE(test::read_bytes(dir + "/a.safetensors") == test::read_bytes(dir + "/b.safetensors"));
+}
