@@ -140,6 +140,24 @@ void empty_cache(int device) {
 #endif
 }
 
+void set_memory_limit(size_t bytes, int device) {
+    require_gpu("set_memory_limit", device);
+#if DYAD_WITH_CUDA
+    set_device_memory_limit(device, bytes);
+#else
+    (void)bytes;
+#endif
+}
+
+size_t memory_limit(int device) {
+    require_gpu("memory_limit", device);
+#if DYAD_WITH_CUDA
+    return device_memory_limit(device);
+#else
+    return 0;
+#endif
+}
+
 namespace {
 std::atomic<GemmImpl> g_gemm{GemmImpl::cublas};
 std::atomic<ConvImpl> g_conv{ConvImpl::cudnn};
@@ -193,6 +211,8 @@ Timer::~Timer() {
 #if DYAD_WITH_CUDA
     EventPair e{start_, stop_};
     event_pair_destroy(e);
+#else
+    (void)device_, (void)start_, (void)stop_;  // no events without CUDA (clang: -Wunused-private-field)
 #endif
 }
 

@@ -81,6 +81,11 @@ MemoryStats memory_stats(int device = 0);
 void reset_peak_memory_stats(int device = 0);
 // Returns cached, unused GPU memory to the driver (waits for the GPU).
 void empty_cache(int device = 0);
+// Caps what dyad tensors may hold on `device` (0: no cap, the default): an allocation that would take
+// memory_stats().in_use over it throws OutOfMemoryError, as a full device does. For sharing a GPU, and for
+// testing what a program does when memory runs out.
+void set_memory_limit(size_t bytes, int device = 0);
+size_t memory_limit(int device = 0);
 // Which GEMM runs matmul/linear on the GPU: cuBLAS (default) or dyad's tiled kernel.
 enum class GemmImpl { cublas, tiled };
 void set_gemm_impl(GemmImpl g);

@@ -13,6 +13,11 @@ struct Error : std::runtime_error {
 struct CudaError : Error {
     using Error::Error;
 };
+// A GPU allocation that cannot be met (the device is full, or a limit set with cuda::set_memory_limit):
+// the message names the request, what dyad holds, what the pool reserves and what the device has free.
+struct OutOfMemoryError : CudaError {
+    using CudaError::CudaError;
+};
 
 namespace detail {
 template <typename... Args>

@@ -39,6 +39,7 @@ struct Context {
     FaultRecord* faults = nullptr;  // mapped pinned host memory
 
     std::atomic<size_t> in_use{0}, peak{0}, allocations{0};
+    std::atomic<size_t> limit{0};  // set_memory_limit; 0: none
 
     void* ws = nullptr;
     size_t ws_bytes = 0;
@@ -222,21 +223,42 @@ void* workspace(size_t nbytes) {
 FaultRecord* fault_record() { return ctx(current_device()).faults; }
 
 // ---------------------------------------------------------------- memory
+void set_device_memory_limit(int device, size_t bytes) { ctx(device).limit.store(bytes); }
+size_t device_memory_limit(int device) { return ctx(device).limit.load(); }
+
+namespace {
+[[noreturn]] void throw_out_of_memory(int device, size_t nbytes, int line, const std::string& why) {
+    size_t free_b = 0, total_b = 0;
+    (void)cudaMemGetInfo(&free_b, &total_b);
+    (void)cudaGetLastError();
+    const PoolStats s = pool_stats(device);
+    throw OutOfMemoryError(::dyad::detail::str(
+        "runtime.cpp:", line, ": CUDA out of memory on cuda:", device, why, ": requested ", mib(nbytes), " (", nbytes,
+        " bytes); dyad tensors hold ", mib(s.in_use), ", the memory pool reserves ", mib(s.reserved),
+        ", the device has ", mib(free_b), " free of ", mib(total_b), ". Try a smaller batch size."));
+}
+}  // namespace
+
 void* malloc_device(size_t nbytes, int device) {
     Context& c = ctx(device);
     use_device(device);
+    const size_t limit = c.limit.load(std::memory_order_relaxed);
+    if (limit && c.in_use.load(std::memory_order_relaxed) + nbytes > limit)
+        throw_out_of_memory(device, nbytes, __LINE__,
+                            " (over the limit of " + mib(limit) + " set with set_memory_limit)");
     void* p = nullptr;
-    const cudaError_t st = cudaMallocAsync(&p, nbytes, c.stream);
+    cudaError_t st = cudaMallocAsync(&p, nbytes, c.stream);
     if (st == cudaErrorMemoryAllocation) {
+        // Memory freed on the stream but not yet returned, or cached by the pool in blocks of other sizes:
+        // wait, give the cache back to the driver, and try once more.
         (void)cudaGetLastError();
-        size_t free_b = 0, total_b = 0;
-        (void)cudaMemGetInfo(&free_b, &total_b);
-        (void)cudaGetLastError();
-        const PoolStats s = pool_stats(device);
-        throw CudaError(::dyad::detail::str(
-            "runtime.cpp:", __LINE__, ": CUDA out of memory on cuda:", device, ": requested ", mib(nbytes), " (",
-            nbytes, " bytes); dyad tensors hold ", mib(s.in_use), ", the memory pool reserves ", mib(s.reserved),
-            ", the device has ", mib(free_b), " free of ", mib(total_b), ". Try a smaller batch size."));
+        DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
+        trim_pool(device);
+        st = cudaMallocAsync(&p, nbytes, c.stream);
+        if (st == cudaErrorMemoryAllocation) {
+            (void)cudaGetLastError();
+            throw_out_of_memory(device, nbytes, __LINE__, "");
+        }
     }
     DYAD_CUDA_CHECK(st);
     c.allocations.fetch_add(1, std::memory_order_relaxed);

@@ -34,6 +34,9 @@ struct PoolStats {
 PoolStats pool_stats(int device);
 void reset_peak(int device);
 void trim_pool(int device);  // returns cached, unused memory to the driver (synchronises the device)
+// A cap on the bytes dyad tensors hold on `device` (0: none); malloc_device throws OutOfMemoryError past it.
+void set_device_memory_limit(int device, size_t bytes);
+size_t device_memory_limit(int device);
 
 // ---------------------------------------------------------------- copies and synchronisation
 // Host to device: large transfers go through pinned staging buffers in chunks, so the call returns once

@@ -99,11 +99,26 @@ TEST_CASE("the memory pool counts what tensors hold, their peak, and what it res
 }
 
 TEST_CASE("out of memory names the request, what is held and free, and the GPU stays usable", "[cuda][runtime]") {
+    REQUIRE_THROWS_AS(Tensor::empty({int64_t(1) << 45}, DType::float32, Device::cuda()), OutOfMemoryError);
     REQUIRE_THROWS_WITH(Tensor::empty({int64_t(1) << 45}, DType::float32, Device::cuda()),
                         Catch::Contains("out of memory") && Catch::Contains("requested") && Catch::Contains("free") &&
                             Catch::Contains("smaller batch"));
     const Tensor t = Tensor::full({1000}, 1.5, DType::float32, Device::cuda());
     REQUIRE(sum(t).item() == 1500.0);
+}
+
+TEST_CASE("a memory limit makes larger allocations fail as out of memory, and lifting it works", "[cuda][runtime]") {
+    const size_t held = cuda::memory_stats().in_use;
+    cuda::set_memory_limit(held + (size_t(64) << 20));
+    REQUIRE(cuda::memory_limit() == held + (size_t(64) << 20));
+    const Tensor fits = Tensor::zeros({int64_t(8) << 20}, DType::float32, Device::cuda());  // 32 MiB
+    REQUIRE_THROWS_AS(Tensor::zeros({int64_t(16) << 20}, DType::float32, Device::cuda()), OutOfMemoryError);
+    REQUIRE_THROWS_WITH(Tensor::zeros({int64_t(16) << 20}, DType::float32, Device::cuda()),
+                        Catch::Contains("over the limit of") && Catch::Contains("requested 64.0 MiB"));
+    cuda::set_memory_limit(0);
+    const Tensor now_fits = Tensor::zeros({int64_t(16) << 20}, DType::float32, Device::cuda());
+    REQUIRE(sum(now_fits).item() == 0.0);
+    REQUIRE(sum(fits).item() == 0.0);
 }
 
 TEST_CASE("float64 on the GPU is a clear error naming the op", "[cuda][runtime]") {
