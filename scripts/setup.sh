@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Installs what dyad needs to build and test on Debian 12, from Debian's packages only.
+#   bash scripts/setup.sh [--sanitize]
 # Idempotent: when everything is present it only checks (well under a second).
 # The CUDA toolkit and cuDNN are not Debian packages here; the build detects them (DYAD_WITH_CUDA=AUTO).
 set -euo pipefail
 
 packages=(g++ make cmake pkg-config catch2 libstb-dev libbenchmark-dev zlib1g-dev dataset-fashion-mnist)
+# --sanitize: also what the sanitize and tsan presets need (clang, its sanitizer and libFuzzer runtimes,
+# LLVM's OpenMP with the Archer tool).
+if [ "${1:-}" = "--sanitize" ]; then
+  packages+=(clang libclang-rt-dev libomp-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
