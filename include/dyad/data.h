@@ -49,7 +49,9 @@ Split load_fashion_mnist(const std::string& dir = kFashionMnistDir);
 // Checks a JPEG's segment structure before any decoder sees it: SOI first, every marker and segment length
 // inside the file, a frame header (SOF0/SOF1/SOF2) with sane dimensions and 1 or 3 components, Huffman
 // tables whose code counts sum to at most 256 symbols (a file with more overruns stb_image 2.27's table),
-// quantisation tables of valid size, and a scan. Returns "" when the file passes, else the reason.
+// quantisation tables of valid size, and scans that code every component's DC coefficients with enough
+// entropy-coded data for at least one bit per 8x8 block (so the frame a decoder allocates is bounded by the
+// file's size). Returns "" when the file passes, else the reason.
 std::string check_jpeg(const uint8_t* bytes, size_t n);
 
 // Decodes a JPEG file (checked first) to 8-bit pixels with `channels` channels (1 or 3; grayscale files

@@ -43,7 +43,8 @@ void save(const std::string& path, const nn::Module& model, const optim::Sgd* op
 // Loads a checkpoint written by save() (or any safetensors file with the module's names). Checks every
 // tensor the module expects against the file (presence, shape) and, with an optimizer, the optimizer
 // entries, before changing anything: a checkpoint of another model leaves the module unchanged and the
-// error lists the mismatches (missing names, unexpected names, shapes). Without an optimizer, the file's
+// error lists the mismatches (missing names, unexpected names, shapes, floating-point values for an integer
+// tensor). Without an optimizer, the file's
 // "optimizer." entries are ignored. A file with a "checksum" entry must match it (a damaged file is an
 // error, and nothing changes). Then loads the state_dict, the optimizer's buffers, step count and
 // learning rate, and the generator state when the file has one. Returns the metadata.

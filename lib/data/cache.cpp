@@ -241,14 +241,23 @@ bool read_set_header(CacheReader& in, const char* which, SetHeader* h) {
     }
     // The pixels and labels must fit in what is left of the file: bound each factor by it.
     const uint64_t room = in.left();
+    const std::string shape = "(" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + ", " +
+                              std::to_string(dims[2]) + ", " + std::to_string(dims[3]) + ")";
     uint64_t pixels = 1;
     for (const uint64_t d : dims) {
         if (d != 0 && pixels > room / d && pixels != 0) {
-            return in.fail("truncated: " + std::string(which) + " image shape (" + std::to_string(dims[0]) + ", " +
-                           std::to_string(dims[1]) + ", " + std::to_string(dims[2]) + ", " + std::to_string(dims[3]) +
-                           ") cannot fit in the " + std::to_string(room) + " bytes left");
+            return in.fail("truncated: " + std::string(which) + " image shape " + shape + " cannot fit in the " +
+                           std::to_string(room) + " bytes left");
         }
         pixels *= d;
+    }
+    // With a count of 0 the other sizes hold no data, but a tensor's strides are their products: bound those.
+    uint64_t nonzero = 1;
+    for (const uint64_t d : dims) {
+        if (d != 0 && nonzero > (uint64_t(1) << 62) / d) {
+            return in.fail(std::string(which) + ": image shape " + shape + " is too large");
+        }
+        nonzero *= d != 0 ? d : 1;
     }
     if (dims[0] > room / 4) {
         return in.fail("truncated: " + std::string(which) + " holds " + std::to_string(dims[0]) +

@@ -41,7 +41,15 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #include <stb_image.h>
+// The encoder's bit writer shifts negative ints left (well defined on every target, undefined in C++17):
+// exempt from UBSan's shift check, in the encoder only.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((no_sanitize("shift"))), apply_to = function)
+#endif
 #include <stb_image_write.h>
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 #pragma GCC diagnostic pop
 
 namespace dyad::data {
@@ -94,9 +102,20 @@ struct Frame {
     bool seen = false;
     bool progressive = false;
     int components = 0;
+    unsigned w = 0, h = 0;
+    int hmax = 1, vmax = 1;
     int id[4] = {0, 0, 0, 0};
     int tq[4] = {0, 0, 0, 0};
+    int hs[4] = {1, 1, 1, 1}, vs[4] = {1, 1, 1, 1};   // sampling factors
+    bool dc_coded[4] = {false, false, false, false};  // in a sequential scan or a progressive DC-first scan
 };
+
+// The 8x8 blocks of component c (its own sampled size, without the padding to whole MCUs).
+uint64_t component_blocks(const Frame& f, int c) {
+    const uint64_t cw = (uint64_t(f.w) * uint64_t(f.hs[c]) + uint64_t(f.hmax) - 1) / uint64_t(f.hmax);
+    const uint64_t ch = (uint64_t(f.h) * uint64_t(f.vs[c]) + uint64_t(f.vmax) - 1) / uint64_t(f.vmax);
+    return ((cw + 7) / 8) * ((ch + 7) / 8);
+}
 
 // The reading side of a file: closes the descriptor on scope exit.
 class Fd {
@@ -356,6 +375,7 @@ std::string check_jpeg(const uint8_t* b, size_t n) {
     bool dc_defined[4] = {false, false, false, false}, ac_defined[4] = {false, false, false, false};
     bool q_defined[4] = {false, false, false, false};
     int scans = 0;
+    uint64_t scan_bytes = 0;  // entropy-coded bytes of all scans
     size_t pos = 2;
     auto at = [](size_t p) { return "at byte " + std::to_string(p); };
     for (;;) {
@@ -370,6 +390,19 @@ std::string check_jpeg(const uint8_t* b, size_t n) {
         if (m == 0xD9) {  // EOI; anything after it is ignored, as decoders do
             if (!frame.seen) return "EOI " + at(marker_pos) + " before any frame header";
             if (scans == 0) return "EOI " + at(marker_pos) + " before any scan";
+            // Every block of every component codes its DC coefficient (at least one bit) in a sequential
+            // scan or a progressive DC-first scan. A file short of that bound is damaged, and it would
+            // make the decoder allocate and fill a frame far larger than the file could describe.
+            uint64_t blocks = 0;
+            for (int c = 0; c < frame.components; c++) {
+                if (!frame.dc_coded[c])
+                    return "component " + std::to_string(frame.id[c]) + " is in no scan that codes its DC coefficients";
+                blocks += component_blocks(frame, c);
+            }
+            if (scan_bytes * 8 < blocks)
+                return "the scan data (" + std::to_string(scan_bytes) + " bytes) is too short for the " +
+                       std::to_string(blocks) + " blocks of a " + std::to_string(frame.w) + "x" +
+                       std::to_string(frame.h) + " frame (each needs at least one bit)";
             return "";
         }
         if (m == 0x00) return "a stuffed FF 00 " + at(marker_pos) + " outside of scan data";
@@ -418,6 +451,8 @@ std::string check_jpeg(const uint8_t* b, size_t n) {
                         return "frame header " + seg + ": duplicate component id " + std::to_string(s[6 + 3 * i]);
                 frame.id[i] = s[6 + 3 * i];
                 frame.tq[i] = int(tq);
+                frame.hs[i] = int(hs);
+                frame.vs[i] = int(vs);
                 hmax = std::max(hmax, int(hs));
                 vmax = std::max(vmax, int(vs));
             }
@@ -428,6 +463,8 @@ std::string check_jpeg(const uint8_t* b, size_t n) {
             frame.seen = true;
             frame.progressive = m == 0xC2;
             frame.components = int(nc);
+            frame.w = w, frame.h = h;
+            frame.hmax = hmax, frame.vmax = vmax;
         } else if (m == 0xC4) {  // DHT: one or more Huffman tables
             size_t p = 0;
             if (sl == 0) return "Huffman table segment " + seg + " is empty";
@@ -507,6 +544,7 @@ std::string check_jpeg(const uint8_t* b, size_t n) {
                     return "scan " + seg + ": DC Huffman table " + std::to_string(td) + " was never defined";
                 if (needs_ac && !ac_defined[ta])
                     return "scan " + seg + ": AC Huffman table " + std::to_string(ta) + " was never defined";
+                if (!frame.progressive || (ss == 0 && ah == 0)) frame.dc_coded[which] = true;
             }
             // Entropy-coded data: FF 00 (a stuffed FF) and FF D0..D7 (restarts) belong to it; any other FF
             // starts the next marker.
@@ -524,6 +562,7 @@ std::string check_jpeg(const uint8_t* b, size_t n) {
                 break;
             }
             scans++;
+            scan_bytes += p - seg_end;
             pos = p;
             continue;
         } else if ((m >= 0xE0 && m <= 0xEF) || m == 0xFE) {  // APPn, COM: skipped

@@ -29,6 +29,7 @@
 
 #include "dyad/data.h"
 #include "dyad/error.h"
+#include "lib/data/parse.h"
 
 namespace dyad::data {
 
@@ -110,7 +111,87 @@ std::string reason_of(const std::string& what, const std::string& path) {
     return at == std::string::npos ? what : what.substr(at + key.size());
 }
 
+// The whole text of a file; false when it cannot be opened. A read error leaves *bad set.
+bool read_text(const std::string& path, std::string* text, bool* bad) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f.is_open()) return false;
+    text->clear();
+    char buf[1 << 16];
+    while (f.read(buf, sizeof buf) || f.gcount() > 0) text->append(buf, size_t(f.gcount()));
+    *bad = f.bad();
+    return true;
+}
+
 }  // namespace
+
+namespace detail {
+
+Wnids parse_wnids(const std::string& text, const std::string& path) {
+    const std::string op = "load_tiny_imagenet";
+    Wnids out;
+    std::istringstream f(text);
+    std::string line;
+    for (int64_t ln = 1; std::getline(f, line); ln++) {
+        const std::string w = trim(line);
+        if (w.empty()) continue;
+        DYAD_CHECK(w.find_first_of(" \t/") == std::string::npos, op, ": '", path, "' line ", ln, ": '", w,
+                   "' is not a wnid");
+        DYAD_CHECK(out.label_of.emplace(w, int32_t(out.ids.size())).second, op, ": '", path, "' line ", ln,
+                   ": duplicate wnid '", w, "'");
+        out.ids.push_back(w);
+    }
+    DYAD_CHECK(!out.ids.empty(), op, ": '", path, "' lists no wnids");
+    return out;
+}
+
+std::vector<std::string> parse_words(const std::string& text, const Wnids& wnids) {
+    std::vector<std::string> names = wnids.ids;
+    std::istringstream f(text);
+    std::string line;
+    while (std::getline(f, line)) {
+        const size_t tab = line.find('\t');
+        if (tab == std::string::npos) continue;
+        const auto it = wnids.label_of.find(trim(line.substr(0, tab)));
+        if (it == wnids.label_of.end()) continue;
+        const std::string name = trim(line.substr(tab + 1));
+        if (!name.empty()) names[size_t(it->second)] = name;
+    }
+    return names;
+}
+
+std::vector<ValEntry> parse_val_annotations(const std::string& text, const std::string& path, const Wnids& wnids,
+                                            const std::string& wnids_path) {
+    const std::string op = "load_tiny_imagenet";
+    std::vector<ValEntry> out;
+    std::unordered_set<std::string> seen;
+    std::istringstream f(text);
+    std::string line;
+    for (int64_t ln = 1; std::getline(f, line); ln++) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (trim(line).empty()) continue;
+        std::vector<std::string> fields = split_tabs(line);
+        for (std::string& s : fields) s = trim(s);
+        DYAD_CHECK(fields.size() == 2 || fields.size() == 6, op, ": '", path, "' line ", ln, ": malformed line '", line,
+                   "' (", fields.size(),
+                   " tab-separated fields; expected file, wnid and optionally a box x0 y0 x1 y1)");
+        const std::string& file = fields[0];
+        DYAD_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos, op, ": '", path,
+                   "' line ", ln, ": '", file, "' is not a file name");
+        for (size_t i = 2; i < fields.size(); i++) {
+            long v = 0;
+            DYAD_CHECK(parse_int(fields[i], &v), op, ": '", path, "' line ", ln, ": box field '", fields[i],
+                       "' is not an integer");
+        }
+        const auto it = wnids.label_of.find(fields[1]);
+        DYAD_CHECK(it != wnids.label_of.end(), op, ": '", path, "' line ", ln, ": unknown wnid '", fields[1],
+                   "' (not in '", wnids_path, "')");
+        DYAD_CHECK(seen.insert(file).second, op, ": '", path, "' line ", ln, ": '", file, "' is listed twice");
+        out.push_back({file, it->second});
+    }
+    return out;
+}
+
+}  // namespace detail
 
 std::string LoadReport::summary() const {
     std::ostringstream os;
@@ -143,39 +224,24 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
 
     // ------------------------------------------------------------------------ wnids.txt: the label order
     const std::string wnids_path = root + "/wnids.txt";
-    std::vector<std::string> wnids;
-    std::unordered_map<std::string, int32_t> label_of;
+    detail::Wnids wnid_list;
     {
-        std::ifstream f(wnids_path);
-        DYAD_CHECK(f.is_open(), op, ": cannot open '", wnids_path, "' (the class list of Tiny ImageNet)");
-        std::string line;
-        for (int64_t ln = 1; std::getline(f, line); ln++) {
-            const std::string w = trim(line);
-            if (w.empty()) continue;
-            DYAD_CHECK(w.find_first_of(" \t/") == std::string::npos, op, ": '", wnids_path, "' line ", ln, ": '", w,
-                       "' is not a wnid");
-            DYAD_CHECK(label_of.emplace(w, int32_t(wnids.size())).second, op, ": '", wnids_path, "' line ", ln,
-                       ": duplicate wnid '", w, "'");
-            wnids.push_back(w);
-        }
-        DYAD_CHECK(!f.bad(), op, ": read error in '", wnids_path, "'");
-        DYAD_CHECK(!wnids.empty(), op, ": '", wnids_path, "' lists no wnids");
+        std::string text;
+        bool bad = false;
+        DYAD_CHECK(read_text(wnids_path, &text, &bad), op, ": cannot open '", wnids_path,
+                   "' (the class list of Tiny ImageNet)");
+        wnid_list = detail::parse_wnids(text, wnids_path);
+        DYAD_CHECK(!bad, op, ": read error in '", wnids_path, "'");
     }
+    const std::vector<std::string>& wnids = wnid_list.ids;
 
     // ------------------------------------------------------------------------ words.txt: names (optional)
     const std::string words_path = root + "/words.txt";
     std::vector<std::string> names = wnids;
     {
-        std::ifstream f(words_path);
-        std::string line;
-        while (f.is_open() && std::getline(f, line)) {
-            const size_t tab = line.find('\t');
-            if (tab == std::string::npos) continue;
-            const auto it = label_of.find(trim(line.substr(0, tab)));
-            if (it == label_of.end()) continue;
-            const std::string name = trim(line.substr(tab + 1));
-            if (!name.empty()) names[size_t(it->second)] = name;
-        }
+        std::string text;
+        bool bad = false;
+        if (read_text(words_path, &text, &bad)) names = detail::parse_words(text, wnid_list);
     }
 
     // ------------------------------------------------------------------------ train files
@@ -209,33 +275,12 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
     const std::string ann_path = root + "/val/val_annotations.txt";
     std::vector<Source> val;
     {
-        std::ifstream f(ann_path);
-        DYAD_CHECK(f.is_open(), op, ": cannot open '", ann_path, "' (the validation labels)");
-        std::unordered_set<std::string> seen;
-        std::string line;
-        for (int64_t ln = 1; std::getline(f, line); ln++) {
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (trim(line).empty()) continue;
-            std::vector<std::string> fields = split_tabs(line);
-            for (std::string& s : fields) s = trim(s);
-            DYAD_CHECK(fields.size() == 2 || fields.size() == 6, op, ": '", ann_path, "' line ", ln,
-                       ": malformed line '", line, "' (", fields.size(),
-                       " tab-separated fields; expected file, wnid and optionally a box x0 y0 x1 y1)");
-            const std::string& file = fields[0];
-            DYAD_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos, op, ": '",
-                       ann_path, "' line ", ln, ": '", file, "' is not a file name");
-            for (size_t i = 2; i < fields.size(); i++) {
-                long v = 0;
-                DYAD_CHECK(parse_int(fields[i], &v), op, ": '", ann_path, "' line ", ln, ": box field '", fields[i],
-                           "' is not an integer");
-            }
-            const auto it = label_of.find(fields[1]);
-            DYAD_CHECK(it != label_of.end(), op, ": '", ann_path, "' line ", ln, ": unknown wnid '", fields[1],
-                       "' (not in '", wnids_path, "')");
-            DYAD_CHECK(seen.insert(file).second, op, ": '", ann_path, "' line ", ln, ": '", file, "' is listed twice");
-            val.push_back({root + "/val/images/" + file, it->second});
-        }
-        DYAD_CHECK(!f.bad(), op, ": read error in '", ann_path, "'");
+        std::string text;
+        bool bad = false;
+        DYAD_CHECK(read_text(ann_path, &text, &bad), op, ": cannot open '", ann_path, "' (the validation labels)");
+        for (const detail::ValEntry& e : detail::parse_val_annotations(text, ann_path, wnid_list, wnids_path))
+            val.push_back({root + "/val/images/" + e.file, e.label});
+        DYAD_CHECK(!bad, op, ": read error in '", ann_path, "'");
     }
 
     // ------------------------------------------------------------------------ fingerprint

@@ -166,7 +166,7 @@ Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer)
         for (const auto& [name, p] : optimizer->params()) opt_params.emplace(name, p.shape());
 
     nn::NamedTensors model_entries, opt_entries;
-    std::vector<std::string> missing, unexpected, mismatched, problems;
+    std::vector<std::string> missing, unexpected, mismatched, wrong_dtype, problems;
     std::map<std::string, bool> present;
     for (const auto& [name, t] : file) {
         present[name] = true;
@@ -175,6 +175,11 @@ Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer)
             if (t.shape() != it->second.shape())
                 mismatched.push_back(name + " " + shape_str(t.shape()) + " in the file vs " +
                                      shape_str(it->second.shape()) + " in the model");
+            // Floating-point values are not converted into an integer tensor (out of its range they have no
+            // value there).
+            if (is_floating(t.dtype()) && !is_floating(it->second.dtype()))
+                wrong_dtype.push_back(name + " " + dtype_name(t.dtype()) + " in the file vs " +
+                                      dtype_name(it->second.dtype()) + " in the model");
             model_entries.emplace_back(name, t);
             continue;
         }
@@ -224,6 +229,7 @@ Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer)
     add("missing from the file", missing);
     add("unexpected in the file", unexpected);
     add("shape mismatch", mismatched);
+    add("dtype mismatch", wrong_dtype);
     add("bad metadata", problems);
     DYAD_CHECK(msg.empty(), "load: '", path, "' does not fit the ", model.type_name(),
                optimizer ? " and its optimizer" : "", ", nothing was changed: ", msg);

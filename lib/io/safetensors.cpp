@@ -231,9 +231,16 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
             DYAD_TENSOR_CHECK(d.integer >= 0, "negative dimension ", d.integer, " in the shape");
             e.shape.push_back(d.integer);
         }
+        // The sizes after a 0 are checked too: a tensor's strides are products of them.
+        uint64_t nonzero = e.elem;
         for (const int64_t d : e.shape) {
-            DYAD_TENSOR_CHECK(d == 0 || bytes <= uint64_t(std::numeric_limits<int64_t>::max()) / uint64_t(d), "shape ",
+            if (d == 0) {
+                bytes = 0;
+                continue;
+            }
+            DYAD_TENSOR_CHECK(nonzero <= uint64_t(std::numeric_limits<int64_t>::max()) / uint64_t(d), "shape ",
                               shape_str(e.shape), " overflows 64 bits");
+            nonzero *= uint64_t(d);
             bytes *= uint64_t(d);
         }
         DYAD_TENSOR_CHECK(offsets->is_array() && offsets->array.size() == 2,
