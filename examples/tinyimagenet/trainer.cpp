@@ -343,7 +343,9 @@ std::vector<LayerTime> profile_layers(nn::Module& model, const Tensor& x, Device
 
     std::vector<LayerTime> out;
     std::map<const nn::Module*, int> calls;
-    for (auto& [layer, input] : leaves.calls) {
+    for (const auto& recorded : leaves.calls) {
+        nn::Module* layer = recorded.first;  // not a structured binding: lambdas capture it (C++17)
+        const Tensor& input = recorded.second;
         LayerTime t;
         const int call = ++calls[layer];
         t.layer = names[layer] + " " + layer->type_name() +
