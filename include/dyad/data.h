@@ -48,10 +48,12 @@ Split load_fashion_mnist(const std::string& dir = kFashionMnistDir);
 // ---------------------------------------------------------------------------- JPEG
 // Checks a JPEG's segment structure before any decoder sees it: SOI first, every marker and segment length
 // inside the file, a frame header (SOF0/SOF1/SOF2) with sane dimensions and 1 or 3 components, Huffman
-// tables whose code counts sum to at most 256 symbols (a file with more overruns stb_image 2.27's table),
-// quantisation tables of valid size, and scans that code every component's DC coefficients with enough
-// entropy-coded data for at least one bit per 8x8 block (so the frame a decoder allocates is bounded by the
-// file's size). Returns "" when the file passes, else the reason.
+// tables whose code counts sum to at most 256 symbols (a file with more overruns stb_image 2.27's table)
+// and whose symbol values fit 8-bit samples (DC tables: 0..11; AC tables: a coefficient size, the low
+// nibble, of 0..10; decoders use them as shift counts), quantisation tables of valid size, and scans that
+// code every component's DC coefficients with enough entropy-coded data for at least one bit per 8x8 block
+// (so the frame a decoder allocates is bounded by the file's size). Returns "" when the file passes, else
+// the reason.
 std::string check_jpeg(const uint8_t* bytes, size_t n);
 
 // Decodes a JPEG file (checked first) to 8-bit pixels with `channels` channels (1 or 3; grayscale files
@@ -68,7 +70,11 @@ void write_jpeg_file(const std::string& path, const Image& image, int quality = 
 // ---------------------------------------------------------------------------- Tiny ImageNet
 // The layout of an unzipped tiny-imagenet-200: wnids.txt (label order), words.txt (names),
 // train/<wnid>/images/*.JPEG, val/images/*.JPEG with val/val_annotations.txt (file, wnid, box). test/ is
-// ignored. Images are 64x64; grayscale ones come out with 3 identical channels.
+// ignored. Images are 64x64; grayscale ones come out with 3 identical channels. Files that cannot be used
+// (unreadable, missing, not a valid JPEG, another size) are skipped and listed in the report with the
+// reason, up to max_failure_fraction per split; directories inside an images folder are ignored. A listed
+// class whose images folder is missing or holds no JPEG files is an error naming the folder, and so is (when
+// limit_train cuts nothing) a class left without any image after its failed files are skipped.
 struct TinyImageNetOptions {
     int threads = 0;                         // decoding threads; 0 = all cores
     double max_failure_fraction = 0.01;      // more failed files than this aborts with an error

@@ -489,6 +489,21 @@ std::string check_jpeg(const uint8_t* b, size_t n) {
                            " symbols (256 at most)";
                 if (sl - p - 17 < total)
                     return "Huffman table " + seg + ": " + std::to_string(total) + " symbols do not fit in the segment";
+                // The symbols' values: a DC symbol is the bit count of a DC difference (0..11 for 8-bit
+                // samples), an AC symbol a zero run (high nibble) and the bit count of the coefficient (low
+                // nibble, 0..10). Decoders use these counts as shift amounts; larger ones never occur in a
+                // valid 8-bit file.
+                for (unsigned i = 0; i < total; i++) {
+                    const unsigned v = s[p + 17 + i];
+                    if (tc == 0 && v > 11)
+                        return "Huffman table " + seg + ": DC table (class 0) id " + std::to_string(th) +
+                               " has the symbol value " + std::to_string(v) +
+                               " (a DC difference of 8-bit samples has at most 11 bits)";
+                    if (tc == 1 && (v & 15) > 10)
+                        return "Huffman table " + seg + ": AC table (class 1) id " + std::to_string(th) +
+                               " has the symbol value " + std::to_string(v) + " (0x" + hex2(v) + ": a coefficient of " +
+                               std::to_string(v & 15) + " bits; 8-bit samples have at most 10)";
+                }
                 (tc == 0 ? dc_defined : ac_defined)[th] = true;
                 p += 17 + total;
             }

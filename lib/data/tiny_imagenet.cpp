@@ -6,6 +6,12 @@
 // Order: the train split takes the classes' files (each class's sorted by name) round-robin, so that any
 // prefix - a limit_train cap, or Dataset::head() - holds every class about equally; val keeps the order of
 // val_annotations.txt.
+//
+// Every class listed in wnids.txt needs at least one JPEG in its train folder, and (unless a limit cuts the
+// train list) at least one that decodes: a class without train images is an error, never silently empty.
+// Entries of an images folder that are directories are not files of the set and are passed over, whatever
+// their names; any other entry with a JPEG extension (a dangling link included) is a file, and one that
+// cannot be decoded is skipped and reported with the reason.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -258,6 +264,8 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
             per_class[k].push_back(dir + "/" + name);
         }
         DYAD_CHECK(!ec, op, ": error while listing '", dir, "': ", ec.message());
+        DYAD_CHECK(!per_class[k].empty(), op, ": '", dir, "' holds no JPEG files (wnids.txt lists '", wnids[k],
+                   "', so the class would have no train images)");
         std::sort(per_class[k].begin(), per_class[k].end());
     }
     std::vector<Source> train;
@@ -301,6 +309,9 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
     for (const Source& s : val) add_file(s.path);
     const int64_t n_train =
         options.limit_train > 0 ? std::min<int64_t>(options.limit_train, int64_t(train.size())) : int64_t(train.size());
+    // Every class has files (checked above); when the limit cuts none of them, every class must also keep an
+    // image after the failures are skipped. A cut prefix may leave classes short or empty by design.
+    const bool whole_train = n_train == int64_t(train.size());
     const int64_t n_val =
         options.limit_val > 0 ? std::min<int64_t>(options.limit_val, int64_t(val.size())) : int64_t(val.size());
     train.resize(size_t(n_train));
@@ -410,6 +421,23 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
             if (!ok[base + i]) continue;
             if (labels.size() != i) std::memmove(px + labels.size() * image_bytes, px + i * image_bytes, image_bytes);
             labels.push_back((*lists[s])[i].label);
+        }
+        if (s == 0 && whole_train) {
+            std::vector<int64_t> kept(wnids.size(), 0);
+            for (const int32_t label : labels) kept[size_t(label)]++;
+            for (size_t k = 0; k < wnids.size(); k++) {
+                if (kept[k] > 0) continue;
+                std::ostringstream os;
+                os << op << ": '" << root << "': class '" << wnids[k] << "' (label " << k
+                   << ") has no train image left: all " << per_class[k].size() << " of its files failed to decode";
+                for (size_t i = 0; i < count; i++) {
+                    if ((*lists[s])[i].label != int32_t(k)) continue;
+                    os << " (e.g. '" << (*lists[s])[i].path << "': " << why[base + i] << ")";
+                    break;
+                }
+                rep.seconds = elapsed();
+                DYAD_CHECK(false, os.str());
+            }
         }
         const int64_t good = int64_t(labels.size());
         Tensor im = images[size_t(s)];

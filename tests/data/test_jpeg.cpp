@@ -1,6 +1,7 @@
 // JPEG files: write/decode round trips (RGB and grayscale), the structural check accepting what the writer
 // makes and rejecting broken files (empty, other formats, every truncation, oversized Huffman tables,
-// segments past the end, unsupported processes, absurd sizes), and errors that name the file.
+// Huffman symbol values out of range, segments past the end, unsupported processes, absurd sizes, frames
+// too large for their scan data), and errors that name the file.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -233,6 +234,125 @@ TEST_CASE("jpeg check rejects a Huffman table of more than 256 symbols", "[data]
     std::vector<uint8_t> over = small_jpeg(dir);
     over[size_t(find_segment(over, 0xC4)) + 5] = 3;
     CHECK(check(over) != "");
+}
+
+TEST_CASE("jpeg check rejects Huffman symbol values out of range", "[data][jpeg]") {
+    const std::string dir = fresh_dir("dht_values");
+    // Every table of a valid file: class and id, and where its symbols are. Both writers put all their
+    // tables in one DHT segment (RGB: DC and AC for luminance and chrominance; grayscale: DC and AC).
+    struct Table {
+        unsigned tc, th;
+        size_t symbols, count;
+    };
+    auto tables_of = [](const std::vector<uint8_t>& b) {
+        std::vector<Table> out;
+        const long dht = find_segment(b, 0xC4);
+        REQUIRE(dht > 0);
+        const size_t end = size_t(dht) + 2 + ((size_t(b[size_t(dht) + 2]) << 8) | b[size_t(dht) + 3]);
+        size_t p = size_t(dht) + 4;
+        while (p < end) {
+            size_t total = 0;
+            for (size_t j = 0; j < 16; j++) total += b[p + 1 + j];
+            out.push_back({unsigned(b[p] >> 4), unsigned(b[p] & 15), p + 17, total});
+            p += 17 + total;
+        }
+        REQUIRE(p == end);
+        return out;
+    };
+    for (const int64_t c : {int64_t(3), int64_t(1)}) {
+        const std::vector<uint8_t> good = small_jpeg(dir, 16, c);
+        REQUIRE(check(good) == "");
+        const std::vector<Table> tables = tables_of(good);
+        bool dc = false, ac = false;
+        for (const Table& t : tables) {
+            INFO("channels " << c << ", class " << t.tc << " id " << t.th);
+            REQUIRE(t.count > 0);
+            dc |= t.tc == 0, ac |= t.tc == 1;
+            const std::string table = "class " + std::to_string(t.tc) + ") id " + std::to_string(t.th);
+            // The largest valid value passes: 11 for DC; for AC a run of 15 with a 10-bit coefficient.
+            std::vector<uint8_t> edge = good;
+            edge[t.symbols + t.count - 1] = t.tc == 0 ? 11 : 0xFA;
+            CHECK(check(edge) == "");
+            // One past it fails, naming the table and the value: DC 12 and 200 (the shift stb_image would do
+            // with the latter is out of range); AC a coefficient of 11 bits (0x1B) and of 15 bits (0x0F).
+            for (const unsigned bad : t.tc == 0 ? std::vector<unsigned>{12, 200} : std::vector<unsigned>{0x1B, 0x0F}) {
+                INFO("value " << bad);
+                std::vector<uint8_t> bytes = good;
+                bytes[t.symbols + t.count - 1] = uint8_t(bad);
+                const std::string why = check(bytes);
+                CHECK_THAT(why, Contains(table));
+                CHECK_THAT(why, Contains("symbol value " + std::to_string(bad)));
+                try {
+                    (void)data::decode_jpeg(bytes.data(), bytes.size());
+                    FAIL("no error");
+                } catch (const Error& e) {
+                    CHECK_THAT(std::string(e.what()), Contains("symbol value " + std::to_string(bad)));
+                }
+            }
+            // The first symbol as well (the check covers every one, not just the last).
+            std::vector<uint8_t> first = good;
+            first[t.symbols] = t.tc == 0 ? 0x10 : 0x0B;
+            CHECK_THAT(check(first), Contains(table));
+        }
+        CHECK(dc);
+        CHECK(ac);
+    }
+    // Every valid file the writers make still passes: sizes, channels and qualities.
+    for (const int64_t c : {int64_t(1), int64_t(3)})
+        for (const int64_t size : {int64_t(1), int64_t(8), int64_t(37)})
+            for (const int quality : {1, 50, 90, 100}) {
+                INFO("channels " << c << ", size " << size << ", quality " << quality);
+                const std::string path = dir + "/valid.jpg";
+                data::write_jpeg_file(path, smooth_image(size, size + 5, c), quality);
+                CHECK(check(read_bytes(path)) == "");
+            }
+}
+
+TEST_CASE("jpeg check rejects a frame too large for its scan data", "[data][jpeg]") {
+    const std::string dir = fresh_dir("bomb");
+    // A header-only bomb: a valid 16x16 file whose frame header claims 16000x16000. The decoder would
+    // allocate 768 MB for it; the check rejects it first, saying why.
+    std::vector<uint8_t> bomb = small_jpeg(dir);
+    const long sof = find_segment(bomb, 0xC0);
+    REQUIRE(sof > 0);
+    const size_t s = size_t(sof);
+    bomb[s + 5] = 16000 >> 8, bomb[s + 6] = 16000 & 255;  // height
+    bomb[s + 7] = 16000 >> 8, bomb[s + 8] = 16000 & 255;  // width
+    const std::string why = check(bomb);
+    CHECK_THAT(why, Contains("too short"));
+    CHECK_THAT(why, Contains("16000x16000"));
+    try {
+        (void)data::decode_jpeg(bomb.data(), bomb.size());
+        FAIL("no error");
+    } catch (const Error& e) {
+        // From the check ("not a valid JPEG"), not from the decoder.
+        CHECK_THAT(std::string(e.what()), Contains("not a valid JPEG"));
+        CHECK_THAT(std::string(e.what()), Contains("too short"));
+    }
+
+    // The bound is exact: a grayscale file (one component, 1x1 sampling) with E bytes of scan data may
+    // have a frame of 8 E blocks, not one more.
+    const std::vector<uint8_t> gray = small_jpeg(dir, 8, 1);
+    REQUIRE(check(gray) == "");
+    const long sos = find_segment(gray, 0xDA), gsof = find_segment(gray, 0xC0);
+    REQUIRE(sos > 0);
+    REQUIRE(gsof > 0);
+    const size_t data_start = size_t(sos) + 2 + ((size_t(gray[size_t(sos) + 2]) << 8) | gray[size_t(sos) + 3]);
+    REQUIRE(gray[gray.size() - 2] == 0xFF);
+    REQUIRE(gray[gray.size() - 1] == 0xD9);
+    const size_t e = gray.size() - 2 - data_start;
+    REQUIRE(e > 0);
+    REQUIRE(8 * (8 * e + 1) <= 16384);
+    auto with_width = [&](size_t w) {
+        std::vector<uint8_t> b = gray;
+        b[size_t(gsof) + 5] = 0, b[size_t(gsof) + 6] = 8;  // one row of blocks
+        b[size_t(gsof) + 7] = uint8_t(w >> 8), b[size_t(gsof) + 8] = uint8_t(w & 255);
+        return b;
+    };
+    INFO("scan data " << e << " bytes");
+    CHECK(check(with_width(8 * 8 * e)) == "");
+    CHECK_THAT(check(with_width(8 * (8 * e + 1))), Contains("too short"));
+    CHECK_THAT(check(with_width(8 * 8 * e + 1)), Contains("too short"));  // a partial block counts as one
 }
 
 TEST_CASE("jpeg check rejects segments past the end and bytes between segments", "[data][jpeg]") {

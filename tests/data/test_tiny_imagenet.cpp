@@ -1,7 +1,9 @@
 // Tiny ImageNet loading on a generated set in the real layout: labels follow wnids.txt and the validation
 // annotations, grayscale files come out with three equal channels, limits keep every class; broken files
-// are skipped and reported within the tolerance and abort above it; broken text files are errors naming the
-// file (and line); the cache is used when valid and rebuilt when the source changes or the cache is damaged.
+// are skipped and reported within the tolerance and abort above it (missing and dangling files, files of
+// another size), directories with JPEG names are ignored, classes missing from disk or left without images
+// are errors; broken text files are errors naming the file (and line); the cache is used when valid and
+// rebuilt when the source changes or the cache is damaged.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -382,4 +384,141 @@ TEST_CASE("tiny imagenet cache is rebuilt when the source changes", "[data][tiny
     const data::Split s = data::load_tiny_imagenet(root, unwritable, &r);
     CHECK_FALSE(r.from_cache);
     CHECK(s.train.size() == added.train.size());
+}
+
+TEST_CASE("tiny imagenet class folders follow wnids.txt", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("class_folders");
+    const std::vector<std::string> wnids = lines_of(root + "/wnids.txt");
+    // A folder that wnids.txt does not list (with a valid image) is ignored.
+    const std::string extra = root + "/train/n99999999/images";
+    fs::create_directories(extra);
+    fs::copy_file(root + "/train/" + wnids[0] + "/images/" + wnids[0] + "_0.JPEG", extra + "/n99999999_0.JPEG");
+    data::LoadReport report;
+    const data::Split s = data::load_tiny_imagenet(root, no_cache(), &report);
+    CHECK(s.train.size() == kClasses * kTrainPerClass);
+    CHECK(s.train.class_ids == wnids);
+    CHECK(report.failures.empty());
+    const std::vector<int32_t> labels = labels_of(s.train);
+    CHECK(*std::max_element(labels.begin(), labels.end()) == kClasses - 1);
+
+    // A listed class without a folder is an error naming it.
+    const std::string missing = root + "/train/" + wnids[2];
+    fs::remove_all(missing);
+    try {
+        (void)data::load_tiny_imagenet(root, no_cache());
+        FAIL("no error");
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        INFO(msg);
+        CHECK_THAT(msg, Contains(missing + "/images"));
+        CHECK_THAT(msg, Contains(wnids[2]));
+    }
+}
+
+TEST_CASE("tiny imagenet skips missing and wrongly sized files and ignores directories", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("odd_files");
+    const std::vector<std::string> wnids = lines_of(root + "/wnids.txt");
+    // A directory with a JPEG name (holding a valid JPEG) inside a train images folder: not a file of the set.
+    const std::string dir_jpeg = root + "/train/" + wnids[0] + "/images/x.JPEG";
+    fs::create_directories(dir_jpeg);
+    fs::copy_file(root + "/train/" + wnids[0] + "/images/" + wnids[0] + "_0.JPEG", dir_jpeg + "/inner.JPEG");
+    // A dangling symbolic link with a JPEG name.
+    const std::string dangling = root + "/train/" + wnids[1] + "/images/y.JPEG";
+    fs::create_symlink(root + "/no_such_target.JPEG", dangling);
+    // A valid 32x32 JPEG among the 64x64 ones (from a generated set of that size).
+    const std::string small_root = root + "/small";
+    data::write_generated_tiny_imagenet(small_root, 1, 1, 0, 3, 32);
+    const std::string small = root + "/train/" + wnids[2] + "/images/" + wnids[2] + "_0.JPEG";
+    fs::copy_file(small_root + "/train/n00000000/images/n00000000_0.JPEG", small, fs::copy_options::overwrite_existing);
+    // A val file listed in the annotations but missing on disk, and one that is a directory.
+    const std::vector<std::string> ann = lines_of(root + "/val/val_annotations.txt");
+    const std::string gone = root + "/val/images/" + ann[3].substr(0, ann[3].find('\t'));
+    const std::string val_dir = root + "/val/images/" + ann[5].substr(0, ann[5].find('\t'));
+    REQUIRE(fs::remove(gone));
+    REQUIRE(fs::remove(val_dir));
+    fs::create_directory(val_dir);
+
+    data::TinyImageNetOptions o = no_cache();
+    o.max_failure_fraction = 0.25;
+    data::LoadReport report;
+    const data::Split s = data::load_tiny_imagenet(root, o, &report);
+    // Train: 24 files and the link, of which the link and the small image fail; val: 8, of which 2 fail.
+    CHECK(s.train.size() == kClasses * kTrainPerClass - 1);
+    CHECK(s.val.size() == kClasses * kValPerClass - 2);
+    CHECK(report.decoded == s.train.size() + s.val.size());
+    std::map<std::string, std::string> why(report.failures.begin(), report.failures.end());
+    CHECK(why.size() == report.failures.size());
+    CHECK(why.size() == 4);
+    CHECK(why.count(dir_jpeg) == 0);
+    CHECK(why.count(dir_jpeg + "/inner.JPEG") == 0);
+    REQUIRE(why.count(dangling) == 1);
+    CHECK_THAT(why[dangling], Contains("cannot open"));
+    REQUIRE(why.count(small) == 1);
+    CHECK(why[small] == "the image is 32x32, expected 64x64");
+    REQUIRE(why.count(gone) == 1);
+    CHECK_THAT(why[gone], Contains("cannot open"));
+    REQUIRE(why.count(val_dir) == 1);
+    CHECK_THAT(why[val_dir], Contains("not a regular file"));
+    // The skipped files are missing from their own classes only; the directory added nothing.
+    const std::vector<int32_t> labels = labels_of(s.train);
+    CHECK(std::count(labels.begin(), labels.end(), 0) == kTrainPerClass);
+    CHECK(std::count(labels.begin(), labels.end(), 1) == kTrainPerClass);
+    CHECK(std::count(labels.begin(), labels.end(), 2) == kTrainPerClass - 1);
+    CHECK(std::count(labels.begin(), labels.end(), 3) == kTrainPerClass);
+    const std::string summary = report.summary();
+    CHECK_THAT(summary, Contains("4 files skipped"));
+    CHECK_THAT(summary, Contains(dangling));
+    CHECK_THAT(summary, Contains(gone));
+}
+
+TEST_CASE("tiny imagenet classes without train images are errors", "[data][tiny_imagenet]") {
+    const std::string root = fresh_set("empty_classes");
+    const std::vector<std::string> wnids = lines_of(root + "/wnids.txt");
+    data::TinyImageNetOptions o = no_cache();
+    o.max_failure_fraction = 0.3;
+
+    // Every file of one class is broken (6 of 24 train files, within the tolerance): an error naming the
+    // class, since no limit cuts its files.
+    const std::string broken = root + "/train/" + wnids[3] + "/images";
+    for (int i = 0; i < kTrainPerClass; i++)
+        write_text(broken + "/" + wnids[3] + "_" + std::to_string(i) + ".JPEG", "not an image\n");
+    try {
+        (void)data::load_tiny_imagenet(root, o);
+        FAIL("no error");
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        INFO(msg);
+        CHECK_THAT(msg, Contains("class '" + wnids[3] + "'"));
+        CHECK_THAT(msg, Contains("no train image"));
+    }
+    // A limit that takes every file is no limit.
+    o.limit_train = kClasses * kTrainPerClass;
+    CHECK_THROWS_AS(data::load_tiny_imagenet(root, o), Error);
+    // A limit that cuts the list may leave a class empty: 3 files of each class, the broken class's skipped.
+    o.limit_train = kClasses * 3;
+    data::LoadReport report;
+    const data::Split s = data::load_tiny_imagenet(root, o, &report);
+    CHECK(s.train.size() == (kClasses - 1) * 3);
+    CHECK(report.failures.size() == 3);
+    const std::vector<int32_t> labels = labels_of(s.train);
+    CHECK(std::count(labels.begin(), labels.end(), 3) == 0);
+
+    // A class folder without JPEG files (a text file and a directory with a JPEG name do not count) is an
+    // error naming the folder, with or without a limit.
+    const std::string empty = root + "/train/" + wnids[1] + "/images";
+    for (int i = 0; i < kTrainPerClass; i++) fs::remove(empty + "/" + wnids[1] + "_" + std::to_string(i) + ".JPEG");
+    write_text(empty + "/notes.txt", "no images here\n");
+    fs::create_directory(empty + "/x.JPEG");
+    for (const int64_t limit : {int64_t(0), int64_t(5)}) {
+        o.limit_train = limit;
+        try {
+            (void)data::load_tiny_imagenet(root, o);
+            FAIL("no error with limit_train " << limit);
+        } catch (const Error& e) {
+            const std::string msg = e.what();
+            INFO(msg);
+            CHECK_THAT(msg, Contains("'" + empty + "'"));
+            CHECK_THAT(msg, Contains("no JPEG files"));
+        }
+    }
 }
