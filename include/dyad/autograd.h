@@ -34,7 +34,13 @@ void zero_grad(const std::vector<Tensor>& params);
 // Inputs must be float64 CPU tensors (they run on the naive kernels). The scalar checked is
 // f = sum(w * fn(inputs)) with a fixed random w, so every output element contributes.
 // An input that has requires_grad() false is held constant and not checked.
-// Passes when |analytic - numeric| <= atol + rtol * |numeric| for every element of every input.
+// Passes when, for every element of every input:
+//   - finite differences: |analytic - numeric| <= atol + rtol * |numeric|;
+//   - repeated backward: a second forward and backward on the same input values gives the same gradient
+//     bits (backward is deterministic and leaves no state behind);
+//   - zero grad_output: backward of fn(inputs) with an all-zero incoming gradient gives all-zero input
+//     gradients (backward is linear in the incoming gradient).
+// A failure's report names the op that made fn's output and which of these checks failed.
 struct GradcheckOptions {
     double eps = 1e-6;   // finite-difference step
     double atol = 1e-8;  // see docs/testing.md for why these defaults
@@ -43,7 +49,7 @@ struct GradcheckOptions {
 };
 struct GradcheckResult {
     bool ok = true;
-    std::string report;  // per input: max abs error, where, analytic vs numeric
+    std::string report;  // the op, then per failed check and input: where, and the values
 };
 using GradFn = std::function<Tensor(const std::vector<Tensor>&)>;
 GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& opt = {});

@@ -1,12 +1,44 @@
-// gradcheck: backward() against central finite differences, in float64 on the naive kernels.
+// gradcheck: backward() against central finite differences, in float64 on the naive kernels, plus two
+// properties of backward itself: it is deterministic, and it is linear in the incoming gradient (zero in,
+// zero out).
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 #include "dyad/autograd.h"
 #include "dyad/ops.h"
+#include "lib/autograd/node.h"
+#include "lib/tensor/impl.h"
 #include "lib/tensor/random.h"
 
 namespace dyad {
+
+namespace {
+
+// Fresh leaves sharing the inputs' values (and requires_grad), so the caller's grads are untouched.
+std::vector<Tensor> fresh_leaves(const std::vector<Tensor>& inputs) {
+    std::vector<Tensor> leaves;
+    for (const Tensor& x : inputs) {
+        Tensor l = x.clone().detach();
+        l.requires_grad_(x.requires_grad());
+        leaves.push_back(l);
+    }
+    return leaves;
+}
+
+// The gradient a leaf collected as contiguous float64 values; zeros when backward never reached it.
+std::vector<double> grad_values(const Tensor& leaf) {
+    const Tensor g = leaf.grad().defined() ? leaf.grad() : Tensor::zeros(leaf.shape(), DType::float64);
+    return g.contiguous().to_vector<double>();
+}
+
+// The name of the op that made y (its autograd node), for reports.
+std::string op_name(const Tensor& y) {
+    const auto& node = y.impl() ? y.impl()->grad_fn : nullptr;
+    return node && node->name && node->name[0] ? node->name : "(no op: fn returned a leaf)";
+}
+
+}  // namespace
 
 GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& opt) {
     for (size_t i = 0; i < inputs.size(); i++) {
@@ -29,13 +61,9 @@ GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, c
     }
     auto scalar = [&](const std::vector<Tensor>& xs) { return sum(mul(fn(xs), w)); };
 
-    // Analytic: fresh leaves sharing the inputs' values, so the caller's grads are untouched.
-    std::vector<Tensor> leaves;
-    for (const Tensor& x : inputs) {
-        Tensor l = x.clone().detach();
-        l.requires_grad_(x.requires_grad());
-        leaves.push_back(l);
-    }
+    // Analytic: backward of f on fresh leaves.
+    const std::vector<Tensor> leaves = fresh_leaves(inputs);
+    std::string op;
     {
         Tensor f = scalar(leaves);
         DYAD_CHECK(f.requires_grad(), "gradcheck: no input requires grad, nothing to check");
@@ -44,6 +72,50 @@ GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, c
 
     GradcheckResult res;
     std::ostringstream rep;
+
+    // Backward twice on the same inputs (a second graph on a second set of fresh leaves) must give the
+    // same bits: no state left behind by the first pass, no order-dependent summation.
+    {
+        const std::vector<Tensor> again = fresh_leaves(inputs);
+        sum(mul(fn(again), w)).backward();
+        for (size_t i = 0; i < inputs.size(); i++) {
+            if (!inputs[i].requires_grad()) continue;
+            const std::vector<double> a = grad_values(leaves[i]), b = grad_values(again[i]);
+            for (size_t j = 0; j < a.size(); j++) {
+                if (std::memcmp(&a[j], &b[j], sizeof(double)) == 0) continue;
+                res.ok = false;
+                rep << "repeated backward: input " << i << " " << inputs[i].str()
+                    << ": the second backward differs in its bits; first at flat index " << j << ": " << a[j]
+                    << " then " << b[j] << "\n";
+                break;
+            }
+        }
+    }
+
+    // A zero gradient of fn's output must give zero input gradients: backward is linear in it.
+    {
+        const std::vector<Tensor> zl = fresh_leaves(inputs);
+        const Tensor y = fn(zl);
+        op = op_name(y);
+        y.backward(Tensor::zeros(y.shape(), DType::float64));
+        for (size_t i = 0; i < inputs.size(); i++) {
+            if (!inputs[i].requires_grad()) continue;
+            const std::vector<double> g = grad_values(zl[i]);
+            int64_t nonzero = 0, first = -1;
+            for (size_t j = 0; j < g.size(); j++) {
+                if (g[j] == 0.0) continue;  // -0 is zero; NaN is not
+                if (first < 0) first = int64_t(j);
+                nonzero++;
+            }
+            if (nonzero) {
+                res.ok = false;
+                rep << "zero grad_output: input " << i << " " << inputs[i].str() << ": " << nonzero << " of "
+                    << g.size() << " gradient elements are not 0; first at flat index " << first << ": "
+                    << g[size_t(first)] << "\n";
+            }
+        }
+    }
+
     NoGradGuard ng;
     for (size_t i = 0; i < inputs.size(); i++) {
         if (!inputs[i].requires_grad()) continue;
@@ -73,12 +145,13 @@ GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, c
         }
         if (bad) {
             res.ok = false;
-            rep << "input " << i << " " << inputs[i].str() << ": " << bad << " of " << inputs[i].numel()
-                << " elements off; worst at flat index " << worst_at << ": analytic " << worst_an << " vs numeric "
-                << worst_num << " (|diff| " << worst << ", atol " << opt.atol << ", rtol " << opt.rtol << ")\n";
+            rep << "finite differences: input " << i << " " << inputs[i].str() << ": " << bad << " of "
+                << inputs[i].numel() << " elements off; worst at flat index " << worst_at << ": analytic " << worst_an
+                << " vs numeric " << worst_num << " (|diff| " << worst << ", atol " << opt.atol << ", rtol " << opt.rtol
+                << ")\n";
         }
     }
-    res.report = res.ok ? "gradcheck passed" : rep.str();
+    res.report = res.ok ? "gradcheck passed" : "gradcheck of op " + op + " failed:\n" + rep.str();
     return res;
 }
 

@@ -1,5 +1,6 @@
 // The tape: leaf gradients, accumulation, reuse, diamonds, grad mode, detach, lifetime, and gradcheck
-// itself (it must catch a wrong gradient).
+// itself (it must catch a wrong gradient, a backward that does not repeat bit for bit, and one that is not
+// zero for a zero incoming gradient, and name the op and the check).
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -168,8 +169,56 @@ TEST_CASE("gradcheck passes a correct gradient and catches a wrong one", "[autog
     const GradcheckResult bad = gradcheck(wrong_square, {x});
     REQUIRE_FALSE(bad.ok);
     REQUIRE_THAT(bad.report, Catch::Contains("input 0") && Catch::Contains("6 of 6"));
+    REQUIRE_THAT(bad.report, Catch::Contains("op wrong_square") && Catch::Contains("finite differences"));
     // gradcheck does not disturb the caller's gradients
     REQUIRE_FALSE(x.grad().defined());
+}
+
+TEST_CASE("gradcheck catches a backward that does not repeat or is not zero for a zero gradient",
+          "[autograd][gradcheck]") {
+    using Catch::Contains;
+    Tensor x = Tensor::randn({3, 2}, DType::float64).requires_grad_();
+    // The right gradient, scaled by 1 + 1e-12 * (number of backward passes so far): far inside the
+    // finite-difference tolerance, but a different bit pattern each pass.
+    auto passes = std::make_shared<int>(0);
+    auto drifting_square = [passes](const std::vector<Tensor>& v) {
+        Tensor y;
+        {
+            NoGradGuard ng;
+            y = v[0] * v[0];
+        }
+        autograd::record("drifting_square", {v[0]}, y,
+                         [xd = v[0].detach(), passes](const Tensor& dy, autograd::GradSink& g) {
+                             Tensor gx = g.grad(0);
+                             gx.add_(dy * xd, 2.0 * (1.0 + 1e-12 * double(++*passes)));
+                         });
+        return y;
+    };
+    GradcheckResult r = gradcheck(drifting_square, {x});
+    INFO(r.report);
+    REQUIRE_FALSE(r.ok);
+    REQUIRE_THAT(r.report, Contains("op drifting_square") && Contains("repeated backward") && Contains("input 0"));
+    REQUIRE_THAT(r.report, !Contains("finite differences") && !Contains("zero grad_output"));
+
+    // The right gradient plus a constant: not zero for a zero incoming gradient.
+    auto biased_square = [](const std::vector<Tensor>& v) {
+        Tensor y;
+        {
+            NoGradGuard ng;
+            y = v[0] * v[0];
+        }
+        autograd::record("biased_square", {v[0]}, y, [xd = v[0].detach()](const Tensor& dy, autograd::GradSink& g) {
+            Tensor gx = g.grad(0);
+            gx.add_(dy * xd, 2.0);
+            gx.add_(Tensor::full(gx.shape(), 1e-3, DType::float64));
+        });
+        return y;
+    };
+    r = gradcheck(biased_square, {x});
+    INFO(r.report);
+    REQUIRE_FALSE(r.ok);
+    REQUIRE_THAT(r.report, Contains("op biased_square") && Contains("zero grad_output") && Contains("6 of 6"));
+    REQUIRE_THAT(r.report, !Contains("repeated backward"));
 }
 
 TEST_CASE("gradcheck rejects inputs it cannot check", "[autograd][gradcheck][errors]") {

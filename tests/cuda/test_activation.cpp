@@ -16,6 +16,7 @@
 #include "support/elementwise_cases.h"
 #include "support/random.h"
 #include "support/shapes.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
@@ -73,6 +74,21 @@ TEST_CASE("cuda relu: NaN stays NaN, infinities, signed zeros", "[cuda][activati
     Tensor xl = gpu(test::make({-1, -0.0, 0, 1e-30, 2, kNaN}, {6}, DType::float32)).detach().requires_grad_();
     relu(xl).backward(gpu(test::make({10, 20, 30, 40, 50, 60}, {6}, DType::float32)));
     REQUIRE(values(xl.grad()) == std::vector<double>{0, 0, 0, 40, 50, 0});  // NaN > 0 is false
+}
+
+TEST_CASE("cuda relu_fwd writes every output element: equal to naive into NaN", "[cuda][activation]") {
+    // The kernel directly, at sizes around the float4 width and large ones, exact zeros of both signs.
+    cuda::use_device(0);
+    for (int64_t n : {int64_t(1), int64_t(3), int64_t(4), int64_t(5), int64_t(40000), int64_t(100003)}) {
+        INFO("n " << n);
+        const std::vector<float> x = test::with_zeros({n}, 34, Layout::contiguous).to_vector<float>();
+        std::vector<float> y = test::nan_filled<float>(n);
+        naive::relu_fwd(y.data(), x.data(), n);
+        REQUIRE(test::count_nan(y) == 0);
+        const Tensor xg = gpu(Tensor::from_vector(x, {n})), yg = test::nan_tensor(n, Device::cuda());
+        cuda::relu_fwd(yg.data<float>(), xg.data<float>(), n);
+        REQUIRE(test::same_bits(cpu(yg).to_vector<float>(), y));
+    }
 }
 
 TEST_CASE("cuda relu_bwd leaves dx bit for bit alone where x <= 0", "[cuda][activation]") {

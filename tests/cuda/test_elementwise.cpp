@@ -28,6 +28,7 @@
 #include "support/elementwise_cases.h"
 #include "support/random.h"
 #include "support/shapes.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
@@ -180,6 +181,59 @@ TEST_CASE("cuda binary backward matches naive through a weighted sum", "[cuda][e
             REQUIRE(actual.b.device() == Device::cuda());
             require_sum_close(expected.a, actual.a, double(shape_numel(out)) / double(shape_numel(bc.a)), op.libm);
             require_sum_close(expected.b, actual.b, double(shape_numel(out)) / double(shape_numel(bc.b)), op.libm);
+        }
+    }
+}
+
+TEST_CASE("cuda unary_fwd and binary_fwd kernels write every output element", "[cuda][elementwise]") {
+    // The kernels directly, into contiguous outputs that start as NaN on both sides, from inputs in every
+    // layout that keep each result finite: a NaN left over is an element the kernel did not write.
+    cuda::use_device(0);
+    auto compare = [](const std::vector<float>& expected, const Tensor& actual, bool libm) {
+        const std::vector<float> a = cpu(actual).to_vector<float>();
+        REQUIRE(test::count_nan(expected) == 0);
+        REQUIRE(test::count_nan(a) == 0);
+        if (libm)
+            REQUIRE_THAT(a, AllClose(expected).rtol(kLibmRtol));
+        else
+            REQUIRE(test::same_bits(a, expected));
+    };
+    for (const Shape& shape : test::unary_shapes()) {
+        const int64_t n = shape_numel(shape);
+        for (Layout layout : kLayouts) {
+            const Tensor any = test::input(shape, 7, layout), pos = test::input(shape, 7, layout, true);
+            const Tensor any_g = test::same_layout_on(any, layout, Device::cuda()),
+                         pos_g = test::same_layout_on(pos, layout, Device::cuda());
+            const StridedShape s = test::kernel_shape(shape, any);
+            REQUIRE(any_g.strides() == any.strides());
+            for (const test::UnaryKernelCase& op : test::unary_kernel_cases()) {
+                INFO(op.name << " " << shape_str(shape) << " " << test::layout_name(layout));
+                std::vector<float> y = test::nan_filled<float>(n);
+                naive::unary_fwd<float>(op.op, y.data(), (op.positive ? pos : any).data<float>(), s, op.p0, op.p1);
+                const Tensor yg = test::nan_tensor(n, Device::cuda());
+                cuda::unary_fwd(op.op, yg.data<float>(), (op.positive ? pos_g : any_g).data<float>(), s, op.p0, op.p1);
+                compare(y, yg, op.libm);
+            }
+        }
+    }
+    for (size_t i = 0; i < test::binary_cases().size(); i++) {
+        const test::BinaryCase& op = test::binary_cases()[i];
+        for (const test::BroadcastCase& bc : test::broadcast_cases()) {
+            const Shape out = broadcast_shapes(bc.a, bc.b);
+            const int64_t n = shape_numel(out);
+            for (const auto& [la, lb] : test::binary_layouts()) {
+                INFO(op.name << " " << shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
+                             << test::layout_name(lb));
+                const Tensor a = test::input(bc.a, 11, la, op.positive), b = test::input(bc.b, 12, lb, op.positive);
+                const Tensor ag = test::same_layout_on(a, la, Device::cuda()),
+                             bg = test::same_layout_on(b, lb, Device::cuda());
+                const StridedShape s = test::kernel_shape(out, a, b);
+                std::vector<float> y = test::nan_filled<float>(n);
+                naive::binary_fwd<float>(test::binary_kernel_ops()[i], y.data(), a.data<float>(), b.data<float>(), s);
+                const Tensor yg = test::nan_tensor(n, Device::cuda());
+                cuda::binary_fwd(test::binary_kernel_ops()[i], yg.data<float>(), ag.data<float>(), bg.data<float>(), s);
+                compare(y, yg, op.libm);
+            }
         }
     }
 }

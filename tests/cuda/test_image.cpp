@@ -1,6 +1,7 @@
 // CUDA tests for image: cuda vs naive. The data set and the indices are moved to the GPU and the batch is
 // assembled there; it must equal the naive CPU batch bit for bit on every shared case (the same draws,
-// the same float expression). Also: strided inputs, an empty batch, an index out of range on the GPU
+// the same float expression), through the frontend and on the kernel into an output that starts as NaN.
+// Also: strided inputs, an empty batch, an index out of range on the GPU
 // (its sample comes out as NaN, the others are untouched) and the device-mismatch error.
 #include <catch2/catch.hpp>
 
@@ -11,8 +12,10 @@
 
 #include "cuda/gpu.h"
 #include "dyad/dyad.h"
+#include "kernels/cuda/runtime.h"
 #include "support/compare.h"
 #include "support/image_cases.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::cpu;
@@ -46,6 +49,26 @@ TEST_CASE("cuda image_batch equals naive bit for bit on every case", "[cuda][ima
             const Tensor other = image_batch(gpu(images), gpu(idx), mean, std, k.aug, k.seed + 1);
             REQUIRE_FALSE(test::same_bits(cpu(other).to_vector<float>(), ref.to_vector<float>()));
         }
+    }
+}
+
+TEST_CASE("cuda image_batch kernel writes every output element: equal to naive into NaN", "[cuda][image]") {
+    cuda::use_device(0);
+    for (const test::ImageCase& k : test::image_cases()) {
+        INFO(describe(k));
+        const ImageBatchShape s = test::image_kernel_shape(k);
+        const Tensor images = test::image_data(k), idx = test::image_indices(k);
+        const std::vector<float> mean = test::image_mean(k.c), inv_std = test::image_inv_std(k.c);
+        const int64_t n = s.batch * s.c * s.out_h * s.out_w;
+        std::vector<float> ref = test::nan_filled<float>(n);
+        naive::image_batch(s, ref.data(), images.data<uint8_t>(), idx.data<int32_t>(), mean.data(), inv_std.data(),
+                           k.seed);
+        REQUIRE(test::count_nan(ref) == 0);
+        const Tensor images_g = gpu(images), idx_g = gpu(idx), out = test::nan_tensor(n, Device::cuda());
+        const Tensor mean_g = gpu(Tensor::from_vector(mean, {k.c})), inv_g = gpu(Tensor::from_vector(inv_std, {k.c}));
+        cuda::image_batch(s, out.data<float>(), images_g.data<uint8_t>(), idx_g.data<int32_t>(), mean_g.data<float>(),
+                          inv_g.data<float>(), k.seed);
+        REQUIRE(test::same_bits(cpu(out).to_vector<float>(), ref));
     }
 }
 

@@ -1,8 +1,9 @@
 // CUDA softmax, log-softmax and cross-entropy against the naive CPU reference, on the case lists of the
 // CPU tests (support/loss_cases.h): softmax along every dim of 3-D shapes (rows along the last dim and
 // strided columns), cross-entropy for C = 1, 7, 200 and odd N with and without label smoothing, outputs
-// and autograd gradients, non-contiguous inputs, huge logits, the accumulate contract of the *_bwd
-// kernels, and a label out of range found on the GPU (thrown at the next synchronisation).
+// and autograd gradients, non-contiguous inputs, huge logits, inf and NaN logits, the forward kernels into
+// outputs that start as NaN and the accumulate contract of the *_bwd kernels, and a label out of range
+// found on the GPU (thrown at the next synchronisation).
 //
 // Tolerances: the GPU works in float with CUDA's expf/logf (at most 2 ulp) and sums in a tree, naive in
 // double; the errors are float roundings of terms like x - max (|x - max| up to ~25 here, so about 1e-6
@@ -22,9 +23,11 @@
 #include "support/compare.h"
 #include "support/loss_cases.h"
 #include "support/random.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::count_nan;
 using test::cpu;
 using test::gpu;
 using test::kReduceAtol;
@@ -154,7 +157,32 @@ TEST_CASE("cuda softmax and cross_entropy stay finite for huge logits", "[cuda][
     REQUIRE_THAT(values(log_softmax(x)), AllClose(std::vector<double>{0, -2e4, -1e4, -2e4, 0, -5e3}).rtol(1e-6));
 }
 
+TEST_CASE("cuda cross_entropy kernels with inf and NaN logits: the loss shows it, other rows stay finite",
+          "[cuda][loss]") {
+    // The cases and the expected value of each, and why, are in tests/support/loss_cases.h.
+    cuda::use_device(0);
+    const int64_t n = test::kNonFiniteRows, c = test::kNonFiniteClasses;
+    const Tensor labd = gpu(Tensor::from_vector(test::non_finite_labels(), {n}));
+    const Tensor dloss = device_floats({1.0f});
+    for (const test::NonFiniteLogits& k : test::non_finite_logit_cases()) {
+        INFO(k.name);
+        const std::vector<float> x = test::non_finite_logits(k);
+        const Tensor xd = device_floats(x);
+        Tensor loss = test::nan_tensor(1, Device::cuda()), lse = test::nan_tensor(n, Device::cuda());
+        Tensor dx = device_floats(std::vector<float>(size_t(n * c), 0.0f));
+        cuda::cross_entropy_fwd(n, c, loss.data<float>(), lse.data<float>(), xd.data<float>(), labd.data<int32_t>(),
+                                k.eps);
+        cuda::cross_entropy_bwd(n, c, dx.data<float>(), dloss.data<float>(), xd.data<float>(), lse.data<float>(),
+                                labd.data<int32_t>(), k.eps);
+        const std::string wrong = test::check_non_finite(k, x, host_floats(loss)[0], host_floats(lse), host_floats(dx));
+        INFO(wrong);
+        REQUIRE(wrong.empty());
+    }
+}
+
 TEST_CASE("cuda softmax and cross_entropy backward kernels accumulate into dx", "[cuda][loss]") {
+    // The forward kernels write into outputs that start as NaN (an element left unwritten fails); the
+    // backward kernels add to what dx holds.
     cuda::use_device(0);
     // Rows along the last dim (inner 1) and strided columns (inner 4).
     for (const ReduceShape s : {ReduceShape{7, 33, 1}, ReduceShape{3, 5, 4}}) {
@@ -166,11 +194,18 @@ TEST_CASE("cuda softmax and cross_entropy backward kernels accumulate into dx", 
         const Tensor xd = device_floats(x), dyd = device_floats(dy), zero = device_floats(std::vector<float>(n, 0.0f));
         for (bool is_log : {false, true}) {
             INFO((is_log ? "log_softmax" : "softmax"));
-            Tensor yd = Tensor::empty({n}, DType::float32, Device::cuda());
+            Tensor yd = test::nan_tensor(n, Device::cuda());
             if (is_log)
                 cuda::log_softmax_fwd(s, yd.data<float>(), xd.data<float>());
             else
                 cuda::softmax_fwd(s, yd.data<float>(), xd.data<float>());
+            std::vector<float> y0 = test::nan_filled<float>(n);
+            if (is_log)
+                naive::log_softmax_fwd<float>(s, y0.data(), x.data());
+            else
+                naive::softmax_fwd<float>(s, y0.data(), x.data());
+            REQUIRE(count_nan(host_floats(yd)) == 0);
+            REQUIRE_THAT(host_floats(yd), AllClose(y0).rtol(kReduceRtol).atol(kReduceAtol));
             auto bwd = [&](Tensor& dx, const Tensor& g) {
                 if (is_log)
                     cuda::log_softmax_bwd(s, dx.data<float>(), g.data<float>(), yd.data<float>());
@@ -198,8 +233,7 @@ TEST_CASE("cuda softmax and cross_entropy backward kernels accumulate into dx", 
     const std::vector<int32_t> lab = random_labels(n, c, 84).to_vector<int32_t>();
     const std::vector<float> dx_init = test::random_tensor({n * c}, 85).to_vector<float>();
     const Tensor xd = device_floats(x), labd = gpu(Tensor::from_vector(lab, {n}));
-    Tensor loss = Tensor::empty({1}, DType::float32, Device::cuda()),
-           lse = Tensor::empty({n}, DType::float32, Device::cuda());
+    Tensor loss = test::nan_tensor(1, Device::cuda()), lse = test::nan_tensor(n, Device::cuda());
     cuda::cross_entropy_fwd(n, c, loss.data<float>(), lse.data<float>(), xd.data<float>(), labd.data<int32_t>(), 0.1f);
     const Tensor dloss = device_floats({2.0f});
     Tensor acc = device_floats(dx_init), fresh = device_floats(std::vector<float>(size_t(n * c), 0.0f));
@@ -214,6 +248,7 @@ TEST_CASE("cuda softmax and cross_entropy backward kernels accumulate into dx", 
     // The saved log-sum-exp is naive's.
     std::vector<float> loss0(1), lse0(static_cast<size_t>(n));
     naive::cross_entropy_fwd<float>(n, c, loss0.data(), lse0.data(), x.data(), lab.data(), 0.1f);
+    REQUIRE(count_nan(host_floats(lse)) + count_nan(host_floats(loss)) == 0);
     REQUIRE_THAT(host_floats(lse), AllClose(lse0).rtol(kReduceRtol).atol(kReduceAtol));
     REQUIRE_THAT(host_floats(loss), AllClose(loss0).rtol(kReduceRtol));
 }

@@ -20,6 +20,7 @@
 #include "support/compare.h"
 #include "support/norm_cases.h"
 #include "support/random.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
@@ -69,13 +70,16 @@ TEST_CASE("cuda batch_norm kernels match naive and the float64 reference", "[cud
                 const Tensor b_dev = affine ? device_floats(beta) : Tensor();
 
                 // Training forward: the float64 reference, then the GPU.
-                std::vector<double> yr(static_cast<size_t>(numel)), mr(size_t(s.c)), isr(size_t(s.c));
+                // Forward outputs start as NaN everywhere: an element left unwritten fails.
+                std::vector<double> yr = test::nan_filled<double>(numel), mr = test::nan_filled<double>(s.c),
+                                    isr = test::nan_filled<double>(s.c);
                 std::vector<double> rmr = as_double(rm0), rvr = as_double(rv0);
                 naive::batch_norm_fwd_train(s, yr.data(), mr.data(), isr.data(), rmr.data(), rvr.data(), xd.data(),
                                             affine ? gd.data() : nullptr, affine ? bd.data() : nullptr, 0.1, 1e-5);
-                Tensor y_dev = Tensor::empty({numel}, DType::float32, Device::cuda());
-                Tensor mean_dev = Tensor::empty({s.c}, DType::float32, Device::cuda());
-                Tensor invstd_dev = Tensor::empty({s.c}, DType::float32, Device::cuda());
+                REQUIRE(test::count_nan(yr) + test::count_nan(mr) + test::count_nan(isr) == 0);
+                Tensor y_dev = test::nan_tensor(numel, Device::cuda());
+                Tensor mean_dev = test::nan_tensor(s.c, Device::cuda());
+                Tensor invstd_dev = test::nan_tensor(s.c, Device::cuda());
                 Tensor rm_dev = device_floats(rm0), rv_dev = device_floats(rv0);
                 cuda::batch_norm_fwd_train(s, ptr(y_dev), ptr(mean_dev), ptr(invstd_dev), ptr(rm_dev), ptr(rv_dev),
                                            ptr(x_dev), ptr(g_dev), ptr(b_dev), 0.1f, 1e-5f);
@@ -86,9 +90,9 @@ TEST_CASE("cuda batch_norm kernels match naive and the float64 reference", "[cud
                 REQUIRE_THAT(values(rv_dev), AllClose(rvr).rtol(1e-5).atol(1e-6));
                 REQUIRE_THAT(values(y_dev), AllClose(yr).rtol(1e-5).atol(1e-5));
                 // Without running statistics: the same outputs, bit for bit.
-                Tensor y2_dev = Tensor::empty({numel}, DType::float32, Device::cuda());
-                Tensor mean2_dev = Tensor::empty({s.c}, DType::float32, Device::cuda());
-                Tensor invstd2_dev = Tensor::empty({s.c}, DType::float32, Device::cuda());
+                Tensor y2_dev = test::nan_tensor(numel, Device::cuda());
+                Tensor mean2_dev = test::nan_tensor(s.c, Device::cuda());
+                Tensor invstd2_dev = test::nan_tensor(s.c, Device::cuda());
                 cuda::batch_norm_fwd_train(s, ptr(y2_dev), ptr(mean2_dev), ptr(invstd2_dev), nullptr, nullptr,
                                            ptr(x_dev), ptr(g_dev), ptr(b_dev), 0.1f, 1e-5f);
                 REQUIRE(same_bits(host_floats(y2_dev), host_floats(y_dev)));
@@ -96,13 +100,14 @@ TEST_CASE("cuda batch_norm kernels match naive and the float64 reference", "[cud
                 REQUIRE(same_bits(host_floats(invstd2_dev), invstd));
 
                 // Eval forward: naive's float expressions on the same running statistics: identical bits.
-                std::vector<float> ye(static_cast<size_t>(numel));
+                std::vector<float> ye = test::nan_filled<float>(numel);
                 naive::batch_norm_fwd_eval(s, ye.data(), x.data(), rm0.data(), rv0.data(),
                                            affine ? gamma.data() : nullptr, affine ? beta.data() : nullptr, 1e-5f);
                 const Tensor rm0_dev = device_floats(rm0), rv0_dev = device_floats(rv0);
-                Tensor ye_dev = Tensor::empty({numel}, DType::float32, Device::cuda());
+                Tensor ye_dev = test::nan_tensor(numel, Device::cuda());
                 cuda::batch_norm_fwd_eval(s, ptr(ye_dev), ptr(x_dev), ptr(rm0_dev), ptr(rv0_dev), ptr(g_dev),
                                           ptr(b_dev), 1e-5f);
+                REQUIRE(test::count_nan(ye) == 0);
                 REQUIRE(same_bits(host_floats(ye_dev), ye));
 
                 // Backward, training and eval, into buffers that already hold values (they must add).
@@ -179,9 +184,9 @@ TEST_CASE("cuda batch_norm kernels give the same bits run to run", "[cuda][batch
     const Tensor gamma = device_floats(random_floats(s.c, 702)), beta = device_floats(random_floats(s.c, 703));
     std::vector<float> y[2], mean[2], invstd[2], dx[2], dg[2], db[2];
     for (int t = 0; t < 2; t++) {
-        Tensor yt = Tensor::empty({numel}, DType::float32, Device::cuda());
-        Tensor mt = Tensor::empty({s.c}, DType::float32, Device::cuda());
-        Tensor it = Tensor::empty({s.c}, DType::float32, Device::cuda());
+        Tensor yt = test::nan_tensor(numel, Device::cuda());  // outputs NaN; gradients add to zeros
+        Tensor mt = test::nan_tensor(s.c, Device::cuda());
+        Tensor it = test::nan_tensor(s.c, Device::cuda());
         Tensor dxt = Tensor::zeros({numel}, DType::float32, Device::cuda());
         Tensor dgt = Tensor::zeros({s.c}, DType::float32, Device::cuda());
         Tensor dbt = Tensor::zeros({s.c}, DType::float32, Device::cuda());
@@ -191,6 +196,7 @@ TEST_CASE("cuda batch_norm kernels give the same bits run to run", "[cuda][batch
         y[t] = host_floats(yt), mean[t] = host_floats(mt), invstd[t] = host_floats(it);
         dx[t] = host_floats(dxt), dg[t] = host_floats(dgt), db[t] = host_floats(dbt);
     }
+    REQUIRE(test::count_nan(y[0]) + test::count_nan(mean[0]) + test::count_nan(invstd[0]) == 0);
     REQUIRE(same_bits(y[0], y[1]));
     REQUIRE(same_bits(mean[0], mean[1]));
     REQUIRE(same_bits(invstd[0], invstd[1]));

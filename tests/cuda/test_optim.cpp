@@ -2,7 +2,9 @@
 // expression, so results are compared bit for bit: sgd_step and sgd_step_multi in every SgdParams mode
 // of the CPU tests (aligned and misaligned pointers, many tensors of odd sizes, more than one launch's
 // worth), optim::Sgd stepping a model's parameters on the GPU against the same on the CPU, the dropout
-// mask and values against the CPU's, and the finiteness checks with inf and NaN at odd positions.
+// mask and values against the CPU's, and the finiteness checks with inf and NaN at odd positions. Outputs
+// a kernel must write start as NaN (the first step's momentum buffer, dropout's values) or, for masks, as
+// a byte that is neither 0 nor 1.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -17,6 +19,7 @@
 #include "support/compare.h"
 #include "support/optim_cases.h"
 #include "support/random.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::cpu;
@@ -29,6 +32,11 @@ namespace {
 
 std::vector<float> random_floats(int64_t n, uint64_t seed) { return test::random_tensor({n}, seed).to_vector<float>(); }
 
+// NaN among the n elements of v from `offset` on (the ones a kernel wrote).
+int64_t nan_in(const std::vector<float>& v, int64_t offset, int64_t n) {
+    return test::count_nan(std::vector<float>(v.begin() + offset, v.begin() + offset + n));
+}
+
 Tensor on_gpu(const std::vector<float>& v) { return Tensor::from_vector(v, {int64_t(v.size())}, Device::cuda()); }
 Tensor on_gpu(const std::vector<uint8_t>& v) { return Tensor::from_vector(v, {int64_t(v.size())}, Device::cuda()); }
 
@@ -40,9 +48,11 @@ TEST_CASE("cuda sgd_step and sgd_step_multi equal naive bit for bit in every mod
     for (int64_t n : test::sgd_sizes()) {
         // One extra element: offset 1 makes every pointer misaligned for float4 (the scalar path).
         const std::vector<float> p0 = random_floats(n + 1, 71), g = random_floats(n + 1, 72),
-                                 b0 = random_floats(n + 1, 73);
+                                 b_finite = random_floats(n + 1, 73);
         for (const optim::SgdOptions& o : test::sgd_option_sets()) {
             for (bool first : {true, false}) {
+                // The first step initialises the buffer without reading it: it starts as NaN then.
+                const std::vector<float> b0 = first ? test::nan_filled<float>(n + 1) : b_finite;
                 for (int64_t offset : {0, 1}) {
                     for (bool multi : {false, true}) {
                         INFO("n " << n << " " << test::describe(o) << " first_step " << first << " offset " << offset
@@ -65,6 +75,8 @@ TEST_CASE("cuda sgd_step and sgd_step_multi equal naive bit for bit in every mod
                         REQUIRE(same_bits(pd.to_vector<float>(), pn));
                         REQUIRE(same_bits(bd.to_vector<float>(), bn));
                         REQUIRE_FALSE(same_bits(pn, p0));
+                        REQUIRE(nan_in(pn, offset, n) == 0);
+                        if (mom) REQUIRE(nan_in(bn, offset, n) == 0);
                     }
                 }
             }
@@ -201,13 +213,15 @@ TEST_CASE("cuda dropout kernels draw the CPU's mask and values bit for bit", "[c
             for (int64_t offset : {0, 1}) {
                 INFO("n " << n << " p " << p << " offset " << offset);
                 const std::vector<float> x = random_floats(n + 1, 61), dy = random_floats(n + 1, 62);
-                std::vector<float> y(size_t(n + 1), 7.0f), dx(size_t(n + 1), 0.5f);
-                std::vector<uint8_t> m(size_t(n + 1), 9);
+                std::vector<float> y = test::nan_filled<float>(n + 1), dx(size_t(n + 1), 0.5f);
+                std::vector<uint8_t> m(size_t(n + 1), test::kUnwrittenByte);
                 naive::dropout_fwd<float>(n, y.data() + offset, m.data() + offset, x.data() + offset, p, 12345);
                 naive::dropout_bwd<float>(n, dx.data() + offset, dy.data() + offset, m.data() + offset, p);
-                const Tensor xd = on_gpu(x), dyd = on_gpu(dy), yd = on_gpu(std::vector<float>(size_t(n + 1), 7.0f)),
+                REQUIRE(nan_in(y, offset, n) == 0);
+                REQUIRE(test::count_not_01(std::vector<uint8_t>(m.begin() + offset, m.begin() + offset + n)) == 0);
+                const Tensor xd = on_gpu(x), dyd = on_gpu(dy), yd = on_gpu(test::nan_filled<float>(n + 1)),
                              dxd = on_gpu(std::vector<float>(size_t(n + 1), 0.5f)),
-                             md = on_gpu(std::vector<uint8_t>(size_t(n + 1), 9));
+                             md = on_gpu(std::vector<uint8_t>(size_t(n + 1), test::kUnwrittenByte));
                 cuda::dropout_fwd(n, yd.data<float>() + offset, md.data<uint8_t>() + offset, xd.data<float>() + offset,
                                   p, 12345);
                 cuda::dropout_bwd(n, dxd.data<float>() + offset, dyd.data<float>() + offset,

@@ -7,6 +7,7 @@
 // are covered.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -19,12 +20,15 @@
 #include "support/compare.h"
 #include "support/pool_cases.h"
 #include "support/random.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AdaptiveCase;
+using test::count_nan;
 using test::cpu;
 using test::gpu;
 using test::naive_reference;
+using test::nan_filled;
 using test::require_identical;
 using test::same_bits;
 using test::WindowCase;
@@ -76,13 +80,16 @@ TEST_CASE("cuda max_pool2d kernels equal naive bit for bit, ties and NaN include
             INFO(window_str(s) << " specials " << specials);
             const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
             const std::vector<float> x = test::tied_values(nx, seed++, specials);
-            std::vector<float> y0(static_cast<size_t>(ny));
-            std::vector<int32_t> i0(static_cast<size_t>(ny));
+            // Outputs start as NaN (indices as -1) on both sides: an element left unwritten fails.
+            std::vector<float> y0 = nan_filled<float>(ny);
+            std::vector<int32_t> i0(static_cast<size_t>(ny), test::kUnwrittenIndex);
             naive::max_pool2d_fwd(s, y0.data(), i0.data(), x.data());
+            if (!specials) REQUIRE(count_nan(y0) == 0);
+            REQUIRE(std::all_of(i0.begin(), i0.end(), [](int32_t i) { return i >= 0; }));
 
             const Tensor xd = device_floats(x);
-            Tensor yd = Tensor::full({ny}, 7.0, DType::float32, Device::cuda());
-            Tensor id = Tensor::full({ny}, -1.0, DType::int32, Device::cuda());
+            Tensor yd = test::nan_tensor(ny, Device::cuda());
+            Tensor id = Tensor::full({ny}, double(test::kUnwrittenIndex), DType::int32, Device::cuda());
             cuda::max_pool2d_fwd(s, yd.data<float>(), id.data<int32_t>(), xd.data<float>());
             REQUIRE(same_bits(host_floats(yd), y0));
             REQUIRE(cpu(id).to_vector<int32_t>() == i0);
@@ -108,10 +115,11 @@ TEST_CASE("cuda avg_pool2d kernels equal naive bit for bit, backward accumulates
         INFO(window_str(s));
         const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
         const std::vector<float> x = random_floats(nx, seed++);
-        std::vector<float> y0(static_cast<size_t>(ny));
+        std::vector<float> y0 = nan_filled<float>(ny);  // outputs start as NaN on both sides
         naive::avg_pool2d_fwd(s, y0.data(), x.data());
+        REQUIRE(count_nan(y0) == 0);
         const Tensor xd = device_floats(x);
-        Tensor yd = Tensor::empty({ny}, DType::float32, Device::cuda());
+        Tensor yd = test::nan_tensor(ny, Device::cuda());
         cuda::avg_pool2d_fwd(s, yd.data<float>(), xd.data<float>());
         REQUIRE(same_bits(host_floats(yd), y0));
 
@@ -135,10 +143,11 @@ TEST_CASE("cuda adaptive_avg_pool2d kernels equal naive bit for bit, backward ac
         INFO("x " << shape_str(c.x) << " output (" << s.p << ", " << s.q << ")");
         const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
         const std::vector<float> x = random_floats(nx, seed++);
-        std::vector<float> y0(static_cast<size_t>(ny));
+        std::vector<float> y0 = nan_filled<float>(ny);  // outputs start as NaN on both sides
         naive::adaptive_avg_pool2d_fwd(s, y0.data(), x.data());
+        REQUIRE(count_nan(y0) == 0);
         const Tensor xd = device_floats(x);
-        Tensor yd = Tensor::empty({ny}, DType::float32, Device::cuda());
+        Tensor yd = test::nan_tensor(ny, Device::cuda());
         cuda::adaptive_avg_pool2d_fwd(s, yd.data<float>(), xd.data<float>());
         REQUIRE(same_bits(host_floats(yd), y0));
 

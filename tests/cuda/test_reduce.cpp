@@ -28,9 +28,11 @@
 #include "support/random.h"
 #include "support/reduce_cases.h"
 #include "support/shapes.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::count_nan;
 using test::cpu;
 using test::gpu;
 using test::Layout;
@@ -189,14 +191,17 @@ TEST_CASE("cuda reduce kernels match naive on crafted data", "[cuda][reduce]") {
             INFO("shape " << rs_str(s) << " data " << test::reduce_data_name(kind));
             std::normal_distribution<float> normal;
             const std::vector<float> x = test::crafted_reduce_data(kind, size_t(n), gen, normal);
-            std::vector<float> y_naive(static_cast<size_t>(m));
-            std::vector<int32_t> i_naive(static_cast<size_t>(m));
+            // Outputs start as NaN (indices as -1) on both sides: an element left unwritten fails.
+            std::vector<float> y_naive = test::nan_filled<float>(m);
+            std::vector<int32_t> i_naive(static_cast<size_t>(m), test::kUnwrittenIndex);
             naive::max_fwd<float>(y_naive.data(), i_naive.data(), x.data(), s);
+            REQUIRE(std::all_of(i_naive.begin(), i_naive.end(), [&](int32_t i) { return i >= 0 && i < s.reduce; }));
 
+            const double unwritten = double(test::kUnwrittenIndex);
             const Tensor xg = gpu(Tensor::from_vector(x, {n}));
-            const Tensor yg = Tensor::full({m}, 1.0, DType::float32, Device::cuda());
-            const Tensor ig = Tensor::full({m}, -1.0, DType::int32, Device::cuda());
-            const Tensor ig_only = Tensor::full({m}, -1.0, DType::int32, Device::cuda());
+            const Tensor yg = test::nan_tensor(m, Device::cuda());
+            const Tensor ig = Tensor::full({m}, unwritten, DType::int32, Device::cuda());
+            const Tensor ig_only = Tensor::full({m}, unwritten, DType::int32, Device::cuda());
             cuda::max_fwd(yg.data<float>(), ig.data<int32_t>(), xg.data<float>(), s);
             cuda::max_fwd(nullptr, ig_only.data<int32_t>(), xg.data<float>(), s);
             REQUIRE(same_bits(floats(yg), y_naive));
@@ -216,9 +221,12 @@ TEST_CASE("cuda reduce kernels match naive on crafted data", "[cuda][reduce]") {
             REQUIRE(same_bits(floats(dxg), dx_naive));
 
             if (kind != test::ReduceData::normal && kind != test::ReduceData::ties) continue;
+            y_naive = test::nan_filled<float>(m);
+            const Tensor ys = test::nan_tensor(m, Device::cuda());
             naive::sum_fwd<float>(y_naive.data(), x.data(), s, 0.5f);
-            cuda::sum_fwd(yg.data<float>(), xg.data<float>(), s, 0.5f);
-            REQUIRE_THAT(floats(yg), AllClose(y_naive).rtol(test::kReduceRtol).atol(sum_atol(double(s.reduce))));
+            cuda::sum_fwd(ys.data<float>(), xg.data<float>(), s, 0.5f);
+            REQUIRE(count_nan(y_naive) == 0);
+            REQUIRE_THAT(floats(ys), AllClose(y_naive).rtol(test::kReduceRtol).atol(sum_atol(double(s.reduce))));
         }
     }
 }
@@ -239,10 +247,11 @@ TEST_CASE("cuda sums give the same bits from run to run", "[cuda][reduce]") {
     for (const ReduceShape& s : shapes) {
         INFO("shape " << rs_str(s));
         const Tensor xg = gpu(test::random_tensor({s.outer * s.reduce * s.inner}, 11));
-        const Tensor y1 = Tensor::empty({s.outer * s.inner}, DType::float32, Device::cuda());
-        const Tensor y2 = Tensor::empty({s.outer * s.inner}, DType::float32, Device::cuda());
+        const Tensor y1 = test::nan_tensor(s.outer * s.inner, Device::cuda());
+        const Tensor y2 = test::nan_tensor(s.outer * s.inner, Device::cuda());
         cuda::sum_fwd(y1.data<float>(), xg.data<float>(), s, 1.0f);
         cuda::sum_fwd(y2.data<float>(), xg.data<float>(), s, 1.0f);
+        REQUIRE(count_nan(floats(y1)) == 0);
         REQUIRE(same_bits(floats(y1), floats(y2)));
     }
 }

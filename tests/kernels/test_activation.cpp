@@ -13,11 +13,14 @@
 #include "support/elementwise_cases.h"
 #include "support/random.h"
 #include "support/shapes.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::count_nan;
 using test::Layout;
 using test::make;
+using test::nan_filled;
 using test::require_identical;
 using test::same_bits;
 using test::values;
@@ -90,9 +93,23 @@ TEST_CASE("relu forward and backward: omp equals naive exactly", "[activation][n
     }
 }
 
+TEST_CASE("relu_fwd kernels write every element: omp equals naive into outputs that start as NaN",
+          "[activation][naive][omp]") {
+    // Sizes below and over the omp threshold, and SIMD tails; exact zeros of both signs mixed in.
+    for (int64_t n : {int64_t(1), int64_t(7), int64_t(33), int64_t(40000), int64_t(100003)}) {
+        INFO("n " << n);
+        const std::vector<float> x = with_zeros({n}, 34, Layout::contiguous).to_vector<float>();
+        std::vector<float> y_naive = nan_filled<float>(n), y_omp = nan_filled<float>(n);
+        naive::relu_fwd(y_naive.data(), x.data(), n);
+        omp::relu_fwd(y_omp.data(), x.data(), n);
+        REQUIRE(same_bits(y_naive, y_omp));
+        REQUIRE(count_nan(y_naive) == 0);
+    }
+}
+
 TEST_CASE("relu_bwd kernels leave dx bit for bit alone where x <= 0", "[activation][naive][omp]") {
     // dx starts with -0 and other values; dy holds inf and NaN where x <= 0: neither may leak into dx,
-    // and a -0 must stay -0 (an added +0 would flip it).
+    // and a -0 must stay -0 (an added +0 would flip it). Where x > 0, dy is added to what dx held.
     const int64_t n = 40000;  // over the omp threshold, so the threads split it
     const test::ReluBwdData d = test::relu_bwd_data(n);
     const std::vector<float>&x = d.x, &dy = d.dy, &dx0 = d.dx0;
@@ -100,10 +117,17 @@ TEST_CASE("relu_bwd kernels leave dx bit for bit alone where x <= 0", "[activati
     naive::relu_bwd(dx_naive.data(), dy.data(), x.data(), n);
     omp::relu_bwd(dx_omp.data(), dy.data(), x.data(), n);
     REQUIRE(same_bits(dx_naive, dx_omp));
-    int64_t changed = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (!(x[size_t(i)] > 0) && std::memcmp(&dx_omp[size_t(i)], &dx0[size_t(i)], sizeof(float)) != 0) changed++;
+    int64_t changed = 0, not_added = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const size_t j = size_t(i);
+        if (!(x[j] > 0) && std::memcmp(&dx_omp[j], &dx0[j], sizeof(float)) != 0) changed++;
+        const float sum = dx0[j] + dy[j];  // inf and NaN included: one float addition, exact to compare
+        if (x[j] > 0 && std::memcmp(&dx_omp[j], &sum, sizeof(float)) != 0 &&
+            !(std::isnan(sum) && std::isnan(dx_omp[j])))
+            not_added++;
+    }
     REQUIRE(changed == 0);
+    REQUIRE(not_added == 0);
 }
 
 // ---------------------------------------------------------------------------- gradients

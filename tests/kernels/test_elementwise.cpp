@@ -1,5 +1,6 @@
-// Elementwise ops: known values, omp-vs-naive parity (exact), float64 gradient checks, the kink
-// conventions, and argument errors. Activations (relu) are in test_activation.cpp.
+// Elementwise ops: known values, omp-vs-naive parity (exact) through the frontend and on the kernels
+// (outputs that start as NaN), float64 gradient checks, the kink conventions, and argument errors.
+// Activations (relu) are in test_activation.cpp.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -14,10 +15,12 @@
 #include "support/elementwise_cases.h"
 #include "support/random.h"
 #include "support/shapes.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
 using test::BinaryCase;
+using test::count_nan;
 using test::Dest;
 using test::input;
 using test::kAllTypes;
@@ -25,7 +28,9 @@ using test::kLayouts;
 using test::Layout;
 using test::make;
 using test::make_dest;
+using test::nan_filled;
 using test::require_identical;
+using test::same_bits;
 using test::UnaryCase;
 using test::values;
 using test::values_0_100;
@@ -318,6 +323,73 @@ TEST_CASE("contiguous() and to(dtype) of strided views: omp equals naive", "[ele
             const Tensor u = make_dest(values_0_100(shape, 18), layout, DType::uint8).view;
             require_parity([&] { return u.to(DType::float32); });
             require_parity([&] { return u.contiguous(); });
+        }
+    }
+}
+
+TEST_CASE("elementwise kernels write every output element: omp equals naive into NaN", "[elementwise][naive][omp]") {
+    // The kernels directly, into contiguous outputs that start as NaN, from inputs in every layout that
+    // keep each result finite: a NaN left over is an element the kernel did not write. unary_bwd
+    // accumulates: dx starts with values and must gain the gradient computed into zeros.
+    for (const Shape& shape : test::unary_shapes()) {
+        const int64_t n = shape_numel(shape);
+        const std::vector<float> dy = input(shape, 10, Layout::contiguous).to_vector<float>();
+        const std::vector<float> dx0 = input(shape, 11, Layout::contiguous).to_vector<float>();
+        for (Layout layout : kLayouts) {
+            const Tensor any = input(shape, 7, layout), pos = input(shape, 7, layout, /*positive=*/true);
+            const StridedShape s = test::kernel_shape(shape, any);
+            for (const test::UnaryKernelCase& op : test::unary_kernel_cases()) {
+                INFO(op.name << " " << shape_str(shape) << " " << test::layout_name(layout));
+                const float* x = (op.positive ? pos : any).data<float>();
+                std::vector<float> y[2] = {nan_filled<float>(n), nan_filled<float>(n)};
+                naive::unary_fwd<float>(op.op, y[0].data(), x, s, op.p0, op.p1);
+                omp::unary_fwd(op.op, y[1].data(), x, s, op.p0, op.p1);
+                REQUIRE(count_nan(y[0]) == 0);
+                REQUIRE(same_bits(y[0], y[1]));
+                if (layout != Layout::contiguous) continue;  // the backward kernels are contiguous only
+                std::vector<float> dx[2] = {dx0, dx0}, fresh(size_t(n), 0.0f);
+                naive::unary_bwd<float>(op.op, dx[0].data(), dy.data(), x, y[0].data(), n, op.p0, op.p1);
+                omp::unary_bwd(op.op, dx[1].data(), dy.data(), x, y[0].data(), n, op.p0, op.p1);
+                naive::unary_bwd<float>(op.op, fresh.data(), dy.data(), x, y[0].data(), n, op.p0, op.p1);
+                REQUIRE(same_bits(dx[0], dx[1]));
+                REQUIRE(test::added_to(dx[0], dx0, fresh));
+            }
+            // Copies (converting to float64 too) and fills.
+            std::vector<float> c[2] = {nan_filled<float>(n), nan_filled<float>(n)};
+            std::vector<double> cd[2] = {nan_filled<double>(n), nan_filled<double>(n)};
+            naive::copy<float, float>(c[0].data(), any.data<float>(), s);
+            omp::copy<float, float>(c[1].data(), any.data<float>(), s);
+            naive::copy<double, float>(cd[0].data(), any.data<float>(), s);
+            omp::copy<double, float>(cd[1].data(), any.data<float>(), s);
+            REQUIRE(count_nan(c[0]) + count_nan(cd[0]) == 0);
+            REQUIRE(same_bits(c[0], c[1]));
+            REQUIRE(cd[0] == cd[1]);
+            REQUIRE(c[0] == any.contiguous().to_vector<float>());
+            c[0] = nan_filled<float>(n), c[1] = nan_filled<float>(n);
+            naive::fill<float>(c[0].data(), 2.5f, n);
+            omp::fill<float>(c[1].data(), 2.5f, n);
+            REQUIRE(c[0] == std::vector<float>(size_t(n), 2.5f));
+            REQUIRE(c[1] == c[0]);
+        }
+    }
+    for (size_t i = 0; i < test::binary_cases().size(); i++) {
+        const BinaryCase& op = test::binary_cases()[i];
+        const BinaryOp kop = test::binary_kernel_ops()[i];
+        for (const test::BroadcastCase& bc : test::broadcast_cases()) {
+            const Shape out = broadcast_shapes(bc.a, bc.b);
+            const int64_t n = shape_numel(out);
+            for (const auto& [la, lb] : test::binary_layouts()) {
+                INFO(op.name << " " << shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
+                             << test::layout_name(lb));
+                const Tensor a = input(bc.a, 11, la, op.positive), b = input(bc.b, 12, lb, op.positive);
+                const StridedShape s = test::kernel_shape(out, a, b);
+                std::vector<float> y[2] = {nan_filled<float>(n), nan_filled<float>(n)};
+                naive::binary_fwd<float>(kop, y[0].data(), a.data<float>(), b.data<float>(), s);
+                omp::binary_fwd(kop, y[1].data(), a.data<float>(), b.data<float>(), s);
+                REQUIRE(count_nan(y[0]) == 0);
+                REQUIRE(same_bits(y[0], y[1]));
+                REQUIRE(same_bits(y[0], op.fn(a, b).contiguous().to_vector<float>()));  // the frontend's result
+            }
         }
     }
 }

@@ -4,7 +4,8 @@
 // The reference is checked by hand on a tiny data set: seeds are searched whose draw (image_draw) gives a
 // chosen crop offset and flip, and the expected windows are written out as pixel values. The draw's
 // ranges are checked over many seeds, and omp must equal naive bit for bit on every shared case
-// (tests/support/image_cases.h), through the frontend. Then the frontend's argument errors.
+// (tests/support/image_cases.h), through the frontend and on the kernels into outputs that start as NaN.
+// Then the frontend's argument errors.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "kernels/image.h"
 #include "support/compare.h"
 #include "support/image_cases.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::same_bits;
@@ -268,6 +270,27 @@ TEST_CASE("image_batch: omp equals naive bit for bit on every case", "[image][na
         REQUIRE(same_bits(out.to_vector<float>(), ref.to_vector<float>()));
         // The normalised values of real pixels and padding only: no garbage, nothing non-finite.
         REQUIRE(all_finite(ref));
+    }
+}
+
+TEST_CASE("image_batch kernels write every output element: omp equals naive into NaN", "[image][naive][omp]") {
+    for (const test::ImageCase& k : test::image_cases()) {
+        INFO("data set (" << k.count << ", " << k.h << ", " << k.w << ", " << k.c << "), batch " << k.batch << ", pad "
+                          << k.aug.pad << ", crop " << k.aug.crop << ", flip " << k.aug.flip);
+        const ImageBatchShape s = test::image_kernel_shape(k);
+        const Tensor images = test::image_data(k), idx = test::image_indices(k);
+        const std::vector<float> mean = test::image_mean(k.c), inv_std = test::image_inv_std(k.c);
+        const int64_t n = s.batch * s.c * s.out_h * s.out_w;
+        std::vector<float> ref = test::nan_filled<float>(n), out = test::nan_filled<float>(n);
+        naive::image_batch(s, ref.data(), images.data<uint8_t>(), idx.data<int32_t>(), mean.data(), inv_std.data(),
+                           k.seed);
+        {
+            NumThreadsGuard threads(3);
+            omp::image_batch(s, out.data(), images.data<uint8_t>(), idx.data<int32_t>(), mean.data(), inv_std.data(),
+                             k.seed);
+        }
+        REQUIRE(test::count_nan(ref) == 0);
+        REQUIRE(same_bits(out, ref));
     }
 }
 

@@ -1,6 +1,7 @@
 // Softmax, log-softmax and cross-entropy: known values, omp-vs-naive parity on odd shapes (softmax along
-// every dim of 3-D tensors, cross-entropy with C = 1, 7, 200), stability with huge logits, float64
-// gradient checks, the fused cross-entropy against the same loss built from existing ops, and errors.
+// every dim of 3-D tensors, cross-entropy with C = 1, 7, 200) through the frontend and on the kernels
+// (outputs that start as NaN), stability with huge logits, inf and NaN logits, float64 gradient checks,
+// the fused cross-entropy against the same loss built from existing ops, and errors.
 //
 // Tolerances (omp against naive, float32): the omp kernels work in float (x - max rounds, so exp(x - max)
 // carries a relative error up to about |x - max| * 6e-8) and use their own vectorisable exp (about 2 ulp);
@@ -20,10 +21,13 @@
 #include "support/compare.h"
 #include "support/loss_cases.h"
 #include "support/random.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::count_nan;
 using test::make;
+using test::nan_filled;
 using test::random_labels;
 using test::values;
 
@@ -196,7 +200,121 @@ TEST_CASE("softmax kernels accumulate into dx", "[loss][naive][omp]") {
     }
 }
 
+TEST_CASE("softmax, log_softmax and cross_entropy kernels: omp matches naive into outputs that start as NaN",
+          "[loss][naive][omp]") {
+    // Forward outputs (y, the loss, the saved log-sum-exp) start as NaN: an element a kernel does not
+    // write fails. The backward kernels accumulate: in each kernel set, dx that starts with values must
+    // become those values plus the gradient computed into zeros (one rounding). The softmax backward
+    // values across the sets are compared by the frontend test above; the cross-entropy gradients here.
+    auto as_double = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
+    auto plus = [](const std::vector<float>& a, const std::vector<float>& b) {
+        std::vector<double> r(a.size());
+        for (size_t i = 0; i < r.size(); i++) r[i] = double(a[i]) + double(b[i]);
+        return r;
+    };
+    for (const Shape& shape : test::softmax_shapes()) {
+        const int64_t numel = shape_numel(shape);
+        const std::vector<float> x = (test::random_tensor(shape, 43) * 3.0).to_vector<float>();
+        const std::vector<float> dy = test::random_tensor(shape, 44).to_vector<float>();
+        const std::vector<float> dx0 = test::random_tensor(shape, 45).to_vector<float>();
+        for (int64_t dim = 0; dim < 3; dim++) {
+            ReduceShape s;
+            s.outer = dim == 0 ? 1 : dim == 1 ? shape[0] : shape[0] * shape[1];
+            s.reduce = shape[size_t(dim)];
+            s.inner = dim == 2 ? 1 : dim == 1 ? shape[2] : shape[1] * shape[2];
+            for (Which w : {Which::softmax, Which::log_softmax}) {
+                INFO(name(w) << " " << shape_str(shape) << " dim " << dim);
+                const bool sm = w == Which::softmax;
+                std::vector<float> y[2] = {nan_filled<float>(numel), nan_filled<float>(numel)};
+                if (sm) naive::softmax_fwd<float>(s, y[0].data(), x.data());
+                if (sm) omp::softmax_fwd(s, y[1].data(), x.data());
+                if (!sm) naive::log_softmax_fwd<float>(s, y[0].data(), x.data());
+                if (!sm) omp::log_softmax_fwd(s, y[1].data(), x.data());
+                REQUIRE(count_nan(y[0]) + count_nan(y[1]) == 0);
+                REQUIRE_THAT(y[1], AllClose(y[0]).rtol(kParityRtol).atol(kParityAtol));
+
+                const float* yn = y[0].data();
+                std::vector<float> dx[2] = {dx0, dx0}, fresh[2] = {std::vector<float>(size_t(numel), 0.0f),
+                                                                   std::vector<float>(size_t(numel), 0.0f)};
+                for (std::vector<float>* d : {&dx[0], &fresh[0]}) {
+                    if (sm) naive::softmax_bwd<float>(s, d->data(), dy.data(), yn);
+                    if (!sm) naive::log_softmax_bwd<float>(s, d->data(), dy.data(), yn);
+                }
+                for (std::vector<float>* d : {&dx[1], &fresh[1]}) {
+                    if (sm) omp::softmax_bwd(s, d->data(), dy.data(), yn);
+                    if (!sm) omp::log_softmax_bwd(s, d->data(), dy.data(), yn);
+                }
+                for (int i = 0; i < 2; i++)
+                    REQUIRE_THAT(as_double(dx[i]), AllClose(plus(dx0, fresh[i])).rtol(1e-6).atol(1e-6));
+            }
+        }
+    }
+    for (int64_t c : test::cross_entropy_classes()) {
+        for (int64_t n : test::cross_entropy_batches()) {
+            const std::vector<float> x = (test::random_tensor({n, c}, uint64_t(n * 1000 + c)) * 4.0).to_vector<float>();
+            const std::vector<int32_t> labels = random_labels(n, c, uint64_t(n + c)).to_vector<int32_t>();
+            const std::vector<float> dx0 = test::random_tensor({n, c}, 46).to_vector<float>(), dloss = {0.5f};
+            for (float eps : {0.0f, 0.1f}) {
+                INFO("cross_entropy N " << n << " C " << c << " smoothing " << eps);
+                std::vector<float> loss[2] = {nan_filled<float>(1), nan_filled<float>(1)},
+                                   lse[2] = {nan_filled<float>(n), nan_filled<float>(n)};
+                naive::cross_entropy_fwd<float>(n, c, loss[0].data(), lse[0].data(), x.data(), labels.data(), eps);
+                omp::cross_entropy_fwd(n, c, loss[1].data(), lse[1].data(), x.data(), labels.data(), eps);
+                REQUIRE(count_nan(loss[0]) + count_nan(loss[1]) + count_nan(lse[0]) + count_nan(lse[1]) == 0);
+                REQUIRE_THAT(loss[1], AllClose(loss[0]).rtol(kParityRtol));
+                REQUIRE_THAT(lse[1], AllClose(lse[0]).rtol(kParityRtol).atol(kParityAtol));
+
+                std::vector<float> dx[2] = {dx0, dx0}, fresh[2] = {std::vector<float>(size_t(n * c), 0.0f),
+                                                                   std::vector<float>(size_t(n * c), 0.0f)};
+                for (std::vector<float>* d : {&dx[0], &fresh[0]})
+                    naive::cross_entropy_bwd<float>(n, c, d->data(), dloss.data(), x.data(), lse[0].data(),
+                                                    labels.data(), eps);
+                for (std::vector<float>* d : {&dx[1], &fresh[1]})
+                    omp::cross_entropy_bwd(n, c, d->data(), dloss.data(), x.data(), lse[0].data(), labels.data(), eps);
+                REQUIRE_THAT(fresh[1], AllClose(fresh[0]).rtol(kParityRtol).atol(kParityAtol / double(n)));
+                for (int i = 0; i < 2; i++)
+                    REQUIRE_THAT(as_double(dx[i]), AllClose(plus(dx0, fresh[i])).rtol(1e-6).atol(1e-6));
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------- stability
+TEST_CASE("cross_entropy kernels with inf and NaN logits: the loss shows it, other rows stay finite",
+          "[loss][naive][omp]") {
+    // The expected value of each case, and why, is in tests/support/loss_cases.h.
+    const int64_t n = test::kNonFiniteRows, c = test::kNonFiniteClasses;
+    const std::vector<int32_t> labels = test::non_finite_labels();
+    const std::vector<float> dloss = {1.0f};
+    for (const test::NonFiniteLogits& k : test::non_finite_logit_cases()) {
+        for (CpuKernels set : kKernelSets) {
+            INFO(k.name << ", " << cpu_kernels_name(set));
+            const bool naive_set = set == CpuKernels::naive;
+            for (bool special : {true, false}) {
+                const std::vector<float> x = test::non_finite_logits(k, special);
+                std::vector<float> loss = nan_filled<float>(1), lse = nan_filled<float>(n), dx(size_t(n * c), 0.0f);
+                if (naive_set) {
+                    naive::cross_entropy_fwd<float>(n, c, loss.data(), lse.data(), x.data(), labels.data(), k.eps);
+                    naive::cross_entropy_bwd<float>(n, c, dx.data(), dloss.data(), x.data(), lse.data(), labels.data(),
+                                                    k.eps);
+                } else {
+                    omp::cross_entropy_fwd(n, c, loss.data(), lse.data(), x.data(), labels.data(), k.eps);
+                    omp::cross_entropy_bwd(n, c, dx.data(), dloss.data(), x.data(), lse.data(), labels.data(), k.eps);
+                }
+                if (special) {
+                    const std::string wrong = test::check_non_finite(k, x, loss[0], lse, dx);
+                    INFO(wrong);
+                    REQUIRE(wrong.empty());
+                } else {  // the same batch without the special value: all finite, the +-1e4 row included
+                    REQUIRE(std::isfinite(loss[0]));
+                    REQUIRE(all_finite(Tensor::from_vector(lse, {n})));
+                    REQUIRE(all_finite(Tensor::from_vector(dx, {n, c})));
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("huge logits give finite softmax and cross_entropy", "[loss][naive][omp]") {
     for (CpuKernels k : kKernelSets) {
         CpuKernelsGuard guard(k);

@@ -12,10 +12,13 @@
 #include "support/compare.h"
 #include "support/norm_cases.h"
 #include "support/random.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
 using test::BnCase;
+using test::count_nan;
+using test::nan_filled;
 using test::values;
 
 namespace {
@@ -162,7 +165,9 @@ TEST_CASE("batch_norm2d training gradient: hand-checked, and it accumulates", "[
 // the mean to rtol 1e-6 / atol 1e-6 (float rounding of the result itself is 6e-8 relative), invstd to
 // rtol 1e-5 (the variance is a sum of squares: rounding grows with the run length of 64 per lane), the
 // running statistics likewise; y and dx are float expressions of those: rtol/atol 1e-5; dgamma and dbeta
-// are sums over the channel: atol 1e-6 * sqrt(count), as for the reduce kernels.
+// are sums over the channel: atol 1e-6 * sqrt(count), as for the reduce kernels. The forward outputs (y
+// and the saved statistics) start as NaN, so an element no kernel writes fails; the backward gradients
+// start with values, and the kernel must add to them.
 TEST_CASE("batch_norm kernels: omp matches naive and the float64 reference", "[batchnorm][naive][omp]") {
     uint64_t seed = 1;
     for (const BnCase& bc : test::bn_cases()) {
@@ -186,15 +191,16 @@ TEST_CASE("batch_norm kernels: omp matches naive and the float64 reference", "[b
                 // Training forward.
                 std::vector<float> y[2], mean[2], invstd[2], rm[2] = {rm0, rm0}, rv[2] = {rv0, rv0};
                 for (int i = 0; i < 2; i++) {
-                    y[i].assign(size_t(numel), 0.0f);
-                    mean[i].assign(size_t(s.c), 0.0f);
-                    invstd[i].assign(size_t(s.c), 0.0f);
+                    y[i] = nan_filled<float>(numel);
+                    mean[i] = nan_filled<float>(s.c);
+                    invstd[i] = nan_filled<float>(s.c);
                 }
                 naive::batch_norm_fwd_train(s, y[0].data(), mean[0].data(), invstd[0].data(), rm[0].data(),
                                             rv[0].data(), x.data(), g, b, 0.1f, 1e-5f);
                 omp::batch_norm_fwd_train(s, y[1].data(), mean[1].data(), invstd[1].data(), rm[1].data(), rv[1].data(),
                                           x.data(), g, b, 0.1f, 1e-5f);
-                std::vector<double> yd(static_cast<size_t>(numel)), md(size_t(s.c)), isd(size_t(s.c));
+                std::vector<double> yd = nan_filled<double>(numel), md = nan_filled<double>(s.c),
+                                    isd = nan_filled<double>(s.c);
                 std::vector<double> rmd = as_double(rm0), rvd = as_double(rv0);
                 naive::batch_norm_fwd_train(s, yd.data(), md.data(), isd.data(), rmd.data(), rvd.data(), xd.data(),
                                             affine ? gd.data() : nullptr, affine ? bd.data() : nullptr, 0.1, 1e-5);
@@ -207,12 +213,15 @@ TEST_CASE("batch_norm kernels: omp matches naive and the float64 reference", "[b
                     REQUIRE_THAT(as_double(y[i]), AllClose(yd).rtol(1e-5).atol(1e-5));
                 }
                 REQUIRE_THAT(y[1], AllClose(y[0]).rtol(1e-5).atol(1e-5));
+                REQUIRE(count_nan(yd) + count_nan(md) + count_nan(isd) == 0);
+                REQUIRE(count_nan(y[0]) + count_nan(mean[0]) + count_nan(invstd[0]) == 0);
 
                 // Eval forward.
-                for (int i = 0; i < 2; i++) y[i].assign(size_t(numel), 0.0f);
+                for (int i = 0; i < 2; i++) y[i] = nan_filled<float>(numel);
                 naive::batch_norm_fwd_eval(s, y[0].data(), x.data(), rm0.data(), rv0.data(), g, b, 1e-5f);
                 omp::batch_norm_fwd_eval(s, y[1].data(), x.data(), rm0.data(), rv0.data(), g, b, 1e-5f);
                 REQUIRE_THAT(y[1], AllClose(y[0]).rtol(1e-6).atol(1e-6));
+                REQUIRE(count_nan(y[0]) == 0);
 
                 // Backward, training and eval, into buffers that already hold values (they must add).
                 const std::vector<float> dy = random_floats(numel, seed++);
@@ -280,14 +289,15 @@ TEST_CASE("omp batch_norm kernels give the same bits for any thread count", "[ba
     std::vector<float> y[2], mean[2], invstd[2], dx[2], dg[2], db[2];
     for (int t = 0; t < 2; t++) {
         NumThreadsGuard threads(t + 1);
-        y[t].assign(size_t(numel), 0.0f), dx[t].assign(size_t(numel), 0.0f);
-        mean[t].assign(size_t(s.c), 0.0f), invstd[t].assign(size_t(s.c), 0.0f);
+        y[t] = nan_filled<float>(numel), dx[t].assign(size_t(numel), 0.0f);  // outputs NaN; gradients add
+        mean[t] = nan_filled<float>(s.c), invstd[t] = nan_filled<float>(s.c);
         dg[t].assign(size_t(s.c), 0.0f), db[t].assign(size_t(s.c), 0.0f);
         omp::batch_norm_fwd_train(s, y[t].data(), mean[t].data(), invstd[t].data(), nullptr, nullptr, x.data(),
                                   gamma.data(), beta.data(), 0.1f, 1e-5f);
         omp::batch_norm_bwd(s, true, dx[t].data(), dg[t].data(), db[t].data(), dy.data(), x.data(), mean[t].data(),
                             invstd[t].data(), gamma.data());
     }
+    REQUIRE(count_nan(y[0]) + count_nan(mean[0]) + count_nan(invstd[0]) == 0);
     REQUIRE(y[0] == y[1]);
     REQUIRE(mean[0] == mean[1]);
     REQUIRE(invstd[0] == invstd[1]);

@@ -17,11 +17,15 @@
 #include "support/compare.h"
 #include "support/pool_cases.h"
 #include "support/random.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::adaptive_cases;
 using test::AdaptiveCase;
 using test::AllClose;
+using test::count_nan;
+using test::kUnwrittenIndex;
+using test::nan_filled;
 using test::same_bits;
 using test::tied_values;
 using test::values;
@@ -173,7 +177,9 @@ TEST_CASE("max_pool2d ties go to the first maximum, NaN wins, padding is -inf", 
 // ---------------------------------------------------------------------------- omp vs naive
 // Max pooling picks elements and every backward kernel adds the same float expressions in the same
 // order: exact (bits). The average forwards add in double (naive) or float (omp): windows of at most 20
-// N(0, 1) values round to within rtol 1e-6 / atol 1e-6 of each other.
+// N(0, 1) values round to within rtol 1e-6 / atol 1e-6 of each other. Forward outputs start as NaN
+// (indices as -1), so an element no kernel writes fails; backward gradients start with values, and the
+// kernels must add to them.
 TEST_CASE("max_pool2d kernels: omp equals naive exactly, ties and NaN included", "[pool][naive][omp]") {
     uint64_t seed = 1;
     for (const WindowCase& c : window_cases()) {
@@ -183,12 +189,14 @@ TEST_CASE("max_pool2d kernels: omp equals naive exactly, ties and NaN included",
                       << s.stride_w << ") pad (" << s.pad_h << ", " << s.pad_w << ") specials " << specials);
             const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
             const std::vector<float> x = tied_values(nx, seed++, specials);
-            std::vector<float> y0(static_cast<size_t>(ny)), y1(static_cast<size_t>(ny), 7.0f);
-            std::vector<int32_t> i0(static_cast<size_t>(ny)), i1(static_cast<size_t>(ny), -1);
+            std::vector<float> y0 = nan_filled<float>(ny), y1 = nan_filled<float>(ny);
+            std::vector<int32_t> i0(static_cast<size_t>(ny), kUnwrittenIndex),
+                i1(static_cast<size_t>(ny), kUnwrittenIndex);
             naive::max_pool2d_fwd(s, y0.data(), i0.data(), x.data());
             omp::max_pool2d_fwd(s, y1.data(), i1.data(), x.data());
             REQUIRE(same_bits(y0, y1));
             REQUIRE(i0 == i1);
+            if (!specials) REQUIRE(count_nan(y0) == 0);  // with specials, the scan below checks every index
             // The index is the first maximum (or first NaN) of its window: check against a direct scan.
             for (int64_t o = 0; o < ny; o++) {
                 const int64_t plane = o / (s.p * s.q), i = o / s.q % s.p, j = o % s.q;
@@ -229,14 +237,16 @@ TEST_CASE("avg_pool2d kernels: omp matches naive, backward exactly", "[pool][nai
                   << s.stride_w << ") pad (" << s.pad_h << ", " << s.pad_w << ")");
         const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
         const std::vector<float> x = random_floats(nx, seed++);
-        std::vector<float> y0(static_cast<size_t>(ny)), y1(static_cast<size_t>(ny));
+        std::vector<float> y0 = nan_filled<float>(ny), y1 = nan_filled<float>(ny);
         naive::avg_pool2d_fwd(s, y0.data(), x.data());
         omp::avg_pool2d_fwd(s, y1.data(), x.data());
         REQUIRE_THAT(y1, AllClose(y0).rtol(1e-6).atol(1e-6));
         // float64 naive as the reference for both.
-        std::vector<double> xd = as_double(x), yd(static_cast<size_t>(ny));
+        std::vector<double> xd = as_double(x), yd = nan_filled<double>(ny);
         naive::avg_pool2d_fwd(s, yd.data(), xd.data());
         REQUIRE_THAT(as_double(y1), AllClose(yd).rtol(1e-6).atol(1e-6));
+        REQUIRE(count_nan(y0) == 0);
+        REQUIRE(count_nan(yd) == 0);
 
         const std::vector<float> dy = random_floats(ny, seed++);
         const std::vector<float> dx_init = random_floats(nx, seed++);
@@ -261,10 +271,11 @@ TEST_CASE("adaptive_avg_pool2d kernels: omp matches naive, backward exactly", "[
         INFO("x " << shape_str(c.x) << " output (" << s.p << ", " << s.q << ")");
         const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
         const std::vector<float> x = random_floats(nx, seed++);
-        std::vector<float> y0(static_cast<size_t>(ny)), y1(static_cast<size_t>(ny));
+        std::vector<float> y0 = nan_filled<float>(ny), y1 = nan_filled<float>(ny);
         naive::adaptive_avg_pool2d_fwd(s, y0.data(), x.data());
         omp::adaptive_avg_pool2d_fwd(s, y1.data(), x.data());
         REQUIRE_THAT(y1, AllClose(y0).rtol(1e-6).atol(1e-6));
+        REQUIRE(count_nan(y0) == 0);
 
         const std::vector<float> dy = random_floats(ny, seed++);
         const std::vector<float> dx_init = random_floats(nx, seed++);

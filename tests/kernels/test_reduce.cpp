@@ -16,10 +16,14 @@
 #include "support/random.h"
 #include "support/reduce_cases.h"
 #include "support/shapes.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::count_nan;
+using test::kUnwrittenIndex;
 using test::Layout;
+using test::nan_filled;
 using test::same_bits;
 using test::values;
 
@@ -253,7 +257,9 @@ TEST_CASE("omp matches naive on the shared shapes, every layout", "[reduce][omp]
 
 // The kernels directly, on shapes that reach every path of the omp kernels: short rows, long rows split
 // into chunks, inner widths below and above one block, reduce == 1. Data made to break them: many ties,
-// NaN in various places (including past the first chunk), infinities and signed zeros.
+// NaN in various places (including past the first chunk), infinities and signed zeros. Outputs start as
+// NaN (indices as -1): an element a kernel does not write cannot pass. The backward kernels accumulate, so
+// their dx starts with values.
 TEST_CASE("omp kernels match naive on crafted data", "[reduce][omp]") {
     std::mt19937 gen(7);
     for (const ReduceShape& s : test::crafted_reduce_shapes()) {
@@ -263,30 +269,54 @@ TEST_CASE("omp kernels match naive on crafted data", "[reduce][omp]") {
                            << test::reduce_data_name(kind));
             std::normal_distribution<float> normal;
             const std::vector<float> x = test::crafted_reduce_data(kind, n, gen, normal);
-            std::vector<float> y_naive(m), y_omp(m, 1.0f);
-            std::vector<int32_t> i_naive(m), i_omp(m, -1), i_only(m, -1);
+            std::vector<float> y_naive = nan_filled<float>(int64_t(m)), y_omp = nan_filled<float>(int64_t(m));
+            std::vector<int32_t> i_naive(m, kUnwrittenIndex), i_omp(m, kUnwrittenIndex), i_only(m, kUnwrittenIndex);
             naive::max_fwd<float>(y_naive.data(), i_naive.data(), x.data(), s);
             omp::max_fwd(y_omp.data(), i_omp.data(), x.data(), s);
             omp::max_fwd(nullptr, i_only.data(), x.data(), s);
             REQUIRE(same_bits(y_omp, y_naive));
             REQUIRE(i_omp == i_naive);
             REQUIRE(i_only == i_naive);
+            // Every index is written (in [0, reduce)); a maximum is NaN only where its index points at a NaN.
+            int64_t bad = 0;
+            for (size_t j = 0; j < m; j++) {
+                const int32_t r = i_naive[j];
+                if (r < 0 || r >= s.reduce) {
+                    bad++;
+                    continue;
+                }
+                const size_t at = size_t((int64_t(j) / s.inner * s.reduce + r) * s.inner + int64_t(j) % s.inner);
+                bad += std::isnan(y_naive[j]) != std::isnan(x[at]);
+            }
+            REQUIRE(bad == 0);
 
             std::vector<float> dy(m), dx_naive(n), dx_omp;
             for (auto& v : dy) v = normal(gen);
             for (auto& v : dx_naive) v = normal(gen);  // backward accumulates into dx
             dx_omp = dx_naive;
+            // What the two backward kernels must add to the values dx starts with.
+            std::vector<double> expect(dx_naive.begin(), dx_naive.end());
+            for (int64_t o = 0; o < s.outer; o++)
+                for (int64_t i = 0; i < s.inner; i++) {
+                    const size_t j = size_t(o * s.inner + i);
+                    expect[size_t((o * s.reduce + i_naive[j]) * s.inner + i)] += double(dy[j]);
+                    for (int64_t r = 0; r < s.reduce; r++)
+                        expect[size_t((o * s.reduce + r) * s.inner + i)] += 0.25 * double(dy[j]);
+                }
             naive::max_bwd<float>(dx_naive.data(), dy.data(), i_naive.data(), s);
             omp::max_bwd(dx_omp.data(), dy.data(), i_omp.data(), s);
             REQUIRE(same_bits(dx_omp, dx_naive));
             naive::sum_bwd<float>(dx_naive.data(), dy.data(), s, 0.25f);
             omp::sum_bwd(dx_omp.data(), dy.data(), s, 0.25f);
             REQUIRE(same_bits(dx_omp, dx_naive));
+            REQUIRE_THAT(std::vector<double>(dx_naive.begin(), dx_naive.end()), AllClose(expect).rtol(1e-6).atol(1e-6));
 
             if (kind != test::ReduceData::normal && kind != test::ReduceData::ties) continue;
+            y_naive = nan_filled<float>(int64_t(m)), y_omp = nan_filled<float>(int64_t(m));
             naive::sum_fwd<float>(y_naive.data(), x.data(), s, 0.5f);
             omp::sum_fwd(y_omp.data(), x.data(), s, 0.5f);
             REQUIRE_THAT(y_omp, AllClose(y_naive).rtol(1e-5).atol(1e-6 * std::sqrt(double(s.reduce))));
+            REQUIRE(count_nan(y_naive) == 0);
         }
     }
 }
@@ -300,11 +330,12 @@ TEST_CASE("omp sums give the same bits for any thread count", "[reduce][omp]") {
         std::vector<float> first;
         for (int threads : {1, 2, 3}) {
             set_num_threads(threads);
-            std::vector<float> y(size_t(s.outer * s.inner));
+            std::vector<float> y = nan_filled<float>(s.outer * s.inner);
             omp::sum_fwd(y.data(), x.data<float>(), s, 1.0f);
             if (first.empty()) first = y;
             INFO("reduce " << s.reduce << " threads " << threads);
             REQUIRE(same_bits(y, first));
+            REQUIRE(count_nan(y) == 0);
         }
     }
     set_num_threads(threads_before);

@@ -1,7 +1,8 @@
 // Dropout and the finiteness checks: naive and omp draw the same mask bit for bit, the keep fraction is
 // within a binomial bound of 1 - p, survivors are scaled by 1 / (1 - p), eval mode and p = 0 return x
 // itself, float64 gradcheck with a fixed mask, argument errors; isfinite/all_finite with inf, -inf and
-// NaN at odd positions.
+// NaN at odd positions. The SGD kernels' first momentum step, which writes the buffer without reading it
+// (the rest of sgd_step is tested with the optimizer, tests/nn/test_optim.cpp).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -15,9 +16,14 @@
 #include "support/compare.h"
 #include "support/optim_cases.h"
 #include "support/random.h"
+#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
+using test::count_nan;
+using test::count_not_01;
+using test::kUnwrittenByte;
+using test::nan_filled;
 using test::same_bits;
 using test::values;
 
@@ -32,21 +38,28 @@ const double kInf = std::numeric_limits<double>::infinity();
 // ---------------------------------------------------------------------------- dropout
 TEST_CASE("dropout kernels: naive and omp give the same mask and values bit for bit", "[dropout][naive][omp]") {
     // Sizes around the omp thresholds and SIMD widths; p values whose float rounding is below and above p.
+    // y starts as NaN and the mask as a byte that is neither 0 nor 1, so every element must be written;
+    // dx starts at 0.5, and the backward kernel must add to it.
     for (int64_t n : test::dropout_sizes()) {
         for (double p : test::dropout_probs()) {
             INFO("n " << n << " p " << p);
             const Tensor xt = test::random_tensor({n}, 61);
             const float* x = xt.data<float>();
-            std::vector<float> y0(static_cast<size_t>(n)), y1(static_cast<size_t>(n)),
-                dx0(static_cast<size_t>(n), 0.5f), dx1(static_cast<size_t>(n), 0.5f);
-            std::vector<uint8_t> m0(static_cast<size_t>(n)), m1(static_cast<size_t>(n));
+            std::vector<float> y0 = nan_filled<float>(n), y1 = nan_filled<float>(n), dx0(static_cast<size_t>(n), 0.5f),
+                               dx1(static_cast<size_t>(n), 0.5f);
+            std::vector<uint8_t> m0(static_cast<size_t>(n), kUnwrittenByte), m1(static_cast<size_t>(n), kUnwrittenByte);
             naive::dropout_fwd<float>(n, y0.data(), m0.data(), x, p, 12345);
             omp::dropout_fwd(n, y1.data(), m1.data(), x, p, 12345);
             REQUIRE(m0 == m1);
             REQUIRE(same_bits(y0, y1));
+            REQUIRE(count_not_01(m0) == 0);
+            REQUIRE(count_nan(y0) == 0);
             naive::dropout_bwd<float>(n, dx0.data(), x, m0.data(), p);
             omp::dropout_bwd(n, dx1.data(), x, m1.data(), p);
             REQUIRE(same_bits(dx0, dx1));
+            std::vector<double> expect(static_cast<size_t>(n));
+            for (size_t i = 0; i < expect.size(); i++) expect[i] = 0.5 + (m0[i] ? double(x[i]) / (1.0 - p) : 0.0);
+            REQUIRE_THAT(std::vector<double>(dx0.begin(), dx0.end()), AllClose(expect).rtol(1e-6).atol(1e-6));
             // The mask is the documented hash, compared in double.
             for (int64_t i = 0; i < n; i += 97)
                 REQUIRE(m0[size_t(i)] == uint8_t(double(dropout_uniform(12345, uint64_t(i))) >= p));
@@ -206,5 +219,31 @@ TEST_CASE("isfinite_fwd and count_nonfinite kernels: omp equals naive", "[dropou
         REQUIRE(wrong == 0);
         REQUIRE(naive::count_nonfinite<float>(n, x.data()) == expect);
         REQUIRE(omp::count_nonfinite(n, x.data()) == expect);
+    }
+}
+
+// ---------------------------------------------------------------------------- SGD, first momentum step
+TEST_CASE("sgd_step kernels: the first momentum step writes the buffer without reading it", "[optim][naive][omp]") {
+    // The buffer starts as NaN: on the first step it is initialised from the gradient, so neither the
+    // parameters nor the buffer may see the NaN, and the result equals a step from a finite buffer.
+    for (int64_t n : test::sgd_sizes()) {
+        const std::vector<float> p0 = test::random_tensor({n}, 74).to_vector<float>();
+        const std::vector<float> g = test::random_tensor({n}, 75).to_vector<float>();
+        const std::vector<float> b_finite = test::random_tensor({n}, 76).to_vector<float>();
+        for (const optim::SgdOptions& o : test::sgd_option_sets()) {
+            if (o.momentum == 0) continue;
+            INFO("n " << n << " " << test::describe(o));
+            const SgdParams sp = test::sgd_kernel_params(o, true);
+            std::vector<float> pn = p0, po = p0, pf = p0, bn = nan_filled<float>(n), bo = nan_filled<float>(n),
+                               bf = b_finite;
+            naive::sgd_step<float>(n, pn.data(), g.data(), bn.data(), sp);
+            omp::sgd_step(n, po.data(), g.data(), bo.data(), sp);
+            naive::sgd_step<float>(n, pf.data(), g.data(), bf.data(), sp);
+            REQUIRE(count_nan(pn) + count_nan(bn) == 0);
+            REQUIRE(same_bits(pn, po));
+            REQUIRE(same_bits(bn, bo));
+            REQUIRE(same_bits(pn, pf));
+            REQUIRE(same_bits(bn, bf));
+        }
     }
 }

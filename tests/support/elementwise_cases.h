@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "kernels/elementwise.h"
 #include "support/random.h"
 
 namespace dyad::test {
@@ -149,6 +150,59 @@ inline const std::vector<std::pair<Layout, Layout>>& binary_layouts() {
 // Shapes for the dtype-converting copies.
 inline const std::vector<Shape>& copy_shapes() {
     static const std::vector<Shape> s = {{7}, {3, 5}, {17, 1}, {2, 3, 5, 7}, {128, 33}, {8, 32, 17, 9}};
+    return s;
+}
+
+// ---------------------------------------------------------------------------- kernels directly
+// The unary ops of unary_cases() as kernel calls.
+struct UnaryKernelCase {
+    const char* name;
+    UnaryOp op;
+    float p0, p1;
+    bool positive;  // defined on x > 0 only
+    bool libm;      // computed by exp, log or pow
+};
+inline const std::vector<UnaryKernelCase>& unary_kernel_cases() {
+    static const std::vector<UnaryKernelCase> c = {
+        {"neg", UnaryOp::neg, 0, 0, false, false},
+        {"exp", UnaryOp::exp, 0, 0, false, true},
+        {"log", UnaryOp::log, 0, 0, true, true},
+        {"sqrt", UnaryOp::sqrt, 0, 0, true, false},
+        {"add_scalar 1.5", UnaryOp::add_scalar, 1.5f, 0, false, false},
+        {"mul_scalar -3", UnaryOp::mul_scalar, -3.0f, 0, false, false},
+        {"rsub_scalar 2", UnaryOp::rsub_scalar, 2.0f, 0, false, false},
+        {"div_scalar 7", UnaryOp::div_scalar, 7.0f, 0, false, false},
+        {"rdiv_scalar 1", UnaryOp::rdiv_scalar, 1.0f, 0, false, false},
+        {"pow_scalar 1.7", UnaryOp::pow_scalar, 1.7f, 0, true, true},
+        {"pow_scalar 3", UnaryOp::pow_scalar, 3.0f, 0, false, true},
+        {"clamp -0.5 0.8", UnaryOp::clamp, -0.5f, 0.8f, false, false},
+    };
+    return c;
+}
+
+// The binary ops of binary_cases() as kernel ops, in the same order.
+inline const std::vector<BinaryOp>& binary_kernel_ops() {
+    static const std::vector<BinaryOp> c = {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div, BinaryOp::pow};
+    return c;
+}
+
+// The iteration space of a kernel call writing a contiguous output of `shape` from inputs a (and b),
+// which are broadcast to `shape` as the frontend does (a missing or size-1 dim gets stride 0).
+inline StridedShape kernel_shape(const Shape& shape, const Tensor& a, const Tensor& b = Tensor()) {
+    StridedShape s;
+    s.ndim = int(shape.size());
+    int64_t stride = 1;
+    for (int d = s.ndim - 1; d >= 0; d--) {
+        s.size[d] = shape[size_t(d)];
+        s.stride[0][d] = stride;
+        stride *= shape[size_t(d)];
+    }
+    const Tensor* in[2] = {&a, &b};
+    for (int k = 0; k < 2; k++) {
+        if (!in[k]->defined()) continue;
+        const Tensor e = in[k]->expand(shape);
+        for (int d = 0; d < s.ndim; d++) s.stride[k + 1][d] = e.strides()[size_t(d)];
+    }
     return s;
 }
 

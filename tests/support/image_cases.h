@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "kernels/image.h"
 
 namespace dyad::test {
 
@@ -62,6 +63,22 @@ inline std::vector<float> image_std(int64_t c) {
     std::vector<float> s;
     for (int64_t k = 0; k < c; k++) s.push_back(0.2f + 0.07f * float(k));
     return s;
+}
+
+// The kernel shape of case k, as the image_batch frontend builds it (an out size of 0 is the stored size).
+inline ImageBatchShape image_kernel_shape(const ImageCase& k) {
+    ImageBatchShape s;
+    s.batch = k.batch, s.count = k.count, s.h = k.h, s.w = k.w, s.c = k.c;
+    s.out_h = k.aug.out_h ? k.aug.out_h : k.h, s.out_w = k.aug.out_w ? k.aug.out_w : k.w;
+    s.pad = k.aug.pad, s.crop = k.aug.crop, s.flip = k.aug.flip;
+    return s;
+}
+
+// 1 / std, as the kernels take it.
+inline std::vector<float> image_inv_std(int64_t c) {
+    std::vector<float> v = image_std(c);
+    for (float& e : v) e = 1.0f / e;
+    return v;
 }
 
 }  // namespace dyad::test
