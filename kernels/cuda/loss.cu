@@ -80,15 +80,17 @@ __global__ void softmax_rows_kernel(float* y, const float* x, int64_t rows, int6
     }
 }
 
-// dx += y * (dy - sum(dy * y)) (softmax), or dx += dy - exp(y) * sum(dy) (log_softmax), per row.
+// dx += y * (dy - sum(dy * y)) (softmax), or dx += dy - exp(y) * sum(dy) (log_softmax), per row. The sum
+// is taken in double, as on the CPU: the results cancel against it, so its rounding would dominate them.
 __global__ void softmax_bwd_rows_kernel(float* dx, const float* dy, const float* y, int64_t rows, int64_t len,
                                         bool is_log) {
-    __shared__ float smem[kWarp];
+    __shared__ double smem[kWarp];
     for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
         const int64_t off = row * len;
-        float s = 0.0f;
-        for (int64_t j = threadIdx.x; j < len; j += blockDim.x) s += is_log ? dy[off + j] : dy[off + j] * y[off + j];
-        s = block_reduce(s, SumOp(), 0.0f, smem);
+        double acc = 0.0;
+        for (int64_t j = threadIdx.x; j < len; j += blockDim.x)
+            acc += is_log ? double(dy[off + j]) : double(dy[off + j]) * double(y[off + j]);
+        const float s = float(block_reduce(acc, SumOp(), 0.0, smem));
         for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
             const int64_t k = off + j;
             dx[k] += is_log ? dy[k] - expf(y[k]) * s : y[k] * (dy[k] - s);
@@ -119,11 +121,12 @@ __global__ void softmax_bwd_cols_kernel(ReduceShape s, float* dx, const float* d
     const int64_t cols = s.outer * s.inner;
     for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < cols; t += int64_t(gridDim.x) * blockDim.x) {
         const int64_t base = t / s.inner * s.reduce * s.inner + t % s.inner;
-        float sum = 0.0f;
+        double acc = 0.0;
         for (int64_t r = 0; r < s.reduce; r++) {
             const int64_t k = base + r * s.inner;
-            sum += is_log ? dy[k] : dy[k] * y[k];
+            acc += is_log ? double(dy[k]) : double(dy[k]) * double(y[k]);
         }
+        const float sum = float(acc);
         for (int64_t r = 0; r < s.reduce; r++) {
             const int64_t k = base + r * s.inner;
             dx[k] += is_log ? dy[k] - expf(y[k]) * sum : y[k] * (dy[k] - sum);

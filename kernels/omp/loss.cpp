@@ -93,17 +93,20 @@ float row_exp_sum(float* y, const float* x, int64_t n, float m) {
     return s;
 }
 
-float row_sum(const float* x, int64_t n) {
-    float s = 0;
+// The backward passes subtract a row sum from each element, and the results are often small next to the
+// sum (they cancel): a float sum's rounding, which grows with the row, would dominate them. Summing in
+// double keeps the error at the final float rounding, as in the naive kernels.
+double row_sum(const float* x, int64_t n) {
+    double s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < n; j++) s += x[j];
+    for (int64_t j = 0; j < n; j++) s += double(x[j]);
     return s;
 }
 
-float row_dot(const float* a, const float* b, int64_t n) {
-    float s = 0;
+double row_dot(const float* a, const float* b, int64_t n) {
+    double s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < n; j++) s += a[j] * b[j];
+    for (int64_t j = 0; j < n; j++) s += double(a[j]) * double(b[j]);
     return s;
 }
 
@@ -185,7 +188,7 @@ void softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const float* 
     if (s.inner == 1) {
         parallel_tasks(s.outer, work, [&](int64_t o) {
             const int64_t off = o * s.reduce;
-            const float dot = row_dot(dy + off, y + off, s.reduce);
+            const float dot = float(row_dot(dy + off, y + off, s.reduce));
             float* d = dx + off;
             const float *g = dy + off, *yr = y + off;
 #pragma omp simd
@@ -196,12 +199,14 @@ void softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const float* 
     parallel_tasks(s.outer * num_blocks(s), work, [&](int64_t task) {
         const Block b = block_of(s, task);
         const int64_t off = b.o * s.reduce * s.inner + b.i0;
-        float dot[kBlock] = {};
+        double acc[kBlock] = {};
         for (int64_t r = 0; r < s.reduce; r++) {
             const float *g = dy + off + r * s.inner, *yr = y + off + r * s.inner;
 #pragma omp simd
-            for (int64_t i = 0; i < b.w; i++) dot[i] += g[i] * yr[i];
+            for (int64_t i = 0; i < b.w; i++) acc[i] += double(g[i]) * double(yr[i]);
         }
+        float dot[kBlock];
+        for (int64_t i = 0; i < b.w; i++) dot[i] = float(acc[i]);
         for (int64_t r = 0; r < s.reduce; r++) {
             const float *g = dy + off + r * s.inner, *yr = y + off + r * s.inner;
             float* d = dx + off + r * s.inner;
@@ -247,7 +252,7 @@ void log_softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const flo
     if (s.inner == 1) {
         parallel_tasks(s.outer, work, [&](int64_t o) {
             const int64_t off = o * s.reduce;
-            const float sum = row_sum(dy + off, s.reduce);
+            const float sum = float(row_sum(dy + off, s.reduce));
             float* d = dx + off;
             const float *g = dy + off, *yr = y + off;
 #pragma omp simd
@@ -258,12 +263,14 @@ void log_softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const flo
     parallel_tasks(s.outer * num_blocks(s), work, [&](int64_t task) {
         const Block b = block_of(s, task);
         const int64_t off = b.o * s.reduce * s.inner + b.i0;
-        float sum[kBlock] = {};
+        double acc[kBlock] = {};
         for (int64_t r = 0; r < s.reduce; r++) {
             const float* g = dy + off + r * s.inner;
 #pragma omp simd
-            for (int64_t i = 0; i < b.w; i++) sum[i] += g[i];
+            for (int64_t i = 0; i < b.w; i++) acc[i] += double(g[i]);
         }
+        float sum[kBlock];
+        for (int64_t i = 0; i < b.w; i++) sum[i] = float(acc[i]);
         for (int64_t r = 0; r < s.reduce; r++) {
             const float *g = dy + off + r * s.inner, *yr = y + off + r * s.inner;
             float* d = dx + off + r * s.inner;
