@@ -91,7 +91,8 @@ inline Tensor make(std::vector<double> v, const Shape& shape, DType dtype = DTyp
 
 // Bit-for-bit equality (the sign of a zero and NaN payloads included).
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+    // (memcmp must not see the null data() of empty vectors.)
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Exact parity: same shape, dtype and bytes. On a mismatch, reports where the values differ.
