@@ -90,10 +90,10 @@ __global__ void softmax_bwd_rows_kernel(float* dx, const float* dy, const float*
         double acc = 0.0;
         for (int64_t j = threadIdx.x; j < len; j += blockDim.x)
             acc += is_log ? double(dy[off + j]) : double(dy[off + j]) * double(y[off + j]);
-        const float s = float(block_reduce(acc, SumOp(), 0.0, smem));
+        const double s = block_reduce(acc, SumOp(), 0.0, smem);
         for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
             const int64_t k = off + j;
-            dx[k] += is_log ? dy[k] - expf(y[k]) * s : y[k] * (dy[k] - s);
+            dx[k] += is_log ? float(double(dy[k]) - exp(double(y[k])) * s) : y[k] * (dy[k] - float(s));
         }
     }
 }
@@ -126,10 +126,9 @@ __global__ void softmax_bwd_cols_kernel(ReduceShape s, float* dx, const float* d
             const int64_t k = base + r * s.inner;
             acc += is_log ? double(dy[k]) : double(dy[k]) * double(y[k]);
         }
-        const float sum = float(acc);
         for (int64_t r = 0; r < s.reduce; r++) {
             const int64_t k = base + r * s.inner;
-            dx[k] += is_log ? dy[k] - expf(y[k]) * sum : y[k] * (dy[k] - sum);
+            dx[k] += is_log ? float(double(dy[k]) - exp(double(y[k])) * acc) : y[k] * (dy[k] - float(acc));
         }
     }
 }

@@ -41,6 +41,7 @@ inline float exp_approx(float x) {
     const float hi = 88.7f, lo = -87.3f;
     float xc = select(x > hi, hi, x);
     xc = select(xc < lo, lo, xc);
+    xc = select(x != x, 0.0f, xc);  // NaN: computed on 0 and replaced below (NaN to int is undefined)
     // Round to nearest by adding and subtracting 1.5 * 2^23 (SSE2 has no rounding instruction to vectorise
     // std::nearbyint with).
     const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -252,11 +253,12 @@ void log_softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const flo
     if (s.inner == 1) {
         parallel_tasks(s.outer, work, [&](int64_t o) {
             const int64_t off = o * s.reduce;
-            const float sum = float(row_sum(dy + off, s.reduce));
+            // In double, as naive: the result cancels against exp(y) * sum, so float rounding of either
+            // term (or exp_approx's 2 ulp) would show in it.
+            const double sum = row_sum(dy + off, s.reduce);
             float* d = dx + off;
             const float *g = dy + off, *yr = y + off;
-#pragma omp simd
-            for (int64_t j = 0; j < s.reduce; j++) d[j] += g[j] - exp_approx(yr[j]) * sum;
+            for (int64_t j = 0; j < s.reduce; j++) d[j] += float(double(g[j]) - std::exp(double(yr[j])) * sum);
         });
         return;
     }
@@ -269,13 +271,10 @@ void log_softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const flo
 #pragma omp simd
             for (int64_t i = 0; i < b.w; i++) acc[i] += double(g[i]);
         }
-        float sum[kBlock];
-        for (int64_t i = 0; i < b.w; i++) sum[i] = float(acc[i]);
         for (int64_t r = 0; r < s.reduce; r++) {
             const float *g = dy + off + r * s.inner, *yr = y + off + r * s.inner;
             float* d = dx + off + r * s.inner;
-#pragma omp simd
-            for (int64_t i = 0; i < b.w; i++) d[i] += g[i] - exp_approx(yr[i]) * sum[i];
+            for (int64_t i = 0; i < b.w; i++) d[i] += float(double(g[i]) - std::exp(double(yr[i])) * acc[i]);
         }
     });
 }
