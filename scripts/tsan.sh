@@ -16,7 +16,7 @@ cmake --preset tsan >/dev/null
 cmake --build --preset tsan --target dyad_tests dyad-tinyimagenet
 
 export OMP_TOOL_LIBRARIES=$archer
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=4"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=4 ignore_noninstrumented_modules=1 suppressions=$PWD/tests/sanitizers/tsan.supp"
 t0=$(date +%s)
 for threads in 2 3; do
   echo "== $filter with OMP_NUM_THREADS=$threads"
