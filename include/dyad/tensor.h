@@ -57,7 +57,7 @@ void set_rng_state(const RngState& state);  // an all-zero state is an error
 namespace detail {
 struct TensorImpl;
 struct Storage;
-}
+}  // namespace detail
 
 class Tensor {
 public:

@@ -144,6 +144,8 @@ void save(const std::string& path, const nn::Module& model, const optim::Sgd* op
         meta["optimizer.step"] = std::to_string(optimizer->step_count());
         meta["optimizer.lr"] = exact_double(optimizer->lr());
     }
+    // One host copy serves both the checksum and the file (save_tensors keeps host tensors as they are).
+    for (auto& entry : tensors) entry.second = entry.second.detach().to(Device::cpu()).contiguous();
     meta["checksum"] = checksum_of(tensors, meta);
     save_tensors(path, tensors, meta);
 }
