@@ -21,6 +21,15 @@ void max_pool2d_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x);
 // dx[plane][idx] += dy.
 template <typename T>
 void max_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy, const int32_t* idx);
+// Fused relu + max pool: y and idx are exactly max_pool2d_fwd's on relu(x) (relu as relu_fwd: x < 0 ? 0 : x,
+// so NaN and -0.0 pass unchanged), computed in one pass with the relu applied to each element as it is
+// read. Where y > 0, idx is also the position of max_pool2d_fwd's maximum of x itself.
+template <typename T>
+void relu_max_pool2d_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x);
+// dx[plane][idx] += dy where y > 0 (a 0 or NaN output passes no gradient): max_pool2d_bwd's routing with
+// relu_bwd's x > 0 gate, since y > 0 exactly where the chosen x is > 0.
+template <typename T>
+void relu_max_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy, const int32_t* idx, const T* y);
 // y = window sum / (kh * kw) (padding counts as zeros).
 template <typename T>
 void avg_pool2d_fwd(const Pool2dShape& s, T* y, const T* x);
@@ -36,6 +45,8 @@ void adaptive_avg_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy);
 namespace omp {
 void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x);
 void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx);
+void relu_max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x);
+void relu_max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx, const float* y);
 void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
 void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy);
 void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
@@ -47,6 +58,8 @@ namespace cuda {
 // element) instead of scattering, so they need no atomics and are deterministic.
 void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x);
 void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx);
+void relu_max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x);
+void relu_max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx, const float* y);
 void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
 void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy);
 void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);

@@ -106,6 +106,12 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = T
 // in PyTorch) is -inf. Output P = (H + 2*pad - kernel) / stride + 1 (floor). Backward routes each output's
 // gradient to its window's first maximum (row-major order within the window); NaN wins.
 Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
+// max_pool2d(relu(x), kernel, stride, padding): the same values bit for bit (NaN and -0.0 included) and
+// the same gradient (dy goes to the window's first maximum where the output is > 0, nowhere where it is 0
+// or NaN; bit for bit too when x has no other consumer). It exists to read the activation once instead
+// of twice: one pass forward and one backward, where the pair also writes and reads back the full-size
+// relu output and its gradient. Same arguments and checks as max_pool2d (errors named relu_max_pool2d).
+Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
 // Average pooling; padded zeros count in the divisor (PyTorch's count_include_pad=true), so the divisor
 // is always kernel_h * kernel_w.
 Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);

@@ -4,7 +4,9 @@
 // atomics. Every kernel gives exactly naive's results: max pooling uses naive's comparisons (first
 // maximum wins, NaN wins), the average forwards add in double and round once as naive does, and the
 // backward kernels add the same float terms in the same order as naive's scatter (written with
-// __fmul_rn/__fadd_rn so nvcc does not contract them into FMAs). Grid-stride loops, int64 offsets.
+// __fmul_rn/__fadd_rn so nvcc does not contract them into FMAs). Grid-stride loops, int64 offsets. The
+// fused relu + max pool shares the max pool kernels (a bool template parameter): the forward applies
+// relu to each element as it reads it, the backward also requires the window's output to be > 0.
 #include "../pool.h"
 #include "context.h"
 
@@ -45,6 +47,14 @@ __device__ inline Range adaptive_covering(int64_t r, int64_t out, int64_t size) 
     return {lo, hi < out - 1 ? hi : out - 1};
 }
 
+// The element a max pool reads: x itself, or relu(x) for the fused relu + max pool (naive's relu_fwd
+// expression, x < 0 ? 0 : x, so NaN and -0.0 pass unchanged).
+template <bool Relu>
+__device__ inline float load(float v) {
+    return Relu && v < 0.0f ? 0.0f : v;
+}
+
+template <bool Relu>
 __global__ void max_pool_fwd_kernel(Pool2dShape s, float* y, int32_t* idx, const float* x, int64_t total) {
     for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
         const int64_t j = o % s.q, i = o / s.q % s.p, plane = o / (s.p * s.q);
@@ -52,13 +62,13 @@ __global__ void max_pool_fwd_kernel(Pool2dShape s, float* y, int32_t* idx, const
         const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
         const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
         int64_t best = rows.lo * s.w + cols.lo;
-        float bv = xp[best];
+        float bv = load<Relu>(xp[best]);
         // naive's scan: take v when v > best or v is NaN; stop at the first NaN (a NaN first element is
         // never replaced).
         bool done = isnan(bv);
         for (int64_t r = rows.lo; r < rows.hi && !done; r++)
             for (int64_t c = cols.lo; c < cols.hi; c++) {
-                const float v = xp[r * s.w + c];
+                const float v = load<Relu>(xp[r * s.w + c]);
                 if (v > bv || isnan(v)) {
                     best = r * s.w + c;
                     bv = v;
@@ -73,7 +83,11 @@ __global__ void max_pool_fwd_kernel(Pool2dShape s, float* y, int32_t* idx, const
     }
 }
 
-__global__ void max_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, const int32_t* idx, int64_t total) {
+// Each input element adds the gradient of every covering window whose maximum it is (and, when Relu,
+// whose output is > 0; y is not read otherwise), in increasing output order as naive's scatter.
+template <bool Relu>
+__global__ void max_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, const int32_t* idx, const float* y,
+                                    int64_t total) {
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
         const int64_t c = e % s.w, r = e / s.w % s.h, plane = e / (s.h * s.w);
         const int32_t me = int32_t(r * s.w + c);
@@ -84,7 +98,7 @@ __global__ void max_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, c
         for (int64_t i = wi.lo; i <= wi.hi; i++)
             for (int64_t j = wj.lo; j <= wj.hi; j++) {
                 const int64_t o = out + i * s.q + j;
-                if (idx[o] == me) acc = __fadd_rn(acc, dy[o]);
+                if (idx[o] == me && (!Relu || y[o] > 0.0f)) acc = __fadd_rn(acc, dy[o]);
             }
         dx[e] = acc;
     }
@@ -155,14 +169,28 @@ __global__ void adaptive_avg_bwd_kernel(Pool2dShape s, float* dx, const float* d
 void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
     const int64_t total = s.n * s.c * s.p * s.q;
     if (total == 0) return;
-    max_pool_fwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, y, idx, x, total);
+    max_pool_fwd_kernel<false><<<grid_for(total), kBlock, 0, stream()>>>(s, y, idx, x, total);
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
 void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx) {
     const int64_t total = s.n * s.c * s.h * s.w;
     if (total == 0 || s.p * s.q == 0) return;
-    max_pool_bwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, idx, total);
+    max_pool_bwd_kernel<false><<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, idx, nullptr, total);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void relu_max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
+    const int64_t total = s.n * s.c * s.p * s.q;
+    if (total == 0) return;
+    max_pool_fwd_kernel<true><<<grid_for(total), kBlock, 0, stream()>>>(s, y, idx, x, total);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void relu_max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx, const float* y) {
+    const int64_t total = s.n * s.c * s.h * s.w;
+    if (total == 0 || s.p * s.q == 0) return;
+    max_pool_bwd_kernel<true><<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, idx, y, total);
     DYAD_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,4 +1,5 @@
-// Pooling kernels, naive: one output at a time, the window clipped to the input (kernels/pool.h).
+// Pooling kernels, naive: one output at a time, the window clipped to the input (kernels/pool.h). The
+// fused relu + max pool is the max pool's scan with relu applied to each element as it is read.
 // The averages add in double and round once: the reference should be the accurate one.
 #include "../pool.h"
 
@@ -24,31 +25,38 @@ Range adaptive_window(int64_t i, int64_t out, int64_t size) {
     return {i * size / out, ((i + 1) * size + out - 1) / out};
 }
 
-}  // namespace
-
-template <typename T>
-void max_pool2d_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x) {
+// max_pool2d_fwd, on relu(x) when Relu (relu as relu_fwd: x < 0 ? 0 : x, applied to each element read).
+template <bool Relu, typename T>
+void max_pool_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x) {
     for (int64_t plane = 0; plane < s.n * s.c; plane++) {
         const T* xp = x + plane * s.h * s.w;
+        auto at = [xp](int64_t k) { return Relu && xp[k] < T(0) ? T(0) : xp[k]; };
         for (int64_t i = 0; i < s.p; i++) {
             const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
             for (int64_t j = 0; j < s.q; j++) {
                 const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
                 int64_t best = rows.lo * s.w + cols.lo;
-                for (int64_t r = rows.lo; r < rows.hi && !std::isnan(xp[best]); r++)
+                for (int64_t r = rows.lo; r < rows.hi && !std::isnan(at(best)); r++)
                     for (int64_t c = cols.lo; c < cols.hi; c++) {
-                        const T v = xp[r * s.w + c];
-                        if (v > xp[best] || std::isnan(v)) {  // strict >: the first maximum wins
+                        const T v = at(r * s.w + c);
+                        if (v > at(best) || std::isnan(v)) {  // strict >: the first maximum wins
                             best = r * s.w + c;
                             if (std::isnan(v)) break;
                         }
                     }
                 const int64_t o = (plane * s.p + i) * s.q + j;
-                y[o] = xp[best];
+                y[o] = at(best);
                 idx[o] = int32_t(best);
             }
         }
     }
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x) {
+    max_pool_fwd<false>(s, y, idx, x);
 }
 
 template <typename T>
@@ -56,6 +64,19 @@ void max_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy, const int32_t* idx
     for (int64_t plane = 0; plane < s.n * s.c; plane++)
         for (int64_t o = 0; o < s.p * s.q; o++)
             dx[plane * s.h * s.w + idx[plane * s.p * s.q + o]] += dy[plane * s.p * s.q + o];
+}
+
+template <typename T>
+void relu_max_pool2d_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x) {
+    max_pool_fwd<true>(s, y, idx, x);
+}
+
+template <typename T>
+void relu_max_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy, const int32_t* idx, const T* y) {
+    for (int64_t plane = 0; plane < s.n * s.c; plane++)
+        for (int64_t o = 0; o < s.p * s.q; o++)
+            if (y[plane * s.p * s.q + o] > T(0))
+                dx[plane * s.h * s.w + idx[plane * s.p * s.q + o]] += dy[plane * s.p * s.q + o];
 }
 
 template <typename T>
@@ -126,12 +147,14 @@ void adaptive_avg_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy) {
     }
 }
 
-#define DYAD_INSTANTIATE(T)                                                            \
-    template void max_pool2d_fwd<T>(const Pool2dShape&, T*, int32_t*, const T*);       \
-    template void max_pool2d_bwd<T>(const Pool2dShape&, T*, const T*, const int32_t*); \
-    template void avg_pool2d_fwd<T>(const Pool2dShape&, T*, const T*);                 \
-    template void avg_pool2d_bwd<T>(const Pool2dShape&, T*, const T*);                 \
-    template void adaptive_avg_pool2d_fwd<T>(const Pool2dShape&, T*, const T*);        \
+#define DYAD_INSTANTIATE(T)                                                                           \
+    template void max_pool2d_fwd<T>(const Pool2dShape&, T*, int32_t*, const T*);                      \
+    template void max_pool2d_bwd<T>(const Pool2dShape&, T*, const T*, const int32_t*);                \
+    template void relu_max_pool2d_fwd<T>(const Pool2dShape&, T*, int32_t*, const T*);                 \
+    template void relu_max_pool2d_bwd<T>(const Pool2dShape&, T*, const T*, const int32_t*, const T*); \
+    template void avg_pool2d_fwd<T>(const Pool2dShape&, T*, const T*);                                \
+    template void avg_pool2d_bwd<T>(const Pool2dShape&, T*, const T*);                                \
+    template void adaptive_avg_pool2d_fwd<T>(const Pool2dShape&, T*, const T*);                       \
     template void adaptive_avg_pool2d_bwd<T>(const Pool2dShape&, T*, const T*);
 DYAD_INSTANTIATE(float)
 DYAD_INSTANTIATE(double)

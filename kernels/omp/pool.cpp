@@ -3,7 +3,9 @@
 // thread count. Differences from naive: max pooling and every backward kernel give exactly naive's
 // results (the same comparisons, the same float expressions in the same order); the average forwards add
 // in float rather than double, so they differ from naive by rounding only. The 2x2 stride-2 unpadded max
-// pool, the reference CNN's, has a branch-free path that vectorises along the output row.
+// pool, the reference CNN's, has a branch-free path that vectorises along the output row. The fused relu
+// + max pool is the same code (one template with a bool parameter) with relu applied to each element as
+// it is loaded, and a backward that skips outputs that are not > 0.
 #include "../pool.h"
 
 #include <algorithm>
@@ -42,8 +44,16 @@ void for_planes(const Pool2dShape& s, Body body) {
 // way (two compares and an and, all on floats) GCC vectorises the loops that use it.
 inline bool take(float v, float best) { return !(v <= best) && best == best; }
 
+// The element a max pool reads: x itself, or relu(x) for the fused relu + max pool (naive's relu_fwd
+// expression, x < 0 ? 0 : x, so NaN and -0.0 pass unchanged; a compare and a blend, which vectorises).
+template <bool Relu>
+inline float load(float v) {
+    return Relu && v < 0.0f ? 0.0f : v;
+}
+
 // One plane of the 2x2 stride-2 unpadded max pool: window (i, j) reads x[2i, 2j], x[2i, 2j + 1],
 // x[2i + 1, 2j], x[2i + 1, 2j + 1] in that (row-major) order.
+template <bool Relu>
 void max_pool_2x2(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
     for (int64_t i = 0; i < s.p; i++) {
         const float* r0 = x + 2 * i * s.w;
@@ -54,9 +64,9 @@ void max_pool_2x2(const Pool2dShape& s, float* y, int32_t* idx, const float* x) 
 #pragma omp simd
         for (int64_t j = 0; j < s.q; j++) {
             const int32_t base = row + 2 * int32_t(j);
-            float best = r0[2 * j];
+            float best = load<Relu>(r0[2 * j]);
             int32_t arg = base;
-            const float b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+            const float b = load<Relu>(r0[2 * j + 1]), c = load<Relu>(r1[2 * j]), d = load<Relu>(r1[2 * j + 1]);
             bool t = take(b, best);
             best = t ? b : best;
             arg = t ? base + 1 : arg;
@@ -73,22 +83,56 @@ void max_pool_2x2(const Pool2dShape& s, float* y, int32_t* idx, const float* x) 
 }
 
 // One plane of any other max pool: the window walked in row-major order, as in naive.
+template <bool Relu>
 void max_pool_general(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
     for (int64_t i = 0; i < s.p; i++) {
         const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
         for (int64_t j = 0; j < s.q; j++) {
             const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
             int64_t arg = rows.lo * s.w + cols.lo;
-            float best = x[arg];
+            float best = load<Relu>(x[arg]);
             for (int64_t r = rows.lo; r < rows.hi; r++) {
                 const float* xr = x + r * s.w;
-                for (int64_t c = cols.lo; c < cols.hi; c++)
-                    if (take(xr[c], best)) best = xr[c], arg = r * s.w + c;
+                for (int64_t c = cols.lo; c < cols.hi; c++) {
+                    const float v = load<Relu>(xr[c]);
+                    if (take(v, best)) best = v, arg = r * s.w + c;
+                }
             }
             y[i * s.q + j] = best;
             idx[i * s.q + j] = int32_t(arg);
         }
     }
+}
+
+// The max pool forward, on relu(x) when Relu: each plane through the 2x2/2 path or the general one.
+template <bool Relu>
+void max_pool_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
+    const bool fast = s.kh == 2 && s.kw == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0;
+    for_planes(s, [&](int64_t plane) {
+        const int64_t in = plane * s.h * s.w, out = plane * s.p * s.q;
+        if (fast)
+            max_pool_2x2<Relu>(s, y + out, idx + out, x + in);
+        else
+            max_pool_general<Relu>(s, y + out, idx + out, x + in);
+    });
+}
+
+// The max pool backward: dx[idx] += dy in output order; when Relu, only where y > 0 (y unused otherwise).
+template <bool Relu>
+void max_pool_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx, const float* y) {
+    for_planes(s, [&](int64_t plane) {
+        float* dxp = dx + plane * s.h * s.w;
+        const int64_t out = plane * s.p * s.q;
+        const float* dyp = dy + out;
+        const int32_t* ip = idx + out;
+        if constexpr (Relu) {
+            const float* yp = y + out;
+            for (int64_t o = 0; o < s.p * s.q; o++)
+                if (yp[o] > 0.0f) dxp[ip[o]] += dyp[o];
+        } else {
+            for (int64_t o = 0; o < s.p * s.q; o++) dxp[ip[o]] += dyp[o];
+        }
+    });
 }
 
 // Sum of x[0, n) in 16 float lanes (independent add chains, vectorised), folded pairwise.
@@ -119,24 +163,18 @@ float window_sum(const float* x, int64_t w, Range rows, Range cols) {
 
 }  // namespace
 
-void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
-    const bool fast = s.kh == 2 && s.kw == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0;
-    for_planes(s, [&](int64_t plane) {
-        const int64_t in = plane * s.h * s.w, out = plane * s.p * s.q;
-        if (fast)
-            max_pool_2x2(s, y + out, idx + out, x + in);
-        else
-            max_pool_general(s, y + out, idx + out, x + in);
-    });
-}
+void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) { max_pool_fwd<false>(s, y, idx, x); }
 
 void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx) {
-    for_planes(s, [&](int64_t plane) {
-        float* dxp = dx + plane * s.h * s.w;
-        const float* dyp = dy + plane * s.p * s.q;
-        const int32_t* ip = idx + plane * s.p * s.q;
-        for (int64_t o = 0; o < s.p * s.q; o++) dxp[ip[o]] += dyp[o];
-    });
+    max_pool_bwd<false>(s, dx, dy, idx, nullptr);
+}
+
+void relu_max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
+    max_pool_fwd<true>(s, y, idx, x);
+}
+
+void relu_max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx, const float* y) {
+    max_pool_bwd<true>(s, dx, dy, idx, y);
 }
 
 void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {

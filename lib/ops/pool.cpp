@@ -1,6 +1,7 @@
 // Pooling frontends: argument checks, the forward kernel, and a backward that adds into dx. Max pooling
 // saves the int32 position of each window's maximum within its input plane; the backward scatters
-// through it without looking at x again.
+// through it without looking at x again. relu_max_pool2d is max pooling of relu(x) in one pass; its
+// backward also reads y, to pass gradient only where the output is > 0.
 #include <string>
 
 #include "dyad/ops.h"
@@ -64,6 +65,27 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), max_pool2d_bwd, s, dx.data<T>(), dy.data<T>(),
                             idx.data<int32_t>());
     });
+    return y;
+}
+
+Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
+    const char* op = "relu_max_pool2d";
+    const Pool2dShape s = window_shape(op, x, kernel, stride, padding);
+    DYAD_CHECK(s.h * s.w <= INT32_MAX, op, ": an image plane of ", s.h, "x", s.w,
+               " elements does not fit an int32 index");
+    const Tensor xc = x.contiguous();
+    Tensor y = Tensor::empty({s.n, s.c, s.p, s.q}, x.dtype(), x.device());
+    Tensor idx = Tensor::empty({s.n, s.c, s.p, s.q}, DType::int32, x.device());
+    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
+    // The backward reads y (which outputs are > 0): saved, so an in-place update of y before backward
+    // is an error rather than a wrong gradient.
+    autograd::record(op, {x}, y,
+                     [s, idx, yd = y.detach()](const Tensor& dy, autograd::GradSink& g) {
+                         const Tensor& dx = g.grad(0);
+                         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), relu_max_pool2d_bwd, s, dx.data<T>(),
+                                             dy.data<T>(), idx.data<int32_t>(), yd.data<T>());
+                     },
+                     {y});
     return y;
 }
 

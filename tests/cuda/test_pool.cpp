@@ -4,7 +4,8 @@
 // the backward gathers add the same terms in the same order as naive's scatter), so every comparison here
 // is bit-for-bit: values, argmax indices, gradients through autograd, and the accumulate contract of the
 // *_bwd kernels called directly on device memory. Ties, NaN and -inf inputs and non-contiguous inputs
-// are covered.
+// are covered. The fused relu_max_pool2d is also checked against max_pool2d(relu(x)) on the GPU, with
+// -0.0 in the data.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -107,6 +108,80 @@ TEST_CASE("cuda max_pool2d kernels equal naive bit for bit, ties and NaN include
     }
 }
 
+TEST_CASE("cuda relu_max_pool2d kernels equal naive bit for bit, signed zeros and NaN included", "[cuda][pool]") {
+    cuda::use_device(0);
+    uint64_t seed = 600;
+    for (const WindowCase& c : test::window_cases()) {
+        for (bool specials : {false, true}) {
+            const Pool2dShape s = test::window_shape(c);
+            INFO(window_str(s) << " specials " << specials);
+            const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
+            const std::vector<float> x = test::signed_zero_tied_values(nx, seed++, specials);
+            std::vector<float> y0 = nan_filled<float>(ny);
+            std::vector<int32_t> i0(static_cast<size_t>(ny), test::kUnwrittenIndex);
+            naive::relu_max_pool2d_fwd(s, y0.data(), i0.data(), x.data());
+            if (!specials) REQUIRE(count_nan(y0) == 0);
+            REQUIRE(std::all_of(i0.begin(), i0.end(), [](int32_t i) { return i >= 0; }));
+
+            // Outputs start as NaN (indices as -1): an element left unwritten fails.
+            const Tensor xd = device_floats(x);
+            Tensor yd = test::nan_tensor(ny, Device::cuda());
+            Tensor id = Tensor::full({ny}, double(test::kUnwrittenIndex), DType::int32, Device::cuda());
+            cuda::relu_max_pool2d_fwd(s, yd.data<float>(), id.data<int32_t>(), xd.data<float>());
+            REQUIRE(same_bits(host_floats(yd), y0));
+            REQUIRE(cpu(id).to_vector<int32_t>() == i0);
+
+            // Backward into a gradient that already holds values: it must add, as naive does; only outputs
+            // > 0 pass their gradient.
+            const std::vector<float> dy = random_floats(ny, seed++);
+            const std::vector<float> dx_init = random_floats(nx, seed++);
+            std::vector<float> dx0 = dx_init;
+            naive::relu_max_pool2d_bwd(s, dx0.data(), dy.data(), i0.data(), y0.data());
+            const Tensor dyd = device_floats(dy);
+            Tensor dxd = device_floats(dx_init);
+            cuda::relu_max_pool2d_bwd(s, dxd.data<float>(), dyd.data<float>(), id.data<int32_t>(), yd.data<float>());
+            REQUIRE(same_bits(host_floats(dxd), dx0));
+        }
+    }
+}
+
+TEST_CASE("cuda relu_max_pool2d frontend equals naive and max_pool2d of relu on the GPU", "[cuda][pool]") {
+    uint64_t seed = 700;
+    for (const WindowCase& c : test::window_cases()) {
+        for (bool specials : {false, true}) {
+            INFO("x " << shape_str(c.x) << " k (" << c.k.h << ", " << c.k.w << ") stride (" << c.s.h << ", " << c.s.w
+                      << ") pad (" << c.p.h << ", " << c.p.w << ") specials " << specials);
+            const Tensor x =
+                Tensor::from_vector(test::signed_zero_tied_values(shape_numel(c.x), seed++, specials), c.x);
+            auto fused = [&](const Tensor& t) { return relu_max_pool2d(t, c.k, c.s, c.p); };
+            auto pair = [&](const Tensor& t) { return max_pool2d(relu(t), c.k, c.s, c.p); };
+            // The GPU against naive on the CPU.
+            require_same_forward_and_gradient(fused, x, gpu(x), seed++);
+            // The fused op against the pair, both on the GPU: values and the gradient of a weighted sum.
+            const Tensor xg = gpu(x);
+            Tensor y[2], g[2];
+            const std::function<Tensor(const Tensor&)> fns[2] = {pair, fused};
+            for (int i = 0; i < 2; i++) {
+                Tensor xl = xg.detach().requires_grad_();
+                y[i] = fns[i](xl);
+                REQUIRE(y[i].device() == Device::cuda());
+                y[i].backward(gpu(test::random_tensor(y[i].shape(), seed)));
+                g[i] = xl.grad();
+            }
+            seed++;
+            require_identical(cpu(y[0]), cpu(y[1]));
+            require_identical(cpu(g[0]), cpu(g[1]));
+        }
+    }
+    // A non-contiguous input.
+    const Tensor base = test::random_tensor({3, 5, 11, 9}, 800);
+    require_same_forward_and_gradient(
+        [](const Tensor& t) {
+            return relu_max_pool2d(t, {3, 2}, 2, 1);
+        },
+        base.transpose(2, 3), gpu(base).transpose(2, 3), 801);
+}
+
 TEST_CASE("cuda avg_pool2d kernels equal naive bit for bit, backward accumulates", "[cuda][pool]") {
     cuda::use_device(0);
     uint64_t seed = 100;
@@ -201,6 +276,7 @@ TEST_CASE("cuda pooling on the reference CNN's shapes equals naive", "[cuda][poo
     // The 2x2/2 max pool after the first conv block and the global average pool of the head, batch 8.
     const Tensor x1 = test::random_tensor({8, 32, 64, 64}, 500);
     require_same_forward_and_gradient([](const Tensor& t) { return max_pool2d(t, 2); }, x1, gpu(x1), 501);
+    require_same_forward_and_gradient([](const Tensor& t) { return relu_max_pool2d(t, 2); }, x1, gpu(x1), 504);
     const Tensor x2 = test::random_tensor({8, 512, 8, 8}, 502);
     require_same_forward_and_gradient([](const Tensor& t) { return adaptive_avg_pool2d(t, 1); }, x2, gpu(x2), 503);
 }

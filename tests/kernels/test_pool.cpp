@@ -1,6 +1,7 @@
-// Pooling (max_pool2d, avg_pool2d, adaptive_avg_pool2d): hand-checked values, the tie, NaN and padding
-// conventions of max pooling, omp-vs-naive parity on the kernels for odd, non-square shapes and many
-// window settings, accumulation of the backward kernels, float64 gradient checks, and argument errors.
+// Pooling (max_pool2d, avg_pool2d, adaptive_avg_pool2d, and the fused relu_max_pool2d): hand-checked
+// values, the tie, NaN and padding conventions of max pooling, the fused op equal to max_pool2d(relu(x))
+// bit for bit, omp-vs-naive parity on the kernels for odd, non-square shapes and many window settings,
+// accumulation of the backward kernels, float64 gradient checks, and argument errors.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "kernels/activation.h"
 #include "kernels/pool.h"
 #include "support/compare.h"
 #include "support/pool_cases.h"
@@ -174,6 +176,55 @@ TEST_CASE("max_pool2d ties go to the first maximum, NaN wins, padding is -inf", 
     }
 }
 
+// ---------------------------------------------------------------------------- fused relu + max pool
+TEST_CASE("relu_max_pool2d keeps relu's signed zeros and max pooling's first maximum", "[pool][naive][omp]") {
+    for (CpuKernels k : kBothSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        // Windows (1x2): {-1, -0} -> relu {+0, -0}: +0 (the first of equal zeros); {-0, -1} -> -0;
+        // {NaN, 5} -> NaN; {-3, 2} -> 2, which alone takes the gradient.
+        Tensor x = Tensor::from_vector(std::vector<float>{-1, -0.0f, -0.0f, -1, kNaN, 5, -3, 2}, {1, 1, 1, 8})
+                       .requires_grad_();
+        Tensor y = relu_max_pool2d(x, {1, 2});
+        const std::vector<float> v = y.detach().to_vector<float>();
+        REQUIRE(v.size() == 4);
+        REQUIRE((v[0] == 0 && !std::signbit(v[0])));
+        REQUIRE((v[1] == 0 && std::signbit(v[1])));
+        REQUIRE(std::isnan(v[2]));
+        REQUIRE(v[3] == 2);
+        y.backward(Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {1, 1, 1, 4}));
+        REQUIRE(values(x.grad()) == std::vector<double>{0, 0, 0, 0, 0, 0, 0, 4});
+    }
+}
+
+// The definition, through the public API: values and the gradient of a weighted sum equal those of
+// max_pool2d(relu(x)) bit for bit, on every window case, on tied data with NaN, -inf and -0.0.
+TEST_CASE("relu_max_pool2d equals max_pool2d of relu bit for bit, values and gradients", "[pool][naive][omp]") {
+    uint64_t seed = 70;
+    for (CpuKernels k : kBothSets) {
+        for (DType dt : {DType::float32, DType::float64}) {
+            CpuKernelsGuard guard(k);
+            for (const WindowCase& c : window_cases()) {
+                for (bool specials : {false, true}) {
+                    INFO(cpu_kernels_name(k) << " " << dtype_name(dt) << " x " << shape_str(c.x) << " k (" << c.k.h
+                                             << ", " << c.k.w << ") stride (" << c.s.h << ", " << c.s.w << ") pad ("
+                                             << c.p.h << ", " << c.p.w << ") specials " << specials);
+                    const Tensor x =
+                        Tensor::from_vector(test::signed_zero_tied_values(shape_numel(c.x), seed++, specials), c.x)
+                            .to(dt);
+                    auto fused = [&](const Tensor& t) { return relu_max_pool2d(t, c.k, c.s, c.p); };
+                    auto pair = [&](const Tensor& t) { return max_pool2d(relu(t), c.k, c.s, c.p); };
+                    const Tensor y_ref = pair(x);
+                    const Tensor w = test::random_tensor(y_ref.shape(), seed++, test::Layout::contiguous, dt);
+                    const Tensor y = fused(x);
+                    test::require_identical(y_ref, y);
+                    test::require_identical(grad_of(pair, x, w), grad_of(fused, x, w));
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------- omp vs naive
 // Max pooling picks elements and every backward kernel adds the same float expressions in the same
 // order: exact (bits). The average forwards add in double (naive) or float (omp): windows of at most 20
@@ -227,6 +278,77 @@ TEST_CASE("max_pool2d kernels: omp equals naive exactly, ties and NaN included",
             REQUIRE_THAT(as_double(dx0), AllClose(expect).rtol(1e-6).atol(1e-6));
         }
     }
+}
+
+// The fused relu + max pool against its definition at the kernel level: naive's fused forward equals
+// naive's max pool of naive's relu (values bit for bit, indices equal), omp equals naive exactly, and the
+// fused backward equals max_pool2d_bwd then relu_bwd when both start from zeros; into a gradient that
+// already holds values it adds. Tied data with NaN, -inf and -0.0.
+TEST_CASE("relu_max_pool2d kernels: equal max pool of relu, omp equals naive exactly", "[pool][naive][omp]") {
+    uint64_t seed = 50;
+    int64_t neg_zero = 0, pos_zero = 0, nan = 0, passed = 0;  // what the data reached, over every case
+    for (const WindowCase& c : window_cases()) {
+        for (bool specials : {false, true}) {
+            const Pool2dShape s = window_shape(c);
+            INFO("x " << shape_str(c.x) << " k (" << s.kh << ", " << s.kw << ") stride (" << s.stride_h << ", "
+                      << s.stride_w << ") pad (" << s.pad_h << ", " << s.pad_w << ") specials " << specials);
+            const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
+            const std::vector<float> x = test::signed_zero_tied_values(nx, seed++, specials);
+            // The definition: relu, then max pool.
+            std::vector<float> r = nan_filled<float>(nx), y_ref = nan_filled<float>(ny);
+            std::vector<int32_t> i_ref(static_cast<size_t>(ny), kUnwrittenIndex);
+            naive::relu_fwd(r.data(), x.data(), nx);
+            naive::max_pool2d_fwd(s, y_ref.data(), i_ref.data(), r.data());
+            // The fused kernels, outputs NaN-filled (indices -1).
+            std::vector<float> y0 = nan_filled<float>(ny), y1 = nan_filled<float>(ny);
+            std::vector<int32_t> i0(static_cast<size_t>(ny), kUnwrittenIndex),
+                i1(static_cast<size_t>(ny), kUnwrittenIndex);
+            naive::relu_max_pool2d_fwd(s, y0.data(), i0.data(), x.data());
+            omp::relu_max_pool2d_fwd(s, y1.data(), i1.data(), x.data());
+            REQUIRE(same_bits(y0, y_ref));
+            REQUIRE(i0 == i_ref);
+            REQUIRE(same_bits(y1, y0));
+            REQUIRE(i1 == i0);
+            if (!specials) REQUIRE(count_nan(y0) == 0);
+            REQUIRE(std::all_of(i0.begin(), i0.end(), [](int32_t i) { return i >= 0; }));
+            // Where the output is > 0, the index is max_pool2d's own index on x.
+            std::vector<float> ym = nan_filled<float>(ny);
+            std::vector<int32_t> im(static_cast<size_t>(ny), kUnwrittenIndex);
+            naive::max_pool2d_fwd(s, ym.data(), im.data(), x.data());
+            for (size_t o = 0; o < size_t(ny); o++) {
+                if (y0[o] > 0) {
+                    REQUIRE(i0[o] == im[o]);
+                    passed++;
+                }
+                neg_zero += y0[o] == 0 && std::signbit(y0[o]) ? 1 : 0;
+                pos_zero += y0[o] == 0 && !std::signbit(y0[o]) ? 1 : 0;
+                nan += std::isnan(y0[o]) ? 1 : 0;
+            }
+
+            // Backward from zeros: the composition's gradient, bit for bit.
+            const std::vector<float> dy = random_floats(ny, seed++);
+            std::vector<float> g(static_cast<size_t>(nx), 0.0f), dx_ref(static_cast<size_t>(nx), 0.0f);
+            naive::max_pool2d_bwd(s, g.data(), dy.data(), i_ref.data());
+            naive::relu_bwd(dx_ref.data(), g.data(), x.data(), nx);
+            std::vector<float> dz0(static_cast<size_t>(nx), 0.0f), dz1 = dz0;
+            naive::relu_max_pool2d_bwd(s, dz0.data(), dy.data(), i0.data(), y0.data());
+            omp::relu_max_pool2d_bwd(s, dz1.data(), dy.data(), i0.data(), y0.data());
+            REQUIRE(same_bits(dz0, dx_ref));
+            REQUIRE(same_bits(dz1, dz0));
+            // Backward into a gradient that already holds values: it must add, the same on both sets.
+            const std::vector<float> dx_init = random_floats(nx, seed++);
+            std::vector<float> dx0 = dx_init, dx1 = dx_init;
+            naive::relu_max_pool2d_bwd(s, dx0.data(), dy.data(), i0.data(), y0.data());
+            omp::relu_max_pool2d_bwd(s, dx1.data(), dy.data(), i0.data(), y0.data());
+            REQUIRE(same_bits(dx0, dx1));
+            REQUIRE(test::added_to(dx0, dx_init, dz0));
+        }
+    }
+    // The data reached every kind of output: positive (gradient passed), +0, -0 and NaN.
+    REQUIRE(passed > 0);
+    REQUIRE(pos_zero > 0);
+    REQUIRE(neg_zero > 0);
+    REQUIRE(nan > 0);
 }
 
 TEST_CASE("avg_pool2d kernels: omp matches naive, backward exactly", "[pool][naive][omp]") {
@@ -297,8 +419,10 @@ TEST_CASE("pooling frontends: omp matches naive on strided inputs", "[pool][naiv
     auto f_max = [](const Tensor& t) { return max_pool2d(t, {3, 2}, 2, 1); };
     auto f_avg = [](const Tensor& t) { return avg_pool2d(t, {3, 2}, 2, 1); };
     auto f_ada = [](const Tensor& t) { return adaptive_avg_pool2d(t, {4, 5}); };
+    auto f_rmax = [](const Tensor& t) { return relu_max_pool2d(t, {3, 2}, 2, 1); };
     using Fn = std::function<Tensor(const Tensor&)>;
-    const std::pair<Fn, Shape> cases[] = {{f_max, {3, 5, 5, 6}}, {f_avg, {3, 5, 5, 6}}, {f_ada, {3, 5, 4, 5}}};
+    const std::pair<Fn, Shape> cases[] = {
+        {f_max, {3, 5, 5, 6}}, {f_avg, {3, 5, 5, 6}}, {f_ada, {3, 5, 4, 5}}, {f_rmax, {3, 5, 5, 6}}};
     for (const auto& c : cases) {
         const Tensor w = test::random_tensor(c.second, 301);
         Tensor y[2], g[2];
@@ -323,6 +447,10 @@ TEST_CASE("pooling gradients (float64)", "[pool][gradcheck]") {
     std::shuffle(ramp.begin(), ramp.end(), std::mt19937(7));
     const Tensor xm = Tensor::from_vector(ramp, shape).requires_grad_();
     const Tensor x = test::random_tensor(shape, 400, test::Layout::contiguous, DType::float64).requires_grad_();
+    // The fused relu + max pool also needs every input away from relu's kink at 0: the ramp shifted by half
+    // a step, so every value is at least 0.005 from 0 and from every other value.
+    for (double& v : ramp) v -= 0.005;
+    const Tensor xr = Tensor::from_vector(ramp, shape).requires_grad_();
 
     for (const WindowCase& c : {WindowCase{shape, 2, 0, 0}, WindowCase{shape, 3, 2, 1},
                                 WindowCase{shape, {3, 2}, {1, 2}, {1, 1}}, WindowCase{shape, {2, 4}, 1, {0, 2}}}) {
@@ -331,6 +459,9 @@ TEST_CASE("pooling gradients (float64)", "[pool][gradcheck]") {
         GradcheckResult r =
             gradcheck([&](const std::vector<Tensor>& v) { return max_pool2d(v[0], c.k, c.s, c.p); }, {xm});
         INFO("max_pool2d: " << r.report);
+        REQUIRE(r.ok);
+        r = gradcheck([&](const std::vector<Tensor>& v) { return relu_max_pool2d(v[0], c.k, c.s, c.p); }, {xr});
+        INFO("relu_max_pool2d: " << r.report);
         REQUIRE(r.ok);
         r = gradcheck([&](const std::vector<Tensor>& v) { return avg_pool2d(v[0], c.k, c.s, c.p); }, {x});
         INFO("avg_pool2d: " << r.report);
@@ -344,10 +475,17 @@ TEST_CASE("pooling gradients (float64)", "[pool][gradcheck]") {
         REQUIRE(r.ok);
     }
     // Composition: pooling a transposed view, then pooling again.
-    const GradcheckResult r = gradcheck(
+    GradcheckResult r = gradcheck(
         [](const std::vector<Tensor>& v) { return adaptive_avg_pool2d(max_pool2d(v[0].transpose(2, 3), 2, 1), 2); },
         {xm});
     INFO(r.report);
+    REQUIRE(r.ok);
+    r = gradcheck(
+        [](const std::vector<Tensor>& v) {
+            return adaptive_avg_pool2d(relu_max_pool2d(v[0].transpose(2, 3), 2, 1), 2);
+        },
+        {xr});
+    INFO("relu_max_pool2d: " << r.report);
     REQUIRE(r.ok);
 }
 
@@ -355,10 +493,10 @@ TEST_CASE("pooling gradients (float64)", "[pool][gradcheck]") {
 TEST_CASE("pooling argument errors name the op and the sizes", "[pool][errors]") {
     using Catch::Contains;
     const Tensor x = Tensor::zeros({2, 3, 4, 4});
-    for (int i = 0; i < 2; i++) {
-        const char* op = i == 0 ? "max_pool2d" : "avg_pool2d";
+    for (int i = 0; i < 3; i++) {
+        const char* op = i == 0 ? "max_pool2d" : i == 1 ? "avg_pool2d" : "relu_max_pool2d";
         auto pool = [i](const Tensor& t, Size2 k, Size2 s, Size2 p) {
-            return i == 0 ? max_pool2d(t, k, s, p) : avg_pool2d(t, k, s, p);
+            return i == 0 ? max_pool2d(t, k, s, p) : i == 1 ? avg_pool2d(t, k, s, p) : relu_max_pool2d(t, k, s, p);
         };
         INFO(op);
         REQUIRE_THROWS_WITH(pool(Tensor::zeros({3, 4, 4}), 2, 0, 0),

@@ -1,6 +1,7 @@
 // Pooling case lists shared by the CPU kernel tests (tests/kernels/test_pool.cpp) and the CUDA tests
 // (tests/cuda/test_pool.cpp): fixed-window and adaptive cases on odd, non-square shapes, and the tied
-// data (with NaN and -inf) that exercises max pooling's tie and NaN rules.
+// data (with NaN and -inf, and -0.0 for the fused relu + max pool) that exercises max pooling's tie and
+// NaN rules.
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -71,6 +72,19 @@ inline std::vector<float> tied_values(int64_t n, uint64_t seed, bool specials) {
     for (auto& e : v) e = 0.5f * float(level(rng));
     if (specials)
         for (size_t i = 7; i < v.size(); i += 97) v[i] = (i / 97) % 2 ? nan : -inf;
+    return v;
+}
+
+// tied_values with every other zero made -0.0: data for the fused relu + max pool, whose result depends on
+// the sign of a zero (relu keeps -0.0, and max pooling keeps the first of equal zeros).
+inline std::vector<float> signed_zero_tied_values(int64_t n, uint64_t seed, bool specials) {
+    std::vector<float> v = tied_values(n, seed, specials);
+    bool flip = false;
+    for (auto& e : v)
+        if (e == 0.0f) {
+            if (flip) e = -0.0f;
+            flip = !flip;
+        }
     return v;
 }
 
