@@ -1,8 +1,9 @@
 // Layer kernels, naive vs omp, on the reference CNN's shapes at batch 64: the 2x2 stride-2 max pools
-// after each conv block, a batch norm of the second block, the global average pool of a 512-channel
-// head, and the two classifier layers. Pooling and batch norm are memory-bound (a compare or two
-// flops per 4 bytes): the rate to watch is bytes/s against bench_elementwise's BM_memcpy. linear is a
-// GEMM: GFLOP/s against bench_peak.
+// after each conv block (alone, and the fused relu_max_pool2d next to the relu + max_pool2d pair it
+// replaces), a batch norm of the second block, the global average pool of a 512-channel head, and the
+// two classifier layers. Pooling and batch norm are memory-bound (a compare or two flops per 4 bytes):
+// the rate to watch is bytes/s against bench_elementwise's BM_memcpy. linear is a GEMM: GFLOP/s against
+// bench_peak.
 // Args: kernels (0 naive, 1 omp), threads (omp only; naive is serial).
 // The BM_cuda_* benchmarks run the CUDA kernels on device buffers at batch 128 (no args; timed with CUDA
 // events; without a GPU they report "no CUDA device"): bytes/s against the device's memory bandwidth.
@@ -14,6 +15,8 @@
 
 #include "bench/common.h"
 #include "dyad/dyad.h"
+#include "kernels/activation.h"
+#include "kernels/elementwise.h"
 #include "kernels/norm.h"
 #include "kernels/pool.h"
 #if DYAD_WITH_CUDA
@@ -67,6 +70,65 @@ void BM_max_pool_64x128x16x16(benchmark::State& state) { run_max_pool(state, 64,
 BENCHMARK(BM_max_pool_64x32x64x64)->Apply(backends);
 BENCHMARK(BM_max_pool_64x64x32x32)->Apply(backends);
 BENCHMARK(BM_max_pool_64x128x16x16)->Apply(backends);
+
+// ---------------------------------------------------------------------------- relu + max pool 2x2/2
+// The fused relu_max_pool2d against the pair it replaces, relu then max_pool2d, forward and backward, on
+// the same shapes as the max pools above. The pair runs what autograd runs for it: relu writes r (the
+// size of x), the max pool reads r; backward zeroes r's gradient g, the max pool scatters into g, and
+// relu's backward reads g and x and adds into dx. The fused op never writes r or g: its forward reads x
+// once, its backward reads y to skip outputs that are not > 0. Bytes count each tensor once per kernel
+// (dx and g read and written, as in run_max_pool); the time ratio of the two benchmarks is the gain.
+void run_relu_max_pool(benchmark::State& state, int64_t n, int64_t c, int64_t h, int64_t w, bool fused) {
+    const Config cfg = configure(
+        state, std::string(fused ? "relu_max_pool2d" : "relu + max_pool2d") + " 2x2/2 fwd+bwd " + dims(n, c, h, w));
+    Pool2dShape s;
+    s.n = n, s.c = c, s.h = h, s.w = w, s.p = h / 2, s.q = w / 2;
+    s.kh = s.kw = s.stride_h = s.stride_w = 2;
+    const int64_t nx = n * c * h * w, ny = n * c * s.p * s.q;
+    const std::vector<float> x = random_floats(nx, 1), dy = random_floats(ny, 2);
+    std::vector<float> y(static_cast<size_t>(ny)), dx(static_cast<size_t>(nx), 0.0f);
+    std::vector<float> r(static_cast<size_t>(fused ? 0 : nx)), g(static_cast<size_t>(fused ? 0 : nx));
+    std::vector<int32_t> idx(static_cast<size_t>(ny));
+    for (auto _ : state) {
+        if (fused && cfg.omp) {
+            omp::relu_max_pool2d_fwd(s, y.data(), idx.data(), x.data());
+            omp::relu_max_pool2d_bwd(s, dx.data(), dy.data(), idx.data(), y.data());
+        } else if (fused) {
+            naive::relu_max_pool2d_fwd<float>(s, y.data(), idx.data(), x.data());
+            naive::relu_max_pool2d_bwd<float>(s, dx.data(), dy.data(), idx.data(), y.data());
+        } else if (cfg.omp) {
+            omp::relu_fwd(r.data(), x.data(), nx);
+            omp::max_pool2d_fwd(s, y.data(), idx.data(), r.data());
+            omp::fill<float>(g.data(), 0.0f, nx);
+            omp::max_pool2d_bwd(s, g.data(), dy.data(), idx.data());
+            omp::relu_bwd(dx.data(), g.data(), x.data(), nx);
+        } else {
+            naive::relu_fwd<float>(r.data(), x.data(), nx);
+            naive::max_pool2d_fwd<float>(s, y.data(), idx.data(), r.data());
+            naive::fill<float>(g.data(), 0.0f, nx);
+            naive::max_pool2d_bwd<float>(s, g.data(), dy.data(), idx.data());
+            naive::relu_bwd<float>(dx.data(), g.data(), x.data(), nx);
+        }
+        benchmark::ClobberMemory();
+    }
+    // Fused: x; y and idx; dy, idx and y; dx. Pair: x and r; r, y and idx; g; dy, idx and g; g, x and dx.
+    const int64_t bytes =
+        fused ? 4 * nx + 8 * ny + 12 * ny + 8 * nx : 8 * nx + 4 * nx + 8 * ny + 4 * nx + 8 * ny + 8 * nx + 16 * nx;
+    state.SetBytesProcessed(state.iterations() * bytes);
+}
+
+void BM_relu_max_pool_64x32x64x64(benchmark::State& state) { run_relu_max_pool(state, 64, 32, 64, 64, true); }
+void BM_relu_then_max_pool_64x32x64x64(benchmark::State& state) { run_relu_max_pool(state, 64, 32, 64, 64, false); }
+void BM_relu_max_pool_64x64x32x32(benchmark::State& state) { run_relu_max_pool(state, 64, 64, 32, 32, true); }
+void BM_relu_then_max_pool_64x64x32x32(benchmark::State& state) { run_relu_max_pool(state, 64, 64, 32, 32, false); }
+void BM_relu_max_pool_64x128x16x16(benchmark::State& state) { run_relu_max_pool(state, 64, 128, 16, 16, true); }
+void BM_relu_then_max_pool_64x128x16x16(benchmark::State& state) { run_relu_max_pool(state, 64, 128, 16, 16, false); }
+BENCHMARK(BM_relu_max_pool_64x32x64x64)->Apply(backends);
+BENCHMARK(BM_relu_then_max_pool_64x32x64x64)->Apply(backends);
+BENCHMARK(BM_relu_max_pool_64x64x32x32)->Apply(backends);
+BENCHMARK(BM_relu_then_max_pool_64x64x32x32)->Apply(backends);
+BENCHMARK(BM_relu_max_pool_64x128x16x16)->Apply(backends);
+BENCHMARK(BM_relu_then_max_pool_64x128x16x16)->Apply(backends);
 
 // ---------------------------------------------------------------------------- batch norm
 // Training forward + backward on (64, 64, 32, 32), 16 MiB per tensor. Forward: x read twice for the
@@ -217,6 +279,66 @@ BENCHMARK(BM_cuda_max_pool_fwd_128x64x32x32)->UseManualTime()->Unit(benchmark::k
 BENCHMARK(BM_cuda_max_pool_bwd_128x64x32x32)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_max_pool_fwd_128x128x16x16)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_max_pool_bwd_128x128x16x16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// Fused relu_max_pool2d 2x2/2 forward + backward against relu then max_pool2d (forward and backward, with
+// the zeroing of relu's output gradient g that autograd does), as in run_relu_max_pool. Bytes: fused, x
+// read, y and idx written, then dy, idx and y read and dx read and written (the gather reads each
+// input's windows); pair, relu (x read, r written), the pool (r read, y and idx written), g zeroed, the
+// pool's backward (dy and idx read, g read and written), relu's backward (g and x read, dx read and
+// written).
+void run_cuda_relu_max_pool(benchmark::State& state, int64_t c, int64_t h, int64_t w, bool fused) {
+    if (!bench::require_gpu(state)) return;
+    const int64_t n = 128;
+    const Pool2dShape s = pool_2x2(n, c, h, w);
+    const int64_t nx = n * c * h * w, ny = n * c * s.p * s.q;
+    const std::string what =
+        std::string(fused ? "relu_max_pool2d" : "relu + max_pool2d") + " 2x2/2 fwd+bwd " + dims(n, c, h, w);
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const Tensor x = device_randn(nx, 1), dy = device_randn(ny, 2);
+    const Tensor y = Tensor::empty({ny}, DType::float32, Device::cuda());
+    const Tensor idx = Tensor::empty({ny}, DType::int32, Device::cuda());
+    const Tensor dx = Tensor::zeros({nx}, DType::float32, Device::cuda());
+    const Tensor r = Tensor::empty({fused ? 0 : nx}, DType::float32, Device::cuda());
+    const Tensor g = Tensor::empty({fused ? 0 : nx}, DType::float32, Device::cuda());
+    bench::time_gpu(state, what, [&] {
+        if (fused) {
+            cuda::relu_max_pool2d_fwd(s, y.data<float>(), idx.data<int32_t>(), x.data<float>());
+            cuda::relu_max_pool2d_bwd(s, dx.data<float>(), dy.data<float>(), idx.data<int32_t>(), y.data<float>());
+        } else {
+            cuda::relu_fwd(r.data<float>(), x.data<float>(), nx);
+            cuda::max_pool2d_fwd(s, y.data<float>(), idx.data<int32_t>(), r.data<float>());
+            cuda::fill<float>(g.data<float>(), 0.0f, nx);
+            cuda::max_pool2d_bwd(s, g.data<float>(), dy.data<float>(), idx.data<int32_t>());
+            cuda::relu_bwd(dx.data<float>(), g.data<float>(), x.data<float>(), nx);
+        }
+    });
+#else
+    (void)s, (void)what;
+#endif
+    const int64_t bytes =
+        fused ? 4 * nx + 8 * ny + 12 * ny + 8 * nx : 8 * nx + 4 * nx + 8 * ny + 4 * nx + 8 * ny + 8 * nx + 16 * nx;
+    state.SetBytesProcessed(state.iterations() * bytes);
+}
+
+void BM_cuda_relu_max_pool_128x32x64x64(benchmark::State& state) { run_cuda_relu_max_pool(state, 32, 64, 64, true); }
+void BM_cuda_relu_then_max_pool_128x32x64x64(benchmark::State& state) {
+    run_cuda_relu_max_pool(state, 32, 64, 64, false);
+}
+void BM_cuda_relu_max_pool_128x64x32x32(benchmark::State& state) { run_cuda_relu_max_pool(state, 64, 32, 32, true); }
+void BM_cuda_relu_then_max_pool_128x64x32x32(benchmark::State& state) {
+    run_cuda_relu_max_pool(state, 64, 32, 32, false);
+}
+void BM_cuda_relu_max_pool_128x128x16x16(benchmark::State& state) { run_cuda_relu_max_pool(state, 128, 16, 16, true); }
+void BM_cuda_relu_then_max_pool_128x128x16x16(benchmark::State& state) {
+    run_cuda_relu_max_pool(state, 128, 16, 16, false);
+}
+BENCHMARK(BM_cuda_relu_max_pool_128x32x64x64)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_relu_then_max_pool_128x32x64x64)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_relu_max_pool_128x64x32x32)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_relu_then_max_pool_128x64x32x32)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_relu_max_pool_128x128x16x16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_relu_then_max_pool_128x128x16x16)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 // Batch norm, training. Forward: x read twice (the statistics, then y) and y written. Backward (dx,
 // dgamma, dbeta): dy and x read for the sums, then dy, x and dx read and dx written.
