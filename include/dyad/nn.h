@@ -99,7 +99,15 @@ private:
 
 using ModulePtr = std::shared_ptr<Module>;
 
-// Children named "0", "1", ... run in order.
+// Layer fusion in Sequential (on by default): a ReLU followed by a MaxPool2d runs as one relu_max_pool2d,
+// and a Conv2d followed by a ReLU (and no MaxPool2d after it) as one conv2d_relu. The results and gradients
+// are the same bits as running the layers one by one; the fused forms save a pass over the activation
+// forward and backward. While a ForwardRecorder is installed (summary(), per-layer profiles) every layer
+// runs on its own so that each is seen. The setting is process-wide.
+void set_fuse_layers(bool on);
+bool fuse_layers();
+
+// Children named "0", "1", ... run in order (with the fusions above).
 class Sequential : public Module {
 public:
     Sequential() = default;
@@ -122,6 +130,8 @@ public:
     std::string extra_repr() const override;
     Tensor& weight() { return *weight_; }
     Tensor& bias() { return *bias_; }  // undefined without bias
+    // relu(forward(x)) as one conv2d_relu (Sequential's fusion).
+    Tensor forward_relu(const Tensor& x);
 
 private:
     int64_t in_, out_;
@@ -158,6 +168,8 @@ class MaxPool2d : public Module {
 public:
     explicit MaxPool2d(Size2 kernel_size, Size2 stride = 0, Size2 padding = 0);
     Tensor forward(const Tensor& x) override;
+    // forward(relu(x)) as one relu_max_pool2d (Sequential's fusion).
+    Tensor forward_relu(const Tensor& x);
     std::string type_name() const override { return "MaxPool2d"; }
     std::string extra_repr() const override;
 

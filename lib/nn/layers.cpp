@@ -68,6 +68,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Siz
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, *weight_, *bias_, stride_, padding_); }
 
+Tensor Conv2d::forward_relu(const Tensor& x) { return conv2d_relu(x, *weight_, *bias_, stride_, padding_); }
+
 std::string Conv2d::extra_repr() const {
     std::string s = std::to_string(in_) + ", " + std::to_string(out_) + ", kernel_size=" + pair_str(kernel_) +
                     ", stride=" + pair_str(stride_);
@@ -102,6 +104,8 @@ MaxPool2d::MaxPool2d(Size2 kernel_size, Size2 stride, Size2 padding)
 }
 
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel_, stride_, padding_); }
+
+Tensor MaxPool2d::forward_relu(const Tensor& x) { return relu_max_pool2d(x, kernel_, stride_, padding_); }
 
 std::string MaxPool2d::extra_repr() const {
     return "kernel_size=" + size_str(kernel_) + ", stride=" + size_str(stride_) + ", padding=" + size_str(padding_) +

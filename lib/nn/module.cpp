@@ -1,5 +1,6 @@
 // Module: registration of parameters, buffers and children; the PyTorch-ordered walks over them
 // (named_parameters, state_dict, named_modules); load_state_dict; mode and device changes. Sequential.
+#include <atomic>
 #include <map>
 #include <set>
 #include <sstream>
@@ -12,6 +13,7 @@ namespace dyad::nn {
 namespace {
 
 thread_local detail::ForwardRecorder* g_recorder = nullptr;
+std::atomic<bool> g_fuse_layers{true};
 
 std::string join(const std::string& prefix, const std::string& name) {
     return prefix.empty() ? name : prefix + "." + name;
@@ -208,9 +210,35 @@ ModulePtr Sequential::operator[](size_t i) const {
     return children()[i].second;
 }
 
+void set_fuse_layers(bool on) { g_fuse_layers.store(on); }
+bool fuse_layers() { return g_fuse_layers.load(); }
+
 Tensor Sequential::forward(const Tensor& x) {
+    const auto& c = children();
+    // A recorder must see every layer, so it turns the fusions off.
+    const bool fuse = g_recorder == nullptr && fuse_layers();
+    auto at = [&c](size_t i) { return i < c.size() ? c[i].second.get() : nullptr; };
     Tensor h = x;
-    for (const auto& entry : children()) h = (*entry.second)(h);
+    for (size_t i = 0; i < c.size(); i++) {
+        Module* m = at(i);
+        if (fuse && dynamic_cast<ReLU*>(at(i + 1))) {
+            // Conv2d, ReLU: one conv2d_relu, unless a MaxPool2d follows (then ReLU + pool fuse instead).
+            auto* conv = dynamic_cast<Conv2d*>(m);
+            if (conv && !dynamic_cast<MaxPool2d*>(at(i + 2))) {
+                h = conv->forward_relu(h);
+                i++;
+                continue;
+            }
+        }
+        if (fuse && dynamic_cast<ReLU*>(m)) {
+            if (auto* pool = dynamic_cast<MaxPool2d*>(at(i + 1))) {
+                h = pool->forward_relu(h);
+                i++;
+                continue;
+            }
+        }
+        h = (*m)(h);
+    }
     return h;
 }
 

@@ -1,11 +1,14 @@
 // Modules: PyTorch's state_dict names and order for both models, parameter counts derived by hand,
 // PyTorch's default initialisation, train/eval, device moves, load_state_dict's checks, zero_grad,
-// registration rules, layer reprs, summary() and the forward shapes of the models and a BasicBlock.
+// registration rules, layer reprs, summary() (with fusion on, the default: every layer is still listed), the
+// forward shapes of the models and a BasicBlock, and Sequential's layer fusion (same bits as unfused).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -535,4 +538,61 @@ TEST_CASE("summary lists every leaf layer with its output shape and the totals",
     REQUIRE_THAT(rs, Contains("layer2.0.downsample.0") && Contains("(1, 128, 8, 8)"));
     REQUIRE_THAT(rs, Contains("fc") && Contains("(1, 10)"));
     REQUIRE_THAT(rs, Contains("Total params: ") && Contains("11,173,962"));  // 11,271,432 - 513 * 190
+}
+
+namespace {
+
+// Output and every parameter gradient of model(x), weighted by w, with Sequential's fusion on or off.
+std::vector<std::vector<float>> run_fused(nn::Module& model, const Tensor& x, const Tensor& w, bool fuse) {
+    const bool prev = nn::fuse_layers();
+    nn::set_fuse_layers(fuse);
+    model.zero_grad();
+    const Tensor y = model(x);
+    sum(y * w).backward();
+    nn::set_fuse_layers(prev);
+    std::vector<std::vector<float>> out{y.to_vector<float>()};
+    for (const auto& [name, p] : model.named_parameters()) out.push_back(p.grad().to_vector<float>());
+    return out;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](float u, float v) {
+               uint32_t ub, vb;
+               std::memcpy(&ub, &u, 4);
+               std::memcpy(&vb, &v, 4);
+               return ub == vb;
+           });
+}
+
+}  // namespace
+
+TEST_CASE("Sequential fuses ReLU + MaxPool2d and Conv2d + ReLU with the same bits", "[nn][fusion]") {
+    for (CpuKernels k : {CpuKernels::naive, CpuKernels::omp}) {
+        CpuKernelsGuard kg(k);
+        manual_seed(7);
+        // The baseline CNN (three ReLU + pool pairs) and a Sequential with a Conv2d + ReLU pair and no pool.
+        auto cnn = models::baseline_cnn(10, 3, 16);
+        auto conv_relu = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+            std::make_shared<nn::Conv2d>(3, 5, 3, 1, 1), std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(),
+            std::make_shared<nn::Linear>(5 * 9 * 7, 4)});
+        struct Case {
+            nn::Module* model;
+            Shape x;
+            Shape y;
+        };
+        for (const Case& c : {Case{cnn.get(), {3, 3, 16, 16}, {3, 10}}, Case{conv_relu.get(), {2, 3, 9, 7}, {2, 4}}}) {
+            const Tensor x = Tensor::randn(c.x);
+            const Tensor w = Tensor::randn(c.y);
+            const auto fused = run_fused(*c.model, x, w, true);
+            const auto plain = run_fused(*c.model, x, w, false);
+            REQUIRE(fused.size() == plain.size());
+            for (size_t i = 0; i < fused.size(); i++) {
+                INFO("kernels " << cpu_kernels_name(k) << ", output/gradient " << i);
+                CHECK(same_bits(fused[i], plain[i]));
+            }
+            // Not all zero: the comparison above compared something.
+            CHECK(std::any_of(fused[1].begin(), fused[1].end(), [](float v) { return v != 0.0f; }));
+        }
+    }
+    CHECK(nn::fuse_layers());
 }
