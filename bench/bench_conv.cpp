@@ -1,16 +1,25 @@
-// Convolution kernels, naive vs omp: forward (with bias), backward data and backward filter (with the
-// bias gradient) on the reference CNN's three conv layers. All are compute-bound (2*N*K*C*R*S*P*Q FLOP
-// per pass on O(input + weight + output) data), so the rate to watch is FLOP/s against bench_peak's FMA
-// peak for the same thread count; omp lowers each image to GEMMs (im2col), so bench_gemm's *_im2col
-// cases are its ceiling. Kernels are called directly on preallocated buffers.
-// omp runs at batch 64 with 1 and 2 threads; naive is serial and slow (about 1 GFLOP/s), so it runs at
-// batch 4 (its label says so): the FLOP/s are per pass of the batch actually run, comparable across both.
-// conv_cuda/* (GPU): every pass of the three layers at batch 128 with cuDNN (its algorithm found on the
-// untimed warm-up calls) and with im2col + cuBLAS, in strict FP32, timed with CUDA events.
+// Convolution kernels, naive vs omp vs cuda: forward, backward data and backward filter on the reference
+// CNN's three conv layers (with bias) and on ResNet-18's distinct convolutions (models::resnet18_small on
+// 64x64 images: 3x3 pad 1 without bias at 64x64x64, 32x32x128, 16x16x256 and 8x8x512, the stride-2 3x3
+// entering layer2 and its 1x1 stride-2 downsample; layer3's and layer4's stride-2 convs repeat layer2's
+// pattern at smaller sizes and are left out). All are compute-bound (2*N*K*C*R*S*P*Q FLOP per pass on
+// O(input + weight + output) data), so the rate to watch is FLOP/s and pct_peak, its fraction of the
+// CPU's FMA peak for the same thread count measured in the same process (bench/common.h); omp lowers each
+// image to GEMMs (im2col), so bench_gemm's *_im2col cases are its practical ceiling. Kernels are called
+// directly on preallocated buffers.
+// omp runs the CNN at batch 64 and ResNet-18 at batch 32, with 1 and 2 threads. naive is serial and slow
+// (about 1 GFLOP/s), so it runs the CNN at batch 4 and only two ResNet shapes (64x64x64 and 8x8x512) at
+// batch 1 (its label says so): FLOP/s are per pass of the batch actually run, comparable across both.
+// conv_cuda/* (GPU): every pass of every shape at batch 128 with cuDNN (its algorithm found on the
+// untimed warm-up calls) and with im2col + cuBLAS, in strict FP32, timed with CUDA events; the im2col
+// runs report vs_cudnn, their rate over cuDNN's on the same shape and pass (measured in the same run).
 // Run: bench_conv --benchmark_min_time=0.3 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
+#include <iterator>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "bench/common.h"
 #include "dyad/dyad.h"
@@ -23,17 +32,34 @@ namespace {
 
 struct Layer {
     const char* name;
-    int64_t c, h, w, k, r, s, pad;
+    int64_t c, h, w, k, r, s, stride, pad;
+    bool bias;
 };
 
-// x (N, C, H, W), weight (K, C, R, S), stride 1: the reference CNN's convolutions.
+// x (N, C, H, W), weight (K, C, R, S), stride 1, with bias: the reference CNN's convolutions.
 const Layer kLayers[] = {
     // x (64, 3, 64, 64), w (32, 3, 3, 3): 0.9 GFLOP at batch 64; CRS = 27 is a short GEMM k.
-    {"conv1", 3, 64, 64, 32, 3, 3, 1},
+    {"conv1", 3, 64, 64, 32, 3, 3, 1, 1, true},
     // x (64, 32, 32, 32), w (64, 32, 3, 3): 2.4 GFLOP; per image K x CRS x PQ = 64 x 288 x 1024.
-    {"conv2", 32, 32, 32, 64, 3, 3, 1},
+    {"conv2", 32, 32, 32, 64, 3, 3, 1, 1, true},
     // x (64, 64, 16, 16), w (128, 64, 3, 3): 2.4 GFLOP; per image 128 x 576 x 256.
-    {"conv3", 64, 16, 16, 128, 3, 3, 1},
+    {"conv3", 64, 16, 16, 128, 3, 3, 1, 1, true},
+};
+
+// ResNet-18's distinct convolutions (no bias). GFLOP at batch 32; per image K x CRS x PQ.
+const Layer kResnetLayers[] = {
+    // layer1 (and the stem's output size): 64 -> 64 at 64x64; 9.7 GFLOP; 64 x 576 x 4096.
+    {"resnet_l1_conv", 64, 64, 64, 64, 3, 3, 1, 1, false},
+    // layer2's first conv, stride 2: 64x64x64 -> 32x32x128; 4.8 GFLOP; 128 x 576 x 1024.
+    {"resnet_l2_conv_s2", 64, 64, 64, 128, 3, 3, 2, 1, false},
+    // layer2's downsample, 1x1 stride 2: 64x64x64 -> 32x32x128; 0.5 GFLOP; 128 x 64 x 1024, a short k.
+    {"resnet_l2_down", 64, 64, 64, 128, 1, 1, 2, 0, false},
+    // layer2: 128 -> 128 at 32x32; 9.7 GFLOP; 128 x 1152 x 1024.
+    {"resnet_l2_conv", 128, 32, 32, 128, 3, 3, 1, 1, false},
+    // layer3: 256 -> 256 at 16x16; 9.7 GFLOP; 256 x 2304 x 256.
+    {"resnet_l3_conv", 256, 16, 16, 256, 3, 3, 1, 1, false},
+    // layer4: 512 -> 512 at 8x8; 9.7 GFLOP; 512 x 4608 x 64, a short n.
+    {"resnet_l4_conv", 512, 8, 8, 512, 3, 3, 1, 1, false},
 };
 
 enum class Pass { fwd, bwd_data, bwd_filter };
@@ -42,10 +68,13 @@ const char* pass_name(Pass p) { return p == Pass::fwd ? "fwd" : p == Pass::bwd_d
 Conv2dShape shape_of(const Layer& l, int64_t n) {
     Conv2dShape s;
     s.n = n, s.c = l.c, s.h = l.h, s.w = l.w, s.k = l.k, s.r = l.r, s.s = l.s;
+    s.stride_h = s.stride_w = l.stride;
     s.pad_h = s.pad_w = l.pad;
-    s.p = s.h + 2 * l.pad - s.r + 1, s.q = s.w + 2 * l.pad - s.s + 1;
+    s.p = (s.h + 2 * l.pad - s.r) / l.stride + 1, s.q = (s.w + 2 * l.pad - s.s) / l.stride + 1;
     return s;
 }
+
+double flop_of(const Conv2dShape& s) { return 2.0 * double(s.n * s.k * s.c * s.r * s.s * s.p * s.q); }
 
 // The buffers of one layer at batch n: random inputs, zeroed gradients (backward accumulates into them).
 struct Buffers {
@@ -65,11 +94,29 @@ Buffers make_buffers(const Conv2dShape& s) {
     return o;
 }
 
+// The buffers of layer l at the batch of s, made once and kept while that layer's benchmarks run (Google
+// Benchmark calls each function several times, and drawing tens of millions of inputs each time would
+// take longer than the measurement); a new layer frees the previous one's. The backward passes keep
+// accumulating into the shared gradients, which changes values, not timings.
+Buffers& buffers_for(const Layer& l, const Conv2dShape& s) {
+    static std::string layer;
+    static std::map<int64_t, Buffers> by_batch;
+    if (layer != l.name) {
+        by_batch.clear();
+        layer = l.name;
+    }
+    auto it = by_batch.find(s.n);
+    if (it == by_batch.end()) it = by_batch.emplace(s.n, make_buffers(s)).first;
+    return it->second;
+}
+
 void run(benchmark::State& state, Layer l, Pass pass, bool use_omp, int threads, int64_t batch) {
     const Conv2dShape s = shape_of(l, batch);
-    Buffers o = make_buffers(s);
-    float *x = o.x.data<float>(), *w = o.w.data<float>(), *b = o.b.data<float>(), *y = o.y.data<float>();
-    float *dx = o.dx.data<float>(), *dw = o.dw.data<float>(), *db = o.db.data<float>();
+    Buffers& o = buffers_for(l, s);
+    float *x = o.x.data<float>(), *w = o.w.data<float>(), *y = o.y.data<float>();
+    float *dx = o.dx.data<float>(), *dw = o.dw.data<float>();
+    float* b = l.bias ? o.b.data<float>() : nullptr;  // ResNet's convolutions have none
+    float* db = l.bias ? o.db.data<float>() : nullptr;
     NumThreadsGuard nt(threads);
     for (auto _ : state) {
         if (pass == Pass::fwd) {
@@ -90,23 +137,43 @@ void run(benchmark::State& state, Layer l, Pass pass, bool use_omp, int threads,
         }
         benchmark::ClobberMemory();
     }
-    const double flop = 2.0 * double(s.n * s.k * s.c * s.r * s.s * s.p * s.q);
+    const double flop = flop_of(s);
     state.counters["FLOP/s"] = benchmark::Counter(flop, benchmark::Counter::kIsIterationInvariantRate);
+    bench::set_pct_peak(state, flop, use_omp ? threads : 1);
     state.SetLabel((use_omp ? "omp x" + std::to_string(threads) : std::string("naive")) + ", batch " +
                    std::to_string(batch));
 }
+
+#if DYAD_WITH_CUDA
+// cuDNN's seconds per call of `pass` on layer l at batch 128 (strict FP32), measured once and cached: the
+// reference of the im2col runs' vs_cudnn. `call` runs the pass with the current settings.
+template <typename F>
+double cudnn_seconds(const Layer& l, Pass pass, F&& call) {
+    static std::map<std::string, double> cache;
+    const std::string key = std::string(l.name) + "_" + pass_name(pass);
+    const auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+    const cuda::ConvImpl prev = cuda::conv_impl();
+    cuda::set_conv_impl(cuda::ConvImpl::cudnn);
+    const double seconds = bench::gpu_seconds_per_call(call);
+    cuda::set_conv_impl(prev);
+    return cache[key] = seconds;
+}
+#endif
 
 // The GPU passes at batch 128 on device buffers; dy is y (as above), the gradients accumulate.
 void run_cuda(benchmark::State& state, Layer l, Pass pass, bool use_cudnn) {
     if (!bench::require_gpu(state)) return;
 #if DYAD_WITH_CUDA
     const Conv2dShape s = shape_of(l, 128);
-    const Buffers host = make_buffers(s);
+    const Buffers& host = buffers_for(l, s);
     const Tensor xt = host.x.to(Device::cuda()), wt = host.w.to(Device::cuda()), bt = host.b.to(Device::cuda());
     const Tensor yt = host.y.to(Device::cuda()), dxt = host.dx.to(Device::cuda());
     const Tensor dwt = host.dw.to(Device::cuda()), dbt = host.db.to(Device::cuda());
-    float *x = xt.data<float>(), *w = wt.data<float>(), *b = bt.data<float>(), *y = yt.data<float>();
-    float *dx = dxt.data<float>(), *dw = dwt.data<float>(), *db = dbt.data<float>();
+    float *x = xt.data<float>(), *w = wt.data<float>(), *y = yt.data<float>();
+    float *dx = dxt.data<float>(), *dw = dwt.data<float>();
+    float* b = l.bias ? bt.data<float>() : nullptr;
+    float* db = l.bias ? dbt.data<float>() : nullptr;
     const cuda::ConvImpl prev_conv = cuda::conv_impl();
     const cuda::GemmImpl prev_gemm = cuda::gemm_impl();
     const Precision prev_precision = precision();
@@ -114,18 +181,20 @@ void run_cuda(benchmark::State& state, Layer l, Pass pass, bool use_cudnn) {
     cuda::set_gemm_impl(cuda::GemmImpl::cublas);
     set_precision(Precision::fp32);
     cuda::use_device(0);
-    bench::time_gpu(state, std::string(use_cudnn ? "cudnn" : "im2col + cublas") + ", batch 128", [&] {
+    const auto call = [&] {
         if (pass == Pass::fwd)
             cuda::conv2d_fwd(s, y, x, w, b);
         else if (pass == Pass::bwd_data)
             cuda::conv2d_bwd_data(s, dx, y, w);
         else
             cuda::conv2d_bwd_filter(s, dw, db, y, x);
-    });
+    };
+    bench::time_gpu(state, std::string(use_cudnn ? "cudnn" : "im2col + cublas") + ", batch 128", call);
+    const double flop = flop_of(s);
+    if (!use_cudnn) state.counters["vs_cudnn"] = bench::fraction_of(flop, flop / cudnn_seconds(l, pass, call));
     cuda::set_conv_impl(prev_conv);
     cuda::set_gemm_impl(prev_gemm);
     set_precision(prev_precision);
-    const double flop = 2.0 * double(s.n * s.k * s.c * s.r * s.s * s.p * s.q);
     state.counters["FLOP/s"] = benchmark::Counter(flop, benchmark::Counter::kIsIterationInvariantRate);
 #else
     (void)l, (void)pass, (void)use_cudnn;
@@ -137,20 +206,33 @@ void run_cuda(benchmark::State& state, Layer l, Pass pass, bool use_cudnn) {
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    const auto cpu = [](const std::string& name, const Layer& l, Pass p, bool use_omp, int threads, int64_t batch) {
+        benchmark::RegisterBenchmark(name.c_str(), run, l, p, use_omp, threads, batch)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+    };
+    const Pass passes[] = {Pass::fwd, Pass::bwd_data, Pass::bwd_filter};
     for (const Layer& l : kLayers)
-        for (Pass p : {Pass::fwd, Pass::bwd_data, Pass::bwd_filter}) {
+        for (Pass p : passes) {
             const std::string name = std::string(l.name) + "_" + pass_name(p);
-            benchmark::RegisterBenchmark(("conv_naive/" + name + "/batch:4").c_str(), run, l, p, false, 1, 4)
-                ->UseRealTime()
-                ->Unit(benchmark::kMillisecond);
+            cpu("conv_naive/" + name + "/batch:4", l, p, false, 1, 4);
             for (int threads : {1, 2})
-                benchmark::RegisterBenchmark(("conv_omp/" + name + "/threads:" + std::to_string(threads)).c_str(), run,
-                                             l, p, true, threads, 64)
-                    ->UseRealTime()
-                    ->Unit(benchmark::kMillisecond);
+                cpu("conv_omp/" + name + "/threads:" + std::to_string(threads), l, p, true, threads, 64);
         }
-    for (const Layer& l : kLayers)
-        for (Pass p : {Pass::fwd, Pass::bwd_data, Pass::bwd_filter})
+    for (const Layer& l : kResnetLayers)
+        for (Pass p : passes) {
+            const std::string name = std::string(l.name) + "_" + pass_name(p);
+            // naive: the largest image (layer1) and the deepest layer (layer4) only, one image each.
+            const std::string lname = l.name;
+            if (lname == "resnet_l1_conv" || lname == "resnet_l4_conv")
+                cpu("conv_naive/" + name + "/batch:1", l, p, false, 1, 1);
+            for (int threads : {1, 2})
+                cpu("conv_omp/" + name + "/threads:" + std::to_string(threads), l, p, true, threads, 32);
+        }
+    std::vector<Layer> all(std::begin(kLayers), std::end(kLayers));
+    all.insert(all.end(), std::begin(kResnetLayers), std::end(kResnetLayers));
+    for (const Layer& l : all)
+        for (Pass p : passes)
             for (bool use_cudnn : {true, false})
                 benchmark::RegisterBenchmark(("conv_cuda/" + std::string(use_cudnn ? "cudnn/" : "im2col/") + l.name +
                                               "_" + pass_name(p) + "/batch:128")

@@ -1,10 +1,14 @@
-// Elementwise and activation kernels, naive vs omp, on the reference CNN's activation shapes at batch 32.
-// All of them are memory-bound (exp excepted): the rate to watch is bytes/s (bytes read + written per
-// iteration) against BM_memcpy, the bandwidth ceiling. Kernels are called directly on preallocated
-// buffers, so the numbers are the kernels' own; BM_add_frontend shows what the op frontend adds on top.
+// Elementwise and activation kernels, naive vs omp, on the reference CNN's activation shapes at batch 32
+// and ResNet-18's layer1 activation (32, 64, 64, 64) (its residual add and ReLUs run there). All of them
+// are memory-bound (exp excepted): the rate to watch is bytes/s (bytes read + written per iteration) and
+// pct_copy, its fraction of the CPU's copy bandwidth for the same thread count (a 64 MiB copy measured
+// in the same process, bench/common.h); BM_memcpy is the same ceiling at each benchmark's own size.
+// Kernels are called directly on preallocated buffers, so the numbers are the kernels' own;
+// BM_add_frontend shows what the op frontend adds on top.
 // Args: shape (index into kShapes), kernels (0 naive, 1 omp), threads (omp only; naive is serial).
 // The BM_cuda_* benchmarks run the CUDA kernels on device buffers at batch 128 (no args; CUDA event
-// timing); their ceiling is BM_cuda_copy_clone, a same-layout copy.
+// timing); pct_copy is against the GPU's device-to-device copy bandwidth (256 MiB, same process), and
+// BM_cuda_copy_clone is a same-layout copy at each size.
 // Run: bench_elementwise --benchmark_min_time=0.2 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
@@ -27,8 +31,10 @@ using namespace dyad;
 
 namespace {
 
-// Activations after conv1, conv2 and conv3 of the reference CNN, batch 32: (N, C, H, W).
-const Shape kShapes[] = {{32, 32, 64, 64}, {32, 64, 32, 32}, {32, 128, 16, 16}};
+// Activations after conv1, conv2 and conv3 of the reference CNN, batch 32: (N, C, H, W); then ResNet-18's
+// layer1 activation at batch 32 (32 MiB, larger than the reference machine's L3).
+const Shape kShapes[] = {{32, 32, 64, 64}, {32, 64, 32, 32}, {32, 128, 16, 16}, {32, 64, 64, 64}};
+constexpr int64_t kBaselineShapes = 3, kAllShapes = 4;
 
 struct Config {
     Shape shape;
@@ -45,30 +51,37 @@ Config configure(benchmark::State& state) {
     return c;
 }
 
-void shapes_and_backends(benchmark::internal::Benchmark* b) {
+// The first `shapes` of kShapes, each naive, omp x1 and omp x2.
+void shapes_and_backends_upto(benchmark::internal::Benchmark* b, int64_t shapes) {
     b->ArgNames({"shape", "omp", "threads"});
-    for (int64_t s = 0; s < 3; s++) {
+    for (int64_t s = 0; s < shapes; s++) {
         b->Args({s, 0, 1});
         b->Args({s, 1, 1});
         b->Args({s, 1, 2});
     }
     b->Unit(benchmark::kMicrosecond);
 }
+// The baseline CNN's shapes only.
+void shapes_and_backends(benchmark::internal::Benchmark* b) { shapes_and_backends_upto(b, kBaselineShapes); }
+// The baseline CNN's shapes and ResNet-18's.
+void all_shapes_and_backends(benchmark::internal::Benchmark* b) { shapes_and_backends_upto(b, kAllShapes); }
 
 // Memcpy has no backend: only the thread count varies.
 void shapes_and_threads(benchmark::internal::Benchmark* b) {
     b->ArgNames({"shape", "omp", "threads"});
-    for (int64_t s = 0; s < 3; s++) {
+    for (int64_t s = 0; s < kAllShapes; s++) {
         b->Args({s, 1, 1});
         b->Args({s, 1, 2});
     }
     b->Unit(benchmark::kMicrosecond);
 }
 
-std::vector<float> random_floats(int64_t n, uint64_t seed) {
-    manual_seed(seed);
-    return Tensor::randn({n}).to_vector<float>();
+// pct_copy of a run configured by configure(): against the copy bandwidth on its thread count.
+void set_pct_copy(benchmark::State& state, const Config& c) {
+    bench::set_pct_copy(state, c.omp ? int(state.range(2)) : 1);
 }
+
+std::vector<float> random_floats(int64_t n, uint64_t seed) { return bench::random_floats(n, seed); }
 
 // The iteration space the frontend builds for out = a (op) b, all three with the given shapes.
 StridedShape binary_space(const Shape& out, const Shape& a, const Shape& b) {
@@ -102,6 +115,7 @@ void BM_memcpy(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * c.n * 8);
+    bench::set_pct_copy(state, threads);
 }
 BENCHMARK(BM_memcpy)->Apply(shapes_and_threads);
 
@@ -117,8 +131,9 @@ void BM_binary_same_shape(benchmark::State& state, BinaryOp op) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * c.n * 12);
+    set_pct_copy(state, c);
 }
-BENCHMARK_CAPTURE(BM_binary_same_shape, add, BinaryOp::add)->Apply(shapes_and_backends);
+BENCHMARK_CAPTURE(BM_binary_same_shape, add, BinaryOp::add)->Apply(all_shapes_and_backends);
 BENCHMARK_CAPTURE(BM_binary_same_shape, mul, BinaryOp::mul)->Apply(shapes_and_backends);
 
 // Conv bias: (N, C, H, W) + (C, 1, 1). Reads 4N + 4C, writes 4N bytes (the bias stays in L1).
@@ -133,6 +148,7 @@ void BM_add_bias(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * (c.n * 8 + c.shape[1] * 4));
+    set_pct_copy(state, c);
 }
 BENCHMARK(BM_add_bias)->Apply(shapes_and_backends);
 
@@ -149,6 +165,7 @@ void BM_add_row(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * (c.n * 8 + w * 4));
+    set_pct_copy(state, c);
 }
 BENCHMARK(BM_add_row)->Apply(shapes_and_backends);
 
@@ -165,6 +182,7 @@ void BM_add_small(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * n * 12);
+    bench::set_pct_copy(state, int(state.range(1)));
 }
 BENCHMARK(BM_add_small)
     ->ArgNames({"n", "threads"})
@@ -180,6 +198,7 @@ void BM_add_frontend(benchmark::State& state) {
     const Tensor a = Tensor::randn(c.shape), b = Tensor::randn(c.shape);
     for (auto _ : state) benchmark::DoNotOptimize(add(a, b));
     state.SetBytesProcessed(state.iterations() * c.n * 12);
+    set_pct_copy(state, c);
 }
 BENCHMARK(BM_add_frontend)->Apply(shapes_and_backends);
 
@@ -199,6 +218,7 @@ void BM_exp(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * c.n * 8);
+    set_pct_copy(state, c);
 }
 BENCHMARK(BM_exp)->Apply(shapes_and_backends);
 
@@ -215,8 +235,9 @@ void BM_relu_fwd(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * c.n * 8);
+    set_pct_copy(state, c);
 }
-BENCHMARK(BM_relu_fwd)->Apply(shapes_and_backends);
+BENCHMARK(BM_relu_fwd)->Apply(all_shapes_and_backends);
 
 // dx += dy where x > 0: reads dx, dy, x (12N), writes dx (4N): 16N bytes, memory-bound.
 void BM_relu_bwd(benchmark::State& state) {
@@ -231,8 +252,9 @@ void BM_relu_bwd(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * c.n * 16);
+    set_pct_copy(state, c);
 }
-BENCHMARK(BM_relu_bwd)->Apply(shapes_and_backends);
+BENCHMARK(BM_relu_bwd)->Apply(all_shapes_and_backends);
 
 // ---------------------------------------------------------------------------- copy, fill
 // x.transpose(-1, -2).contiguous(): reads 4N with stride W, writes 4N contiguously. Each source cache
@@ -253,6 +275,7 @@ void BM_copy_transposed(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * c.n * 8);
+    set_pct_copy(state, c);
 }
 BENCHMARK(BM_copy_transposed)->Apply(shapes_and_backends);
 
@@ -268,6 +291,7 @@ void BM_fill(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * c.n * 4);
+    set_pct_copy(state, c);
 }
 BENCHMARK(BM_fill)->Apply(shapes_and_backends);
 
@@ -275,8 +299,9 @@ BENCHMARK(BM_fill)->Apply(shapes_and_backends);
 // Kernels called directly on device buffers (no allocation in the timing, except where a benchmark times
 // a Tensor method). Bytes count each tensor a kernel touches once: what it must move at the least.
 
-// The baseline CNN's activations at batch 128: after conv1, conv2 and conv3.
-const Shape kCudaShapes[] = {{128, 32, 64, 64}, {128, 64, 32, 32}, {128, 128, 16, 16}};
+// The baseline CNN's activations at batch 128: after conv1, conv2 and conv3; then ResNet-18's layer1
+// activation at batch 128 (128 MiB), where its residual adds and ReLUs run.
+const Shape kCudaShapes[] = {{128, 32, 64, 64}, {128, 64, 32, 32}, {128, 128, 16, 16}, {128, 64, 64, 64}};
 
 #if DYAD_WITH_CUDA
 // A device tensor of `shape` holding seeded normal values.
@@ -301,6 +326,7 @@ void BM_cuda_add_bias(benchmark::State& state) {
     });
 #endif
     state.SetBytesProcessed(state.iterations() * (n * 8 + c * 4));
+    bench::set_pct_copy(state, 1, true);
 }
 
 // out = a + b, same shape: the contiguous float4 kernel. Reads 8N, writes 4N bytes.
@@ -317,6 +343,7 @@ void BM_cuda_add(benchmark::State& state) {
                     [&] { cuda::binary_fwd(BinaryOp::add, out.data<float>(), a.data<float>(), b.data<float>(), s); });
 #endif
     state.SetBytesProcessed(state.iterations() * n * 12);
+    bench::set_pct_copy(state, 1, true);
 }
 
 // y = relu(x): reads 4N, writes 4N bytes.
@@ -332,6 +359,7 @@ void BM_cuda_relu_fwd(benchmark::State& state) {
                     [&] { cuda::relu_fwd(y.data<float>(), x.data<float>(), n); });
 #endif
     state.SetBytesProcessed(state.iterations() * n * 8);
+    bench::set_pct_copy(state, 1, true);
 }
 
 // dx += dy where x > 0: reads dx, dy, x, writes dx: 16N bytes.
@@ -347,6 +375,7 @@ void BM_cuda_relu_bwd(benchmark::State& state) {
                     [&] { cuda::relu_bwd(dx.data<float>(), dy.data<float>(), x.data<float>(), n); });
 #endif
     state.SetBytesProcessed(state.iterations() * n * 16);
+    bench::set_pct_copy(state, 1, true);
 }
 
 // The bandwidth ceiling: Tensor::clone(), a same-layout copy (the 16-byte vector copy kernel, plus the
@@ -361,6 +390,7 @@ void BM_cuda_copy_clone(benchmark::State& state) {
     bench::time_gpu(state, "clone " + shape_str(shape), [&] { benchmark::DoNotOptimize(x.clone().raw_data()); });
 #endif
     state.SetBytesProcessed(state.iterations() * n * 8);
+    bench::set_pct_copy(state, 1, true);
 }
 
 // x.transpose(-1, -2).contiguous(): the strided copy kernel, reads with stride W (each warp touches 32
@@ -378,16 +408,21 @@ void BM_cuda_copy_transposed(benchmark::State& state) {
                     [&] { cuda::copy(out.data<float>(), static_cast<const float*>(x.data<float>()), s); });
 #endif
     state.SetBytesProcessed(state.iterations() * n * 8);
+    bench::set_pct_copy(state, 1, true);
 }
 
+// The baseline CNN's shapes (0-2); all_cuda_shapes adds ResNet-18's (3).
 void cuda_shapes(benchmark::internal::Benchmark* b) {
     b->ArgName("shape")->DenseRange(0, 2)->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
+void all_cuda_shapes(benchmark::internal::Benchmark* b) {
+    b->ArgName("shape")->DenseRange(0, 3)->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
 BENCHMARK(BM_cuda_add_bias)->Apply(cuda_shapes);
-BENCHMARK(BM_cuda_add)->Apply(cuda_shapes);
-BENCHMARK(BM_cuda_relu_fwd)->Apply(cuda_shapes);
-BENCHMARK(BM_cuda_relu_bwd)->Apply(cuda_shapes);
-BENCHMARK(BM_cuda_copy_clone)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_add)->Apply(all_cuda_shapes);
+BENCHMARK(BM_cuda_relu_fwd)->Apply(all_cuda_shapes);
+BENCHMARK(BM_cuda_relu_bwd)->Apply(all_cuda_shapes);
+BENCHMARK(BM_cuda_copy_clone)->Apply(all_cuda_shapes);
 BENCHMARK(BM_cuda_copy_transposed)->Apply(cuda_shapes);
 
 }  // namespace

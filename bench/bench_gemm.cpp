@@ -1,13 +1,18 @@
 // GEMM kernels, naive vs omp: square sizes, then the reference CNN's linear layers (batch 64) and
-// im2col-shaped convolutions. Every case is compute-bound (2*m*n*k FLOP on O(mk + kn + mn) data), so the
-// rate to watch is FLOP/s against bench_peak's FMA peak for the same thread count. Kernels are called
-// directly on preallocated 64-byte-aligned buffers, with alpha 1 and beta 0 (a forward pass).
+// im2col-shaped convolutions, and ResNet-18's classifier (512 -> 200 at batch 256, forward and both
+// backward GEMMs) and two of its im2col convolutions. Every case is compute-bound (2*m*n*k FLOP on
+// O(mk + kn + mn) data), so the rate to watch is FLOP/s and pct_peak, its fraction of the CPU's FMA peak
+// for the same thread count, measured in the same process (bench/common.h). Kernels are called directly
+// on preallocated 64-byte-aligned buffers, with alpha 1 and beta 0 (a forward pass).
 // omp runs with 1 thread and with all threads; naive is serial and only runs up to 512^3 (it is slow).
-// gemm_cuda/* (GPU): cuBLAS (strict FP32, and TF32 for comparison) against dyad's tiled kernel at 4096^3
-// and on the reference CNN's linear layers at batch 128, timed with CUDA events on device buffers.
+// gemm_cuda/* (GPU): cuBLAS (strict FP32, and TF32 for comparison) against dyad's tiled kernel at 4096^3,
+// on the reference CNN's linear layers at batch 128 and on ResNet-18's classifier at batch 256, timed
+// with CUDA events on device buffers; the tiled runs report vs_cublas, their rate over strict-FP32
+// cuBLAS's on the same case (measured in the same run).
 // Run: bench_gemm --benchmark_min_time=0.2 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
+#include <map>
 #include <string>
 
 #include "bench/common.h"
@@ -53,6 +58,16 @@ const Case kCases[] = {
     {"conv2_im2col", 64, 1024, 288, false, false},
     // conv3: w (128, 64*3*3) x cols (576, 16*16); 38 MFLOP.
     {"conv3_im2col", 128, 256, 576, false, false},
+    // ResNet-18's fc forward, y = x w^T: x (256, 512), w (200, 512); 52 MFLOP, 0.9 MiB, n = 200 again.
+    {"resnet_fc_fwd", 256, 200, 512, false, true},
+    // ResNet-18's fc backward data, dx = dy w: dy (256, 200), w (200, 512); 52 MFLOP, k = 200.
+    {"resnet_fc_bwd_data", 256, 512, 200, false, false},
+    // ResNet-18's fc backward weight, dw = dy^T x: dy (256, 200), x (256, 512); 52 MFLOP, m = 200.
+    {"resnet_fc_bwd_weight", 200, 512, 256, true, false},
+    // ResNet-18's layer1 conv as im2col, per image: w (64, 64*3*3) x cols (576, 64*64); 302 MFLOP.
+    {"resnet_l1_im2col", 64, 4096, 576, false, false},
+    // layer4: w (512, 512*3*3) x cols (4608, 8*8); 302 MFLOP, 9 MiB of weights, n = 64 is short.
+    {"resnet_l4_im2col", 512, 64, 4608, false, false},
 };
 
 // Operands stored as the kernel reads them: A (m, k) or (k, m) when trans_a, B (k, n) or (n, k).
@@ -75,9 +90,10 @@ Operands make_operands(const Case& c) {
     return o;
 }
 
+double flop_of(const Case& c) { return 2.0 * double(c.m) * double(c.n) * double(c.k); }
+
 void set_flops(benchmark::State& state, const Case& c) {
-    state.counters["FLOP/s"] = benchmark::Counter(2.0 * double(c.m) * double(c.n) * double(c.k),
-                                                  benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["FLOP/s"] = benchmark::Counter(flop_of(c), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void bench_naive(benchmark::State& state, Case c) {
@@ -87,6 +103,7 @@ void bench_naive(benchmark::State& state, Case c) {
         benchmark::ClobberMemory();
     }
     set_flops(state, c);
+    bench::set_pct_peak(state, flop_of(c), 1);
 }
 
 void bench_omp(benchmark::State& state, Case c, int threads) {
@@ -99,17 +116,25 @@ void bench_omp(benchmark::State& state, Case c, int threads) {
     }
     set_num_threads(prev);
     set_flops(state, c);
+    bench::set_pct_peak(state, flop_of(c), threads);
     state.SetLabel(omp::gemm_isa());
 }
 
 // ---------------------------------------------------------------- GPU
 // 4096^3 (137 GFLOP: the tiled kernel's target is 80% of cuBLAS in strict FP32), then the linear layers
-// at batch 128: fc1 8192 -> 256 and fc2 256 -> 200, forward, backward data and backward weight.
+// at batch 128: fc1 8192 -> 256 and fc2 256 -> 200, forward, backward data and backward weight; then
+// ResNet-18's fc 512 -> 200 at batch 256, the same three GEMMs.
 const Case kGpuCases[] = {
-    {"square4096", 4096, 4096, 4096, false, false}, {"fc1_fwd", 128, 256, 8192, false, true},
-    {"fc1_bwd_data", 128, 8192, 256, false, false}, {"fc1_bwd_weight", 256, 8192, 128, true, false},
-    {"fc2_fwd", 128, 200, 256, false, true},        {"fc2_bwd_data", 128, 256, 200, false, false},
+    {"square4096", 4096, 4096, 4096, false, false},
+    {"fc1_fwd", 128, 256, 8192, false, true},
+    {"fc1_bwd_data", 128, 8192, 256, false, false},
+    {"fc1_bwd_weight", 256, 8192, 128, true, false},
+    {"fc2_fwd", 128, 200, 256, false, true},
+    {"fc2_bwd_data", 128, 256, 200, false, false},
     {"fc2_bwd_weight", 200, 256, 128, true, false},
+    {"resnet_fc_fwd", 256, 200, 512, false, true},
+    {"resnet_fc_bwd_data", 256, 512, 200, false, false},
+    {"resnet_fc_bwd_weight", 200, 512, 256, true, false},
 };
 
 enum class GpuImpl { cublas, cublas_tf32, tiled };
@@ -126,12 +151,19 @@ void bench_cuda(benchmark::State& state, Case c, GpuImpl impl) {
     set_precision(impl == GpuImpl::cublas_tf32 ? Precision::tf32 : Precision::fp32);
     cuda::use_device(0);
     const GemmShape s = host.s;
+    const auto cublas = [&] { cuda::gemm_cublas(s, 1.0f, a.data<float>(), b.data<float>(), 0.0f, out.data<float>()); };
     bench::time_gpu(state, gpu_impl_name(impl), [&] {
         if (impl == GpuImpl::tiled)
             cuda::gemm_tiled(s, 1.0f, a.data<float>(), b.data<float>(), 0.0f, out.data<float>());
         else
-            cuda::gemm_cublas(s, 1.0f, a.data<float>(), b.data<float>(), 0.0f, out.data<float>());
+            cublas();
     });
+    if (impl == GpuImpl::tiled) {
+        // The reference: strict-FP32 cuBLAS on the same operands, measured once per case.
+        static std::map<std::string, double> cublas_seconds;
+        if (!cublas_seconds.count(c.name)) cublas_seconds[c.name] = bench::gpu_seconds_per_call(cublas);
+        state.counters["vs_cublas"] = bench::fraction_of(flop_of(c), flop_of(c) / cublas_seconds[c.name]);
+    }
     set_precision(prev);
     set_flops(state, c);
 #else

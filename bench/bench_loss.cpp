@@ -1,9 +1,13 @@
 // Loss, optimizer and dropout kernels, naive vs omp, on the reference CNN's shapes: cross-entropy
 // forward + backward over (64, 200) and (1024, 200) logits, log-softmax over (64, 200), the fused SGD
-// update over the CNN's 2.2M parameters and dropout over a (64, 256) activation and 4M elements. Kernels
-// are called directly on preallocated buffers. Softmax and cross-entropy are bound by the exponentials
-// (naive: one double std::exp per element; omp: a vectorised float exp), so their rate is elements/s;
-// the SGD update and dropout are memory-bound, so theirs is bytes/s.
+// update over the CNN's 2.2M parameters and dropout over a (64, 256) activation and 4M elements.
+// ResNet-18 ends in the same 200-class logits, so the loss shapes cover it too (its SGD update is in
+// bench_optim). Kernels are called directly on preallocated buffers. Softmax and cross-entropy are bound
+// by the exponentials (naive: one double std::exp per element; omp: a vectorised float exp), so their
+// rate to watch is elements/s; the SGD update and dropout are memory-bound, so theirs is bytes/s. Every
+// benchmark also reports bytes/s (each buffer counted once per pass) and pct_copy, its fraction of the
+// copy bandwidth for the same thread count (CPU: a 64 MiB copy; GPU: a 256 MiB device-to-device copy;
+// both measured in the same process, bench/common.h): low for the exponential-bound ones by design.
 // Args: kernels (0 naive, 1 omp), threads (omp only; naive is serial).
 // Run: bench_loss --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
@@ -46,6 +50,9 @@ void run_cross_entropy(benchmark::State& state, int64_t n, int64_t c) {
         benchmark::ClobberMemory();
     }
     state.SetItemsProcessed(state.iterations() * n * c);
+    // Forward reads the logits; backward reads them again and reads and writes dlogits.
+    state.SetBytesProcessed(state.iterations() * n * c * int64_t(sizeof(float)) * 4);
+    bench::set_pct_copy(state, cfg.omp ? int(state.range(1)) : 1);
 }
 
 }  // namespace
@@ -76,6 +83,8 @@ void BM_log_softmax_64x200(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetItemsProcessed(state.iterations() * n);
+    state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)) * 2);  // x read, y written
+    bench::set_pct_copy(state, c.omp ? int(state.range(1)) : 1);
 }
 BENCHMARK(BM_log_softmax_64x200)->Apply(backends);
 
@@ -100,6 +109,7 @@ void BM_sgd_step(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)) * 6);
+    bench::set_pct_copy(state, c.omp ? int(state.range(1)) : 1);
 }
 BENCHMARK(BM_sgd_step)->Apply(backends);
 
@@ -120,6 +130,7 @@ void run_dropout(benchmark::State& state, int64_t n) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * n * int64_t(2 * sizeof(float) + 1));
+    bench::set_pct_copy(state, c.omp ? int(state.range(1)) : 1);
 }
 
 // The reference CNN's classifier activation: (64, 256) = 16K elements, in L1/L2.
@@ -166,6 +177,7 @@ void BM_cuda_cross_entropy_128x200(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * n * c);
     // Forward reads the logits; backward reads them again and reads and writes dlogits.
     state.SetBytesProcessed(state.iterations() * n * c * int64_t(sizeof(float)) * 4);
+    bench::set_pct_copy(state, 1, true);
 }
 BENCHMARK(BM_cuda_cross_entropy_128x200)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
@@ -185,6 +197,7 @@ void BM_cuda_log_softmax_128x200(benchmark::State& state) {
 #endif
     state.SetItemsProcessed(state.iterations() * n);
     state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)) * 2);
+    bench::set_pct_copy(state, 1, true);
 }
 BENCHMARK(BM_cuda_log_softmax_128x200)->UseManualTime()->Unit(benchmark::kMicrosecond);
 

@@ -1,13 +1,17 @@
-// Optimizer and regularisation kernels on the reference CNN: one SGD step (momentum 0.9, weight decay
-// 5e-4) over every parameter of models::baseline_cnn() (10 tensors, 2.2M floats, from 32 to 2.1M
-// elements), naive vs omp on the CPU and, on a GPU, one sgd_step launch per tensor against one
-// sgd_step_multi launch for all of them; dropout forward on a conv activation; the GPU finiteness count.
-// All are memory-bound: the rate to watch is bytes/s (bytes read + written per iteration). Kernels are
-// called directly on preallocated buffers. CPU args: kernels (0 naive, 1 omp), threads (omp only). GPU
-// benchmarks take no args, are timed with CUDA events and report "no CUDA device" without a GPU.
+// Optimizer and regularisation kernels on the reference CNN and ResNet-18: one SGD step (momentum 0.9,
+// weight decay 5e-4) over every parameter of models::baseline_cnn() (10 tensors, 2.2M floats, from 32 to
+// 2.1M elements) and of models::resnet18_small() (62 tensors, 11.2M floats, from 64 to 2.4M elements),
+// naive vs omp on the CPU and, on a GPU, one sgd_step launch per tensor against one sgd_step_multi launch
+// for all of them; dropout forward on a conv activation; the GPU finiteness count. All are memory-bound:
+// the rate to watch is bytes/s (bytes read + written per iteration) and pct_copy, its fraction of the
+// copy bandwidth for the same thread count (CPU: a 64 MiB copy; GPU: a 256 MiB device-to-device copy;
+// both measured in the same process, bench/common.h). Kernels are called directly on preallocated
+// buffers. CPU args: kernels (0 naive, 1 omp), threads (omp only). GPU benchmarks take no args, are timed
+// with CUDA events and report "no CUDA device" without a GPU.
 // Run: bench_optim --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,12 +30,22 @@ using bench::random_floats;
 
 namespace {
 
-// Element counts of the reference CNN's parameters (conv weights and biases, then the two linear layers).
-std::vector<int64_t> cnn_parameter_sizes() {
-    std::vector<int64_t> sizes;
-    for (const Tensor& p : models::baseline_cnn()->parameters()) sizes.push_back(p.numel());
+enum class Model { cnn, resnet };
+const char* model_name(Model m) { return m == Model::cnn ? "baseline_cnn" : "resnet18_small"; }
+
+// Element counts of a model's parameters, in its order (the CNN: conv weights and biases, then the two
+// linear layers; ResNet-18: convolutions, batch-norm weights and biases, fc). Built once per model.
+const std::vector<int64_t>& parameter_sizes(Model m) {
+    static std::vector<int64_t> cache[2];
+    std::vector<int64_t>& sizes = cache[m == Model::cnn ? 0 : 1];
+    if (sizes.empty()) {
+        const std::shared_ptr<nn::Module> model =
+            m == Model::cnn ? std::shared_ptr<nn::Module>(models::baseline_cnn()) : models::resnet18_small();
+        for (const Tensor& p : model->parameters()) sizes.push_back(p.numel());
+    }
     return sizes;
 }
+std::vector<int64_t> cnn_parameter_sizes() { return parameter_sizes(Model::cnn); }
 
 int64_t total(const std::vector<int64_t>& sizes) {
     int64_t n = 0;
@@ -58,12 +72,12 @@ constexpr int64_t kDropoutN = int64_t(128) * 32 * 32 * 32;
 }  // namespace
 
 // ---------------------------------------------------------------------------- CPU
-// One kernel call per parameter tensor, 2.2M floats in all (44 MB of traffic): from DRAM.
-void BM_sgd_step_cnn(benchmark::State& state) {
-    const std::vector<int64_t> sizes = cnn_parameter_sizes();
+// One kernel call per parameter tensor of model m.
+void run_sgd_step(benchmark::State& state, Model m) {
+    const std::vector<int64_t>& sizes = parameter_sizes(m);
     const int64_t n = total(sizes);
-    const Config c = configure(state, "baseline_cnn parameters (" + std::to_string(sizes.size()) + " tensors, " +
-                                          std::to_string(n) + " floats)");
+    const Config c = configure(state, std::string(model_name(m)) + " parameters (" + std::to_string(sizes.size()) +
+                                          " tensors, " + std::to_string(n) + " floats)");
     std::vector<float> param = random_floats(n, 3), grad = random_floats(n, 4), buf = random_floats(n, 5);
     const SgdParams p = training_params();
     for (auto _ : state) {
@@ -78,8 +92,16 @@ void BM_sgd_step_cnn(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * n * kSgdBytes);
+    bench::set_pct_copy(state, c.omp ? int(state.range(1)) : 1);
 }
+
+// The CNN: 2.2M floats in all (44 MB of traffic), from DRAM.
+void BM_sgd_step_cnn(benchmark::State& state) { run_sgd_step(state, Model::cnn); }
 BENCHMARK(BM_sgd_step_cnn)->Apply(backends);
+
+// ResNet-18: 11.2M floats (224 MB of traffic), from DRAM.
+void BM_sgd_step_resnet(benchmark::State& state) { run_sgd_step(state, Model::resnet); }
+BENCHMARK(BM_sgd_step_resnet)->Apply(backends);
 
 // Dropout forward, p = 0.5, 4M floats: x read, y and the uint8 mask written (9 bytes per element).
 void BM_dropout_fwd(benchmark::State& state) {
@@ -96,6 +118,7 @@ void BM_dropout_fwd(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * kDropoutN * int64_t(2 * sizeof(float) + 1));
+    bench::set_pct_copy(state, c.omp ? int(state.range(1)) : 1);
 }
 BENCHMARK(BM_dropout_fwd)->Apply(backends);
 
@@ -103,17 +126,17 @@ BENCHMARK(BM_dropout_fwd)->Apply(backends);
 namespace {
 
 #if DYAD_WITH_CUDA
-// The CNN's parameters, gradients and momentum buffers on the GPU, one tensor each.
+// A model's parameters, gradients and momentum buffers on the GPU, one tensor each.
 struct DeviceParams {
     std::vector<Tensor> param, grad, buf;
     std::vector<SgdTensor> list;
     int64_t n = 0;
 };
 
-DeviceParams device_params() {
+DeviceParams device_params(Model m) {
     DeviceParams d;
     uint64_t seed = 10;
-    for (int64_t s : cnn_parameter_sizes()) {
+    for (int64_t s : parameter_sizes(m)) {
         d.param.push_back(Tensor::from_vector(random_floats(s, seed++), {s}, Device::cuda()));
         d.grad.push_back(Tensor::from_vector(random_floats(s, seed++), {s}, Device::cuda()));
         d.buf.push_back(Tensor::from_vector(random_floats(s, seed++), {s}, Device::cuda()));
@@ -124,42 +147,58 @@ DeviceParams device_params() {
 }
 #endif
 
-}  // namespace
-
-// One sgd_step launch per parameter tensor (10 launches; the small tensors are launch-bound).
-void BM_cuda_sgd_step_per_tensor(benchmark::State& state) {
+// One sgd_step launch per parameter tensor of model m (the small tensors are launch-bound).
+void run_cuda_sgd_step_per_tensor(benchmark::State& state, Model m) {
     if (!bench::require_gpu(state)) return;
     int64_t n = 0;
 #if DYAD_WITH_CUDA
     cuda::use_device(0);
-    const DeviceParams d = device_params();
+    const DeviceParams d = device_params(m);
     n = d.n;
     const SgdParams p = training_params();
-    bench::time_gpu(state, "sgd_step x" + std::to_string(d.list.size()) + " (baseline_cnn parameters)", [&] {
+    bench::time_gpu(state, "sgd_step x" + std::to_string(d.list.size()) + " (" + model_name(m) + " parameters)", [&] {
         for (const SgdTensor& t : d.list) cuda::sgd_step(t.n, t.param, t.grad, t.momentum_buf, p);
     });
+#else
+    (void)m;
 #endif
     state.SetItemsProcessed(state.iterations() * n);
     state.SetBytesProcessed(state.iterations() * n * kSgdBytes);
+    bench::set_pct_copy(state, 1, true);
 }
-BENCHMARK(BM_cuda_sgd_step_per_tensor)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 // The same update as one sgd_step_multi launch (what optim::Sgd does on a GPU).
-void BM_cuda_sgd_step_multi(benchmark::State& state) {
+void run_cuda_sgd_step_multi(benchmark::State& state, Model m) {
     if (!bench::require_gpu(state)) return;
     int64_t n = 0;
 #if DYAD_WITH_CUDA
     cuda::use_device(0);
-    const DeviceParams d = device_params();
+    const DeviceParams d = device_params(m);
     n = d.n;
     const SgdParams p = training_params();
-    bench::time_gpu(state, "sgd_step_multi (baseline_cnn parameters)",
+    bench::time_gpu(state, std::string("sgd_step_multi (") + model_name(m) + " parameters)",
                     [&] { cuda::sgd_step_multi(d.list.data(), int(d.list.size()), p); });
+#else
+    (void)m;
 #endif
     state.SetItemsProcessed(state.iterations() * n);
     state.SetBytesProcessed(state.iterations() * n * kSgdBytes);
+    bench::set_pct_copy(state, 1, true);
 }
+
+}  // namespace
+
+// The CNN: 10 launches, or one.
+void BM_cuda_sgd_step_per_tensor(benchmark::State& state) { run_cuda_sgd_step_per_tensor(state, Model::cnn); }
+BENCHMARK(BM_cuda_sgd_step_per_tensor)->UseManualTime()->Unit(benchmark::kMicrosecond);
+void BM_cuda_sgd_step_multi(benchmark::State& state) { run_cuda_sgd_step_multi(state, Model::cnn); }
 BENCHMARK(BM_cuda_sgd_step_multi)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// ResNet-18: 62 launches, or one.
+void BM_cuda_sgd_step_per_tensor_resnet(benchmark::State& state) { run_cuda_sgd_step_per_tensor(state, Model::resnet); }
+BENCHMARK(BM_cuda_sgd_step_per_tensor_resnet)->UseManualTime()->Unit(benchmark::kMicrosecond);
+void BM_cuda_sgd_step_multi_resnet(benchmark::State& state) { run_cuda_sgd_step_multi(state, Model::resnet); }
+BENCHMARK(BM_cuda_sgd_step_multi_resnet)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 // Dropout forward on the GPU, same size as the CPU one: 9 bytes per element.
 void BM_cuda_dropout_fwd(benchmark::State& state) {
@@ -176,6 +215,7 @@ void BM_cuda_dropout_fwd(benchmark::State& state) {
 #endif
     state.SetItemsProcessed(state.iterations() * kDropoutN);
     state.SetBytesProcessed(state.iterations() * kDropoutN * int64_t(2 * sizeof(float) + 1));
+    bench::set_pct_copy(state, 1, true);
 }
 BENCHMARK(BM_cuda_dropout_fwd)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
@@ -193,6 +233,7 @@ void BM_cuda_count_nonfinite(benchmark::State& state) {
 #endif
     state.SetItemsProcessed(state.iterations() * n);
     state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)));
+    bench::set_pct_copy(state, 1, true);
 }
 BENCHMARK(BM_cuda_count_nonfinite)->UseManualTime()->Unit(benchmark::kMicrosecond);
 

@@ -1,11 +1,16 @@
 // Reduce kernels, naive vs omp, on the shapes the reference CNN reduces: a full sum (a loss), row sums
 // (softmax denominators), column sums (the bias gradient of an (N*H*W, C) activation), a batch-norm-style
-// sum over (N, H, W) through the frontend, and max/argmax over logits. All are memory-bound: one add or
-// compare per 4 bytes read, so the rate to watch is bytes/s (input bytes read once per iteration) against
-// bench_elementwise's BM_memcpy. Kernels are called directly on preallocated buffers, except BM_sum_nhw.
+// sum over (N, H, W) through the frontend, and max/argmax over logits; and ResNet-18's batch-norm
+// reduction, the per-channel sum over (N, H, W) of its (32, 64, 64, 64) layer1 activation, through the
+// frontend and as the kernel's row sums of the permuted (C, N*H*W) copy. All are memory-bound: one add or
+// compare per 4 bytes read, so the rate to watch is bytes/s (input bytes read once per iteration) and
+// pct_copy, its fraction of the CPU's copy bandwidth for the same thread count (a 64 MiB copy, read +
+// written, measured in the same process, bench/common.h). A kernel that only reads can pass 1: a copy
+// also writes. Kernels are called directly on preallocated buffers, except BM_sum_nhw*.
 // Args: kernels (0 naive, 1 omp), threads (omp only; naive is serial).
 // The BM_cuda_* benchmarks run the CUDA kernels on device buffers on the baseline CNN's activations at
-// batch 128 (no args; CUDA event timing); compare their rates with bench_elementwise's BM_cuda_copy_clone.
+// batch 128 and ResNet-18's layer1 activation at batch 128 (no args; CUDA event timing); their pct_copy
+// is against the GPU's device-to-device copy bandwidth.
 // Run: bench_reduce --benchmark_min_time=0.2 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
@@ -45,6 +50,7 @@ void run_sum(benchmark::State& state, const ReduceShape& s) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)));
+    bench::set_pct_copy(state, c.omp ? int(state.range(1)) : 1);
 }
 
 }  // namespace
@@ -67,13 +73,12 @@ BENCHMARK(BM_sum_rows)->Apply(backends);
 void BM_sum_columns(benchmark::State& state) { run_sum(state, {1, 1024, 4096}); }
 BENCHMARK(BM_sum_columns)->Apply(backends);
 
-// Batch-norm statistics: dyad::sum(x, {0, 2, 3}) of (32, 64, 32, 32), through the frontend. 8 MiB of
-// input; dims 0 and 2, 3 are not adjacent, so the frontend first copies x permuted to (C, N, H, W)
-// (8 MiB read + 8 MiB written), then row-sums it (8 MiB read). Bytes count the input once: the rate is
-// an effective one, about a third of the traffic.
-void BM_sum_nhw(benchmark::State& state) {
-    const Shape shape = {32, 64, 32, 32};
-    configure(state, "sum(x, {0, 2, 3}) " + shape_str(shape));
+// dyad::sum(x, {0, 2, 3}) through the frontend (batch-norm statistics, the conv bias gradient). Dims 0
+// and 2, 3 are not adjacent, so the frontend first copies x permuted to (C, N, H, W) (read + write), then
+// row-sums it (read). Bytes count the input once: the rate is an effective one, about a third of the
+// traffic.
+void run_sum_nhw(benchmark::State& state, const Shape& shape) {
+    const Config c = configure(state, "sum(x, {0, 2, 3}) " + shape_str(shape));
     manual_seed(1);
     const Tensor x = Tensor::randn(shape);
     for (auto _ : state) {
@@ -81,8 +86,21 @@ void BM_sum_nhw(benchmark::State& state) {
         benchmark::DoNotOptimize(y.raw_data());
     }
     state.SetBytesProcessed(state.iterations() * shape_numel(shape) * int64_t(sizeof(float)));
+    bench::set_pct_copy(state, c.omp ? int(state.range(1)) : 1);
 }
+
+// The baseline CNN: (32, 64, 32, 32), 8 MiB of input.
+void BM_sum_nhw(benchmark::State& state) { run_sum_nhw(state, {32, 64, 32, 32}); }
 BENCHMARK(BM_sum_nhw)->Apply(backends);
+
+// ResNet-18's batch norms in layer1: (32, 64, 64, 64), 32 MiB of input (from DRAM here).
+void BM_sum_nhw_resnet(benchmark::State& state) { run_sum_nhw(state, {32, 64, 64, 64}); }
+BENCHMARK(BM_sum_nhw_resnet)->Apply(backends);
+
+// The row-sum half of the above for ResNet-18's layer1: 64 rows of 32*64*64 = 128K floats, (C, N*H*W)
+// after the permuting copy. 32 MiB read; few long rows, which the omp kernel splits into chunks.
+void BM_sum_channels_resnet(benchmark::State& state) { run_sum(state, {64, 32 * 64 * 64, 1}); }
+BENCHMARK(BM_sum_channels_resnet)->Apply(backends);
 
 // ---------------------------------------------------------------------------- max
 // Max and argmax over the last dim of (4096, 200) logits (the predicted class): 3.2 MB read, about the
@@ -103,6 +121,7 @@ void BM_max_rows(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)));
+    bench::set_pct_copy(state, c.omp ? int(state.range(1)) : 1);
 }
 BENCHMARK(BM_max_rows)->Apply(backends);
 
@@ -110,8 +129,9 @@ BENCHMARK(BM_max_rows)->Apply(backends);
 // Bytes: the input read once (the outputs are small), so the rate compares with a copy's read half.
 namespace {
 
-// The baseline CNN's activations at batch 128: (N, C, H, W) after conv1, conv2 and conv3.
-const Shape kCudaShapes[] = {{128, 32, 64, 64}, {128, 64, 32, 32}, {128, 128, 16, 16}};
+// The baseline CNN's activations at batch 128: (N, C, H, W) after conv1, conv2 and conv3; then ResNet-18's
+// layer1 activation at batch 128 (128 MiB), whose batch norms reduce it per channel.
+const Shape kCudaShapes[] = {{128, 32, 64, 64}, {128, 64, 32, 32}, {128, 128, 16, 16}, {128, 64, 64, 64}};
 
 // Runs cuda::sum_fwd (or max_fwd) on x viewed as s: a device tensor of seeded normal values.
 void run_cuda_reduce(benchmark::State& state, const ReduceShape& s, const std::string& what, bool is_max) {
@@ -132,6 +152,7 @@ void run_cuda_reduce(benchmark::State& state, const ReduceShape& s, const std::s
     (void)what, (void)is_max, (void)m;
 #endif
     state.SetBytesProcessed(state.iterations() * n * int64_t(sizeof(float)));
+    bench::set_pct_copy(state, 1, true);
 }
 
 // Sum over each (n, c) plane's H*W positions (global average pooling): rows of H*W, one block (4096 or
@@ -178,19 +199,24 @@ void BM_cuda_sum_nhw(benchmark::State& state) {
     });
 #endif
     state.SetBytesProcessed(state.iterations() * shape_numel(shape) * int64_t(sizeof(float)));
+    bench::set_pct_copy(state, 1, true);
 }
 
+// The baseline CNN's shapes (0-2); all_cuda_shapes adds ResNet-18's (3).
 void cuda_shapes(benchmark::internal::Benchmark* b) {
     b->ArgName("shape")->DenseRange(0, 2)->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+void all_cuda_shapes(benchmark::internal::Benchmark* b) {
+    b->ArgName("shape")->DenseRange(0, 3)->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace
 
 BENCHMARK(BM_cuda_sum_rows)->Apply(cuda_shapes);
 BENCHMARK(BM_cuda_sum_batch)->Apply(cuda_shapes);
-BENCHMARK(BM_cuda_sum_channels_permuted)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_sum_channels_permuted)->Apply(all_cuda_shapes);
 BENCHMARK(BM_cuda_sum_all)->Apply(cuda_shapes);
 BENCHMARK(BM_cuda_max_rows)->Apply(cuda_shapes);
-BENCHMARK(BM_cuda_sum_nhw)->Apply(cuda_shapes);
+BENCHMARK(BM_cuda_sum_nhw)->Apply(all_cuda_shapes);
 
 BENCHMARK_MAIN();

@@ -1,13 +1,33 @@
 // Scaffolding shared by the kernel benchmarks that take the args (kernels, threads): kernels 0 = naive
-// (serial), 1 = omp at the given thread count.
+// (serial), 1 = omp at the given thread count. Also the ceilings every result is read against, measured
+// in the same process once per thread count and cached: the CPU's FP32 FMA peak (independent FMA chains,
+// the technique of bench_peak), the CPU's copy bandwidth and the GPU's device-to-device copy bandwidth,
+// and the ratio counters built from them (pct_peak, pct_copy, vs_cudnn, vs_cublas).
 #pragma once
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // AVX2/AVX-512 intrinsics, compiled per function with target attributes
+#define DYAD_BENCH_X86 1
+#else
+#define DYAD_BENCH_X86 0
+#endif
+
 #include "dyad/dyad.h"
+#if DYAD_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
 
 namespace dyad::bench {
 
@@ -64,10 +84,255 @@ double time_gpu(benchmark::State& state, const std::string& what, F&& fn) {
     return total;
 }
 
-// n seeded normal values times `scale`.
+// ---------------------------------------------------------------- CPU FMA peak
+// Each thread runs kFmaChains independent chains of vector FMAs (acc = acc * x + y), enough to cover the
+// FMA latency times the number of FMA pipes on current x86 cores (Zen 3: 2 pipes x 4 cycles = 8 in
+// flight), with no loads or stores in the loop, so the FMA pipes are the only limit.
+constexpr int kFmaChains = 12;          // the a0 ... a11 below
+constexpr int64_t kFmaSteps = 1 << 16;  // loop trips per call: 12.6 MFLOP with AVX2
+
+// x < 1 and y > 0 make every chain converge to y / (1 - x) = 1: no overflow, no denormals (which would
+// slow the FMAs down). Read at run time so the compiler cannot fold the loop.
+inline volatile float g_fma_x = 0.999999f, g_fma_y = 1e-6f;
+
+// A chain kernel: runs `steps` trips and returns the sum of the chains so the work is observable.
+using FmaChainFn = float (*)(int64_t steps);
+
+#if DYAD_BENCH_X86
+// steps x 12 chains x 8 lanes x 2 FLOP.
+__attribute__((target("avx2,fma"))) inline float fma_chains_avx2(int64_t steps) {
+    const __m256 x = _mm256_set1_ps(g_fma_x), y = _mm256_set1_ps(g_fma_y);
+    // Twelve named registers, not an array: the asm barrier below would pin an array to memory.
+    __m256 a0 = _mm256_set1_ps(0), a1 = _mm256_set1_ps(1), a2 = _mm256_set1_ps(2), a3 = _mm256_set1_ps(3);
+    __m256 a4 = _mm256_set1_ps(4), a5 = _mm256_set1_ps(5), a6 = _mm256_set1_ps(6), a7 = _mm256_set1_ps(7);
+    __m256 a8 = _mm256_set1_ps(8), a9 = _mm256_set1_ps(9), a10 = _mm256_set1_ps(10), a11 = _mm256_set1_ps(11);
+    for (int64_t s = 0; s < steps; s++) {
+        a0 = _mm256_fmadd_ps(a0, x, y), a1 = _mm256_fmadd_ps(a1, x, y), a2 = _mm256_fmadd_ps(a2, x, y);
+        a3 = _mm256_fmadd_ps(a3, x, y), a4 = _mm256_fmadd_ps(a4, x, y), a5 = _mm256_fmadd_ps(a5, x, y);
+        a6 = _mm256_fmadd_ps(a6, x, y), a7 = _mm256_fmadd_ps(a7, x, y), a8 = _mm256_fmadd_ps(a8, x, y);
+        a9 = _mm256_fmadd_ps(a9, x, y), a10 = _mm256_fmadd_ps(a10, x, y), a11 = _mm256_fmadd_ps(a11, x, y);
+        // Opaque to the optimiser: the chains stay 12 separate FMAs per trip (no folding or reassociation).
+        __asm__ volatile(""
+                         : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7), "+x"(a8),
+                           "+x"(a9), "+x"(a10), "+x"(a11));
+    }
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                                                   _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7))),
+                                     _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, sum);
+    float total = 0;
+    for (float v : lanes) total += v;
+    return total;
+}
+
+// The same with 16-float vectors: steps x 12 x 16 lanes x 2 FLOP.
+__attribute__((target("avx512f"))) inline float fma_chains_avx512(int64_t steps) {
+    const __m512 x = _mm512_set1_ps(g_fma_x), y = _mm512_set1_ps(g_fma_y);
+    __m512 a0 = _mm512_set1_ps(0), a1 = _mm512_set1_ps(1), a2 = _mm512_set1_ps(2), a3 = _mm512_set1_ps(3);
+    __m512 a4 = _mm512_set1_ps(4), a5 = _mm512_set1_ps(5), a6 = _mm512_set1_ps(6), a7 = _mm512_set1_ps(7);
+    __m512 a8 = _mm512_set1_ps(8), a9 = _mm512_set1_ps(9), a10 = _mm512_set1_ps(10), a11 = _mm512_set1_ps(11);
+    for (int64_t s = 0; s < steps; s++) {
+        a0 = _mm512_fmadd_ps(a0, x, y), a1 = _mm512_fmadd_ps(a1, x, y), a2 = _mm512_fmadd_ps(a2, x, y);
+        a3 = _mm512_fmadd_ps(a3, x, y), a4 = _mm512_fmadd_ps(a4, x, y), a5 = _mm512_fmadd_ps(a5, x, y);
+        a6 = _mm512_fmadd_ps(a6, x, y), a7 = _mm512_fmadd_ps(a7, x, y), a8 = _mm512_fmadd_ps(a8, x, y);
+        a9 = _mm512_fmadd_ps(a9, x, y), a10 = _mm512_fmadd_ps(a10, x, y), a11 = _mm512_fmadd_ps(a11, x, y);
+        __asm__ volatile(""
+                         : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8),
+                           "+v"(a9), "+v"(a10), "+v"(a11));
+    }
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                                                   _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7))),
+                                     _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    alignas(64) float lanes[16];  // not _mm512_reduce_add_ps: GCC 12's version warns -Wuninitialized
+    _mm512_store_ps(lanes, sum);
+    float total = 0;
+    for (float v : lanes) total += v;
+    return total;
+}
+#endif
+
+// Runs fn(steps) on `threads` threads at once (1: on the calling thread); returns the chains' sum.
+inline float run_fma_chains(FmaChainFn fn, int64_t steps, int threads) {
+    float result = 0;
+    if (threads == 1) {
+        result = fn(steps);
+    } else {
+#pragma omp parallel num_threads(threads) reduction(+ : result)
+        result += fn(steps);
+    }
+    return result;
+}
+
+// FLOP of one run_fma_chains call.
+inline double fma_chains_flop(int64_t steps, int lanes, int threads) {
+    return double(steps) * kFmaChains * lanes * 2.0 * threads;
+}
+
+// The widest chain kernel this CPU runs (AVX-512, else AVX2 + FMA) and its lanes; {nullptr, 0} without.
+struct FmaKernel {
+    FmaChainFn fn;
+    int lanes;
+};
+inline FmaKernel widest_fma_kernel() {
+#if DYAD_BENCH_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return {fma_chains_avx512, 16};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {fma_chains_avx2, 8};
+#endif
+    return {nullptr, 0};
+}
+
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Trips of one measurement window: 40 calls' worth, about 5 ms, so that the fork and join of the parallel
+// region cost nothing and a thread preempted by another process spoils one window, not the measurement.
+constexpr int64_t kFmaWindowSteps = kFmaSteps * 40;
+
+// The FP32 FMA peak in GFLOP/s on `threads` threads with the widest vectors: one untimed window (wakes
+// the threads and the clock), then ten windows of about 5 ms, each one parallel region, the best of
+// them (a shared machine only ever slows a window down). Measured once per thread count and cached; 0 on
+// a CPU without AVX2 + FMA.
+inline double cpu_peak_gflops(int threads) {
+    static std::map<int, double> cache;
+    const auto it = cache.find(threads);
+    if (it != cache.end()) return it->second;
+    const FmaKernel k = widest_fma_kernel();
+    double best = 0;
+    if (k.fn) {
+        benchmark::DoNotOptimize(run_fma_chains(k.fn, kFmaWindowSteps, threads));
+        for (int window = 0; window < 10; window++) {
+            const auto t0 = std::chrono::steady_clock::now();
+            benchmark::DoNotOptimize(run_fma_chains(k.fn, kFmaWindowSteps, threads));
+            best = std::max(best, fma_chains_flop(kFmaWindowSteps, k.lanes, threads) / seconds_since(t0));
+        }
+    }
+    return cache[threads] = best / 1e9;
+}
+
+// ---------------------------------------------------------------- copy bandwidth
+// Copies n bytes from src to dst on `threads` threads (1: the calling thread), each a contiguous slice with
+// libc memcpy inside an OpenMP parallel region, like the omp kernels (same pool, same fork/join cost).
+inline void parallel_memcpy(void* dst, const void* src, int64_t n, int threads) {
+    if (threads == 1) {
+        std::memcpy(dst, src, size_t(n));
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        const int64_t t = omp_get_thread_num(), chunk = (n + threads - 1) / threads;
+        const int64_t lo = std::min(n, t * chunk), hi = std::min(n, lo + chunk);
+        std::memcpy(static_cast<char*>(dst) + lo, static_cast<const char*>(src) + lo, size_t(hi - lo));
+    }
+}
+
+// CPU time of the calling thread in seconds: the clock Google Benchmark's rates use unless a benchmark
+// asks for real time (every pct_copy benchmark on the CPU uses it).
+inline double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+// CPU copy bandwidth in GB/s (1e9 bytes, read + written) of a 64 MiB buffer, twice the L3 of the
+// reference machine, so from DRAM: one untimed copy (page faults), then the best of five copies. Timed
+// on the calling thread's CPU clock, like the benchmarks it is the ceiling of, so that both rates lose
+// the same time when other processes share the machine (on an idle one it equals the wall-clock rate).
+// Once per thread count, cached. The ceiling of every memory-bound CPU kernel ("pct_copy").
+inline double cpu_copy_gbs(int threads) {
+    static std::map<int, double> cache;
+    const auto it = cache.find(threads);
+    if (it != cache.end()) return it->second;
+    const int64_t n = int64_t(64) << 20;
+    std::vector<char> src(size_t(n), 1), dst(size_t(n), 0);
+    parallel_memcpy(dst.data(), src.data(), n, threads);
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        const double t0 = thread_cpu_seconds();
+        parallel_memcpy(dst.data(), src.data(), n, threads);
+        benchmark::ClobberMemory();
+        best = std::max(best, 2.0 * double(n) / (thread_cpu_seconds() - t0));
+    }
+    return cache[threads] = best / 1e9;
+}
+
+// GPU copy bandwidth in GB/s (read + written): device-to-device copies of 256 MiB on dyad's stream, two
+// untimed, then three windows of five copies timed with cuda::Timer, the best window. Cached; call only
+// when cuda_available() (0 in a build without CUDA). The ceiling of every memory-bound GPU kernel.
+inline double gpu_copy_gbs() {
+    static double cached = -1;
+    if (cached >= 0) return cached;
+    cached = 0;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const int64_t floats = int64_t(64) << 20, n = floats * int64_t(sizeof(float));  // 256 MiB
+    const Tensor src = Tensor::zeros({floats}, DType::float32, Device::cuda());
+    const Tensor dst = Tensor::empty({floats}, DType::float32, Device::cuda());
+    const auto copy = [&] { cuda::memcpy_d2d(dst.raw_data(), src.raw_data(), size_t(n), 0); };
+    copy();
+    copy();
+    synchronize();
+    cuda::Timer timer;
+    for (int window = 0; window < 3; window++) {
+        timer.start();
+        for (int i = 0; i < 5; i++) copy();
+        timer.stop();
+        cached = std::max(cached, 5 * 2.0 * double(n) / (timer.elapsed_ms() / 1e3) / 1e9);
+    }
+#endif
+    return cached;
+}
+
+// ---------------------------------------------------------------- ratio counters
+// A counter that reads achieved rate / ceiling: `per_iteration` units of work (FLOP, bytes) per iteration
+// against `ceiling_per_second` of the same units. As a rate counter it is divided by the same time as the
+// benchmark's own rates (real, manual or CPU time), so it equals their ratio exactly. 0 without a ceiling.
+inline benchmark::Counter fraction_of(double per_iteration, double ceiling_per_second) {
+    return benchmark::Counter(ceiling_per_second > 0 ? per_iteration / ceiling_per_second : 0.0,
+                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// "pct_peak": `flop` per iteration against the CPU's FMA peak on `threads` threads.
+inline void set_pct_peak(benchmark::State& state, double flop, int threads) {
+    state.counters["pct_peak"] = fraction_of(flop, cpu_peak_gflops(threads) * 1e9);
+}
+
+// "pct_copy" from the bytes_per_second counter set by SetBytesProcessed (call after it): against the CPU
+// copy bandwidth on `threads` threads, or with gpu, the GPU's.
+inline void set_pct_copy(benchmark::State& state, int threads, bool gpu = false) {
+    const auto it = state.counters.find("bytes_per_second");
+    if (it == state.counters.end()) return;
+    const double ceiling = (gpu ? gpu_copy_gbs() : cpu_copy_gbs(threads)) * 1e9;
+    state.counters["pct_copy"] =
+        benchmark::Counter(ceiling > 0 ? it->second.value / ceiling : 0.0, benchmark::Counter::kIsRate);
+}
+
+// Mean seconds per call of fn on the GPU (a reference rate for vs_cudnn / vs_cublas): two untimed calls,
+// then `calls` calls between one pair of CUDA events.
+template <typename F>
+double gpu_seconds_per_call(F&& fn, int calls = 10) {
+    fn();
+    fn();
+    synchronize();
+    cuda::Timer timer;
+    timer.start();
+    for (int i = 0; i < calls; i++) fn();
+    timer.stop();
+    return timer.elapsed_ms() / 1e3 / calls;
+}
+
+// n seeded normal values times `scale`. Generated once per (n, seed, scale) and cached: Google Benchmark
+// calls a benchmark function several times (to size its iterations), and drawing tens of millions of
+// normals each time would take longer than the measurement.
 inline std::vector<float> random_floats(int64_t n, uint64_t seed, double scale = 1.0) {
+    static std::map<std::tuple<int64_t, uint64_t, double>, std::vector<float>> cache;
+    const auto key = std::make_tuple(n, seed, scale);
+    const auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
     manual_seed(seed);
-    return (Tensor::randn({n}) * scale).to_vector<float>();
+    return cache[key] = (Tensor::randn({n}) * scale).to_vector<float>();
 }
 
 }  // namespace dyad::bench
