@@ -1,13 +1,18 @@
-// One whole training step of the baseline CNN (models::baseline_cnn: 64x64x3 input, 200 classes):
-// forward, cross-entropy, backward, SGD (momentum 0.9, weight decay 5e-4), on random data already in
-// memory, as bench/pytorch_train_step.py does in PyTorch. Reports img/s.
-// CPU args: kernels (0 naive, 1 omp), threads, batch. The naive step runs once (it takes seconds).
-// GPU (BM_train_step_cuda) args: batch, precision (0 fp32, 1 tf32, 2 bf16); timed with CUDA events, with
-// the peak GPU memory of model, data, activations, gradients and optimizer state since the model was made.
+// One whole training step: forward, cross-entropy, backward, SGD (momentum 0.9, weight decay 5e-4), on random
+// data already in memory, as bench/pytorch_train_step.py does in PyTorch. Reports img/s. Models: 0 the baseline
+// CNN (models::baseline_cnn, 64x64x3, 200 classes), 1 the ResNet-18 for small images (models::resnet18_small,
+// 64x64x3, 200 classes, batch norm in training mode).
+// CPU args: kernels (0 naive, 1 omp), threads, batch, model, fuse (Sequential's layer fusion on or off: the
+// lever's gain). The naive step runs once (it takes seconds).
+// GPU (BM_train_step_cuda) args: batch, precision (0 fp32, 1 tf32, 2 bf16), model; timed with CUDA events,
+// with the peak GPU memory of model, data, activations, gradients and optimizer state since the model was
+// made. scripts/compare.sh runs these next to PyTorch and writes the comparison table.
 // Run: bench_train_step --benchmark_min_time=2
 #include <benchmark/benchmark.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "bench/common.h"
 #include "dyad/dyad.h"
@@ -16,76 +21,83 @@ using namespace dyad;
 
 namespace {
 
+const char* model_name(int64_t model) { return model == 0 ? "baseline" : "resnet18"; }
+
+std::shared_ptr<nn::Module> make_model(int64_t model) {
+    if (model == 0) return models::baseline_cnn(200, 3, 64);
+    return models::resnet18_small(200, 3);
+}
+
+// The model, its optimizer and one batch of random data on `device`.
+struct StepSetup {
+    std::shared_ptr<nn::Module> model;
+    std::unique_ptr<optim::Sgd> sgd;
+    Tensor x, y;
+
+    StepSetup(int64_t model_id, int64_t batch, Device device) {
+        manual_seed(0);
+        model = make_model(model_id);
+        model->to(device);
+        optim::SgdOptions o;
+        o.lr = 0.01;
+        o.momentum = 0.9;
+        o.weight_decay = 5e-4;
+        sgd = std::make_unique<optim::Sgd>(model->named_parameters(), o);
+        x = Tensor::randn({batch, 3, 64, 64}).to(device);
+        std::vector<int32_t> labels(static_cast<size_t>(batch));
+        for (int64_t i = 0; i < batch; i++) labels[size_t(i)] = int32_t((i * 37) % 200);
+        y = Tensor::from_vector(labels, {batch}).to(device);
+    }
+
+    Tensor step() {
+        sgd->zero_grad();
+        Tensor loss = cross_entropy((*model)(x), y);
+        loss.backward();
+        sgd->step();
+        return loss;
+    }
+};
+
 void BM_train_step(benchmark::State& state) {
     const bool omp = state.range(0) != 0;
     const int threads = int(state.range(1));
     const int64_t batch = state.range(2);
+    const int64_t model = state.range(3);
+    const bool fuse = state.range(4) != 0;
+    nn::set_fuse_layers(fuse);
     set_num_threads(threads);
     set_cpu_kernels(omp ? CpuKernels::omp : CpuKernels::naive);
-    state.SetLabel(std::string(omp ? "omp x" + std::to_string(threads) : "naive") + " batch " + std::to_string(batch));
-    manual_seed(0);
-    auto model = models::baseline_cnn(200, 3, 64);
-    optim::SgdOptions o;
-    o.lr = 0.01;
-    o.momentum = 0.9;
-    o.weight_decay = 5e-4;
-    optim::Sgd sgd(model->named_parameters(), o);
-    const Tensor x = Tensor::randn({batch, 3, 64, 64});
-    std::vector<int32_t> labels(static_cast<size_t>(batch));
-    for (int64_t i = 0; i < batch; i++) labels[size_t(i)] = int32_t((i * 37) % 200);
-    const Tensor y = Tensor::from_vector(labels, {batch});
-    auto step = [&] {
-        sgd.zero_grad();
-        Tensor loss = cross_entropy((*model)(x), y);
-        loss.backward();
-        sgd.step();
-        return loss;
-    };
-    step();  // warm-up: first-touch allocations
-    for (auto _ : state) benchmark::DoNotOptimize(step());
+    state.SetLabel(std::string(omp ? "omp x" + std::to_string(threads) : "naive") + " " + model_name(model) +
+                   " batch " + std::to_string(batch) + (fuse ? "" : " unfused"));
+    StepSetup s(model, batch, Device::cpu());
+    s.step();  // warm-up: first-touch allocations
+    for (auto _ : state) benchmark::DoNotOptimize(s.step());
     state.counters["img/s"] =
         benchmark::Counter(double(batch) * double(state.iterations()), benchmark::Counter::kIsRate);
     set_cpu_kernels(CpuKernels::omp);
+    nn::set_fuse_layers(true);
 }
 
 void BM_train_step_cuda(benchmark::State& state) {
-    if (!cuda_available()) {
-        state.SkipWithError("no CUDA device");
-        return;
-    }
+    if (!bench::require_gpu(state)) return;
     const int64_t batch = state.range(0);
     const Precision precision = state.range(1) == 0   ? Precision::fp32
                                 : state.range(1) == 1 ? Precision::tf32
                                                       : Precision::bf16;
+    const int64_t model = state.range(2);
     set_precision(precision);
     synchronize();
     cuda::empty_cache();
     cuda::reset_peak_memory_stats();
     const size_t base = cuda::memory_stats().in_use;
-    manual_seed(0);
-    auto model = models::baseline_cnn(200, 3, 64);
-    model->to(Device::cuda());
-    optim::SgdOptions o;
-    o.lr = 0.01;
-    o.momentum = 0.9;
-    o.weight_decay = 5e-4;
-    optim::Sgd sgd(model->named_parameters(), o);
-    const Tensor x = Tensor::randn({batch, 3, 64, 64}).to(Device::cuda());
-    std::vector<int32_t> labels(static_cast<size_t>(batch));
-    for (int64_t i = 0; i < batch; i++) labels[size_t(i)] = int32_t((i * 37) % 200);
-    const Tensor y = Tensor::from_vector(labels, {batch}).to(Device::cuda());
-    auto step = [&] {
-        sgd.zero_grad();
-        Tensor loss = cross_entropy((*model)(x), y);
-        loss.backward();
-        sgd.step();
-    };
+    StepSetup s(model, batch, Device::cuda());
     // Ten steps per timed iteration: the loss is never read, so nothing waits inside (as in the PyTorch
     // script).
     constexpr int kSteps = 10;
-    const double seconds =
-        bench::time_gpu(state, "batch " + std::to_string(batch) + " " + precision_name(precision), [&] {
-            for (int i = 0; i < kSteps; i++) step();
+    const double seconds = bench::time_gpu(
+        state, std::string(model_name(model)) + " batch " + std::to_string(batch) + " " + precision_name(precision),
+        [&] {
+            for (int i = 0; i < kSteps; i++) s.step();
         });
     state.counters["img/s"] = double(batch) * kSteps * double(state.iterations()) / seconds;
     state.counters["peak_MiB"] = double(cuda::memory_stats().peak - base) / (1024.0 * 1024.0);
@@ -95,16 +107,41 @@ void BM_train_step_cuda(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_train_step_cuda)
-    ->ArgNames({"batch", "precision"})
-    ->Args({128, 0})
-    ->Args({256, 0})
-    ->Args({1024, 0})
-    ->Args({128, 1})
-    ->Args({256, 1})
-    ->Args({256, 2})
+    ->ArgNames({"batch", "precision", "model"})
+    ->Args({128, 0, 0})
+    ->Args({256, 0, 0})
+    ->Args({1024, 0, 0})
+    ->Args({128, 1, 0})
+    ->Args({256, 1, 0})
+    ->Args({256, 2, 0})
+    ->Args({256, 0, 1})
+    ->Args({256, 1, 1})
+    ->Args({256, 2, 1})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_train_step)->Args({1, 1, 64})->Args({1, 2, 64})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_train_step)->Args({0, 1, 64})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_train_step)
+    ->ArgNames({"omp", "threads", "batch", "model", "fuse"})
+    ->Args({1, 1, 64, 0, 1})
+    ->Args({1, 2, 64, 0, 1})
+    ->Args({1, 2, 64, 0, 0})
+    ->Args({1, 2, 32, 1, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_train_step)
+    ->ArgNames({"omp", "threads", "batch", "model", "fuse"})
+    ->Args({0, 1, 64, 0, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
-BENCHMARK_MAIN();
+// Google Benchmark's main plus the versions the comparison table names (JSON "context").
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::AddCustomContext("dyad_cpu_kernels_threads", std::to_string(num_threads()));
+    benchmark::AddCustomContext("dyad_cuda_versions", cuda_built() ? cuda::versions() : "not built");
+    if (cuda_available()) benchmark::AddCustomContext("dyad_gpu", cuda_device_name(0));
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""PyTorch reference for bench_train_step: the same baseline CNN training step (64x64x3 input,
-200 classes, SGD momentum 0.9, weight decay 5e-4, cross-entropy, random data already in memory).
+"""PyTorch reference for bench_train_step: the same training step (64x64x3 input, 200 classes, SGD momentum
+0.9, weight decay 5e-4, cross-entropy, random data already in memory) on the same two models: the baseline
+CNN and the ResNet-18 for small images (3x3 stride-1 stem, no stem max-pool), as dyad's models:: build them.
 
-  python3 bench/pytorch_train_step.py --threads 2 --batch 64                 # CPU
-  python3 bench/pytorch_train_step.py --device cuda --batch 128 256          # GPU, strict FP32
+  python3 bench/pytorch_train_step.py --threads 2 --batch 64                     # CPU
+  python3 bench/pytorch_train_step.py --device cuda --batch 128 256              # GPU, strict FP32
   python3 bench/pytorch_train_step.py --device cuda --batch 256 --precision tf32
+  python3 bench/pytorch_train_step.py --device cuda --batch 256 --precision bf16 --channels-last
+  python3 bench/pytorch_train_step.py --device cuda --model resnet18 --batch 256 --compile
 
-On the GPU: cudnn.benchmark on, TF32 off unless --precision tf32 (bf16: autocast), timed with CUDA
-events over `--steps` steps per repeat, and the peak memory PyTorch's allocator reports (model, data,
-activations, gradients, optimizer state). Prints one line per repeat and a summary line per batch with
-the best and median img/s. Development-time only (PyTorch from PyPI)."""
+On the GPU: cudnn.benchmark on, TF32 off unless --precision tf32 (bf16: autocast), timed with CUDA events
+over `--steps` steps per repeat, and the peak memory PyTorch's allocator reports (model, data, activations,
+gradients, optimizer state). --compile wraps the model in torch.compile (the warm-up steps include the
+compilation). Prints one line per repeat and a summary line per batch with the best and median img/s;
+--json FILE appends one JSON object per batch (used by scripts/compare.sh). Development-time only (PyTorch
+from PyPI)."""
 import argparse
+import json
 import statistics
 import time
 
@@ -27,27 +33,79 @@ def baseline_cnn(num_classes=200, in_channels=3, image_size=64):
         nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, num_classes))
 
 
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        skip = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + skip)
+
+
+class ResNet18Small(nn.Module):
+    """torchvision's resnet18 with a 3x3 stride-1 stem and no stem max-pool (dyad's resnet18_small)."""
+
+    def __init__(self, num_classes=200, in_channels=3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        layers, cin = [], 64
+        for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers.append(nn.Sequential(BasicBlock(cin, width, stride), BasicBlock(width, width, 1)))
+            cin = width
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def make_model(name):
+    return baseline_cnn() if name == "baseline" else ResNet18Small()
+
+
 def run(args, batch):
     dev = torch.device(args.device)
     if dev.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(0)
-    model = baseline_cnn().to(dev)
+    model = make_model(args.model).to(dev)
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(batch, 3, 64, 64, device=dev)
+    x = torch.randn(batch, 3, 64, 64, device=dev).to(memory_format=fmt)
     y = (torch.arange(batch, device=dev) * 37) % 200
     autocast = args.precision == "bf16" and dev.type == "cuda"
+    forward = torch.compile(model) if args.compile else model
 
     def step():
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-            loss = nn.functional.cross_entropy(model(x), y)
+            loss = nn.functional.cross_entropy(forward(x), y)
         loss.backward()
         opt.step()
 
+    t0 = time.perf_counter()
     for _ in range(3):
         step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - t0
     rates = []
     for r in range(args.repeats):
         if dev.type == "cuda":
@@ -67,19 +125,35 @@ def run(args, batch):
         print(f"repeat {r}: {dt * 1e3:.2f} ms/step, {batch / dt:.1f} img/s")
     where = f"{dev.type} threads={args.threads}" if dev.type == "cpu" else \
         f"{torch.cuda.get_device_name()} {args.precision}"
-    peak = f", peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if dev.type == "cuda" else ""
-    print(f"pytorch {torch.__version__} {where} batch={batch}: "
-          f"best {max(rates):.1f} img/s, median {statistics.median(rates):.1f} img/s{peak}")
+    peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None
+    mode = ("compile" if args.compile else "eager") + (" channels_last" if args.channels_last else "")
+    print(f"pytorch {torch.__version__} {args.model} {mode} {where} batch={batch}: "
+          f"best {max(rates):.1f} img/s, median {statistics.median(rates):.1f} img/s"
+          + (f", peak {peak:.0f} MiB" if peak is not None else "") + f", warm-up {warmup_s:.1f} s")
+    if args.json:
+        record = {"framework": "pytorch", "version": torch.__version__, "device": dev.type,
+                  "device_name": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+                  "model": args.model, "batch": batch, "precision": args.precision,
+                  "mode": "compile" if args.compile else "eager", "channels_last": args.channels_last,
+                  "threads": args.threads if dev.type == "cpu" else None,
+                  "img_s_best": max(rates), "img_s_median": statistics.median(rates), "peak_mib": peak,
+                  "cudnn": torch.backends.cudnn.version() if dev.type == "cuda" else None}
+        with open(args.json, "a") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--model", default="baseline", choices=["baseline", "resnet18"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, nargs="+", default=[64])
     ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
+    ap.add_argument("--channels-last", action="store_true", help="model and input in channels_last")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--steps", type=int, default=10, help="steps per repeat")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json", help="append one JSON record per batch to this file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.device == "cuda":

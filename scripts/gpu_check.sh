@@ -5,7 +5,12 @@
 # benchmarks, the pipeline-versus-step benchmark, the trainer on Fashion-MNIST (CPU and GPU) and the
 # PyTorch reference on the same card, and writes a short summary.
 #
-#   bash scripts/gpu_check.sh [OUT_DIR]      (default: $OUT, else ./gpu-check)
+#   bash scripts/gpu_check.sh [OUT_DIR] [PARTS]      (OUT_DIR default: $OUT, else ./gpu-check)
+#
+# PARTS (default "check perf"): "check" = ctest, the CUDA tests and compute-sanitizer; "perf" = the GPU
+# benchmarks of every family, scripts/compare.sh --quick (dyad vs PyTorch eager and torch.compile, peak
+# memory), the pipeline benchmark and the trainer. The build is kept in build-gpu, so the two parts can run
+# as two calls on the same machine (each fits in 10 minutes on an H100 with 16 cores).
 #
 # OUT_DIR/summary.md is the summary (also printed last); OUT_DIR/logs/ holds every full log. Needs no
 # network: Debian packages the machine lacks are taken from .deps/ (see scripts/gpu_deps.sh). Runs in
@@ -14,6 +19,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu-check}}
+parts=${2:-check perf}
+has() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p "$out/logs"
 out=$(cd "$out" && pwd)
 logs=$out/logs
@@ -60,6 +67,7 @@ step build 900 cmake --build "$build" -j "$jobs" || { grep -m 20 -E "error" "$lo
 bin=$build/bin
 [ -x "$bin/dyad_cuda_tests" ] || bin=$build/tests
 
+if has check; then
 # The CPU suite through ctest, then the CUDA tests with their own report (durations, every failed
 # assertion; exit 77 means no usable GPU).
 step ctest 600 ctest --test-dir "$build" -j "$jobs" --timeout 300 --output-on-failure -E '^cuda_tests$' || status=1
@@ -87,14 +95,17 @@ else
   status=1
 fi
 
-# Benchmarks: the GPU variants of each family, the training step, and PyTorch on the same card.
+fi
+
+if has perf; then
+# Benchmarks: the GPU variants of each family, then the training step next to PyTorch on the same card.
 note ""
 note "## Benchmarks (GPU)"
 for b in bench_elementwise bench_reduce bench_layers bench_loss bench_optim bench_image bench_gemm bench_conv; do
   step "$b" 120 "$bin/$b" --benchmark_filter=cuda --benchmark_min_time=0.1 || true
 done
-step bench_train_step 240 "$bin/bench_train_step" --benchmark_filter=cuda --benchmark_min_time=1 || true
-grep -E "^BM_" "$logs/bench_train_step.log" | sed 's/^/    /' | tee -a "$summary"
+step compare 420 bash scripts/compare.sh --quick --build "$build" --out "$out/compare" || true
+cat "$out/compare/compare.md" >>"$summary" 2>/dev/null || note "- compare: no table (see logs/compare.log)"
 # The trainer's epoch loop (loader + step) against the bare step: the pipeline_vs_step counter.
 step bench_pipeline 120 "$bin/bench_pipeline" --benchmark_filter="BM_pipeline/1/" --benchmark_min_time=1 || true
 grep -E "^BM_" "$logs/bench_pipeline.log" | sed 's/^/    /' | tee -a "$summary"
@@ -103,13 +114,6 @@ fashion=/usr/share/datasets/fashion-mnist
 [ -d "$fashion" ] || fashion=/tmp/dyad-deps/usr/share/datasets/fashion-mnist
 step trainer 240 "$bin/dyad-tinyimagenet" --data "$fashion" --epochs 1 --device cpu,cuda --out "$out/trainer" || true
 grep -E "^(cpu|cuda) +epoch|speed-up|^backend|^cpu |^cuda " "$logs/trainer.log" | sed 's/^/    /' | tee -a "$summary"
-if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
-  step pytorch_fp32 240 python3 bench/pytorch_train_step.py --device cuda --batch 128 256 1024 --steps 20 || true
-  step pytorch_tf32 120 python3 bench/pytorch_train_step.py --device cuda --batch 128 256 --precision tf32 --steps 20 || true
-  step pytorch_bf16 120 python3 bench/pytorch_train_step.py --device cuda --batch 256 --precision bf16 --steps 20 || true
-  cat "$logs"/pytorch_*.log | grep -E "^pytorch" | sed 's/^/    /' | tee -a "$summary"
-else
-  note "- PyTorch with CUDA: not available"
 fi
 
 note ""
