@@ -122,6 +122,7 @@ MemoryStats memory_stats(int device) {
     m.peak = s.peak;
     m.reserved = s.reserved;
     m.allocations = s.allocations;
+    m.graph_reserved = s.graph_reserved;
 #endif
     return m;
 }

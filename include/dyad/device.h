@@ -72,10 +72,12 @@ bool deterministic();
 namespace cuda {
 // GPU memory held by dyad tensors and dyad's workspaces on `device`, and what the memory pool reserves.
 struct MemoryStats {
-    size_t in_use = 0;       // bytes in live allocations
-    size_t peak = 0;         // the most in_use has been since start or reset_peak_memory_stats()
-    size_t reserved = 0;     // bytes the pool holds from the driver (in use plus cached for reuse)
-    size_t allocations = 0;  // allocations made so far
+    size_t in_use = 0;          // bytes in live allocations
+    size_t peak = 0;            // the most in_use has been since start or reset_peak_memory_stats()
+    size_t reserved = 0;        // bytes the pool holds from the driver (in use plus cached for reuse), plus
+                                // graph_reserved
+    size_t allocations = 0;     // allocations made so far
+    size_t graph_reserved = 0;  // bytes the driver holds for captured steps' CUDA graphs (dyad/capture.h)
 };
 MemoryStats memory_stats(int device = 0);
 void reset_peak_memory_stats(int device = 0);

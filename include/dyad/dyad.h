@@ -1,6 +1,7 @@
 // dyad: tensors, autograd and kernels for CPU (naive, OpenMP) and CUDA. Include this one header.
 #pragma once
 #include "dyad/autograd.h"
+#include "dyad/capture.h"
 #include "dyad/data.h"
 #include "dyad/device.h"
 #include "dyad/error.h"

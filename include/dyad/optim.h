@@ -38,6 +38,10 @@ public:
     void set_lr(double lr);
     const SgdOptions& options() const { return opt_; }
     int64_t step_count() const { return steps_; }
+    // Steps a captured graph replayed (the host-side step count does not see them): a training step run
+    // through CapturedStep (dyad/capture.h) calls step() on the host only when it runs eagerly or is
+    // captured; after a call that replayed the graph (last_replayed()), call add_replayed_steps(1).
+    void add_replayed_steps(int64_t n);
 
     // Optimizer state for checkpoints: "momentum_buffer.<name>" for every parameter that has one.
     std::vector<std::pair<std::string, Tensor>> state() const;

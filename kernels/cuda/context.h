@@ -19,7 +19,9 @@ cublasHandle_t cublas();
 cudnnHandle_t cudnn();
 // Device scratch memory of at least nbytes, owned by the current device's context. It grows when asked
 // for more and is reused by every call after that; work is ordered on the one stream, so a buffer is
-// never in use by two kernels at once. The pointer stays valid until the next workspace() call.
+// never in use by two kernels at once. The pointer stays valid until the next workspace() call. Inside a
+// captured step it cannot grow (it throws; eager warm-up calls size it), and while a captured graph exists
+// an outgrown block is kept rather than freed, since the graph uses its address at every replay.
 void* workspace(size_t nbytes);
 
 // The fault record kernels write to: mapped pinned host memory, visible to the host after a wait.

@@ -274,6 +274,13 @@ Choice choose(Plan& p, Pass pass, const Conv2dShape& s, const void* in0, const v
     std::lock_guard<std::mutex> lock(reg.mu);
     Choice& c = p.pass[pass];
     if (c.searched) return c;
+    // Capture hazard: the search runs and times the candidates and allocates its scratch memory; inside a
+    // captured step nothing runs (the timings would be meaningless) and the scratch would be graph memory.
+    // The eager warm-up calls of a step run the search; a capture only reuses its choice.
+    if (capturing(current_device()))
+        throw Error(::dyad::detail::str("conv.cpp:", __LINE__, ": conv2d: cuDNN's algorithm search for a new shape ",
+                                        "cannot run inside a captured step; run the step eagerly with these shapes ",
+                                        "first (CaptureOptions::warmup)"));
     const int64_t out_elems = pass == kFwd       ? s.n * s.k * s.p * s.q
                               : pass == kBwdData ? s.n * s.c * s.h * s.w
                                                  : s.k * s.c * s.r * s.s;

@@ -1,5 +1,6 @@
 // CUDA runtime (host code, compiled by the C++ compiler): one context per device holding the dyad
-// stream, the cuBLAS and cuDNN handles, the workspace, pinned staging buffers and the fault record.
+// stream, the cuBLAS and cuDNN handles, the workspace, pinned staging buffers, the fault record and the
+// state of a graph capture (the allocations it made, the frees it deferred).
 #include "runtime.h"
 
 #include <atomic>
@@ -7,6 +8,8 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "context.h"
@@ -22,6 +25,17 @@ constexpr size_t kStageChunk = size_t(4) << 20;
 // Host to device: whole transfers through cached pinned blocks, so the host never waits; the blocks in
 // flight are capped (beyond, the driver's own pageable path is used).
 constexpr size_t kPinnedCacheMax = size_t(1) << 30;
+
+struct CapturedGraph;  // graph capture, below
+
+// A graph allocation that outlived its capture (the loss, gradients). Each launch of its graph makes it
+// (again) at the same address; a free from the host ends that incarnation. When the graph is destroyed,
+// an incarnation that no host tensor holds any more would leak: graph_destroy frees it.
+struct Outliving {
+    const CapturedGraph* owner = nullptr;
+    bool host_holds = true;  // the tensor made during the capture has not been freed yet
+    bool live = false;       // made by a launch and not freed since
+};
 
 // A pinned host block for host-to-device staging, free again once `done` has completed.
 struct PinnedBlock {
@@ -50,6 +64,16 @@ struct Context {
     std::vector<PinnedBlock> h2d_blocks;
     size_t h2d_bytes = 0;
 
+    // Graph capture (runtime.h). capture_mu guards everything below; `capturing` is also read without it.
+    std::mutex capture_mu;
+    std::atomic<bool> capturing{false};
+    std::unordered_map<void*, size_t> graph_allocs;    // made during the capture and not freed in it yet
+    std::vector<std::pair<void*, size_t>> deferred;    // other memory freed during the capture
+    std::unordered_map<void*, int> orphans;            // graph allocations of failed captures (never backed)
+    std::unordered_map<void*, Outliving> outliving;    // of every graph not yet destroyed
+    int live_graphs = 0;                               // instantiated graphs not yet destroyed
+    std::vector<std::pair<void*, size_t>> retired_ws;  // workspaces replaced while a graph may use them
+
     // Teardown never throws and stays quiet when the CUDA runtime is already unloading at process exit.
     ~Context() {
         if (!stream) return;
@@ -58,6 +82,7 @@ struct Context {
         if (cublas) (void)cublasDestroy(cublas);
         if (cudnn) (void)cudnnDestroy(cudnn);
         if (ws) (void)cudaFreeAsync(ws, stream);
+        for (const auto& r : retired_ws) (void)cudaFreeAsync(r.first, stream);
         for (int i = 0; i < 2; i++) {
             if (pinned_ready[i]) (void)cudaEventDestroy(pinned_ready[i]);
             if (pinned[i]) (void)cudaFreeHost(pinned[i]);
@@ -127,6 +152,16 @@ std::string mib(size_t bytes) {
 }
 
 std::string version_str(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+
+// Capture hazard (3): inside a captured step nothing runs, so a wait would return before the work it
+// waits for, and a copy from the host would be replayed with the host data of the capture. Such calls
+// throw before touching the stream, leaving the capture intact for the caller to abandon.
+void refuse_in_capture(const Context& c, int line, const char* what) {
+    if (c.capturing.load())
+        throw Error(::dyad::detail::str("runtime.cpp:", line, ": ", what, " inside a captured step (cuda:", c.device,
+                                        " is recording the step into a CUDA graph, not running it); read results "
+                                        "after the step returns and pass host data in as inputs"));
+}
 
 std::atomic<Math> g_math{Math::fp32};
 std::atomic<size_t> g_host_waits{0};
@@ -209,10 +244,29 @@ void* workspace(size_t nbytes) {
     const int dev = current_device();
     Context& c = ctx(dev);
     if (nbytes <= c.ws_bytes) return c.ws;
+    // Capture hazard: a block allocated now would be a graph allocation, valid only while the graph runs,
+    // yet it would stay the workspace of every eager call after. The warm-up calls size the workspace.
+    if (c.capturing.load())
+        throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": the workspace of cuda:", dev, " (",
+                                        mib(c.ws_bytes), ") would grow to ", mib(nbytes),
+                                        " inside a captured step; the eager warm-up calls must size it (run the "
+                                        "step eagerly with these shapes first)"));
     // Grow by at least half so a slowly rising sequence of requests does not reallocate each time. The
-    // old block is freed in stream order: kernels queued before still see valid memory.
+    // old block is freed in stream order: kernels queued before still see valid memory. A captured graph
+    // may hold the old block's address in its nodes and use it at every replay: while any graph exists,
+    // the old block is kept (freed when the last graph is destroyed).
     const size_t grown = std::max(nbytes, c.ws_bytes + c.ws_bytes / 2);
-    if (c.ws) free_device(c.ws, c.ws_bytes, dev);
+    if (c.ws) {
+        bool keep = false;
+        {
+            std::lock_guard<std::mutex> lock(c.capture_mu);
+            if (c.live_graphs > 0) {
+                c.retired_ws.emplace_back(c.ws, c.ws_bytes);
+                keep = true;
+            }
+        }
+        if (!keep) free_device(c.ws, c.ws_bytes, dev);
+    }
     c.ws = nullptr;
     c.ws_bytes = 0;
     c.ws = malloc_device(grown, dev);
@@ -247,11 +301,14 @@ void* malloc_device(size_t nbytes, int device) {
         throw_out_of_memory(device, nbytes, __LINE__,
                             " (over the limit of " + mib(limit) + " set with set_memory_limit)");
     void* p = nullptr;
+    const bool in_capture = c.capturing.load();
     cudaError_t st = cudaMallocAsync(&p, nbytes, c.stream);
     if (st == cudaErrorMemoryAllocation) {
         // Memory freed on the stream but not yet returned, or cached by the pool in blocks of other sizes:
-        // wait, give the cache back to the driver, and try once more.
+        // wait, give the cache back to the driver, and try once more. Not inside a capture, where waiting
+        // is not allowed (and the request is for graph memory, which the pool's cache does not hold).
         (void)cudaGetLastError();
+        if (in_capture) throw_out_of_memory(device, nbytes, __LINE__, " (inside a captured step)");
         DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
         trim_pool(device);
         st = cudaMallocAsync(&p, nbytes, c.stream);
@@ -261,6 +318,11 @@ void* malloc_device(size_t nbytes, int device) {
         }
     }
     DYAD_CUDA_CHECK(st);
+    if (in_capture) {
+        // Capture hazard (1): a graph allocation; only these may be given to cudaFreeAsync during the capture.
+        std::lock_guard<std::mutex> lock(c.capture_mu);
+        c.graph_allocs[p] = nbytes;
+    }
     c.allocations.fetch_add(1, std::memory_order_relaxed);
     const size_t now = c.in_use.fetch_add(nbytes, std::memory_order_relaxed) + nbytes;
     size_t pk = c.peak.load(std::memory_order_relaxed);
@@ -269,15 +331,67 @@ void* malloc_device(size_t nbytes, int device) {
     return p;
 }
 
+namespace {
+// Frees ptr on the stream, outside a capture. A graph allocation of a failed capture never had memory
+// (its graph was discarded unlaunched): it is only forgotten. Such an address may be handed out again
+// later, so each orphan entry is a count of frees to skip; skipping one free of a reused address delays
+// the real free to the orphan tensor's own free, never frees memory twice.
+void release_now(Context& c, void* ptr, size_t nbytes) {
+    {
+        std::lock_guard<std::mutex> lock(c.capture_mu);
+        const auto it = c.orphans.find(ptr);
+        if (it != c.orphans.end()) {
+            if (--it->second == 0) c.orphans.erase(it);
+            c.in_use.fetch_sub(nbytes, std::memory_order_relaxed);
+            return;
+        }
+        // Capture hazard (2): freeing a graph allocation that outlived its capture from the host is allowed;
+        // it ends the current incarnation (the next launch of its graph makes it again).
+        const auto o = c.outliving.find(ptr);
+        if (o != c.outliving.end()) {
+            o->second.host_holds = false;
+            o->second.live = false;
+        }
+    }
+    const cudaError_t st = cudaFreeAsync(ptr, c.stream);
+    if (st != cudaSuccess) {
+        (void)cudaGetLastError();  // reported here, not by the next launch check
+        // At process exit the runtime may already be gone; the memory goes with it.
+        if (st != cudaErrorCudartUnloading) DYAD_CUDA_WARN(st);
+    }
+    c.in_use.fetch_sub(nbytes, std::memory_order_relaxed);
+}
+}  // namespace
+
 void free_device(void* ptr, size_t nbytes, int device) noexcept {
     if (!ptr || g_torn_down.load()) return;
     try {
         Context& c = ctx(device);
         use_device(device);
-        const cudaError_t st = cudaFreeAsync(ptr, c.stream);
-        // At process exit the runtime may already be gone; the memory goes with it.
-        if (st != cudaSuccess && st != cudaErrorCudartUnloading) DYAD_CUDA_WARN(st);
-        c.in_use.fetch_sub(nbytes, std::memory_order_relaxed);
+        {
+            std::lock_guard<std::mutex> lock(c.capture_mu);
+            if (c.capturing.load()) {
+                // Capture hazard (1): during a capture cudaFreeAsync may only be given allocations of the graph
+                // being captured (it becomes a free node). Anything else (an eager tensor dropped inside the
+                // step, a graph allocation of another graph) is freed on the stream after the capture ends.
+                const auto it = c.graph_allocs.find(ptr);
+                if (it == c.graph_allocs.end()) {
+                    c.deferred.emplace_back(ptr, nbytes);
+                    return;
+                }
+                c.graph_allocs.erase(it);
+                const cudaError_t st = cudaFreeAsync(ptr, c.stream);
+                if (st != cudaSuccess) {
+                    // The capture was invalidated by an earlier call (the step is failing and its graph will be
+                    // discarded, so nothing needs freeing); any other error is logged.
+                    (void)cudaGetLastError();
+                    if (st != cudaErrorStreamCaptureInvalidated) DYAD_CUDA_WARN(st);
+                }
+                c.in_use.fetch_sub(nbytes, std::memory_order_relaxed);
+                return;
+            }
+        }
+        release_now(c, ptr, nbytes);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "dyad: freeing GPU memory failed: %s\n", e.what());
     }
@@ -293,7 +407,11 @@ PoolStats pool_stats(int device) {
     DYAD_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
     uint64_t reserved = 0;
     DYAD_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
-    s.reserved = size_t(reserved);
+    // Capture hazard (7): graph allocations come from the driver's graph memory, not from the pool.
+    uint64_t graph = 0;
+    DYAD_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(device, cudaGraphMemAttrReservedMemCurrent, &graph));
+    s.graph_reserved = size_t(graph);
+    s.reserved = size_t(reserved) + s.graph_reserved;
     return s;
 }
 
@@ -304,6 +422,7 @@ void reset_peak(int device) {
 
 void trim_pool(int device) {
     Context& c = ctx(device);
+    refuse_in_capture(c, __LINE__, "empty_cache() cannot wait for the GPU");
     use_device(device);
     DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
     cudaMemPool_t pool;
@@ -358,6 +477,7 @@ PinnedBlock* pinned_block(Context& c, size_t n) {
 
 void memcpy_h2d(void* dst, const void* src, size_t nbytes, int device) {
     Context& c = ctx(device);
+    refuse_in_capture(c, __LINE__, "a copy to the GPU (to(cuda), from_vector()) cannot copy from the host");
     use_device(device);
     if (nbytes >= kStageMin) {
         // The host copies into pinned memory and returns; the GPU copies from there when the stream gets to
@@ -377,6 +497,7 @@ void memcpy_h2d(void* dst, const void* src, size_t nbytes, int device) {
 
 void memcpy_d2h(void* dst, const void* src, size_t nbytes, int device) {
     Context& c = ctx(device);
+    refuse_in_capture(c, __LINE__, "a copy to the host (item(), to(cpu), to_vector()) cannot wait for the GPU");
     use_device(device);
     if (nbytes < kStageMin) {
         DYAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, c.stream));
@@ -427,12 +548,196 @@ void synchronize(int device) {
 void wait_stream() {
     const int dev = current_device();
     Context& c = ctx(dev);
+    refuse_in_capture(c, __LINE__, "synchronize() (or all_finite()) cannot wait for the GPU");
     g_host_waits.fetch_add(1, std::memory_order_relaxed);
     DYAD_CUDA_CHECK(cudaStreamSynchronize(c.stream));
     check_faults(dev);
 }
 
 size_t host_wait_count() { return g_host_waits.load(); }
+
+// ---------------------------------------------------------------- graph capture
+namespace {
+
+// What capture_end hands out: the graph is kept with its executable graph (a graph with memory nodes
+// may have one executable graph at a time; keeping both until graph_destroy keeps that simple).
+struct CapturedGraph {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    int device = 0;
+    std::vector<void*> outliving;  // its allocations that outlived the capture (Context::outliving)
+};
+
+// Leaves capture state on `c` after the stream has left capture mode. Graph allocations still alive
+// after a failed capture become orphans (see release_now); the frees deferred by free_device run now,
+// in stream order, outside the capture. Never throws.
+void finish_capture(Context& c, bool ok) noexcept {
+    std::vector<std::pair<void*, size_t>> deferred;
+    try {
+        std::lock_guard<std::mutex> lock(c.capture_mu);
+        if (!ok)
+            for (const auto& a : c.graph_allocs) c.orphans[a.first]++;
+        c.graph_allocs.clear();
+        deferred.swap(c.deferred);
+        c.capturing.store(false);
+    } catch (const std::exception& e) {
+        c.capturing.store(false);
+        std::fprintf(stderr, "dyad: ending a capture on cuda:%d: %s\n", c.device, e.what());
+    }
+    for (const auto& [p, n] : deferred) {
+        try {
+            release_now(c, p, n);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "dyad: freeing GPU memory after a capture failed: %s\n", e.what());
+        }
+    }
+}
+
+}  // namespace
+
+void capture_begin(int device) {
+    Context& c = ctx(device);
+    use_device(device);
+    std::lock_guard<std::mutex> lock(c.capture_mu);
+    if (c.capturing.load())
+        throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": capture_begin: cuda:", device,
+                                        " is capturing already (captured steps do not nest)"));
+    // ThreadLocal: an unsafe call (a synchronous copy, cudaMalloc) made by this thread during the capture
+    // fails and invalidates it, instead of silently running outside the graph.
+    DYAD_CUDA_CHECK(cudaStreamBeginCapture(c.stream, cudaStreamCaptureModeThreadLocal));
+    c.graph_allocs.clear();
+    c.deferred.clear();
+    c.capturing.store(true);
+}
+
+void* capture_end(int device) {
+    Context& c = ctx(device);
+    use_device(device);
+    if (!c.capturing.load())
+        throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": capture_end: cuda:", device, " is not capturing"));
+    auto handle = std::make_unique<CapturedGraph>();  // before anything that would need undoing
+    handle->device = device;
+    cudaGraph_t graph = nullptr;
+    // An invalidated capture ends here too: the status says so and no graph comes back.
+    const cudaError_t end_st = cudaStreamEndCapture(c.stream, &graph);
+    cudaGraphExec_t exec = nullptr;
+    cudaError_t inst_st = cudaSuccess;
+    if (end_st == cudaSuccess && graph) {
+        // Capture hazard (2): graph allocations that outlive the step (the loss, gradients) are freed and
+        // made again at the same addresses by each launch; without this flag a relaunch would fail.
+        inst_st = cudaGraphInstantiateWithFlags(&exec, graph, cudaGraphInstantiateFlagAutoFreeOnLaunch);
+        if (inst_st != cudaSuccess) exec = nullptr;
+    }
+    if (end_st != cudaSuccess || inst_st != cudaSuccess) (void)cudaGetLastError();  // reported below
+    const bool ok = exec != nullptr;
+    if (!ok && graph) DYAD_CUDA_WARN(cudaGraphDestroy(graph));
+    if (ok) {
+        // Graph allocations not freed inside the capture outlive it: recorded before finish_capture forgets them.
+        std::lock_guard<std::mutex> lock(c.capture_mu);
+        handle->outliving.reserve(c.graph_allocs.size());
+        for (const auto& a : c.graph_allocs) {
+            handle->outliving.push_back(a.first);
+            c.outliving[a.first] = Outliving{handle.get(), true, false};
+        }
+    }
+    finish_capture(c, ok);
+    if (end_st != cudaSuccess)
+        detail::throw_gpu("CUDA", "cudaStreamEndCapture(c.stream, &graph)", __FILE__, __LINE__,
+                          static_cast<int>(end_st), cudaGetErrorString(end_st));
+    if (inst_st != cudaSuccess)
+        detail::throw_gpu("CUDA",
+                          "cudaGraphInstantiateWithFlags(&exec, graph, cudaGraphInstantiateFlagAutoFreeOnLaunch)",
+                          __FILE__, __LINE__, static_cast<int>(inst_st), cudaGetErrorString(inst_st));
+    if (!ok)
+        throw CudaError(::dyad::detail::str("runtime.cpp:", __LINE__, ": capture_end: cuda:", device,
+                                            ": the capture produced no graph"));
+    handle->graph = graph;
+    handle->exec = exec;
+    {
+        std::lock_guard<std::mutex> lock(c.capture_mu);
+        c.live_graphs++;
+    }
+    return handle.release();
+}
+
+void capture_abort(int device) noexcept {
+    try {
+        Context& c = ctx(device);
+        use_device(device);
+        if (!c.capturing.load()) return;
+        cudaGraph_t graph = nullptr;
+        const cudaError_t st = cudaStreamEndCapture(c.stream, &graph);
+        if (st != cudaSuccess) {
+            (void)cudaGetLastError();  // an invalidated capture is the expected case here
+            if (st != cudaErrorStreamCaptureInvalidated) DYAD_CUDA_WARN(st);
+        }
+        if (graph) DYAD_CUDA_WARN(cudaGraphDestroy(graph));
+        finish_capture(c, false);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dyad: abandoning a capture on cuda:%d failed: %s\n", device, e.what());
+    }
+}
+
+void graph_launch(void* graph, int device) {
+    auto* g = static_cast<CapturedGraph*>(graph);
+    if (!g || g->device != device)
+        throw Error(
+            ::dyad::detail::str("runtime.cpp:", __LINE__, ": graph_launch: no graph captured on cuda:", device));
+    Context& c = ctx(device);
+    refuse_in_capture(c, __LINE__, "a captured step cannot be launched");
+    use_device(device);
+    DYAD_CUDA_CHECK(cudaGraphLaunch(g->exec, c.stream));
+    // The launch (re)made every allocation that outlives the graph (freeing the previous incarnations first).
+    std::lock_guard<std::mutex> lock(c.capture_mu);
+    for (void* p : g->outliving) {
+        const auto o = c.outliving.find(p);
+        if (o != c.outliving.end() && o->second.owner == g) o->second.live = true;
+    }
+}
+
+void graph_destroy(void* graph) noexcept {
+    auto* g = static_cast<CapturedGraph*>(graph);
+    if (!g) return;
+    // At process exit the runtime and its graphs may already be gone.
+    if (!g_torn_down.load()) {
+        try {
+            Context& c = ctx(g->device);
+            use_device(g->device);
+            // A launch may still be running: wait for it (not counted as a host wait; skipped while the
+            // stream is capturing, where waiting is not allowed and the driver frees the executable graph
+            // once its launches finish).
+            if (!c.capturing.load()) DYAD_CUDA_WARN(cudaStreamSynchronize(c.stream));
+            DYAD_CUDA_WARN(cudaGraphExecDestroy(g->exec));
+            DYAD_CUDA_WARN(cudaGraphDestroy(g->graph));
+            // Destroying a graph frees none of its live allocations. Those a host tensor still holds (gradients
+            // kept by parameters, the static output) stay valid and are freed by free_device like any other
+            // allocation; incarnations made by a launch after the host freed the capture's tensor belong to
+            // no one and are freed here (on the stream; after the capture if one is running).
+            std::vector<std::pair<void*, size_t>> unowned, retired;
+            {
+                std::lock_guard<std::mutex> lock(c.capture_mu);
+                for (void* p : g->outliving) {
+                    const auto o = c.outliving.find(p);
+                    if (o == c.outliving.end() || o->second.owner != g) continue;
+                    if (o->second.live && !o->second.host_holds) unowned.emplace_back(p, 0);
+                    c.outliving.erase(o);
+                }
+                if (c.capturing.load()) {
+                    c.deferred.insert(c.deferred.end(), unowned.begin(), unowned.end());
+                    unowned.clear();
+                }
+                if (--c.live_graphs == 0) retired.swap(c.retired_ws);
+            }
+            for (const auto& u : unowned) release_now(c, u.first, u.second);  // 0 bytes: not in in_use
+            for (const auto& [p, n] : retired) free_device(p, n, g->device);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "dyad: destroying a captured graph failed: %s\n", e.what());
+        }
+    }
+    delete g;
+}
+
+bool capturing(int device) { return ctx(device).capturing.load(); }
 
 // ---------------------------------------------------------------- settings
 void set_math(Math m) { g_math.store(m); }

@@ -26,10 +26,11 @@ int current_device();
 void* malloc_device(size_t nbytes, int device);
 void free_device(void* ptr, size_t nbytes, int device) noexcept;  // logs instead of throwing
 struct PoolStats {
-    size_t in_use = 0;       // bytes in live dyad allocations
-    size_t peak = 0;         // high-water mark of in_use since start or the last reset
-    size_t reserved = 0;     // bytes the pool holds from the driver (in use + cached)
-    size_t allocations = 0;  // number of malloc_device calls
+    size_t in_use = 0;          // bytes in live dyad allocations
+    size_t peak = 0;            // high-water mark of in_use since start or the last reset
+    size_t reserved = 0;        // bytes the pool holds from the driver (in use + cached)
+    size_t allocations = 0;     // number of malloc_device calls
+    size_t graph_reserved = 0;  // bytes the driver holds for CUDA graph allocations (included in reserved)
 };
 PoolStats pool_stats(int device);
 void reset_peak(int device);
@@ -52,6 +53,37 @@ void synchronize(int device);
 // reports any pending fault.
 void wait_stream();
 size_t host_wait_count();
+
+// ---------------------------------------------------------------- graph capture
+// Recording the work queued on a device's stream into a CUDA graph and replaying it (dyad/capture.h
+// builds training steps on these). Between capture_begin and capture_end nothing runs: every launch,
+// copy, memset, allocation and free queued on the stream becomes a node of the graph.
+//
+// Memory during a capture: malloc_device makes graph allocations (cudaMallocAsync under capture), owned
+// by the graph. free_device gives such a pointer to cudaFreeAsync (a free node in the graph); any other
+// pointer (an eager allocation dropped inside the step) is kept on a list and freed on the stream after
+// the capture ends, successful or not. Graph allocations still alive when the capture ends (the loss,
+// gradients made by backward) keep their addresses for the life of the graph but have memory only once
+// the graph has been launched: launch it right after capture_end, before anything reads them. Each later
+// launch frees them and makes them again at the same addresses (cudaGraphInstantiateFlagAutoFreeOnLaunch),
+// so their contents are those of the latest launch. Freeing one later from the host (free_device outside
+// a capture) is allowed. If a capture fails, its graph allocations never get memory: free_device then
+// only forgets them.
+//
+// Inside a capture wait_stream, synchronize, memcpy_d2h, memcpy_h2d and trim_pool throw dyad::Error before
+// touching the stream, the workspace may not grow (it throws), and cuDNN's algorithm search throws: those
+// are done by eager warm-up calls. A capture is per device and must be driven from one thread, with no
+// other thread queueing work on that device meanwhile.
+void capture_begin(int device);  // throws if the device is capturing already
+// Ends the capture and instantiates the graph; returns the executable graph. On failure (the capture was
+// invalidated, instantiation failed) it cleans up (graph destroyed, capture state cleared) and throws.
+void* capture_end(int device);
+// Ends a capture whose step failed, discarding what was recorded; never throws (logs instead).
+void capture_abort(int device) noexcept;
+void graph_launch(void* graph, int device);  // on the device's stream, after the work queued there
+void graph_destroy(void* graph) noexcept;    // null is a no-op
+// Whether `device` is between capture_begin and capture_end / capture_abort.
+bool capturing(int device);
 
 // ---------------------------------------------------------------- settings
 // Math used by cuBLAS and cuDNN: strict FP32 (FMA only, the default and what every test uses), TF32

@@ -1,5 +1,6 @@
 // Dropout and the finiteness checks. dropout draws one 64-bit seed from the global generator per training
-// call; the mask bits are then a counter-based hash of (seed, index), the same on every backend.
+// call; the mask bits are then a counter-based hash of (seed, index), the same on every backend. A training
+// call inside a captured step (dyad/capture.h) throws: a graph would replay one seed.
 #include <cmath>
 
 #include "dyad/ops.h"
@@ -11,10 +12,27 @@
 
 namespace dyad {
 
+namespace {
+// Whether `device` is recording a captured step (dyad/capture.h); false for the CPU and without CUDA.
+bool cuda_capturing(Device device) {
+#if DYAD_WITH_CUDA
+    return device.is_cuda() && cuda::capturing(device.index);
+#else
+    (void)device;
+    return false;
+#endif
+}
+}  // namespace
+
 Tensor dropout(const Tensor& x, double p, bool training) {
     detail::check_floating("dropout", x);
     DYAD_CHECK(p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got ", p);
     if (!training || p == 0.0) return x;
+    // The seed is drawn on the host and passed to the kernel: a CUDA graph would replay the seed of the
+    // capture at every step, the same mask each time. Checked before the draw, so the generator is untouched.
+    DYAD_CHECK(!cuda_capturing(x.device()), "dropout: cannot run in training mode inside a captured step on ",
+               x.device().str(), ": it draws a new random seed on the host at each call, which a CUDA graph would ",
+               "replay unchanged");
     const uint64_t seed = detail::global_generator().next();
     const Tensor xc = x.contiguous();
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());

@@ -122,6 +122,11 @@ void Sgd::step() {
     steps_++;
 }
 
+void Sgd::add_replayed_steps(int64_t n) {
+    DYAD_CHECK(n >= 0, "Sgd: add_replayed_steps: negative step count ", n);
+    steps_ += n;
+}
+
 void Sgd::zero_grad() {
     for (auto& np : params_) np.second.zero_grad();
 }
