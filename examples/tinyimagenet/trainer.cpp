@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -100,6 +101,8 @@ std::string usage() {
            "  --limit-val N          use at most N validation images (default all)\n"
            "  --max-steps N          at most N training steps per epoch (timing runs)\n"
            "  --precision P          fp32 | tf32 | bf16 for GPU convolutions and GEMMs (default fp32)\n"
+           "  --graph on|off         on a GPU, capture the training step in a CUDA graph and replay it\n"
+           "                         (default on; steps that cannot be captured run as they are)\n"
            "  --out DIR              metrics, charts, report and checkpoints (default dyad-out)\n"
            "  --resume FILE          continue a backend's run from its checkpoint\n"
            "  --no-profile           skip the per-layer timing\n"
@@ -163,7 +166,11 @@ bool parse_options(const std::vector<std::string>& args, Options* o, std::string
             o->max_steps = parse_number<int64_t>(flag, value);
         else if (flag == "--precision")
             o->precision = value;
-        else if (flag == "--out")
+        else if (flag == "--graph") {
+            DYAD_CHECK(value == "on" || value == "off", "dyad-tinyimagenet: --graph must be on or off, got '", value,
+                       "'");
+            o->graph = value == "on";
+        } else if (flag == "--out")
             o->out = value;
         else if (flag == "--resume")
             o->resume = value;
@@ -580,6 +587,31 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         data::LoaderOptions tlo = lo;
         tlo.device = dev;
         tlo.augment = d.train_augment;
+        // The training step, forward to optimizer; it returns the loss and the predictions. On a GPU it is
+        // captured in a CUDA graph after two eager steps and replayed (one launch per step); the learning
+        // rate is baked into the graph, so its bits are the key's version and a new rate captures afresh.
+        // Nothing else may queue GPU work while a step is captured, so the loader makes its batches on this
+        // thread then (a kernel and a small copy of indices: the GPU still runs ahead of the host).
+        CaptureOptions co;
+        co.enabled = o.graph;
+        if (dev.is_cuda() && o.graph) tlo.prefetch = 0;
+        CapturedStep train_step(
+            [&model, &opt](const std::vector<Tensor>& in) {
+                opt.zero_grad();
+                const Tensor logits = (*model)(in[0]);
+                const Tensor loss = cross_entropy(logits, in[1]);
+                loss.backward();
+                opt.step();
+                return std::vector<Tensor>{loss.detach(), argmax(logits.detach(), 1)};
+            },
+            co);
+        auto lr_version = [&opt] {
+            const double lr = opt.lr();
+            uint64_t bits = 0;
+            std::memcpy(&bits, &lr, sizeof bits);
+            return bits;
+        };
+        bool told_fallback = false;
         data::Loader train(d.split.train, tlo);
         data::LoaderOptions vlo = tlo;
         vlo.shuffle = false;
@@ -682,6 +714,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                 char lr[32];
                 std::snprintf(lr, sizeof lr, "%g", opt.lr());
                 restore(good, *model, opt);
+                train_step.reset();  // the optimizer's buffers were replaced: the graphs would write the old ones
                 save_checkpoint(good.epoch, good.step, good.progress);
                 diverged = backend + ": training diverged: " + bad + " (learning rate " + lr + "); " + where +
                            ". The last good state (epoch " + std::to_string(good.epoch + 1) + ", step " +
@@ -692,13 +725,14 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                 return false;
             };
             while (step < steps_per_epoch && train.next(b)) {
-                opt.zero_grad();
-                const Tensor logits = (*model)(b.x);
-                const Tensor loss = cross_entropy(logits, b.y);
-                loss.backward();
-                opt.step();
-                pending_loss.push_back(loss.detach());
-                pending_pred.push_back(argmax(logits.detach(), 1));
+                const std::vector<Tensor> out = train_step({b.x, b.y}, lr_version());
+                if (train_step.last_replayed()) opt.add_replayed_steps(1);
+                if (!train_step.fallback_reason().empty() && !told_fallback) {
+                    say(backend + ": " + train_step.fallback_reason() + "\n");
+                    told_fallback = true;
+                }
+                pending_loss.push_back(out[0]);
+                pending_pred.push_back(out[1]);
                 pending_y.push_back(b.y);
                 images += b.x.size(0);
                 step++;

@@ -26,6 +26,7 @@ struct Options {
     int64_t limit_train = 0, limit_val = 0;  // 0 = all
     int64_t max_steps = 0;                   // training steps per epoch (0 = all; for timing runs)
     std::string precision = "fp32";          // fp32 | tf32 | bf16 (GPU conv and GEMM)
+    bool graph = true;                       // GPU: capture the step in a CUDA graph and replay it
     std::string out = "dyad-out";
     std::string resume;   // a checkpoint written by a previous run of one backend
     bool profile = true;  // per-layer timing at the end (sequential models)

@@ -344,8 +344,13 @@ TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     REQUIRE(o.batch_size == 64);
     REQUIRE(o.devices == std::vector<std::string>{"cpu", "naive"});
     REQUIRE(o.lr == 0.1);
+    REQUIRE(o.graph);  // CUDA graphs on by default
+    REQUIRE(parse_options({"--graph=off"}, &o, &help));
+    REQUIRE_FALSE(o.graph);
+    REQUIRE(parse_options({"--graph", "on"}, &o, &help));
+    REQUIRE(o.graph);
     REQUIRE_FALSE(parse_options({"--help"}, &o, &help));
-    REQUIRE_THAT(help, Catch::Contains("--max-steps") && Catch::Contains("--precision"));
+    REQUIRE_THAT(help, Catch::Contains("--max-steps") && Catch::Contains("--precision") && Catch::Contains("--graph"));
     // Each bad command line on fresh options, so an earlier failure cannot leave a value behind.
     auto bad = [](const std::vector<std::string>& args) {
         Options fresh;
@@ -358,4 +363,5 @@ TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     REQUIRE_THROWS_WITH(bad({"--frobnicate"}), Catch::Contains("--frobnicate"));
     REQUIRE_THROWS_WITH(bad({"--lr"}), Catch::Contains("needs a value"));
     REQUIRE_THROWS_WITH(bad({"--precision", "fp8"}), Catch::Contains("fp8"));
+    REQUIRE_THROWS_WITH(bad({"--graph", "yes"}), Catch::Contains("--graph") && Catch::Contains("yes"));
 }
