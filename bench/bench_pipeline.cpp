@@ -5,9 +5,11 @@
 //             a uint8 data set, random crop with padding 4, flip and normalisation; on a GPU the set is
 //             uploaded once and the batch is made by a kernel, prefetched on a background thread), the
 //             same step, the loss and predictions kept and read back every 16 steps.
+// The step runs through CapturedStep as in the trainer: with graph on, a GPU replays it from a CUDA graph
+// (and the loader then makes batches on the calling thread, as the trainer's does).
 // One benchmark iteration is one pass of `steps` steps of each; the counters give both rates and
 // pipeline_vs_step, the epoch rate as a fraction of the step rate (the trainer's target is >= 0.95).
-// Args: device (0 cpu, 1 cuda), batch, steps per pass.
+// Args: device (0 cpu, 1 cuda), batch, steps per pass, graph (0 off, 1 on).
 // Run: bench_pipeline --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 
@@ -48,8 +50,9 @@ void BM_pipeline(benchmark::State& state) {
     if (gpu && !bench::require_gpu(state)) return;
     const Device dev = gpu ? Device::cuda(0) : Device::cpu();
     const int64_t batch = state.range(1), steps = state.range(2);
+    const bool graph = state.range(3) != 0;
     state.SetLabel(std::string(gpu ? "cuda" : "cpu x" + std::to_string(num_threads())) + " batch " +
-                   std::to_string(batch));
+                   std::to_string(batch) + (gpu ? (graph ? " graph" : " eager") : ""));
 
     manual_seed(0);
     auto model = models::baseline_cnn(200, 3, 64);
@@ -70,15 +73,24 @@ void BM_pipeline(benchmark::State& state) {
     lo.mean = {0.48f, 0.45f, 0.40f};
     lo.std = {0.28f, 0.27f, 0.28f};
     lo.device = dev;
+    if (gpu && graph) lo.prefetch = 0;
     data::Loader loader(random_set(batch * steps, 200), lo);
 
+    CaptureOptions co;
+    co.enabled = graph;
+    CapturedStep captured(
+        [&](const std::vector<Tensor>& in) {
+            sgd.zero_grad();
+            const Tensor logits = (*model)(in[0]);
+            Tensor loss = cross_entropy(logits, in[1]);
+            loss.backward();
+            sgd.step();
+            return std::vector<Tensor>{loss.detach(), argmax(logits.detach(), 1)};
+        },
+        co);
     auto step = [&](const data::Batch& b) {
-        sgd.zero_grad();
-        const Tensor logits = (*model)(b.x);
-        Tensor loss = cross_entropy(logits, b.y);
-        loss.backward();
-        sgd.step();
-        return std::make_pair(loss.detach(), logits.detach());
+        const std::vector<Tensor> out = captured({b.x, b.y});
+        return std::make_pair(out[0], out[1]);
     };
     auto wait = [&] {
         if (gpu) synchronize();
@@ -87,7 +99,7 @@ void BM_pipeline(benchmark::State& state) {
     loader.start_epoch(0);
     data::Batch fixed;
     loader.next(fixed);
-    for (int i = 0; i < 3; i++) step(fixed);  // warm-up: allocations, cuDNN's algorithm search
+    for (int i = 0; i < 3; i++) step(fixed);  // warm-up: allocations, cuDNN's algorithm search, the capture
     wait();
 
     double pipeline_s = 0, step_s = 0;
@@ -100,9 +112,9 @@ void BM_pipeline(benchmark::State& state) {
         std::vector<Tensor> losses, preds;
         double loss_sum = 0;
         while (loader.next(b)) {
-            auto [loss, logits] = step(b);
+            auto [loss, pred] = step(b);
             losses.push_back(loss);
-            preds.push_back(argmax(logits, 1));
+            preds.push_back(pred);
             if (losses.size() == 16) {
                 for (const Tensor& l : losses) loss_sum += l.item();
                 for (const Tensor& p : preds) benchmark::DoNotOptimize(p.to(Device::cpu()));
@@ -124,11 +136,18 @@ void BM_pipeline(benchmark::State& state) {
     state.counters["pipeline_img/s"] = images / pipeline_s;
     state.counters["step_img/s"] = images / step_s;
     state.counters["pipeline_vs_step"] = step_s / pipeline_s;
+    if (graph && gpu && captured.captures() == 0)
+        state.SkipWithError(("the step was not captured: " + captured.fallback_reason()).c_str());
 }
 
 }  // namespace
 
-BENCHMARK(BM_pipeline)->Args({0, 128, 8})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_pipeline)->Args({1, 128, 100})->Args({1, 256, 50})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_pipeline)->Args({0, 128, 8, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_pipeline)
+    ->Args({1, 128, 100, 1})
+    ->Args({1, 256, 50, 1})
+    ->Args({1, 128, 100, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -4,10 +4,11 @@
 // 64x64x3, 200 classes, batch norm in training mode).
 // CPU args: kernels (0 naive, 1 omp), threads, batch, model, fuse (Sequential's layer fusion on or off: the
 // lever's gain). The naive step runs once (it takes seconds).
-// GPU (BM_train_step_cuda) args: batch, precision (0 fp32, 1 tf32, 2 bf16), model; timed with CUDA events,
-// with the peak GPU memory of model, data, activations, gradients and optimizer state since the model was
-// made. scripts/compare.sh runs these next to PyTorch and writes the comparison table.
-// Run: bench_train_step --benchmark_min_time=2
+// GPU (BM_train_step_cuda) args: batch, precision (0 fp32, 1 tf32, 2 bf16), model, graph (CapturedStep on or
+// off), fuse; timed with CUDA events, with the peak GPU memory of model, data, activations, gradients and
+// optimizer state since the model was made (peak_MiB, which includes the eager warm-up steps), the CUDA
+// graph's own memory (graph_MiB) and what the replayed step holds (steady_MiB). scripts/compare.sh
+// runs these next to PyTorch and writes the comparison table. Run: bench_train_step --benchmark_min_time=2
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -85,38 +86,63 @@ void BM_train_step_cuda(benchmark::State& state) {
                                 : state.range(1) == 1 ? Precision::tf32
                                                       : Precision::bf16;
     const int64_t model = state.range(2);
+    const bool graph = state.range(3) != 0;
+    const bool fuse = state.range(4) != 0;
     set_precision(precision);
+    nn::set_fuse_layers(fuse);
     synchronize();
     cuda::empty_cache();
     cuda::reset_peak_memory_stats();
     const size_t base = cuda::memory_stats().in_use;
     StepSetup s(model, batch, Device::cuda());
+    // As the trainer runs it: through CapturedStep, which with graph on captures the step after two eager
+    // calls (inside time_gpu's untimed warm-up) and replays it; with graph off it calls the step.
+    CaptureOptions co;
+    co.enabled = graph;
+    CapturedStep captured([&s](const std::vector<Tensor>&) { return std::vector<Tensor>{s.step()}; }, co);
     // Ten steps per timed iteration: the loss is never read, so nothing waits inside (as in the PyTorch
     // script).
     constexpr int kSteps = 10;
-    const double seconds = bench::time_gpu(
-        state, std::string(model_name(model)) + " batch " + std::to_string(batch) + " " + precision_name(precision),
-        [&] {
-            for (int i = 0; i < kSteps; i++) s.step();
-        });
-    state.counters["img/s"] = double(batch) * kSteps * double(state.iterations()) / seconds;
-    state.counters["peak_MiB"] = double(cuda::memory_stats().peak - base) / (1024.0 * 1024.0);
+    const std::string what = std::string(model_name(model)) + " batch " + std::to_string(batch) + " " +
+                             precision_name(precision) + (graph ? " graph" : " eager") + (fuse ? "" : " unfused");
+    const double seconds = bench::time_gpu(state, what, [&] {
+        for (int i = 0; i < kSteps; i++) captured({s.x, s.y});
+    });
+    nn::set_fuse_layers(true);
     set_precision(Precision::fp32);
+    if (graph && captured.captures() == 0) {
+        state.SkipWithError(("the step was not captured: " + captured.fallback_reason()).c_str());
+        return;
+    }
+    state.counters["img/s"] = double(batch) * kSteps * double(state.iterations()) / seconds;
+    const cuda::MemoryStats m = cuda::memory_stats();
+    state.counters["peak_MiB"] = double(m.peak - base) / (1024.0 * 1024.0);
+    state.counters["graph_MiB"] = double(m.graph_reserved) / (1024.0 * 1024.0);
+    // What a replayed step holds: the live tensors (model, data, optimizer state, the graph's outputs and
+    // gradients, counted twice with the graph's memory, so this errs high) plus the graph's own memory.
+    state.counters["steady_MiB"] = double(m.in_use - base + m.graph_reserved) / (1024.0 * 1024.0);
 }
 
 }  // namespace
 
+// Every configuration with the trainer's defaults (graph and fusion on), then the levers one at a time:
+// the same step without the CUDA graph, and without layer fusion.
 BENCHMARK(BM_train_step_cuda)
-    ->ArgNames({"batch", "precision", "model"})
-    ->Args({128, 0, 0})
-    ->Args({256, 0, 0})
-    ->Args({1024, 0, 0})
-    ->Args({128, 1, 0})
-    ->Args({256, 1, 0})
-    ->Args({256, 2, 0})
-    ->Args({256, 0, 1})
-    ->Args({256, 1, 1})
-    ->Args({256, 2, 1})
+    ->ArgNames({"batch", "precision", "model", "graph", "fuse"})
+    ->Args({128, 0, 0, 1, 1})
+    ->Args({256, 0, 0, 1, 1})
+    ->Args({1024, 0, 0, 1, 1})
+    ->Args({128, 1, 0, 1, 1})
+    ->Args({256, 1, 0, 1, 1})
+    ->Args({256, 2, 0, 1, 1})
+    ->Args({256, 0, 1, 1, 1})
+    ->Args({256, 1, 1, 1, 1})
+    ->Args({256, 2, 1, 1, 1})
+    ->Args({128, 0, 0, 0, 1})
+    ->Args({256, 0, 0, 0, 1})
+    ->Args({256, 0, 1, 0, 1})
+    ->Args({128, 0, 0, 1, 0})
+    ->Args({256, 0, 0, 1, 0})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_train_step)
@@ -124,6 +150,7 @@ BENCHMARK(BM_train_step)
     ->Args({1, 1, 64, 0, 1})
     ->Args({1, 2, 64, 0, 1})
     ->Args({1, 2, 64, 0, 0})
+    ->Args({1, 1, 32, 1, 1})
     ->Args({1, 2, 32, 1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -8,7 +8,8 @@
 # ResNet-18 at 256, in strict FP32, TF32 and bf16, each next to PyTorch eager with matching settings
 # (cudnn.benchmark on, TF32 only in the TF32 rows, bf16 autocast + channels_last in the bf16 rows) and
 # torch.compile in FP32, with the peak GPU memory of both. CPU (always): dyad's omp step against PyTorch's CPU
-# step at the same thread count (default 2; --threads 1 or 2). Writes OUT/compare.md (also printed), the raw
+# step at the same thread count (default 2; --threads 1 or 2), for the baseline CNN at batch 64 and the
+# ResNet-18 at batch 32. Writes OUT/compare.md (also printed), the raw
 # results OUT/dyad_*.json (Google Benchmark) and OUT/pytorch.jsonl, and the logs. PyTorch comes from
 # $PYTHON (default python3); without it the table holds dyad's numbers only. --quick: fewer repeats.
 # Builds bench_train_step in DIR (default build-compare) when it is not there yet. About 6-7 minutes with a
@@ -105,6 +106,13 @@ for round in 1 2; do
     --benchmark_out_format=json >"$logs/dyad_cpu_$round.log" 2>&1 || log "dyad CPU step FAILED"
   pt "cpu_$round" --device cpu --threads "$threads" --batch 64 --steps 5
 done
+
+# The ResNet-18 at batch 32, once each (a step takes seconds on two cores).
+log "dyad CPU step, ResNet-18"
+"$bench" --benchmark_filter="BM_train_step/omp:1/threads:$threads/batch:32/model:1/fuse:1" --benchmark_min_time=2 \
+  --benchmark_out="$out/dyad_cpu_resnet18.json" --benchmark_out_format=json >"$logs/dyad_cpu_resnet18.log" 2>&1 ||
+  log "dyad CPU ResNet-18 step FAILED"
+pt cpu_resnet18 --device cpu --model resnet18 --threads "$threads" --batch 32 --steps 2
 
 log "table"
 "$python" scripts/compare_table.py "$out" >"$out/compare.md" 2>"$logs/table.log" ||

@@ -30,13 +30,17 @@ def load_dyad(path):
         if b.get("run_type") != "iteration" or "img/s" not in b or b.get("error_occurred"):
             continue
         a = args_of(b["name"])
-        if "precision" in a:  # GPU
-            key = ("cuda", MODELS[a["model"]], a["batch"], PRECISIONS[a["precision"]])
+        if "precision" in a:  # GPU: (model, batch, math, graph, fuse)
+            key = ("cuda", MODELS[a["model"]], a["batch"], PRECISIONS[a["precision"]], a.get("graph", 0),
+                   a.get("fuse", 1))
         else:
+            if a.get("fuse", 1) == 0:
+                continue
             key = ("cpu", MODELS[a["model"]], a["batch"], a["threads"])
         rates.setdefault(key, []).append(b["img/s"])
         if "peak_MiB" in b:
-            peaks[key] = max(peaks.get(key, 0.0), b["peak_MiB"])
+            mem = max(b["peak_MiB"], b.get("steady_MiB", 0.0))
+            peaks[key] = max(peaks.get(key, 0.0), mem)
     return rates, peaks, data.get("context", {})
 
 
@@ -99,14 +103,16 @@ def main():
     print("- Both sides: SGD momentum 0.9, weight decay 5e-4, cross-entropy, random 64x64x3 data already on the "
           "device; best img/s of the repeats; GPU times from CUDA events, peak memory from each allocator.\n")
 
-    gpu_keys = sorted((k for k in rates if k[0] == "cuda"), key=lambda k: (k[1], k[3], k[2]))
+    all_gpu = [k for k in rates if k[0] == "cuda"]
+    # The main table: the defaults (CUDA graph and fusion on); the levers table below shows the others.
+    gpu_keys = sorted((k for k in all_gpu if k[4] == 1 and k[5] == 1), key=lambda k: (k[1], k[3], k[2]))
     if gpu_keys:
         print("### GPU\n")
         print("| model | batch | math | dyad img/s | dyad peak MiB | PyTorch eager img/s | PyTorch peak MiB "
               "| dyad / eager | torch.compile img/s | dyad / compile |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for k in gpu_keys:
-            _, model, batch, prec = k
+            _, model, batch, prec, _, _ = k
             d = best(rates[k])
             e, epk = torch_best("cuda", model, batch, prec)
             c, _ = torch_best("cuda", model, batch, prec, mode="compile")
@@ -114,6 +120,20 @@ def main():
             print(f"| {model} | {batch} | {prec}{note} | {fmt(d)} | {fmt(peaks.get(k))} | {fmt(e)} | {fmt(epk)} "
                   f"| {ratio(d, e)} | {fmt(c)} | {ratio(d, c)} |")
         print()
+
+        levers = [k for k in all_gpu if not (k[4] == 1 and k[5] == 1)]
+        if levers:
+            print("### Levers (dyad, GPU): the default step against the same step without one lever\n")
+            print("| model | batch | math | without | img/s without | img/s with (default) | gain |")
+            print("|---|---|---|---|---|---|---|")
+            for k in sorted(levers, key=lambda k: (k[1], k[2], k[4], k[5])):
+                _, model, batch, prec, graph, fuse = k
+                base = ("cuda", model, batch, prec, 1, 1)
+                without = best(rates[k])
+                with_ = best(rates.get(base, []))
+                name = "CUDA graph" if graph == 0 else "layer fusion"
+                print(f"| {model} | {batch} | {prec} | {name} | {fmt(without)} | {fmt(with_)} | {ratio(with_, without)} |")
+            print()
 
     cpu_keys = sorted(k for k in rates if k[0] == "cpu")
     if cpu_keys:
