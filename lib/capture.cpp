@@ -191,24 +191,30 @@ struct CapturedStep::Impl {
         }
         e.graph = graph;
         e.inputs = statics;
+        // Capture hazard (7): the warm-up calls left the pool holding their activations, which the graph now
+        // has in its own memory: the pool's cache goes back to the driver (a wait, once per capture) before
+        // the graph's first launch asks for that memory.
+        cuda::trim_pool(dev);
         try {
-            // Capture hazard (2): the graph's allocations that outlive it (out, gradients) get memory when it
-            // is launched, so it is launched before anything reads them. This launch is this call's step.
+            // Capture hazard (2): the graph's allocations that outlive it (outputs, gradients) get memory when
+            // it is launched, so it is launched before anything reads them. This launch is this call's step.
             cuda::graph_launch(e.graph, dev);
         } catch (const std::exception& ex) {
+            // Never launched (out of memory, say): dropped like a failed capture. Its outputs and the gradients
+            // the step stored never had memory; graph_destroy marks them so their frees are skipped, and the
+            // step's zero_grad() drops the gradients when it runs eagerly now.
             drop_graph(e);
+            out.clear();
             e.eager_only = true;
-            reason = ::dyad::detail::str("launching the captured step on ", e.key.device.str(), " failed: ", ex.what());
-            throw;
+            reason = ::dyad::detail::str("launching the captured step on ", e.key.device.str(),
+                                         " failed, so it runs eagerly for these inputs from now on: ", ex.what());
+            return step(inputs);
         }
         // Kept without their autograd history: what that history held is freed now, after the launch.
         for (const Tensor& t : out) e.outputs.push_back(t.defined() ? t.detach() : Tensor());
         out.clear();
         captures++;
         std::vector<Tensor> result = copy_out(e.outputs);
-        // Capture hazard (7): the warm-up calls left the pool holding their activations, which the graph
-        // now has in its own memory: the pool's cache goes back to the driver (a wait, once per capture).
-        cuda::trim_pool(dev);
         return result;
     }
 #endif

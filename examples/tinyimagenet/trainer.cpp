@@ -594,6 +594,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         // thread then (a kernel and a small copy of indices: the GPU still runs ahead of the host).
         CaptureOptions co;
         co.enabled = o.graph;
+        co.max_graphs = 2;  // the full batches and the last, partial one, at the current rate
         if (dev.is_cuda() && o.graph) tlo.prefetch = 0;
         CapturedStep train_step(
             [&model, &opt](const std::vector<Tensor>& in) {

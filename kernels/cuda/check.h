@@ -47,13 +47,16 @@ inline void check_launch(cudaError_t status, const char* func, const char* when,
     throw_gpu("CUDA", ::dyad::detail::str(when, " of the kernel launched by ", func, "()").c_str(), file, line,
               static_cast<int>(status), cudaGetErrorString(status));
 }
-// DYAD_CUDA_SYNC=1 synchronises after every launch so an asynchronous fault names its kernel.
+// Whether the current device's dyad stream is being captured into a graph (runtime.cpp).
+bool current_stream_capturing() noexcept;
+// DYAD_CUDA_SYNC=1 synchronises after every launch so an asynchronous fault names its kernel (not while a
+// step is being captured, where synchronising is not allowed).
 inline bool sync_after_launch() {
     static const bool on = [] {
         const char* v = std::getenv("DYAD_CUDA_SYNC");
         return v && v[0] == '1';
     }();
-    return on;
+    return on && !current_stream_capturing();
 }
 }  // namespace dyad::cuda::detail
 

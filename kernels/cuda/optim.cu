@@ -300,6 +300,11 @@ void isfinite_fwd(int64_t n, uint8_t* out, const float* x) {
 }
 
 int64_t count_nonfinite(int64_t n, const float* x) {
+    // The count is read on the host: refused inside a captured step before anything is queued, so the
+    // capture stays intact for CapturedStep to abandon with this message.
+    if (capturing(current_device()))
+        throw Error(::dyad::detail::str("optim.cu:", __LINE__, ": all_finite() cannot wait for the GPU inside a ",
+                                        "captured step; check the gradients after the step returns"));
     if (n == 0) return 0;
     const int blocks = int(std::min<int64_t>(grid_for((n + 3) / 4), kCountBlocks));
     auto* counts = static_cast<long long*>(workspace(size_t(blocks + 1) * sizeof(long long)));

@@ -56,6 +56,8 @@ struct Context {
     std::atomic<size_t> limit{0};  // set_memory_limit; 0: none
 
     void* ws = nullptr;
+    void* cublas_ws = nullptr;  // cuBLAS's workspace (cublasSetWorkspace)
+    size_t cublas_ws_bytes = 0;
     size_t ws_bytes = 0;
 
     std::mutex staging_mutex;
@@ -82,6 +84,7 @@ struct Context {
         if (cublas) (void)cublasDestroy(cublas);
         if (cudnn) (void)cudnnDestroy(cudnn);
         if (ws) (void)cudaFreeAsync(ws, stream);
+        if (cublas_ws) (void)cudaFreeAsync(cublas_ws, stream);
         for (const auto& r : retired_ws) (void)cudaFreeAsync(r.first, stream);
         for (int i = 0; i < 2; i++) {
             if (pinned_ready[i]) (void)cudaEventDestroy(pinned_ready[i]);
@@ -225,8 +228,16 @@ cudaStream_t stream() { return ctx(current_device()).stream; }
 cublasHandle_t cublas() {
     Context& c = ctx(current_device());
     std::call_once(c.cublas_once, [&] {
+        // A handle (and its workspace) made inside a capture would live in graph memory: the warm-up calls of
+        // a captured step make it.
+        refuse_in_capture(c, __LINE__, "the first GEMM (creating the cuBLAS handle) cannot run");
         DYAD_CUBLAS_CHECK(cublasCreate(&c.cublas));
-        DYAD_CUBLAS_CHECK(cublasSetStream(c.cublas, c.stream));
+        DYAD_CUBLAS_CHECK(cublasSetStream(c.cublas, c.stream));  // this also resets the workspace
+        // A fixed workspace of dyad's own, the size cuBLAS recommends for Hopper (4 MiB before it): with its
+        // default pool cuBLAS would allocate a new workspace inside every captured graph.
+        c.cublas_ws_bytes = size_t(32) << 20;
+        c.cublas_ws = malloc_device(c.cublas_ws_bytes, c.device);
+        DYAD_CUBLAS_CHECK(cublasSetWorkspace(c.cublas, c.cublas_ws, c.cublas_ws_bytes));
     });
     return c.cublas;
 }
@@ -428,6 +439,9 @@ void trim_pool(int device) {
     cudaMemPool_t pool;
     DYAD_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
     DYAD_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
+    // Graph memory no graph uses any more (destroyed graphs, or memory freed by their launches) goes back
+    // to the driver too.
+    DYAD_CUDA_CHECK(cudaDeviceGraphMemTrim(device));
 }
 
 // ---------------------------------------------------------------- copies
@@ -566,6 +580,7 @@ struct CapturedGraph {
     cudaGraphExec_t exec = nullptr;
     int device = 0;
     std::vector<void*> outliving;  // its allocations that outlived the capture (Context::outliving)
+    bool launched = false;         // a launch has been queued (its allocations have memory)
 };
 
 // Leaves capture state on `c` after the stream has left capture mode. Graph allocations still alive
@@ -687,6 +702,7 @@ void graph_launch(void* graph, int device) {
     refuse_in_capture(c, __LINE__, "a captured step cannot be launched");
     use_device(device);
     DYAD_CUDA_CHECK(cudaGraphLaunch(g->exec, c.stream));
+    g->launched = true;
     // The launch (re)made every allocation that outlives the graph (freeing the previous incarnations first).
     std::lock_guard<std::mutex> lock(c.capture_mu);
     for (void* p : g->outliving) {
@@ -720,6 +736,10 @@ void graph_destroy(void* graph) noexcept {
                     const auto o = c.outliving.find(p);
                     if (o == c.outliving.end() || o->second.owner != g) continue;
                     if (o->second.live && !o->second.host_holds) unowned.emplace_back(p, 0);
+                    // A graph destroyed before its first launch (the launch failed): the tensors made during
+                    // the capture never had memory, and their address may be handed to a later graph. Their
+                    // frees are skipped, as after a failed capture.
+                    if (!g->launched && o->second.host_holds) c.orphans[p]++;
                     c.outliving.erase(o);
                 }
                 if (c.capturing.load()) {
@@ -738,6 +758,14 @@ void graph_destroy(void* graph) noexcept {
 }
 
 bool capturing(int device) { return ctx(device).capturing.load(); }
+
+bool detail::current_stream_capturing() noexcept {
+    try {
+        return ctx(current_device()).capturing.load();
+    } catch (...) {
+        return false;
+    }
+}
 
 // ---------------------------------------------------------------- settings
 void set_math(Math m) { g_math.store(m); }

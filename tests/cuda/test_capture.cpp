@@ -182,6 +182,29 @@ TEST_CASE("each batch size and each version gets its own graph, and an eager twi
     require_same_state(*eager, *graphed);
 }
 
+TEST_CASE("a workspace that grows after a capture stays valid for the graph that uses the old one", "[cuda][capture]") {
+    // The small batch is captured first; the big one then warms up, which may grow the convolution workspace
+    // (the old block must outlive the small graph, which replays afterwards).
+    DeterministicScope det;
+    const Batches small = batches(4, 1, 2, 32, 10), big = batches(5, 1, 32, 32, 10);
+    const auto eager = cnn(12), graphed = cnn(12);
+    optim::Sgd eager_opt(eager->named_parameters(), kSgd), graphed_opt(graphed->named_parameters(), kSgd);
+    const CapturedStep::Fn eager_step = sgd_step(eager, eager_opt);
+    CapturedStep step(sgd_step(graphed, graphed_opt));
+    const std::vector<const Batches*> order = {&small, &small, &small, &small, &big, &big, &big, &small, &big, &small};
+    for (size_t i = 0; i < order.size(); i++) {
+        INFO("call " << i);
+        const Tensor want = eager_step({order[i]->xs[0], order[i]->ys[0]})[0];
+        const Tensor got = step({order[i]->xs[0], order[i]->ys[0]})[0];
+        if (step.last_replayed()) graphed_opt.add_replayed_steps(1);
+        test::require_identical(cpu(want), cpu(got));
+    }
+    REQUIRE(step.captures() == 2);
+    REQUIRE(step.replays() == 4);
+    REQUIRE(step.fallback_reason().empty());
+    require_same_state(*eager, *graphed);
+}
+
 TEST_CASE("at most max_graphs graphs are kept, the least recently used is dropped", "[cuda][capture]") {
     DeterministicScope det;
     const Batches big = batches(4, 1, 8, 32, 10), small = batches(5, 1, 4, 32, 10);

@@ -33,13 +33,22 @@ Report run_gpu(bool graph, const std::string& name) {
     return r;
 }
 
+// Deterministic cuDNN algorithms for a scope (restored even when the run throws).
+struct DeterministicScope {
+    bool prev = deterministic();
+    DeterministicScope() { set_deterministic(true); }
+    ~DeterministicScope() { set_deterministic(prev); }
+};
+
 }  // namespace
 
 TEST_CASE("trainer: a GPU run with captured steps equals one without, bit for bit", "[cuda][capture][train]") {
-    set_deterministic(true);
-    const Report eager = run_gpu(false, "eager");
-    const Report graphed = run_gpu(true, "graph");
-    set_deterministic(false);
+    Report eager, graphed;
+    {
+        DeterministicScope det;
+        eager = run_gpu(false, "eager");
+        graphed = run_gpu(true, "graph");
+    }
     REQUIRE(eager.epochs.size() == 3);
     REQUIRE(graphed.epochs.size() == eager.epochs.size());
     for (size_t i = 0; i < eager.epochs.size(); i++) {
