@@ -36,15 +36,21 @@ std::string dims(int64_t n, int64_t c, int64_t h, int64_t w) {
            ")";
 }
 
+// The reference CNN's pool: 2x2 windows, stride 2.
+Pool2dShape pool_2x2(int64_t n, int64_t c, int64_t h, int64_t w) {
+    Pool2dShape s;
+    s.n = n, s.c = c, s.h = h, s.w = w, s.p = h / 2, s.q = w / 2;
+    s.kh = s.kw = s.stride_h = s.stride_w = 2;
+    return s;
+}
+
 // ---------------------------------------------------------------------------- max pool 2x2/2
 // Forward reads x (4 B) and writes y and the int32 index (8 B per output, a quarter of the inputs);
 // backward reads dy and the index and adds into dx (read and written). Bytes count that traffic once
 // (dx is zeroed outside the timing once; repeated backward calls keep adding into it).
 void run_max_pool(benchmark::State& state, int64_t n, int64_t c, int64_t h, int64_t w) {
     const Config cfg = configure(state, "max_pool2d 2x2/2 fwd+bwd " + dims(n, c, h, w));
-    Pool2dShape s;
-    s.n = n, s.c = c, s.h = h, s.w = w, s.p = h / 2, s.q = w / 2;
-    s.kh = s.kw = s.stride_h = s.stride_w = 2;
+    const Pool2dShape s = pool_2x2(n, c, h, w);
     const int64_t nx = n * c * h * w, ny = n * c * s.p * s.q;
     const std::vector<float> x = random_floats(nx, 1), dy = random_floats(ny, 2);
     std::vector<float> y(static_cast<size_t>(ny)), dx(static_cast<size_t>(nx), 0.0f);
@@ -81,9 +87,7 @@ BENCHMARK(BM_max_pool_64x128x16x16)->Apply(backends);
 void run_relu_max_pool(benchmark::State& state, int64_t n, int64_t c, int64_t h, int64_t w, bool fused) {
     const Config cfg = configure(
         state, std::string(fused ? "relu_max_pool2d" : "relu + max_pool2d") + " 2x2/2 fwd+bwd " + dims(n, c, h, w));
-    Pool2dShape s;
-    s.n = n, s.c = c, s.h = h, s.w = w, s.p = h / 2, s.q = w / 2;
-    s.kh = s.kw = s.stride_h = s.stride_w = 2;
+    const Pool2dShape s = pool_2x2(n, c, h, w);
     const int64_t nx = n * c * h * w, ny = n * c * s.p * s.q;
     const std::vector<float> x = random_floats(nx, 1), dy = random_floats(ny, 2);
     std::vector<float> y(static_cast<size_t>(ny)), dx(static_cast<size_t>(nx), 0.0f);
@@ -231,13 +235,6 @@ Tensor device_randn(int64_t n, uint64_t seed) {
     return Tensor::from_vector(random_floats(n, seed), {n}).to(Device::cuda());
 }
 #endif
-
-Pool2dShape pool_2x2(int64_t n, int64_t c, int64_t h, int64_t w) {
-    Pool2dShape s;
-    s.n = n, s.c = c, s.h = h, s.w = w, s.p = h / 2, s.q = w / 2;
-    s.kh = s.kw = s.stride_h = s.stride_w = 2;
-    return s;
-}
 
 // Max pool 2x2/2. Forward: x read, y and the int32 index written (8 B per output). Backward (one thread
 // per input gathering its window's gradient): dy and the index read, dx read and written.
