@@ -2,16 +2,18 @@
 // the fallback. Host code; the custom kernels it uses live in im2col.cu.
 //
 // cuDNN: the tensor, filter, convolution and activation descriptors of a shape are built once and cached
-// with, for each pass (forward, backward data, backward filter), the algorithm chosen for it. The key is
-// the shape, the math setting, the deterministic flag and the device. An algorithm is chosen on a pass's
+// with, for each pass (forward, backward data, backward filter), the algorithms found for it. The key is
+// the shape, the math setting, the deterministic flag and the device. Algorithms are searched on a pass's
 // first call with cudnnFind*AlgorithmEx, which times the candidates on the real inputs and writes into
-// scratch outputs in the workspace (the caller's outputs are left alone); the fastest with a success
-// status is taken, in deterministic mode only among CUDNN_DETERMINISTIC ones, and in strict FP32 never a
-// tensor-core one. The math type is set on the convolution descriptor: FMA (strict FP32), TENSOR_OP
-// (TF32 allowed) or TENSOR_OP_ALLOW_CONVERSION (bf16). A shape or pass cuDNN cannot do (not supported,
-// or no candidate passes the filter) runs im2col instead. Bias gradients always use dyad's own
-// deterministic reduction kernel; the forward bias is added by a kernel after the convolution, except
-// in conv2d_bias_relu_fwd, which runs cudnnConvolutionBiasActivationForward where cuDNN supports it.
+// scratch outputs in the workspace (the caller's outputs are left alone). The acceptable ones are kept
+// fastest first (conv_algo.h: in deterministic mode only deterministic ones, never FP16 down-conversion,
+// in strict FP32 never tensor cores), each with the math type Find ran it with, which is set on the pass's
+// own convolution descriptor before it runs. At each call the first algorithm cuDNN accepts runs; one it
+// refuses (other pointers than Find saw, no memory for its workspace) gives way to the next, and im2col
+// runs when none is left, for all four calls (forward, the fused bias + ReLU forward, both backward
+// passes). A shape cuDNN cannot describe runs im2col too. Bias gradients always use dyad's own
+// deterministic reduction kernel; the forward bias is added by a kernel after the convolution, except in
+// conv2d_bias_relu_fwd, which runs cudnnConvolutionBiasActivationForward where cuDNN supports it.
 //
 // im2col: images are lowered in chunks sized to a workspace budget (a 1x1, stride-1, unpadded
 // convolution needs no lowering: an image is its own column matrix), and each chunk is one batched
@@ -27,10 +29,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "../conv.h"
 #include "../gemm.h"
 #include "context.h"
+#include "conv_algo.h"
 
 namespace dyad::cuda {
 
@@ -151,23 +155,25 @@ void im2col_bwd_filter(const Conv2dShape& s, float* dweight, const float* dy, co
 // ---------------------------------------------------------------- cuDNN plans
 enum Pass { kFwd = 0, kBwdData = 1, kBwdFilter = 2 };
 
+using conv_algo::Candidate;
+
 struct Choice {
     bool searched = false;
-    bool usable = false;  // an acceptable algorithm was found; otherwise the pass runs im2col
-    int algo = 0;
-    size_t memory = 0;  // its workspace bytes
+    std::vector<Candidate> ranked;  // acceptable algorithms, fastest first; empty: the pass runs im2col
 };
 
 // Descriptors are never destroyed: plans live until the process ends, and destroying them from a static
-// destructor could run after cuDNN itself is gone.
+// destructor could run after cuDNN itself is gone. Each pass has a convolution descriptor of its own, so
+// the math type set for one pass's algorithm is never the one another pass runs with.
 struct Plan {
     bool usable = false;  // the descriptors were accepted
     cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
     cudnnFilterDescriptor_t w = nullptr;
-    cudnnConvolutionDescriptor_t conv = nullptr;
+    cudnnConvolutionDescriptor_t conv[3] = {nullptr, nullptr, nullptr};
     cudnnActivationDescriptor_t relu = nullptr;
     Choice pass[3];
-    std::atomic<bool> fused{true};  // false once the fused bias + ReLU call reported "not supported"
+    std::mutex run_mu;              // setting a pass's math type and the call that runs with it go together
+    std::atomic<bool> fused{true};  // false once no algorithm ran the fused bias + ReLU call
 };
 
 using Key = std::array<int64_t, 16>;
@@ -182,6 +188,9 @@ Registry& registry() {
     return *r;
 }
 
+std::atomic<size_t> g_fallbacks{0};
+std::atomic<int> g_fail_next{0};
+
 bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
 // Builds the descriptors; false when cuDNN rejects the shape.
@@ -193,28 +202,27 @@ bool build(Plan& p, const Conv2dShape& s) {
     DYAD_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.y));
     DYAD_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.bias));
     DYAD_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p.w));
-    DYAD_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p.conv));
+    for (cudnnConvolutionDescriptor_t& d : p.conv) DYAD_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d));
     DYAD_CUDNN_CHECK(cudnnCreateActivationDescriptor(&p.relu));
-    const cudnnMathType_t mt = math() == Math::fp32   ? CUDNN_FMA_MATH
-                               : math() == Math::tf32 ? CUDNN_TENSOR_OP_MATH
-                                                      : CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-    const cudnnStatus_t steps[] = {
+    std::vector<cudnnStatus_t> steps = {
         cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s.n), int(s.c), int(s.h), int(s.w)),
         cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s.n), int(s.k), int(s.p), int(s.q)),
         cudnnSetTensor4dDescriptor(p.bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, int(s.k), 1, 1),
         cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(s.k), int(s.c), int(s.r), int(s.s)),
-        cudnnSetConvolution2dDescriptor(p.conv, int(s.pad_h), int(s.pad_w), int(s.stride_h), int(s.stride_w), 1, 1,
-                                        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-        cudnnSetConvolutionMathType(p.conv, mt),
         cudnnSetActivationDescriptor(p.relu, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0),
     };
+    for (cudnnConvolutionDescriptor_t d : p.conv) {
+        steps.push_back(cudnnSetConvolution2dDescriptor(d, int(s.pad_h), int(s.pad_w), int(s.stride_h), int(s.stride_w),
+                                                        1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+        steps.push_back(cudnnSetConvolutionMathType(d, conv_algo::search_math(math())));
+    }
     for (cudnnStatus_t st : steps) {
         if (unusable(st)) return false;
         DYAD_CUDNN_CHECK(st);
     }
     // cuDNN's output size must be ours (it is, by the same formula); anything else is unusable.
     int on = 0, oc = 0, oh = 0, ow = 0;
-    const cudnnStatus_t st = cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &on, &oc, &oh, &ow);
+    const cudnnStatus_t st = cudnnGetConvolution2dForwardOutputDim(p.conv[kFwd], p.x, p.w, &on, &oc, &oh, &ow);
     if (unusable(st)) return false;
     DYAD_CUDNN_CHECK(st);
     return on == s.n && oc == s.k && oh == s.p && ow == s.q;
@@ -249,27 +257,9 @@ Plan* plan_for(const Conv2dShape& s) {
     return slot.get();
 }
 
-// The first acceptable result (they come fastest first): success, deterministic when asked, no tensor
-// cores in strict FP32.
-template <typename Perf>
-void pick(Choice& c, const Perf* perf, int count) {
-    for (int i = 0; i < count; i++) {
-        const Perf& r = perf[i];
-        if (r.status != CUDNN_STATUS_SUCCESS) continue;
-        if (deterministic() && r.determinism != CUDNN_DETERMINISTIC) continue;
-        if (math() == Math::fp32 &&
-            (r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
-            continue;
-        c.usable = true;
-        c.algo = static_cast<int>(r.algo);
-        c.memory = r.memory;
-        return;
-    }
-}
-
-// The algorithm of `pass` for plan p, searched on the first call. in0 / in1: the pass's inputs (forward:
-// x, w; backward data: w, dy; backward filter: x, dy).
-Choice choose(Plan& p, Pass pass, const Conv2dShape& s, const void* in0, const void* in1) {
+// The ranked algorithms of `pass` for plan p, searched on the first call. in0 / in1: the pass's inputs
+// (forward: x, w; backward data: w, dy; backward filter: x, dy).
+const Choice& choose(Plan& p, Pass pass, const Conv2dShape& s, const void* in0, const void* in1) {
     Registry& reg = registry();
     std::lock_guard<std::mutex> lock(reg.mu);
     Choice& c = p.pass[pass];
@@ -299,118 +289,172 @@ Choice choose(Plan& p, Pass pass, const Conv2dShape& s, const void* in0, const v
     void* out = ws;
     void* algo_ws = ws + scratch;
     cudnnHandle_t h = cudnn();
+    cudnnConvolutionDescriptor_t conv = p.conv[pass];
     int got = 0;
     cudnnStatus_t st;
     if (pass == kFwd) {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        st = cudnnFindConvolutionForwardAlgorithmEx(h, p.x, in0, p.w, in1, p.conv, p.y, out,
+        st = cudnnFindConvolutionForwardAlgorithmEx(h, p.x, in0, p.w, in1, conv, p.y, out,
                                                     CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf, algo_ws,
                                                     kFindWorkspace);
-        if (st == CUDNN_STATUS_SUCCESS) pick(c, perf, got);
+        if (st == CUDNN_STATUS_SUCCESS) c.ranked = conv_algo::rank_candidates(perf, got, math(), deterministic());
     } else if (pass == kBwdData) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        st = cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, in0, p.y, in1, p.conv, p.x, out,
+        st = cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, in0, p.y, in1, conv, p.x, out,
                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, algo_ws,
                                                          kFindWorkspace);
-        if (st == CUDNN_STATUS_SUCCESS) pick(c, perf, got);
+        if (st == CUDNN_STATUS_SUCCESS) c.ranked = conv_algo::rank_candidates(perf, got, math(), deterministic());
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-        st = cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, in0, p.y, in1, p.conv, p.w, out,
+        st = cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, in0, p.y, in1, conv, p.w, out,
                                                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf, algo_ws,
                                                            kFindWorkspace);
-        if (st == CUDNN_STATUS_SUCCESS) pick(c, perf, got);
+        if (st == CUDNN_STATUS_SUCCESS) c.ranked = conv_algo::rank_candidates(perf, got, math(), deterministic());
     }
     if (st != CUDNN_STATUS_SUCCESS && !unusable(st)) DYAD_CUDNN_CHECK(st);
     c.searched = true;
     return c;
 }
 
-// The cuDNN algorithm for a pass, or a Choice with usable == false when the pass must run im2col.
-Choice cudnn_choice(const Conv2dShape& s, Pass pass, const void* in0, const void* in1, Plan** plan) {
-    *plan = nullptr;
-    if (conv_kernel() != ConvKernel::cudnn) return {};
+// The plan whose `pass` has cuDNN algorithms to try, or null when the pass must run im2col.
+Plan* cudnn_plan(const Conv2dShape& s, Pass pass, const void* in0, const void* in1) {
+    if (conv_kernel() != ConvKernel::cudnn) return nullptr;
     Plan* p = plan_for(s);
-    if (!p->usable) return {};
-    *plan = p;
-    return choose(*p, pass, s, in0, in1);
+    if (!p->usable) return nullptr;
+    return choose(*p, pass, s, in0, in1).ranked.empty() ? nullptr : p;
 }
 
-void* algo_workspace(const Choice& c) { return c.memory ? workspace(c.memory) : nullptr; }
+const char* pass_name(Pass pass) {
+    return pass == kFwd ? "forward" : pass == kBwdData ? "backward data" : "backward filter";
+}
 
-bool empty(const Conv2dShape& s) { return s.n <= 0 || s.k <= 0 || s.c <= 0 || s.p <= 0 || s.q <= 0; }
+// Runs call(conv descriptor, algorithm, workspace) -> cudnnStatus_t with the pass's algorithms, fastest
+// first, until cuDNN accepts one; true when one ran. An algorithm whose workspace cannot be allocated, or
+// that cuDNN refuses for these arguments (conv_algo::try_next), gives way to the next; false when none is
+// left (the caller runs im2col). Any other failure throws, naming the call and the algorithm.
+template <typename Call>
+bool run_ranked(Plan& p, Pass pass, const char* what, Call&& call) {
+    for (const Candidate& cand : p.pass[pass].ranked) {
+        void* ws = nullptr;
+        if (cand.memory) {
+            try {
+                ws = workspace(cand.memory);
+            } catch (const OutOfMemoryError&) {
+                g_fallbacks.fetch_add(1);
+                continue;
+            }
+        }
+        cudnnStatus_t st;
+        {
+            std::lock_guard<std::mutex> lock(p.run_mu);
+            DYAD_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv[pass], cand.math));
+            int injected = g_fail_next.load();
+            while (injected > 0 && !g_fail_next.compare_exchange_weak(injected, injected - 1)) {
+            }
+            st = injected > 0 ? CUDNN_STATUS_NOT_SUPPORTED : call(p.conv[pass], cand, ws);
+        }
+        if (st == CUDNN_STATUS_SUCCESS) return true;
+        if (!conv_algo::try_next(st))
+            ::dyad::cuda::detail::throw_gpu(
+                "cuDNN",
+                ::dyad::detail::str(what, " (conv2d ", pass_name(pass), ", algorithm ", cand.algo, ")").c_str(),
+                __FILE__, __LINE__, static_cast<int>(st), cudnnGetErrorString(st));
+        g_fallbacks.fetch_add(1);
+    }
+    return false;
+}
+
+// Whether the convolution has work; with no input channels the output is the bias alone (zero without
+// one), as in the naive kernel, and the filter gradient is empty while the bias gradient is not.
+bool no_output(const Conv2dShape& s) { return s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0; }
+bool no_channels(const Conv2dShape& s) { return s.c <= 0 || s.r <= 0 || s.s <= 0; }
+
+void bias_only_fwd(const Conv2dShape& s, float* y, const float* bias, bool relu) {
+    DYAD_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(s.n * s.k * s.p * s.q) * sizeof(float), stream()));
+    lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, relu);
+}
 
 }  // namespace
 
+namespace conv_algo {
+size_t fallbacks() { return g_fallbacks.load(); }
+void fail_next(int n) { g_fail_next.store(n < 0 ? 0 : n); }
+}  // namespace conv_algo
+
 void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
-    if (empty(s)) return;
-    Plan* p = nullptr;
-    const Choice c = cudnn_choice(s, kFwd, x, weight, &p);
-    if (!c.usable) {
-        im2col_fwd(s, y, x, weight, bias, false);
+    if (no_output(s)) return;
+    if (no_channels(s)) return bias_only_fwd(s, y, bias, false);
+    Plan* p = cudnn_plan(s, kFwd, x, weight);
+    const float one = 1.0f, zero = 0.0f;
+    if (p && run_ranked(*p, kFwd, "cudnnConvolutionForward",
+                        [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                            return cudnnConvolutionForward(cudnn(), &one, p->x, x, p->w, weight, conv,
+                                                           static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory,
+                                                           &zero, p->y, y);
+                        })) {
+        lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, false);
         return;
     }
-    const float one = 1.0f, zero = 0.0f;
-    void* ws = algo_workspace(c);
-    DYAD_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p->x, x, p->w, weight, p->conv,
-                                             static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory, &zero, p->y,
-                                             y));
-    lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, false);
+    im2col_fwd(s, y, x, weight, bias, false);
 }
 
 void conv2d_bias_relu_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
-    if (empty(s)) return;
-    Plan* p = nullptr;
-    const Choice c = cudnn_choice(s, kFwd, x, weight, &p);
-    if (!c.usable) {
-        im2col_fwd(s, y, x, weight, bias, true);
-        return;
-    }
+    if (no_output(s)) return;
+    if (no_channels(s)) return bias_only_fwd(s, y, bias, true);
+    Plan* p = cudnn_plan(s, kFwd, x, weight);
     const float one = 1.0f, zero = 0.0f;
-    if (bias && p->fused.load()) {
+    if (p && bias && p->fused.load()) {
         // y = relu(conv(x) + 0 * z + bias) with z = y: zeroed first, so whatever y held cannot leak in.
         DYAD_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(s.n * s.k * s.p * s.q) * sizeof(float), stream()));
-        void* ws = algo_workspace(c);
-        const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
-            cudnn(), &one, p->x, x, p->w, weight, p->conv, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory,
-            &zero, p->y, y, p->bias, bias, p->relu, p->y, y);
-        if (st == CUDNN_STATUS_SUCCESS) return;
-        if (!unusable(st)) DYAD_CUDNN_CHECK(st);
+        if (run_ranked(*p, kFwd, "cudnnConvolutionBiasActivationForward",
+                       [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                           return cudnnConvolutionBiasActivationForward(cudnn(), &one, p->x, x, p->w, weight, conv,
+                                                                        static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
+                                                                        ws, c.memory, &zero, p->y, y, p->bias, bias,
+                                                                        p->relu, p->y, y);
+                       }))
+            return;
         p->fused.store(false);  // from now on: the convolution, then the bias + ReLU kernel
     }
-    void* ws = algo_workspace(c);
-    DYAD_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p->x, x, p->w, weight, p->conv,
-                                             static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory, &zero, p->y,
-                                             y));
-    lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, true);
+    if (p && run_ranked(*p, kFwd, "cudnnConvolutionForward",
+                        [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                            return cudnnConvolutionForward(cudnn(), &one, p->x, x, p->w, weight, conv,
+                                                           static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory,
+                                                           &zero, p->y, y);
+                        })) {
+        lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, true);
+        return;
+    }
+    im2col_fwd(s, y, x, weight, bias, true);
 }
 
 void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
-    if (empty(s)) return;
-    Plan* p = nullptr;
-    const Choice c = cudnn_choice(s, kBwdData, weight, dy, &p);
-    if (!c.usable) {
-        im2col_bwd_data(s, dx, dy, weight);
-        return;
-    }
+    if (no_output(s) || no_channels(s)) return;  // no output: dx += 0; no channels: dx is empty
+    Plan* p = cudnn_plan(s, kBwdData, weight, dy);
     const float one = 1.0f;  // beta 1: dx accumulates
-    void* ws = algo_workspace(c);
-    DYAD_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, p->w, weight, p->y, dy, p->conv,
-                                                  static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws, c.memory,
-                                                  &one, p->x, dx));
+    if (p && run_ranked(*p, kBwdData, "cudnnConvolutionBackwardData",
+                        [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                            return cudnnConvolutionBackwardData(cudnn(), &one, p->w, weight, p->y, dy, conv,
+                                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws,
+                                                                c.memory, &one, p->x, dx);
+                        }))
+        return;
+    im2col_bwd_data(s, dx, dy, weight);
 }
 
 void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x) {
-    if (empty(s)) return;
-    Plan* p = nullptr;
-    const Choice c = cudnn_choice(s, kBwdFilter, x, dy, &p);
-    if (!c.usable) {
-        im2col_bwd_filter(s, dweight, dy, x);
-    } else {
+    if (no_output(s)) return;
+    if (!no_channels(s)) {
+        Plan* p = cudnn_plan(s, kBwdFilter, x, dy);
         const float one = 1.0f;  // beta 1: dweight accumulates
-        void* ws = algo_workspace(c);
-        DYAD_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, p->x, x, p->y, dy, p->conv,
-                                                        static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws,
-                                                        c.memory, &one, p->w, dweight));
+        const bool ran = p && run_ranked(*p, kBwdFilter, "cudnnConvolutionBackwardFilter",
+                                         [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                                             return cudnnConvolutionBackwardFilter(
+                                                 cudnn(), &one, p->x, x, p->y, dy, conv,
+                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws, c.memory,
+                                                 &one, p->w, dweight);
+                                         });
+        if (!ran) im2col_bwd_filter(s, dweight, dy, x);
     }
     if (dbias) lowering::bias_grad(dbias, dy, s.n, s.k, s.p * s.q);
 }

@@ -18,6 +18,7 @@
 #include "cuda/gpu.h"
 #include "dyad/dyad.h"
 #include "kernels/conv.h"
+#include "kernels/cuda/conv_algo.h"  // fail_next, fallbacks
 #include "kernels/cuda/runtime.h"
 #include "support/compare.h"
 #include "support/conv_cases.h"
@@ -383,4 +384,81 @@ TEST_CASE("cuda conv2d caches its plan per shape", "[cuda][conv]") {
     REQUIRE(second < first);
     REQUIRE(cuda::memory_stats().allocations == allocations);
     REQUIRE(test::same_bits(y1.to_vector<float>(), y2.to_vector<float>()));
+}
+
+// ---------------------------------------------------------------------------- fallbacks
+TEST_CASE("cuda conv2d runs the next algorithm, then im2col, when cuDNN refuses one at execution", "[cuda][conv]") {
+    // conv_algo::fail_next(n) makes the next n execution attempts report CUDNN_STATUS_NOT_SUPPORTED, as an
+    // algorithm that Find timed does when later pointers are misaligned for it or its workspace cannot be
+    // had. Every call (forward, fused bias + ReLU, backward data, backward filter) must still give naive's
+    // results, first from the next algorithm, then (all refused) from im2col.
+    SettingsGuard restore;
+    struct Reset {
+        ~Reset() { cuda::conv_algo::fail_next(0); }
+    } reset;
+    select(Impl::cudnn);
+    const std::vector<ConvCase> cases = {
+        {"fallback 3x3 pad 1", 3, 5, 13, 11, 7, 3, 3, 1, 1, 1, 1},
+        {"fallback 1x1", 4, 6, 9, 7, 5, 1, 1},
+    };
+    for (const ConvCase& cc : cases) {
+        const Reference ref = make_reference(cc);
+        check_kernels(Impl::cudnn, ref);  // searches the algorithms of every pass first
+        const Conv2dShape& s = ref.s;
+        cuda::use_device(0);
+        {
+            INFO(describe(cc) << ": the first algorithm refused");
+            const size_t before = cuda::conv_algo::fallbacks();
+            const Tensor x = device(ref.x), w = device(ref.w_fwd), b = device(ref.bias);
+            const Tensor y = device(std::vector<float>(size_t(ref.ny), kNaN));
+            cuda::conv_algo::fail_next(1);
+            cuda::conv2d_fwd(s, y.data<float>(), x.data<float>(), w.data<float>(), b.data<float>());
+            const Tol t = tol(Impl::cudnn, s.c * s.r * s.s);
+            REQUIRE_THAT(values(y), AllClose(to_double(ref.y)).rtol(t.rtol).atol(t.atol));
+            REQUIRE(cuda::conv_algo::fallbacks() == before + 1);
+            const Tensor dx = device(ref.dx0), wd = device(ref.w_data), dy = device(ref.dy_data);
+            cuda::conv_algo::fail_next(1);
+            cuda::conv2d_bwd_data(s, dx.data<float>(), dy.data<float>(), wd.data<float>());
+            const Tol td = tol(Impl::cudnn, s.k * s.r * s.s);
+            REQUIRE_THAT(values(dx), AllClose(to_double(ref.dx)).rtol(td.rtol).atol(td.atol));
+            REQUIRE(cuda::conv_algo::fallbacks() == before + 2);
+            const Tensor dw = device(ref.dw0), db = device(ref.db0), dyf = device(ref.dy_filter);
+            cuda::conv_algo::fail_next(1);
+            cuda::conv2d_bwd_filter(s, dw.data<float>(), db.data<float>(), dyf.data<float>(), x.data<float>());
+            const Tol tf = tol(Impl::cudnn, s.n * s.p * s.q);
+            REQUIRE_THAT(values(dw), AllClose(to_double(ref.dw)).rtol(tf.rtol).atol(tf.atol));
+            REQUIRE_THAT(values(db), AllClose(to_double(ref.db)).rtol(tf.rtol).atol(tf.atol));
+            REQUIRE(cuda::conv_algo::fallbacks() == before + 3);
+        }
+        {
+            INFO(describe(cc) << ": every algorithm refused, im2col computes everything");
+            const size_t before = cuda::conv_algo::fallbacks();
+            cuda::conv_algo::fail_next(1000000);
+            check_kernels(Impl::cudnn, ref);  // 7 calls, each refused at least once
+            cuda::conv_algo::fail_next(0);
+            REQUIRE(cuda::conv_algo::fallbacks() >= before + 7);
+        }
+        check_kernels(Impl::cudnn, ref);  // and cuDNN runs again once nothing is refused
+    }
+}
+
+TEST_CASE("cuda conv2d kernels with no input channels write the bias, as naive does", "[cuda][conv]") {
+    Conv2dShape s;
+    s.n = 2, s.c = 0, s.h = 5, s.w = 4, s.k = 3, s.r = 3, s.s = 3, s.p = 3, s.q = 2;
+    const int64_t ny = s.n * s.k * s.p * s.q;
+    const std::vector<float> bias = {0.5f, -1.25f, 2.0f}, dy = randn_floats(ny, 7), db0 = {1.0f, 2.0f, 3.0f};
+    std::vector<float> want_y(size_t(ny), kNaN), want_relu(size_t(ny), kNaN), want_db = db0;
+    naive::conv2d_fwd<float>(s, want_y.data(), nullptr, nullptr, bias.data());
+    naive::conv2d_bwd_filter<float>(s, nullptr, want_db.data(), dy.data(), nullptr);
+    cuda::use_device(0);
+    const Tensor b = device(bias), g = device(dy), db = device(db0);
+    const Tensor y = device(std::vector<float>(size_t(ny), kNaN)),
+                 y_relu = device(std::vector<float>(size_t(ny), kNaN));
+    cuda::conv2d_fwd(s, y.data<float>(), nullptr, nullptr, b.data<float>());
+    cuda::conv2d_bias_relu_fwd(s, y_relu.data<float>(), nullptr, nullptr, b.data<float>());
+    cuda::conv2d_bwd_filter(s, nullptr, db.data<float>(), g.data<float>(), nullptr);
+    REQUIRE_THAT(values(y), AllClose(to_double(want_y)).rtol(0).atol(0));
+    REQUIRE_THAT(values(y_relu), AllClose(relu_of(want_y)).rtol(0).atol(0));
+    // 12 terms per channel, summed in another order: a few ulp.
+    REQUIRE_THAT(values(db), AllClose(to_double(want_db)).rtol(1e-6).atol(1e-6));
 }

@@ -236,6 +236,39 @@ TEST_CASE("conv2d backward kernels accumulate into the gradient buffers", "[conv
     }
 }
 
+TEST_CASE("conv2d kernels with no input channels write the bias and its gradient", "[conv][naive][omp]") {
+    // The sums over channels are empty: y = bias (0 without one), dbias += sum of dy; dx and dweight are empty.
+    // The frontend refuses such a weight; the kernels still keep the contract, which the CUDA kernels share.
+    Conv2dShape s;
+    s.n = 2, s.c = 0, s.h = 5, s.w = 4, s.k = 3, s.r = 3, s.s = 3, s.p = 3, s.q = 2;
+    const int64_t ny = s.n * s.k * s.p * s.q;
+    const std::vector<float> bias = {0.5f, -1.25f, 2.0f}, dy = randn_floats(ny, 7), db0 = {1.0f, 2.0f, 3.0f};
+    std::vector<double> want_y(static_cast<size_t>(ny)), want_db(db0.begin(), db0.end());
+    for (int64_t i = 0; i < ny; i++) {
+        const int64_t k = (i / (s.p * s.q)) % s.k;
+        want_y[size_t(i)] = bias[size_t(k)];
+        want_db[size_t(k)] += double(dy[size_t(i)]);
+    }
+    for (CpuKernels set : kKernelSets) {
+        INFO(cpu_kernels_name(set));
+        const bool use_omp = set == CpuKernels::omp;
+        std::vector<float> y(size_t(ny), std::numeric_limits<float>::quiet_NaN()), y0 = y, db = db0;
+        if (use_omp) {
+            omp::conv2d_fwd(s, y.data(), nullptr, nullptr, bias.data());
+            omp::conv2d_fwd(s, y0.data(), nullptr, nullptr, nullptr);
+            omp::conv2d_bwd_filter(s, nullptr, db.data(), dy.data(), nullptr);
+        } else {
+            naive::conv2d_fwd<float>(s, y.data(), nullptr, nullptr, bias.data());
+            naive::conv2d_fwd<float>(s, y0.data(), nullptr, nullptr, nullptr);
+            naive::conv2d_bwd_filter<float>(s, nullptr, db.data(), dy.data(), nullptr);
+        }
+        REQUIRE_THAT(to_double(y), AllClose(want_y).rtol(0).atol(0));
+        REQUIRE_THAT(to_double(y0), AllClose(std::vector<double>(size_t(ny), 0.0)).rtol(0).atol(0));
+        // float sums of 12 terms against double: a few ulp of values of order 1-5.
+        REQUIRE_THAT(to_double(db), AllClose(want_db).rtol(1e-6).atol(1e-6));
+    }
+}
+
 // ---------------------------------------------------------------------------- gradients
 namespace {
 
