@@ -198,6 +198,20 @@ std::string versions() {
 #endif
 }
 
+std::string built_versions() {
+#if DYAD_WITH_CUDA
+    return header_versions();
+#else
+    return {};
+#endif
+}
+
+void shutdown() noexcept {
+#if DYAD_WITH_CUDA
+    release_all();
+#endif
+}
+
 Timer::Timer(int device) : device_(device) {
     require_gpu("cuda::Timer", device);
 #if DYAD_WITH_CUDA

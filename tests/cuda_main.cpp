@@ -15,5 +15,10 @@ int main(int argc, char** argv) {
         return 77;
     }
     std::printf("CUDA device 0: %s\n", dyad::cuda_device_name(0).c_str());
-    return Catch::Session().run(argc, argv);
+    std::printf("loaded: %s\nbuilt with: %s\n", dyad::cuda::versions().c_str(), dyad::cuda::built_versions().c_str());
+    const int failed = Catch::Session().run(argc, argv);
+    // Every test's tensors are gone: release cuBLAS, cuDNN and dyad's memory while the libraries are loaded,
+    // so a leak checker sees everything freed.
+    dyad::cuda::shutdown();
+    return failed;
 }

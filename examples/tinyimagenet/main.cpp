@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "dyad/device.h"
 #include "trainer.h"
 
 namespace {
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
         // Ctrl-C: finish the current step, save a checkpoint and the metrics so far, then exit.
         std::signal(SIGINT, on_interrupt);
         dyad::trainer::run(options, &g_stop);
+        dyad::cuda::shutdown();  // the run's models and tensors are gone: release the GPU while cuDNN is loaded
         return g_stop.load() ? 130 : 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "dyad-tinyimagenet: %s\n", e.what());

@@ -56,7 +56,10 @@ void synchronize();
 
 // Math for convolutions and matrix products on a GPU. fp32: strict IEEE float32 with FMA only (the default,
 // what every correctness test uses). tf32: tensor cores with TF32 inputs (10-bit mantissa) and float32
-// accumulation. bf16: inputs rounded to bfloat16, float32 accumulation. CPU kernels always use fp32.
+// accumulation. bf16: matrix products (matmul, linear) round their inputs to bfloat16 and accumulate in
+// float32; convolutions run in tf32 (cuDNN offers FP32 tensors a conversion to float16 only, whose range
+// ends at 65504, and dyad does not use it). Activations stay float32 in every mode. CPU kernels always use
+// fp32.
 enum class Precision { fp32, tf32, bf16 };
 void set_precision(Precision p);
 Precision precision();
@@ -101,7 +104,17 @@ ConvImpl conv_impl();
 // step; everything else only queues work.
 size_t host_waits();
 // Versions: "CUDA runtime 13.0, driver 13.0, cuBLAS 13.1.0, cuDNN 9.19.0"; "" in a build without CUDA.
+// The library versions are those loaded at run time; built_versions() names the headers dyad was compiled
+// with ("CUDA 13.0, cuBLAS 13.1.0, cuDNN 9.19.0").
 std::string versions();
+std::string built_versions();
+// Optional, at the end of main, once no GPU tensor, model or captured step is left: waits for the GPU and
+// releases what dyad holds there (streams, cuBLAS and cuDNN handles, workspaces, cached memory), so a leak
+// checker (compute-sanitizer --leak-check full) sees everything freed. GPU use after it throws. Without it,
+// dyad leaves those to the driver at process exit: it never destroys cuBLAS or cuDNN handles from a
+// static destructor, which can run after those libraries have unloaded parts of themselves. A no-op
+// without CUDA; never throws.
+void shutdown() noexcept;
 
 // Times GPU work with CUDA events on dyad's stream: start(), queue work, stop(), then elapsed_ms() waits
 // for the stop event. In a build without CUDA, or with no GPU, constructing one throws dyad::Error.

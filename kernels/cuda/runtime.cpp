@@ -54,6 +54,7 @@ struct Context {
 
     std::atomic<size_t> in_use{0}, peak{0}, allocations{0};
     std::atomic<size_t> limit{0};  // set_memory_limit; 0: none
+    size_t total_memory = 0;       // the device's memory, read once
 
     void* ws = nullptr;
     void* cublas_ws = nullptr;  // cuBLAS's workspace (cublasSetWorkspace)
@@ -76,8 +77,9 @@ struct Context {
     int live_graphs = 0;                               // instantiated graphs not yet destroyed
     std::vector<std::pair<void*, size_t>> retired_ws;  // workspaces replaced while a graph may use them
 
-    // Teardown never throws and stays quiet when the CUDA runtime is already unloading at process exit.
-    ~Context() {
+    // Releases everything, after the queued work; never throws. Run by shutdown() only: at process exit the
+    // contexts are left to the driver (see Contexts).
+    void free_all() noexcept {
         if (!stream) return;
         (void)cudaSetDevice(device);
         (void)cudaStreamSynchronize(stream);
@@ -97,13 +99,24 @@ struct Context {
         if (faults) (void)cudaFreeHost(faults);
         (void)cudaStreamSynchronize(stream);
         (void)cudaStreamDestroy(stream);
+        stream = nullptr;
+        cublas = nullptr;
+        cudnn = nullptr;
+        ws = cublas_ws = nullptr;
+        faults = nullptr;
     }
 };
 
-// Set once the contexts are destroyed at process exit: tensors freed after that (statics destroyed later)
-// leave their memory to the driver's own cleanup instead of touching a destroyed context.
+// Set by shutdown() and at process exit: tensors freed after that (statics destroyed later) leave their
+// memory to the driver's own cleanup instead of touching a released context.
 std::atomic<bool> g_torn_down{false};
+std::atomic<bool> g_shut_down{false};  // shutdown() ran: later GPU use is an error
 
+// At process exit the contexts are not destroyed, only marked: a static destructor may run after cuDNN's
+// and cuBLAS's own (cuDNN loads its sub-libraries on first use, so their destructors run before ours), and
+// cudnnDestroy / cublasDestroy called then can crash after a program has finished its work. The driver
+// reclaims a process's GPU memory, streams and handles when it exits. shutdown() releases them explicitly
+// while everything is still loaded.
 struct Contexts {
     std::vector<std::unique_ptr<Context>> all;
     Contexts() {
@@ -115,7 +128,7 @@ struct Contexts {
     }
     ~Contexts() {
         g_torn_down.store(true);
-        all.clear();
+        for (auto& c : all) (void)c.release();  // unique_ptr::release: each Context is leaked on purpose
     }
 };
 
@@ -129,6 +142,9 @@ thread_local int t_device = -1;
 // The device's context with its stream and fault record created (once).
 Context& ctx(int device) {
     auto& all = contexts();
+    if (g_shut_down.load())
+        throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": GPU used after dyad::cuda::shutdown() released ",
+                                        "dyad's GPU resources"));
     if (device < 0 || device >= int(all.size()))
         throw CudaError(::dyad::detail::str("runtime.cpp: no CUDA device ", device, " (", all.size(), " available)"));
     Context& c = *all[size_t(device)];
@@ -141,6 +157,8 @@ Context& ctx(int device) {
         uint64_t threshold = UINT64_MAX;
         DYAD_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
         void* f = nullptr;
+        size_t free_b = 0;
+        DYAD_CUDA_CHECK(cudaMemGetInfo(&free_b, &c.total_memory));
         DYAD_CUDA_CHECK(cudaHostAlloc(&f, sizeof(FaultRecord), cudaHostAllocMapped));
         std::memset(f, 0, sizeof(FaultRecord));
         c.faults = static_cast<FaultRecord*>(f);
@@ -214,6 +232,12 @@ std::string library_versions() {
                                d % 100);
 }
 
+std::string header_versions() {
+    return ::dyad::detail::str("CUDA ", CUDART_VERSION / 1000, ".", (CUDART_VERSION % 1000) / 10, ", cuBLAS ",
+                               CUBLAS_VER_MAJOR, ".", CUBLAS_VER_MINOR, ".", CUBLAS_VER_PATCH, ", cuDNN ", CUDNN_MAJOR,
+                               ".", CUDNN_MINOR, ".", CUDNN_PATCHLEVEL);
+}
+
 void use_device(int index) {
     if (t_device == index) return;
     DYAD_CUDA_CHECK(cudaSetDevice(index));
@@ -221,6 +245,19 @@ void use_device(int index) {
 }
 
 int current_device() { return t_device < 0 ? 0 : t_device; }
+
+void release_all() noexcept {
+    auto& all = contexts();
+    if (g_shut_down.exchange(true)) return;
+    g_torn_down.store(true);
+    for (auto& c : all) {
+        c->free_all();
+        // The pool's cached blocks go back to the driver too.
+        cudaMemPool_t pool;
+        if (cudaDeviceGetDefaultMemPool(&pool, c->device) == cudaSuccess) (void)cudaMemPoolTrimTo(pool, 0);
+    }
+    (void)cudaGetLastError();
+}
 
 // ---------------------------------------------------------------- context
 cudaStream_t stream() { return ctx(current_device()).stream; }
@@ -311,6 +348,10 @@ void* malloc_device(size_t nbytes, int device) {
     if (limit && c.in_use.load(std::memory_order_relaxed) + nbytes > limit)
         throw_out_of_memory(device, nbytes, __LINE__,
                             " (over the limit of " + mib(limit) + " set with set_memory_limit)");
+    // A request beyond the device's whole memory can never succeed; what the driver answers for one (out
+    // of memory, or invalid value for sizes past its address space) is not ours to depend on.
+    if (nbytes > c.total_memory)
+        throw_out_of_memory(device, nbytes, __LINE__, " (more than the device's " + mib(c.total_memory) + " in all)");
     void* p = nullptr;
     const bool in_capture = c.capturing.load();
     cudaError_t st = cudaMallocAsync(&p, nbytes, c.stream);

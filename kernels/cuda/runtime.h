@@ -14,10 +14,15 @@ int device_count() noexcept;
 std::string device_name(int index);
 std::string runtime_version();   // "13.0"
 std::string driver_version();    // "13.0" (what the driver supports)
-std::string library_versions();  // "cuBLAS 13.1.0, cuDNN 9.19.0"
+std::string library_versions();  // "cuBLAS 13.1.0, cuDNN 9.19.0", as loaded
+std::string header_versions();   // "CUDA 13.0, cuBLAS 13.1.0, cuDNN 9.19.0", as compiled against
 // Makes `index` the device that kernel launchers use on this thread (cudaSetDevice only on a change).
 void use_device(int index);
 int current_device();
+// Waits for every device's stream, then releases dyad's streams, cuBLAS and cuDNN handles, workspaces,
+// pinned buffers and the pool's cached memory. Later GPU use throws; GPU memory freed later is left to the
+// driver. Never throws; a second call does nothing.
+void release_all() noexcept;  // dyad::cuda::shutdown()
 
 // ---------------------------------------------------------------- memory
 // Stream-ordered allocation from the device's memory pool (cudaMallocAsync on the dyad stream, release
@@ -87,7 +92,9 @@ bool capturing(int device);
 
 // ---------------------------------------------------------------- settings
 // Math used by cuBLAS and cuDNN: strict FP32 (FMA only, the default and what every test uses), TF32
-// tensor cores, or bf16 compute for GEMM and convolution (inputs rounded to bf16, FP32 accumulation).
+// tensor cores, or bf16. bf16: GEMMs (cuBLAS) round their inputs to bf16 and accumulate in FP32;
+// convolutions run as in tf32, because the only down-conversion cuDNN's legacy API offers for FP32 tensors
+// (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) is to FP16, whose range ends at 65504, not to bf16.
 enum class Math { fp32, tf32, bf16 };
 void set_math(Math m);
 Math math();
