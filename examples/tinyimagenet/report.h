@@ -30,6 +30,10 @@ struct BackendSummary {
     double epoch_seconds = 0;  // mean training time per epoch
     double final_val_top1 = 0;
     std::vector<LayerTime> layers;
+    // GPU: training steps replayed from a captured CUDA graph, and why capturing fell back to eager steps
+    // ("" when it did not; on the CPU steps are always eager and both stay empty).
+    int64_t graph_replays = 0;
+    std::string graph_fallback;
 };
 
 struct Report {

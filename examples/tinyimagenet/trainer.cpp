@@ -801,6 +801,8 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         for (const EpochMetrics& m : report.epochs)
             if (m.backend == backend) bs.epoch_seconds += m.seconds, bs.final_val_top1 = m.val_top1, n_epochs++;
         if (n_epochs) bs.epoch_seconds /= n_epochs;
+        bs.graph_replays = int64_t(train_step.replays());
+        bs.graph_fallback = train_step.fallback_reason();
         if (o.profile && !stopped) {
             train.start_epoch(0);
             data::Batch b;

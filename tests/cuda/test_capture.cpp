@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dyad/dyad.h"
@@ -16,6 +17,11 @@
 
 using namespace dyad;
 using test::cpu;
+
+// Why the step fell back to eager calls, reported with any assertion that fails after it in the same scope,
+// so a first run on a new GPU explains an unexpected fallback ("none" while nothing fell back).
+#define INFO_FALLBACK(step) \
+    INFO("capture fallback: " << ((step).fallback_reason().empty() ? std::string("none") : (step).fallback_reason()))
 
 namespace {
 
@@ -96,6 +102,7 @@ TEST_CASE("a captured baseline CNN step replays bit for bit what eager steps com
         INFO("step " << s);
         const Tensor want = eager_step({data.xs[s], data.ys[s]})[0];
         const Tensor got = step({data.xs[s], data.ys[s]})[0];
+        INFO_FALLBACK(step);
         if (step.last_replayed()) graphed_opt.add_replayed_steps(1);
         // Steps 0 and 1 warm up, step 2 captures (and runs the graph once), steps 3 to 5 replay.
         REQUIRE(step.last_replayed() == (s >= 3));
@@ -104,6 +111,7 @@ TEST_CASE("a captured baseline CNN step replays bit for bit what eager steps com
         losses.push_back(got.item());
     }
     REQUIRE(losses.back() != losses.front());  // the steps trained the model
+    INFO_FALLBACK(step);
     REQUIRE(step.captures() == 1);
     REQUIRE(step.replays() == 3);
     REQUIRE(step.fallback_reason().empty());
@@ -121,6 +129,7 @@ TEST_CASE("a captured baseline CNN step replays bit for bit what eager steps com
     // Replays only queue work: no host wait, and no memory kept from one to the next.
     const Tensor x = data.xs[0], y = data.ys[0];
     const Tensor first = step({x, y})[0];
+    INFO_FALLBACK(step);
     REQUIRE(step.last_replayed());
     synchronize();
     const size_t waits = cuda::host_waits();
@@ -128,12 +137,14 @@ TEST_CASE("a captured baseline CNN step replays bit for bit what eager steps com
     Tensor last;
     for (int i = 0; i < 20; i++) {
         last = step({x, y})[0];
+        INFO_FALLBACK(step);
         REQUIRE(step.last_replayed());
     }
     last = Tensor();
     REQUIRE(cuda::host_waits() == waits);
     REQUIRE(cuda::memory_stats().in_use == in_use);
     REQUIRE(step.replays() == 24);  // 3 above, then 1 + 20
+    INFO_FALLBACK(step);
     REQUIRE(step.captures() == 1);
     const cuda::MemoryStats m = cuda::memory_stats();
     REQUIRE(m.graph_reserved > 0);
@@ -171,6 +182,7 @@ TEST_CASE("each batch size and each version gets its own graph, and an eager twi
         const Call& c = calls[i];
         const Tensor want = eager_step({c.data->xs[0], c.data->ys[0]})[0];
         const Tensor got = step({c.data->xs[0], c.data->ys[0]}, c.version)[0];
+        INFO_FALLBACK(step);
         if (step.last_replayed()) graphed_opt.add_replayed_steps(1);
         REQUIRE(step.last_replayed() == c.replayed);
         REQUIRE(step.captures() == c.captures);
@@ -196,9 +208,11 @@ TEST_CASE("a workspace that grows after a capture stays valid for the graph that
         INFO("call " << i);
         const Tensor want = eager_step({order[i]->xs[0], order[i]->ys[0]})[0];
         const Tensor got = step({order[i]->xs[0], order[i]->ys[0]})[0];
+        INFO_FALLBACK(step);
         if (step.last_replayed()) graphed_opt.add_replayed_steps(1);
         test::require_identical(cpu(want), cpu(got));
     }
+    INFO_FALLBACK(step);
     REQUIRE(step.captures() == 2);
     REQUIRE(step.replays() == 4);
     REQUIRE(step.fallback_reason().empty());
@@ -231,6 +245,7 @@ TEST_CASE("at most max_graphs graphs are kept, the least recently used is droppe
         const Call& c = calls[i];
         const Tensor want = eager_step({c.data->xs[0], c.data->ys[0]})[0];
         const Tensor got = step({c.data->xs[0], c.data->ys[0]})[0];
+        INFO_FALLBACK(step);
         if (step.last_replayed()) graphed_opt.add_replayed_steps(1);
         REQUIRE(step.last_replayed() == c.replayed);
         REQUIRE(step.captures() == c.captures);
@@ -241,6 +256,7 @@ TEST_CASE("at most max_graphs graphs are kept, the least recently used is droppe
     // reset() drops the graph: the next call warms up again.
     step.reset();
     const Tensor after_reset = step({big.xs[0], big.ys[0]})[0];
+    INFO_FALLBACK(step);
     REQUIRE_FALSE(step.last_replayed());
     REQUIRE(std::isfinite(after_reset.item()));
 }
@@ -272,6 +288,7 @@ TEST_CASE("a step that reads its loss inside falls back to eager calls and names
         INFO("step " << s);
         const Tensor want = eager_step({data.xs[s], data.ys[s]})[0];
         const Tensor got = step({data.xs[s], data.ys[s]})[0];
+        INFO_FALLBACK(step);
         REQUIRE_FALSE(step.last_replayed());
         test::require_identical(cpu(want), cpu(got));
         if (s < 2) REQUIRE(step.fallback_reason().empty());
@@ -279,6 +296,7 @@ TEST_CASE("a step that reads its loss inside falls back to eager calls and names
     REQUIRE_THAT(step.fallback_reason(), Catch::Contains("wait for the GPU") && Catch::Contains("item()"));
     // Two warm-ups, the capture that failed, its eager rerun, then eager only (no second attempt).
     REQUIRE(calls == 5);
+    INFO_FALLBACK(step);
     REQUIRE(step.captures() == 0);
     REQUIRE(step.replays() == 0);
     REQUIRE(graphed_seen == eager_seen);
@@ -303,9 +321,11 @@ TEST_CASE("a step with dropout falls back to eager calls and names dropout", "[c
     manual_seed(1234);
     for (size_t s = 0; s < data.xs.size(); s++) {
         got.push_back(step({data.xs[s], data.ys[s]})[0]);
+        INFO_FALLBACK(step);
         REQUIRE_FALSE(step.last_replayed());
     }
     REQUIRE_THAT(step.fallback_reason(), Catch::Contains("dropout"));
+    INFO_FALLBACK(step);
     REQUIRE(step.captures() == 0);
     // The failed capture drew no seed: the eager calls drew the same masks as the twin.
     for (size_t s = 0; s < want.size(); s++) {
@@ -329,10 +349,12 @@ TEST_CASE("captured ResNet-18 steps with batch norm match eager ones, running st
         INFO("step " << s);
         const Tensor want = eager_step({data.xs[s], data.ys[s]})[0];
         const Tensor got = step({data.xs[s], data.ys[s]})[0];
+        INFO_FALLBACK(step);
         if (step.last_replayed()) graphed_opt.add_replayed_steps(1);
         REQUIRE(step.last_replayed() == (s == 3));
         test::require_identical(cpu(want), cpu(got));
     }
+    INFO_FALLBACK(step);
     REQUIRE(step.captures() == 1);
     REQUIRE(step.replays() == 1);
     REQUIRE(step.fallback_reason().empty());
@@ -360,9 +382,11 @@ TEST_CASE("a cuDNN algorithm search that would start inside a capture falls back
     options.warmup = 1;
     CapturedStep step(sgd_step(model, opt), options);
     step({data.xs[0], data.ys[0]});
+    INFO_FALLBACK(step);
     REQUIRE(step.fallback_reason().empty());
     set_deterministic(true);
     const Tensor loss = step({data.xs[1], data.ys[1]})[0];
+    INFO_FALLBACK(step);
     REQUIRE_FALSE(step.last_replayed());
     REQUIRE(step.captures() == 0);
     REQUIRE_THAT(step.fallback_reason(), Catch::Contains("algorithm search"));

@@ -49,6 +49,13 @@ TEST_CASE("trainer: a GPU run with captured steps equals one without, bit for bi
         eager = run_gpu(false, "eager");
         graphed = run_gpu(true, "graph");
     }
+    // The graphed run really replayed captured steps (a fallback would make the comparison trivial).
+    REQUIRE(graphed.backends.size() == 1);
+    INFO("capture fallback: " << (graphed.backends[0].graph_fallback.empty() ? "none"
+                                                                             : graphed.backends[0].graph_fallback));
+    REQUIRE(graphed.backends[0].graph_fallback.empty());
+    REQUIRE(graphed.backends[0].graph_replays > 0);
+    REQUIRE(eager.backends[0].graph_replays == 0);
     REQUIRE(eager.epochs.size() == 3);
     REQUIRE(graphed.epochs.size() == eager.epochs.size());
     for (size_t i = 0; i < eager.epochs.size(); i++) {
