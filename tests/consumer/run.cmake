@@ -23,3 +23,13 @@ else()
 endif()
 run(${CMAKE_COMMAND} --build "${WORK}/build" -j 2)
 run("${WORK}/build/consumer")
+if(MODE STREQUAL "package")
+  # Once more with the loader's cache of /etc/ld.so.conf folders switched off, as on a machine whose loader
+  # does not know the folder of the CUDA libraries: the installed libdyad must find them by its own run
+  # path. (A CPU-only build needs nothing outside the system folders, and passes the same way.)
+  file(GLOB loader /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1)
+  if(loader)
+    list(GET loader 0 loader)
+    run("${loader}" --inhibit-cache "${WORK}/build/consumer")
+  endif()
+endif()
