@@ -2,7 +2,8 @@
 # The side-by-side comparison: dyad's whole training step next to PyTorch's, on the same machine in one run,
 # written as a Markdown table for docs/performance.md.
 #
-#   bash scripts/compare.sh [--cpu-only] [--threads N] [--build DIR] [--out DIR] [--quick]
+#   bash scripts/compare.sh [--cpu-only | --gpu-only] [--no-compile | --compile-only] [--threads N]
+#                           [--build DIR] [--out DIR] [--quick]
 #
 # GPU (when dyad sees one and --cpu-only is not given): the baseline CNN at batch 128, 256, 1024 and the
 # ResNet-18 at 256, in strict FP32, TF32 and bf16, each next to PyTorch eager with matching settings
@@ -12,11 +13,15 @@
 # ResNet-18 at batch 32. Writes OUT/compare.md (also printed), the raw
 # results OUT/dyad_*.json (Google Benchmark) and OUT/pytorch.jsonl, and the logs. PyTorch comes from
 # $PYTHON (default python3); without it the table holds dyad's numbers only. --quick: fewer repeats.
+# --gpu-only skips the CPU rows; --no-compile skips torch.compile; --compile-only runs dyad's FP32 rows and
+# torch.compile's only (scripts/gpu_run.sh splits the GPU comparison into two stages this way).
 # Builds bench_train_step in DIR (default build-compare) when it is not there yet. About 6-7 minutes with a
 # GPU (torch.compile's compilation is most of PyTorch's share), 3-4 minutes CPU-only on 2 cores.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 cpu_only=0
+gpu_only=0
+compile=yes
 threads=2
 build=build-compare
 out=compare-out
@@ -24,6 +29,9 @@ quick=0
 while [ $# -gt 0 ]; do
   case $1 in
     --cpu-only) cpu_only=1 ;;
+    --gpu-only) gpu_only=1 ;;
+    --no-compile) compile=no ;;
+    --compile-only) compile=only ;;
     --threads) threads=$2; shift ;;
     --build) build=$2; shift ;;
     --out) out=$2; shift ;;
@@ -70,28 +78,35 @@ fi
 reps=3
 steps=20
 [ $quick -eq 1 ] && reps=2 && steps=10
+# Each PyTorch run is capped (torch.compile compiles for a minute or more).
+pt_limit=600
+[ $quick -eq 1 ] && pt_limit=150
 pt() { # pt NAME ARGS...: one PyTorch run, appended to pytorch.jsonl
   local name=$1
   shift
   [ $torch_ok -eq 1 ] || return 0
   log "pytorch $name"
-  timeout 600 "$python" bench/pytorch_train_step.py --json "$out/pytorch.jsonl" --repeats $reps "$@" \
+  timeout $pt_limit "$python" bench/pytorch_train_step.py --json "$out/pytorch.jsonl" --repeats $reps "$@" \
     >"$logs/pytorch_$name.log" 2>&1 || log "pytorch $name FAILED (see $logs/pytorch_$name.log)"
 }
 
 # GPU: dyad first (one process, every configuration), then PyTorch.
 if [ $gpu -eq 1 ]; then
   log "dyad GPU step"
-  "$bench" --benchmark_filter='BM_train_step_cuda' --benchmark_min_time=1 --benchmark_repetitions=$reps \
+  filter='BM_train_step_cuda'
+  [ $compile = only ] && filter='BM_train_step_cuda/.*/precision:0/'
+  "$bench" --benchmark_filter="$filter" --benchmark_min_time=1 --benchmark_repetitions=$reps \
     --benchmark_out="$out/dyad_gpu.json" --benchmark_out_format=json >"$logs/dyad_gpu.log" 2>&1 ||
     log "dyad GPU step FAILED (see $logs/dyad_gpu.log)"
-  if [ $torch_gpu -eq 1 ]; then
+  if [ $torch_gpu -eq 1 ] && [ $compile != only ]; then
     pt fp32 --device cuda --batch 128 256 1024 --steps $steps
     pt tf32 --device cuda --batch 128 256 --precision tf32 --steps $steps
     pt bf16 --device cuda --batch 256 --precision bf16 --channels-last --steps $steps
     pt resnet18_fp32 --device cuda --model resnet18 --batch 256 --steps $steps
     pt resnet18_tf32 --device cuda --model resnet18 --batch 256 --precision tf32 --steps $steps
     pt resnet18_bf16 --device cuda --model resnet18 --batch 256 --precision bf16 --channels-last --steps $steps
+  fi
+  if [ $torch_gpu -eq 1 ] && [ $compile != no ]; then
     pt compile_fp32 --device cuda --batch 128 256 --compile --steps $steps
     pt resnet18_compile_fp32 --device cuda --model resnet18 --batch 256 --compile --steps $steps
   fi
@@ -99,20 +114,22 @@ fi
 
 # CPU: the baseline CNN at batch 64, dyad omp and PyTorch at the same thread count. The two alternate
 # (dyad, PyTorch, dyad, PyTorch) so a change in the machine's load hits both.
-for round in 1 2; do
-  log "dyad CPU step, $threads threads (round $round)"
-  "$bench" --benchmark_filter="BM_train_step/omp:1/threads:$threads/batch:64/model:0/fuse:1" --benchmark_min_time=2 \
-    --benchmark_repetitions=$((reps > 2 ? 2 : reps)) --benchmark_out="$out/dyad_cpu_$round.json" \
-    --benchmark_out_format=json >"$logs/dyad_cpu_$round.log" 2>&1 || log "dyad CPU step FAILED"
-  pt "cpu_$round" --device cpu --threads "$threads" --batch 64 --steps 5
-done
+if [ $gpu_only -eq 0 ]; then
+  for round in 1 2; do
+    log "dyad CPU step, $threads threads (round $round)"
+    "$bench" --benchmark_filter="BM_train_step/omp:1/threads:$threads/batch:64/model:0/fuse:1" --benchmark_min_time=2 \
+      --benchmark_repetitions=$((reps > 2 ? 2 : reps)) --benchmark_out="$out/dyad_cpu_$round.json" \
+      --benchmark_out_format=json >"$logs/dyad_cpu_$round.log" 2>&1 || log "dyad CPU step FAILED"
+    pt "cpu_$round" --device cpu --threads "$threads" --batch 64 --steps 5
+  done
 
-# The ResNet-18 at batch 32, once each (a step takes seconds on two cores).
-log "dyad CPU step, ResNet-18"
-"$bench" --benchmark_filter="BM_train_step/omp:1/threads:$threads/batch:32/model:1/fuse:1" --benchmark_min_time=2 \
-  --benchmark_out="$out/dyad_cpu_resnet18.json" --benchmark_out_format=json >"$logs/dyad_cpu_resnet18.log" 2>&1 ||
-  log "dyad CPU ResNet-18 step FAILED"
-pt cpu_resnet18 --device cpu --model resnet18 --threads "$threads" --batch 32 --steps 2
+  # The ResNet-18 at batch 32, once each (a step takes seconds on two cores).
+  log "dyad CPU step, ResNet-18"
+  "$bench" --benchmark_filter="BM_train_step/omp:1/threads:$threads/batch:32/model:1/fuse:1" --benchmark_min_time=2 \
+    --benchmark_out="$out/dyad_cpu_resnet18.json" --benchmark_out_format=json >"$logs/dyad_cpu_resnet18.log" 2>&1 ||
+    log "dyad CPU ResNet-18 step FAILED"
+  pt cpu_resnet18 --device cpu --model resnet18 --threads "$threads" --batch 32 --steps 2
+fi
 
 log "table"
 "$python" scripts/compare_table.py "$out" >"$out/compare.md" 2>"$logs/table.log" ||

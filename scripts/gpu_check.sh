@@ -10,12 +10,14 @@
 # PARTS (default "check perf"): "check" = ctest, the CUDA tests and compute-sanitizer; "perf" = the GPU
 # benchmarks of every family, scripts/compare.sh --quick (dyad vs PyTorch eager and torch.compile, peak
 # memory), the pipeline benchmark and the trainer. The build is kept in build-gpu, so the two parts can run
-# as two calls on the same machine (each fits in 10 minutes on an H100 with 16 cores).
+# as two calls on the same machine. For a long session only: the configure and the build (nvcc and 300+
+# test cases' worth of C++) alone take about 10 minutes with 16 cores, and the whole check an estimated
+# 20-40 minutes. Within a loan of minutes, build the pack here (scripts/gpu_pack.sh) and run its stages
+# there (scripts/gpu_run.sh).
 #
 # OUT_DIR/summary.md is the summary (also printed last); OUT_DIR/logs/ holds every full log. Needs no
-# network: Debian packages the machine lacks are taken from .deps/ (see scripts/gpu_deps.sh). Runs in
-# about 10 minutes on an H100 with 16 cores. Exit status: 0 when the build, the tests and the sanitizers
-# all passed.
+# network: Debian packages the machine lacks are taken from .deps/ (see scripts/gpu_deps.sh). Never timed
+# on a GPU (estimate above). Exit status: 0 when the build, the tests and the sanitizers all passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu-check}}
