@@ -41,6 +41,7 @@ fi
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+rm -f "$out"/*.log "$out"/*.md "$out"/*.tar.gz  # results of an earlier run into the same folder
 pack=$(cd "$pack" && pwd)
 bin=$pack/bin
 summary=$out/summary.md
@@ -82,7 +83,6 @@ note "- host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 
 stage_smoke() {
   local log=$out/smoke.log
-  : >"$log"
   note ""
   note "## smoke"
   nvidia-smi >>"$log" 2>&1
@@ -110,7 +110,6 @@ stage_smoke() {
 
 stage_tests() {
   local log=$out/tests.log
-  : >"$log"
   note ""
   note "## tests"
   run "$log" 280 "$bin/dyad_cuda_tests" --durations yes
@@ -162,21 +161,28 @@ stage_sanitize() {
   done
 }
 
-stage_perf() {
-  local log=$out/perf.log
-  : >"$log"
-  note ""
-  note "## perf"
-  rm -rf /tmp/dyad-compare
-  run "$log" 240 bash scripts/compare.sh --quick --gpu-only --no-compile --build "$pack" --out /tmp/dyad-compare
-  note "- compare (eager): $(verdict $rc 240) in $secs s"
-  if [ -f /tmp/dyad-compare/compare.md ]; then
-    cp /tmp/dyad-compare/compare.md "$out/compare.md"
-    cat /tmp/dyad-compare/compare.md >>"$summary"
-    tar -czf "$out/compare-raw.tar.gz" -C /tmp dyad-compare
+# compare NAME LIMIT ARGS...: scripts/compare.sh from the pack (GPU rows only), its table into OUT/NAME.md
+# and the summary, its raw results into OUT/NAME-raw.tar.gz, its log into OUT/NAME.log.
+compare() {
+  local name=$1 limit=$2
+  shift 2
+  rm -rf "/tmp/dyad-$name"
+  run "$out/$name.log" "$limit" bash scripts/compare.sh --quick --gpu-only "$@" --build "$pack" --out "/tmp/dyad-$name"
+  note "- compare.sh $*: $(verdict $rc "$limit") in $secs s"
+  if [ -f "/tmp/dyad-$name/compare.md" ]; then
+    cp "/tmp/dyad-$name/compare.md" "$out/$name.md"
+    cat "/tmp/dyad-$name/compare.md" >>"$summary"
+    tar -czf "$out/$name-raw.tar.gz" -C /tmp "dyad-$name"
   else
     status=1
   fi
+}
+
+stage_perf() {
+  local log=$out/perf.log
+  note ""
+  note "## perf"
+  compare perf 240 --no-compile
   run "$log" 60 "$bin/bench_pipeline" --benchmark_filter="BM_pipeline/1/" --benchmark_min_time=1
   note "- bench_pipeline: $(verdict $rc 60)"
   grep -E "^BM_" "$log" | sed 's/^/    /' >>"$summary"
@@ -191,19 +197,9 @@ stage_perf() {
 }
 
 stage_compile() {
-  local log=$out/compile.log
-  : >"$log"
   note ""
   note "## compile"
-  rm -rf /tmp/dyad-compile
-  run "$log" 280 bash scripts/compare.sh --quick --gpu-only --compile-only --build "$pack" --out /tmp/dyad-compile
-  note "- compare (torch.compile): $(verdict $rc 280) in $secs s"
-  if [ -f /tmp/dyad-compile/compare.md ]; then
-    cp /tmp/dyad-compile/compare.md "$out/compile.md"
-    cat /tmp/dyad-compile/compare.md >>"$summary"
-  else
-    status=1
-  fi
+  compare compile 280 --compile-only
 }
 
 for stage in "$@"; do

@@ -381,10 +381,10 @@ size_t fallbacks() { return g_fallbacks.load(); }
 void fail_next(int n) { g_fail_next.store(n < 0 ? 0 : n); }
 }  // namespace conv_algo
 
-void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
-    if (no_output(s)) return;
-    if (no_channels(s)) return bias_only_fwd(s, y, bias, false);
-    Plan* p = cudnn_plan(s, kFwd, x, weight);
+namespace {
+// y = conv(x, weight), then the bias (and ReLU) added by a kernel: cuDNN's algorithms in order, else im2col.
+void conv_then_bias(Plan* p, const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias,
+                    bool relu) {
     const float one = 1.0f, zero = 0.0f;
     if (p && run_ranked(*p, kFwd, "cudnnConvolutionForward",
                         [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
@@ -392,19 +392,26 @@ void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* wei
                                                            static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory,
                                                            &zero, p->y, y);
                         })) {
-        lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, false);
+        lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, relu);
         return;
     }
-    im2col_fwd(s, y, x, weight, bias, false);
+    im2col_fwd(s, y, x, weight, bias, relu);
+}
+}  // namespace
+
+void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
+    if (no_output(s)) return;
+    if (no_channels(s)) return bias_only_fwd(s, y, bias, false);
+    conv_then_bias(cudnn_plan(s, kFwd, x, weight), s, y, x, weight, bias, false);
 }
 
 void conv2d_bias_relu_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
     if (no_output(s)) return;
     if (no_channels(s)) return bias_only_fwd(s, y, bias, true);
     Plan* p = cudnn_plan(s, kFwd, x, weight);
-    const float one = 1.0f, zero = 0.0f;
     if (p && bias && p->fused.load()) {
         // y = relu(conv(x) + 0 * z + bias) with z = y: zeroed first, so whatever y held cannot leak in.
+        const float one = 1.0f, zero = 0.0f;
         DYAD_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(s.n * s.k * s.p * s.q) * sizeof(float), stream()));
         if (run_ranked(*p, kFwd, "cudnnConvolutionBiasActivationForward",
                        [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
@@ -416,16 +423,7 @@ void conv2d_bias_relu_fwd(const Conv2dShape& s, float* y, const float* x, const 
             return;
         p->fused.store(false);  // from now on: the convolution, then the bias + ReLU kernel
     }
-    if (p && run_ranked(*p, kFwd, "cudnnConvolutionForward",
-                        [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
-                            return cudnnConvolutionForward(cudnn(), &one, p->x, x, p->w, weight, conv,
-                                                           static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory,
-                                                           &zero, p->y, y);
-                        })) {
-        lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, true);
-        return;
-    }
-    im2col_fwd(s, y, x, weight, bias, true);
+    conv_then_bias(p, s, y, x, weight, bias, true);
 }
 
 void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
