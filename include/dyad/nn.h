@@ -69,9 +69,12 @@ public:
     void eval() { train(false); }
     bool is_training() const { return training_; }
 
-    // Moves every parameter and buffer to `device` (in place: the module's handles change; build the
-    // optimizer after moving). Parameters stay leaves that require grad.
+    // Moves every parameter and buffer to `device`, or converts the floating ones to `dtype` (float32 or
+    // float64; integer buffers keep theirs). In place (Tensor::set_data): every handle to a parameter, an
+    // optimizer's or a member's, refers to the moved tensor, and gradients move with it; an optimizer built
+    // before the move keeps working. Parameters stay leaves that require grad.
     void to(Device device);
+    void to(DType dtype);
     // Sets grad() of every parameter to undefined.
     void zero_grad();
     int64_t num_parameters() const;
@@ -100,7 +103,8 @@ private:
 using ModulePtr = std::shared_ptr<Module>;
 
 // Layer fusion in Sequential (on by default): a ReLU followed by a MaxPool2d runs as one relu_max_pool2d,
-// and a Conv2d followed by a ReLU (and no MaxPool2d after it) as one conv2d_relu. The results and gradients
+// and a Conv2d followed by a ReLU (and no MaxPool2d after it) as one conv2d_relu. Only the exact classes
+// fuse: a subclass (which may override forward) always runs its own forward. The results and gradients
 // are the same bits as running the layers one by one; the fused forms save a pass over the activation
 // forward and backward. While a ForwardRecorder is installed (summary(), per-layer profiles) every layer
 // runs on its own so that each is seen. The setting is process-wide.

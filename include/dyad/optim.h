@@ -29,7 +29,9 @@ public:
 
     // One fused update kernel per parameter on the CPU; on a GPU one launch per group of up to 48
     // parameters, and no wait for the GPU. Parameters without a gradient (grad() undefined) are skipped,
-    // like PyTorch. Runs without recording on the tape.
+    // like PyTorch, but a step in which no parameter has one throws (nothing would change: backward was
+    // not run). Momentum buffers follow their parameter to a new device or dtype (Module::to). Runs
+    // without recording on the tape.
     void step();
     // Sets every parameter's grad() to undefined.
     void zero_grad();

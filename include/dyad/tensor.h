@@ -143,6 +143,13 @@ public:
     void backward() const;
     void backward(const Tensor& gradient) const;
     Tensor detach() const;  // same storage, cut from the graph
+    // Makes this tensor, and every handle to it, use data's storage, shape, strides, dtype and device, while
+    // keeping its autograd identity (requires_grad, and grad(), which is converted to the new dtype and
+    // device). Module::to() moves parameters this way, so an optimizer or a member built before the move
+    // still holds the moved tensor (libtorch's set_data). Leaves only; a tensor that requires grad needs a
+    // floating data; data must have the same shape unless grad() is undefined. Not recorded: do not call it
+    // between a forward and its backward.
+    Tensor& set_data(const Tensor& data);
 
     // ------------------------------------------------------------------------ in-place (no autograd)
     // Throw when the tensor requires grad while grad mode is on (the tape would be wrong).

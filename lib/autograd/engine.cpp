@@ -190,6 +190,29 @@ void Tensor::zero_grad() {
     impl_->grad = Tensor();
 }
 
+Tensor& Tensor::set_data(const Tensor& data) {
+    DYAD_CHECK(defined() && data.defined(), "set_data: both tensors must be defined");
+    DYAD_CHECK(is_leaf(), "set_data: only leaves can take new data (", str(), " was computed by an op)");
+    DYAD_CHECK(!requires_grad() || is_floating(data.dtype()), "set_data: ", str(),
+               " requires grad, so its data must be floating, got ", data.str());
+    DYAD_CHECK(!impl_->grad.defined() || data.shape() == shape(), "set_data: ", str(),
+               " has a gradient, so the new data must keep its shape, got ", data.str());
+    if (data.is_same(*this)) return *this;
+    Tensor g = impl_->grad;
+    if (g.defined()) {
+        NoGradGuard ng;
+        g = g.to(data.device()).to(data.dtype());
+    }
+    const auto& src = data.impl();
+    impl_->storage = src->storage;
+    impl_->shape = src->shape;
+    impl_->strides = src->strides;
+    impl_->offset = src->offset;
+    impl_->dtype = src->dtype;
+    impl_->grad = g;
+    return *this;
+}
+
 Tensor Tensor::detach() const {
     DYAD_CHECK(defined(), "detach: the tensor is undefined");
     return detail::make_view(*this, shape(), strides(), offset());

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <typeinfo>
 
 #include "dyad/autograd.h"
 #include "dyad/nn.h"
@@ -171,17 +172,23 @@ void Module::train(bool on) {
 
 void Module::to(Device device) {
     NoGradGuard ng;
-    for (auto& [name, t] : params_) {
-        if (t.device() == device) continue;
-        const bool grad = t.requires_grad();
-        t = t.detach().to(device);
-        t.requires_grad_(grad);
-    }
-    for (auto& [name, t] : buffers_) {
-        if (t.device() == device) continue;
-        t = t.to(device);
-    }
+    // set_data: the same tensors (every handle an optimizer or a member holds) take the moved data.
+    for (auto& [name, t] : params_)
+        if (t.device() != device) t.set_data(t.detach().to(device));
+    for (auto& [name, t] : buffers_)
+        if (t.device() != device) t.set_data(t.detach().to(device));
     for (auto& entry : children_) entry.second->to(device);
+}
+
+void Module::to(DType dtype) {
+    DYAD_CHECK(is_floating(dtype), "Module::to: parameters can only become float32 or float64, got ",
+               dtype_name(dtype));
+    NoGradGuard ng;
+    for (auto& [name, t] : params_)
+        if (t.dtype() != dtype) t.set_data(t.detach().to(dtype));
+    for (auto& [name, t] : buffers_)  // integer buffers (batch counters) keep their dtype, as in PyTorch
+        if (is_floating(t.dtype()) && t.dtype() != dtype) t.set_data(t.detach().to(dtype));
+    for (auto& entry : children_) entry.second->to(dtype);
 }
 
 void Module::zero_grad() {
@@ -213,6 +220,14 @@ ModulePtr Sequential::operator[](size_t i) const {
 void set_fuse_layers(bool on) { g_fuse_layers.store(on); }
 bool fuse_layers() { return g_fuse_layers.load(); }
 
+namespace {
+// Exactly class M, not a subclass: a subclass may override forward(), which the fused paths would skip.
+template <typename M>
+bool is(const Module* m) {
+    return m != nullptr && typeid(*m) == typeid(M);
+}
+}  // namespace
+
 Tensor Sequential::forward(const Tensor& x) {
     const auto& c = children();
     // A recorder must see every layer, so it turns the fusions off.
@@ -221,21 +236,18 @@ Tensor Sequential::forward(const Tensor& x) {
     Tensor h = x;
     for (size_t i = 0; i < c.size(); i++) {
         Module* m = at(i);
-        if (fuse && dynamic_cast<ReLU*>(at(i + 1))) {
+        if (fuse && is<ReLU>(at(i + 1))) {
             // Conv2d, ReLU: one conv2d_relu, unless a MaxPool2d follows (then ReLU + pool fuse instead).
-            auto* conv = dynamic_cast<Conv2d*>(m);
-            if (conv && !dynamic_cast<MaxPool2d*>(at(i + 2))) {
-                h = conv->forward_relu(h);
+            if (is<Conv2d>(m) && !is<MaxPool2d>(at(i + 2))) {
+                h = static_cast<Conv2d*>(m)->forward_relu(h);
                 i++;
                 continue;
             }
         }
-        if (fuse && dynamic_cast<ReLU*>(m)) {
-            if (auto* pool = dynamic_cast<MaxPool2d*>(at(i + 1))) {
-                h = pool->forward_relu(h);
-                i++;
-                continue;
-            }
+        if (fuse && is<ReLU>(m) && is<MaxPool2d>(at(i + 1))) {
+            h = static_cast<MaxPool2d*>(at(i + 1))->forward_relu(h);
+            i++;
+            continue;
         }
         h = (*m)(h);
     }

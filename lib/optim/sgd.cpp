@@ -81,19 +81,27 @@ void Sgd::step() {
     std::vector<GpuGroup> gpu_groups;
     std::vector<Tensor> gpu_grads;
     // Every parameter is checked before any is updated (or gathered for a later launch).
+    size_t with_grad = 0;
     for (const auto& [name, p] : params_) {
         const Tensor g = p.grad();
         if (!g.defined()) continue;
+        with_grad++;
         DYAD_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(),
                    "Sgd: gradient of parameter '", name, "' is ", g.str(), " but the parameter is ", p.str());
         DYAD_CHECK(p.is_contiguous(), "Sgd: parameter '", name, "' must be contiguous");
         if (p.device().is_cuda() && p.dtype() != DType::float32)
             detail::fail_cuda_dtype(__FILE__, __LINE__, "sgd_step", p.dtype());
     }
+    // A step that would change nothing is a mistake (backward not run, or gradients dropped), not a no-op.
+    DYAD_CHECK(params_.empty() || with_grad > 0, "Sgd: step: none of the ", params_.size(),
+               " parameters has a gradient; run backward() on a loss computed from them before step()");
     for (size_t i = 0; i < params_.size(); i++) {
         const Tensor& p = params_[i].second;
         const Tensor g = p.grad();
         if (!g.defined()) continue;
+        // A parameter moved or converted since its buffer was made (Module::to): the buffer follows it.
+        if (bufs_[i].defined() && (bufs_[i].device() != p.device() || bufs_[i].dtype() != p.dtype()))
+            bufs_[i] = bufs_[i].to(p.dtype()).to(p.device());
         const Tensor gc = g.contiguous();
         sp.first_step = false;
         if (opt_.momentum != 0.0 && !bufs_[i].defined()) {

@@ -596,3 +596,119 @@ TEST_CASE("Sequential fuses ReLU + MaxPool2d and Conv2d + ReLU with the same bit
     }
     CHECK(nn::fuse_layers());
 }
+
+// ---------------------------------------------------------------------------- moves keep handles
+namespace {
+
+// A user module that keeps the handle register_parameter returned, as a member.
+struct Affine : nn::Module {
+    Tensor w, b;
+    Affine() {
+        w = register_parameter("w", Tensor::from_vector(std::vector<float>{0.5f, -1.0f, 2.0f}, {3}));
+        b = register_parameter("b", Tensor::from_vector(std::vector<float>{0.1f}, {1}));
+    }
+    Tensor forward(const Tensor& x) override { return add(mul(x, w), b); }
+    std::string type_name() const override { return "Affine"; }
+};
+
+}  // namespace
+
+TEST_CASE("Module::to keeps every handle: an optimizer built before a move trains the moved model", "[nn][optim]") {
+    // On the CPU the move that exists is a dtype conversion; on a GPU the device move is checked too.
+    manual_seed(3);
+    auto model = std::make_shared<Affine>();
+    const nn::NamedTensors before = model->named_parameters();
+    optim::Sgd sgd(model->named_parameters(), optim::SgdOptions{0.1, 0.9, 0.0, 0.0, false, false});
+    // One float32 step first, so the momentum buffers exist when the model is converted.
+    const Tensor x32 = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+    sum(pow((*model)(x32), 2.0)).backward();
+    sgd.step();
+
+    model->to(DType::float64);
+    for (size_t i = 0; i < before.size(); i++) {
+        INFO(before[i].first);
+        // The optimizer's handle, the member and the module's entry are one tensor, now float64.
+        REQUIRE(sgd.params()[i].second.is_same(before[i].second));
+        REQUIRE(before[i].second.dtype() == DType::float64);
+        REQUIRE(before[i].second.requires_grad());
+        REQUIRE(before[i].second.is_leaf());
+        // The gradient moved with it.
+        REQUIRE(before[i].second.grad().defined());
+        REQUIRE(before[i].second.grad().dtype() == DType::float64);
+    }
+    REQUIRE(model->w.dtype() == DType::float64);
+    REQUIRE(model->w.is_same(before[0].second));
+
+    const std::vector<double> w0 = model->w.to_vector<double>();
+    sgd.zero_grad();
+    sum(pow((*model)(x32.to(DType::float64)), 2.0)).backward();
+    sgd.step();  // the float32 momentum buffers follow their parameters
+    const std::vector<double> w1 = model->w.to_vector<double>();
+    REQUIRE(w1 != w0);  // the step trained the moved parameters
+
+    // And back: float32 again, still one tensor.
+    model->to(DType::float32);
+    REQUIRE(model->w.dtype() == DType::float32);
+    REQUIRE(sgd.params()[0].second.is_same(model->w));
+
+    if (cuda_available()) {
+        model->to(Device::cuda());
+        REQUIRE(sgd.params()[0].second.device() == Device::cuda());
+        const std::vector<float> g0 = model->w.to_vector<float>();
+        sgd.zero_grad();
+        sum(pow((*model)(x32.to(Device::cuda())), 2.0)).backward();
+        sgd.step();
+        REQUIRE(model->w.to_vector<float>() != g0);
+    }
+}
+
+TEST_CASE("an optimizer step in which no parameter has a gradient is an error", "[nn][optim][errors]") {
+    auto model = std::make_shared<Affine>();
+    optim::Sgd sgd(model->named_parameters(), optim::SgdOptions{});
+    REQUIRE_THROWS_WITH(sgd.step(), Contains("none of the 2 parameters has a gradient") && Contains("backward()"));
+    // One gradient is enough (frozen parameters are skipped, as in PyTorch).
+    sum(mul(model->w, 2.0)).backward();
+    const std::vector<float> b0 = model->b.to_vector<float>();
+    sgd.step();
+    REQUIRE(model->b.to_vector<float>() == b0);
+}
+
+TEST_CASE("set_data checks its arguments", "[nn][errors]") {
+    Tensor p = Tensor::ones({2}).requires_grad_();
+    REQUIRE_THROWS_WITH(p.set_data(Tensor::zeros({2}, DType::int32)), Contains("must be floating"));
+    Tensor y = mul(p, 2.0);
+    REQUIRE_THROWS_WITH(y.set_data(Tensor::zeros({2})), Contains("only leaves"));
+    sum(y).backward();
+    REQUIRE_THROWS_WITH(p.set_data(Tensor::zeros({3})), Contains("keep its shape"));
+    Tensor q = p;  // another handle
+    p.set_data(Tensor::full({2}, 5.0, DType::float64));
+    REQUIRE(q.dtype() == DType::float64);
+    REQUIRE(q.to_vector<double>() == std::vector<double>{5.0, 5.0});
+    REQUIRE(q.grad().to_vector<double>() == std::vector<double>{2.0, 2.0});
+}
+
+TEST_CASE("Sequential fuses only the exact layer classes, never a subclass that overrides forward", "[nn][fusion]") {
+    // A ReLU subclass that leaks negatives: fused into conv2d_relu or relu_max_pool2d it would be skipped.
+    struct LeakyReLU : nn::ReLU {
+        Tensor forward(const Tensor& x) override { return sub(relu(x), mul(relu(neg(x)), 0.1)); }
+    };
+    struct MyPool : nn::MaxPool2d {
+        MyPool() : nn::MaxPool2d(2) {}
+        Tensor forward(const Tensor& x) override { return mul(nn::MaxPool2d::forward(x), 2.0); }
+    };
+    manual_seed(5);
+    auto conv = std::make_shared<nn::Conv2d>(2, 3, 3, 1, 1);
+    const Tensor x = Tensor::randn({2, 2, 6, 6});
+    for (int variant = 0; variant < 3; variant++) {
+        INFO("variant " << variant);
+        nn::ModulePtr act = variant == 0 ? nn::ModulePtr(std::make_shared<LeakyReLU>()) : std::make_shared<nn::ReLU>();
+        nn::ModulePtr pool =
+            variant == 2 ? nn::ModulePtr(std::make_shared<MyPool>()) : std::make_shared<nn::MaxPool2d>(2);
+        nn::Sequential seq{conv, act, pool};
+        nn::Sequential conv_act{conv, act};
+        const Tensor want_pool = (*pool)((*act)((*conv)(x)));
+        const Tensor want_act = (*act)((*conv)(x));
+        REQUIRE(seq(x).to_vector<float>() == want_pool.to_vector<float>());
+        REQUIRE(conv_act(x).to_vector<float>() == want_act.to_vector<float>());
+    }
+}
