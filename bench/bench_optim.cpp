@@ -2,7 +2,8 @@
 // weight decay 5e-4) over every parameter of models::baseline_cnn() (10 tensors, 2.2M floats, from 32 to
 // 2.1M elements) and of models::resnet18_small() (62 tensors, 11.2M floats, from 64 to 2.4M elements),
 // naive vs omp on the CPU and, on a GPU, one sgd_step launch per tensor against one sgd_step_multi launch
-// for all of them; dropout forward on a conv activation; the GPU finiteness count. All are memory-bound:
+// for all of them; the same for AdamW (adam_step, adam_step_multi) and clip_grad_norm_; dropout forward on
+// a conv activation; the GPU finiteness count. All are memory-bound:
 // the rate to watch is bytes/s (bytes read + written per iteration) and pct_copy, its fraction of the
 // copy bandwidth for the same thread count (CPU: a 64 MiB copy; GPU: a 256 MiB device-to-device copy;
 // both measured in the same process, bench/common.h). Kernels are called directly on preallocated
@@ -11,6 +12,7 @@
 // Run: bench_optim --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -103,6 +105,65 @@ BENCHMARK(BM_sgd_step_cnn)->Apply(backends);
 void BM_sgd_step_resnet(benchmark::State& state) { run_sgd_step(state, Model::resnet); }
 BENCHMARK(BM_sgd_step_resnet)->Apply(backends);
 
+// AdamW (decay 0.05, step 10) over a model's parameters, one adam_step per tensor. Per element: param,
+// grad and both moments read, param and both moments written (28 bytes).
+constexpr int64_t kAdamBytes = 7 * sizeof(float);
+
+AdamParams adam_params() {
+    AdamParams p;
+    p.lr = 1e-6;
+    p.weight_decay = 0.05;
+    p.decoupled = true;
+    p.bias_correction1 = 1.0 - std::pow(p.beta1, 10);
+    p.bias_correction2 = 1.0 - std::pow(p.beta2, 10);
+    return p;
+}
+
+void run_adam_step(benchmark::State& state, Model m) {
+    const std::vector<int64_t>& sizes = parameter_sizes(m);
+    const int64_t n = total(sizes);
+    const Config c = configure(state, std::string(model_name(m)) + " parameters, AdamW");
+    std::vector<float> param = random_floats(n, 3), grad = random_floats(n, 4), ma = random_floats(n, 5),
+                       va = random_floats(n, 6);
+    for (float& v : va) v = v * v;
+    const AdamParams p = adam_params();
+    for (auto _ : state) {
+        int64_t off = 0;
+        for (int64_t s : sizes) {
+            if (c.omp)
+                omp::adam_step(s, param.data() + off, grad.data() + off, ma.data() + off, va.data() + off, nullptr, p);
+            else
+                naive::adam_step<float>(s, param.data() + off, grad.data() + off, ma.data() + off, va.data() + off,
+                                        nullptr, p);
+            off += s;
+        }
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * n * kAdamBytes);
+    bench::set_pct_copy(state, c.omp ? int(state.range(1)) : 1);
+}
+void BM_adam_step_cnn(benchmark::State& state) { run_adam_step(state, Model::cnn); }
+BENCHMARK(BM_adam_step_cnn)->Apply(backends);
+void BM_adam_step_resnet(benchmark::State& state) { run_adam_step(state, Model::resnet); }
+BENCHMARK(BM_adam_step_resnet)->Apply(backends);
+
+// clip_grad_norm_ over ResNet-18's gradients (11.2M floats): the norm reads every gradient once and the
+// scaling reads and writes it (12 bytes per element).
+void BM_clip_grad_norm_resnet(benchmark::State& state) {
+    const Config c = configure(state, "resnet18_small gradients");
+    (void)c;
+    std::vector<Tensor> params;
+    uint64_t seed = 20;
+    for (int64_t s : parameter_sizes(Model::resnet)) {
+        Tensor p = Tensor::zeros({s}).requires_grad_();
+        p.set_grad(Tensor::from_vector(random_floats(s, seed++), {s}));
+        params.push_back(p);
+    }
+    for (auto _ : state) benchmark::DoNotOptimize(optim::clip_grad_norm_(params, 1e30).item());
+    state.SetBytesProcessed(state.iterations() * total(parameter_sizes(Model::resnet)) * int64_t(sizeof(float)));
+}
+BENCHMARK(BM_clip_grad_norm_resnet)->Apply(backends);
+
 // Dropout forward, p = 0.5, 4M floats: x read, y and the uint8 mask written (9 bytes per element).
 void BM_dropout_fwd(benchmark::State& state) {
     const Config c = configure(state, "(128, 32, 32, 32)");
@@ -194,11 +255,59 @@ BENCHMARK(BM_cuda_sgd_step_per_tensor)->UseManualTime()->Unit(benchmark::kMicros
 void BM_cuda_sgd_step_multi(benchmark::State& state) { run_cuda_sgd_step_multi(state, Model::cnn); }
 BENCHMARK(BM_cuda_sgd_step_multi)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
+// AdamW over ResNet-18's parameters as optim::AdamW runs it on a GPU: adam_step_multi, 24 tensors a launch.
+void BM_cuda_adam_step_multi_resnet(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    int64_t n = 0;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    const DeviceParams d = device_params(Model::resnet);
+    std::vector<Tensor> v;
+    std::vector<AdamTensor> list;
+    for (size_t i = 0; i < d.list.size(); i++) {
+        v.push_back(Tensor::zeros({d.list[i].n}, DType::float32, Device::cuda()));
+        list.push_back(
+            {d.list[i].param, d.list[i].grad, d.list[i].momentum_buf, v.back().data<float>(), nullptr, d.list[i].n});
+    }
+    n = d.n;
+    const AdamParams p = adam_params();
+    bench::time_gpu(state, "adam_step_multi (resnet18_small parameters)",
+                    [&] { cuda::adam_step_multi(list.data(), int(list.size()), p); });
+#endif
+    state.SetItemsProcessed(state.iterations() * n);
+    state.SetBytesProcessed(state.iterations() * n * kAdamBytes);
+    bench::set_pct_copy(state, 1, true);
+}
+
+// clip_grad_norm_ over ResNet-18's gradients on the GPU: the multi-tensor norm and the scaling, no wait.
+void BM_cuda_clip_grad_norm_resnet(benchmark::State& state) {
+    if (!bench::require_gpu(state)) return;
+    int64_t n = 0;
+#if DYAD_WITH_CUDA
+    cuda::use_device(0);
+    std::vector<Tensor> params;
+    uint64_t seed = 20;
+    for (int64_t s : parameter_sizes(Model::resnet)) {
+        Tensor p = Tensor::zeros({s}, DType::float32, Device::cuda()).requires_grad_();
+        p.set_grad(Tensor::from_vector(random_floats(s, seed++), {s}, Device::cuda()));
+        params.push_back(p);
+        n += s;
+    }
+    bench::time_gpu(state, "clip_grad_norm_ (resnet18_small gradients)",
+                    [&] { benchmark::DoNotOptimize(optim::clip_grad_norm_(params, 1e30)); });
+#endif
+    state.SetItemsProcessed(state.iterations() * n);
+    state.SetBytesProcessed(state.iterations() * n * int64_t(3 * sizeof(float)));
+    bench::set_pct_copy(state, 1, true);
+}
+
 // ResNet-18: 62 launches, or one.
 void BM_cuda_sgd_step_per_tensor_resnet(benchmark::State& state) { run_cuda_sgd_step_per_tensor(state, Model::resnet); }
 BENCHMARK(BM_cuda_sgd_step_per_tensor_resnet)->UseManualTime()->Unit(benchmark::kMicrosecond);
 void BM_cuda_sgd_step_multi_resnet(benchmark::State& state) { run_cuda_sgd_step_multi(state, Model::resnet); }
 BENCHMARK(BM_cuda_sgd_step_multi_resnet)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_adam_step_multi_resnet)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_clip_grad_norm_resnet)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 // Dropout forward on the GPU, same size as the CPU one: 9 bytes per element.
 void BM_cuda_dropout_fwd(benchmark::State& state) {

@@ -1,4 +1,5 @@
-// Optimizer and regularisation kernels: the fused SGD update, dropout, and the finiteness check.
+// Optimizer and regularisation kernels: the fused SGD and Adam updates, the gradient norm for clipping,
+// dropout, and the finiteness check.
 #pragma once
 #include <cstdint>
 
@@ -26,9 +27,48 @@ struct SgdTensor {
     int64_t n;
 };
 
+// torch.optim.Adam's rule (AdamW's with decoupled), per element; the bias corrections 1 - beta1^t and
+// 1 - beta2^t come from the caller (t: the parameter's own step count, from 1):
+//   decoupled:  param = param * (1 - lr * weight_decay)        } only when weight_decay != 0
+//   otherwise:  g = grad + weight_decay * param                 }
+//   m = lerp(m, g, 1 - beta1)      (m + w * (g - m) for w < 0.5, else g - (g - m) * (1 - w), as torch.lerp)
+//   v = v * beta2 + ((1 - beta2) * g) * g
+//   amsgrad: vmax = max(vmax, v), s = vmax; else s = v
+//   param = param - (lr / bias_correction1) * (m / (sqrt(s) / sqrt(bias_correction2) + eps))
+// Scalars are combined in double and rounded to T once (1 - lr * weight_decay, 1 - beta1, 1 - beta2,
+// lr / bias_correction1, sqrt(bias_correction2)), as PyTorch passes them to its in-place ops. max_exp_avg_sq
+// is unused (may be null) without amsgrad. One pass over the five arrays.
+struct AdamParams {
+    double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+    bool decoupled = false, amsgrad = false;
+    double bias_correction1 = 0.1, bias_correction2 = 0.001;  // for t = 1
+};
+
+// One parameter of a multi-tensor Adam step.
+struct AdamTensor {
+    float* param;
+    const float* grad;
+    float* exp_avg;
+    float* exp_avg_sq;
+    float* max_exp_avg_sq;  // null without amsgrad
+    int64_t n;
+};
+
+// One gradient of a multi-tensor norm or scaling.
+struct GradTensor {
+    float* grad;
+    int64_t n;
+};
+
 namespace naive {
 template <typename T>
 void sgd_step(int64_t n, T* param, const T* grad, T* momentum_buf, const SgdParams& p);
+template <typename T>
+void adam_step(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const AdamParams& p);
+// The sum of x[i]^2 (inf_norm: the maximum of |x[i]|; NaN if any element is NaN), accumulated in double in
+// index order. clip_grad_norm_'s per-gradient part.
+template <typename T>
+double grad_norm_part(int64_t n, const T* x, bool inf_norm);
 // mask[i] = 1 when element i survives: u(seed, i) >= p, where u is a uniform [0, 1) value hashed from
 // (seed, i) (dropout_uniform below, identical on every device); y = x * mask / (1 - p).
 template <typename T>
@@ -46,6 +86,11 @@ void isfinite_fwd(int64_t n, uint8_t* out, const T* x);
 
 namespace omp {
 void sgd_step(int64_t n, float* param, const float* grad, float* momentum_buf, const SgdParams& p);
+// Same float expressions as naive, element by element: bit-equal.
+void adam_step(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq,
+               const AdamParams& p);
+// Per-thread double partials added in thread order (sums differ from naive by rounding only).
+double grad_norm_part(int64_t n, const float* x, bool inf_norm);
 void dropout_fwd(int64_t n, float* y, uint8_t* mask, const float* x, double p, uint64_t seed);
 void dropout_bwd(int64_t n, float* dx, const float* dy, const uint8_t* mask, double p);
 int64_t count_nonfinite(int64_t n, const float* x);
@@ -63,6 +108,16 @@ void isfinite_fwd(int64_t n, uint8_t* out, const float* x);
 // elements are updated exactly as sgd_step would. `list` is host memory; the pointers in it are device
 // memory.
 void sgd_step_multi(const SgdTensor* list, int count, const SgdParams& p);
+void adam_step(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq,
+               const AdamParams& p);
+// The Adam step for many parameters (sharing AdamParams) in few launches, each element as adam_step.
+void adam_step_multi(const AdamTensor* list, int count, const AdamParams& p);
+// clip_grad_norm_ on the GPU with no host wait: total (one float, device memory) = the norm of all the
+// gradients together (2-norm, or the maximum absolute value), accumulated in double per block and added
+// in a fixed order (the same bits every run); then every gradient is multiplied by
+// min(1, max_norm / (total + 1e-6)), read from device memory. `list` is host memory.
+void grad_norm_multi(const GradTensor* list, int count, float* total, bool inf_norm);
+void grad_scale_multi(const GradTensor* list, int count, const float* total, double max_norm);
 }  // namespace cuda
 
 // The counter-based uniform behind dropout: element i's value is a hash of (seed, i), so any device and

@@ -4,7 +4,8 @@
 Development-time only: neither the build nor the tests run Python. The files it writes are committed.
 
   make_golden.py generate [--out tests/golden]
-      Writes safetensors files into tests/golden/ (see the docstring of each writer).
+      Writes safetensors files into tests/golden/ (see the docstring of each writer). Every file is
+      regenerated; the existing ones come out identical.
   make_golden.py check CHECKPOINT INPUTS
       Loads a checkpoint saved by dyad's tests "a dyad checkpoint gives PyTorch the same logits" (baseline
       CNN) or "a dyad resnet18_small checkpoint gives torchvision the same logits" into the equivalent
@@ -123,6 +124,58 @@ def gen_cross_entropy(out):
     save_file(tensors, f"{out}/cross_entropy.safetensors", {"label_smoothing": "0.1"})
 
 
+def gen_optim(out):
+    """torch.optim.Adam and AdamW over 5 steps on three parameters a (5, 3), b (4), c (2, 2) from float32
+    starting values and float32 gradients (stored as "grad<k>.<name>"); c has a gradient only at steps 0, 2
+    and 4, so its own step count (bias correction) lags behind. For each configuration (its options in the
+    metadata as "<config>.<option>"), the parameters after every step: "<config>.step<k>.<name>". Plus
+    clip_grad_norm_ of the step-0 gradients (max_norm 0.5, norm types 2 and inf): the total norm and the
+    clipped gradients ("clip.<type>.total", "clip.<type>.<name>")."""
+    gen = torch.Generator().manual_seed(5)
+    shapes = {"a": (5, 3), "b": (4,), "c": (2, 2)}
+
+    def rnd(shape, scale=1.0):
+        return (scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(torch.float32).to(torch.float64)
+
+    start = {n: rnd(s) for n, s in shapes.items()}
+    steps = 5
+    grads = [{n: rnd(s, 0.5 + k) for n, s in shapes.items()} for k in range(steps)]
+    tensors = {f"start.{n}": f32(v) for n, v in start.items()}
+    for k in range(steps):
+        tensors.update({f"grad{k}.{n}": f32(v) for n, v in grads[k].items()})
+    configs = {
+        "adam": (torch.optim.Adam, dict(lr=0.01)),
+        "adam_l2": (torch.optim.Adam, dict(lr=0.02, weight_decay=0.1)),
+        "adamw": (torch.optim.AdamW, dict(lr=0.01, weight_decay=0.1)),
+        "adamw_amsgrad": (torch.optim.AdamW, dict(lr=0.03, betas=(0.8, 0.99), weight_decay=0.05, amsgrad=True)),
+        "adam_low_beta": (torch.optim.Adam, dict(lr=0.05, betas=(0.3, 0.9), eps=1e-3)),
+    }
+    meta = {"steps": str(steps)}
+    for cfg, (cls, opts) in configs.items():
+        params = {n: v.clone().requires_grad_() for n, v in start.items()}
+        opt = cls([params["a"], params["b"], params["c"]], foreach=False, **opts)
+        for k in range(steps):
+            for n, p in params.items():
+                p.grad = None if (n == "c" and k % 2 == 1) else grads[k][n].clone()
+            opt.step()
+            tensors.update({f"{cfg}.step{k}.{n}": f32(p) for n, p in params.items()})
+        full = dict(lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)
+        if cls is torch.optim.AdamW:
+            full["weight_decay"] = 0.01
+        full.update(opts)
+        meta.update({f"{cfg}.type": cls.__name__, f"{cfg}.lr": repr(full["lr"]), f"{cfg}.beta1": repr(full["betas"][0]),
+                     f"{cfg}.beta2": repr(full["betas"][1]), f"{cfg}.eps": repr(full["eps"]),
+                     f"{cfg}.weight_decay": repr(full["weight_decay"]), f"{cfg}.amsgrad": str(full["amsgrad"]).lower()})
+    for kind, norm_type in (("l2", 2.0), ("inf", float("inf"))):
+        params = {n: v.clone().requires_grad_() for n, v in start.items()}
+        for n, p in params.items():
+            p.grad = grads[0][n].clone()
+        total = torch.nn.utils.clip_grad_norm_(list(params.values()), 0.5, norm_type=norm_type)
+        tensors[f"clip.{kind}.total"] = f32(total.reshape(1))
+        tensors.update({f"clip.{kind}.{n}": f32(p.grad) for n, p in params.items()})
+    save_file(tensors, f"{out}/optim.safetensors", meta)
+
+
 def resnet18_small(num_classes, in_channels):
     """torchvision's resnet18 with a 3x3 stride-1 stem and no max-pool, as dyad's models::resnet18_small."""
     import torchvision
@@ -165,6 +218,7 @@ def main():
         gen_baseline(args.out)
         gen_block(args.out)
         gen_cross_entropy(args.out)
+        gen_optim(args.out)
         return 0
     return check(args.checkpoint, args.inputs)
 

@@ -91,9 +91,10 @@ std::string usage() {
            "  --model NAME           baseline | resnet18 (default baseline)\n"
            "  --epochs N             (default: 3 on Fashion-MNIST, 5 generated, 30 Tiny ImageNet)\n"
            "  --batch-size N         (default 128)\n"
-           "  --lr X                 (default 0.05)\n"
-           "  --momentum X           (default 0.9)\n"
-           "  --weight-decay X       (default 5e-4)\n"
+           "  --optimizer NAME       sgd | adamw (default sgd)\n"
+           "  --lr X                 (default 0.05 with sgd, 0.001 with adamw)\n"
+           "  --momentum X           SGD's momentum (default 0.9)\n"
+           "  --weight-decay X       (default 5e-4 with sgd; 0.05 with adamw, biases and batch norm exempt)\n"
            "  --schedule NAME        cosine | step | none (default cosine, per epoch)\n"
            "  --seed N               weights, shuffling and augmentation (default 1)\n"
            "  --threads N            CPU threads (default: all cores)\n"
@@ -110,7 +111,13 @@ std::string usage() {
            "  --help                 this text\n";
 }
 
+double effective_lr(const Options& o) { return o.lr > 0 ? o.lr : o.optimizer == "adamw" ? 1e-3 : 0.05; }
+double effective_weight_decay(const Options& o) {
+    return o.weight_decay >= 0 ? o.weight_decay : o.optimizer == "adamw" ? 0.05 : 5e-4;
+}
+
 bool parse_options(const std::vector<std::string>& args, Options* o, std::string* help) {
+    bool lr_given = false, wd_given = false;
     for (size_t i = 0; i < args.size(); i++) {
         std::string flag = args[i], value;
         const size_t eq = flag.find('=');
@@ -147,11 +154,13 @@ bool parse_options(const std::vector<std::string>& args, Options* o, std::string
         else if (flag == "--batch-size")
             o->batch_size = parse_number<int64_t>(flag, value);
         else if (flag == "--lr")
-            o->lr = parse_number<double>(flag, value);
+            o->lr = parse_number<double>(flag, value), lr_given = true;
+        else if (flag == "--optimizer")
+            o->optimizer = value;
         else if (flag == "--momentum")
             o->momentum = parse_number<double>(flag, value);
         else if (flag == "--weight-decay")
-            o->weight_decay = parse_number<double>(flag, value);
+            o->weight_decay = parse_number<double>(flag, value), wd_given = true;
         else if (flag == "--schedule")
             o->schedule = value;
         else if (flag == "--seed")
@@ -183,7 +192,11 @@ bool parse_options(const std::vector<std::string>& args, Options* o, std::string
                "dyad-tinyimagenet: --schedule must be cosine, step or none, got '", o->schedule, "'");
     DYAD_CHECK(o->epochs >= 0, "dyad-tinyimagenet: --epochs must be at least 1, got ", o->epochs);
     DYAD_CHECK(o->batch_size >= 1, "dyad-tinyimagenet: --batch-size must be at least 1, got ", o->batch_size);
-    DYAD_CHECK(o->lr > 0, "dyad-tinyimagenet: --lr must be positive, got ", o->lr);
+    DYAD_CHECK(o->optimizer == "sgd" || o->optimizer == "adamw", "dyad-tinyimagenet: --optimizer must be sgd or ",
+               "adamw, got '", o->optimizer, "'");
+    DYAD_CHECK(!lr_given || o->lr > 0, "dyad-tinyimagenet: --lr must be positive, got ", o->lr);
+    DYAD_CHECK(!wd_given || o->weight_decay >= 0, "dyad-tinyimagenet: --weight-decay must be >= 0, got ",
+               o->weight_decay);
     DYAD_CHECK(o->threads >= 0, "dyad-tinyimagenet: --threads must be >= 0, got ", o->threads);
     for (const std::string& d : o->devices)
         DYAD_CHECK(d == "cpu" || d == "cuda" || d == "naive", "dyad-tinyimagenet: unknown device '", d,
@@ -402,11 +415,11 @@ struct GoodState {
     EpochProgress progress;
 };
 
-GoodState snapshot(const nn::Module& model, const optim::Sgd& opt, int epoch, int64_t step,
+GoodState snapshot(const nn::Module& model, const optim::Optimizer& opt, int epoch, int64_t step,
                    const EpochProgress& progress) {
     GoodState g;
     for (const auto& [name, t] : model.state_dict()) g.model.push_back(t.clone());
-    for (const auto& [name, t] : opt.state()) g.optimizer.push_back({name, t.clone()});
+    for (const auto& [name, t] : opt.state_dict()) g.optimizer.push_back({name, t.clone()});
     g.optimizer_steps = opt.step_count();
     g.lr = opt.lr();
     g.rng = rng_state();
@@ -414,14 +427,14 @@ GoodState snapshot(const nn::Module& model, const optim::Sgd& opt, int epoch, in
     return g;
 }
 
-void restore(const GoodState& g, nn::Module& model, optim::Sgd& opt) {
+void restore(const GoodState& g, nn::Module& model, optim::Optimizer& opt) {
     NoGradGuard ng;
     const nn::NamedTensors state = model.state_dict();
     for (size_t i = 0; i < state.size(); i++) {
         Tensor t = state[i].second;
         t.copy_(g.model[i]);
     }
-    opt.load_state(g.optimizer, g.optimizer_steps);
+    opt.load_state_dict(g.optimizer, g.optimizer_steps);
     opt.set_lr(g.lr);
     set_rng_state(g.rng);
 }
@@ -529,10 +542,11 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             {"model", o.model + ", " + std::to_string(probe->num_parameters()) + " parameters, input " +
                           std::to_string(channels) + "x" + std::to_string(d.image_size) + "x" +
                           std::to_string(d.image_size)},
-            {"training", std::to_string(o.epochs) + " epochs, batch " + std::to_string(o.batch_size) + ", SGD lr " +
-                             std::to_string(o.lr) + " momentum " + std::to_string(o.momentum) + " weight decay " +
-                             std::to_string(o.weight_decay) + ", schedule " + o.schedule + ", seed " +
-                             std::to_string(o.seed)},
+            {"training", std::to_string(o.epochs) + " epochs, batch " + std::to_string(o.batch_size) + ", " +
+                             (o.optimizer == "adamw" ? "AdamW" : "SGD") + " lr " + std::to_string(effective_lr(o)) +
+                             (o.optimizer == "adamw" ? "" : " momentum " + std::to_string(o.momentum)) +
+                             " weight decay " + std::to_string(effective_weight_decay(o)) + ", schedule " + o.schedule +
+                             ", seed " + std::to_string(o.seed)},
             {"CPU", cpu_model() + ", " + std::to_string(num_threads()) + " threads"},
             {"date", today()}};
         if (cuda_available())
@@ -553,11 +567,20 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         manual_seed(o.seed);  // identical initial weights for every backend
         auto model = make_model(o.model, classes, channels, d.image_size);
         model->to(dev);
-        optim::SgdOptions so;
-        so.lr = o.lr;
-        so.momentum = o.momentum;
-        so.weight_decay = o.weight_decay;
-        optim::Sgd opt(model->named_parameters(), so);
+        std::unique_ptr<optim::Optimizer> opt_owner;
+        if (o.optimizer == "adamw") {
+            optim::AdamWOptions ao;
+            ao.lr = effective_lr(o);
+            opt_owner = std::make_unique<optim::AdamW>(
+                optim::decay_groups(model->named_parameters(), effective_weight_decay(o)), ao);
+        } else {
+            optim::SgdOptions so;
+            so.lr = effective_lr(o);
+            so.momentum = o.momentum;
+            so.weight_decay = effective_weight_decay(o);
+            opt_owner = std::make_unique<optim::Sgd>(model->named_parameters(), so);
+        }
+        optim::Optimizer& opt = *opt_owner;
         std::unique_ptr<optim::LrScheduler> schedule;
         if (o.schedule == "cosine") schedule = std::make_unique<optim::CosineWarmupLr>(opt, 0, o.epochs);
         if (o.schedule == "step") schedule = std::make_unique<optim::StepLr>(opt, std::max(1, o.epochs / 3), 0.1);
@@ -566,7 +589,8 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         RunState rs;
         EpochProgress resumed_progress;
         if (!o.resume.empty()) {
-            io::Metadata meta = io::load(o.resume, *model, &opt);  // weights, momentum, step count, lr, rng
+            // Weights, optimizer state, step count, lr, and the generator: the run continues exactly.
+            io::Metadata meta = io::load(o.resume, *model, &opt, /*restore_rng=*/true);
             DYAD_CHECK(meta.count("backend") && meta.count("epoch"), "dyad-tinyimagenet: ", o.resume,
                        " is not a checkpoint of this program (no backend/epoch entries)");
             if (meta["backend"] != backend) continue;  // the checkpoint continues one backend's run only
@@ -579,7 +603,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                 for (int e = 0; e < rs.first_epoch; e++) schedule->step();
             // The rate follows this run's --lr and schedule, not the checkpoint's: after a divergence, resuming
             // with a smaller --lr takes effect at once. With the same flags it is the rate the run had.
-            opt.set_lr(schedule ? schedule->lr_at(rs.first_epoch) : o.lr);
+            opt.set_lr(schedule ? schedule->lr_at(rs.first_epoch) : effective_lr(o));
             say(backend + ": resuming at epoch " + std::to_string(rs.first_epoch + 1) + ", step " +
                 std::to_string(rs.first_step) + "\n");
         }

@@ -19,7 +19,10 @@ struct Options {
     std::string model = "baseline";    // baseline | resnet18
     int epochs = 0;                    // 0 = the data set's default: Fashion-MNIST 3, generated 5, Tiny ImageNet 30
     int64_t batch_size = 128;
-    double lr = 0.05, momentum = 0.9, weight_decay = 5e-4;
+    std::string optimizer = "sgd";  // sgd | adamw
+    // 0 / negative: the optimizer's default (SGD: lr 0.05, weight decay 5e-4; AdamW: lr 1e-3, weight decay
+    // 0.05 on weights only, biases and batch-norm parameters exempt). momentum: SGD's (AdamW's beta1 is 0.9).
+    double lr = 0, momentum = 0.9, weight_decay = -1;
     std::string schedule = "cosine";  // cosine | step | none
     uint64_t seed = 1;
     int threads = 0;                         // omp threads (0 = all cores)
@@ -32,6 +35,10 @@ struct Options {
     bool profile = true;  // per-layer timing at the end (sequential models)
     bool quiet = false;   // no progress output (tests)
 };
+
+// The learning rate and weight decay a run uses: the options' own, or the optimizer's defaults.
+double effective_lr(const Options& o);
+double effective_weight_decay(const Options& o);
 
 // Parses the command line (argv without the sub-command); throws dyad::Error naming a bad flag or value.
 // Returns false when --help was asked for (the help text is in *help).

@@ -33,22 +33,26 @@ void save_tensors(const std::string& path, const nn::NamedTensors& tensors, cons
 // naming the file, the tensor and the problem. The data is read in one sequential pass.
 nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata = nullptr);
 
-// A training checkpoint: the module's state_dict under its own names (PyTorch-compatible), optimizer
-// state under "optimizer.<name>" ("optimizer.momentum_buffer.<param>"), and in the metadata: "format" =
-// "dyad", "optimizer.step", "optimizer.lr" (with an optimizer), "rng" (the manual_seed generator's state
-// as four 16-digit hex words), "checksum" (16 hex digits over every tensor and metadata entry) plus the
-// caller's entries (e.g. "epoch"; the names above are reserved).
-void save(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer = nullptr,
+// A training checkpoint: the module's state_dict under its own names (PyTorch-compatible), the optimizer's
+// state_dict under "optimizer.<name>" ("optimizer.momentum_buffer.<param>", "optimizer.exp_avg.<param>",
+// ...), and in the metadata: "format" = "dyad", "optimizer.type" ("SGD", "Adam", "AdamW"),
+// "optimizer.step", "optimizer.lr" (group 0) and "optimizer.lr.<g>" (other groups), "rng" (the
+// manual_seed generator's state as four 16-digit hex words), "checksum" (16 hex digits over every tensor
+// and metadata entry), plus the caller's entries (e.g. "epoch"; "format", "rng", "checksum" and every
+// "optimizer." key are reserved).
+void save(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer = nullptr,
           const Metadata& extra = {});
 // Loads a checkpoint written by save() (or any safetensors file with the module's names). Checks every
-// tensor the module expects against the file (presence, shape) and, with an optimizer, the optimizer
-// entries, before changing anything: a checkpoint of another model leaves the module unchanged and the
-// error lists the mismatches (missing names, unexpected names, shapes, floating-point values for an integer
-// tensor). Without an optimizer, the file's
+// tensor the module expects against the file (presence, shape) and, with an optimizer, the optimizer's
+// entries (optim::Optimizer::check_state_dict) and type, before changing anything: a checkpoint of
+// another model or optimizer leaves both unchanged and the error lists the mismatches (missing names,
+// unexpected names, shapes, floating-point values for an integer tensor). Without an optimizer, the file's
 // "optimizer." entries are ignored. A file with a "checksum" entry must match it (a damaged file is an
-// error, and nothing changes). Then loads the state_dict, the optimizer's buffers, step count and
-// learning rate, and the generator state when the file has one. Returns the metadata.
-Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer = nullptr);
+// error, and nothing changes). Then loads the state_dict, the optimizer's state, step count and learning
+// rates. The generator state in the file is restored only with restore_rng (resuming a run exactly):
+// loading weights must not change the random stream of other code. Returns the metadata.
+Metadata load(const std::string& path, nn::Module& model, optim::Optimizer* optimizer = nullptr,
+              bool restore_rng = false);
 
 // Replaces the file at `path` with `bytes` atomically (a temporary file next to it, fsync, rename): a reader
 // sees the old file or the new one, never a part, and a failure leaves the old one. Errors are dyad::Error

@@ -9,7 +9,10 @@
 // kMultiTensors tensors into one kernel parameter struct and gives each tensor ceil(n / kChunk) blocks;
 // a block finds its (tensor, chunk) pair in the struct's prefix of block counts. count_nonfinite counts
 // per thread, reduces per block with warp shuffles, writes one count per block to the workspace and sums
-// those in a second one-block kernel (a fixed order: the same count every run).
+// those in a second one-block kernel (a fixed order: the same count every run). adam_step_multi packs
+// tensors as sgd_step_multi does; grad_norm_multi writes one double partial per (tensor, piece) block to
+// the workspace and a one-block kernel combines them in order, so the norm stays on the GPU and has the
+// same bits every run; grad_scale_multi reads it there.
 #include <cmath>
 #include <cstdint>
 
@@ -125,6 +128,179 @@ __global__ void sgd_step_multi_kernel(const __grid_constant__ SgdMultiArgs a) {
     } else {
         for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) sgd_scalar(i, param, grad, buf, a.s);
     }
+}
+
+// ---------------------------------------------------------------------------- Adam
+// AdamParams as naive uses it: the scalars combined in double and rounded to float once.
+struct AdamScalars {
+    float wd, shrink, wt, one_minus_w, b2, one_minus_b2, step_size, bc2_sqrt, eps;
+    bool decay, decoupled, amsgrad, low_weight;
+};
+
+AdamScalars adam_scalars(const AdamParams& p) {
+    AdamScalars s;
+    const double w = 1.0 - p.beta1;
+    s.wd = float(p.weight_decay);
+    s.shrink = float(1.0 - p.lr * p.weight_decay);
+    s.wt = float(w);
+    s.one_minus_w = float(1.0 - w);
+    s.b2 = float(p.beta2);
+    s.one_minus_b2 = float(1.0 - p.beta2);
+    s.step_size = float(p.lr / p.bias_correction1);
+    s.bc2_sqrt = float(std::sqrt(p.bias_correction2));
+    s.eps = float(p.eps);
+    s.decay = p.weight_decay != 0.0;
+    s.decoupled = p.decoupled;
+    s.amsgrad = p.amsgrad;
+    s.low_weight = w < 0.5;
+    return s;
+}
+
+// Element i of naive::adam_step<float>, with correctly rounded intrinsics (no FMA contraction; sqrt and
+// division are correctly rounded on both sides).
+__device__ __forceinline__ void adam_element(int64_t i, float* param, const float* grad, float* m_, float* v_,
+                                             float* vmax_, const AdamScalars& s) {
+    float g = grad[i], x = param[i];
+    if (s.decay) {
+        if (s.decoupled)
+            x = __fmul_rn(x, s.shrink);
+        else
+            g = __fadd_rn(g, __fmul_rn(s.wd, x));
+    }
+    const float m = m_[i];
+    const float d = __fsub_rn(g, m);
+    const float m1 = s.low_weight ? __fadd_rn(m, __fmul_rn(s.wt, d)) : __fsub_rn(g, __fmul_rn(d, s.one_minus_w));
+    const float v1 = __fadd_rn(__fmul_rn(v_[i], s.b2), __fmul_rn(__fmul_rn(s.one_minus_b2, g), g));
+    m_[i] = m1;
+    v_[i] = v1;
+    float sec = v1;
+    if (s.amsgrad) {
+        const float old = vmax_[i];
+        sec = old < v1 || v1 != v1 ? v1 : old;
+        vmax_[i] = sec;
+    }
+    const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(sec), s.bc2_sqrt), s.eps);
+    param[i] = __fsub_rn(x, __fmul_rn(s.step_size, __fdiv_rn(m1, denom)));
+}
+
+__global__ void adam_step_kernel(int64_t n, float* __restrict__ param, const float* __restrict__ grad,
+                                 float* __restrict__ m, float* __restrict__ v, float* __restrict__ vmax,
+                                 AdamScalars s) {
+    const int64_t start = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+    for (int64_t i = start; i < n; i += stride) adam_element(i, param, grad, m, v, vmax, s);
+}
+
+// adam_step_multi: up to kAdamTensors tensors per launch, as sgd_step_multi (5 pointers and a count per
+// tensor: 24 * 48 + 25 * 8 + the scalars, about 1.4 KB of kernel parameters).
+constexpr int kAdamTensors = 24;
+
+struct AdamMultiArgs {
+    float* param[kAdamTensors];
+    const float* grad[kAdamTensors];
+    float* m[kAdamTensors];
+    float* v[kAdamTensors];
+    float* vmax[kAdamTensors];
+    int64_t n[kAdamTensors];
+    int64_t block_start[kAdamTensors + 1];
+    int count;
+    AdamScalars s;
+};
+static_assert(sizeof(AdamMultiArgs) < 2200, "the parameter struct must stay well under 4 KB");
+
+__global__ void adam_step_multi_kernel(const __grid_constant__ AdamMultiArgs a) {
+    const int64_t block = blockIdx.x;
+    int t = 0;
+    while (t + 1 < a.count && a.block_start[t + 1] <= block) t++;
+    const int64_t lo = (block - a.block_start[t]) * kChunk;
+    const int64_t hi = lo + kChunk < a.n[t] ? lo + kChunk : a.n[t];
+    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x)
+        adam_element(i, a.param[t], a.grad[t], a.m[t], a.v[t], a.vmax[t], a.s);
+}
+
+// ---------------------------------------------------------------------------- gradient norm
+// Up to kGradTensors gradients per launch; each block reduces one kChunk piece of one gradient into a
+// double partial (sum of squares, or max |x| with NaN propagating), written to its own slot.
+constexpr int kGradTensors = 96;
+
+struct GradMultiArgs {
+    float* grad[kGradTensors];
+    int64_t n[kGradTensors];
+    int64_t block_start[kGradTensors + 1];
+    int count;
+};
+static_assert(sizeof(GradMultiArgs) < 2400, "the parameter struct must stay well under 4 KB");
+
+__device__ __forceinline__ double norm_combine(double a, double b, bool inf_norm) {
+    if (!inf_norm) return a + b;
+    return a != a || b != b ? (a != a ? a : b) : (a > b ? a : b);
+}
+
+// Combination of v over the block, valid in thread 0 (blockDim.x is kBlock).
+__device__ double block_norm(double v, bool inf_norm) {
+    __shared__ double warp_parts[kBlock / 32];
+    for (int off = 16; off > 0; off /= 2) v = norm_combine(v, __shfl_down_sync(0xffffffffu, v, off), inf_norm);
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    if (lane == 0) warp_parts[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < int(blockDim.x / 32) ? warp_parts[lane] : 0.0;
+        for (int off = 16; off > 0; off /= 2) v = norm_combine(v, __shfl_down_sync(0xffffffffu, v, off), inf_norm);
+    }
+    return v;
+}
+
+__global__ void grad_norm_multi_kernel(const __grid_constant__ GradMultiArgs a, double* __restrict__ parts,
+                                       int64_t part_offset, bool inf_norm) {
+    const int64_t block = blockIdx.x;
+    int t = 0;
+    while (t + 1 < a.count && a.block_start[t + 1] <= block) t++;
+    const int64_t lo = (block - a.block_start[t]) * kChunk;
+    const int64_t hi = lo + kChunk < a.n[t] ? lo + kChunk : a.n[t];
+    double acc = 0.0;
+    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+        const double x = double(a.grad[t][i]);
+        acc = norm_combine(acc, inf_norm ? fabs(x) : x * x, inf_norm);
+    }
+    acc = block_norm(acc, inf_norm);
+    if (threadIdx.x == 0) parts[part_offset + block] = acc;
+}
+
+// One block: total = sqrt(sum of the parts) (2-norm) or their maximum, as float.
+__global__ void grad_norm_total_kernel(int64_t count, const double* __restrict__ parts, float* __restrict__ total,
+                                       bool inf_norm) {
+    double v = 0.0;
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) v = norm_combine(v, parts[i], inf_norm);
+    v = block_norm(v, inf_norm);
+    if (threadIdx.x == 0) *total = float(inf_norm ? v : sqrt(v));
+}
+
+__global__ void grad_scale_multi_kernel(const __grid_constant__ GradMultiArgs a, const float* __restrict__ total,
+                                        double max_norm) {
+    const int64_t block = blockIdx.x;
+    int t = 0;
+    while (t + 1 < a.count && a.block_start[t + 1] <= block) t++;
+    const int64_t lo = (block - a.block_start[t]) * kChunk;
+    const int64_t hi = lo + kChunk < a.n[t] ? lo + kChunk : a.n[t];
+    // clip_coef = max_norm / (total + 1e-6) in float, clamped to 1 (as PyTorch, whose norm is float).
+    const float coef = __fdiv_rn(float(max_norm), __fadd_rn(*total, 1e-6f));
+    const float c = coef < 1.0f ? coef : 1.0f;
+    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) a.grad[t][i] = __fmul_rn(a.grad[t][i], c);
+}
+
+// Fills `a` from list[first...] up to kGradTensors tensors; returns the index after the last one taken.
+int fill_grad_args(GradMultiArgs& a, const GradTensor* list, int count, int first) {
+    a.count = 0;
+    a.block_start[0] = 0;
+    int k = first;
+    for (; k < count && a.count < kGradTensors; k++) {
+        const int64_t blocks = (list[k].n + kChunk - 1) / kChunk;
+        if (blocks == 0) continue;
+        a.grad[a.count] = list[k].grad;
+        a.n[a.count] = list[k].n;
+        a.block_start[a.count + 1] = a.block_start[a.count] + blocks;
+        a.count++;
+    }
+    return k;
 }
 
 // ---------------------------------------------------------------------------- dropout
@@ -274,6 +450,81 @@ void sgd_step_multi(const SgdTensor* list, int count, const SgdParams& p) {
         a.count++;
     }
     if (a.count > 0) launch();
+}
+
+void adam_step(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq,
+               const AdamParams& p) {
+    if (n == 0) return;
+    adam_step_kernel<<<grid_for(n), kBlock, 0, stream()>>>(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq,
+                                                           adam_scalars(p));
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void adam_step_multi(const AdamTensor* list, int count, const AdamParams& p) {
+    AdamMultiArgs a{};
+    a.s = adam_scalars(p);
+    constexpr int64_t kMaxBlocks = int64_t(1) << 30;
+    auto launch = [&] {
+        const int64_t blocks = a.block_start[a.count];
+        if (blocks > 0) {
+            adam_step_multi_kernel<<<unsigned(blocks), kBlock, 0, stream()>>>(a);
+            DYAD_CUDA_CHECK_LAUNCH();
+        }
+        a.count = 0;
+        a.block_start[0] = 0;
+    };
+    a.count = 0;
+    a.block_start[0] = 0;
+    for (int k = 0; k < count; k++) {
+        const AdamTensor& t = list[k];
+        const int64_t blocks = (t.n + kChunk - 1) / kChunk;
+        if (blocks == 0) continue;
+        if (a.count == kAdamTensors || a.block_start[a.count] + blocks > kMaxBlocks) launch();
+        a.param[a.count] = t.param;
+        a.grad[a.count] = t.grad;
+        a.m[a.count] = t.exp_avg;
+        a.v[a.count] = t.exp_avg_sq;
+        a.vmax[a.count] = t.max_exp_avg_sq;
+        a.n[a.count] = t.n;
+        a.block_start[a.count + 1] = a.block_start[a.count] + blocks;
+        a.count++;
+    }
+    if (a.count > 0) launch();
+}
+
+void grad_norm_multi(const GradTensor* list, int count, float* total, bool inf_norm) {
+    // Every block's partial gets its own slot in the workspace, in (tensor, piece) order, so the final sum
+    // adds them in a fixed order.
+    int64_t blocks = 0;
+    for (int k = 0; k < count; k++) blocks += (list[k].n + kChunk - 1) / kChunk;
+    if (blocks == 0) {
+        DYAD_CUDA_CHECK(cudaMemsetAsync(total, 0, sizeof(float), stream()));
+        return;
+    }
+    auto* parts = static_cast<double*>(workspace(size_t(blocks) * sizeof(double)));
+    GradMultiArgs a{};
+    int64_t offset = 0;
+    for (int first = 0; first < count;) {
+        first = fill_grad_args(a, list, count, first);
+        const int64_t n_blocks = a.block_start[a.count];
+        if (n_blocks == 0) continue;
+        grad_norm_multi_kernel<<<unsigned(n_blocks), kBlock, 0, stream()>>>(a, parts, offset, inf_norm);
+        DYAD_CUDA_CHECK_LAUNCH();
+        offset += n_blocks;
+    }
+    grad_norm_total_kernel<<<1, kBlock, 0, stream()>>>(blocks, parts, total, inf_norm);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void grad_scale_multi(const GradTensor* list, int count, const float* total, double max_norm) {
+    GradMultiArgs a{};
+    for (int first = 0; first < count;) {
+        first = fill_grad_args(a, list, count, first);
+        const int64_t n_blocks = a.block_start[a.count];
+        if (n_blocks == 0) continue;
+        grad_scale_multi_kernel<<<unsigned(n_blocks), kBlock, 0, stream()>>>(a, total, max_norm);
+        DYAD_CUDA_CHECK_LAUNCH();
+    }
 }
 
 void dropout_fwd(int64_t n, float* y, uint8_t* mask, const float* x, double p, uint64_t seed) {

@@ -1,11 +1,14 @@
 // Optimizer and regularisation kernels, OpenMP. Twin of naive/optim.cpp with the same contracts
 // (kernels/optim.h) and the same float expressions element by element, so every result equals naive's
-// bit for bit: the loops are only split across threads and vectorised (the modes of sgd_step become
-// template parameters so each variant's loop has no branches). count_nonfinite adds per-thread counts.
+// bit for bit: the loops are only split across threads and vectorised (the modes of sgd_step and adam_step
+// become template parameters so each variant's loop has no branches). count_nonfinite adds per-thread
+// counts; grad_norm_part adds fixed pieces' double partials in order (rounding differs from naive's one
+// running sum, and is the same for any thread count).
 #include "../optim.h"
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace dyad::omp {
 
@@ -61,6 +64,93 @@ void sgd_step(int64_t n, float* param, const float* grad, float* momentum_buf, c
         sgd_dispatch<true>(n, param, grad, momentum_buf, p);
     else
         sgd_dispatch<false>(n, param, grad, momentum_buf, p);
+}
+
+namespace {
+// One Adam variant's loop, its modes as template parameters so the loop has no branches.
+template <bool kDecay, bool kDecoupled, bool kAmsgrad, bool kLowWeight>
+void adam_range(int64_t lo, int64_t hi, float* __restrict param, const float* __restrict grad,
+                float* __restrict exp_avg, float* __restrict exp_avg_sq, float* __restrict vmax, const AdamParams& p) {
+    const float wd = float(p.weight_decay), shrink = float(1.0 - p.lr * p.weight_decay);
+    const double w = 1.0 - p.beta1;
+    const float wt = float(w), one_minus_w = float(1.0 - w), b2 = float(p.beta2), one_minus_b2 = float(1.0 - p.beta2);
+    const float step_size = float(p.lr / p.bias_correction1), bc2_sqrt = float(std::sqrt(p.bias_correction2));
+    const float eps = float(p.eps);
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float g = grad[i], x = param[i];
+        if constexpr (kDecay && kDecoupled) x = x * shrink;
+        if constexpr (kDecay && !kDecoupled) g = g + wd * x;
+        const float m = exp_avg[i];
+        const float m1 = kLowWeight ? m + wt * (g - m) : g - (g - m) * one_minus_w;
+        const float v1 = exp_avg_sq[i] * b2 + (one_minus_b2 * g) * g;
+        exp_avg[i] = m1;
+        exp_avg_sq[i] = v1;
+        float s = v1;
+        if constexpr (kAmsgrad) {
+            const float old = vmax[i];
+            s = old < v1 || v1 != v1 ? v1 : old;  // NaN propagates, as naive and torch.maximum
+            vmax[i] = s;
+        }
+        const float denom = std::sqrt(s) / bc2_sqrt + eps;
+        param[i] = x - step_size * (m1 / denom);
+    }
+}
+
+template <bool kDecay, bool kDecoupled>
+void adam_modes(int64_t n, float* param, const float* grad, float* m, float* v, float* vmax, const AdamParams& p) {
+    const bool low = 1.0 - p.beta1 < 0.5;
+    parallel_range(n, [&](int64_t lo, int64_t hi) {
+        if (p.amsgrad)
+            low ? adam_range<kDecay, kDecoupled, true, true>(lo, hi, param, grad, m, v, vmax, p)
+                : adam_range<kDecay, kDecoupled, true, false>(lo, hi, param, grad, m, v, vmax, p);
+        else
+            low ? adam_range<kDecay, kDecoupled, false, true>(lo, hi, param, grad, m, v, vmax, p)
+                : adam_range<kDecay, kDecoupled, false, false>(lo, hi, param, grad, m, v, vmax, p);
+    });
+}
+}  // namespace
+
+void adam_step(int64_t n, float* param, const float* grad, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq,
+               const AdamParams& p) {
+    if (p.weight_decay == 0.0)
+        adam_modes<false, false>(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, p);
+    else if (p.decoupled)
+        adam_modes<true, true>(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, p);
+    else
+        adam_modes<true, false>(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, p);
+}
+
+double grad_norm_part(int64_t n, const float* x, bool inf_norm) {
+    // Fixed pieces, each summed in double in index order, then the pieces added in order: the same bits
+    // for any thread count.
+    const int64_t piece = 1 << 14;
+    const int64_t num_pieces = (n + piece - 1) / piece;
+    std::vector<double> part(size_t(std::max<int64_t>(num_pieces, 0)), 0.0);
+#pragma omp parallel for schedule(static) if (n >= kParallelOver)
+    for (int64_t t = 0; t < num_pieces; t++) {
+        const int64_t lo = t * piece, hi = std::min(n, lo + piece);
+        double acc = 0.0;
+        if (!inf_norm) {
+            // A vector of partial sums (the order is fixed by the compiled vector width, not by threads).
+#pragma omp simd reduction(+ : acc)
+            for (int64_t i = lo; i < hi; i++) acc += double(x[i]) * double(x[i]);
+        } else {
+            for (int64_t i = lo; i < hi; i++) {
+                const double a = std::fabs(double(x[i]));
+                if (a != a || a > acc) acc = acc != acc ? acc : a;
+            }
+        }
+        part[size_t(t)] = acc;
+    }
+    double total = 0.0;
+    for (double v : part) {
+        if (!inf_norm)
+            total += v;
+        else if (v != v || v > total)
+            total = total != total ? total : v;
+    }
+    return total;
 }
 
 void dropout_fwd(int64_t n, float* y, uint8_t* mask, const float* x, double p, uint64_t seed) {

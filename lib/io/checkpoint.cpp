@@ -1,6 +1,7 @@
 // Training checkpoints on top of safetensors: the module's state_dict under its own names, the
-// optimizer's momentum buffers under "optimizer.", and the step, learning rate and generator state in
-// the metadata. load() checks everything against the module and optimizer before it changes anything.
+// optimizer's state under "optimizer.", and the optimizer's type, step and learning rates and the
+// generator state in the metadata. load() checks everything against the module and optimizer before it
+// changes anything.
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -19,7 +20,6 @@ namespace dyad::io {
 namespace {
 
 const std::string kOptPrefix = "optimizer.";
-const std::string kBufPrefix = "momentum_buffer.";
 
 // The shortest decimal form that reads back as the same double.
 std::string exact_double(double v) {
@@ -131,18 +131,22 @@ std::string name_list(const std::vector<std::string>& names, size_t limit = 20) 
 
 }  // namespace
 
-void save(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer, const Metadata& extra) {
-    for (const char* reserved : {"format", "rng", "optimizer.step", "optimizer.lr", "checksum"})
-        DYAD_CHECK(!extra.count(reserved), "save: '", path, "': metadata key '", reserved,
-                   "' is reserved for the checkpoint itself");
+void save(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer, const Metadata& extra) {
+    for (const auto& entry : extra)
+        DYAD_CHECK(entry.first != "format" && entry.first != "rng" && entry.first != "checksum" &&
+                       entry.first.compare(0, kOptPrefix.size(), kOptPrefix) != 0,
+                   "save: '", path, "': metadata key '", entry.first, "' is reserved for the checkpoint itself");
     nn::NamedTensors tensors = model.state_dict();
     Metadata meta = extra;
     meta["format"] = "dyad";
     meta["rng"] = rng_to_string(rng_state());
     if (optimizer) {
-        for (auto& [name, t] : optimizer->state()) tensors.emplace_back(kOptPrefix + name, t);
+        for (auto& [name, t] : optimizer->state_dict()) tensors.emplace_back(kOptPrefix + name, t);
+        meta["optimizer.type"] = optimizer->name();
         meta["optimizer.step"] = std::to_string(optimizer->step_count());
-        meta["optimizer.lr"] = exact_double(optimizer->lr());
+        meta["optimizer.lr"] = exact_double(optimizer->lr(0));
+        for (size_t g = 1; g < optimizer->num_groups(); g++)
+            meta["optimizer.lr." + std::to_string(g)] = exact_double(optimizer->lr(g));
     }
     // One host copy serves both the checksum and the file (save_tensors keeps host tensors as they are).
     for (auto& entry : tensors) entry.second = entry.second.detach().to(Device::cpu()).contiguous();
@@ -150,7 +154,7 @@ void save(const std::string& path, const nn::Module& model, const optim::Sgd* op
     save_tensors(path, tensors, meta);
 }
 
-Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer) {
+Metadata load(const std::string& path, nn::Module& model, optim::Optimizer* optimizer, bool restore_rng) {
     Metadata meta;
     const nn::NamedTensors file = load_tensors(path, &meta);
     // Files written by save() carry a checksum; other safetensors files (e.g. from PyTorch) do not.
@@ -163,9 +167,6 @@ Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer)
 
     std::map<std::string, Tensor> own;
     for (auto& [name, t] : model.state_dict()) own.emplace(name, t);
-    std::map<std::string, Shape> opt_params;
-    if (optimizer)
-        for (const auto& [name, p] : optimizer->params()) opt_params.emplace(name, p.shape());
 
     nn::NamedTensors model_entries, opt_entries;
     std::vector<std::string> missing, unexpected, mismatched, wrong_dtype, problems;
@@ -187,18 +188,7 @@ Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer)
         }
         if (name.compare(0, kOptPrefix.size(), kOptPrefix) == 0) {
             if (!optimizer) continue;  // optimizer state is not needed to restore a model
-            const std::string key = name.substr(kOptPrefix.size());
-            const std::string param =
-                key.compare(0, kBufPrefix.size(), kBufPrefix) == 0 ? key.substr(kBufPrefix.size()) : "";
-            auto p = opt_params.find(param);
-            if (param.empty() || p == opt_params.end()) {
-                unexpected.push_back(name);
-            } else if (p->second != t.shape()) {
-                mismatched.push_back(name + " " + shape_str(t.shape()) + " in the file vs " + shape_str(p->second) +
-                                     " in the optimizer");
-            } else {
-                opt_entries.emplace_back(key, t);
-            }
+            opt_entries.emplace_back(name.substr(kOptPrefix.size()), t);
             continue;
         }
         unexpected.push_back(name);
@@ -207,14 +197,26 @@ Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer)
         if (!present.count(entry.first)) missing.push_back(entry.first);
 
     int64_t step = 0;
-    double lr = optimizer ? optimizer->lr() : 0.0;
+    std::vector<double> lrs;
+    std::vector<std::string> opt_problems;
     if (optimizer) {
+        // The optimizer's own checks of its state (kinds, parameters, shapes), then the metadata.
+        opt_problems = optimizer->check_state_dict(opt_entries);
+        auto type = meta.find("optimizer.type");
+        if (type != meta.end() && type->second != optimizer->name())
+            problems.push_back("the file holds the state of a " + type->second + " optimizer, not of " +
+                               optimizer->name());
         auto s = meta.find("optimizer.step");
         if (s != meta.end() && (!parse_int(s->second, step) || step < 0))
             problems.push_back("metadata optimizer.step '" + s->second + "' is not a step count");
-        auto l = meta.find("optimizer.lr");
-        if (l != meta.end() && (!parse_double(l->second, lr) || lr < 0))
-            problems.push_back("metadata optimizer.lr '" + l->second + "' is not a learning rate");
+        for (size_t g = 0; g < optimizer->num_groups(); g++) {
+            double lr = optimizer->lr(g);
+            const std::string key = g == 0 ? "optimizer.lr" : "optimizer.lr." + std::to_string(g);
+            auto l = meta.find(key);
+            if (l != meta.end() && (!parse_double(l->second, lr) || lr < 0))
+                problems.push_back("metadata " + key + " '" + l->second + "' is not a learning rate");
+            lrs.push_back(lr);
+        }
     }
     RngState rng{};
     auto r = meta.find("rng");
@@ -232,16 +234,17 @@ Metadata load(const std::string& path, nn::Module& model, optim::Sgd* optimizer)
     add("unexpected in the file", unexpected);
     add("shape mismatch", mismatched);
     add("dtype mismatch", wrong_dtype);
+    add("optimizer state", opt_problems);
     add("bad metadata", problems);
     DYAD_CHECK(msg.empty(), "load: '", path, "' does not fit the ", model.type_name(),
                optimizer ? " and its optimizer" : "", ", nothing was changed: ", msg);
 
     model.load_state_dict(model_entries, true);
     if (optimizer) {
-        optimizer->load_state(opt_entries, step);
-        optimizer->set_lr(lr);
+        optimizer->load_state_dict(opt_entries, step);
+        for (size_t g = 0; g < lrs.size(); g++) optimizer->set_lr(g, lrs[g]);
     }
-    if (has_rng) set_rng_state(rng);
+    if (has_rng && restore_rng) set_rng_state(rng);
     return meta;
 }
 

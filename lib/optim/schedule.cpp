@@ -13,26 +13,33 @@ constexpr double kPi = 3.14159265358979323846;
 }  // namespace
 
 // ---------------------------------------------------------------------------- LrScheduler
-LrScheduler::LrScheduler(Sgd& opt) : opt_(opt), base_lr_(opt.lr()) {}
+LrScheduler::LrScheduler(Optimizer& opt) : opt_(opt) {
+    for (size_t g = 0; g < opt.num_groups(); g++) base_lrs_.push_back(opt.lr(g));
+}
 
 void LrScheduler::step() {
     epoch_++;
     apply();
 }
 
-void LrScheduler::apply() { opt_.set_lr(lr_at(epoch_)); }
+void LrScheduler::apply() {
+    for (size_t g = 0; g < base_lrs_.size(); g++) opt_.set_lr(g, rate(base_lrs_[g], epoch_));
+}
 
 // ---------------------------------------------------------------------------- StepLr
-StepLr::StepLr(Sgd& opt, int64_t step_size, double gamma) : LrScheduler(opt), step_size_(step_size), gamma_(gamma) {
+StepLr::StepLr(Optimizer& opt, int64_t step_size, double gamma)
+    : LrScheduler(opt), step_size_(step_size), gamma_(gamma) {
     DYAD_CHECK(step_size > 0, "StepLr: step_size must be positive, got ", step_size);
     DYAD_CHECK(gamma >= 0.0, "StepLr: gamma must be >= 0, got ", gamma);
     apply();
 }
 
-double StepLr::lr_at(int64_t epoch) const { return base_lr_ * std::pow(gamma_, double(epoch / step_size_)); }
+double StepLr::rate(double base_lr, int64_t epoch) const {
+    return base_lr * std::pow(gamma_, double(epoch / step_size_));
+}
 
 // ---------------------------------------------------------------------------- MultiStepLr
-MultiStepLr::MultiStepLr(Sgd& opt, std::vector<int64_t> milestones, double gamma)
+MultiStepLr::MultiStepLr(Optimizer& opt, std::vector<int64_t> milestones, double gamma)
     : LrScheduler(opt), milestones_(std::move(milestones)), gamma_(gamma) {
     for (size_t i = 1; i < milestones_.size(); i++)
         DYAD_CHECK(milestones_[i] > milestones_[i - 1], "MultiStepLr: milestones must increase, got ",
@@ -41,14 +48,14 @@ MultiStepLr::MultiStepLr(Sgd& opt, std::vector<int64_t> milestones, double gamma
     apply();
 }
 
-double MultiStepLr::lr_at(int64_t epoch) const {
+double MultiStepLr::rate(double base_lr, int64_t epoch) const {
     // bisect_right: the number of milestones <= epoch.
     const auto passed = std::upper_bound(milestones_.begin(), milestones_.end(), epoch) - milestones_.begin();
-    return base_lr_ * std::pow(gamma_, double(passed));
+    return base_lr * std::pow(gamma_, double(passed));
 }
 
 // ---------------------------------------------------------------------------- CosineWarmupLr
-CosineWarmupLr::CosineWarmupLr(Sgd& opt, int64_t warmup_epochs, int64_t total_epochs, double min_lr,
+CosineWarmupLr::CosineWarmupLr(Optimizer& opt, int64_t warmup_epochs, int64_t total_epochs, double min_lr,
                                double warmup_start_factor)
     : LrScheduler(opt),
       warmup_(warmup_epochs),
@@ -64,15 +71,15 @@ CosineWarmupLr::CosineWarmupLr(Sgd& opt, int64_t warmup_epochs, int64_t total_ep
     apply();
 }
 
-double CosineWarmupLr::lr_at(int64_t epoch) const {
-    if (epoch < warmup_) return base_lr_ * (start_factor_ + (1.0 - start_factor_) * double(epoch) / double(warmup_));
+double CosineWarmupLr::rate(double base_lr, int64_t epoch) const {
+    if (epoch < warmup_) return base_lr * (start_factor_ + (1.0 - start_factor_) * double(epoch) / double(warmup_));
     if (epoch >= total_) return min_lr_;
     const double progress = double(epoch - warmup_) / double(total_ - warmup_);
-    return min_lr_ + (base_lr_ - min_lr_) * 0.5 * (1.0 + std::cos(kPi * progress));
+    return min_lr_ + (base_lr - min_lr_) * 0.5 * (1.0 + std::cos(kPi * progress));
 }
 
 // ---------------------------------------------------------------------------- ReduceLrOnPlateau
-ReduceLrOnPlateau::ReduceLrOnPlateau(Sgd& opt, Mode mode, double factor, int64_t patience, double threshold,
+ReduceLrOnPlateau::ReduceLrOnPlateau(Optimizer& opt, Mode mode, double factor, int64_t patience, double threshold,
                                      int64_t cooldown, double min_lr)
     : opt_(opt),
       mode_(mode),
@@ -106,8 +113,10 @@ void ReduceLrOnPlateau::step(double metric) {
         bad_ = 0;
     }
     if (bad_ > patience_) {
-        const double old_lr = opt_.lr(), new_lr = std::max(old_lr * factor_, min_lr_);
-        if (old_lr - new_lr > 1e-8) opt_.set_lr(new_lr);  // PyTorch's eps: tiny changes are skipped
+        for (size_t g = 0; g < opt_.num_groups(); g++) {
+            const double old_lr = opt_.lr(g), new_lr = std::max(old_lr * factor_, min_lr_);
+            if (old_lr - new_lr > 1e-8) opt_.set_lr(g, new_lr);  // PyTorch's eps: tiny changes are skipped
+        }
         cooldown_left_ = cooldown_;
         bad_ = 0;
     }

@@ -154,6 +154,6 @@ TEST_CASE("Sgd::add_replayed_steps adds to the step count", "[capture]") {
     REQUIRE_THROWS_WITH(opt.add_replayed_steps(-1), Catch::Contains("negative"));
     REQUIRE(opt.step_count() == 4);
     // The count is what checkpoints save.
-    opt.load_state(opt.state(), opt.step_count() + 2);
+    opt.load_state_dict(opt.state_dict(), opt.step_count() + 2);
     REQUIRE(opt.step_count() == 6);
 }

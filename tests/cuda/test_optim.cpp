@@ -176,7 +176,7 @@ TEST_CASE("cuda Sgd steps a model's parameters exactly as the naive CPU does", "
                 require_identical(ref_params[j].second, cpu(gpu_params[j].second));
             }
         }
-        const auto ref_state = ref_opt.state(), gpu_state = gpu_opt.state();
+        const auto ref_state = ref_opt.state_dict(), gpu_state = gpu_opt.state_dict();
         REQUIRE(ref_state.size() == gpu_state.size());
         for (size_t j = 0; j < ref_state.size(); j++) {
             INFO(ref_state[j].first);
@@ -198,7 +198,7 @@ TEST_CASE("cuda Sgd check_finite finds a NaN gradient on the GPU and changes not
     bias.set_grad(Tensor::from_vector(std::vector<float>{1, std::nanf(""), 1}, {3}, Device::cuda()));
     REQUIRE_THROWS_WITH(opt.step(), Catch::Contains("fc.bias") && Catch::Contains("non-finite"));
     REQUIRE(test::values(w) == std::vector<double>{1, 1, 1, 1});
-    REQUIRE(opt.state().empty());
+    REQUIRE(opt.state_dict().empty());
     bias.set_grad(Tensor::ones({3}, DType::float32, Device::cuda()));
     opt.step();
     REQUIRE(test::values(w) == std::vector<double>(4, double(1.0f - 0.1f * 0.5f)));
@@ -323,4 +323,114 @@ TEST_CASE("cuda count_nonfinite and isfinite_fwd kernels: many specials, every b
     REQUIRE(cuda::count_nonfinite(0, nullptr) == 0);
     cuda::isfinite_fwd(0, nullptr, nullptr);
     synchronize();
+}
+
+// ---------------------------------------------------------------------------- Adam, AdamW, clipping
+TEST_CASE("cuda adam_step and adam_step_multi equal naive bit for bit in every mode", "[cuda][optim]") {
+    cuda::use_device(0);
+    for (int64_t n : test::sgd_sizes()) {
+        const std::vector<float> p0 = random_floats(n, 81), g = random_floats(n, 82), m0 = random_floats(n, 83);
+        std::vector<float> v0 = random_floats(n, 84), vmax0 = v0;
+        for (size_t i = 0; i < v0.size(); i++) {
+            v0[i] = v0[i] * v0[i];
+            vmax0[i] = v0[i] * (i % 2 ? 2.0f : 0.5f);
+        }
+        for (const AdamParams& ap : test::adam_kernel_params()) {
+            for (bool multi : {false, true}) {
+                INFO("n " << n << " " << test::describe(ap) << (multi ? " adam_step_multi" : " adam_step"));
+                std::vector<float> pn = p0, mn = m0, vn = v0, xn = vmax0;
+                naive::adam_step<float>(n, pn.data(), g.data(), mn.data(), vn.data(), ap.amsgrad ? xn.data() : nullptr,
+                                        ap);
+                const Tensor p = on_gpu(p0), gg = on_gpu(g), m = on_gpu(m0), v = on_gpu(v0), x = on_gpu(vmax0);
+                float* vmax = ap.amsgrad ? x.data<float>() : nullptr;
+                if (multi) {
+                    const AdamTensor t{p.data<float>(), gg.data<float>(), m.data<float>(), v.data<float>(), vmax, n};
+                    cuda::adam_step_multi(&t, 1, ap);
+                } else {
+                    cuda::adam_step(n, p.data<float>(), gg.data<float>(), m.data<float>(), v.data<float>(), vmax, ap);
+                }
+                REQUIRE(same_bits(pn, cpu(p).to_vector<float>()));
+                REQUIRE(same_bits(mn, cpu(m).to_vector<float>()));
+                REQUIRE(same_bits(vn, cpu(v).to_vector<float>()));
+                REQUIRE(same_bits(xn, cpu(x).to_vector<float>()));
+            }
+        }
+    }
+}
+
+TEST_CASE("cuda AdamW steps a model's parameters exactly as the naive CPU does, with no host wait", "[cuda][optim]") {
+    for (bool amsgrad : {false, true}) {
+        INFO("amsgrad " << amsgrad);
+        manual_seed(2025);
+        const auto ref_model = models::baseline_cnn(10, 3, 8);
+        manual_seed(2025);
+        const auto gpu_model = models::baseline_cnn(10, 3, 8);
+        gpu_model->to(Device::cuda());
+        const nn::NamedTensors rp = ref_model->named_parameters(), gp = gpu_model->named_parameters();
+        optim::AdamWOptions o;
+        o.lr = 0.01;
+        o.amsgrad = amsgrad;
+        // Two groups (decay and no decay): two lists per step on the GPU.
+        optim::AdamW ref_opt(optim::decay_groups(rp, 0.05), o), gpu_opt(optim::decay_groups(gp, 0.05), o);
+        for (int t = 0; t < 4; t++) {
+            for (size_t j = 0; j < rp.size(); j++) {
+                Tensor a = rp[j].second, b = gp[j].second;
+                if (t == 1 && j == 0) {  // one parameter skips a step: its own step count lags
+                    a.zero_grad();
+                    b.zero_grad();
+                    continue;
+                }
+                const Tensor grad = test::random_tensor(a.shape(), 2000 + uint64_t(100 * t) + j);
+                a.set_grad(grad);
+                b.set_grad(gpu(grad));
+            }
+            {
+                CpuKernelsGuard guard(CpuKernels::naive);
+                ref_opt.step();
+            }
+            const size_t waits = cuda::host_waits();
+            gpu_opt.step();
+            REQUIRE(cuda::host_waits() == waits);
+            for (size_t j = 0; j < rp.size(); j++) {
+                INFO("step " << t << " " << rp[j].first);
+                require_identical(rp[j].second, cpu(gp[j].second));
+            }
+        }
+    }
+}
+
+TEST_CASE("cuda clip_grad_norm_ matches the CPU, stays on the GPU and waits for nothing", "[cuda][optim]") {
+    for (double norm_type : {2.0, double(INFINITY)}) {
+        for (double max_norm : {0.5, 1e6}) {
+            INFO("norm_type " << norm_type << " max_norm " << max_norm);
+            std::vector<Tensor> cpu_params, gpu_params;
+            // Many tensors (more than one launch's worth) of odd sizes, one large.
+            for (int i = 0; i < 130; i++) {
+                const int64_t n = i == 7 ? 100003 : 1 + (i * 37) % 301;
+                Tensor c = Tensor::zeros({n}).requires_grad_(), g = Tensor::zeros({n}, DType::float32, Device::cuda());
+                g.requires_grad_();
+                const Tensor grad = test::random_tensor({n}, 3000 + uint64_t(i));
+                c.set_grad(grad);
+                g.set_grad(gpu(grad));
+                cpu_params.push_back(c);
+                gpu_params.push_back(g);
+            }
+            double want = 0;
+            {
+                CpuKernelsGuard guard(CpuKernels::naive);
+                want = optim::clip_grad_norm_(cpu_params, max_norm, norm_type).item();
+            }
+            const size_t waits = cuda::host_waits();
+            const Tensor total = optim::clip_grad_norm_(gpu_params, max_norm, norm_type);
+            REQUIRE(cuda::host_waits() == waits);
+            REQUIRE(total.device() == Device::cuda());
+            // Both sums are in double and rounded to float once; only their order differs.
+            REQUIRE(total.item() == Approx(want).epsilon(1e-6));
+            for (size_t i = 0; i < cpu_params.size(); i++) {
+                INFO("tensor " << i);
+                REQUIRE_THAT(test::values(cpu(gpu_params[i].grad())),
+                             test::AllClose(test::values(cpu_params[i].grad())).rtol(2e-6).atol(0));
+            }
+        }
+    }
 }

@@ -364,4 +364,53 @@ TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     REQUIRE_THROWS_WITH(bad({"--lr"}), Catch::Contains("needs a value"));
     REQUIRE_THROWS_WITH(bad({"--precision", "fp8"}), Catch::Contains("fp8"));
     REQUIRE_THROWS_WITH(bad({"--graph", "yes"}), Catch::Contains("--graph") && Catch::Contains("yes"));
+    REQUIRE_THROWS_WITH(bad({"--optimizer", "lion"}), Catch::Contains("--optimizer") && Catch::Contains("lion"));
+    REQUIRE_THROWS_WITH(bad({"--lr", "0"}), Catch::Contains("--lr must be positive"));
+    REQUIRE_THROWS_WITH(bad({"--weight-decay", "-1"}), Catch::Contains("--weight-decay must be >= 0"));
+    // Each optimizer's defaults, unless given.
+    Options sgd, adamw;
+    REQUIRE(parse_options({}, &sgd, &help));
+    REQUIRE(parse_options({"--optimizer", "adamw"}, &adamw, &help));
+    REQUIRE(effective_lr(sgd) == 0.05);
+    REQUIRE(effective_weight_decay(sgd) == 5e-4);
+    REQUIRE(effective_lr(adamw) == 1e-3);
+    REQUIRE(effective_weight_decay(adamw) == 0.05);
+    REQUIRE(parse_options({"--optimizer", "adamw", "--lr", "0.02", "--weight-decay", "0"}, &adamw, &help));
+    REQUIRE(effective_lr(adamw) == 0.02);
+    REQUIRE(effective_weight_decay(adamw) == 0.0);
+}
+
+TEST_CASE("trainer: --optimizer adamw trains, checkpoints and resumes", "[trainer][optim]") {
+    const std::string out = fresh_dir("adamw");
+    Options o = small(out);
+    o.optimizer = "adamw";
+    o.lr = 2e-3;
+    o.epochs = 3;
+    const Report r = run(o);
+    REQUIRE(r.epochs.size() == 3);
+    REQUIRE(r.epochs.back().train_loss < r.epochs.front().train_loss);
+    bool named = false;
+    for (const auto& [k, v] : r.facts) named |= k == "training" && v.find("AdamW lr 0.002") != std::string::npos;
+    REQUIRE(named);
+    // The checkpoint holds AdamW's state and says so; a resumed run continues from it.
+    io::Metadata meta;
+    const nn::NamedTensors file = io::load_tensors(out + "/cpu.safetensors", &meta);
+    REQUIRE(meta.at("optimizer.type") == "AdamW");
+    REQUIRE(std::any_of(file.begin(), file.end(),
+                        [](const auto& e) { return e.first.rfind("optimizer.exp_avg_sq.", 0) == 0; }));
+    Options again = small(fresh_dir("adamw-resumed"));
+    again.optimizer = "adamw";
+    again.lr = 2e-3;
+    again.epochs = 4;
+    again.resume = out + "/cpu.safetensors";
+    const Report resumed = run(again);
+    REQUIRE(resumed.epochs.size() == 4);
+    // The resumed epochs 1-3 are the first run's history; epoch 4 trained on.
+    REQUIRE(resumed.epochs[2].train_loss == r.epochs[2].train_loss);
+    REQUIRE(std::isfinite(resumed.epochs[3].train_loss));
+    // An SGD run cannot resume from AdamW's checkpoint: the error names both.
+    Options wrong = again;
+    wrong.optimizer = "sgd";
+    wrong.out = fresh_dir("adamw-wrong");
+    REQUIRE_THROWS_WITH(run(wrong), Catch::Contains("AdamW") && Catch::Contains("SGD"));
 }

@@ -3,8 +3,10 @@
 // it had never stopped (weights, momentum buffers, step count, learning rate, random stream).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -165,7 +167,11 @@ TEST_CASE("checkpoint metadata: reserved keys, optimizer entries without an opti
     auto other = small_model();
     optim::Sgd renamed(other->named_parameters("net"), sgd_options());
     REQUIRE_THROWS_WITH(io::load(out_path("with_opt.safetensors"), *other, &renamed),
-                        Contains("unexpected in the file (6): optimizer.momentum_buffer.0.weight"));
+                        Contains("optimizer state (6): 'momentum_buffer.0.weight' is not the state of a parameter"));
+    // Nor does an optimizer of another kind.
+    optim::Adam adam(m->named_parameters());
+    REQUIRE_THROWS_WITH(io::load(out_path("with_opt.safetensors"), *small_model(), &adam),
+                        Contains("the state of a SGD optimizer, not of Adam") && Contains("nothing was changed"));
 }
 
 TEST_CASE("training resumed from a checkpoint continues bit for bit", "[checkpoint]") {
@@ -186,7 +192,7 @@ TEST_CASE("training resumed from a checkpoint continues bit for bit", "[checkpoi
     auto b = small_model();
     optim::Sgd opt_b(b->named_parameters(), sgd_options());
     (void)Tensor::randn({17});  // move the generator elsewhere
-    const io::Metadata meta = io::load(path, *b, &opt_b);
+    const io::Metadata meta = io::load(path, *b, &opt_b, /*restore_rng=*/true);
     REQUIRE(meta.at("epoch") == std::to_string(k));
     REQUIRE(opt_b.step_count() == k);
     REQUIRE(opt_b.lr() == 0.03);
@@ -194,7 +200,7 @@ TEST_CASE("training resumed from a checkpoint continues bit for bit", "[checkpoi
 
     REQUIRE(bits(*b) == bits(*a));
     REQUIRE(opt_b.step_count() == opt_a.step_count());
-    const auto sa = opt_a.state(), sb = opt_b.state();
+    const auto sa = opt_a.state_dict(), sb = opt_b.state_dict();
     REQUIRE(sa.size() == sb.size());
     for (size_t i = 0; i < sa.size(); i++) {
         REQUIRE(sa[i].first == sb[i].first);
@@ -204,8 +210,11 @@ TEST_CASE("training resumed from a checkpoint continues bit for bit", "[checkpoi
     manual_seed(7);
     auto c = small_model();
     optim::Sgd opt_c(c->named_parameters(), sgd_options());
-    io::load(path, *c, &opt_c);
     manual_seed(1234);
+    const RngState before = rng_state();
+    io::load(path, *c, &opt_c);  // without restore_rng the generator is left alone
+    const RngState after = rng_state();
+    REQUIRE(std::equal(std::begin(before.s), std::end(before.s), std::begin(after.s)));
     for (int s = 0; s < m_steps; s++) train_step(*c, opt_c);
     REQUIRE(bits(*c) != bits(*a));
 }

@@ -1,7 +1,7 @@
 // optim::Sgd and the learning-rate schedules. The sgd_step kernels (omp against naive, bit for bit), Sgd
 // against an independent re-implementation of torch.optim.SGD's rule in plain double arithmetic for every
 // combination of momentum, dampening, Nesterov and weight decay, parameters without a gradient,
-// check_finite, option errors, state()/load_state() round trips, and each schedule's rate sequence.
+// check_finite, option errors, state_dict()/load_state_dict() round trips, and each schedule's rate sequence.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -125,7 +125,7 @@ TEST_CASE("Sgd matches torch.optim.SGD's rule for every option combination", "[o
                     opt.zero_grad();
                     for (const Tensor& p : params) REQUIRE_FALSE(p.grad().defined());
                 }
-                REQUIRE(opt.state().size() == (o.momentum != 0 ? shapes.size() : 0));
+                REQUIRE(opt.state_dict().size() == (o.momentum != 0 ? shapes.size() : 0));
             }
         }
     }
@@ -143,7 +143,7 @@ TEST_CASE("Sgd skips parameters without a gradient and starts their momentum lat
     opt.step();  // a: buf = g = 1, a -= 0.5
     REQUIRE(values(a) == std::vector<double>{0.5, 1.5});
     REQUIRE(values(b) == std::vector<double>{3, 4, 5});
-    auto st = opt.state();
+    auto st = opt.state_dict();
     REQUIRE(st.size() == 1);
     REQUIRE(st[0].first == "momentum_buffer.a");
     // b's first step: its buffer starts as its gradient (no dampening on the first step); a's continues.
@@ -151,7 +151,7 @@ TEST_CASE("Sgd skips parameters without a gradient and starts their momentum lat
     opt.step();  // a: buf = 0.9 * 1 + 0.5 * 1 = 1.4, a -= 0.7; b: buf = 2, b -= 1
     REQUIRE_THAT(values(a), AllClose(std::vector<double>{-0.2, 0.8}).rtol(1e-15));
     REQUIRE(values(b) == std::vector<double>{2, 3, 4});
-    st = opt.state();
+    st = opt.state_dict();
     REQUIRE(st.size() == 2);
     REQUIRE(st[1].first == "momentum_buffer.b");
     REQUIRE(values(st[1].second) == std::vector<double>{2, 2, 2});
@@ -171,7 +171,7 @@ TEST_CASE("Sgd check_finite throws naming the parameter and changes nothing", "[
         REQUIRE_THROWS_WITH(opt.step(), Catch::Contains("fc.bias") && Catch::Contains("non-finite"));
         REQUIRE(values(w) == std::vector<double>{1, 1, 1, 1});  // checked before anything was updated
         REQUIRE(values(bias) == std::vector<double>{1, 1, 1});
-        REQUIRE(opt.state().empty());
+        REQUIRE(opt.state_dict().empty());
         REQUIRE(opt.step_count() == 0);
         // Without the check the step goes through.
         bias.set_grad(Tensor::ones({3}));
@@ -227,11 +227,11 @@ TEST_CASE("Sgd state and load_state: a restored optimizer continues identically"
             opt.step();
         }
         // Checkpoint, then keep going with the original.
-        const auto state = opt.state();
+        const auto state = opt.state_dict();
         REQUIRE(state.size() == 2);
         Tensor w2 = w.detach().clone().requires_grad_(), b2 = b.detach().clone().requires_grad_();
         optim::Sgd restored({{"w", w2}, {"b", b2}}, o);
-        restored.load_state(state, opt.step_count());
+        restored.load_state_dict(state, opt.step_count());
         REQUIRE(restored.step_count() == 3);
         for (int t = 3; t < 6; t++) {
             set_grads(w, b, t);
@@ -242,11 +242,11 @@ TEST_CASE("Sgd state and load_state: a restored optimizer continues identically"
         REQUIRE(same_bits(w.to_vector<float>(), w2.to_vector<float>()));
         REQUIRE(same_bits(b.to_vector<float>(), b2.to_vector<float>()));
         // state() hands out copies: the saved buffers did not move with the later steps.
-        REQUIRE_FALSE(same_bits(state[0].second.to_vector<float>(), opt.state()[0].second.to_vector<float>()));
+        REQUIRE_FALSE(same_bits(state[0].second.to_vector<float>(), opt.state_dict()[0].second.to_vector<float>()));
         // A missing buffer means "not started": loading only w's restarts b's momentum from its gradient.
         optim::Sgd partial({{"w", w2.detach().clone()}, {"b", b2.detach().clone()}}, o);
-        partial.load_state({state[0]}, 3);
-        REQUIRE(partial.state().size() == 1);
+        partial.load_state_dict({state[0]}, 3);
+        REQUIRE(partial.state_dict().size() == 1);
     }
 }
 
@@ -258,15 +258,16 @@ TEST_CASE("Sgd load_state checks everything before changing anything", "[optim][
     optim::Sgd opt({{"w", w}}, o);
     w.set_grad(Tensor::ones({2, 3}));
     opt.step();
-    const auto before = opt.state();
-    REQUIRE_THROWS_WITH(opt.load_state({{"momentum_buffer.w", Tensor::zeros({3, 2})}}, 9),
+    const auto before = opt.state_dict();
+    REQUIRE_THROWS_WITH(opt.load_state_dict({{"momentum_buffer.w", Tensor::zeros({3, 2})}}, 9),
                         Contains("(3, 2)") && Contains("(2, 3)") && Contains("'w'"));
-    REQUIRE_THROWS_WITH(opt.load_state({{"momentum_buffer.v", Tensor::zeros({2, 3})}}, 9),
-                        Contains("names no parameter"));
-    REQUIRE_THROWS_WITH(opt.load_state({{"velocity.w", Tensor::zeros({2, 3})}}, 9), Contains("unknown state entry"));
-    REQUIRE_THROWS_WITH(opt.load_state({}, -1), Contains("negative step count"));
+    REQUIRE_THROWS_WITH(opt.load_state_dict({{"momentum_buffer.v", Tensor::zeros({2, 3})}}, 9),
+                        Contains("is not the state of a parameter"));
+    REQUIRE_THROWS_WITH(opt.load_state_dict({{"velocity.w", Tensor::zeros({2, 3})}}, 9),
+                        Contains("'velocity.w' is not the state of a parameter"));
+    REQUIRE_THROWS_WITH(opt.load_state_dict({}, -1), Contains("negative step count"));
     REQUIRE(opt.step_count() == 1);
-    REQUIRE(values(opt.state()[0].second) == values(before[0].second));
+    REQUIRE(values(opt.state_dict()[0].second) == values(before[0].second));
 }
 
 // ---------------------------------------------------------------------------- schedules
@@ -394,4 +395,277 @@ TEST_CASE("ReduceLrOnPlateau: mode max, the 1e-8 eps rule and option errors", "[
                         Contains("patience"));
     REQUIRE_THROWS_WITH(optim::ReduceLrOnPlateau(opt, optim::ReduceLrOnPlateau::Mode::min, 0.1, 1, 1e-4, 0, -1.0),
                         Contains("min_lr"));
+}
+
+// ---------------------------------------------------------------------------- Adam kernels
+TEST_CASE("adam_step kernels: omp equals naive bit for bit in every mode", "[optim][naive][omp]") {
+    // Second moments start positive and first moments random, as after some steps; amsgrad's maximum starts
+    // between them so both branches of the max are taken.
+    for (int64_t n : test::sgd_sizes()) {
+        const std::vector<float> p0 = test::random_tensor({n}, 81).to_vector<float>();
+        const std::vector<float> g = test::random_tensor({n}, 82).to_vector<float>();
+        const std::vector<float> m0 = test::random_tensor({n}, 83).to_vector<float>();
+        std::vector<float> v0 = test::random_tensor({n}, 84).to_vector<float>(), vmax0 = v0;
+        for (size_t i = 0; i < v0.size(); i++) {
+            v0[i] = v0[i] * v0[i];
+            vmax0[i] = v0[i] * (i % 2 ? 2.0f : 0.5f);
+        }
+        for (const AdamParams& ap : test::adam_kernel_params()) {
+            INFO("n " << n << " " << test::describe(ap));
+            std::vector<float> pn = p0, mn = m0, vn = v0, xn = vmax0, po = p0, mo = m0, vo = v0, xo = vmax0;
+            naive::adam_step<float>(n, pn.data(), g.data(), mn.data(), vn.data(), ap.amsgrad ? xn.data() : nullptr, ap);
+            omp::adam_step(n, po.data(), g.data(), mo.data(), vo.data(), ap.amsgrad ? xo.data() : nullptr, ap);
+            REQUIRE(same_bits(pn, po));
+            REQUIRE(same_bits(mn, mo));
+            REQUIRE(same_bits(vn, vo));
+            REQUIRE(same_bits(xn, xo));
+            REQUIRE(pn != p0);  // the step changed the parameters
+        }
+    }
+}
+
+TEST_CASE("adam_step float64 follows the rule written out in doubles", "[optim][naive]") {
+    // The same rule, spelled independently (no shared code), for one element per mode.
+    for (const AdamParams& ap : test::adam_kernel_params()) {
+        INFO(test::describe(ap));
+        double p = 0.7, g = -0.3, m = 0.05, v = 0.02, vmax = 0.03;
+        double pe = p, ge = g;
+        if (ap.weight_decay != 0) {
+            if (ap.decoupled)
+                pe = p * (1 - ap.lr * ap.weight_decay);
+            else
+                ge = g + ap.weight_decay * p;
+        }
+        const double me = m + (1 - ap.beta1) * (ge - m);
+        const double ve = ap.beta2 * v + (1 - ap.beta2) * ge * ge;
+        const double se = ap.amsgrad ? std::max(vmax, ve) : ve;
+        pe -= ap.lr / ap.bias_correction1 * me / (std::sqrt(se) / std::sqrt(ap.bias_correction2) + ap.eps);
+        naive::adam_step<double>(1, &p, &g, &m, &v, ap.amsgrad ? &vmax : nullptr, ap);
+        // The lerp's two forms and the operation order differ from the spelled-out rule by a few ulp.
+        REQUIRE(p == Approx(pe).epsilon(1e-14).margin(1e-15));
+        REQUIRE(m == Approx(me).epsilon(1e-14).margin(1e-15));
+        REQUIRE(v == Approx(ve).epsilon(1e-14));
+    }
+}
+
+// ---------------------------------------------------------------------------- Adam, AdamW
+TEST_CASE("AdamW and Adam: options, errors and names as in torch.optim", "[optim][errors]") {
+    using Catch::Contains;
+    std::vector<Tensor> p = {Tensor::ones({2}).requires_grad_()};
+    REQUIRE(optim::AdamW(p).options().weight_decay == 0.01);
+    REQUIRE(optim::Adam(p).options().weight_decay == 0.0);
+    REQUIRE(optim::AdamW(p).name() == "AdamW");
+    REQUIRE(optim::Adam(p).name() == "Adam");
+    optim::AdamOptions bad;
+    bad.beta2 = 1.0;
+    REQUIRE_THROWS_WITH(optim::Adam(p, bad), Contains("Invalid beta parameter at index 1: 1"));
+    bad = {};
+    bad.beta1 = -0.1;
+    REQUIRE_THROWS_WITH(optim::Adam(p, bad), Contains("Invalid beta parameter at index 0: -0.1"));
+    bad = {};
+    bad.eps = -1;
+    REQUIRE_THROWS_WITH(optim::Adam(p, bad), Contains("Invalid epsilon value: -1"));
+    bad = {};
+    bad.lr = -1;
+    REQUIRE_THROWS_WITH(optim::AdamW(p, optim::AdamWOptions()).set_lr(-1), Contains("Invalid learning rate: -1"));
+    REQUIRE_THROWS_WITH(optim::Adam(p).step(), Contains("none of the 1 parameters has a gradient"));
+}
+
+TEST_CASE("Adam state_dict round trip: a restored optimizer continues bit for bit", "[optim]") {
+    for (bool amsgrad : {false, true}) {
+        INFO("amsgrad " << amsgrad);
+        optim::AdamWOptions o;
+        o.lr = 0.05;
+        o.amsgrad = amsgrad;
+        auto make = [](uint64_t seed) {
+            manual_seed(seed);
+            return optim::NamedTensors{{"w", Tensor::randn({3, 4}).requires_grad_()},
+                                       {"b", Tensor::randn({4}).requires_grad_()}};
+        };
+        auto grads = [](const optim::NamedTensors& ps, int s) {
+            for (const auto& [n, p] : ps) {
+                Tensor q = p;
+                q.set_grad(mul(Tensor::ones(p.shape()), std::sin(double(s) + double(n.size()))));
+            }
+        };
+        optim::NamedTensors a = make(1), b = make(1);
+        optim::AdamW opt_a(a, o), opt_b(b, o);
+        for (int s = 0; s < 3; s++) {
+            grads(a, s);
+            opt_a.step();
+        }
+        // b: three steps replaced by loading a's state (and its values).
+        {
+            NoGradGuard ng;
+            for (size_t i = 0; i < a.size(); i++) b[i].second.copy_(a[i].second);
+        }
+        const optim::NamedTensors st = opt_a.state_dict();
+        REQUIRE(st.size() == (amsgrad ? 8u : 6u));
+        REQUIRE(opt_b.check_state_dict(st).empty());
+        opt_b.load_state_dict(st, opt_a.step_count());
+        for (int s = 3; s < 6; s++) {
+            grads(a, s);
+            grads(b, s);
+            opt_a.step();
+            opt_b.step();
+        }
+        for (size_t i = 0; i < a.size(); i++) REQUIRE(same_bits(a[i].second.to_vector<float>(), b[i].second.to_vector<float>()));
+        REQUIRE(opt_b.step_count() == 6);
+    }
+}
+
+TEST_CASE("Adam check_state_dict names every problem and load changes nothing", "[optim][errors]") {
+    using Catch::Contains;
+    Tensor w = Tensor::ones({2, 3}).requires_grad_();
+    optim::Adam opt({{"w", w}});
+    w.set_grad(Tensor::ones({2, 3}));
+    opt.step();
+    const optim::NamedTensors good = opt.state_dict();
+    auto without = [&](const std::string& key) {
+        optim::NamedTensors out;
+        for (const auto& e : good)
+            if (e.first != key) out.push_back(e);
+        return out;
+    };
+    REQUIRE_THROWS_WITH(opt.load_state_dict(without("exp_avg_sq.w"), 3), Contains("state of 'w' is incomplete"));
+    optim::NamedTensors extra = good;
+    extra.emplace_back("max_exp_avg_sq.w", Tensor::zeros({2, 3}));
+    REQUIRE_THROWS_WITH(opt.load_state_dict(extra, 3), Contains("amsgrad is off"));
+    optim::NamedTensors shaped = good;
+    shaped[1].second = Tensor::zeros({3, 2});
+    REQUIRE_THROWS_WITH(opt.load_state_dict(shaped, 3), Contains("(3, 2)") && Contains("'w'"));
+    optim::NamedTensors bad_step = good;
+    bad_step[0].second = Tensor::full({}, -2.0, DType::float64);
+    REQUIRE_THROWS_WITH(opt.load_state_dict(bad_step, 3), Contains("is not a step count"));
+    REQUIRE_THROWS_WITH(opt.load_state_dict({{"momentum_buffer.w", Tensor::zeros({2, 3})}}, 3),
+                        Contains("is not the state of a parameter"));
+    REQUIRE(opt.step_count() == 1);
+    REQUIRE(values(opt.state_dict()[1].second) == values(good[1].second));
+}
+
+// ---------------------------------------------------------------------------- parameter groups
+TEST_CASE("parameter groups: each group steps with its own lr, weight decay and momentum", "[optim]") {
+    // Two groups of one parameter each, against two single-group optimizers with the same options.
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard kg(k);
+        auto param = [](uint64_t seed) {
+            manual_seed(seed);
+            return Tensor::randn({5, 3}).requires_grad_();
+        };
+        Tensor a = param(1), b = param(2), a1 = param(1), b1 = param(2);
+        optim::SgdOptions base;
+        base.lr = 0.1;
+        base.momentum = 0.9;
+        std::vector<optim::ParamGroup> groups;
+        groups.emplace_back(optim::NamedTensors{{"a", a}});
+        groups.emplace_back(optim::NamedTensors{{"b", b}}, 0.01, 0.2, 0.5);
+        optim::Sgd grouped(groups, base);
+        REQUIRE(grouped.num_groups() == 2);
+        REQUIRE(grouped.lr(1) == 0.01);
+        REQUIRE(grouped.weight_decay(1) == 0.2);
+        REQUIRE(grouped.momentum(1) == 0.5);
+        REQUIRE(grouped.momentum(0) == 0.9);
+        optim::SgdOptions second = base;
+        second.lr = 0.01, second.weight_decay = 0.2, second.momentum = 0.5;
+        optim::Sgd only_a({{"a", a1}}, base), only_b({{"b", b1}}, second);
+        for (int s = 0; s < 3; s++) {
+            for (Tensor* t : {&a, &b, &a1, &b1}) t->set_grad(mul(Tensor::ones({5, 3}), 0.3 * (s + 1)));
+            grouped.step();
+            only_a.step();
+            only_b.step();
+        }
+        REQUIRE(same_bits(a.to_vector<float>(), a1.to_vector<float>()));
+        REQUIRE(same_bits(b.to_vector<float>(), b1.to_vector<float>()));
+        REQUIRE(values(a) != values(b));
+    }
+}
+
+TEST_CASE("decay_groups exempts biases and norm parameters from weight decay", "[optim]") {
+    auto model = models::resnet18_small(10, 3);
+    const std::vector<optim::ParamGroup> g = optim::decay_groups(model->named_parameters(), 5e-4);
+    REQUIRE(g.size() == 2);
+    REQUIRE(g[0].weight_decay == 5e-4);
+    REQUIRE(g[1].weight_decay == 0.0);
+    for (const auto& [n, p] : g[0].params) REQUIRE(p.dim() >= 2);
+    for (const auto& [n, p] : g[1].params) REQUIRE(p.dim() < 2);
+    REQUIRE(g[0].params.size() + g[1].params.size() == model->named_parameters().size());
+    optim::AdamW opt(g);
+    REQUIRE(opt.weight_decay(0) == 5e-4);
+    REQUIRE(opt.weight_decay(1) == 0.0);
+    REQUIRE(opt.params().size() == model->named_parameters().size());
+}
+
+TEST_CASE("schedules set every group's rate from its own base rate", "[schedule]") {
+    Tensor a = Tensor::zeros({2}).requires_grad_(), b = Tensor::zeros({2}).requires_grad_();
+    std::vector<optim::ParamGroup> groups;
+    groups.emplace_back(optim::NamedTensors{{"a", a}});
+    groups.emplace_back(optim::NamedTensors{{"b", b}}, 0.01);
+    optim::Adam opt(groups, optim::AdamOptions());
+    optim::StepLr sched(opt, 2, 0.5);
+    REQUIRE(sched.base_lr(0) == 1e-3);
+    REQUIRE(sched.base_lr(1) == 0.01);
+    for (int e = 0; e < 5; e++) sched.step();
+    REQUIRE(opt.lr(0) == Approx(1e-3 * 0.25));
+    REQUIRE(opt.lr(1) == Approx(0.01 * 0.25));
+    optim::ReduceLrOnPlateau plateau(opt, optim::ReduceLrOnPlateau::Mode::min, 0.1, 0);
+    plateau.step(1.0);
+    plateau.step(1.0);  // no improvement: both groups drop
+    REQUIRE(opt.lr(0) == Approx(1e-3 * 0.25 * 0.1));
+    REQUIRE(opt.lr(1) == Approx(0.01 * 0.25 * 0.1));
+}
+
+// ---------------------------------------------------------------------------- clip_grad_norm_
+TEST_CASE("clip_grad_norm_ scales gradients above the norm and leaves the others", "[optim]") {
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard kg(k);
+        Tensor a = Tensor::zeros({2}).requires_grad_(), b = Tensor::zeros({1}).requires_grad_();
+        Tensor frozen = Tensor::zeros({3}).requires_grad_();  // no gradient: skipped
+        a.set_grad(Tensor::from_vector(std::vector<float>{3, 0}, {2}));
+        b.set_grad(Tensor::from_vector(std::vector<float>{-4}, {1}));
+        // Norm 5: within 10 nothing changes, at 1 everything shrinks by 1 / (5 + 1e-6).
+        REQUIRE(optim::clip_grad_norm_({a, b, frozen}, 10.0).item() == 5.0);
+        REQUIRE(a.grad().to_vector<float>() == std::vector<float>{3, 0});
+        const Tensor total = optim::clip_grad_norm_({a, b, frozen}, 1.0);
+        REQUIRE(total.item() == 5.0);
+        const float c = 1.0f / (5.0f + 1e-6f);
+        REQUIRE(a.grad().to_vector<float>() == std::vector<float>{3 * c, 0});
+        REQUIRE(b.grad().to_vector<float>() == std::vector<float>{-4 * c});
+        // The largest absolute value with norm_type infinity.
+        REQUIRE(optim::clip_grad_norm_({a, b}, 100.0, INFINITY).item() == Approx(4 * c));
+        // Large gradients, summed in double: no overflow of a float sum of squares.
+        Tensor big = Tensor::zeros({100003}).requires_grad_();
+        big.set_grad(Tensor::full({100003}, 1e20));
+        REQUIRE(optim::clip_grad_norm_({big}, 1.0).item() == Approx(1e20 * std::sqrt(100003.0)).epsilon(1e-6));
+    }
+}
+
+TEST_CASE("clip_grad_norm_ errors and edge cases", "[optim][errors]") {
+    using Catch::Contains;
+    Tensor a = Tensor::zeros({2}).requires_grad_();
+    REQUIRE(optim::clip_grad_norm_({a}, 1.0).item() == 0.0);  // no gradient at all
+    a.set_grad(Tensor::ones({2}));
+    REQUIRE_THROWS_WITH(optim::clip_grad_norm_({a}, -1.0), Contains("max_norm"));
+    REQUIRE_THROWS_WITH(optim::clip_grad_norm_({a}, 1.0, 1.0), Contains("norm_type must be 2 or infinity"));
+    Tensor d = Tensor::zeros({2}, DType::float64).requires_grad_();
+    d.set_grad(Tensor::ones({2}, DType::float64));
+    REQUIRE_THROWS_WITH(optim::clip_grad_norm_({a, d}, 1.0), Contains("share one device and dtype"));
+}
+
+TEST_CASE("Sgd and Adam are one interface: schedulers and the step loop take any optimizer", "[optim]") {
+    std::vector<std::unique_ptr<optim::Optimizer>> opts;
+    std::vector<Tensor> ws;
+    for (int i = 0; i < 3; i++) ws.push_back(Tensor::ones({4}).requires_grad_());
+    opts.push_back(std::make_unique<optim::Sgd>(std::vector<Tensor>{ws[0]}, optim::SgdOptions()));
+    opts.push_back(std::make_unique<optim::Adam>(std::vector<Tensor>{ws[1]}));
+    opts.push_back(std::make_unique<optim::AdamW>(std::vector<Tensor>{ws[2]}));
+    for (size_t i = 0; i < opts.size(); i++) {
+        optim::Optimizer& o = *opts[i];
+        optim::CosineWarmupLr sched(o, 1, 4);
+        o.zero_grad();
+        sum(mul(ws[i], ws[i])).backward();
+        o.step();
+        sched.step();
+        REQUIRE(o.step_count() == 1);
+        REQUIRE(ws[i].to_vector<float>() != std::vector<float>(4, 1.0f));
+    }
 }

@@ -1,6 +1,7 @@
 // Shared case lists of the optimizer and regularisation tests: the same SGD option sets, sizes and dropout
 // probabilities drive the omp-vs-naive tests and the CUDA-vs-naive tests.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,6 +45,36 @@ inline SgdParams sgd_kernel_params(const optim::SgdOptions& o, bool first_step) 
     sp.nesterov = o.nesterov;
     sp.first_step = first_step;
     return sp;
+}
+
+// Every mode of adam_step: Adam and AdamW, with and without weight decay and amsgrad, a lerp weight below
+// and above 0.5 (beta1 0.9 and 0.3), at step 1 and step 7 (other bias corrections).
+inline std::vector<AdamParams> adam_kernel_params() {
+    std::vector<AdamParams> out;
+    for (bool decoupled : {false, true})
+        for (double wd : {0.0, 0.05})
+            for (bool amsgrad : {false, true})
+                for (double beta1 : {0.9, 0.3})
+                    for (int step : {1, 7}) {
+                        AdamParams p;
+                        p.lr = 0.013;
+                        p.beta1 = beta1;
+                        p.beta2 = 0.995;
+                        p.eps = 1e-6;
+                        p.weight_decay = wd;
+                        p.decoupled = decoupled;
+                        p.amsgrad = amsgrad;
+                        p.bias_correction1 = 1.0 - std::pow(beta1, step);
+                        p.bias_correction2 = 1.0 - std::pow(0.995, step);
+                        out.push_back(p);
+                    }
+    return out;
+}
+
+inline std::string describe(const AdamParams& p) {
+    return std::string(p.decoupled ? "AdamW" : "Adam") + " weight_decay " + std::to_string(p.weight_decay) +
+           " amsgrad " + std::to_string(p.amsgrad) + " beta1 " + std::to_string(p.beta1) + " bias_correction1 " +
+           std::to_string(p.bias_correction1);
 }
 
 // Sizes of the sgd_step kernel tests: odd, and one past the omp parallel threshold.
