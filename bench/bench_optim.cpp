@@ -42,7 +42,7 @@ const std::vector<int64_t>& parameter_sizes(Model m) {
     std::vector<int64_t>& sizes = cache[m == Model::cnn ? 0 : 1];
     if (sizes.empty()) {
         const std::shared_ptr<nn::Module> model =
-            m == Model::cnn ? std::shared_ptr<nn::Module>(models::baseline_cnn()) : models::resnet18_small();
+            m == Model::cnn ? nn::ModuleHolder<nn::Module>(models::baseline_cnn()) : models::resnet18_small();
         for (const Tensor& p : model->parameters()) sizes.push_back(p.numel());
     }
     return sizes;

@@ -15,7 +15,8 @@ struct Pool2dShape {
 
 namespace naive {
 // y = window maximum; idx = its position h_in * w + w_in within the input plane (first maximum in
-// row-major window order; NaN wins). Every window holds at least one input element (pad <= k/2).
+// row-major window order; NaN wins). Every window holds at least one input element (pad <= k/2). idx may be
+// null (no backward will run): only y is written. The same holds for relu_max_pool2d_fwd, in every set.
 template <typename T>
 void max_pool2d_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x);
 // dx[plane][idx] += dy.

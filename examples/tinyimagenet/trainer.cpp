@@ -307,7 +307,7 @@ Evaluation evaluate(nn::Module& model, data::Loader& loader) {
 }
 
 // Records the input of every call of a leaf module (one without children) during a forward pass.
-class LeafInputs : public nn::detail::ForwardRecorder {
+class LeafInputs : public nn::ForwardRecorder {
 public:
     void record(nn::Module& module, const Tensor& input, const Tensor& /*output*/) override {
         if (module.children().empty()) calls.push_back({&module, input.detach()});
@@ -331,15 +331,9 @@ std::vector<LayerTime> profile_layers(nn::Module& model, const Tensor& x, Device
 
     LeafInputs leaves;
     {
-        nn::detail::ForwardRecorder* prev = nn::detail::set_forward_recorder(&leaves);
-        try {
-            NoGradGuard ng;
-            model(x);
-        } catch (...) {
-            nn::detail::set_forward_recorder(prev);
-            throw;
-        }
-        nn::detail::set_forward_recorder(prev);
+        nn::RecorderScope scope(&leaves);
+        NoGradGuard ng;
+        model(x);
     }
 
     // Mean forward and backward milliseconds of `fn` over `reps` runs after one warm-up run.

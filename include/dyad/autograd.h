@@ -26,8 +26,43 @@ private:
     bool prev_;
 };
 
+// Inference: what NoGradGuard does, under libtorch's name for it. Nothing is recorded, and ops skip the work
+// that only backward needs whenever nothing is recorded (max_pool2d and relu_max_pool2d do not make the
+// positions of their maxima: a forward writes a third less), under either guard.
+class InferenceModeGuard : public NoGradGuard {};
+
 // Sets grad() of every tensor in `params` to undefined (the next backward starts from zero).
 void zero_grad(const std::vector<Tensor>& params);
+
+// ---------------------------------------------------------------------------- custom ops
+// A differentiable op written by the user, like torch.autograd.Function: forward computes the output from
+// the inputs with dyad's ops (it runs with grad mode off: nothing inside is recorded); backward gets the
+// gradient of the output (contiguous, the output's shape), the inputs and the output, and returns one
+// gradient per input, of that input's shape, dtype and device, or an undefined tensor where the input
+// needs none (one that does not require grad). Gradients accumulate into the inputs' gradients as every
+// op's do. backward runs with grad mode off (no double backward). The op keeps its inputs and output alive
+// until backward has run; an input or the output updated in place before then makes backward throw, as
+// for dyad's own ops. Example (tests/core/test_autograd.cpp has it with a gradient check):
+//
+//   autograd::CustomOp cube{"cube",
+//       [](const std::vector<Tensor>& in) { return mul(mul(in[0], in[0]), in[0]); },
+//       [](const Tensor& dy, const std::vector<Tensor>& in, const Tensor&) {
+//           return std::vector<Tensor>{mul(dy, mul(mul(in[0], in[0]), 3.0))};
+//       }};
+//   Tensor y = autograd::apply(cube, {x});
+namespace autograd {
+struct CustomOp {
+    std::string name;
+    std::function<Tensor(const std::vector<Tensor>& inputs)> forward;
+    std::function<std::vector<Tensor>(const Tensor& grad_output, const std::vector<Tensor>& inputs,
+                                      const Tensor& output)>
+        backward;
+};
+// Runs op.forward on `inputs` and, when grad mode is on and an input requires grad, records op.backward.
+// Errors (a missing function, an undefined output, a gradient of the wrong count, shape, dtype or device)
+// name the op.
+Tensor apply(const CustomOp& op, const std::vector<Tensor>& inputs);
+}  // namespace autograd
 
 // ---------------------------------------------------------------------------- gradcheck
 // Compares the gradients that backward() computes for fn against central finite differences.

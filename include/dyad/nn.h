@@ -4,10 +4,12 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -20,17 +22,29 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module;
 
-namespace detail {
-// Observes every Module::operator() call on this thread while installed (summary() and per-layer
-// profilers use it): the module, the input it was called with and the output it returned.
+// Observes every Module call on this thread while installed (summary() and per-layer profilers use it):
+// the module, its first input and the output it returned. Install with RecorderScope.
 struct ForwardRecorder {
     virtual ~ForwardRecorder() = default;
     virtual void record(Module& module, const Tensor& input, const Tensor& output) = 0;
 };
-// Installs `recorder` for the calling thread (nullptr removes it) and returns the previous one.
-ForwardRecorder* set_forward_recorder(ForwardRecorder* recorder);
-}  // namespace detail
+// Installs a recorder for the calling thread for its lifetime (nullptr: none), restoring the previous one.
+class RecorderScope {
+public:
+    explicit RecorderScope(ForwardRecorder* recorder);
+    ~RecorderScope();
+    RecorderScope(const RecorderScope&) = delete;
+    RecorderScope& operator=(const RecorderScope&) = delete;
 
+private:
+    ForwardRecorder* prev_;
+};
+
+// A layer or a model: named parameters and buffers, children, a training flag, and forward().
+//
+// Subclass it and override one forward: forward(x) for one input, or forward(inputs) for several. A module
+// is called through operator() (model(x), or (*ptr)(x) on a pointer; ModuleHolder below makes model(x) work
+// on a shared one), which is where summary() and profilers observe it: call children that way too.
 class Module {
 public:
     virtual ~Module() = default;
@@ -38,12 +52,21 @@ public:
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;
 
-    // Runs forward(). Use this (not forward) to call a child, so that summary() sees every layer.
+    // Runs forward() on one input or on several (model(x), model(a, b) or model({a, b, c})).
     Tensor operator()(const Tensor& x);
-    virtual Tensor forward(const Tensor& x) = 0;
+    Tensor operator()(const std::vector<Tensor>& inputs);
+    template <typename... More>
+    Tensor operator()(const Tensor& a, const Tensor& b, const More&... more) {
+        return (*this)(std::vector<Tensor>{a, b, more...});
+    }
+    // One input: by default the input list {x}. Several: by default an error naming the module (it takes
+    // neither). Override the one that fits; calls of the other form reach it.
+    virtual Tensor forward(const Tensor& x);
+    virtual Tensor forward(const std::vector<Tensor>& inputs);
 
-    // The class name as PyTorch prints it ("Conv2d") and its arguments ("3, 32, kernel_size=(3, 3), ...").
-    virtual std::string type_name() const = 0;
+    // The class name as PyTorch prints it ("Conv2d"; by default the C++ class name without namespaces)
+    // and its arguments ("3, 32, kernel_size=(3, 3), ...").
+    virtual std::string type_name() const;
     virtual std::string extra_repr() const { return ""; }
 
     // Depth first, in registration order: this module's own entries, then each child's under
@@ -57,6 +80,9 @@ public:
     // Every module below this one with its qualified name ("" for this module itself), depth first.
     std::vector<std::pair<std::string, Module*>> named_modules(const std::string& prefix = "");
     const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+    // Calls fn on every module below this one, children first, then on this one (PyTorch's apply), e.g. to
+    // initialise weights: model.apply([](nn::Module& m) { ... }).
+    void apply(const std::function<void(Module&)>& fn);
 
     // Copies every entry of `state` into the tensor of the same name (shapes must match exactly; dtypes
     // are converted). strict: every parameter and buffer must be present and no other name may appear.
@@ -65,7 +91,8 @@ public:
     void load_state_dict(const NamedTensors& state, bool strict = true);
 
     // Training mode (dropout active, batch norm uses batch statistics) for this module and its children.
-    void train(bool on = true);
+    // Virtual so a module can react (the default sets the flag and recurses).
+    virtual void train(bool on = true);
     void eval() { train(false); }
     bool is_training() const { return training_; }
 
@@ -99,6 +126,41 @@ private:
     std::deque<std::pair<std::string, Tensor>> buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
+
+// A shared module that can be called directly: model(x) instead of (*model)(x), with -> for its members.
+// Converts to std::shared_ptr of the module or of any base (Sequential{...}, register_module, functions
+// that take a ModulePtr), as libtorch's module holders do. make<M>(args...) builds one.
+template <typename M>
+class ModuleHolder {
+public:
+    ModuleHolder() = default;
+    // From a shared module of M or of a class derived from it (implicit, like libtorch's holders).
+    template <typename T, typename = std::enable_if_t<std::is_convertible_v<T*, M*>>>
+    ModuleHolder(std::shared_ptr<T> impl) : impl_(std::move(impl)) {}  // NOLINT(google-explicit-constructor)
+    template <typename T, typename = std::enable_if_t<std::is_convertible_v<T*, M*>>>
+    ModuleHolder(const ModuleHolder<T>& other) : impl_(other.ptr()) {}  // NOLINT(google-explicit-constructor)
+    template <typename... Args>
+    Tensor operator()(const Args&... args) const {
+        return (*impl_)(args...);
+    }
+    M* operator->() const { return impl_.get(); }
+    M& operator*() const { return *impl_; }
+    M* get() const { return impl_.get(); }
+    const std::shared_ptr<M>& ptr() const { return impl_; }
+    template <typename T>
+    operator std::shared_ptr<T>() const {  // NOLINT: implicit on purpose
+        return impl_;
+    }
+    explicit operator bool() const { return impl_ != nullptr; }
+
+private:
+    std::shared_ptr<M> impl_;
+};
+
+template <typename M, typename... Args>
+ModuleHolder<M> make(Args&&... args) {
+    return ModuleHolder<M>(std::make_shared<M>(std::forward<Args>(args)...));
+}
 
 using ModulePtr = std::shared_ptr<Module>;
 
@@ -269,6 +331,36 @@ private:
 // dim included) on the model's device, in eval mode; each module's training mode is restored afterwards.
 std::string summary(Module& model, const Shape& input_shape);
 
+// ---------------------------------------------------------------------------- initialisation
+// torch.nn.init's functions, with its names, defaults and formulas: each fills `t` in place (any device,
+// floating dtype; not recorded, so parameters can be initialised directly) from the calling thread's
+// generator (manual_seed), and returns it. Fans of a tensor of shape (out, in, k...) are
+// fan_in = in * prod(k) and fan_out = out * prod(k); tensors of fewer than 2 dimensions have no fans (an
+// error names the function and the shape).
+namespace init {
+enum class FanMode { fan_in, fan_out };
+enum class Nonlinearity { linear, conv, sigmoid, tanh, relu, leaky_relu, selu };
+// The recommended gain: 1 (linear, conv, sigmoid), 5/3 (tanh), sqrt(2) (relu),
+// sqrt(2 / (1 + param^2)) (leaky_relu, param the negative slope, default 0.01), 3/4 (selu).
+double calculate_gain(Nonlinearity nonlinearity, double param = 0.01);
+std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Tensor& t);
+
+Tensor& uniform_(Tensor& t, double a = 0.0, double b = 1.0);
+Tensor& normal_(Tensor& t, double mean = 0.0, double std = 1.0);
+Tensor& constant_(Tensor& t, double value);
+Tensor& zeros_(Tensor& t);
+Tensor& ones_(Tensor& t);
+// U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)); N(0, gain^2 * 2 / (fan_in + fan_out)).
+Tensor& xavier_uniform_(Tensor& t, double gain = 1.0);
+Tensor& xavier_normal_(Tensor& t, double gain = 1.0);
+// U(-bound, bound) with bound = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a);
+// N(0, (gain / sqrt(fan))^2). PyTorch's defaults: a = 0, fan_in, leaky_relu.
+Tensor& kaiming_uniform_(Tensor& t, double a = 0.0, FanMode mode = FanMode::fan_in,
+                         Nonlinearity nonlinearity = Nonlinearity::leaky_relu);
+Tensor& kaiming_normal_(Tensor& t, double a = 0.0, FanMode mode = FanMode::fan_in,
+                        Nonlinearity nonlinearity = Nonlinearity::leaky_relu);
+}  // namespace init
+
 }  // namespace dyad::nn
 
 namespace dyad::models {
@@ -276,12 +368,12 @@ namespace dyad::models {
 // The reference CNN (docs/architecture.md): three conv3x3(pad 1)-ReLU-maxpool2 stages with 32, 64, 128
 // channels, flatten, linear(128 * (image_size/8)^2 -> 256)-ReLU, linear(256 -> num_classes), as one
 // Sequential (names 0.weight ... 12.bias). image_size must be a multiple of 8.
-std::shared_ptr<nn::Sequential> baseline_cnn(int64_t num_classes = 200, int64_t in_channels = 3,
-                                             int64_t image_size = 64);
+nn::ModuleHolder<nn::Sequential> baseline_cnn(int64_t num_classes = 200, int64_t in_channels = 3,
+                                              int64_t image_size = 64);
 
 // ResNet-18 for small images: torchvision's resnet18 with a 3x3 stride-1 stem and no initial max-pool
 // (names conv1, bn1, layer1.0.conv1 ..., fc). Convolutions are initialised like torchvision
 // (kaiming_normal, fan_out, relu gain); batch norms to weight 1, bias 0; fc as Linear.
-std::shared_ptr<nn::Module> resnet18_small(int64_t num_classes = 200, int64_t in_channels = 3);
+nn::ModuleHolder<nn::Module> resnet18_small(int64_t num_classes = 200, int64_t in_channels = 3);
 
 }  // namespace dyad::models

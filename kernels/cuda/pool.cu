@@ -79,7 +79,7 @@ __global__ void max_pool_fwd_kernel(Pool2dShape s, float* y, int32_t* idx, const
                 }
             }
         y[o] = bv;
-        idx[o] = int32_t(best);
+        if (idx) idx[o] = int32_t(best);  // null when nothing will run backward
     }
 }
 

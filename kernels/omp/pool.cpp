@@ -53,13 +53,13 @@ inline float load(float v) {
 
 // One plane of the 2x2 stride-2 unpadded max pool: window (i, j) reads x[2i, 2j], x[2i, 2j + 1],
 // x[2i + 1, 2j], x[2i + 1, 2j + 1] in that (row-major) order.
-template <bool Relu>
+template <bool Relu, bool Idx>
 void max_pool_2x2(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
     for (int64_t i = 0; i < s.p; i++) {
         const float* r0 = x + 2 * i * s.w;
         const float* r1 = r0 + s.w;
         float* yr = y + i * s.q;
-        int32_t* ir = idx + i * s.q;
+        int32_t* ir = Idx ? idx + i * s.q : nullptr;
         const int32_t row = int32_t(2 * i * s.w), w = int32_t(s.w);
 #pragma omp simd
         for (int64_t j = 0; j < s.q; j++) {
@@ -77,13 +77,13 @@ void max_pool_2x2(const Pool2dShape& s, float* y, int32_t* idx, const float* x) 
             best = t ? d : best;
             arg = t ? base + w + 1 : arg;
             yr[j] = best;
-            ir[j] = arg;
+            if constexpr (Idx) ir[j] = arg;
         }
     }
 }
 
 // One plane of any other max pool: the window walked in row-major order, as in naive.
-template <bool Relu>
+template <bool Relu, bool Idx>
 void max_pool_general(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
     for (int64_t i = 0; i < s.p; i++) {
         const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
@@ -99,7 +99,7 @@ void max_pool_general(const Pool2dShape& s, float* y, int32_t* idx, const float*
                 }
             }
             y[i * s.q + j] = best;
-            idx[i * s.q + j] = int32_t(arg);
+            if constexpr (Idx) idx[i * s.q + j] = int32_t(arg);
         }
     }
 }
@@ -110,10 +110,12 @@ void max_pool_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) 
     const bool fast = s.kh == 2 && s.kw == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0;
     for_planes(s, [&](int64_t plane) {
         const int64_t in = plane * s.h * s.w, out = plane * s.p * s.q;
-        if (fast)
-            max_pool_2x2<Relu>(s, y + out, idx + out, x + in);
+        if (idx == nullptr)  // inference: the positions are not needed, only the maxima
+            fast ? max_pool_2x2<Relu, false>(s, y + out, nullptr, x + in)
+                 : max_pool_general<Relu, false>(s, y + out, nullptr, x + in);
         else
-            max_pool_general<Relu>(s, y + out, idx + out, x + in);
+            fast ? max_pool_2x2<Relu, true>(s, y + out, idx + out, x + in)
+                 : max_pool_general<Relu, true>(s, y + out, idx + out, x + in);
     });
 }
 

@@ -52,6 +52,11 @@ bool needs_grad(std::initializer_list<Tensor> inputs) {
 
 void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward,
             std::initializer_list<Tensor> saved) {
+    record(name, inputs, output, std::move(backward), std::vector<Tensor>(saved));
+}
+
+void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward,
+            const std::vector<Tensor>& saved) {
     if (!g_grad_enabled) return;
     bool any = false;
     for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());

@@ -64,6 +64,8 @@ void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& outp
             std::initializer_list<Tensor> saved = {});
 void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward,
             std::initializer_list<Tensor> saved = {});
+void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward,
+            const std::vector<Tensor>& saved);
 
 // True when grad mode is on and some input requires grad (ops may skip saving state otherwise).
 bool needs_grad(std::initializer_list<Tensor> inputs);

@@ -66,7 +66,7 @@ private:
 
 }  // namespace
 
-std::shared_ptr<nn::Sequential> baseline_cnn(int64_t num_classes, int64_t in_channels, int64_t image_size) {
+nn::ModuleHolder<nn::Sequential> baseline_cnn(int64_t num_classes, int64_t in_channels, int64_t image_size) {
     DYAD_CHECK(num_classes > 0 && in_channels > 0, "baseline_cnn: num_classes (", num_classes, ") and in_channels (",
                in_channels, ") must be positive");
     DYAD_CHECK(image_size > 0 && image_size % 8 == 0, "baseline_cnn: image_size must be a positive multiple of 8, got ",
@@ -89,7 +89,7 @@ std::shared_ptr<nn::Sequential> baseline_cnn(int64_t num_classes, int64_t in_cha
     return m;
 }
 
-std::shared_ptr<nn::Module> resnet18_small(int64_t num_classes, int64_t in_channels) {
+nn::ModuleHolder<nn::Module> resnet18_small(int64_t num_classes, int64_t in_channels) {
     DYAD_CHECK(num_classes > 0 && in_channels > 0, "resnet18_small: num_classes (", num_classes, ") and in_channels (",
                in_channels, ") must be positive");
     return std::make_shared<ResNet>(num_classes, in_channels);

@@ -1,6 +1,9 @@
 // Module: registration of parameters, buffers and children; the PyTorch-ordered walks over them
 // (named_parameters, state_dict, named_modules); load_state_dict; mode and device changes. Sequential.
+#include <cxxabi.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <sstream>
@@ -13,7 +16,7 @@ namespace dyad::nn {
 
 namespace {
 
-thread_local detail::ForwardRecorder* g_recorder = nullptr;
+thread_local ForwardRecorder* g_recorder = nullptr;
 std::atomic<bool> g_fuse_layers{true};
 
 std::string join(const std::string& prefix, const std::string& name) {
@@ -22,17 +25,48 @@ std::string join(const std::string& prefix, const std::string& name) {
 
 }  // namespace
 
-detail::ForwardRecorder* detail::set_forward_recorder(ForwardRecorder* recorder) {
-    ForwardRecorder* prev = g_recorder;
-    g_recorder = recorder;
-    return prev;
-}
+RecorderScope::RecorderScope(ForwardRecorder* recorder) : prev_(g_recorder) { g_recorder = recorder; }
+RecorderScope::~RecorderScope() { g_recorder = prev_; }
+
+static bool recorder_installed() { return g_recorder != nullptr; }
 
 // ---------------------------------------------------------------------------- Module
 Tensor Module::operator()(const Tensor& x) {
     Tensor y = forward(x);
     if (g_recorder) g_recorder->record(*this, x, y);
     return y;
+}
+
+Tensor Module::operator()(const std::vector<Tensor>& inputs) {
+    Tensor y = forward(inputs);
+    if (g_recorder) g_recorder->record(*this, inputs.empty() ? Tensor() : inputs[0], y);
+    return y;
+}
+
+Tensor Module::forward(const Tensor& x) { return forward(std::vector<Tensor>{x}); }
+
+Tensor Module::forward(const std::vector<Tensor>& inputs) {
+    DYAD_CHECK(false, type_name(), ": forward is not implemented for ", inputs.size(), " input",
+               inputs.size() == 1 ? "" : "s",
+               " (override forward(const Tensor&) or forward(const std::vector<Tensor>&))");
+    return Tensor();
+}
+
+std::string Module::type_name() const {
+    // The dynamic type's name without namespaces or template arguments: "Affine" for my::Affine.
+    int status = 0;
+    char* raw = abi::__cxa_demangle(typeid(*this).name(), nullptr, nullptr, &status);
+    std::string name = status == 0 && raw ? raw : typeid(*this).name();
+    std::free(raw);
+    const size_t angle = name.find('<');
+    if (angle != std::string::npos) name = name.substr(0, angle);
+    const size_t colon = name.rfind("::");
+    return colon == std::string::npos ? name : name.substr(colon + 2);
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+    for (auto& entry : children_) entry.second->apply(fn);
+    fn(*this);
 }
 
 void Module::check_new_name(const std::string& name) const {
@@ -231,7 +265,7 @@ bool is(const Module* m) {
 Tensor Sequential::forward(const Tensor& x) {
     const auto& c = children();
     // A recorder must see every layer, so it turns the fusions off.
-    const bool fuse = g_recorder == nullptr && fuse_layers();
+    const bool fuse = !recorder_installed() && fuse_layers();
     auto at = [&c](size_t i) { return i < c.size() ? c[i].second.get() : nullptr; };
     Tensor h = x;
     for (size_t i = 0; i < c.size(); i++) {

@@ -17,7 +17,7 @@ struct Row {
     int64_t params;
 };
 
-class LeafRecorder : public detail::ForwardRecorder {
+class LeafRecorder : public ForwardRecorder {
 public:
     explicit LeafRecorder(Module& model) {
         for (auto& [name, m] : model.named_modules())
@@ -38,18 +38,6 @@ public:
 private:
     std::map<const Module*, std::string> leaves_;
     std::map<const Module*, bool> seen_;
-};
-
-// Installs a recorder for a scope.
-class RecorderScope {
-public:
-    explicit RecorderScope(detail::ForwardRecorder* r) : prev_(detail::set_forward_recorder(r)) {}
-    ~RecorderScope() { detail::set_forward_recorder(prev_); }
-    RecorderScope(const RecorderScope&) = delete;
-    RecorderScope& operator=(const RecorderScope&) = delete;
-
-private:
-    detail::ForwardRecorder* prev_;
 };
 
 // Puts every module in eval mode for a scope and restores each module's own mode afterwards.

@@ -58,6 +58,11 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
                " elements does not fit an int32 index");
     const Tensor xc = x.contiguous();
     Tensor y = Tensor::empty({s.n, s.c, s.p, s.q}, x.dtype(), x.device());
+    // The positions of the maxima serve backward only: not made when nothing is recorded (inference).
+    if (!autograd::needs_grad({x})) {
+        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
+        return y;
+    }
     Tensor idx = Tensor::empty({s.n, s.c, s.p, s.q}, DType::int32, x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
     autograd::record("max_pool2d", {x}, y, [s, idx](const Tensor& dy, autograd::GradSink& g) {
@@ -75,6 +80,10 @@ Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 paddin
                " elements does not fit an int32 index");
     const Tensor xc = x.contiguous();
     Tensor y = Tensor::empty({s.n, s.c, s.p, s.q}, x.dtype(), x.device());
+    if (!autograd::needs_grad({x})) {  // inference: no positions (see max_pool2d)
+        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
+        return y;
+    }
     Tensor idx = Tensor::empty({s.n, s.c, s.p, s.q}, DType::int32, x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
     // The backward reads y (which outputs are > 0): saved, so an in-place update of y before backward

@@ -226,3 +226,89 @@ TEST_CASE("gradcheck rejects inputs it cannot check", "[autograd][gradcheck][err
     REQUIRE_THROWS_WITH(gradcheck(id, {Tensor::ones({2}).requires_grad_()}), Catch::Contains("float64"));
     REQUIRE_THROWS_WITH(gradcheck(id, {Tensor::ones({2}, DType::float64)}), Catch::Contains("nothing to check"));
 }
+
+// ---------------------------------------------------------------------------- custom ops
+namespace {
+
+// d/dx x^3 = 3x^2: the example of include/dyad/autograd.h.
+const autograd::CustomOp kCube{"cube", [](const std::vector<Tensor>& in) { return mul(mul(in[0], in[0]), in[0]); },
+                               [](const Tensor& dy, const std::vector<Tensor>& in, const Tensor&) {
+                                   return std::vector<Tensor>{mul(dy, mul(mul(in[0], in[0]), 3.0))};
+                               }};
+
+// softplus(a) * b with the output reused in backward: d/da = sigmoid(a) * b, d/db = softplus(a).
+const autograd::CustomOp kSoftplusTimes{
+    "softplus_times", [](const std::vector<Tensor>& in) { return mul(log(add(exp(in[0]), 1.0)), in[1]); },
+    [](const Tensor& dy, const std::vector<Tensor>& in, const Tensor& out) {
+        const Tensor e = exp(in[0]);
+        const Tensor sig = div(e, add(e, 1.0));
+        return std::vector<Tensor>{mul(dy, mul(sig, in[1])), mul(dy, div(out, in[1]))};
+    }};
+
+}  // namespace
+
+TEST_CASE("custom ops: forward and backward written by the user pass a gradient check", "[autograd][gradcheck]") {
+    manual_seed(4);
+    const Tensor x = Tensor::randn({3, 5}, DType::float64).requires_grad_();
+    const GradcheckResult r = gradcheck([](const std::vector<Tensor>& v) { return autograd::apply(kCube, v); }, {x});
+    INFO(r.report);
+    REQUIRE(r.ok);
+    const Tensor a = Tensor::randn({4}, DType::float64).requires_grad_();
+    const Tensor b = add(Tensor::rand({4}, DType::float64), 0.5).requires_grad_();  // away from 0 (divided by)
+    const GradcheckResult r2 =
+        gradcheck([](const std::vector<Tensor>& v) { return autograd::apply(kSoftplusTimes, v); }, {a, b});
+    INFO(r2.report);
+    REQUIRE(r2.ok);
+}
+
+TEST_CASE("custom ops: accumulation, no recording without grad, and named errors", "[autograd][errors]") {
+    using Catch::Contains;
+    Tensor x = Tensor::full({2}, 2.0).requires_grad_();
+    // Used twice with another op: gradients add (3x^2 + 1 = 13).
+    sum(add(autograd::apply(kCube, {x}), x)).backward();
+    REQUIRE(x.grad().to_vector<float>() == std::vector<float>{13, 13});
+    {
+        NoGradGuard ng;
+        const Tensor y = autograd::apply(kCube, {x});
+        REQUIRE_FALSE(y.requires_grad());
+        REQUIRE(y.to_vector<float>() == std::vector<float>{8, 8});
+    }
+    // A backward of the wrong arity, shape or kind is named when backward runs.
+    autograd::CustomOp bad = kCube;
+    bad.name = "bad_cube";
+    bad.backward = [](const Tensor& dy, const std::vector<Tensor>&, const Tensor&) {
+        return std::vector<Tensor>{dy, dy};
+    };
+    REQUIRE_THROWS_WITH(sum(autograd::apply(bad, {x})).backward(),
+                        Contains("bad_cube: backward returned 2 gradients for 1 inputs"));
+    bad.backward = [](const Tensor&, const std::vector<Tensor>&, const Tensor&) {
+        return std::vector<Tensor>{Tensor::zeros({3})};
+    };
+    REQUIRE_THROWS_WITH(sum(autograd::apply(bad, {x})).backward(), Contains("bad_cube: the gradient of input 0"));
+    bad.backward = nullptr;
+    REQUIRE_THROWS_WITH(autograd::apply(bad, {x}), Contains("bad_cube: the custom op has no backward function"));
+    bad.forward = [](const std::vector<Tensor>&) { return Tensor(); };
+    REQUIRE_THROWS_WITH(autograd::apply(bad, {Tensor::ones({1})}), Contains("forward returned an undefined tensor"));
+    // An input changed in place after the op recorded it: backward refuses, as for dyad's own ops.
+    Tensor y = Tensor::full({2}, 3.0).requires_grad_();
+    Tensor h = mul(y, 1.0);
+    const Tensor out = autograd::apply(kCube, {h});
+    {
+        NoGradGuard ng;
+        h.add_(Tensor::ones({2}));
+    }
+    REQUIRE_THROWS(sum(out).backward());
+}
+
+TEST_CASE("inference mode records nothing and gives the values of a recorded forward", "[autograd][pool]") {
+    manual_seed(8);
+    const Tensor x = Tensor::randn({2, 3, 6, 6}).requires_grad_();
+    const Tensor with_grad = max_pool2d(x, 2);
+    const Tensor fused_with_grad = relu_max_pool2d(x, 3, 2, 1);
+    InferenceModeGuard im;
+    REQUIRE_FALSE(is_grad_enabled());
+    const Tensor y = max_pool2d(x, 2), z = relu_max_pool2d(x, 3, 2, 1);
+    REQUIRE_FALSE(y.requires_grad());
+    REQUIRE(y.to_vector<float>() == with_grad.to_vector<float>());
+    REQUIRE(z.to_vector<float>() == fused_with_grad.to_vector<float>());
+}

@@ -94,6 +94,14 @@ TEST_CASE("cuda max_pool2d kernels equal naive bit for bit, ties and NaN include
             cuda::max_pool2d_fwd(s, yd.data<float>(), id.data<int32_t>(), xd.data<float>());
             REQUIRE(same_bits(host_floats(yd), y0));
             REQUIRE(cpu(id).to_vector<int32_t>() == i0);
+            // Inference: no positions, the same maxima (relu_max_pool2d_fwd too).
+            Tensor y_only = test::nan_tensor(ny, Device::cuda()), r_only = test::nan_tensor(ny, Device::cuda());
+            cuda::max_pool2d_fwd(s, y_only.data<float>(), nullptr, xd.data<float>());
+            REQUIRE(same_bits(host_floats(y_only), y0));
+            std::vector<float> r0 = nan_filled<float>(ny);
+            naive::relu_max_pool2d_fwd<float>(s, r0.data(), nullptr, x.data());
+            cuda::relu_max_pool2d_fwd(s, r_only.data<float>(), nullptr, xd.data<float>());
+            REQUIRE(same_bits(host_floats(r_only), r0));
 
             // Backward into a gradient that already holds values: it must add, as naive does.
             const std::vector<float> dy = random_floats(ny, seed++);

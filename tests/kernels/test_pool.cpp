@@ -280,6 +280,32 @@ TEST_CASE("max_pool2d kernels: omp equals naive exactly, ties and NaN included",
     }
 }
 
+TEST_CASE("max pool kernels without positions (inference) write the same maxima", "[pool][naive][omp]") {
+    uint64_t seed = 200;
+    for (const WindowCase& c : window_cases()) {
+        const Pool2dShape s = window_shape(c);
+        INFO("x " << shape_str(c.x) << " k (" << s.kh << ", " << s.kw << ") stride (" << s.stride_h << ", "
+                  << s.stride_w << ")");
+        const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
+        const std::vector<float> x = tied_values(nx, seed++, true);
+        std::vector<int32_t> idx(static_cast<size_t>(ny));
+        for (bool relu : {false, true}) {
+            std::vector<float> with = nan_filled<float>(ny), n0 = nan_filled<float>(ny), o0 = nan_filled<float>(ny);
+            if (relu) {
+                naive::relu_max_pool2d_fwd(s, with.data(), idx.data(), x.data());
+                naive::relu_max_pool2d_fwd<float>(s, n0.data(), nullptr, x.data());
+                omp::relu_max_pool2d_fwd(s, o0.data(), nullptr, x.data());
+            } else {
+                naive::max_pool2d_fwd(s, with.data(), idx.data(), x.data());
+                naive::max_pool2d_fwd<float>(s, n0.data(), nullptr, x.data());
+                omp::max_pool2d_fwd(s, o0.data(), nullptr, x.data());
+            }
+            REQUIRE(same_bits(with, n0));
+            REQUIRE(same_bits(with, o0));
+        }
+    }
+}
+
 // The fused relu + max pool against its definition at the kernel level: naive's fused forward equals
 // naive's max pool of naive's relu (values bit for bit, indices equal), omp equals naive exactly, and the
 // fused backward equals max_pool2d_bwd then relu_bwd when both start from zeros; into a gradient that
