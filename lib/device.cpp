@@ -19,10 +19,14 @@ std::string Device::str() const { return is_cpu() ? std::string("cpu") : "cuda:"
 
 namespace {
 std::atomic<CpuKernels> g_cpu_kernels{CpuKernels::omp};
-}
+thread_local int t_cpu_kernels = -1;  // the thread's CpuKernelsGuard override; -1: the process default
+}  // namespace
 
 void set_cpu_kernels(CpuKernels k) { g_cpu_kernels.store(k); }
-CpuKernels cpu_kernels() { return g_cpu_kernels.load(); }
+CpuKernels cpu_kernels() { return t_cpu_kernels >= 0 ? CpuKernels(t_cpu_kernels) : g_cpu_kernels.load(); }
+
+CpuKernelsGuard::CpuKernelsGuard(CpuKernels k) : prev_(t_cpu_kernels) { t_cpu_kernels = int(k); }
+CpuKernelsGuard::~CpuKernelsGuard() { t_cpu_kernels = prev_; }
 const char* cpu_kernels_name(CpuKernels k) { return k == CpuKernels::naive ? "naive" : "omp"; }
 
 bool cuda_built() { return DYAD_WITH_CUDA != 0; }

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # ThreadSanitizer over dyad's threads: the OpenMP kernels (libomp with the Archer tool, which makes
-# OpenMP's synchronisation visible to TSan) and the data loader's prefetch thread.
+# OpenMP's synchronisation visible to TSan), the data loader's prefetch thread, and two models trained on
+# two threads at once (the thread contract, docs/architecture.md).
 #
-#   bash scripts/tsan.sh [CATCH_FILTER]     (default: "[omp],[loader],[data],[integration]")
+#   bash scripts/tsan.sh [CATCH_FILTER]     (default: "[omp],[loader],[data],[integration],[threads]")
 #
 # Builds the tsan preset (clang, CPU only) in build-tsan, runs the chosen tests with 2 and 3 OpenMP threads,
 # and exits non-zero on any report. Needs `bash scripts/setup.sh --sanitize`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-filter=${1:-"[omp],[loader],[data],[integration]"}
+filter=${1:-"[omp],[loader],[data],[integration],[threads]"}
 archer=$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | sort -V | tail -1 || true)
 [ -n "$archer" ] || { echo "tsan: libarcher.so not found (install libomp-dev)" >&2; exit 1; }
 

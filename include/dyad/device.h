@@ -24,22 +24,23 @@ struct Device {
 
 // The CPU kernel set used for CPU tensors: naive (plain loops, the reference) or omp (blocked,
 // vectorised, parallel; the default). float64 always runs on the naive kernels, which are the only
-// ones templated for it. The setting is process-wide.
+// ones templated for it. set_cpu_kernels sets the process-wide default; cpu_kernels() is the calling
+// thread's set (its CpuKernelsGuard, if one is active, else the default).
 enum class CpuKernels { naive, omp };
 void set_cpu_kernels(CpuKernels k);
 CpuKernels cpu_kernels();
 const char* cpu_kernels_name(CpuKernels k);
 
-// Sets the CPU kernel set for a scope and restores the previous one on exit.
+// Uses kernel set k on the calling thread for a scope (other threads keep theirs), then restores it.
 class CpuKernelsGuard {
 public:
-    explicit CpuKernelsGuard(CpuKernels k) : prev_(cpu_kernels()) { set_cpu_kernels(k); }
-    ~CpuKernelsGuard() { set_cpu_kernels(prev_); }
+    explicit CpuKernelsGuard(CpuKernels k);
+    ~CpuKernelsGuard();
     CpuKernelsGuard(const CpuKernelsGuard&) = delete;
     CpuKernelsGuard& operator=(const CpuKernelsGuard&) = delete;
 
 private:
-    CpuKernels prev_;
+    int prev_;  // the thread's previous override (-1: none)
 };
 
 // Whether this build has the CUDA backend compiled in (DYAD_WITH_CUDA at configure time).

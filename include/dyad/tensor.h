@@ -44,10 +44,12 @@ using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "(2, 3, 4)"
 int64_t shape_numel(const Shape& s);
 
-// Seeds the process-wide generator behind randn/rand: the same seed gives the same numbers on every
-// machine (the generator and the normal transform are dyad's own, not the C++ library's).
+// Seeds the calling thread's generator behind randn/rand and dropout: the same seed gives the same numbers on
+// every machine (the generator and the normal transform are dyad's own, not the C++ library's). Each
+// thread has its own generator, starting from the same default seed, so two threads never draw from one
+// stream and a thread's numbers do not depend on what other threads do.
 void manual_seed(uint64_t seed);
-// The generator's whole state, to save and restore (checkpoints resume the same random stream).
+// The calling thread's generator state, to save and restore (checkpoints resume the same random stream).
 struct RngState {
     uint64_t s[4];
 };

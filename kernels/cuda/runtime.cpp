@@ -1,6 +1,6 @@
 // CUDA runtime (host code, compiled by the C++ compiler): one context per device holding the dyad
-// stream, the cuBLAS and cuDNN handles, the workspace, pinned staging buffers, the fault record and the
-// state of a graph capture (the allocations it made, the frees it deferred).
+// stream, pinned staging buffers, the fault record and the state of a graph capture (the allocations it
+// made, the frees it deferred); and per thread and device, the cuBLAS and cuDNN handles and the workspaces.
 #include "runtime.h"
 
 #include <atomic>
@@ -44,22 +44,18 @@ struct PinnedBlock {
     cudaEvent_t done = nullptr;
 };
 
+// The state of one device that every thread shares: the stream (all of dyad's work on the device is ordered
+// on it, whichever thread queues it, so tensors handed between threads need no events), the memory
+// counters, the pinned staging buffers (under a mutex), the fault record and the capture state.
 struct Context {
     int device = 0;
-    std::once_flag stream_once, cublas_once, cudnn_once, staging_once;
+    std::once_flag stream_once, staging_once;
     cudaStream_t stream = nullptr;
-    cublasHandle_t cublas = nullptr;
-    cudnnHandle_t cudnn = nullptr;
     FaultRecord* faults = nullptr;  // mapped pinned host memory
 
     std::atomic<size_t> in_use{0}, peak{0}, allocations{0};
     std::atomic<size_t> limit{0};  // set_memory_limit; 0: none
     size_t total_memory = 0;       // the device's memory, read once
-
-    void* ws = nullptr;
-    void* cublas_ws = nullptr;  // cuBLAS's workspace (cublasSetWorkspace)
-    size_t cublas_ws_bytes = 0;
-    size_t ws_bytes = 0;
 
     std::mutex staging_mutex;
     void* pinned[2] = {nullptr, nullptr};
@@ -83,10 +79,6 @@ struct Context {
         if (!stream) return;
         (void)cudaSetDevice(device);
         (void)cudaStreamSynchronize(stream);
-        if (cublas) (void)cublasDestroy(cublas);
-        if (cudnn) (void)cudnnDestroy(cudnn);
-        if (ws) (void)cudaFreeAsync(ws, stream);
-        if (cublas_ws) (void)cudaFreeAsync(cublas_ws, stream);
         for (const auto& r : retired_ws) (void)cudaFreeAsync(r.first, stream);
         for (int i = 0; i < 2; i++) {
             if (pinned_ready[i]) (void)cudaEventDestroy(pinned_ready[i]);
@@ -100,11 +92,23 @@ struct Context {
         (void)cudaStreamSynchronize(stream);
         (void)cudaStreamDestroy(stream);
         stream = nullptr;
-        cublas = nullptr;
-        cudnn = nullptr;
-        ws = cublas_ws = nullptr;
         faults = nullptr;
     }
+};
+
+// What each thread has of its own on a device: cuBLAS and cuDNN handles (cuDNN forbids using one handle
+// from two threads at once; cuBLAS recommends a handle per thread), cuBLAS's workspace, and dyad's scratch
+// workspace, which a thread may grow (and free) between two of its own kernels while another thread's
+// kernels use theirs. All of them are bound to the device's one stream.
+struct ThreadState {
+    int device = 0;
+    cublasHandle_t cublas = nullptr;
+    cudnnHandle_t cudnn = nullptr;
+    void* cublas_ws = nullptr;
+    size_t cublas_ws_bytes = 0;
+    void* ws = nullptr;
+    size_t ws_bytes = 0;
+    void release() noexcept;  // below, once free_device is declared
 };
 
 // Set by shutdown() and at process exit: tensors freed after that (statics destroyed later) leave their
@@ -138,6 +142,17 @@ std::vector<std::unique_ptr<Context>>& contexts() {
 }
 
 thread_local int t_device = -1;
+
+// The calling thread's states, one per device, released when the thread ends (a thread's handles and
+// workspaces are of no use to any other). The main thread's are released at exit before any static
+// object is destroyed (thread-local objects go first), while cuBLAS and cuDNN are still loaded; after
+// that, t_states_gone tells a late caller (a static tensor freed at exit) that nothing is left.
+struct ThreadStates {
+    std::vector<std::unique_ptr<ThreadState>> per_device;
+    ~ThreadStates();
+};
+thread_local ThreadStates t_states;
+thread_local bool t_states_gone = false;  // trivially destructible: still readable during exit
 
 // The device's context with its stream and fault record created (once).
 Context& ctx(int device) {
@@ -248,7 +263,12 @@ int current_device() { return t_device < 0 ? 0 : t_device; }
 
 void release_all() noexcept {
     auto& all = contexts();
-    if (g_shut_down.exchange(true)) return;
+    if (g_shut_down.load()) return;
+    // The calling thread's handles and workspaces first (while the runtime is up), then every device's.
+    for (auto& st : t_states.per_device)
+        if (st) st->release();
+    t_states.per_device.clear();
+    g_shut_down.store(true);
     g_torn_down.store(true);
     for (auto& c : all) {
         c->free_all();
@@ -260,66 +280,124 @@ void release_all() noexcept {
 }
 
 // ---------------------------------------------------------------- context
+namespace {
+// The calling thread's state on `device` (created on first use).
+ThreadState& thread_state(int device) {
+    ctx(device);  // checks the device and that the runtime is up
+    if (t_states_gone)
+        throw Error(::dyad::detail::str("runtime.cpp:", __LINE__,
+                                        ": GPU used by a thread whose GPU state was already "
+                                        "released (at its exit)"));
+    auto& v = t_states.per_device;
+    if (v.size() <= size_t(device)) v.resize(size_t(device) + 1);
+    if (!v[size_t(device)]) {
+        v[size_t(device)] = std::make_unique<ThreadState>();
+        v[size_t(device)]->device = device;
+    }
+    return *v[size_t(device)];
+}
+}  // namespace
+
+void ThreadState::release() noexcept {
+    if (g_torn_down.load()) return;  // the process is going: the driver reclaims everything
+    try {
+        Context& c = ctx(device);
+        use_device(device);
+        if (cublas) (void)cublasDestroy(cublas);
+        if (cudnn) (void)cudnnDestroy(cudnn);
+        cublas = nullptr;
+        cudnn = nullptr;
+        if (cublas_ws) free_device(cublas_ws, cublas_ws_bytes, device);
+        cublas_ws = nullptr;
+        if (ws) {
+            // A graph captured on this device may still use this thread's workspace: kept until it goes.
+            std::lock_guard<std::mutex> lock(c.capture_mu);
+            if (c.live_graphs > 0) {
+                c.retired_ws.emplace_back(ws, ws_bytes);
+                ws = nullptr;
+            }
+        }
+        if (ws) free_device(ws, ws_bytes, device);
+        ws = nullptr;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dyad: releasing a thread's GPU state failed: %s\n", e.what());
+    }
+}
+
+ThreadStates::~ThreadStates() {
+    for (auto& st : per_device)
+        if (st) st->release();
+    t_states_gone = true;
+}
+
 cudaStream_t stream() { return ctx(current_device()).stream; }
 
 cublasHandle_t cublas() {
-    Context& c = ctx(current_device());
-    std::call_once(c.cublas_once, [&] {
+    const int dev = current_device();
+    ThreadState& t = thread_state(dev);
+    if (!t.cublas) {
+        Context& c = ctx(dev);
         // A handle (and its workspace) made inside a capture would live in graph memory: the warm-up calls of
         // a captured step make it.
         refuse_in_capture(c, __LINE__, "the first GEMM (creating the cuBLAS handle) cannot run");
-        DYAD_CUBLAS_CHECK(cublasCreate(&c.cublas));
-        DYAD_CUBLAS_CHECK(cublasSetStream(c.cublas, c.stream));  // this also resets the workspace
+        cublasHandle_t h = nullptr;
+        DYAD_CUBLAS_CHECK(cublasCreate(&h));
+        t.cublas = h;
+        DYAD_CUBLAS_CHECK(cublasSetStream(t.cublas, c.stream));  // this also resets the workspace
         // A fixed workspace of dyad's own, the size cuBLAS recommends for Hopper (4 MiB before it): with its
         // default pool cuBLAS would allocate a new workspace inside every captured graph.
-        c.cublas_ws_bytes = size_t(32) << 20;
-        c.cublas_ws = malloc_device(c.cublas_ws_bytes, c.device);
-        DYAD_CUBLAS_CHECK(cublasSetWorkspace(c.cublas, c.cublas_ws, c.cublas_ws_bytes));
-    });
-    return c.cublas;
+        t.cublas_ws = malloc_device(size_t(32) << 20, dev);
+        t.cublas_ws_bytes = size_t(32) << 20;
+        DYAD_CUBLAS_CHECK(cublasSetWorkspace(t.cublas, t.cublas_ws, t.cublas_ws_bytes));
+    }
+    return t.cublas;
 }
 
 cudnnHandle_t cudnn() {
-    Context& c = ctx(current_device());
-    std::call_once(c.cudnn_once, [&] {
-        DYAD_CUDNN_CHECK(cudnnCreate(&c.cudnn));
-        DYAD_CUDNN_CHECK(cudnnSetStream(c.cudnn, c.stream));
-    });
-    return c.cudnn;
+    const int dev = current_device();
+    ThreadState& t = thread_state(dev);
+    if (!t.cudnn) {
+        cudnnHandle_t h = nullptr;
+        DYAD_CUDNN_CHECK(cudnnCreate(&h));
+        t.cudnn = h;
+        DYAD_CUDNN_CHECK(cudnnSetStream(t.cudnn, ctx(dev).stream));
+    }
+    return t.cudnn;
 }
 
 void* workspace(size_t nbytes) {
     const int dev = current_device();
     Context& c = ctx(dev);
-    if (nbytes <= c.ws_bytes) return c.ws;
+    ThreadState& t = thread_state(dev);
+    if (nbytes <= t.ws_bytes) return t.ws;
     // Capture hazard: a block allocated now would be a graph allocation, valid only while the graph runs,
     // yet it would stay the workspace of every eager call after. The warm-up calls size the workspace.
     if (c.capturing.load())
         throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": the workspace of cuda:", dev, " (",
-                                        mib(c.ws_bytes), ") would grow to ", mib(nbytes),
+                                        mib(t.ws_bytes), ") would grow to ", mib(nbytes),
                                         " inside a captured step; the eager warm-up calls must size it (run the "
                                         "step eagerly with these shapes first)"));
     // Grow by at least half so a slowly rising sequence of requests does not reallocate each time. The
     // old block is freed in stream order: kernels queued before still see valid memory. A captured graph
     // may hold the old block's address in its nodes and use it at every replay: while any graph exists,
     // the old block is kept (freed when the last graph is destroyed).
-    const size_t grown = std::max(nbytes, c.ws_bytes + c.ws_bytes / 2);
-    if (c.ws) {
+    const size_t grown = std::max(nbytes, t.ws_bytes + t.ws_bytes / 2);
+    if (t.ws) {
         bool keep = false;
         {
             std::lock_guard<std::mutex> lock(c.capture_mu);
             if (c.live_graphs > 0) {
-                c.retired_ws.emplace_back(c.ws, c.ws_bytes);
+                c.retired_ws.emplace_back(t.ws, t.ws_bytes);
                 keep = true;
             }
         }
-        if (!keep) free_device(c.ws, c.ws_bytes, dev);
+        if (!keep) free_device(t.ws, t.ws_bytes, dev);
     }
-    c.ws = nullptr;
-    c.ws_bytes = 0;
-    c.ws = malloc_device(grown, dev);
-    c.ws_bytes = grown;
-    return c.ws;
+    t.ws = nullptr;
+    t.ws_bytes = 0;
+    t.ws = malloc_device(grown, dev);
+    t.ws_bytes = grown;
+    return t.ws;
 }
 
 FaultRecord* fault_record() { return ctx(current_device()).faults; }

@@ -53,7 +53,9 @@ void Generator::set_state(const uint64_t in[4]) {
 }
 
 Generator& global_generator() {
-    static Generator g;
+    // One per thread: a thread's random stream (initial weights, dropout masks) depends on its own seed and
+    // draws only, never on another thread's. Every thread starts from the default seed.
+    thread_local Generator g;
     return g;
 }
 

@@ -1,4 +1,5 @@
-// The process-wide random generator behind randn/rand (and, later, dropout and shuffling).
+// The random generator behind randn/rand and dropout: one per thread (global_generator() is the calling
+// thread's), seeded by manual_seed on that thread.
 // xoshiro256** seeded through splitmix64; normals by Box-Muller. Everything is dyad's own arithmetic, so
 // a seed gives the same numbers with every compiler and standard library.
 #pragma once
