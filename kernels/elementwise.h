@@ -40,7 +40,8 @@ void unary_bwd(UnaryOp op, T* dx, const T* dy, const T* x, const T* y, int64_t n
 template <typename T>
 void fill(T* out, T value, int64_t n);
 // out = static_cast<TO>(in) over s (out: stride[0], in: stride[1]); any of float, double, int32_t,
-// uint8_t. Float to integer conversion truncates toward zero (values must fit).
+// int64_t, uint8_t. Float to integer conversion truncates toward zero (values must fit); a narrowing
+// integer conversion keeps the low bits (two's complement), as static_cast does.
 template <typename TO, typename TI>
 void copy(TO* out, const TI* in, const StridedShape& s);
 }  // namespace naive

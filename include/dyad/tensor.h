@@ -14,9 +14,10 @@
 namespace dyad {
 
 // ---------------------------------------------------------------------------- dtype
-// float32: everything; float64: the naive kernels (gradient checks); int32: labels and indices;
-// uint8: images.
-enum class DType { float32, float64, int32, uint8 };
+// float32: everything; float64: the naive kernels (gradient checks); int32: labels and indices (argmax,
+// pooling windows); int64: labels and indices as PyTorch writes them (topk's indices; gather, index_select
+// and cross_entropy take int32 or int64); uint8: images and masks (comparisons, where).
+enum class DType { float32, float64, int32, int64, uint8 };
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
 bool is_floating(DType t);
@@ -34,6 +35,10 @@ constexpr DType dtype_of<double>() {
 template <>
 constexpr DType dtype_of<int32_t>() {
     return DType::int32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+    return DType::int64;
 }
 template <>
 constexpr DType dtype_of<uint8_t>() {
@@ -77,6 +82,7 @@ public:
     static Tensor from_vector(const std::vector<float>& data, const Shape& shape, Device device = Device::cpu());
     static Tensor from_vector(const std::vector<double>& data, const Shape& shape, Device device = Device::cpu());
     static Tensor from_vector(const std::vector<int32_t>& data, const Shape& shape, Device device = Device::cpu());
+    static Tensor from_vector(const std::vector<int64_t>& data, const Shape& shape, Device device = Device::cpu());
     static Tensor from_vector(const std::vector<uint8_t>& data, const Shape& shape, Device device = Device::cpu());
     // Standard normal / uniform [0, 1) samples from the generator seeded by manual_seed (floating dtypes).
     static Tensor randn(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());

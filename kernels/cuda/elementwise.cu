@@ -312,6 +312,7 @@ void fill(T* out, T value, int64_t n) {
 template void fill<float>(float*, float, int64_t);
 template void fill<double>(double*, double, int64_t);
 template void fill<int32_t>(int32_t*, int32_t, int64_t);
+template void fill<int64_t>(int64_t*, int64_t, int64_t);
 template void fill<uint8_t>(uint8_t*, uint8_t, int64_t);
 
 template <typename TO, typename TI>
@@ -340,10 +341,12 @@ void copy(TO* out, const TI* in, const StridedShape& s) {
     DYAD_COPY_PAIR(TO, float)   \
     DYAD_COPY_PAIR(TO, double)  \
     DYAD_COPY_PAIR(TO, int32_t) \
+    DYAD_COPY_PAIR(TO, int64_t) \
     DYAD_COPY_PAIR(TO, uint8_t)
 DYAD_COPY_FROM(float)
 DYAD_COPY_FROM(double)
 DYAD_COPY_FROM(int32_t)
+DYAD_COPY_FROM(int64_t)
 DYAD_COPY_FROM(uint8_t)
 #undef DYAD_COPY_FROM
 #undef DYAD_COPY_PAIR

@@ -58,6 +58,8 @@ decltype(auto) visit_dtype(DType dt, F&& f) {
             return f(double{});
         case DType::int32:
             return f(int32_t{});
+        case DType::int64:
+            return f(int64_t{});
         case DType::uint8:
             return f(uint8_t{});
         case DType::float32:

@@ -28,6 +28,8 @@ size_t dtype_size(DType t) {
             return 8;
         case DType::int32:
             return 4;
+        case DType::int64:
+            return 8;
         case DType::uint8:
             return 1;
     }
@@ -42,6 +44,8 @@ const char* dtype_name(DType t) {
             return "float64";
         case DType::int32:
             return "int32";
+        case DType::int64:
+            return "int64";
         case DType::uint8:
             return "uint8";
     }
@@ -226,6 +230,9 @@ Tensor Tensor::from_vector(const std::vector<double>& d, const Shape& s, Device 
 Tensor Tensor::from_vector(const std::vector<int32_t>& d, const Shape& s, Device dev) {
     return from_vector_impl(d, s, dev);
 }
+Tensor Tensor::from_vector(const std::vector<int64_t>& d, const Shape& s, Device dev) {
+    return from_vector_impl(d, s, dev);
+}
 Tensor Tensor::from_vector(const std::vector<uint8_t>& d, const Shape& s, Device dev) {
     return from_vector_impl(d, s, dev);
 }
@@ -314,6 +321,7 @@ std::vector<T> Tensor::to_vector() const {
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 
 // ---------------------------------------------------------------------------- conversion

@@ -230,3 +230,54 @@ TEST_CASE("large host blocks are cached and reused by size", "[tensor]") {
     REQUIRE(host_cache_stats().cached_bytes == 0);  // disabled: freed at once
     set_host_cache_limit(size_t(1) << 30);
 }
+
+// ---------------------------------------------------------------------------- int64
+TEST_CASE("int64: size, name, from_vector, to_vector, item and printing keep every bit", "[tensor]") {
+    REQUIRE(dtype_size(DType::int64) == 8);
+    REQUIRE(std::string(dtype_name(DType::int64)) == "int64");
+    REQUIRE_FALSE(is_floating(DType::int64));
+    REQUIRE(dtype_of<int64_t>() == DType::int64);
+    // Values beyond 2^53 (not representable in a double) and the extremes.
+    const std::vector<int64_t> v = {0, -1, (int64_t(1) << 53) + 1, INT64_MAX, INT64_MIN, 5};
+    const Tensor t = Tensor::from_vector(v, {2, 3});
+    REQUIRE(t.dtype() == DType::int64);
+    REQUIRE(t.to_vector<int64_t>() == v);
+    REQUIRE(t.t().contiguous().to_vector<int64_t>() == std::vector<int64_t>{v[0], v[3], v[1], v[4], v[2], v[5]});
+    REQUIRE(Tensor::full({}, -7, DType::int64).item() == -7.0);
+    REQUIRE_THROWS_WITH(t.to_vector<int32_t>(), Catch::Contains("int64") && Catch::Contains("int32"));
+    std::ostringstream os;
+    os << t;
+    REQUIRE(os.str().find("9007199254740993") != std::string::npos);  // 2^53 + 1, exactly
+    REQUIRE(os.str().find("-9223372036854775808") != std::string::npos);
+    REQUIRE(os.str().find("dtype=int64") != std::string::npos);
+    REQUIRE_THAT(values(Tensor::arange(5, 0, -2, DType::int64)), AllClose(std::vector<double>{5, 3, 1}));
+}
+
+TEST_CASE("int64 converts to and from every dtype, on both CPU kernel sets", "[tensor]") {
+    for (CpuKernels k : {CpuKernels::naive, CpuKernels::omp}) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor f = Tensor::from_vector(std::vector<float>{-1.75f, 0.5f, 2.9f, 255.f, 3e9f}, {5});
+        // Float to integer truncates toward zero; 3e9 does not fit int32 but fits int64.
+        REQUIRE(f.to(DType::int64).to_vector<int64_t>() == std::vector<int64_t>{-1, 0, 2, 255, 3000000000});
+        const Tensor big = Tensor::from_vector(std::vector<int64_t>{-3, 40, (int64_t(1) << 40) + 7, 255}, {4});
+        REQUIRE(big.to(DType::float64).to_vector<double>() == std::vector<double>{-3, 40, 1099511627783.0, 255});
+        REQUIRE(big.to(DType::float32).to_vector<float>() == std::vector<float>{-3, 40, 1099511627776.f, 255});
+        // Narrowing integer conversions keep the low bits, as static_cast does.
+        REQUIRE(big.to(DType::int32).to_vector<int32_t>() == std::vector<int32_t>{-3, 40, 7, 255});
+        REQUIRE(big.to(DType::uint8).to_vector<uint8_t>() == std::vector<uint8_t>{253, 40, 7, 255});
+        const Tensor i = Tensor::from_vector(std::vector<int32_t>{INT32_MIN, -1, INT32_MAX}, {3});
+        REQUIRE(i.to(DType::int64).to_vector<int64_t>() == std::vector<int64_t>{INT32_MIN, -1, INT32_MAX});
+        const Tensor u = Tensor::from_vector(std::vector<uint8_t>{0, 200, 255}, {3});
+        REQUIRE(u.to(DType::int64).to_vector<int64_t>() == std::vector<int64_t>{0, 200, 255});
+        // A strided source, and fill_ / copy_ into int64.
+        REQUIRE(big.slice(0, 0, 4, 2).to(DType::float64).to_vector<double>() ==
+                std::vector<double>{-3, 1099511627783.0});
+        Tensor z = Tensor::zeros({2, 2}, DType::int64);
+        REQUIRE(z.to_vector<int64_t>() == std::vector<int64_t>(4, 0));
+        z.fill_(-5);
+        REQUIRE(z.to_vector<int64_t>() == std::vector<int64_t>(4, -5));
+        z.copy_(Tensor::from_vector(std::vector<float>{1.5f, -2.5f}, {2}));  // broadcast + convert
+        REQUIRE(z.to_vector<int64_t>() == std::vector<int64_t>{1, -2, 1, -2});
+    }
+}

@@ -12,7 +12,7 @@
 
 namespace dyad::test {
 
-constexpr DType kAllTypes[] = {DType::float32, DType::float64, DType::int32, DType::uint8};
+constexpr DType kAllTypes[] = {DType::float32, DType::float64, DType::int32, DType::int64, DType::uint8};
 constexpr Layout kLayouts[] = {Layout::contiguous, Layout::transposed, Layout::strided};
 
 // Normal(0, 1) values laid out as asked; for ops defined on x > 0, exp(x / 2) instead (about 0.1 to 8).
