@@ -143,8 +143,9 @@ Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 
 // Mean over the batch of -sum_c q_c * log_softmax(logits)_c, where q is the one-hot label smoothed as
 // q = (1 - label_smoothing) * onehot + label_smoothing / C (PyTorch's definition). logits (N, C) float,
-// labels (N) int32 in [0, C) on the same device. Fused: one pass for the loss (log-sum-exp per row kept)
-// and one for the gradient, (softmax - q) / N times the incoming gradient. Result shape ().
+// labels (N) int32 or int64 (PyTorch's dtype; the same results) in [0, C) on the same device. Fused: one
+// pass for the loss (log-sum-exp per row kept) and one for the gradient, (softmax - q) / N times the
+// incoming gradient. Result shape ().
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
 
 // Elementwise test for finite values: uint8 tensor, 1 where x is neither inf nor NaN. Not differentiable.
