@@ -600,6 +600,19 @@ void synchronize(int device) {
     wait_stream();
 }
 
+void wait_stream_quietly(int device) noexcept {
+    if (g_torn_down.load()) return;
+    try {
+        Context& c = ctx(device);
+        if (c.capturing.load()) return;
+        use_device(device);
+        g_host_waits.fetch_add(1, std::memory_order_relaxed);
+        DYAD_CUDA_WARN(cudaStreamSynchronize(c.stream));
+    } catch (...) {
+        // A context that cannot be made has no queued work to wait for.
+    }
+}
+
 void wait_stream() {
     const int dev = current_device();
     Context& c = ctx(dev);

@@ -57,6 +57,10 @@ void synchronize(int device);
 // Every host wait goes through here (counted for tests and diagnostics): waits for the stream, then
 // reports any pending fault.
 void wait_stream();
+// For destructors (the deleter of a Tensor::from_blob on a GPU runs after the work queued on it): waits for
+// the device's stream (counted like wait_stream) without reporting faults. Never throws; does nothing
+// during a capture (a wait would invalidate it) or after teardown.
+void wait_stream_quietly(int device) noexcept;
 size_t host_wait_count();
 
 // ---------------------------------------------------------------- graph capture
