@@ -36,6 +36,40 @@ Tensor log(const Tensor& a);   // log of x <= 0 gives -inf/nan like std::log
 Tensor sqrt(const Tensor& a);  // gradient 0.5 / sqrt(x): inf at 0
 // min(max(a, lo), hi). Gradient passes where lo <= a <= hi (boundaries included), 0 outside.
 Tensor clamp(const Tensor& a, double lo, double hi);
+// |a|. Gradient sign(a): 1 for a > 0, -1 for a < 0, and 0 at 0 (either sign) and at NaN, as PyTorch.
+Tensor abs(const Tensor& a);
+// 1 / (1 + e^-a), computed as e^a / (1 + e^a) for a < 0 so that no e^|a| overflows: exact 0 and 1 only
+// where float rounding gives them, never NaN for infinite a. Gradient y * (1 - y), from the output.
+Tensor sigmoid(const Tensor& a);
+// tanh(a) (the C library's, accurate for every a). Gradient 1 - y^2, from the output.
+Tensor tanh(const Tensor& a);
+
+// Comparisons: a uint8 mask (1 where the relation holds, 0 elsewhere) of the broadcast shape. Any dtypes:
+// operands of different dtypes are compared in the wider one (float64 > float32 > int64 > int32 > uint8,
+// PyTorch's promotion). IEEE rules: every comparison with a NaN is false except ne, which is true; -0 == +0.
+// The scalar forms convert the scalar to a's dtype when a is floating or when the scalar is an integer in
+// the range of a's integer dtype; otherwise (eq(int_tensor, 2.5), gt(uint8_tensor, 300)) both are compared
+// in float64. Not differentiable (the result is an integer mask).
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, double s);
+Tensor ne(const Tensor& a, double s);
+Tensor lt(const Tensor& a, double s);
+Tensor le(const Tensor& a, double s);
+Tensor gt(const Tensor& a, double s);
+Tensor ge(const Tensor& a, double s);
+
+// a where cond is nonzero, b elsewhere, elementwise over the shape cond, a and b broadcast to. cond: uint8
+// (a comparison's mask); a and b: one dtype (any) and cond's device. The scalar forms take the other
+// operand's dtype. Differentiable in a and b (floating): dy flows to a where cond holds and to b elsewhere,
+// summed over broadcast dims; exactly 0 flows to the side not taken, even when its value is inf or NaN.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, double b);
+Tensor where(const Tensor& cond, double a, const Tensor& b);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
