@@ -102,10 +102,20 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = fa
 // order of the reduced dims) when values tie. NaN wins over numbers (the first NaN is returned).
 Tensor max(const Tensor& x);
 Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+// Minimum value, with max's rules mirrored: backward sends the whole gradient to the first minimum (lowest
+// index in row-major order of the reduced dims) when values tie, -0 and +0 tying; NaN wins over numbers
+// here too (the first NaN is returned), as PyTorch.
+Tensor min(const Tensor& x);
+Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
 // Index (int32) of the first maximum along `dim`; over all elements (flat row-major index) without dim.
-// Not differentiable.
+// A NaN counts as the maximum (the first NaN). Not differentiable. int32, not PyTorch's int64: dyad's
+// indices into one dim are int32 (max's, max_pool2d's), and the comparisons promote, so
+// eq(argmax(logits, 1), int64_labels) works as it is.
 Tensor argmax(const Tensor& x);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+// The same for the first minimum (a NaN counts as the minimum here, as in min).
+Tensor argmin(const Tensor& x);
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
 
 // ---------------------------------------------------------------------------- gemm
 // Matrix product. a: (M, K) or (B, M, K); b: (K, N) or (B, K, N); a 2-D operand is shared by every
