@@ -228,6 +228,15 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor squeeze(const Tensor& x, int64_t dim);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 
+// Joins tensors along an existing dim (negative counts from the end): every tensor has the same number of
+// dims (at least 1), dtype (any) and device, and the same sizes in every other dim; sizes along dim may
+// differ, 0 included. Result: a new contiguous tensor; the inputs are copied in order. Differentiable
+// (floating): each input receives its slice of the gradient.
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// Joins tensors of one shape along a new dim inserted at `dim` (in [-(ndim + 1), ndim]): the result has
+// shape (..., count, ...). Differentiable like cat (it is unsqueeze, then cat).
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+
 // Shape that a and b broadcast to; throws naming `op` and both shapes when they do not.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op = "broadcast");
 

@@ -77,6 +77,9 @@ decltype(auto) visit_dtype(DType dt, F&& f) {
 
 // Raw memory helpers, dispatched by device.
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes);
+// dst (any strides) = src broadcast to dst's shape, converting the dtype, between any two devices. No
+// autograd; dst must not overlap src (unless they are the same view).
+void copy_into(const Tensor& dst, const Tensor& src);
 
 }  // namespace detail
 }  // namespace dyad
