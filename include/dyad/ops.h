@@ -117,6 +117,35 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmin(const Tensor& x);
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
 
+// ---------------------------------------------------------------------------- index
+// Indices are int32 or int64 (PyTorch's dtype) on x's device; x is float32 or float64 with at most 8 dims.
+// Index values must lie in [0, size of the indexed dim) (no negative indices, as in PyTorch's gather). On
+// the CPU a bad one is an error naming its value and position; on a GPU the values are not read back: the
+// kernel records the first bad one, whose output element is NaN, and the next wait (item(), to(cpu),
+// synchronize()) throws a dyad::Error naming it, as cross_entropy does for labels.
+
+// out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (likewise for the other dims): out has index's shape.
+// index has as many dims as x and is no larger than x in every dim but `dim`. Differentiable in x: each
+// out element's gradient is added to the x element it came from (repeated indices add up, in row-major
+// order of the index: deterministic, and the same bits on the CPU and the GPU).
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// The slices of x at the given positions along `dim`: out has x's shape with that dim of index's length
+// (index 1-D, or 0-d for one position), out[..., j, ...] = x[..., index[j], ...]. Positions may repeat.
+// Differentiable in x, with gather's rule (it is a gather of the index broadcast along the other dims).
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+
+// The k largest (smallest when !largest) elements along `dim` and their positions (int64, as PyTorch):
+// values and indices have x's shape with `dim` of size k, 0 <= k <= x.size(dim). Order: largest first
+// (smallest first), ties by the lower position; NaN counts as larger than every number, as in PyTorch's
+// sort and topk (first when largest, never among the smallest while numbers remain). The result is always
+// sorted: sorted = false (PyTorch: unspecified order) gives the same order. Differentiable in the values:
+// the gradient goes to the positions in indices (values = gather(x, dim, indices)).
+struct TopK {
+    Tensor values;
+    Tensor indices;
+};
+TopK topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true);
+
 // ---------------------------------------------------------------------------- gemm
 // Matrix product. a: (M, K) or (B, M, K); b: (K, N) or (B, K, N); a 2-D operand is shared by every
 // batch. Result (M, N) or (B, M, N). Transposed views (x.t(), x.transpose(-2, -1)) are used as they are,

@@ -871,6 +871,12 @@ void check_faults(int device) {
             throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": cross_entropy (found on cuda:", device,
                                             " at the next synchronisation): label ", a, " at index ", b,
                                             " is out of range [0, ", n, ") for ", n, " classes"));
+        case Fault::gather_index_out_of_range:
+        case Fault::index_select_out_of_range:
+            throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": ",
+                                            Fault(code) == Fault::gather_index_out_of_range ? "gather" : "index_select",
+                                            " (found on cuda:", device, " at the next synchronisation): index ", a,
+                                            " at position ", b, " is out of range [0, ", n, ") for a dim of size ", n));
         case Fault::none:
             break;
     }
