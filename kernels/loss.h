@@ -21,15 +21,15 @@ void log_softmax_fwd(const ReduceShape& s, T* y, const T* x);
 template <typename T>
 void log_softmax_bwd(const ReduceShape& s, T* dx, const T* dy, const T* y);
 
-// logits (n, c), labels (n) in [0, c) (checked by the caller). loss[0] = mean over rows of
-// lse - (1 - eps) * x[label] - eps / c * sum_c x, with lse = log-sum-exp of the row; lse (n) is saved for
-// backward. eps = label smoothing.
-template <typename T>
-void cross_entropy_fwd(int64_t n, int64_t c, T* loss, T* lse, const T* logits, const int32_t* labels, T eps);
+// logits (n, c), labels (n) in [0, c) (checked by the caller), L = int32_t or int64_t. loss[0] = mean over
+// rows of lse - (1 - eps) * x[label] - eps / c * sum_c x, with lse = log-sum-exp of the row; lse (n) is
+// saved for backward. eps = label smoothing.
+template <typename T, typename L>
+void cross_entropy_fwd(int64_t n, int64_t c, T* loss, T* lse, const T* logits, const L* labels, T eps);
 // dlogits += dloss[0] / n * (softmax(x) - q), q = (1 - eps) * onehot(label) + eps / c.
-template <typename T>
-void cross_entropy_bwd(int64_t n, int64_t c, T* dlogits, const T* dloss, const T* logits, const T* lse,
-                       const int32_t* labels, T eps);
+template <typename T, typename L>
+void cross_entropy_bwd(int64_t n, int64_t c, T* dlogits, const T* dloss, const T* logits, const T* lse, const L* labels,
+                       T eps);
 }  // namespace naive
 
 namespace omp {
@@ -39,8 +39,12 @@ void log_softmax_fwd(const ReduceShape& s, float* y, const float* x);
 void log_softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const float* y);
 void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int32_t* labels,
                        float eps);
+void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int64_t* labels,
+                       float eps);
 void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
                        const int32_t* labels, float eps);
+void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
+                       const int64_t* labels, float eps);
 }  // namespace omp
 
 namespace cuda {
@@ -52,8 +56,12 @@ void log_softmax_fwd(const ReduceShape& s, float* y, const float* x);
 void log_softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const float* y);
 void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int32_t* labels,
                        float eps);
+void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int64_t* labels,
+                       float eps);
 void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
                        const int32_t* labels, float eps);
+void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
+                       const int64_t* labels, float eps);
 }  // namespace cuda
 
 }  // namespace dyad

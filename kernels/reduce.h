@@ -18,17 +18,21 @@ void sum_bwd(T* dx, const T* dy, const ReduceShape& s, T scale);
 // y may be null (argmax). reduce must be >= 1.
 template <typename T>
 void max_fwd(T* y, int32_t* idx, const T* x, const ReduceShape& s);
-// dx[o, idx[o, i], i] += dy[o, i].
+// The same for the minimum: the first r attaining it; a NaN wins here too (the first NaN).
+template <typename T>
+void min_fwd(T* y, int32_t* idx, const T* x, const ReduceShape& s);
+// dx[o, idx[o, i], i] += dy[o, i]: the backward of max and of min.
 template <typename T>
 void max_bwd(T* dx, const T* dy, const int32_t* idx, const ReduceShape& s);
 }  // namespace naive
 
 namespace omp {
 // Same contracts, float. sum_fwd accumulates in float in several lanes (differs from naive by rounding
-// only); max_fwd, sum_bwd and max_bwd equal naive exactly.
+// only); max_fwd, min_fwd, sum_bwd and max_bwd equal naive exactly.
 void sum_fwd(float* y, const float* x, const ReduceShape& s, float scale);
 void sum_bwd(float* dx, const float* dy, const ReduceShape& s, float scale);
 void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
+void min_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
 void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s);
 }  // namespace omp
 
@@ -37,6 +41,7 @@ namespace cuda {
 void sum_fwd(float* y, const float* x, const ReduceShape& s, float scale);
 void sum_bwd(float* dx, const float* dy, const ReduceShape& s, float scale);
 void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
+void min_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
 void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s);
 }  // namespace cuda
 

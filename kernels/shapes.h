@@ -52,6 +52,26 @@ struct ReduceShape {
     int64_t outer = 1, reduce = 1, inner = 1;
 };
 
+// gather along `dim`: the output has the index's shape (size, row-major, contiguous), and for every output
+// position p, out[p] = x[p with coordinate dim replaced by index[p]]. x (or, in backward, dx) and the index
+// are read through their own strides, in elements (an index stride of 0 broadcasts: index_select expands a
+// 1-D index this way). Valid index values are [0, x_dim_size).
+struct GatherShape {
+    int ndim = 0;
+    int dim = 0;
+    int64_t size[kMaxDims] = {};
+    int64_t x_stride[kMaxDims] = {};
+    int64_t index_stride[kMaxDims] = {};
+    int64_t x_dim_size = 0;
+    bool index_select = false;  // which op a bad index found on a GPU is reported for (gather otherwise)
+
+    DYAD_HOST_DEVICE int64_t numel() const {
+        int64_t n = 1;
+        for (int d = 0; d < ndim; d++) n *= size[d];
+        return n;
+    }
+};
+
 // Batched row-major GEMM: C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b in [0, batch).
 // op(A) is (m, k): A is stored (m, k) with row stride lda, or (k, m) when trans_a. op(B) is (k, n): B is
 // stored (k, n) with row stride ldb, or (n, k) when trans_b. C is (m, n) with row stride ldc.

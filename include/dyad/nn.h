@@ -85,7 +85,9 @@ public:
     void apply(const std::function<void(Module&)>& fn);
 
     // Copies every entry of `state` into the tensor of the same name (shapes must match exactly; dtypes
-    // are converted). strict: every parameter and buffer must be present and no other name may appear.
+    // are converted, and integer values must fit an integer destination: PyTorch's int64
+    // num_batches_tracked goes into dyad's int32 counter). strict: every parameter and buffer must be
+    // present and no other name may appear.
     // Everything is checked before anything is copied: on error the module is unchanged and the message
     // names the entry and both shapes.
     void load_state_dict(const NamedTensors& state, bool strict = true);

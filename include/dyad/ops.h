@@ -36,6 +36,40 @@ Tensor log(const Tensor& a);   // log of x <= 0 gives -inf/nan like std::log
 Tensor sqrt(const Tensor& a);  // gradient 0.5 / sqrt(x): inf at 0
 // min(max(a, lo), hi). Gradient passes where lo <= a <= hi (boundaries included), 0 outside.
 Tensor clamp(const Tensor& a, double lo, double hi);
+// |a|. Gradient sign(a): 1 for a > 0, -1 for a < 0, and 0 at 0 (either sign) and at NaN, as PyTorch.
+Tensor abs(const Tensor& a);
+// 1 / (1 + e^-a), computed as e^a / (1 + e^a) for a < 0 so that no e^|a| overflows: exact 0 and 1 only
+// where float rounding gives them, never NaN for infinite a. Gradient y * (1 - y), from the output.
+Tensor sigmoid(const Tensor& a);
+// tanh(a) (the C library's, accurate for every a). Gradient 1 - y^2, from the output.
+Tensor tanh(const Tensor& a);
+
+// Comparisons: a uint8 mask (1 where the relation holds, 0 elsewhere) of the broadcast shape. Any dtypes:
+// operands of different dtypes are compared in the wider one (float64 > float32 > int64 > int32 > uint8,
+// PyTorch's promotion). IEEE rules: every comparison with a NaN is false except ne, which is true; -0 == +0.
+// The scalar forms convert the scalar to a's dtype when a is floating or when the scalar is an integer in
+// the range of a's integer dtype; otherwise (eq(int_tensor, 2.5), gt(uint8_tensor, 300)) both are compared
+// in float64. Not differentiable (the result is an integer mask).
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, double s);
+Tensor ne(const Tensor& a, double s);
+Tensor lt(const Tensor& a, double s);
+Tensor le(const Tensor& a, double s);
+Tensor gt(const Tensor& a, double s);
+Tensor ge(const Tensor& a, double s);
+
+// a where cond is nonzero, b elsewhere, elementwise over the shape cond, a and b broadcast to. cond: uint8
+// (a comparison's mask); a and b: one dtype (any) and cond's device. The scalar forms take the other
+// operand's dtype. Differentiable in a and b (floating): dy flows to a where cond holds and to b elsewhere,
+// summed over broadcast dims; exactly 0 flows to the side not taken, even when its value is inf or NaN.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, double b);
+Tensor where(const Tensor& cond, double a, const Tensor& b);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
@@ -68,10 +102,49 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = fa
 // order of the reduced dims) when values tie. NaN wins over numbers (the first NaN is returned).
 Tensor max(const Tensor& x);
 Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+// Minimum value, with max's rules mirrored: backward sends the whole gradient to the first minimum (lowest
+// index in row-major order of the reduced dims) when values tie, -0 and +0 tying; NaN wins over numbers
+// here too (the first NaN is returned), as PyTorch.
+Tensor min(const Tensor& x);
+Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
 // Index (int32) of the first maximum along `dim`; over all elements (flat row-major index) without dim.
-// Not differentiable.
+// A NaN counts as the maximum (the first NaN). Not differentiable. int32, not PyTorch's int64: dyad's
+// indices into one dim are int32 (max's, max_pool2d's), and the comparisons promote, so
+// eq(argmax(logits, 1), int64_labels) works as it is.
 Tensor argmax(const Tensor& x);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+// The same for the first minimum (a NaN counts as the minimum here, as in min).
+Tensor argmin(const Tensor& x);
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
+
+// ---------------------------------------------------------------------------- index
+// Indices are int32 or int64 (PyTorch's dtype) on x's device; x is float32 or float64 with at most 8 dims.
+// Index values must lie in [0, size of the indexed dim) (no negative indices, as in PyTorch's gather). On
+// the CPU a bad one is an error naming its value and position; on a GPU the values are not read back: the
+// kernel records the first bad one, whose output element is NaN, and the next wait (item(), to(cpu),
+// synchronize()) throws a dyad::Error naming it, as cross_entropy does for labels.
+
+// out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (likewise for the other dims): out has index's shape.
+// index has as many dims as x and is no larger than x in every dim but `dim`. Differentiable in x: each
+// out element's gradient is added to the x element it came from (repeated indices add up, in row-major
+// order of the index: deterministic, and the same bits on the CPU and the GPU).
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// The slices of x at the given positions along `dim`: out has x's shape with that dim of index's length
+// (index 1-D, or 0-d for one position), out[..., j, ...] = x[..., index[j], ...]. Positions may repeat.
+// Differentiable in x, with gather's rule (it is a gather of the index broadcast along the other dims).
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+
+// The k largest (smallest when !largest) elements along `dim` and their positions (int64, as PyTorch):
+// values and indices have x's shape with `dim` of size k, 0 <= k <= x.size(dim). Order: largest first
+// (smallest first), ties by the lower position; NaN counts as larger than every number, as in PyTorch's
+// sort and topk (first when largest, never among the smallest while numbers remain). The result is always
+// sorted: sorted = false (PyTorch: unspecified order) gives the same order. Differentiable in the values:
+// the gradient goes to the positions in indices (values = gather(x, dim, indices)).
+struct TopK {
+    Tensor values;
+    Tensor indices;
+};
+TopK topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true);
 
 // ---------------------------------------------------------------------------- gemm
 // Matrix product. a: (M, K) or (B, M, K); b: (K, N) or (B, K, N); a 2-D operand is shared by every
@@ -143,8 +216,9 @@ Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 
 // Mean over the batch of -sum_c q_c * log_softmax(logits)_c, where q is the one-hot label smoothed as
 // q = (1 - label_smoothing) * onehot + label_smoothing / C (PyTorch's definition). logits (N, C) float,
-// labels (N) int32 in [0, C) on the same device. Fused: one pass for the loss (log-sum-exp per row kept)
-// and one for the gradient, (softmax - q) / N times the incoming gradient. Result shape ().
+// labels (N) int32 or int64 (PyTorch's dtype; the same results) in [0, C) on the same device. Fused: one
+// pass for the loss (log-sum-exp per row kept) and one for the gradient, (softmax - q) / N times the
+// incoming gradient. Result shape ().
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
 
 // Elementwise test for finite values: uint8 tensor, 1 where x is neither inf nor NaN. Not differentiable.
@@ -182,6 +256,15 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor squeeze(const Tensor& x, int64_t dim);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
+
+// Joins tensors along an existing dim (negative counts from the end): every tensor has the same number of
+// dims (at least 1), dtype (any) and device, and the same sizes in every other dim; sizes along dim may
+// differ, 0 included. Result: a new contiguous tensor; the inputs are copied in order. Differentiable
+// (floating): each input receives its slice of the gradient.
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// Joins tensors of one shape along a new dim inserted at `dim` (in [-(ndim + 1), ndim]): the result has
+// shape (..., count, ...). Differentiable like cat (it is unsqueeze, then cat).
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 
 // Shape that a and b broadcast to; throws naming `op` and both shapes when they do not.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op = "broadcast");

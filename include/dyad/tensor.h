@@ -2,6 +2,7 @@
 // Copies of a Tensor are handles to the same tensor (like std::shared_ptr); views share storage.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
@@ -14,9 +15,10 @@
 namespace dyad {
 
 // ---------------------------------------------------------------------------- dtype
-// float32: everything; float64: the naive kernels (gradient checks); int32: labels and indices;
-// uint8: images.
-enum class DType { float32, float64, int32, uint8 };
+// float32: everything; float64: the naive kernels (gradient checks); int32: labels and indices (argmax,
+// pooling windows); int64: labels and indices as PyTorch writes them (topk's indices; gather, index_select
+// and cross_entropy take int32 or int64); uint8: images and masks (comparisons, where).
+enum class DType { float32, float64, int32, int64, uint8 };
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
 bool is_floating(DType t);
@@ -34,6 +36,10 @@ constexpr DType dtype_of<double>() {
 template <>
 constexpr DType dtype_of<int32_t>() {
     return DType::int32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+    return DType::int64;
 }
 template <>
 constexpr DType dtype_of<uint8_t>() {
@@ -79,7 +85,25 @@ public:
     static Tensor from_vector(const std::vector<float>& data, const Shape& shape, Device device = Device::cpu());
     static Tensor from_vector(const std::vector<double>& data, const Shape& shape, Device device = Device::cpu());
     static Tensor from_vector(const std::vector<int32_t>& data, const Shape& shape, Device device = Device::cpu());
+    static Tensor from_vector(const std::vector<int64_t>& data, const Shape& shape, Device device = Device::cpu());
     static Tensor from_vector(const std::vector<uint8_t>& data, const Shape& shape, Device device = Device::cpu());
+    // Wraps memory the caller owns, without a copy: `data` holds the elements of `shape` in `dtype`,
+    // row-major and contiguous, or laid out by `strides` (in elements, each >= 0) in the second form. It is a
+    // host pointer for Device::cpu() and a device pointer of that GPU for Device::cuda(i); it must be aligned
+    // to the element size, and may be null only when the tensor has no elements. Errors (a negative size, a
+    // bad pointer or stride, a missing device) throw before anything is taken: the deleter is then not called.
+    // Lifetime: the tensor, its views (reshape, slice, select, ...) and every copy of the handle read and
+    // write the caller's memory, so it must stay valid until the last of them is gone. Results of ops are new
+    // tensors and never alias it (to(), contiguous() and to(dtype) return the tensor itself when there is
+    // nothing to do). Without a deleter dyad never frees the memory; with one, deleter(data) is called exactly
+    // once, on the thread that drops the last handle, and on a GPU only after the work queued so far on
+    // dyad's stream has finished. Writes through the tensor show in the caller's buffer and the other way
+    // round: on the CPU at once; on a GPU in stream order (call synchronize() before other code reads what
+    // dyad wrote, and finish other streams' writes before dyad reads the memory).
+    static Tensor from_blob(void* data, const Shape& shape, DType dtype, Device device = Device::cpu(),
+                            std::function<void(void*)> deleter = {});
+    static Tensor from_blob(void* data, const Shape& shape, const std::vector<int64_t>& strides, DType dtype,
+                            Device device = Device::cpu(), std::function<void(void*)> deleter = {});
     // Standard normal / uniform [0, 1) samples from the generator seeded by manual_seed (floating dtypes).
     static Tensor randn(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
     static Tensor rand(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());

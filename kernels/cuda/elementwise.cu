@@ -45,12 +45,20 @@ struct Unary {
         if constexpr (OP == UnaryOp::rdiv_scalar) return p0 / x;
         if constexpr (OP == UnaryOp::pow_scalar) return powf(x, p0);
         if constexpr (OP == UnaryOp::clamp) return x < p0 ? p0 : (x > p1 ? p1 : x);  // NaN passes through
+        if constexpr (OP == UnaryOp::abs) return fabsf(x);
+        if constexpr (OP == UnaryOp::sigmoid) {
+            if (x >= 0.0f) return 1.0f / __fadd_rn(1.0f, expf(-x));
+            const float e = expf(x);
+            return e / __fadd_rn(1.0f, e);
+        }
+        if constexpr (OP == UnaryOp::tanh) return tanhf(x);
     }
 };
 
-// exp and sqrt take their derivative from y = f(x); the other ops never read y (it may be null).
+// exp, sqrt, sigmoid and tanh take their derivative from y = f(x); the other ops never read y (it may be
+// null).
 template <UnaryOp OP>
-constexpr bool kReadsY = OP == UnaryOp::exp || OP == UnaryOp::sqrt;
+constexpr bool kReadsY = OP == UnaryOp::exp || OP == UnaryOp::sqrt || OP == UnaryOp::sigmoid || OP == UnaryOp::tanh;
 
 // dx + dy * f'(x), naive's unary_deriv with the multiply and the add kept apart.
 template <UnaryOp OP>
@@ -68,6 +76,9 @@ struct UnaryBwd {
         if constexpr (OP == UnaryOp::rdiv_scalar) return -p0 / __fmul_rn(x, x);
         if constexpr (OP == UnaryOp::pow_scalar) return __fmul_rn(p0, powf(x, __fsub_rn(p0, 1.0f)));
         if constexpr (OP == UnaryOp::clamp) return (x >= p0 && x <= p1) ? 1.0f : 0.0f;
+        if constexpr (OP == UnaryOp::abs) return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
+        if constexpr (OP == UnaryOp::sigmoid) return __fmul_rn(y, __fsub_rn(1.0f, y));
+        if constexpr (OP == UnaryOp::tanh) return __fsub_rn(1.0f, __fmul_rn(y, y));
     }
     __device__ __forceinline__ float operator()(float dx, float dy, float x, float y) const {
         return __fadd_rn(dx, __fmul_rn(dy, deriv(x, y)));
@@ -240,8 +251,65 @@ void with_unary_op(UnaryOp op, const G& g) {
             return g(Op<UnaryOp::pow_scalar>{});
         case UnaryOp::clamp:
             return g(Op<UnaryOp::clamp>{});
+        case UnaryOp::abs:
+            return g(Op<UnaryOp::abs>{});
+        case UnaryOp::sigmoid:
+            return g(Op<UnaryOp::sigmoid>{});
+        case UnaryOp::tanh:
+            return g(Op<UnaryOp::tanh>{});
     }
     throw CudaError("unary op: unknown op");
+}
+
+// ---------------------------------------------------------------------------- compare, where
+// One thread per element (grid-stride); offsets decoded as in the general path unless every operand is
+// contiguous (then the flat index is every offset). I as in offsets().
+template <CompareOp OP, typename T>
+__device__ __forceinline__ bool cmp(T a, T b) {
+    if constexpr (OP == CompareOp::eq) return a == b;
+    if constexpr (OP == CompareOp::ne) return a != b;
+    if constexpr (OP == CompareOp::lt) return a < b;
+    if constexpr (OP == CompareOp::le) return a <= b;
+    if constexpr (OP == CompareOp::gt) return a > b;
+    if constexpr (OP == CompareOp::ge) return a >= b;
+}
+
+template <CompareOp OP, typename I, typename T>
+__global__ void compare_kernel(uint8_t* out, const T* a, const T* b, StridedShape s, int64_t n, bool flat) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+        int64_t off[3] = {i, i, i};
+        if (!flat) offsets<3>(s, I(i), off);
+        out[off[0]] = cmp<OP>(a[off[1]], b[off[2]]) ? 1 : 0;
+    }
+}
+
+template <typename I, typename T>
+__global__ void where_kernel(T* out, const uint8_t* cond, const T* a, const T* b, StridedShape s, int64_t n,
+                             bool flat) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+        int64_t off[3] = {i, i, i};
+        if (!flat) offsets<3>(s, I(i), off);
+        out[off[0]] = cond[off[0]] ? a[off[1]] : b[off[2]];
+    }
+}
+
+template <typename G>
+void with_compare_op(CompareOp op, const G& g) {
+    switch (op) {
+        case CompareOp::eq:
+            return g(Op<CompareOp::eq>{});
+        case CompareOp::ne:
+            return g(Op<CompareOp::ne>{});
+        case CompareOp::lt:
+            return g(Op<CompareOp::lt>{});
+        case CompareOp::le:
+            return g(Op<CompareOp::le>{});
+        case CompareOp::gt:
+            return g(Op<CompareOp::gt>{});
+        case CompareOp::ge:
+            return g(Op<CompareOp::ge>{});
+    }
+    throw CudaError("compare_fwd: unknown op");
 }
 
 // ---------------------------------------------------------------------------- fill, copy, add_i32
@@ -312,6 +380,7 @@ void fill(T* out, T value, int64_t n) {
 template void fill<float>(float*, float, int64_t);
 template void fill<double>(double*, double, int64_t);
 template void fill<int32_t>(int32_t*, int32_t, int64_t);
+template void fill<int64_t>(int64_t*, int64_t, int64_t);
 template void fill<uint8_t>(uint8_t*, uint8_t, int64_t);
 
 template <typename TO, typename TI>
@@ -340,13 +409,52 @@ void copy(TO* out, const TI* in, const StridedShape& s) {
     DYAD_COPY_PAIR(TO, float)   \
     DYAD_COPY_PAIR(TO, double)  \
     DYAD_COPY_PAIR(TO, int32_t) \
+    DYAD_COPY_PAIR(TO, int64_t) \
     DYAD_COPY_PAIR(TO, uint8_t)
 DYAD_COPY_FROM(float)
 DYAD_COPY_FROM(double)
 DYAD_COPY_FROM(int32_t)
+DYAD_COPY_FROM(int64_t)
 DYAD_COPY_FROM(uint8_t)
 #undef DYAD_COPY_FROM
 #undef DYAD_COPY_PAIR
+
+template <typename T>
+void compare_fwd(CompareOp op, uint8_t* out, const T* a, const T* b, const StridedShape& s) {
+    const int64_t n = s.numel();
+    if (n == 0) return;
+    const bool flat = s.contiguous(0) && s.contiguous(1) && s.contiguous(2);
+    with_compare_op(op, [&](auto o) {
+        constexpr CompareOp OP = decltype(o)::value;
+        if (small_space(n))
+            compare_kernel<OP, uint32_t><<<grid_for(n), kBlock, 0, stream()>>>(out, a, b, s, n, flat);
+        else
+            compare_kernel<OP, int64_t><<<grid_for(n), kBlock, 0, stream()>>>(out, a, b, s, n, flat);
+        DYAD_CUDA_CHECK_LAUNCH();
+    });
+}
+
+template <typename T>
+void where_fwd(T* out, const uint8_t* cond, const T* a, const T* b, const StridedShape& s) {
+    const int64_t n = s.numel();
+    if (n == 0) return;
+    const bool flat = s.contiguous(0) && s.contiguous(1) && s.contiguous(2);
+    if (small_space(n))
+        where_kernel<uint32_t><<<grid_for(n), kBlock, 0, stream()>>>(out, cond, a, b, s, n, flat);
+    else
+        where_kernel<int64_t><<<grid_for(n), kBlock, 0, stream()>>>(out, cond, a, b, s, n, flat);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+#define DYAD_INSTANTIATE_SELECT(T)                                                              \
+    template void compare_fwd<T>(CompareOp, uint8_t*, const T*, const T*, const StridedShape&); \
+    template void where_fwd<T>(T*, const uint8_t*, const T*, const T*, const StridedShape&);
+DYAD_INSTANTIATE_SELECT(float)
+DYAD_INSTANTIATE_SELECT(double)
+DYAD_INSTANTIATE_SELECT(int32_t)
+DYAD_INSTANTIATE_SELECT(int64_t)
+DYAD_INSTANTIATE_SELECT(uint8_t)
+#undef DYAD_INSTANTIATE_SELECT
 
 void add_i32(int32_t* p, int32_t v, int64_t n) {
     if (n == 0) return;

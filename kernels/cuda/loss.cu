@@ -158,8 +158,9 @@ void softmax_bwd_any(const ReduceShape& s, float* dx, const float* dy, const flo
 // Per row: lse = m + log(sum exp(x - m)) and the row's loss, written as
 // log(sum exp(x - m)) - (1 - eps) * (x[label] - m) - eps / c * sum(x - m), which equals naive's
 // lse - (1 - eps) * x[label] - eps / c * sum(x) but keeps the terms small for huge logits.
+template <typename L>
 __global__ void cross_entropy_rows_kernel(int64_t n, int64_t c, float* row_loss, float* lse, const float* logits,
-                                          const int32_t* labels, float eps, FaultRecord* fault) {
+                                          const L* labels, float eps, FaultRecord* fault) {
     __shared__ float smem[kWarp];
     for (int64_t row = blockIdx.x; row < n; row += gridDim.x) {
         const float* x = logits + row * c;
@@ -176,8 +177,8 @@ __global__ void cross_entropy_rows_kernel(int64_t n, int64_t c, float* row_loss,
         if (threadIdx.x == 0) {
             const float ls = logf(se);
             lse[row] = m + ls;
-            const int32_t label = labels[row];
-            if (label < 0 || int64_t(label) >= c) {
+            const int64_t label = int64_t(labels[row]);
+            if (label < 0 || label >= c) {
                 report_fault(fault, Fault::label_out_of_range, label, row, c);
                 row_loss[row] = NAN;
             } else {
@@ -201,8 +202,9 @@ __global__ void mean_kernel(float* loss, const float* row_loss, int64_t n) {
 
 // dlogits += dloss[0] / n * (exp(x - lse) - q), q = (1 - eps) * onehot(label) + eps / c; one thread per
 // element. A bad label (reported by the forward) only means no element gets the one-hot term.
+template <typename L>
 __global__ void cross_entropy_bwd_kernel(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits,
-                                         const float* lse, const int32_t* labels, float eps) {
+                                         const float* lse, const L* labels, float eps) {
     const int64_t total = n * c;
     const float g = dloss[0] / float(n), smooth = eps / float(c);
     for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < total; k += int64_t(gridDim.x) * blockDim.x) {
@@ -223,8 +225,12 @@ void log_softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const flo
     softmax_bwd_any(s, dx, dy, y, true);
 }
 
-void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int32_t* labels,
-                       float eps) {
+namespace {
+
+// L: the label type (int32_t or int64_t); the public overloads below share these.
+template <typename L>
+void cross_entropy_fwd_impl(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const L* labels,
+                            float eps) {
     if (n == 0 || c == 0) return;
     float* row_loss = static_cast<float*>(workspace(size_t(n) * sizeof(float)));
     cross_entropy_rows_kernel<<<row_grid(n), row_block(c), 0, stream()>>>(n, c, row_loss, lse, logits, labels, eps,
@@ -234,11 +240,31 @@ void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const floa
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
-void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
-                       const int32_t* labels, float eps) {
+template <typename L>
+void cross_entropy_bwd_impl(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits,
+                            const float* lse, const L* labels, float eps) {
     if (n == 0 || c == 0) return;
     cross_entropy_bwd_kernel<<<grid_for(n * c), kBlock, 0, stream()>>>(n, c, dlogits, dloss, logits, lse, labels, eps);
     DYAD_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int32_t* labels,
+                       float eps) {
+    cross_entropy_fwd_impl(n, c, loss, lse, logits, labels, eps);
+}
+void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int64_t* labels,
+                       float eps) {
+    cross_entropy_fwd_impl(n, c, loss, lse, logits, labels, eps);
+}
+void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
+                       const int32_t* labels, float eps) {
+    cross_entropy_bwd_impl(n, c, dlogits, dloss, logits, lse, labels, eps);
+}
+void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
+                       const int64_t* labels, float eps) {
+    cross_entropy_bwd_impl(n, c, dlogits, dloss, logits, lse, labels, eps);
 }
 
 }  // namespace dyad::cuda

@@ -1,4 +1,4 @@
-// Reduction kernels, CUDA (contracts in kernels/reduce.h). x is (outer, reduce, inner); sum and max share
+// Reduction kernels, CUDA (contracts in kernels/reduce.h). x is (outer, reduce, inner); sum, max and min share
 // one set of kernels through a reducer (an accumulator, its identity and an associative combine):
 // - inner == 1, rows of at most kShortRow: a warp per row, lanes striding along the row (coalesced),
 //   then a warp-shuffle tree;
@@ -11,9 +11,9 @@
 // Split reductions write one partial per chunk to workspace() and a second pass (the warp-per-row or
 // the column kernel) combines them in chunk order. The split depends only on the shape, and every
 // combine happens in a fixed order, so results are the same from run to run. Sums accumulate in float.
-// max carries (value, index) pairs; its combine picks naive's answer from any two disjoint parts (a NaN
-// wins, the first NaN among NaNs; otherwise the larger value, the first index among equal ones), which
-// makes the result independent of the order. The backward kernels take one thread per dx element
+// max and min carry (value, index) pairs; the combine picks naive's answer from any two disjoint parts (a
+// NaN wins, the first NaN among NaNs; otherwise the larger (smaller) value, the first index among equal
+// ones), which makes the result independent of the order. The backward kernels take one thread per dx element
 // (sum_bwd) or per output (max_bwd: each writes its own argmax slot) and add with naive's expression.
 #include <algorithm>
 #include <cstdint>
@@ -61,18 +61,20 @@ struct MaxAcc {
     int32_t r;
 };
 
-struct MaxOp {
+// max (Min false) and min (Min true) carry (value, index) pairs.
+template <bool Min>
+struct ExtremeOp {
     using Acc = MaxAcc;
-    // Loses to every element: a real -inf ties with it and wins on the smaller index.
-    __device__ static Acc identity() { return {-INFINITY, INT32_MAX}; }
+    // Loses to every element: a real -inf (+inf for min) ties with it and wins on the smaller index.
+    __device__ static Acc identity() { return {Min ? INFINITY : -INFINITY, INT32_MAX}; }
     __device__ static Acc combine(Acc a, Acc b) {
         const bool an = isnan(a.v), bn = isnan(b.v);
         if (an || bn) {
             if (an && bn) return a.r <= b.r ? a : b;
             return an ? a : b;
         }
-        if (a.v > b.v) return a;
-        if (b.v > a.v) return b;
+        if (Min ? a.v < b.v : a.v > b.v) return a;
+        if (Min ? b.v < a.v : b.v > a.v) return b;
         return a.r <= b.r ? a : b;  // equal (-0 == +0 included): the first
     }
     __device__ static Acc shfl_down(Acc a, int d) {
@@ -86,6 +88,8 @@ struct MaxOp {
         d.idx[pos] = a.r;
     }
 };
+using MaxOp = ExtremeOp<false>;
+using MinOp = ExtremeOp<true>;
 
 // Lane 0 ends with the combine of the warp's 32 values (a fixed tree).
 template <typename R>
@@ -184,7 +188,7 @@ int64_t chunk_for(int64_t blocks, int64_t len, int64_t min_chunk) {
 // The values and (max only) indices of `count` partial results in the workspace.
 template <typename R>
 Dst partial_buffer(int64_t count) {
-    constexpr bool is_max = std::is_same_v<R, MaxOp>;
+    constexpr bool is_max = std::is_same_v<R, MaxOp> || std::is_same_v<R, MinOp>;  // (value, index) pairs
     char* ws = static_cast<char*>(workspace(size_t(count) * (is_max ? 8 : 4)));
     return Dst{reinterpret_cast<float*>(ws), is_max ? reinterpret_cast<int32_t*>(ws + count * 4) : nullptr, 1.0f};
 }
@@ -275,6 +279,12 @@ void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s) {
     if (s.outer * s.inner == 0) return;
     if (s.reduce < 1) throw CudaError("max_fwd: reduce must be >= 1");
     reduce_impl<MaxOp>(Src{x, nullptr}, Dst{y, idx, 1.0f}, s);
+}
+
+void min_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s) {
+    if (s.outer * s.inner == 0) return;
+    if (s.reduce < 1) throw CudaError("min_fwd: reduce must be >= 1");
+    reduce_impl<MinOp>(Src{x, nullptr}, Dst{y, idx, 1.0f}, s);
 }
 
 void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s) {

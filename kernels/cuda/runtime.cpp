@@ -678,6 +678,19 @@ void synchronize(int device) {
     wait_stream();
 }
 
+void wait_stream_quietly(int device) noexcept {
+    if (g_torn_down.load()) return;
+    try {
+        Context& c = ctx(device);
+        if (c.capturing.load()) return;
+        use_device(device);
+        g_host_waits.fetch_add(1, std::memory_order_relaxed);
+        DYAD_CUDA_WARN(cudaStreamSynchronize(c.stream));
+    } catch (...) {
+        // A context that cannot be made has no queued work to wait for.
+    }
+}
+
 void wait_stream() {
     const int dev = current_device();
     Context& c = ctx(dev);
@@ -936,6 +949,12 @@ void check_faults(int device) {
             throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": cross_entropy (found on cuda:", device,
                                             " at the next synchronisation): label ", a, " at index ", b,
                                             " is out of range [0, ", n, ") for ", n, " classes"));
+        case Fault::gather_index_out_of_range:
+        case Fault::index_select_out_of_range:
+            throw Error(::dyad::detail::str("runtime.cpp:", __LINE__, ": ",
+                                            Fault(code) == Fault::gather_index_out_of_range ? "gather" : "index_select",
+                                            " (found on cuda:", device, " at the next synchronisation): index ", a,
+                                            " at position ", b, " is out of range [0, ", n, ") for a dim of size ", n));
         case Fault::none:
             break;
     }

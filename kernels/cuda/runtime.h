@@ -57,6 +57,10 @@ void synchronize(int device);
 // Every host wait goes through here (counted for tests and diagnostics): waits for the stream, then
 // reports any pending fault.
 void wait_stream();
+// For destructors (the deleter of a Tensor::from_blob on a GPU runs after the work queued on it): waits for
+// the device's stream (counted like wait_stream) without reporting faults. Never throws; does nothing
+// during a capture (a wait would invalidate it) or after teardown.
+void wait_stream_quietly(int device) noexcept;
 size_t host_wait_count();
 
 // ---------------------------------------------------------------- graph capture
@@ -124,7 +128,14 @@ float event_elapsed_ms(const EventPair& e);  // waits for stop
 // A kernel that finds bad data it cannot report at once (a label out of range, found on the GPU without
 // a host round trip) records a fault; the next synchronisation point (synchronize, a copy to the host)
 // throws it as a dyad::Error. Codes:
-enum class Fault : int32_t { none = 0, label_out_of_range = 1 };
+// label_out_of_range: (label, row, classes); gather_index_out_of_range and index_select_out_of_range:
+// (index value, its position in the index, the size of the indexed dim).
+enum class Fault : int32_t {
+    none = 0,
+    label_out_of_range = 1,
+    gather_index_out_of_range = 2,
+    index_select_out_of_range = 3,
+};
 // Throws if a fault is pending on `device` (and clears it). Called after every host wait.
 void check_faults(int device);
 

@@ -87,8 +87,8 @@ void log_softmax_bwd(const ReduceShape& s, T* dx, const T* dy, const T* y) {
         }
 }
 
-template <typename T>
-void cross_entropy_fwd(int64_t n, int64_t c, T* loss, T* lse, const T* logits, const int32_t* labels, T eps) {
+template <typename T, typename L>
+void cross_entropy_fwd(int64_t n, int64_t c, T* loss, T* lse, const T* logits, const L* labels, T eps) {
     const double e = double(eps);
     double total = 0;
     for (int64_t row = 0; row < n; row++) {
@@ -105,28 +105,31 @@ void cross_entropy_fwd(int64_t n, int64_t c, T* loss, T* lse, const T* logits, c
     loss[0] = T(total / double(n));
 }
 
-template <typename T>
-void cross_entropy_bwd(int64_t n, int64_t c, T* dlogits, const T* dloss, const T* logits, const T* lse,
-                       const int32_t* labels, T eps) {
+template <typename T, typename L>
+void cross_entropy_bwd(int64_t n, int64_t c, T* dlogits, const T* dloss, const T* logits, const T* lse, const L* labels,
+                       T eps) {
     const double e = double(eps), g = double(dloss[0]) / double(n), smooth = e / double(c);
     for (int64_t row = 0; row < n; row++) {
         const T* x = logits + row * c;
         T* dx = dlogits + row * c;
         const double l = double(lse[row]);
         for (int64_t j = 0; j < c; j++) {
-            const double q = (j == labels[row] ? 1 - e : 0.0) + smooth;
+            const double q = (j == int64_t(labels[row]) ? 1 - e : 0.0) + smooth;
             dx[j] += T(g * (std::exp(double(x[j]) - l) - q));
         }
     }
 }
 
-#define DYAD_INSTANTIATE(T)                                                                    \
-    template void softmax_fwd<T>(const ReduceShape&, T*, const T*);                            \
-    template void softmax_bwd<T>(const ReduceShape&, T*, const T*, const T*);                  \
-    template void log_softmax_fwd<T>(const ReduceShape&, T*, const T*);                        \
-    template void log_softmax_bwd<T>(const ReduceShape&, T*, const T*, const T*);              \
-    template void cross_entropy_fwd<T>(int64_t, int64_t, T*, T*, const T*, const int32_t*, T); \
-    template void cross_entropy_bwd<T>(int64_t, int64_t, T*, const T*, const T*, const T*, const int32_t*, T);
+#define DYAD_INSTANTIATE_CE(T, L)                                                           \
+    template void cross_entropy_fwd<T, L>(int64_t, int64_t, T*, T*, const T*, const L*, T); \
+    template void cross_entropy_bwd<T, L>(int64_t, int64_t, T*, const T*, const T*, const T*, const L*, T);
+#define DYAD_INSTANTIATE(T)                                                       \
+    template void softmax_fwd<T>(const ReduceShape&, T*, const T*);               \
+    template void softmax_bwd<T>(const ReduceShape&, T*, const T*, const T*);     \
+    template void log_softmax_fwd<T>(const ReduceShape&, T*, const T*);           \
+    template void log_softmax_bwd<T>(const ReduceShape&, T*, const T*, const T*); \
+    DYAD_INSTANTIATE_CE(T, int32_t)                                               \
+    DYAD_INSTANTIATE_CE(T, int64_t)
 DYAD_INSTANTIATE(float)
 DYAD_INSTANTIATE(double)
 

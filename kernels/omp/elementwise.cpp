@@ -103,9 +103,16 @@ inline float un(float x, float p0, float p1) {
     if constexpr (OP == UnaryOp::rdiv_scalar) return p0 / x;
     if constexpr (OP == UnaryOp::pow_scalar) return std::pow(x, p0);
     if constexpr (OP == UnaryOp::clamp) return x < p0 ? p0 : (x > p1 ? p1 : x);  // NaN passes through
+    if constexpr (OP == UnaryOp::abs) return std::abs(x);
+    if constexpr (OP == UnaryOp::sigmoid) {
+        if (x >= 0.0f) return 1.0f / (1.0f + std::exp(-x));
+        const float e = std::exp(x);
+        return e / (1.0f + e);
+    }
+    if constexpr (OP == UnaryOp::tanh) return std::tanh(x);
 }
 
-// f'(x) given x and y = f(x) (y is only read by exp and sqrt).
+// f'(x) given x and y = f(x) (y is only read by exp, sqrt, sigmoid and tanh).
 template <UnaryOp OP>
 inline float deriv(float x, float y, float p0, float p1) {
     if constexpr (OP == UnaryOp::neg) return -1.0f;
@@ -119,6 +126,19 @@ inline float deriv(float x, float y, float p0, float p1) {
     if constexpr (OP == UnaryOp::rdiv_scalar) return -p0 / (x * x);
     if constexpr (OP == UnaryOp::pow_scalar) return p0 * std::pow(x, p0 - 1.0f);
     if constexpr (OP == UnaryOp::clamp) return (x >= p0 && x <= p1) ? 1.0f : 0.0f;
+    if constexpr (OP == UnaryOp::abs) return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
+    if constexpr (OP == UnaryOp::sigmoid) return y * (1.0f - y);
+    if constexpr (OP == UnaryOp::tanh) return 1.0f - y * y;
+}
+
+template <CompareOp OP, typename T>
+inline bool cmp(T a, T b) {
+    if constexpr (OP == CompareOp::eq) return a == b;
+    if constexpr (OP == CompareOp::ne) return a != b;
+    if constexpr (OP == CompareOp::lt) return a < b;
+    if constexpr (OP == CompareOp::le) return a <= b;
+    if constexpr (OP == CompareOp::gt) return a > b;
+    if constexpr (OP == CompareOp::ge) return a >= b;
 }
 
 // ---------------------------------------------------------------------------- runs
@@ -161,6 +181,28 @@ void unary_bwd_run(float* dx, const float* dy, const float* x, const float* y, i
     } else {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * deriv<OP>(x[i], 0.0f, p0, p1);
+    }
+}
+
+// Comparison and selection runs: unit strides vectorise; anything else (a broadcast operand included) takes
+// the strided loop.
+template <CompareOp OP, typename T>
+void compare_run(uint8_t* out, int64_t so, const T* a, int64_t sa, const T* b, int64_t sb, int64_t n) {
+    if (so == 1 && sa == 1 && sb == 1) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) out[i] = uint8_t(cmp<OP>(a[i], b[i]));
+    } else {
+        for (int64_t i = 0; i < n; i++) out[i * so] = uint8_t(cmp<OP>(a[i * sa], b[i * sb]));
+    }
+}
+
+template <typename T>
+void where_run(T* out, const uint8_t* cond, int64_t so, const T* a, int64_t sa, const T* b, int64_t sb, int64_t n) {
+    if (so == 1 && sa == 1 && sb == 1) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) out[i] = cond[i] ? a[i] : b[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) out[i * so] = cond[i * so] ? a[i * sa] : b[i * sb];
     }
 }
 
@@ -275,6 +317,30 @@ void with_unary_op(UnaryOp op, const F& f) {
             return f(Op<UnaryOp::pow_scalar>{});
         case UnaryOp::clamp:
             return f(Op<UnaryOp::clamp>{});
+        case UnaryOp::abs:
+            return f(Op<UnaryOp::abs>{});
+        case UnaryOp::sigmoid:
+            return f(Op<UnaryOp::sigmoid>{});
+        case UnaryOp::tanh:
+            return f(Op<UnaryOp::tanh>{});
+    }
+}
+
+template <typename F>
+void with_compare_op(CompareOp op, const F& f) {
+    switch (op) {
+        case CompareOp::eq:
+            return f(Op<CompareOp::eq>{});
+        case CompareOp::ne:
+            return f(Op<CompareOp::ne>{});
+        case CompareOp::lt:
+            return f(Op<CompareOp::lt>{});
+        case CompareOp::le:
+            return f(Op<CompareOp::le>{});
+        case CompareOp::gt:
+            return f(Op<CompareOp::gt>{});
+        case CompareOp::ge:
+            return f(Op<CompareOp::ge>{});
     }
 }
 
@@ -292,6 +358,41 @@ void unary_fwd(UnaryOp op, float* out, const float* x, const StridedShape& s, fl
 void unary_bwd(UnaryOp op, float* dx, const float* dy, const float* x, const float* y, int64_t n, float p0, float p1) {
     with_unary_op(op, [&](auto o) { unary_bwd_impl<decltype(o)::value>(dx, dy, x, y, n, p0, p1); });
 }
+
+template <typename T>
+void compare_fwd(CompareOp op, uint8_t* out, const T* a, const T* b, const StridedShape& s) {
+    const int last = s.ndim - 1;
+    const int64_t so = s.stride[0][last], sa = s.stride[1][last], sb = s.stride[2][last];
+    with_compare_op(op, [&](auto o) {
+        constexpr CompareOp OP = decltype(o)::value;
+        parallel_range(s.numel(), [&](int64_t lo, int64_t hi) {
+            for_runs(s, lo, hi, [=](int64_t po, int64_t pa, int64_t pb, int64_t c) {
+                compare_run<OP>(out + po, so, a + pa, sa, b + pb, sb, c);
+            });
+        });
+    });
+}
+
+template <typename T>
+void where_fwd(T* out, const uint8_t* cond, const T* a, const T* b, const StridedShape& s) {
+    const int last = s.ndim - 1;
+    const int64_t so = s.stride[0][last], sa = s.stride[1][last], sb = s.stride[2][last];
+    parallel_range(s.numel(), [&](int64_t lo, int64_t hi) {
+        for_runs(s, lo, hi, [=](int64_t po, int64_t pa, int64_t pb, int64_t c) {
+            where_run(out + po, cond + po, so, a + pa, sa, b + pb, sb, c);
+        });
+    });
+}
+
+#define DYAD_INSTANTIATE_SELECT(T)                                                              \
+    template void compare_fwd<T>(CompareOp, uint8_t*, const T*, const T*, const StridedShape&); \
+    template void where_fwd<T>(T*, const uint8_t*, const T*, const T*, const StridedShape&);
+DYAD_INSTANTIATE_SELECT(float)
+DYAD_INSTANTIATE_SELECT(double)
+DYAD_INSTANTIATE_SELECT(int32_t)
+DYAD_INSTANTIATE_SELECT(int64_t)
+DYAD_INSTANTIATE_SELECT(uint8_t)
+#undef DYAD_INSTANTIATE_SELECT
 
 template <typename T>
 void fill(T* out, T value, int64_t n) {
@@ -315,16 +416,19 @@ void copy(TO* out, const TI* in, const StridedShape& s) {
 template void fill<float>(float*, float, int64_t);
 template void fill<double>(double*, double, int64_t);
 template void fill<int32_t>(int32_t*, int32_t, int64_t);
+template void fill<int64_t>(int64_t*, int64_t, int64_t);
 template void fill<uint8_t>(uint8_t*, uint8_t, int64_t);
 
 #define DYAD_INSTANTIATE_COPY_FROM(TI)                                         \
     template void copy<float, TI>(float*, const TI*, const StridedShape&);     \
     template void copy<double, TI>(double*, const TI*, const StridedShape&);   \
     template void copy<int32_t, TI>(int32_t*, const TI*, const StridedShape&); \
+    template void copy<int64_t, TI>(int64_t*, const TI*, const StridedShape&); \
     template void copy<uint8_t, TI>(uint8_t*, const TI*, const StridedShape&);
 DYAD_INSTANTIATE_COPY_FROM(float)
 DYAD_INSTANTIATE_COPY_FROM(double)
 DYAD_INSTANTIATE_COPY_FROM(int32_t)
+DYAD_INSTANTIATE_COPY_FROM(int64_t)
 DYAD_INSTANTIATE_COPY_FROM(uint8_t)
 #undef DYAD_INSTANTIATE_COPY_FROM
 

@@ -280,8 +280,12 @@ void log_softmax_bwd(const ReduceShape& s, float* dx, const float* dy, const flo
 }
 
 // ---------------------------------------------------------------------------- cross-entropy
-void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int32_t* labels,
-                       float eps) {
+// L: the label type (int32_t or int64_t); the two public overloads below share these bodies.
+namespace {
+
+template <typename L>
+void cross_entropy_fwd_impl(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const L* labels,
+                            float eps) {
     // Per-row losses, then one sum in row order (in double: n is small next to n * c): the same result
     // for any thread count.
     std::vector<float> row_loss(size_t(std::max<int64_t>(n, 0)));
@@ -305,8 +309,9 @@ void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const floa
     loss[0] = float(total / double(n));
 }
 
-void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
-                       const int32_t* labels, float eps) {
+template <typename L>
+void cross_entropy_bwd_impl(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits,
+                            const float* lse, const L* labels, float eps) {
     const float g = dloss[0] / float(n), smooth = eps / float(c);
     parallel_tasks(n, n * c, [&](int64_t row) {
         const float* x = logits + row * c;
@@ -316,6 +321,25 @@ void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss,
         for (int64_t j = 0; j < c; j++) dx[j] += g * (exp_approx(x[j] - l) - smooth);
         dx[labels[row]] -= g * (1.0f - eps);
     });
+}
+
+}  // namespace
+
+void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int32_t* labels,
+                       float eps) {
+    cross_entropy_fwd_impl(n, c, loss, lse, logits, labels, eps);
+}
+void cross_entropy_fwd(int64_t n, int64_t c, float* loss, float* lse, const float* logits, const int64_t* labels,
+                       float eps) {
+    cross_entropy_fwd_impl(n, c, loss, lse, logits, labels, eps);
+}
+void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
+                       const int32_t* labels, float eps) {
+    cross_entropy_bwd_impl(n, c, dlogits, dloss, logits, lse, labels, eps);
+}
+void cross_entropy_bwd(int64_t n, int64_t c, float* dlogits, const float* dloss, const float* logits, const float* lse,
+                       const int64_t* labels, float eps) {
+    cross_entropy_bwd_impl(n, c, dlogits, dloss, logits, lse, labels, eps);
 }
 
 }  // namespace dyad::omp

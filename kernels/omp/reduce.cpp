@@ -1,7 +1,7 @@
 // Reduction kernels, OpenMP. Twin of naive/reduce.cpp with the same contracts (kernels/reduce.h).
 // Differences: sum_fwd adds in float, in a fixed order of lanes, blocks and chunks (not naive's double
-// sequential sum), so it differs from naive by rounding only; max_fwd, sum_bwd and max_bwd give exactly
-// naive's results. Work is cut into tasks by shape alone, never by thread count, so every result is
+// sequential sum), so it differs from naive by rounding only; max_fwd, min_fwd, sum_bwd and max_bwd give
+// exactly naive's results. Work is cut into tasks by shape alone, never by thread count, so every result is
 // the same for any number of threads.
 #include "../reduce.h"
 
@@ -127,7 +127,7 @@ void column_sum(float* acc, const float* x, int64_t rows, int64_t stride, int64_
     }
 }
 
-// ---------------------------------------------------------------------------- max
+// ---------------------------------------------------------------------------- max and min
 // The first index r < n with pred(x[r]) true, or n. Blocks of kLanes are tested with a branch-free OR
 // (vectorised) and only the block holding the hit is scanned one by one.
 template <typename Pred>
@@ -144,31 +144,39 @@ int64_t find_first(const float* x, int64_t n, Pred pred) {
     return n;
 }
 
-// Index of the first maximum of x[0, n), or of the first NaN when there is one (naive's rule); n >= 1.
-// Two passes: the maximum in lanes (maxps) with a per-lane NaN flag, then the first element equal to it
-// (or the first NaN). The second pass rereads at most one task's elements, which are still in cache.
-int64_t row_argmax(const float* x, int64_t n) {
+// v beats b: the larger value for max (Min false), the smaller for min. False when either is NaN.
+template <bool Min>
+inline bool beats(float v, float b) {
+    return Min ? v < b : v > b;
+}
+
+// Index of the first maximum (minimum when Min) of x[0, n), or of the first NaN when there is one
+// (naive's rule); n >= 1. Two passes: the extreme in lanes (maxps / minps) with a per-lane NaN flag, then
+// the first element equal to it (or the first NaN). The second pass rereads at most one task's elements,
+// which are still in cache.
+template <bool Min>
+int64_t row_argext(const float* x, int64_t n) {
     if (n < 2 * kLanes) {  // naive's loop
         int64_t best = 0;
         for (int64_t r = 1; r < n && x[best] == x[best]; r++)
-            if (x[r] > x[best] || x[r] != x[r]) best = r;
+            if (beats<Min>(x[r], x[best]) || x[r] != x[r]) best = r;
         return best;
     }
     float m[kLanes];
     int32_t nan[kLanes];
     for (int l = 0; l < kLanes; l++) m[l] = x[l], nan[l] = int32_t(x[l] != x[l]);
     for (int64_t r = kLanes; r < n; r += kLanes) {
-        r = std::min(r, n - kLanes);  // the last block may overlap the previous one: max does not mind
+        r = std::min(r, n - kLanes);  // the last block may overlap the previous one: max and min do not mind
 #pragma omp simd
         for (int l = 0; l < kLanes; l++) {
             const float v = x[r + l];
-            m[l] = v > m[l] ? v : m[l];
+            m[l] = beats<Min>(v, m[l]) ? v : m[l];
             nan[l] |= int32_t(v != v);
         }
     }
     for (int half = kLanes / 2; half > 0; half /= 2)
         for (int l = 0; l < half; l++) {
-            m[l] = m[l + half] > m[l] ? m[l + half] : m[l];
+            m[l] = beats<Min>(m[l + half], m[l]) ? m[l + half] : m[l];
             nan[l] |= nan[l + half];
         }
     if (nan[0]) return find_first(x, n, [](float v) { return v != v; });
@@ -176,9 +184,11 @@ int64_t row_argmax(const float* x, int64_t n) {
     return find_first(x, n, [top](float v) { return v == top; });  // -0 == +0: the first of either
 }
 
-// For i < w: best[i], arg[i] = value and index (r0 + row) of the first maximum (or first NaN) of
-// x[row * stride + i] over row < rows; rows >= 1. Branch-free per element so it vectorises along i.
-void column_argmax(float* best, int32_t* arg, const float* x, int64_t rows, int64_t stride, int64_t w, int64_t r0) {
+// For i < w: best[i], arg[i] = value and index (r0 + row) of the first maximum (minimum when Min), or
+// first NaN, of x[row * stride + i] over row < rows; rows >= 1. Branch-free per element so it vectorises
+// along i.
+template <bool Min>
+void column_argext(float* best, int32_t* arg, const float* x, int64_t rows, int64_t stride, int64_t w, int64_t r0) {
     std::copy(x, x + w, best);
     std::fill(arg, arg + w, int32_t(r0));
     for (int64_t r = 1; r < rows; r++) {
@@ -187,12 +197,54 @@ void column_argmax(float* best, int32_t* arg, const float* x, int64_t rows, int6
 #pragma omp simd
         for (int64_t i = 0; i < w; i++) {
             const float v = xr[i], b = best[i];
-            // naive: take v when v > b or v is NaN, and stop once b is NaN (then v > b is false too)
-            const bool take = (v > b) | ((v != v) & (b == b));
+            // naive: take v when it beats b or is NaN, and stop once b is NaN (then v beats b is false too)
+            const bool take = beats<Min>(v, b) | ((v != v) & (b == b));
             best[i] = take ? v : b;
             arg[i] = take ? ri : arg[i];
         }
     }
+}
+
+// max_fwd (Min false) and min_fwd (Min true).
+template <bool Min>
+void extreme_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s) {
+    if (s.outer == 0 || s.inner == 0) return;
+    const Tiling t(s);
+    const int64_t work = s.outer * s.reduce * s.inner;
+    // Results per task go to (outer, num_chunks, inner) partials when the reduce dim is split.
+    const bool split = t.num_chunks > 1;
+    std::vector<float> part_val(split ? size_t(s.outer * t.num_chunks * s.inner) : 0);
+    std::vector<int32_t> part_idx(part_val.size());
+    parallel_tasks(t.num_tasks, work, [&](int64_t task) {
+        const Task k(t, s, task);
+        const int64_t out = split ? (k.o * t.num_chunks + k.c) * s.inner + k.i0 : k.o * s.inner + k.i0;
+        float* dst_val = split ? &part_val[size_t(out)] : y ? y + out : nullptr;
+        int32_t* dst_idx = split ? &part_idx[size_t(out)] : idx + out;
+        const float* src = x + (k.o * s.reduce + k.r0) * s.inner + k.i0;
+        if (s.inner == 1) {
+            const int64_t r = row_argext<Min>(src, k.r1 - k.r0);
+            if (dst_val) dst_val[0] = src[r];
+            dst_idx[0] = int32_t(k.r0 + r);
+        } else {
+            float best[kBlock];
+            column_argext<Min>(best, dst_idx, src, k.r1 - k.r0, s.inner, k.w, k.r0);
+            if (dst_val) std::copy(best, best + k.w, dst_val);
+        }
+    });
+    if (!split) return;
+    // Chunks are merged in order with naive's rule, which keeps the first extreme and the first NaN.
+    parallel_tasks(s.outer * s.inner, s.outer * s.inner * t.num_chunks, [&](int64_t oi) {
+        const int64_t o = oi / s.inner, i = oi % s.inner;
+        const size_t base = size_t(o * t.num_chunks * s.inner + i);
+        float best = part_val[base];
+        int32_t arg = part_idx[base];
+        for (int64_t c = 1; c < t.num_chunks && best == best; c++) {
+            const float v = part_val[base + size_t(c * s.inner)];
+            if (beats<Min>(v, best) || v != v) best = v, arg = part_idx[base + size_t(c * s.inner)];
+        }
+        if (y) y[oi] = best;
+        idx[oi] = arg;
+    });
 }
 
 }  // namespace
@@ -252,45 +304,9 @@ void sum_bwd(float* dx, const float* dy, const ReduceShape& s, float scale) {
     });
 }
 
-void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s) {
-    if (s.outer == 0 || s.inner == 0) return;
-    const Tiling t(s);
-    const int64_t work = s.outer * s.reduce * s.inner;
-    // Results per task go to (outer, num_chunks, inner) partials when the reduce dim is split.
-    const bool split = t.num_chunks > 1;
-    std::vector<float> part_val(split ? size_t(s.outer * t.num_chunks * s.inner) : 0);
-    std::vector<int32_t> part_idx(part_val.size());
-    parallel_tasks(t.num_tasks, work, [&](int64_t task) {
-        const Task k(t, s, task);
-        const int64_t out = split ? (k.o * t.num_chunks + k.c) * s.inner + k.i0 : k.o * s.inner + k.i0;
-        float* dst_val = split ? &part_val[size_t(out)] : y ? y + out : nullptr;
-        int32_t* dst_idx = split ? &part_idx[size_t(out)] : idx + out;
-        const float* src = x + (k.o * s.reduce + k.r0) * s.inner + k.i0;
-        if (s.inner == 1) {
-            const int64_t r = row_argmax(src, k.r1 - k.r0);
-            if (dst_val) dst_val[0] = src[r];
-            dst_idx[0] = int32_t(k.r0 + r);
-        } else {
-            float best[kBlock];
-            column_argmax(best, dst_idx, src, k.r1 - k.r0, s.inner, k.w, k.r0);
-            if (dst_val) std::copy(best, best + k.w, dst_val);
-        }
-    });
-    if (!split) return;
-    // Chunks are merged in order with naive's rule, which keeps the first maximum and the first NaN.
-    parallel_tasks(s.outer * s.inner, s.outer * s.inner * t.num_chunks, [&](int64_t oi) {
-        const int64_t o = oi / s.inner, i = oi % s.inner;
-        const size_t base = size_t(o * t.num_chunks * s.inner + i);
-        float best = part_val[base];
-        int32_t arg = part_idx[base];
-        for (int64_t c = 1; c < t.num_chunks && best == best; c++) {
-            const float v = part_val[base + size_t(c * s.inner)];
-            if (v > best || v != v) best = v, arg = part_idx[base + size_t(c * s.inner)];
-        }
-        if (y) y[oi] = best;
-        idx[oi] = arg;
-    });
-}
+void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s) { extreme_fwd<false>(y, idx, x, s); }
+
+void min_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s) { extreme_fwd<true>(y, idx, x, s); }
 
 void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s) {
     // Each output position sends its gradient to one distinct dx element: no two threads write the same.

@@ -41,6 +41,8 @@ const char* st_dtype(DType t) {
             return "F64";
         case DType::int32:
             return "I32";
+        case DType::int64:
+            return "I64";
         case DType::uint8:
             return "U8";
     }
@@ -128,8 +130,8 @@ namespace {
 struct Entry {
     std::string name;
     std::string dtype;
-    DType dt = DType::float32;  // the dtype of the loaded tensor (I64 becomes int32)
-    size_t elem = 4;            // bytes per element in the file
+    DType dt = DType::float32;  // the dtype of the loaded tensor
+    size_t elem = 4;            // bytes per element
     Shape shape;
     uint64_t begin = 0, end = 0;
 };
@@ -220,7 +222,7 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
         } else if (e.dtype == "U8") {
             e.dt = DType::uint8, e.elem = 1;
         } else if (e.dtype == "I64") {
-            e.dt = DType::int32, e.elem = 8;
+            e.dt = DType::int64, e.elem = 8;
         } else {
             DYAD_TENSOR_CHECK(false, "unsupported dtype '", e.dtype, "' (dyad reads F32, F64, I32, U8 and I64)");
         }
@@ -292,30 +294,12 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
 
     // One sequential pass over the data, straight into the tensors.
     std::vector<Tensor> loaded(entries.size());
-    std::vector<unsigned char> wide;
     for (const size_t i : order) {
         const Entry& e = entries[i];
         const size_t nbytes = size_t(e.end - e.begin);
         Tensor t = Tensor::empty(e.shape, e.dt);
-        void* dst = t.raw_data();
-        if (e.dtype == "I64") {
-            wide.resize(nbytes);
-            dst = wide.data();
-        }
-        DYAD_FILE_CHECK(read_all(fd.get(), dst, nbytes) == nbytes, "tensor '", e.name,
+        DYAD_FILE_CHECK(read_all(fd.get(), t.raw_data(), nbytes) == nbytes, "tensor '", e.name,
                         "': the file ended early (it changed while being read?)");
-        if (e.dtype == "I64") {
-            int32_t* out = t.data<int32_t>();
-            const int64_t n = t.numel();
-            for (int64_t k = 0; k < n; k++) {
-                int64_t v;
-                std::memcpy(&v, wide.data() + size_t(k) * 8, 8);
-                DYAD_FILE_CHECK(v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max(),
-                                "tensor '", e.name, "': I64 value ", v, " at index ", k,
-                                " is out of the int32 range (I64 tensors are read as int32)");
-                out[k] = int32_t(v);
-            }
-        }
         loaded[i] = t;
     }
 

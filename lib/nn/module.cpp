@@ -3,6 +3,7 @@
 #include <cxxabi.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -21,6 +22,21 @@ std::atomic<bool> g_fuse_layers{true};
 
 std::string join(const std::string& prefix, const std::string& name) {
     return prefix.empty() ? name : prefix + "." + name;
+}
+
+// Empty when every value of the integer tensor src fits the integer dtype dst (or either is floating);
+// otherwise the first value that does not, with its position and the range.
+std::string integer_range_problem(const Tensor& src, DType dst) {
+    if (is_floating(src.dtype()) || is_floating(dst) || dtype_size(src.dtype()) <= dtype_size(dst) || src.numel() == 0)
+        return "";
+    const int64_t lo = dst == DType::uint8 ? 0 : dst == DType::int32 ? INT32_MIN : INT64_MIN;
+    const int64_t hi = dst == DType::uint8 ? 255 : dst == DType::int32 ? INT32_MAX : INT64_MAX;
+    const std::vector<int64_t> v = src.detach().to(DType::int64).to_vector<int64_t>();
+    for (size_t i = 0; i < v.size(); i++)
+        if (v[i] < lo || v[i] > hi)
+            return "value " + std::to_string(v[i]) + " at index " + std::to_string(i) + " does not fit " +
+                   dtype_name(dst) + " [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    return "";
 }
 
 }  // namespace
@@ -155,7 +171,7 @@ std::vector<std::pair<std::string, Module*>> Module::named_modules(const std::st
 void Module::load_state_dict(const NamedTensors& state, bool strict) {
     const NamedTensors own = state_dict();
     std::map<std::string, const Tensor*> given;
-    std::vector<std::string> duplicates, unexpected, missing, mismatched, undefined;
+    std::vector<std::string> duplicates, unexpected, missing, mismatched, undefined, out_of_range;
     for (const auto& [name, t] : state) {
         if (!given.emplace(name, &t).second) duplicates.push_back(name);
         if (!t.defined()) undefined.push_back(name);
@@ -169,6 +185,9 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
         } else if (it->second->defined() && it->second->shape() != t.shape()) {
             mismatched.push_back(name + " " + shape_str(it->second->shape()) + " in the state vs " +
                                  shape_str(t.shape()) + " in the module");
+        } else if (it->second->defined()) {
+            const std::string bad = integer_range_problem(*it->second, t.dtype());
+            if (!bad.empty()) out_of_range.push_back(name + " " + bad);
         }
     }
     for (const auto& [name, t] : state)
@@ -187,6 +206,7 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
         list("unexpected", unexpected);
     }
     list("shape mismatch", mismatched);
+    list("integer values out of range", out_of_range);
     const std::string msg = problems.str();
     DYAD_CHECK(msg.empty(), "load_state_dict: ", type_name(), ": the state does not match the module:", msg.substr(1));
 

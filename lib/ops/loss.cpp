@@ -72,7 +72,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
     DYAD_CHECK(is_floating(logits.dtype()), op, ": logits must be float32 or float64, got ",
                dtype_name(logits.dtype()));
     DYAD_CHECK(labels.dim() == 1, op, ": labels must be (N), got ", shape_str(labels.shape()));
-    DYAD_CHECK(labels.dtype() == DType::int32, op, ": labels must be int32, got ", dtype_name(labels.dtype()));
+    DYAD_CHECK(labels.dtype() == DType::int32 || labels.dtype() == DType::int64, op,
+               ": labels must be int32 or int64, got ", dtype_name(labels.dtype()));
     DYAD_CHECK(logits.device() == labels.device(), op, ": logits on ", logits.device().str(), " but labels on ",
                labels.device().str());
     const int64_t n = logits.size(0), c = logits.size(1);
@@ -82,29 +83,40 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
     DYAD_CHECK(c > 0, op, ": no classes (logits ", shape_str(logits.shape()), ")");
     DYAD_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, ": label_smoothing must be in [0, 1], got ",
                label_smoothing);
+    const Tensor lab_dev = labels.contiguous();
     // On the CPU the labels are checked here. On a GPU the kernel checks them, and a bad label is thrown
     // at the next synchronisation (reading them back here would make every step wait for the GPU).
     if (labels.device().is_cpu()) {
-        const Tensor lab = labels.contiguous();
-        const int32_t* lv = lab.data<int32_t>();
-        for (int64_t i = 0; i < n; i++)
-            DYAD_CHECK(lv[i] >= 0 && lv[i] < c, op, ": label ", lv[i], " at index ", i, " is out of range [0, ", c,
-                       ") for ", c, " classes");
+        detail::visit_dtype(labels.dtype(), [&](auto l) {
+            using L = decltype(l);
+            const L* lv = lab_dev.data<L>();
+            for (int64_t i = 0; i < n; i++)
+                DYAD_CHECK(int64_t(lv[i]) >= 0 && int64_t(lv[i]) < c, op, ": label ", int64_t(lv[i]), " at index ", i,
+                           " is out of range [0, ", c, ") for ", c, " classes");
+        });
     }
-    const Tensor lab_dev = labels.contiguous();
+    const bool wide = labels.dtype() == DType::int64;
     const Tensor xc = logits.contiguous();
     Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
     Tensor lse = Tensor::empty({n}, logits.dtype(), logits.device());
-    DYAD_DISPATCH_FLOAT(logits.device(), logits.dtype(), cross_entropy_fwd, n, c, loss.data<T>(), lse.data<T>(),
-                        xc.data<T>(), lab_dev.data<int32_t>(), T(label_smoothing));
-    autograd::record(op, {logits}, loss,
-                     [n, c, xd = xc.detach(), lse, lab_dev, label_smoothing](const Tensor& dy, autograd::GradSink& g) {
-                         const Tensor& dx = g.grad(0);
-                         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), cross_entropy_bwd, n, c, dx.data<T>(),
-                                             dy.data<T>(), xd.data<T>(), lse.data<T>(), lab_dev.data<int32_t>(),
-                                             T(label_smoothing));
-                     },
-                     {xc});
+    if (wide)
+        DYAD_DISPATCH_FLOAT(logits.device(), logits.dtype(), cross_entropy_fwd, n, c, loss.data<T>(), lse.data<T>(),
+                            xc.data<T>(), lab_dev.data<int64_t>(), T(label_smoothing));
+    else
+        DYAD_DISPATCH_FLOAT(logits.device(), logits.dtype(), cross_entropy_fwd, n, c, loss.data<T>(), lse.data<T>(),
+                            xc.data<T>(), lab_dev.data<int32_t>(), T(label_smoothing));
+    autograd::record(
+        op, {logits}, loss,
+        [n, c, xd = xc.detach(), lse, lab_dev, wide, label_smoothing](const Tensor& dy, autograd::GradSink& g) {
+            const Tensor& dx = g.grad(0);
+            if (wide)
+                DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), cross_entropy_bwd, n, c, dx.data<T>(), dy.data<T>(),
+                                    xd.data<T>(), lse.data<T>(), lab_dev.data<int64_t>(), T(label_smoothing));
+            else
+                DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), cross_entropy_bwd, n, c, dx.data<T>(), dy.data<T>(),
+                                    xd.data<T>(), lse.data<T>(), lab_dev.data<int32_t>(), T(label_smoothing));
+        },
+        {xc});
     return loss;
 }
 

@@ -100,14 +100,18 @@ Tensor sum_impl(const char* op, const Tensor& x, const std::vector<int64_t>& dim
     return y;
 }
 
-Tensor max_impl(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-    const Plan p = make_plan("max", x, dims, keepdim);
-    DYAD_CHECK(p.rs.reduce > 0, "max: reduction over zero elements of ", shape_str(x.shape()));
-    DYAD_CHECK(p.rs.reduce <= INT32_MAX, "max: reduction over ", p.rs.reduce, " elements does not fit an int32 index");
+// max (min = false) and min: values and the index of the first extreme; backward routes dy to that index.
+Tensor extreme_impl(const char* op, bool min, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    const Plan p = make_plan(op, x, dims, keepdim);
+    DYAD_CHECK(p.rs.reduce > 0, op, ": reduction over zero elements of ", shape_str(x.shape()));
+    DYAD_CHECK(p.rs.reduce <= INT32_MAX, op, ": reduction over ", p.rs.reduce, " elements does not fit an int32 index");
     Tensor y = Tensor::empty(p.out_shape, x.dtype(), x.device());
     Tensor idx = Tensor::empty(p.out_shape, DType::int32, x.device());
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_fwd, y.data<T>(), idx.data<int32_t>(), p.x.data<T>(), p.rs);
-    autograd::record("max", {x}, y,
+    if (min)
+        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), min_fwd, y.data<T>(), idx.data<int32_t>(), p.x.data<T>(), p.rs);
+    else
+        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_fwd, y.data<T>(), idx.data<int32_t>(), p.x.data<T>(), p.rs);
+    autograd::record(op, {x}, y,
                      [idx, rs = p.rs, perm = p.perm, pshape = p.x.shape()](const Tensor& dy, autograd::GradSink& g) {
                          scatter_back(g.grad(0), perm, pshape, [&](const Tensor& dx) {
                              DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), max_bwd, dx.data<T>(), dy.data<T>(),
@@ -115,6 +119,31 @@ Tensor max_impl(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim)
                          });
                      });
     return y;
+}
+
+// argmax (min = false) and argmin along one dim.
+Tensor arg_extreme(const char* op, bool min, const Tensor& x, int64_t dim, bool keepdim) {
+    detail::check_floating(op, x);
+    Plan p = make_plan(op, x.detach(), {dim}, keepdim);
+    DYAD_CHECK(p.rs.reduce > 0, op, ": dim ", dim, " of ", shape_str(x.shape()), " is empty");
+    DYAD_CHECK(p.rs.reduce <= INT32_MAX, op, ": dim of size ", p.rs.reduce, " does not fit an int32 index");
+    Tensor idx = Tensor::empty(p.out_shape, DType::int32, x.device());
+    if (min)
+        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), min_fwd, static_cast<T*>(nullptr), idx.data<int32_t>(),
+                            p.x.data<T>(), p.rs);
+    else
+        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_fwd, static_cast<T*>(nullptr), idx.data<int32_t>(),
+                            p.x.data<T>(), p.rs);
+    return idx;
+}
+
+// Over all elements: the flat row-major index.
+Tensor arg_extreme_all(const char* op, bool min, const Tensor& x) {
+    detail::check_floating(op, x);
+    DYAD_CHECK(x.numel() > 0, op, ": empty tensor ", shape_str(x.shape()));
+    DYAD_CHECK(x.numel() <= INT32_MAX, op, ": ", x.numel(), " elements do not fit an int32 index");
+    const Tensor flat = x.detach().reshape({x.numel()});
+    return arg_extreme(op, min, flat, 0, false);
 }
 
 }  // namespace
@@ -127,26 +156,18 @@ Tensor mean(const Tensor& x) { return sum_impl("mean", x, all_dims(x), false, tr
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     return sum_impl("mean", x, dims, keepdim, true);
 }
-Tensor max(const Tensor& x) { return max_impl(x, all_dims(x), false); }
-Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return max_impl(x, dims, keepdim); }
-
-Tensor argmax(const Tensor& x) {
-    detail::check_floating("argmax", x);
-    DYAD_CHECK(x.numel() > 0, "argmax: empty tensor ", shape_str(x.shape()));
-    DYAD_CHECK(x.numel() <= INT32_MAX, "argmax: ", x.numel(), " elements do not fit an int32 index");
-    const Tensor flat = x.detach().reshape({x.numel()});
-    return argmax(flat, 0, false);
+Tensor max(const Tensor& x) { return extreme_impl("max", false, x, all_dims(x), false); }
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    return extreme_impl("max", false, x, dims, keepdim);
+}
+Tensor min(const Tensor& x) { return extreme_impl("min", true, x, all_dims(x), false); }
+Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    return extreme_impl("min", true, x, dims, keepdim);
 }
 
-Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
-    detail::check_floating("argmax", x);
-    Plan p = make_plan("argmax", x.detach(), {dim}, keepdim);
-    DYAD_CHECK(p.rs.reduce > 0, "argmax: dim ", dim, " of ", shape_str(x.shape()), " is empty");
-    DYAD_CHECK(p.rs.reduce <= INT32_MAX, "argmax: dim of size ", p.rs.reduce, " does not fit an int32 index");
-    Tensor idx = Tensor::empty(p.out_shape, DType::int32, x.device());
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_fwd, static_cast<T*>(nullptr), idx.data<int32_t>(), p.x.data<T>(),
-                        p.rs);
-    return idx;
-}
+Tensor argmax(const Tensor& x) { return arg_extreme_all("argmax", false, x); }
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return arg_extreme("argmax", false, x, dim, keepdim); }
+Tensor argmin(const Tensor& x) { return arg_extreme_all("argmin", true, x); }
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) { return arg_extreme("argmin", true, x, dim, keepdim); }
 
 }  // namespace dyad

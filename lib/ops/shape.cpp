@@ -233,6 +233,76 @@ Tensor Tensor::expand(const Shape& shape) const {
     return y;
 }
 
+// ---------------------------------------------------------------------------- cat, stack
+// A composition of existing kernels: each input is copied (the strided copy kernel, converting nothing)
+// into its slice of the output, and backward adds the matching slice of dy into each input's gradient
+// (the add kernel through a view). A dedicated kernel would do the same passes over memory.
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+    const char* op = "cat";
+    DYAD_CHECK(!tensors.empty(), op, ": needs at least one tensor");
+    const Tensor& first = tensors[0];
+    for (size_t i = 0; i < tensors.size(); i++) DYAD_CHECK(tensors[i].defined(), op, ": tensor ", i, " is undefined");
+    DYAD_CHECK(first.dim() >= 1, op, ": tensor 0 is 0-d (shape ()); cat joins tensors along an existing dim");
+    const int64_t nd = first.dim();
+    const int64_t d = wrap_dim(dim, nd, op);
+    Shape out_shape = first.shape();
+    out_shape[size_t(d)] = 0;
+    for (size_t i = 0; i < tensors.size(); i++) {
+        const Tensor& t = tensors[i];
+        DYAD_CHECK(t.dtype() == first.dtype(), op, ": tensor ", i, " is ", dtype_name(t.dtype()), " but tensor 0 is ",
+                   dtype_name(first.dtype()));
+        DYAD_CHECK(t.device() == first.device(), op, ": tensor ", i, " is on ", t.device().str(),
+                   " but tensor 0 is on ", first.device().str());
+        DYAD_CHECK(t.dim() == nd, op, ": tensor ", i, " has shape ", shape_str(t.shape()), " but tensor 0 has ",
+                   shape_str(first.shape()), " (", t.dim(), " vs ", nd, " dims)");
+        for (int64_t k = 0; k < nd; k++)
+            DYAD_CHECK(k == d || t.shape()[size_t(k)] == first.shape()[size_t(k)], op, ": tensor ", i, " has shape ",
+                       shape_str(t.shape()), " but tensor 0 has ", shape_str(first.shape()),
+                       ": they must match in every dim but dim ", d, " (they differ in dim ", k, ")");
+        out_shape[size_t(d)] += t.shape()[size_t(d)];
+    }
+    Tensor out = Tensor::empty(out_shape, first.dtype(), first.device());
+    // Input i fills out[..., offsets[i] : offsets[i] + size_i, ...] along d.
+    std::vector<int64_t> offsets(tensors.size());
+    int64_t offset = 0;
+    for (size_t i = 0; i < tensors.size(); i++) {
+        const Tensor& t = tensors[i];
+        offsets[i] = offset;
+        Shape part = out_shape;
+        part[size_t(d)] = t.shape()[size_t(d)];
+        detail::copy_into(detail::make_view(out, part, out.strides(), offset * out.strides()[size_t(d)]), t);
+        offset += t.shape()[size_t(d)];
+    }
+    if (is_floating(first.dtype())) {
+        autograd::record(op, tensors, out, [d, offsets](const Tensor& dy, autograd::GradSink& g) {
+            for (size_t i = 0; i < offsets.size(); i++) {
+                if (!g.needs(i)) continue;
+                const Tensor& dx = g.grad(i);
+                detail::accumulate(dx, detail::make_view(dy, dx.shape(), dy.strides(),
+                                                         dy.offset() + offsets[i] * dy.strides()[size_t(d)]));
+            }
+        });
+    }
+    return out;
+}
+
+// unsqueeze (a differentiable view) then cat: the gradient flows back through both.
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+    const char* op = "stack";
+    DYAD_CHECK(!tensors.empty(), op, ": needs at least one tensor");
+    for (size_t i = 0; i < tensors.size(); i++) {
+        DYAD_CHECK(tensors[i].defined(), op, ": tensor ", i, " is undefined");
+        DYAD_CHECK(tensors[i].shape() == tensors[0].shape(), op, ": tensor ", i, " has shape ",
+                   shape_str(tensors[i].shape()), " but tensor 0 has ", shape_str(tensors[0].shape()),
+                   " (stack needs equal shapes)");
+    }
+    const int64_t d = wrap_dim(dim, tensors[0].dim() + 1, op);
+    std::vector<Tensor> parts;
+    parts.reserve(tensors.size());
+    for (const Tensor& t : tensors) parts.push_back(t.unsqueeze(d));
+    return cat(parts, d);
+}
+
 Tensor reshape(const Tensor& x, const Shape& shape) { return x.reshape(shape); }
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) { return x.flatten(start_dim, end_dim); }
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) { return x.transpose(dim0, dim1); }

@@ -1,6 +1,7 @@
 // Internal tensor representation, shared by lib/. Users see only the Tensor handle.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -21,7 +22,13 @@ struct Storage {
     // Counts in-place updates through Tensor's in-place methods (fill_, copy_, add_, mul_): backward checks
     // that the tensors it saved were not changed after they were recorded.
     std::atomic<uint64_t> version{0};
+    // Memory dyad did not allocate (Tensor::from_blob): never freed by dyad; `deleter`, when set, is called
+    // with ptr once, by the destructor.
+    bool external = false;
+    std::function<void(void*)> deleter;
     Storage(size_t nbytes, Device device);  // allocates (CPU: 64-byte aligned)
+    // Wraps the caller's memory (no allocation, no copy).
+    Storage(void* ptr, size_t nbytes, Device device, std::function<void(void*)> deleter);
     ~Storage();
     Storage(const Storage&) = delete;
     Storage& operator=(const Storage&) = delete;
@@ -58,6 +65,8 @@ decltype(auto) visit_dtype(DType dt, F&& f) {
             return f(double{});
         case DType::int32:
             return f(int32_t{});
+        case DType::int64:
+            return f(int64_t{});
         case DType::uint8:
             return f(uint8_t{});
         case DType::float32:
@@ -68,6 +77,9 @@ decltype(auto) visit_dtype(DType dt, F&& f) {
 
 // Raw memory helpers, dispatched by device.
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes);
+// dst (any strides) = src broadcast to dst's shape, converting the dtype, between any two devices. No
+// autograd; dst must not overlap src (unless they are the same view).
+void copy_into(const Tensor& dst, const Tensor& src);
 
 }  // namespace detail
 }  // namespace dyad

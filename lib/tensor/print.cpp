@@ -14,18 +14,22 @@ constexpr int64_t kSummarizeOver = 1000;
 constexpr int64_t kEdgeItems = 3;
 
 struct Printer {
-    std::vector<double> values;  // whole tensor, row-major, as double
+    std::vector<double> values;  // whole tensor, row-major, as double (floating dtypes)
+    std::vector<int64_t> ints;   // the same for integer dtypes, exactly (int64 beyond 2^53 included)
     Shape shape;
     bool floating = true;
     bool summarize = false;
     int width = 1;
     bool sci = false;
 
-    std::string fmt(double v) const {
+    std::string fmt(size_t i) const {
         std::ostringstream os;
         if (!floating) {
-            os << int64_t(v);
-        } else if (std::isnan(v)) {
+            os << ints[i];
+            return os.str();
+        }
+        const double v = values[i];
+        if (std::isnan(v)) {
             os << "nan";
         } else if (std::isinf(v)) {
             os << (v < 0 ? "-inf" : "inf");
@@ -39,7 +43,7 @@ struct Printer {
 
     void rec(std::ostream& os, size_t d, int64_t base, int indent) const {
         if (shape.empty()) {
-            os << fmt(values[0]);
+            os << fmt(0);
             return;
         }
         const int64_t n = shape[d];
@@ -53,7 +57,7 @@ struct Printer {
                 continue;
             }
             if (d + 1 == shape.size()) {
-                os << std::setw(width) << fmt(values[size_t(base + i)]);
+                os << std::setw(width) << fmt(size_t(base + i));
             } else {
                 rec(os, d + 1, base + i * stride, indent + 1);
             }
@@ -78,13 +82,16 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     p.shape = t.shape();
     p.floating = is_floating(t.dtype());
     p.summarize = t.numel() > kSummarizeOver;
-    const Tensor h = t.detach().to(Device::cpu()).to(DType::float64).contiguous();
-    p.values = h.to_vector<double>();
+    const Tensor h = t.detach().to(Device::cpu());
+    if (p.floating)
+        p.values = h.to(DType::float64).contiguous().to_vector<double>();
+    else
+        p.ints = h.to(DType::int64).contiguous().to_vector<int64_t>();
     double maxabs = 0, minabs = INFINITY;
     for (double v : p.values)
         if (std::isfinite(v) && v != 0) maxabs = std::max(maxabs, std::abs(v)), minabs = std::min(minabs, std::abs(v));
     p.sci = p.floating && (maxabs >= 1e8 || (minabs < 1e-4 && maxabs > 0));
-    for (double v : p.values) p.width = std::max(p.width, int(p.fmt(v).size()));
+    for (size_t i = 0, n = size_t(t.numel()); i < n; i++) p.width = std::max(p.width, int(p.fmt(i).size()));
     os << "tensor(";
     if (t.numel() == 0)
         os << "[]";

@@ -1,7 +1,9 @@
 // Tensor core: storage, creation, metadata, conversions, element access and in-place updates.
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
 #include "dyad/autograd.h"
 #include "dyad/ops.h"
@@ -28,6 +30,8 @@ size_t dtype_size(DType t) {
             return 8;
         case DType::int32:
             return 4;
+        case DType::int64:
+            return 8;
         case DType::uint8:
             return 1;
     }
@@ -42,6 +46,8 @@ const char* dtype_name(DType t) {
             return "float64";
         case DType::int32:
             return "int32";
+        case DType::int64:
+            return "int64";
         case DType::uint8:
             return "uint8";
     }
@@ -79,7 +85,27 @@ Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
 #endif
 }
 
+Storage::Storage(void* p, size_t n, Device dev, std::function<void(void*)> del)
+    : ptr(p), nbytes(n), device(dev), external(true), deleter(std::move(del)) {}
+
 Storage::~Storage() {
+    if (external) {
+#if DYAD_WITH_CUDA
+        // Kernels queued on the memory must be done before the caller's deleter may free it.
+        if (deleter && device.is_cuda()) cuda::wait_stream_quietly(device.index);
+#endif
+        // A destructor must not throw: a deleter that does is reported and otherwise ignored.
+        if (deleter) {
+            try {
+                deleter(ptr);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "dyad: a from_blob deleter threw: %s\n", e.what());
+            } catch (...) {
+                std::fprintf(stderr, "dyad: a from_blob deleter threw\n");
+            }
+        }
+        return;
+    }
     if (device.is_cpu()) {
         host_free(ptr, nbytes);
         return;
@@ -226,8 +252,56 @@ Tensor Tensor::from_vector(const std::vector<double>& d, const Shape& s, Device 
 Tensor Tensor::from_vector(const std::vector<int32_t>& d, const Shape& s, Device dev) {
     return from_vector_impl(d, s, dev);
 }
+Tensor Tensor::from_vector(const std::vector<int64_t>& d, const Shape& s, Device dev) {
+    return from_vector_impl(d, s, dev);
+}
 Tensor Tensor::from_vector(const std::vector<uint8_t>& d, const Shape& s, Device dev) {
     return from_vector_impl(d, s, dev);
+}
+
+Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, Device device,
+                         std::function<void(void*)> deleter) {
+    for (int64_t d : shape) DYAD_CHECK(d >= 0, "from_blob: shape ", shape_str(shape), " has a negative size");
+    return from_blob(data, shape, detail::contiguous_strides(shape), dtype, device, std::move(deleter));
+}
+
+Tensor Tensor::from_blob(void* data, const Shape& shape, const std::vector<int64_t>& strides, DType dtype,
+                         Device device, std::function<void(void*)> deleter) {
+    const char* op = "from_blob";
+    DYAD_CHECK(strides.size() == shape.size(), op, ": ", strides.size(), " strides ", shape_str(strides), " for ",
+               shape.size(), " dims ", shape_str(shape));
+    // The elements span [0, 1 + sum (size - 1) * stride) of the buffer; every count must fit int64.
+    int64_t numel = 1, span = 1, nbytes = 0;
+    for (size_t d = 0; d < shape.size(); d++) {
+        DYAD_CHECK(shape[d] >= 0, op, ": shape ", shape_str(shape), " has a negative size");
+        DYAD_CHECK(strides[d] >= 0, op, ": stride ", strides[d], " of dim ", d, " is negative (strides ",
+                   shape_str(strides), ")");
+        DYAD_CHECK(!__builtin_mul_overflow(numel, shape[d], &numel), op, ": shape ", shape_str(shape),
+                   " has more elements than a 64-bit count can hold");
+    }
+    if (numel == 0) span = 0;
+    for (size_t d = 0; d < shape.size() && numel > 0; d++) {
+        int64_t step = 0;
+        DYAD_CHECK(
+            !__builtin_mul_overflow(shape[d] - 1, strides[d], &step) && !__builtin_add_overflow(span, step, &span), op,
+            ": shape ", shape_str(shape), " with strides ", shape_str(strides), " overflows 64 bits");
+    }
+    DYAD_CHECK(!__builtin_mul_overflow(span, int64_t(dtype_size(dtype)), &nbytes), op, ": shape ", shape_str(shape),
+               " of ", dtype_name(dtype), " needs more bytes than a 64-bit count can hold");
+    DYAD_CHECK(data != nullptr || numel == 0, op, ": data is null but shape ", shape_str(shape), " has ", numel,
+               " elements");
+    DYAD_CHECK(reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0, op, ": data ", data,
+               " is not aligned to the ", dtype_size(dtype), "-byte elements of ", dtype_name(dtype));
+    DYAD_CHECK(device.is_cpu() || (device.index >= 0 && device.index < cuda_device_count()), op, ": no device ",
+               device.str(), ": ",
+               cuda_built() ? "no such CUDA device (" + std::to_string(cuda_device_count()) + " available)"
+                            : std::string("this build of dyad has no CUDA support"));
+    auto impl = std::make_shared<detail::TensorImpl>();
+    impl->storage = std::make_shared<detail::Storage>(data, size_t(nbytes), device, std::move(deleter));
+    impl->shape = shape;
+    impl->strides = strides;
+    impl->dtype = dtype;
+    return Tensor(std::move(impl));
 }
 
 template <typename Draw>
@@ -314,6 +388,7 @@ std::vector<T> Tensor::to_vector() const {
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 
 // ---------------------------------------------------------------------------- conversion

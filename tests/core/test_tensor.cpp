@@ -230,3 +230,154 @@ TEST_CASE("large host blocks are cached and reused by size", "[tensor]") {
     REQUIRE(host_cache_stats().cached_bytes == 0);  // disabled: freed at once
     set_host_cache_limit(size_t(1) << 30);
 }
+
+// ---------------------------------------------------------------------------- int64
+TEST_CASE("int64: size, name, from_vector, to_vector, item and printing keep every bit", "[tensor]") {
+    REQUIRE(dtype_size(DType::int64) == 8);
+    REQUIRE(std::string(dtype_name(DType::int64)) == "int64");
+    REQUIRE_FALSE(is_floating(DType::int64));
+    REQUIRE(dtype_of<int64_t>() == DType::int64);
+    // Values beyond 2^53 (not representable in a double) and the extremes.
+    const std::vector<int64_t> v = {0, -1, (int64_t(1) << 53) + 1, INT64_MAX, INT64_MIN, 5};
+    const Tensor t = Tensor::from_vector(v, {2, 3});
+    REQUIRE(t.dtype() == DType::int64);
+    REQUIRE(t.to_vector<int64_t>() == v);
+    REQUIRE(t.t().contiguous().to_vector<int64_t>() == std::vector<int64_t>{v[0], v[3], v[1], v[4], v[2], v[5]});
+    REQUIRE(Tensor::full({}, -7, DType::int64).item() == -7.0);
+    REQUIRE_THROWS_WITH(t.to_vector<int32_t>(), Catch::Contains("int64") && Catch::Contains("int32"));
+    std::ostringstream os;
+    os << t;
+    REQUIRE(os.str().find("9007199254740993") != std::string::npos);  // 2^53 + 1, exactly
+    REQUIRE(os.str().find("-9223372036854775808") != std::string::npos);
+    REQUIRE(os.str().find("dtype=int64") != std::string::npos);
+    REQUIRE_THAT(values(Tensor::arange(5, 0, -2, DType::int64)), AllClose(std::vector<double>{5, 3, 1}));
+}
+
+TEST_CASE("int64 converts to and from every dtype, on both CPU kernel sets", "[tensor]") {
+    for (CpuKernels k : {CpuKernels::naive, CpuKernels::omp}) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor f = Tensor::from_vector(std::vector<float>{-1.75f, 0.5f, 2.9f, 255.f, 3e9f}, {5});
+        // Float to integer truncates toward zero; 3e9 does not fit int32 but fits int64.
+        REQUIRE(f.to(DType::int64).to_vector<int64_t>() == std::vector<int64_t>{-1, 0, 2, 255, 3000000000});
+        const Tensor big = Tensor::from_vector(std::vector<int64_t>{-3, 40, (int64_t(1) << 40) + 7, 255}, {4});
+        REQUIRE(big.to(DType::float64).to_vector<double>() == std::vector<double>{-3, 40, 1099511627783.0, 255});
+        REQUIRE(big.to(DType::float32).to_vector<float>() == std::vector<float>{-3, 40, 1099511627776.f, 255});
+        // Narrowing integer conversions keep the low bits, as static_cast does.
+        REQUIRE(big.to(DType::int32).to_vector<int32_t>() == std::vector<int32_t>{-3, 40, 7, 255});
+        REQUIRE(big.to(DType::uint8).to_vector<uint8_t>() == std::vector<uint8_t>{253, 40, 7, 255});
+        const Tensor i = Tensor::from_vector(std::vector<int32_t>{INT32_MIN, -1, INT32_MAX}, {3});
+        REQUIRE(i.to(DType::int64).to_vector<int64_t>() == std::vector<int64_t>{INT32_MIN, -1, INT32_MAX});
+        const Tensor u = Tensor::from_vector(std::vector<uint8_t>{0, 200, 255}, {3});
+        REQUIRE(u.to(DType::int64).to_vector<int64_t>() == std::vector<int64_t>{0, 200, 255});
+        // A strided source, and fill_ / copy_ into int64.
+        REQUIRE(big.slice(0, 0, 4, 2).to(DType::float64).to_vector<double>() ==
+                std::vector<double>{-3, 1099511627783.0});
+        Tensor z = Tensor::zeros({2, 2}, DType::int64);
+        REQUIRE(z.to_vector<int64_t>() == std::vector<int64_t>(4, 0));
+        z.fill_(-5);
+        REQUIRE(z.to_vector<int64_t>() == std::vector<int64_t>(4, -5));
+        z.copy_(Tensor::from_vector(std::vector<float>{1.5f, -2.5f}, {2}));  // broadcast + convert
+        REQUIRE(z.to_vector<int64_t>() == std::vector<int64_t>{1, -2, 1, -2});
+    }
+}
+
+// ---------------------------------------------------------------------------- from_blob
+TEST_CASE("from_blob wraps the caller's memory: writes show on both sides, no copy", "[tensor]") {
+    std::vector<float> buf = {1, 2, 3, 4, 5, 6};
+    Tensor t = Tensor::from_blob(buf.data(), {2, 3}, DType::float32);
+    REQUIRE(t.shape() == Shape{2, 3});
+    REQUIRE(t.is_contiguous());
+    REQUIRE(t.device() == Device::cpu());
+    REQUIRE(t.data<float>() == buf.data());
+    REQUIRE(t.to_vector<float>() == buf);
+    buf[4] = -50;  // the caller writes: the tensor sees it
+    REQUIRE(t.to_vector<float>()[4] == -50);
+    t.slice(1, 1, 3).fill_(9);  // dyad writes through a view: the buffer sees it
+    REQUIRE(buf == std::vector<float>{1, 9, 9, 4, 9, 9});
+    t.mul_(2);
+    REQUIRE(buf == std::vector<float>{2, 18, 18, 8, 18, 18});
+    // Ops make new tensors; the buffer is only read.
+    const Tensor y = add(t, 1.0);
+    REQUIRE(y.data<float>() != buf.data());
+    REQUIRE(buf == std::vector<float>{2, 18, 18, 8, 18, 18});
+    // Autograd works on a blob like on any leaf.
+    Tensor w = Tensor::from_blob(buf.data(), {6}, DType::float32).requires_grad_();
+    sum(mul(w, w)).backward();
+    REQUIRE(w.grad().to_vector<float>() == std::vector<float>{4, 36, 36, 16, 36, 36});
+
+    std::vector<int64_t> ids = {7, -8, 9};
+    const Tensor it = Tensor::from_blob(ids.data(), {3}, DType::int64);
+    REQUIRE(it.to_vector<int64_t>() == ids);
+}
+
+TEST_CASE("from_blob with strides views the caller's layout", "[tensor]") {
+    // A column-major 2x3 matrix: element (i, j) at i + 2 * j.
+    std::vector<double> buf = {1, 4, 2, 5, 3, 6};
+    const Tensor t = Tensor::from_blob(buf.data(), {2, 3}, {1, 2}, DType::float64);
+    REQUIRE_FALSE(t.is_contiguous());
+    REQUIRE(t.contiguous().to_vector<double>() == std::vector<double>{1, 2, 3, 4, 5, 6});
+    // Every other element (stride 2), and a broadcast row (stride 0).
+    std::vector<int32_t> ints = {10, 0, 11, 0, 12};
+    REQUIRE(Tensor::from_blob(ints.data(), {3}, {2}, DType::int32).to_vector<int32_t>() ==
+            std::vector<int32_t>{10, 11, 12});
+    REQUIRE(Tensor::from_blob(ints.data(), {2, 3}, {0, 2}, DType::int32).to_vector<int32_t>() ==
+            std::vector<int32_t>{10, 11, 12, 10, 11, 12});
+}
+
+TEST_CASE("from_blob's deleter runs once, when the last handle goes", "[tensor]") {
+    int calls = 0;
+    void* freed = nullptr;
+    auto* mem = new float[12]();
+    {
+        Tensor a = Tensor::from_blob(mem, {3, 4}, DType::float32, Device::cpu(), [&](void* p) {
+            calls++;
+            freed = p;
+            delete[] static_cast<float*>(p);
+        });
+        Tensor view = a.slice(0, 1, 3).t();  // a view keeps the memory alive
+        Tensor copy = a;                     // so does another handle
+        a = Tensor();
+        REQUIRE(calls == 0);
+        copy = Tensor();
+        REQUIRE(calls == 0);
+        view.fill_(1);
+        REQUIRE(mem[4] == 1.0f);
+        REQUIRE(mem[0] == 0.0f);
+    }
+    REQUIRE(calls == 1);
+    REQUIRE(freed == mem);
+    // Without a deleter nothing is freed: the caller's buffer outlives the tensor untouched.
+    std::vector<uint8_t> keep = {1, 2, 3};
+    { Tensor::from_blob(keep.data(), {3}, DType::uint8).fill_(4); }
+    REQUIRE(keep == std::vector<uint8_t>{4, 4, 4});
+    // A deleter that throws is reported, never thrown out of a destructor.
+    {
+        Tensor::from_blob(keep.data(), {3}, DType::uint8, Device::cpu(), [](void*) { throw Error("no"); });
+    }
+    REQUIRE(keep == std::vector<uint8_t>{4, 4, 4});
+}
+
+TEST_CASE("from_blob argument errors name the problem and never call the deleter", "[tensor][errors]") {
+    using Catch::Contains;
+    int calls = 0;
+    auto count = [&](void*) { calls++; };
+    std::vector<float> buf(8);
+    REQUIRE_THROWS_WITH(Tensor::from_blob(nullptr, {2}, DType::float32, Device::cpu(), count),
+                        Contains("from_blob") && Contains("null") && Contains("(2)"));
+    REQUIRE_THROWS_WITH(Tensor::from_blob(buf.data(), {2, -1}, DType::float32, Device::cpu(), count),
+                        Contains("from_blob") && Contains("negative size"));
+    REQUIRE_THROWS_WITH(
+        Tensor::from_blob(reinterpret_cast<char*>(buf.data()) + 2, {2}, DType::float32, Device::cpu(), count),
+        Contains("from_blob") && Contains("aligned") && Contains("4-byte"));
+    REQUIRE_THROWS_WITH(Tensor::from_blob(buf.data(), {2, 2}, {2, -1}, DType::float32, Device::cpu(), count),
+                        Contains("from_blob") && Contains("stride -1") && Contains("negative"));
+    REQUIRE_THROWS_WITH(Tensor::from_blob(buf.data(), {2, 2}, {1}, DType::float32, Device::cpu(), count),
+                        Contains("from_blob") && Contains("1 strides") && Contains("2 dims"));
+    if (!cuda_available())
+        REQUIRE_THROWS_WITH(Tensor::from_blob(buf.data(), {2}, DType::float32, Device::cuda(), count),
+                            Contains("from_blob") && Contains("cuda:0"));
+    REQUIRE(calls == 0);
+    // No elements: a null pointer is fine.
+    REQUIRE(Tensor::from_blob(nullptr, {0, 3}, DType::float32).numel() == 0);
+}

@@ -129,6 +129,28 @@ TEST_CASE("cuda cross_entropy matches naive for C = 1, 7, 200 and odd N, with an
     }
 }
 
+TEST_CASE("cuda cross_entropy with int64 labels equals the int32 run bit for bit", "[cuda][loss]") {
+    for (int64_t c : test::cross_entropy_classes()) {
+        const int64_t n = 33;
+        INFO("C " << c);
+        const Tensor x = gpu(test::random_tensor({n, c}, uint64_t(c + 5)) * 4.0);
+        const Tensor l32 = random_labels(n, c, uint64_t(c + 6));
+        for (double eps : {0.0, 0.1}) {
+            Tensor loss32, dx32, loss64, dx64;
+            cross_entropy_fb(x, gpu(l32), eps, loss32, dx32);
+            cross_entropy_fb(x, gpu(l32.to(DType::int64)), eps, loss64, dx64);
+            test::require_identical(cpu(loss32), cpu(loss64));
+            test::require_identical(cpu(dx32), cpu(dx64));
+        }
+    }
+    // A bad int64 label is a deferred fault with its full value.
+    const Tensor x = gpu(test::random_tensor({4, 5}, 91));
+    const Tensor bad = gpu(Tensor::from_vector(std::vector<int64_t>{0, int64_t(1) << 33, 1, 2}, {4}));
+    REQUIRE_THROWS_WITH(cross_entropy(x, bad).item(),
+                        Catch::Contains("label 8589934592") && Catch::Contains("index 1"));
+    REQUIRE_NOTHROW(synchronize());
+}
+
 TEST_CASE("cuda cross_entropy of non-contiguous logits matches naive", "[cuda][loss]") {
     // Logits (65, 200) viewed from memory laid out (200, 65).
     const Tensor base = test::random_tensor({200, 65}, 70) * 4.0;

@@ -1,10 +1,10 @@
-// CUDA reductions against the naive CPU kernels: sum, mean, max and argmax over every dim set the CPU
+// CUDA reductions against the naive CPU kernels: sum, mean, max, argmax, min and argmin over every dim set the CPU
 // tests use (every layout, with gradients through autograd), the kernels directly on crafted data
 // (ties, NaN, infinities, signed zeros) at shapes that reach every GPU path (warp per row, block per
 // row, split rows, columns, split columns), the accumulate contract of the backward kernels, and run to
 // run determinism.
 //
-// max, argmax and every backward are exact: they select an element or add the same float terms as
+// max, argmax, min, argmin and every backward are exact: they select an element or add the same float terms as
 // naive. Sums add in float in a tree where naive adds in double: rtol kReduceRtol, and an atol for
 // results near 0 of 1e-6 * sqrt(reduce length) (rounding errors of a sum grow like a random walk; the
 // CPU tests use the same bound for omp's float sums), at least kReduceAtol.
@@ -78,7 +78,8 @@ std::vector<ReduceShape> gpu_reduce_shapes() {
 
 }  // namespace
 
-TEST_CASE("cuda sum, mean, max and argmax match naive on the shared shapes, every layout", "[cuda][reduce]") {
+TEST_CASE("cuda sum, mean, max, argmax, min and argmin match naive on the shared shapes, every layout",
+          "[cuda][reduce]") {
     uint64_t seed = 100;
     int num_cases = 0;
     for (const Shape& shape : test::unary_shapes()) {
@@ -97,7 +98,7 @@ TEST_CASE("cuda sum, mean, max and argmax match naive on the shared shapes, ever
                 num_cases++;
 
                 struct Results {
-                    Tensor sum, mean, max, sum_grad, mean_grad, max_grad, argmax;
+                    Tensor sum, mean, max, min, sum_grad, mean_grad, max_grad, min_grad, argmax, argmin;
                 };
                 Tensor dy;
                 auto run = [&](const Tensor& x0, const Tensor& dy0) {
@@ -106,6 +107,7 @@ TEST_CASE("cuda sum, mean, max and argmax match naive on the shared shapes, ever
                     r.sum = over_all ? sum(xr) : sum(xr, dims, keepdim);
                     r.mean = over_all ? mean(xr) : mean(xr, dims, keepdim);
                     r.max = over_all ? max(xr) : max(xr, dims, keepdim);
+                    r.min = over_all ? min(xr) : min(xr, dims, keepdim);
                     r.sum.backward(dy0);
                     r.sum_grad = xr.grad();
                     xr.zero_grad();
@@ -114,10 +116,16 @@ TEST_CASE("cuda sum, mean, max and argmax match naive on the shared shapes, ever
                     xr.zero_grad();
                     r.max.backward(dy0);
                     r.max_grad = xr.grad();
-                    if (over_all)
+                    xr.zero_grad();
+                    r.min.backward(dy0);
+                    r.min_grad = xr.grad();
+                    if (over_all) {
                         r.argmax = argmax(x0);
-                    else if (dims.size() == 1)
+                        r.argmin = argmin(x0);
+                    } else if (dims.size() == 1) {
                         r.argmax = argmax(x0, dims[0], keepdim);
+                        r.argmin = argmin(x0, dims[0], keepdim);
+                    }
                     return r;
                 };
                 dy = test::random_tensor((over_all ? sum(x) : sum(x, dims, keepdim)).shape(), seed++);
@@ -133,8 +141,11 @@ TEST_CASE("cuda sum, mean, max and argmax match naive on the shared shapes, ever
                 require_identical(e.sum_grad, cpu(a.sum_grad));
                 require_identical(e.mean_grad, cpu(a.mean_grad));
                 require_identical(e.max_grad, cpu(a.max_grad));
+                require_identical(e.min, cpu(a.min));
+                require_identical(e.min_grad, cpu(a.min_grad));
                 REQUIRE(a.argmax.defined() == e.argmax.defined());
                 if (e.argmax.defined()) require_identical(e.argmax, cpu(a.argmax));
+                if (e.argmin.defined()) require_identical(e.argmin, cpu(a.argmin));
             }
         }
     }
@@ -167,6 +178,30 @@ TEST_CASE("cuda max and argmax: ties go to the first maximum, NaN wins", "[cuda]
     // The gradient goes to the first maximum only.
     Tensor r = gpu(ties).detach().requires_grad_();
     max(r, {1}).backward(gpu(Tensor::from_vector(std::vector<float>{10, 20}, {2})));
+    REQUIRE(values(r.grad()) == std::vector<double>{0, 10, 0, 0, 20, 0, 0, 0});
+}
+
+TEST_CASE("cuda min and argmin: ties go to the first minimum, NaN wins", "[cuda][reduce]") {
+    const Tensor ties = Tensor::from_vector(std::vector<float>{3, 1, 1, 2, 5, 5, 5, 5}, {2, 4});
+    const Tensor nans = Tensor::from_vector(std::vector<float>{1, 2, kNaN, 4, 5, kNaN}, {3, 2});
+    const Tensor infs = Tensor::from_vector(std::vector<float>{kInf, kInf, kInf}, {3});
+    const Tensor zeros = Tensor::from_vector(std::vector<float>{0.0f, -0.0f, 1.0f}, {3});
+    for (const Tensor& x : {ties, nans, infs, zeros}) {
+        INFO(x.str());
+        const Tensor xg = gpu(x);
+        require_identical(test::naive_reference([&] { return min(x); }), cpu(min(xg)));
+        require_identical(test::naive_reference([&] { return argmin(x); }), cpu(argmin(xg)));
+        for (int64_t d = 0; d < x.dim(); d++) {
+            require_identical(test::naive_reference([&] { return min(x, {d}); }), cpu(min(xg, {d})));
+            require_identical(test::naive_reference([&] { return argmin(x, d); }), cpu(argmin(xg, d)));
+        }
+    }
+    REQUIRE(indices(argmin(gpu(ties), 1)) == std::vector<int32_t>{1, 0});
+    REQUIRE(indices(argmin(gpu(nans), 0)) == std::vector<int32_t>{1, 2});
+    REQUIRE(indices(argmin(gpu(zeros))) == std::vector<int32_t>{0});
+    REQUIRE_FALSE(std::signbit(min(gpu(zeros)).item()));
+    Tensor r = gpu(ties).detach().requires_grad_();
+    min(r, {1}).backward(gpu(Tensor::from_vector(std::vector<float>{10, 20}, {2})));
     REQUIRE(values(r.grad()) == std::vector<double>{0, 10, 0, 0, 20, 0, 0, 0});
 }
 
@@ -207,6 +242,18 @@ TEST_CASE("cuda reduce kernels match naive on crafted data", "[cuda][reduce]") {
             REQUIRE(same_bits(floats(yg), y_naive));
             REQUIRE(indices(ig) == i_naive);
             REQUIRE(indices(ig_only) == i_naive);
+            // min_fwd: the same, into fresh outputs.
+            std::vector<float> mn_naive = test::nan_filled<float>(m);
+            std::vector<int32_t> j_naive(static_cast<size_t>(m), test::kUnwrittenIndex);
+            naive::min_fwd<float>(mn_naive.data(), j_naive.data(), x.data(), s);
+            const Tensor mg = test::nan_tensor(m, Device::cuda());
+            const Tensor jg = Tensor::full({m}, unwritten, DType::int32, Device::cuda());
+            const Tensor jg_only = Tensor::full({m}, unwritten, DType::int32, Device::cuda());
+            cuda::min_fwd(mg.data<float>(), jg.data<int32_t>(), xg.data<float>(), s);
+            cuda::min_fwd(nullptr, jg_only.data<int32_t>(), xg.data<float>(), s);
+            REQUIRE(same_bits(floats(mg), mn_naive));
+            REQUIRE(indices(jg) == j_naive);
+            REQUIRE(indices(jg_only) == j_naive);
 
             // Backward kernels accumulate into a dx that already holds values: exact.
             std::vector<float> dy(static_cast<size_t>(m)), dx_naive(static_cast<size_t>(n));

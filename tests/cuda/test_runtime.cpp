@@ -1,6 +1,7 @@
 // CUDA runtime on a real GPU: device queries, round trips between host and device memory (small copies
 // and the chunked pinned staging of large ones), the memory pool's statistics, out-of-memory reports,
-// dtype errors, settings and event timing.
+// dtype errors, settings, event timing, and device memory wrapped by from_blob.
+#include <cuda_runtime.h>  // cudaMalloc for from_blob
 #include <catch2/catch.hpp>
 
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "kernels/cuda/runtime.h"
 #include "support/compare.h"
 
 using namespace dyad;
@@ -160,4 +162,39 @@ TEST_CASE("the event timer measures queued GPU work", "[cuda][runtime]") {
     const double ms = timer.elapsed_ms();
     REQUIRE(ms > 0.0);
     REQUIRE(ms < 10000.0);
+}
+
+TEST_CASE("from_blob wraps device memory without a copy, and the deleter runs once, after the queued work",
+          "[cuda][runtime]") {
+    cuda::use_device(0);
+    void* p = nullptr;
+    REQUIRE(cudaMalloc(&p, 6 * sizeof(float)) == cudaSuccess);
+    const std::vector<float> host = {1, 2, 3, 4, 5, 6};
+    REQUIRE(cudaMemcpy(p, host.data(), sizeof(float) * host.size(), cudaMemcpyHostToDevice) == cudaSuccess);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);  // the caller's writes are done before dyad reads
+    int calls = 0;
+    cudaError_t freed = cudaErrorUnknown;
+    {
+        Tensor t = Tensor::from_blob(p, {2, 3}, DType::float32, Device::cuda(), [&](void* q) {
+            calls++;
+            freed = cudaFree(q);
+        });
+        REQUIRE(t.device() == Device::cuda());
+        REQUIRE(t.data<float>() == p);
+        REQUIRE(t.to_vector<float>() == host);
+        Tensor view = t.t();
+        t = Tensor();
+        view.mul_(2);  // dyad writes the caller's memory, through a view that keeps it alive
+        synchronize();
+        std::vector<float> back(6);
+        REQUIRE(cudaMemcpy(back.data(), p, sizeof(float) * back.size(), cudaMemcpyDeviceToHost) == cudaSuccess);
+        REQUIRE(back == std::vector<float>{2, 4, 6, 8, 10, 12});
+        REQUIRE(calls == 0);
+        // A large op queued on the memory right before the last handle goes: the deleter waits for it.
+        const Tensor big = Tensor::ones({1 << 22}, DType::float32, Device::cuda());
+        Tensor y = add(big, sum(view.reshape({6})));
+        REQUIRE(y.device() == Device::cuda());
+    }
+    REQUIRE(calls == 1);
+    REQUIRE(freed == cudaSuccess);
 }

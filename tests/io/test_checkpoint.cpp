@@ -131,6 +131,33 @@ TEST_CASE("checkpoint of another model is rejected and changes nothing", "[check
     REQUIRE(std::memcmp(&rng_before, &rng_after, sizeof(RngState)) == 0);  // the generator is untouched too
 }
 
+TEST_CASE("a PyTorch-style file with int64 batch counters loads into the int32 counters", "[checkpoint]") {
+    // PyTorch writes num_batches_tracked as I64; dyad's counter is int32. The value is converted when it
+    // fits and the file is rejected, with nothing changed, when it does not.
+    manual_seed(11);
+    nn::BatchNorm2d src(3);
+    nn::NamedTensors state;
+    for (const auto& [name, t] : src.state_dict())
+        state.emplace_back(name, name == "num_batches_tracked" ? Tensor::full({}, 41, DType::int64) : t);
+    io::save_tensors(out_path("torch_bn.safetensors"), state);
+    for (const auto& [name, t] : io::load_tensors(out_path("torch_bn.safetensors")))
+        if (name == "num_batches_tracked") REQUIRE(t.dtype() == DType::int64);
+    nn::BatchNorm2d dst(3);
+    io::load(out_path("torch_bn.safetensors"), dst);
+    for (const auto& [name, t] : dst.state_dict()) {
+        if (name != "num_batches_tracked") continue;
+        REQUIRE(t.dtype() == DType::int32);
+        REQUIRE(t.item() == 41);
+    }
+
+    state[4].second = Tensor::full({}, 5e9, DType::int64);
+    io::save_tensors(out_path("torch_bn_big.safetensors"), state);
+    const auto before = bits(dst);
+    REQUIRE_THROWS_WITH(io::load(out_path("torch_bn_big.safetensors"), dst),
+                        Contains("num_batches_tracked") && Contains("value 5000000000") && Contains("int32"));
+    REQUIRE(bits(dst) == before);
+}
+
 TEST_CASE("checkpoint with a wrong shape names the tensor and both shapes", "[checkpoint][errors]") {
     io::save(out_path("cnn10.safetensors"), *models::baseline_cnn(10, 3, 16));
     auto m = models::baseline_cnn(200, 3, 16);

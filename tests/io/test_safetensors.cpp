@@ -216,16 +216,22 @@ TEST_CASE("safetensors file written by Python's safetensors loads", "[io]") {
     REQUIRE(found);
 }
 
-TEST_CASE("safetensors I64 is narrowed to int32, out-of-range values are rejected", "[io]") {
-    const std::string header = R"({"labels":{"dtype":"I64","shape":[4],"data_offsets":[0,32]}})";
-    const std::vector<int64_t> ok = {0, -1, 2147483647, -2147483648LL};
-    const nn::NamedTensors t = io::load_tensors(hand_file("i64.safetensors", header, raw(ok)));
-    REQUIRE(t[0].second.dtype() == DType::int32);
-    REQUIRE(t[0].second.to_vector<int32_t>() == std::vector<int32_t>{0, -1, 2147483647, -2147483647 - 1});
+TEST_CASE("safetensors I64 is read as int64, every value kept, and written back as I64", "[io]") {
+    const std::string header = R"({"labels":{"dtype":"I64","shape":[5],"data_offsets":[0,40]}})";
+    const std::vector<int64_t> v = {0, -1, 2147483648LL, INT64_MAX, INT64_MIN};
+    const std::string path = hand_file("i64.safetensors", header, raw(v));
+    const nn::NamedTensors t = io::load_tensors(path);
+    REQUIRE(t[0].second.dtype() == DType::int64);
+    REQUIRE(t[0].second.to_vector<int64_t>() == v);
 
-    const std::vector<int64_t> big = {1, 2, 2147483648LL, 3};
-    require_load_error(hand_file("i64_big.safetensors", header, raw(big)),
-                       {"'labels'", "2147483648", "index 2", "int32 range"});
+    const std::string out = out_path("i64_round_trip.safetensors");
+    io::save_tensors(out, {{"labels", t[0].second}, {"small", Tensor::from_vector(std::vector<int64_t>{3, -4}, {2})}});
+    const std::string bytes = read_bytes(out);
+    REQUIRE(bytes.find(R"("dtype":"I64")") != std::string::npos);
+    const nn::NamedTensors back = io::load_tensors(out);
+    REQUIRE(back[0].second.dtype() == DType::int64);
+    REQUIRE(back[0].second.to_vector<int64_t>() == v);
+    REQUIRE(back[1].second.to_vector<int64_t>() == std::vector<int64_t>{3, -4});
 }
 
 // ---------------------------------------------------------------------------- corruption

@@ -481,6 +481,11 @@ TEST_CASE("scalar variants and unary ops: gradcheck", "[elementwise][gradcheck]"
         {"sqrt", [](const Tensor& x) { return sqrt(x); }, pos},
         {"operator-", [](const Tensor& x) { return -x; }, any},
         {"1 - x / 2", [](const Tensor& x) { return 1.0 - x / 2.0; }, any},
+        {"abs", [](const Tensor& x) { return abs(x); }, nz},  // |x| >= 0.5: away from the kink
+        {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, any},
+        {"sigmoid(4x)", [](const Tensor& x) { return sigmoid(mul(x, 4.0)); }, any},  // both branches, far out
+        {"tanh", [](const Tensor& x) { return tanh(x); }, any},
+        {"tanh(3x)", [](const Tensor& x) { return tanh(mul(x, 3.0)); }, any},
     };
     for (const Case& c : cases) {
         require_gradcheck(c.name, [&](const std::vector<Tensor>& x) { return c.fn(x[0]); }, {c.x});
@@ -554,4 +559,277 @@ TEST_CASE("elementwise argument errors name the op and the offending values", "[
     Tensor w = Tensor::ones({3}).requires_grad_();
     REQUIRE_THROWS_WITH(w.fill_(0), Contains("fill_") && Contains("requires grad"));
     REQUIRE_THROWS_WITH(w.mul_(2), Contains("mul_") && Contains("requires grad"));
+}
+
+// ---------------------------------------------------------------------------- abs, sigmoid, tanh
+TEST_CASE("abs, sigmoid and tanh: known values, extremes, NaN", "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : kFloatTypes) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            const Tensor a = abs(make({-2, -0.0, 0, 3.5, -kInf, kNaN}, {6}, dt));
+            REQUIRE_THAT(values(a), AllClose(std::vector<double>{2, 0, 0, 3.5, kInf, kNaN}));
+            REQUIRE_FALSE(std::signbit(values(a)[1]));  // |-0| is +0
+            // sigmoid: exact at 0 and at the infinities; both branches far out give 0 or 1 without NaN,
+            // and the small tail keeps its relative accuracy (e^-30 / (1 + e^-30), not 1 - (1 - e^-30)).
+            const double e30 = std::exp(-30.0);
+            const Tensor sg = sigmoid(make({0, 1, -1, 30, -30, 1000, -1000, kInf, -kInf, kNaN}, {10}, dt));
+            REQUIRE_THAT(values(sg),
+                         AllClose(std::vector<double>{0.5, 1 / (1 + std::exp(-1.0)), 1 / (1 + std::exp(1.0)),
+                                                      1 / (1 + e30), e30 / (1 + e30), 1, 0, 1, 0, kNaN})
+                             .rtol(kLibmRtol));
+            const Tensor th = tanh(make({0, 0.5, -0.5, 20, -20, kInf, -kInf, kNaN}, {8}, dt));
+            REQUIRE_THAT(
+                values(th),
+                AllClose(std::vector<double>{0, std::tanh(0.5), -std::tanh(0.5), 1, -1, 1, -1, kNaN}).rtol(kLibmRtol));
+        }
+    }
+}
+
+TEST_CASE("abs gradient is sign(x), 0 at either zero and at NaN, and sigmoid and tanh gradients come from y",
+          "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : kFloatTypes) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            Tensor x = make({-2, -0.0, 0, 1e-30, 3, kNaN}, {6}, dt).requires_grad_();
+            abs(x).backward(make({10, 20, 30, 40, 50, 60}, {6}, dt));
+            REQUIRE(values(x.grad()) == std::vector<double>{-10, 0, 0, 40, 50, 0});
+            // sigmoid' = y (1 - y): 1/4 at 0, 0 at the infinities (no NaN from inf * 0).
+            Tensor s = make({0, kInf, -kInf, -1000}, {4}, dt).requires_grad_();
+            sum(sigmoid(s)).backward();
+            REQUIRE(values(s.grad()) == std::vector<double>{0.25, 0, 0, 0});
+            Tensor t = make({0, kInf, -kInf, 0.5}, {4}, dt).requires_grad_();
+            sum(tanh(t)).backward();
+            const double th = std::tanh(0.5);
+            REQUIRE_THAT(values(t.grad()), AllClose(std::vector<double>{1, 0, 0, 1 - th * th}).rtol(kLibmRtol));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- comparisons
+TEST_CASE("comparisons: known values, broadcasting, NaN and signed zeros", "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : kFloatTypes) {
+            CpuKernelsGuard guard(k);
+            INFO(cpu_kernels_name(k) << " " << dtype_name(dt));
+            // a (2, 3) against b (3): b broadcast over the rows.
+            const Tensor a = make({1, 2, 3, kNaN, -0.0, 5}, {2, 3}, dt);
+            const Tensor b = make({1, 0, 4}, {3}, dt);
+            const std::vector<std::pair<Tensor, std::vector<double>>> expected = {
+                {eq(a, b), {1, 0, 0, 0, 1, 0}},  // -0 == +0; NaN equals nothing
+                {ne(a, b), {0, 1, 1, 1, 0, 1}},  // NaN != anything
+                {lt(a, b), {0, 0, 1, 0, 0, 0}}, {le(a, b), {1, 0, 1, 0, 1, 0}},
+                {gt(a, b), {0, 1, 0, 0, 0, 1}}, {ge(a, b), {1, 1, 0, 0, 1, 1}},
+            };
+            for (const auto& [m, v] : expected) {
+                REQUIRE(m.dtype() == DType::uint8);
+                REQUIRE(m.shape() == Shape{2, 3});
+                REQUIRE(values(m) == v);
+            }
+            // Scalars, a strided view, and the other side of the broadcast.
+            REQUIRE(values(gt(a.t(), 1.5)) == std::vector<double>{0, 0, 1, 0, 1, 1});
+            REQUIRE(values(eq(make({0.1}, {1}, dt), 0.1)) == std::vector<double>{1});  // the scalar in a's dtype
+            REQUIRE(values(le(b, a)) == values(ge(a, b)));
+            REQUIRE(values(eq(make({1, 2}, {2, 1}, dt), make({1, 2, 3}, {3}, dt))) ==
+                    std::vector<double>{1, 0, 0, 0, 1, 0});
+        }
+    }
+}
+
+TEST_CASE("comparisons of integer and mixed dtypes promote like PyTorch", "[elementwise][naive][omp]") {
+    const Tensor i32 = Tensor::from_vector(std::vector<int32_t>{-1, 2, 300}, {3});
+    const Tensor i64 = Tensor::from_vector(std::vector<int64_t>{-1, 3, int64_t(1) << 40}, {3});
+    const Tensor u8 = Tensor::from_vector(std::vector<uint8_t>{255, 2, 44}, {3});
+    const Tensor f32 = Tensor::from_vector(std::vector<float>{-1, 2.5f, 300}, {3});
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        REQUIRE(values(eq(i32, i64)) == std::vector<double>{1, 0, 0});  // in int64: 2^40 is not 300
+        REQUIRE(values(lt(i32, i64)) == std::vector<double>{0, 1, 1});
+        REQUIRE(values(eq(i32, u8)) == std::vector<double>{0, 1, 0});  // 255 stays 255 in int32
+        REQUIRE(values(gt(u8, i32)) == std::vector<double>{1, 0, 0});
+        REQUIRE(values(eq(i32, f32)) == std::vector<double>{1, 0, 1});  // in float32
+        REQUIRE(values(lt(i32, f32)) == std::vector<double>{0, 1, 0});
+        // argmax (int32) against int64 labels: the accuracy idiom.
+        const Tensor logits = Tensor::from_vector(std::vector<float>{0, 3, 1, 5, 2, 0}, {2, 3});
+        const Tensor labels = Tensor::from_vector(std::vector<int64_t>{1, 2}, {2});
+        REQUIRE(values(eq(argmax(logits, 1), labels)) == std::vector<double>{1, 0});
+        // Scalars: integral and in range stays in the tensor's dtype; otherwise float64.
+        REQUIRE(values(eq(i32, 2.0)) == std::vector<double>{0, 1, 0});
+        REQUIRE(values(lt(i32, 2.5)) == std::vector<double>{1, 1, 0});
+        REQUIRE(values(eq(i32, 2.5)) == std::vector<double>{0, 0, 0});
+        REQUIRE(values(lt(u8, 300.0)) == std::vector<double>{1, 1, 1});  // 300 does not wrap to 44
+        REQUIRE(values(eq(u8, 300.0 - 256.0)) == std::vector<double>{0, 0, 1});
+        REQUIRE(values(ge(i64, 1099511627776.0)) == std::vector<double>{0, 0, 1});
+        REQUIRE(values(ne(u8, -1.0)) == std::vector<double>{1, 1, 1});  // -1 does not wrap to 255
+    }
+}
+
+TEST_CASE("comparisons: omp equals naive on every broadcast case, layout and dtype", "[elementwise][naive][omp]") {
+    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
+        for (const auto& [la, lb] : test::binary_layouts()) {
+            for (DType dt : kAllTypes) {
+                const Tensor a = test::tie_values(bc.a, 21, la, dt), b = test::tie_values(bc.b, 22, lb, dt);
+                for (const test::CompareCase& op : test::compare_cases()) {
+                    INFO(op.name << " " << shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la)
+                                 << "/" << test::layout_name(lb) << " " << dtype_name(dt));
+                    require_parity([&] { return op.fn(a, b); });
+                    require_parity([&] { return op.scalar_fn(a, 1.0); });
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("compare_fwd and where_fwd kernels write every output element: omp equals naive",
+          "[elementwise][naive][omp]") {
+    // Outputs start as a byte no kernel writes (masks) or NaN (where's float output); every element must
+    // be written, with the same value by both kernel sets, matching the frontend.
+    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
+        const Shape out = broadcast_shapes(bc.a, bc.b);
+        const int64_t n = shape_numel(out);
+        for (const auto& [la, lb] : test::binary_layouts()) {
+            INFO(shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
+                                 << test::layout_name(lb));
+            const Tensor a = test::tie_values(bc.a, 23, la, DType::float32);
+            const Tensor b = test::tie_values(bc.b, 24, lb, DType::float32);
+            const StridedShape s = test::kernel_shape(out, a, b);
+            for (const test::CompareCase& op : test::compare_cases()) {
+                std::vector<uint8_t> m[2] = {std::vector<uint8_t>(size_t(n), test::kUnwrittenByte),
+                                             std::vector<uint8_t>(size_t(n), test::kUnwrittenByte)};
+                naive::compare_fwd<float>(op.op, m[0].data(), a.data<float>(), b.data<float>(), s);
+                omp::compare_fwd<float>(op.op, m[1].data(), a.data<float>(), b.data<float>(), s);
+                REQUIRE(test::count_not_01(m[0]) == 0);
+                REQUIRE(m[0] == m[1]);
+                REQUIRE(m[0] == op.fn(a, b).to_vector<uint8_t>());
+            }
+            const Tensor c = test::mask_values(out, 25, Layout::contiguous);
+            const Tensor x = input(bc.a, 26, la), y = input(bc.b, 27, lb);
+            std::vector<float> w[2] = {nan_filled<float>(n), nan_filled<float>(n)};
+            naive::where_fwd<float>(w[0].data(), c.data<uint8_t>(), x.data<float>(), y.data<float>(), s);
+            omp::where_fwd<float>(w[1].data(), c.data<uint8_t>(), x.data<float>(), y.data<float>(), s);
+            REQUIRE(count_nan(w[0]) == 0);
+            REQUIRE(same_bits(w[0], w[1]));
+            REQUIRE(same_bits(w[0], where(c, x, y).to_vector<float>()));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- where
+TEST_CASE("where: known values, broadcasting, scalar forms, any dtype", "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor c = Tensor::from_vector(std::vector<uint8_t>{1, 0, 7}, {3});  // 7 counts as true
+        const Tensor a = make({1, 2, 3, 4, 5, 6}, {2, 3}, DType::float32);
+        const Tensor b = make({-1, -2}, {2, 1}, DType::float32);
+        REQUIRE(values(where(c, a, b)) == std::vector<double>{1, -1, 3, 4, -2, 6});
+        REQUIRE(values(where(c, a, 0.5)) == std::vector<double>{1, 0.5, 3, 4, 0.5, 6});
+        REQUIRE(values(where(c, 9.0, b)) == std::vector<double>{9, -1, 9, 9, -2, 9});
+        REQUIRE(values(where(c.reshape({3, 1}), b.reshape({1, 2}), a.t())) ==
+                std::vector<double>{-1, -2, 2, 5, -1, -2});
+        // Integer operands and a mask from a comparison.
+        const Tensor i = Tensor::from_vector(std::vector<int64_t>{5, -6, 7}, {3});
+        REQUIRE(where(gt(i, 0.0), i, Tensor::zeros({}, DType::int64)).to_vector<int64_t>() ==
+                std::vector<int64_t>{5, 0, 7});
+        // The side not taken may hold inf or NaN: it is never read into the result.
+        REQUIRE(values(where(c, make({1, kNaN, 3}, {3}, DType::float64), make({kInf, 2, kNaN}, {3}, DType::float64))) ==
+                std::vector<double>{1, 2, 3});
+    }
+}
+
+TEST_CASE("where gradient: dy to the side taken, exactly 0 to the other, summed over broadcast dims",
+          "[elementwise][naive][omp]") {
+    for (CpuKernels k : kKernelSets) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor c = Tensor::from_vector(std::vector<uint8_t>{1, 0, 1, 0, 0, 1}, {2, 3});
+        Tensor a = make({1, 2, 3}, {3}, DType::float64).requires_grad_();        // broadcast over rows
+        Tensor b = make({kInf, kNaN}, {2, 1}, DType::float64).requires_grad_();  // over columns
+        where(c, a, b).backward(make({1, 2, 4, 8, 16, 32}, {2, 3}, DType::float64));
+        REQUIRE(values(a.grad()) == std::vector<double>{1, 0, 36});
+        REQUIRE(values(b.grad()) == std::vector<double>{2, 24});
+        // A mask computed from x itself: each element's gradient comes from the branch it took.
+        Tensor x = make({4, -1}, {2}, DType::float64).requires_grad_();
+        sum(where(gt(x, 0.0), x * 2.0, x * -3.0)).backward();
+        REQUIRE(values(x.grad()) == std::vector<double>{2, -3});
+    }
+}
+
+TEST_CASE("where: omp equals naive on every broadcast case and layout, forward and backward",
+          "[elementwise][naive][omp]") {
+    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
+        const Shape out = broadcast_shapes(bc.a, bc.b);
+        for (const auto& [la, lb] : test::binary_layouts()) {
+            INFO(shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
+                                 << test::layout_name(lb));
+            const Tensor x = input(bc.a, 28, la), y = input(bc.b, 29, lb), dy = input(out, 30, Layout::contiguous);
+            // cond broadcast too (one row of the output's last dim), and cond of the full shape in a's layout.
+            const Tensor c = test::mask_values({out.back()}, 31, Layout::contiguous);
+            const Tensor cfull = test::mask_values(out, 32, la);
+            for (const Tensor& cond : {c, cfull}) {
+                require_parity([&] { return where(cond, x, y); });
+                Tensor grad[2][2];
+                for (int set = 0; set < 2; set++) {
+                    CpuKernelsGuard guard(kKernelSets[set]);
+                    Tensor xl = x.detach().requires_grad_(), yl = y.detach().requires_grad_();
+                    where(cond, xl, yl).backward(dy);
+                    grad[set][0] = xl.grad(), grad[set][1] = yl.grad();
+                }
+                // An operand of the output's shape gets where's selection of dy: exact. A broadcast one gets
+                // it summed over the broadcast dims, which naive adds in double and omp in float: the
+                // reduce tolerance (rtol 1e-5, atol 1e-6 * sqrt(terms), docs/testing.md).
+                for (int side = 0; side < 2; side++) {
+                    const Shape& shape = side == 0 ? bc.a : bc.b;
+                    if (shape == out) {
+                        require_identical(grad[0][side], grad[1][side]);
+                    } else {
+                        const double terms = double(shape_numel(out)) / double(shape_numel(shape));
+                        REQUIRE_THAT(values(grad[1][side]),
+                                     AllClose(values(grad[0][side])).rtol(1e-5).atol(1e-6 * std::sqrt(terms)));
+                    }
+                }
+            }
+            for (DType dt : kAllTypes) {
+                const Tensor xi = test::tie_values(bc.a, 33, la, dt), yi = test::tie_values(bc.b, 34, lb, dt);
+                require_parity([&] { return where(cfull, xi, yi); });
+            }
+        }
+    }
+}
+
+TEST_CASE("where: gradcheck with broadcasting in every operand", "[elementwise][gradcheck]") {
+    const Tensor c = Tensor::from_vector(std::vector<uint8_t>{1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 1, 1}, {3, 1, 4});
+    const Tensor a = leaf({2, 4}, 35), b = leaf({3, 2, 1}, 36);
+    require_gradcheck("where(c, a, b)", [&](const std::vector<Tensor>& v) { return where(c, v[0], v[1]); }, {a, b});
+    require_gradcheck("where(c, a * a, 2)", [&](const std::vector<Tensor>& v) { return where(c, v[0] * v[0], 2.0); },
+                      {a});
+    // A mask computed from the input itself: piecewise, away from the switch (|x| >= 0.5).
+    require_gradcheck("where(x > 0, x^2, -x)",
+                      [](const std::vector<Tensor>& v) { return where(gt(v[0], 0.0), v[0] * v[0], neg(v[0])); },
+                      {leaf({4, 5}, 37, nonzero)});
+}
+
+TEST_CASE("comparison and where argument errors name the op and the values", "[elementwise][errors]") {
+    using Catch::Contains;
+    const Tensor a = Tensor::ones({2, 3}), c = Tensor::ones({4});
+    for (const test::CompareCase& op : test::compare_cases()) {
+        INFO(op.name);
+        REQUIRE_THROWS_WITH(op.fn(a, c), Contains(std::string(op.name) + ": shapes (2, 3) and (4) do not broadcast"));
+        REQUIRE_THROWS_WITH(op.fn(Tensor(), c), Contains(op.name) && Contains("undefined"));
+        REQUIRE_THROWS_WITH(op.scalar_fn(Tensor(), 1.0), Contains(op.name) && Contains("undefined"));
+    }
+    const Tensor m = Tensor::ones({2, 3}, DType::uint8);
+    REQUIRE_THROWS_WITH(where(Tensor::ones({2, 3}), a, a),
+                        Contains("where") && Contains("uint8") && Contains("float32"));
+    REQUIRE_THROWS_WITH(where(m, a, Tensor::ones({2, 3}, DType::float64)),
+                        Contains("where") && Contains("float32") && Contains("float64"));
+    REQUIRE_THROWS_WITH(where(Tensor::ones({5}, DType::uint8), a, a),
+                        Contains("where") && Contains("(5)") && Contains("(2, 3)"));
+    REQUIRE_THROWS_WITH(where(m, a, c), Contains("where") && Contains("(2, 3)") && Contains("(4)"));
+    REQUIRE_THROWS_WITH(where(Tensor(), a, a), Contains("where") && Contains("cond") && Contains("undefined"));
+    REQUIRE_THROWS_WITH(abs(Tensor::ones({2}, DType::int64)), Contains("abs") && Contains("int64"));
+    REQUIRE_THROWS_WITH(sigmoid(Tensor::ones({2}, DType::uint8)), Contains("sigmoid") && Contains("uint8"));
+    REQUIRE_THROWS_WITH(tanh(Tensor()), Contains("tanh") && Contains("undefined"));
 }

@@ -194,6 +194,52 @@ TEST_CASE("cross_entropy: omp matches naive for C = 1, 7, 200 and odd N", "[loss
     }
 }
 
+TEST_CASE("cross_entropy with int64 labels gives the int32 results bit for bit", "[loss][naive][omp]") {
+    // The label only picks a column, so the dtype that carries it cannot change a bit of the result.
+    for (CpuKernels k : kKernelSets) {
+        for (DType dt : kFloatTypes) {
+            CpuKernelsGuard guard(k);
+            for (int64_t c : test::cross_entropy_classes()) {
+                const int64_t n = 7;
+                INFO(cpu_kernels_name(k) << " " << dtype_name(dt) << " C " << c);
+                const Tensor x = (test::random_tensor({n, c}, uint64_t(c), test::Layout::contiguous, dt) * 4.0);
+                const Tensor l32 = random_labels(n, c, uint64_t(c + 1));
+                const Tensor l64 = l32.to(DType::int64);
+                REQUIRE(l64.dtype() == DType::int64);
+                for (double eps : {0.0, 0.1}) {
+                    Tensor loss[2], dx[2];
+                    const Tensor lab[2] = {l32, l64};
+                    for (int i = 0; i < 2; i++) {
+                        Tensor xl = x.detach().requires_grad_();
+                        loss[i] = cross_entropy(xl, lab[i], eps);
+                        loss[i].backward();
+                        dx[i] = xl.grad();
+                    }
+                    test::require_identical(loss[0], loss[1]);
+                    test::require_identical(dx[0], dx[1]);
+                }
+            }
+        }
+    }
+    // The kernels directly, both label types.
+    const std::vector<float> x = {1, 2, 3, -1, 0, 5};
+    const std::vector<int32_t> l32 = {2, 0};
+    const std::vector<int64_t> l64 = {2, 0};
+    float loss32, loss64, lse32[2], lse64[2];
+    omp::cross_entropy_fwd(2, 3, &loss32, lse32, x.data(), l32.data(), 0.0f);
+    omp::cross_entropy_fwd(2, 3, &loss64, lse64, x.data(), l64.data(), 0.0f);
+    REQUIRE(loss32 == loss64);
+    std::vector<float> d32(6, 0.5f), d64(6, 0.5f);
+    const float one = 1;
+    omp::cross_entropy_bwd(2, 3, d32.data(), &one, x.data(), lse32, l32.data(), 0.1f);
+    omp::cross_entropy_bwd(2, 3, d64.data(), &one, x.data(), lse64, l64.data(), 0.1f);
+    REQUIRE(test::same_bits(d32, d64));
+    double dloss, dlse[2];
+    const std::vector<double> xd(x.begin(), x.end());
+    naive::cross_entropy_fwd<double>(2, 3, &dloss, dlse, xd.data(), l64.data(), 0.0);
+    REQUIRE(float(dloss) == Approx(loss64).epsilon(1e-6));  // float vs double: rounding only
+}
+
 TEST_CASE("softmax kernels accumulate into dx", "[loss][naive][omp]") {
     // dx starts at 1: the result must be 1 + the gradient, in both kernel sets.
     const ReduceShape s{3, 5, 2};
@@ -409,7 +455,12 @@ TEST_CASE("cross_entropy argument errors name the op and the values", "[loss][er
     REQUIRE_THROWS_WITH(cross_entropy(x, Tensor::from_vector(std::vector<int32_t>{0, 0, 0, -1}, {4})),
                         Contains("label -1") && Contains("index 3"));
     REQUIRE_THROWS_WITH(cross_entropy(x, Tensor::zeros({4})),
-                        Contains("cross_entropy") && Contains("int32") && Contains("float32"));
+                        Contains("cross_entropy") && Contains("int32 or int64") && Contains("float32"));
+    // int64 labels are checked the same way, with their full value (beyond int32 too).
+    REQUIRE_THROWS_WITH(cross_entropy(x, Tensor::from_vector(std::vector<int64_t>{0, 4, 5, 1}, {4})),
+                        Contains("label 5") && Contains("index 2") && Contains("5 classes"));
+    REQUIRE_THROWS_WITH(cross_entropy(x, Tensor::from_vector(std::vector<int64_t>{0, int64_t(1) << 32, 0, 1}, {4})),
+                        Contains("label 4294967296") && Contains("index 1"));
     REQUIRE_THROWS_WITH(cross_entropy(x, Tensor::zeros({4}, DType::uint8)), Contains("uint8"));
     REQUIRE_THROWS_WITH(cross_entropy(x, Tensor::zeros({3}, DType::int32)),
                         Contains("(4, 5)") && Contains("(3)") && Contains("N"));

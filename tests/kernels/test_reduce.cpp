@@ -1,4 +1,4 @@
-// Reduce family (sum, mean, max, argmax): hand-checked values, the tie and NaN conventions, omp vs naive
+// Reduce family (sum, mean, max, argmax, min, argmin): hand-checked values, the tie and NaN conventions, omp vs naive
 // parity through the frontend and on the kernels directly, float64 gradient checks, and errors.
 #include <catch2/catch.hpp>
 
@@ -147,6 +147,62 @@ TEST_CASE("max and argmax of hand-checked tensors", "[reduce][naive][omp]") {
     }
 }
 
+TEST_CASE("min and argmin of hand-checked tensors", "[reduce][naive][omp]") {
+    // x[i, j, k] of shape (2, 3, 2), the same as max's test
+    const Tensor x = Tensor::from_vector(std::vector<float>{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8}, {2, 3, 2});
+    for (CpuKernels k : kBothSets) {
+        CpuKernelsGuard guard(k);
+        INFO("kernels " << cpu_kernels_name(k));
+        REQUIRE(min(x).shape() == Shape{});
+        REQUIRE(min(x).item() == 1);
+        REQUIRE(indices(argmin(x)) == std::vector<int32_t>{1});  // 1 at flat 1 and 3: the first
+
+        REQUIRE(values(min(x, {0})) == std::vector<double>{2, 1, 4, 1, 5, 8});
+        REQUIRE(values(min(x, {1})) == std::vector<double>{3, 1, 2, 3});
+        REQUIRE(values(min(x, {-1})) == std::vector<double>{1, 1, 5, 2, 3, 5});
+        Tensor y = min(x, {0, 2}, true);
+        REQUIRE(y.shape() == Shape{1, 3, 1});
+        REQUIRE(values(y) == std::vector<double>{1, 1, 5});
+        REQUIRE(values(min(x, {-2, -1})) == std::vector<double>{1, 2});
+
+        REQUIRE(indices(argmin(x, 0)) == std::vector<int32_t>{1, 0, 0, 0, 0, 1});  // 5 vs 5: the first
+        REQUIRE(indices(argmin(x, 1)) == std::vector<int32_t>{0, 0, 0, 1});        // 1, 1, 9: the first 1
+        REQUIRE(indices(argmin(x, -1)) == std::vector<int32_t>{1, 1, 0, 0, 1, 0});
+        REQUIRE(argmin(x, 1, true).shape() == Shape{2, 1, 2});
+        REQUIRE(min(Tensor::full({}, -1.5)).item() == -1.5);
+        REQUIRE(min(Tensor::zeros({0, 3}), {1}).shape() == Shape{0});
+    }
+}
+
+TEST_CASE("min ties send the gradient to the first minimum, NaN wins, -0 ties with +0", "[reduce][naive][omp]") {
+    for (CpuKernels k : kBothSets) {
+        CpuKernelsGuard guard(k);
+        INFO("kernels " << cpu_kernels_name(k));
+        Tensor x = Tensor::from_vector(std::vector<float>{4, 1, 1, 2}, {4}).requires_grad_();
+        min(x).backward();
+        REQUIRE(values(x.grad()) == std::vector<double>{0, 1, 0, 0});
+        const std::vector<float> v = {3, 1, 1, 2, 5, 5, 5, 5};
+        Tensor rows = Tensor::from_vector(v, {2, 4}).requires_grad_();
+        min(rows, {1}).backward(Tensor::from_vector(std::vector<float>{10, 20}, {2}));
+        REQUIRE(values(rows.grad()) == std::vector<double>{0, 10, 0, 0, 20, 0, 0, 0});
+        Tensor cols = Tensor::from_vector(v, {2, 4}).t().contiguous().detach().requires_grad_();  // (4, 2)
+        min(cols, {0}).backward(Tensor::from_vector(std::vector<float>{10, 20}, {2}));
+        REQUIRE(values(cols.grad()) == std::vector<double>{0, 20, 10, 0, 0, 0, 0, 0});
+        REQUIRE(indices(argmin(cols, 0)) == std::vector<int32_t>{1, 0});
+
+        const Tensor n = Tensor::from_vector(std::vector<float>{1, kNaN, -7, kNaN}, {4});
+        REQUIRE(std::isnan(min(n).item()));
+        REQUIRE(indices(argmin(n)) == std::vector<int32_t>{1});
+        const Tensor m = Tensor::from_vector(std::vector<float>{1, 2, kNaN, 4, 5, kNaN}, {3, 2});
+        REQUIRE(indices(argmin(m, 0)) == std::vector<int32_t>{1, 2});
+        REQUIRE(indices(argmin(m, 1)) == std::vector<int32_t>{0, 0, 1});
+        const Tensor z = Tensor::from_vector(std::vector<float>{0.0f, -0.0f, 1.0f}, {3});
+        REQUIRE(indices(argmin(z)) == std::vector<int32_t>{0});  // +0 first: -0 does not beat it
+        REQUIRE_FALSE(std::signbit(min(z).item()));
+        REQUIRE(min(Tensor::from_vector(std::vector<float>{kInf, kInf}, {2})).item() == kInf);
+    }
+}
+
 // ---------------------------------------------------------------------------- ties and NaN
 TEST_CASE("max ties send the gradient to the first maximum, and NaN wins", "[reduce][naive][omp]") {
     for (CpuKernels k : kBothSets) {
@@ -214,9 +270,9 @@ TEST_CASE("omp matches naive on the shared shapes, every layout", "[reduce][omp]
                 num_cases++;
 
                 struct Results {
-                    std::vector<double> sum, mean, max;
-                    std::vector<float> sum_grad, max_grad;
-                    std::vector<int32_t> argmax;
+                    std::vector<double> sum, mean, max, min;
+                    std::vector<float> sum_grad, max_grad, min_grad;
+                    std::vector<int32_t> argmax, argmin;
                 } r[2];
                 Tensor dy;
                 for (int set = 0; set < 2; set++) {
@@ -225,19 +281,27 @@ TEST_CASE("omp matches naive on the shared shapes, every layout", "[reduce][omp]
                     const Tensor ys = over_all ? sum(xg) : sum(xg, dims, keepdim);
                     const Tensor ym = over_all ? mean(xg) : mean(xg, dims, keepdim);
                     const Tensor yx = over_all ? max(xg) : max(xg, dims, keepdim);
+                    const Tensor yn = over_all ? min(xg) : min(xg, dims, keepdim);
                     if (!dy.defined()) dy = test::random_tensor(ys.shape(), seed++);
                     r[set].sum = values(ys);
                     r[set].mean = values(ym);
                     r[set].max = values(yx);
+                    r[set].min = values(yn);
                     ys.backward(dy);
                     r[set].sum_grad = xg.grad().contiguous().to_vector<float>();
                     xg.zero_grad();
                     yx.backward(dy);
                     r[set].max_grad = xg.grad().contiguous().to_vector<float>();
-                    if (over_all)
+                    xg.zero_grad();
+                    yn.backward(dy);
+                    r[set].min_grad = xg.grad().contiguous().to_vector<float>();
+                    if (over_all) {
                         r[set].argmax = indices(argmax(x));
-                    else if (dims.size() == 1)
+                        r[set].argmin = indices(argmin(x));
+                    } else if (dims.size() == 1) {
                         r[set].argmax = indices(argmax(x, dims[0], keepdim));
+                        r[set].argmin = indices(argmin(x, dims[0], keepdim));
+                    }
                 }
                 const double n = double(x.numel()) / double(std::max<size_t>(1, r[0].sum.size()));
                 const double atol = 1e-6 * std::sqrt(n);
@@ -245,6 +309,9 @@ TEST_CASE("omp matches naive on the shared shapes, every layout", "[reduce][omp]
                 REQUIRE_THAT(r[1].mean, AllClose(r[0].mean).rtol(1e-5).atol(atol));
                 REQUIRE(r[1].max == r[0].max);
                 REQUIRE(r[1].argmax == r[0].argmax);
+                REQUIRE(r[1].min == r[0].min);
+                REQUIRE(r[1].argmin == r[0].argmin);
+                REQUIRE(same_bits(r[1].min_grad, r[0].min_grad));
                 // The backward kernels compute the same float expressions: exact. (mean's backward is
                 // sum_bwd with a scale; the kernel test below covers it.)
                 REQUIRE(same_bits(r[1].sum_grad, r[0].sum_grad));
@@ -287,6 +354,26 @@ TEST_CASE("omp kernels match naive on crafted data", "[reduce][omp]") {
                 }
                 const size_t at = size_t((int64_t(j) / s.inner * s.reduce + r) * s.inner + int64_t(j) % s.inner);
                 bad += std::isnan(y_naive[j]) != std::isnan(x[at]);
+            }
+            REQUIRE(bad == 0);
+            // min_fwd: the same checks, and each index points at the minimum (or at a NaN).
+            std::vector<float> mn_naive = nan_filled<float>(int64_t(m)), mn_omp = nan_filled<float>(int64_t(m));
+            std::vector<int32_t> j_naive(m, kUnwrittenIndex), j_omp(m, kUnwrittenIndex), j_only(m, kUnwrittenIndex);
+            naive::min_fwd<float>(mn_naive.data(), j_naive.data(), x.data(), s);
+            omp::min_fwd(mn_omp.data(), j_omp.data(), x.data(), s);
+            omp::min_fwd(nullptr, j_only.data(), x.data(), s);
+            REQUIRE(same_bits(mn_omp, mn_naive));
+            REQUIRE(j_omp == j_naive);
+            REQUIRE(j_only == j_naive);
+            for (size_t j = 0; j < m; j++) {
+                const int32_t r = j_naive[j];
+                if (r < 0 || r >= s.reduce) {
+                    bad++;
+                    continue;
+                }
+                const size_t at = size_t((int64_t(j) / s.inner * s.reduce + r) * s.inner + int64_t(j) % s.inner);
+                bad += std::memcmp(&mn_naive[j], &x[at], sizeof(float)) != 0;  // the value at the index, bit for bit
+                bad += !std::isnan(mn_naive[j]) && mn_naive[j] > y_naive[j];
             }
             REQUIRE(bad == 0);
 
@@ -369,6 +456,7 @@ TEST_CASE("sum, mean and max gradients (float64)", "[reduce][gradcheck]") {
         auto f_sum = [&](const std::vector<Tensor>& v) { return all ? sum(v[0]) : sum(v[0], dims, keep); };
         auto f_mean = [&](const std::vector<Tensor>& v) { return all ? mean(v[0]) : mean(v[0], dims, keep); };
         auto f_max = [&](const std::vector<Tensor>& v) { return all ? max(v[0]) : max(v[0], dims, keep); };
+        auto f_min = [&](const std::vector<Tensor>& v) { return all ? min(v[0]) : min(v[0], dims, keep); };
         GradcheckResult r = gradcheck(f_sum, {x});
         INFO("sum: " << r.report);
         REQUIRE(r.ok);
@@ -377,6 +465,9 @@ TEST_CASE("sum, mean and max gradients (float64)", "[reduce][gradcheck]") {
         REQUIRE(r.ok);
         r = gradcheck(f_max, {xm});
         INFO("max: " << r.report);
+        REQUIRE(r.ok);
+        r = gradcheck(f_min, {xm});  // the ramp's gaps separate the smallest from the runner-up too
+        INFO("min: " << r.report);
         REQUIRE(r.ok);
     }
     // Composition: a reduction of a reduction, and a reduction feeding an elementwise op.
@@ -398,6 +489,13 @@ TEST_CASE("reduce errors name the op and the values", "[reduce][errors]") {
     REQUIRE_THROWS_WITH(mean(x, {0, -4}), Catch::Contains("mean: dim -4") && Catch::Contains("3 dims"));
     REQUIRE_THROWS_WITH(max(x, {7}), Catch::Contains("max: dim 7") && Catch::Contains("3 dims"));
     REQUIRE_THROWS_WITH(argmax(x, -5), Catch::Contains("argmax: dim -5") && Catch::Contains("3 dims"));
+    REQUIRE_THROWS_WITH(min(x, {0, 3}), Catch::Contains("min: dim 3") && Catch::Contains("3 dims"));
+    REQUIRE_THROWS_WITH(min(x, {1, -2}), Catch::Contains("min") && Catch::Contains("dim listed twice"));
+    REQUIRE_THROWS_WITH(argmin(x, 4), Catch::Contains("argmin: dim 4") && Catch::Contains("3 dims"));
+    REQUIRE_THROWS_WITH(min(Tensor::zeros({0})), Catch::Contains("min") && Catch::Contains("zero elements"));
+    REQUIRE_THROWS_WITH(min(Tensor::zeros({2}, DType::int64)), Catch::Contains("min") && Catch::Contains("int64"));
+    REQUIRE_THROWS_WITH(argmin(Tensor::zeros({0, 2})), Catch::Contains("argmin: empty tensor (0, 2)"));
+    REQUIRE_THROWS_WITH(argmin(Tensor::zeros({3, 0}), 1), Catch::Contains("argmin: dim 1") && Catch::Contains("empty"));
 
     const Tensor ints = Tensor::zeros({2, 3}, DType::int32);
     REQUIRE_THROWS_WITH(sum(ints), Catch::Contains("sum") && Catch::Contains("int32"));

@@ -1,5 +1,6 @@
 // Shape family: views without copies (reshape/view, flatten, transpose/permute, slice, select,
-// squeeze/unsqueeze, expand), their gradients, and the strided copy kernel behind contiguous().
+// squeeze/unsqueeze, expand), their gradients, the strided copy kernel behind contiguous(), and cat and stack
+// (copies into slices of the result).
 #include <catch2/catch.hpp>
 
 #include "dyad/dyad.h"
@@ -8,6 +9,7 @@
 #include "lib/tensor/impl.h"
 #include "support/compare.h"
 #include "support/random.h"
+#include "support/shape_cases.h"
 
 using namespace dyad;
 using test::AllClose;
@@ -185,4 +187,172 @@ TEST_CASE("view errors name the op and the shapes", "[shape][errors]") {
     REQUIRE_THROWS_WITH(a.flatten(1, 0), Catch::Contains("flatten"));
     REQUIRE_THROWS_WITH(Tensor::zeros({3}).t(), Catch::Contains("2-D"));
     REQUIRE_THROWS_WITH(Tensor::zeros({1, 1, 1, 1, 1, 1, 1, 1, 1}).size(9), Catch::Contains("out of range"));
+}
+
+// ---------------------------------------------------------------------------- cat and stack
+namespace {
+
+// The inputs of a cat case: normal values (distinct per input), laid out as asked.
+std::vector<Tensor> cat_inputs(const test::CatCase& c, test::Layout layout, DType dtype = DType::float32) {
+    std::vector<Tensor> in;
+    for (size_t i = 0; i < c.shapes.size(); i++) in.push_back(test::random_tensor(c.shapes[i], 40 + i, layout, dtype));
+    return in;
+}
+
+}  // namespace
+
+TEST_CASE("cat and stack: known values, zero-size inputs, any dtype", "[shape][naive][omp]") {
+    for (CpuKernels k : {CpuKernels::naive, CpuKernels::omp}) {
+        CpuKernelsGuard guard(k);
+        INFO(cpu_kernels_name(k));
+        const Tensor a = Tensor::arange(0, 6).reshape({2, 3}), b = Tensor::arange(10, 14).reshape({2, 2});
+        const Tensor c1 = cat({a, b}, 1);
+        REQUIRE(c1.shape() == Shape{2, 5});
+        REQUIRE(c1.is_contiguous());
+        REQUIRE(values(c1) == std::vector<double>{0, 1, 2, 10, 11, 3, 4, 5, 12, 13});
+        REQUIRE(values(cat({a, a.slice(0, 1, 2)}, 0)) == std::vector<double>{0, 1, 2, 3, 4, 5, 3, 4, 5});
+        REQUIRE(values(cat({a.t(), b}, 0)) == std::vector<double>{0, 3, 1, 4, 2, 5, 10, 11, 12, 13});  // strided
+        REQUIRE(values(cat({a, Tensor::zeros({0, 3}), a}, -2)) == values(cat({a, a}, 0)));
+        REQUIRE(cat({Tensor::zeros({0, 3})}, 0).shape() == Shape{0, 3});
+        REQUIRE(cat({a}, 1).to_vector<float>() == a.to_vector<float>());  // one input: a copy
+        REQUIRE_FALSE(cat({a}, 1).impl()->storage == a.impl()->storage);
+        const Tensor i = cat({Tensor::from_vector(std::vector<int64_t>{1, int64_t(1) << 40}, {2}),
+                              Tensor::from_vector(std::vector<int64_t>{-3}, {1})},
+                             0);
+        REQUIRE(i.to_vector<int64_t>() == std::vector<int64_t>{1, int64_t(1) << 40, -3});
+        REQUIRE(cat({Tensor::full({2}, 7, DType::uint8), Tensor::full({1}, 9, DType::uint8)}).to_vector<uint8_t>() ==
+                std::vector<uint8_t>{7, 7, 9});
+
+        const Tensor s0 = stack({a, a * 2.0}, 0);
+        REQUIRE(s0.shape() == Shape{2, 2, 3});
+        REQUIRE(values(s0) == std::vector<double>{0, 1, 2, 3, 4, 5, 0, 2, 4, 6, 8, 10});
+        const Tensor s2 = stack({a, a * 2.0}, -1);
+        REQUIRE(s2.shape() == Shape{2, 3, 2});
+        REQUIRE(values(s2) == std::vector<double>{0, 0, 1, 2, 2, 4, 3, 6, 4, 8, 5, 10});
+        const Tensor s1 = stack({Tensor::full({}, 1.0), Tensor::full({}, 2.0), Tensor::full({}, 3.0)});
+        REQUIRE(s1.shape() == Shape{3});
+        REQUIRE(values(s1) == std::vector<double>{1, 2, 3});
+    }
+}
+
+TEST_CASE("cat and stack gradients: each input gets its slice of dy", "[shape][naive][omp]") {
+    for (CpuKernels k : {CpuKernels::naive, CpuKernels::omp}) {
+        CpuKernelsGuard guard(k);
+        Tensor a = Tensor::zeros({2, 2}).requires_grad_();
+        Tensor b = Tensor::zeros({2, 1}).requires_grad_();
+        const Tensor constant = Tensor::zeros({2, 1});  // needs no gradient: skipped
+        cat({a, constant, b, a}, 1).backward(Tensor::arange(0, 12).reshape({2, 6}));
+        // a is used twice: its two slices add up.
+        REQUIRE(values(a.grad()) == std::vector<double>{0 + 4, 1 + 5, 6 + 10, 7 + 11});
+        REQUIRE(values(b.grad()) == std::vector<double>{3, 9});
+        Tensor s = Tensor::zeros({3}).requires_grad_();
+        stack({s, s * 3.0}, 1).backward(Tensor::arange(0, 6).reshape({3, 2}));
+        REQUIRE(values(s.grad()) == std::vector<double>{0 + 3 * 1, 2 + 3 * 3, 4 + 3 * 5});
+    }
+}
+
+// Copies and single adds per element: exact.
+TEST_CASE("cat and stack: omp equals naive on the shared cases, every layout, forward and backward",
+          "[shape][naive][omp]") {
+    for (const test::CatCase& c : test::cat_cases()) {
+        for (test::Layout layout : {test::Layout::contiguous, test::Layout::transposed, test::Layout::strided}) {
+            INFO(c.shapes.size() << " inputs, first " << shape_str(c.shapes[0]) << " dim " << c.dim << " "
+                                 << test::layout_name(layout));
+            const std::vector<Tensor> in = cat_inputs(c, layout);
+            Tensor y[2], dy;
+            std::vector<Tensor> dx[2];
+            for (int set = 0; set < 2; set++) {
+                CpuKernelsGuard guard(set == 0 ? CpuKernels::naive : CpuKernels::omp);
+                std::vector<Tensor> leaves;
+                for (const Tensor& t : in) leaves.push_back(t.detach().requires_grad_());
+                y[set] = cat(leaves, c.dim);
+                if (!dy.defined()) dy = test::random_tensor(y[set].shape(), 50);
+                y[set].backward(dy);
+                for (const Tensor& l : leaves) dx[set].push_back(l.grad());
+            }
+            test::require_identical(y[0], y[1]);
+            for (size_t i = 0; i < in.size(); i++) test::require_identical(dx[0][i], dx[1][i]);
+            // The result holds each input in order: slices of it equal the inputs.
+            int64_t off = 0;
+            const int64_t d = c.dim < 0 ? c.dim + int64_t(c.shapes[0].size()) : c.dim;
+            for (size_t i = 0; i < in.size(); i++) {
+                const int64_t n = c.shapes[i][size_t(d)];
+                test::require_identical(in[i].contiguous(), y[0].slice(d, off, off + n).contiguous());
+                test::require_identical(dy.slice(d, off, off + n).contiguous(), dx[0][i]);
+                off += n;
+            }
+        }
+    }
+    for (const test::StackCase& c : test::stack_cases()) {
+        INFO("stack " << shape_str(c.shape) << " dim " << c.dim);
+        const Tensor a = test::random_tensor(c.shape, 51), b = test::random_tensor(c.shape, 52, test::Layout::strided);
+        Tensor y[2];
+        for (int set = 0; set < 2; set++) {
+            CpuKernelsGuard guard(set == 0 ? CpuKernels::naive : CpuKernels::omp);
+            y[set] = stack({a, b, a}, c.dim);
+        }
+        test::require_identical(y[0], y[1]);
+        const int64_t d = c.dim < 0 ? c.dim + int64_t(c.shape.size()) + 1 : c.dim;
+        REQUIRE(y[0].size(d) == 3);
+        test::require_identical(b.contiguous(), y[0].select(d, 1).contiguous());
+    }
+}
+
+TEST_CASE("cat and stack: gradcheck", "[shape][gradcheck]") {
+    for (const test::CatCase& c : test::cat_cases()) {
+        int64_t numel = 0;
+        for (const Shape& s : c.shapes) numel += shape_numel(s);
+        if (numel > 400) continue;  // gradcheck differentiates every element: the small cases suffice
+        INFO("first " << shape_str(c.shapes[0]) << " dim " << c.dim);
+        std::vector<Tensor> in = cat_inputs(c, test::Layout::contiguous, DType::float64);
+        for (Tensor& t : in) t.requires_grad_();
+        const int64_t dim = c.dim;
+        // cat of the inputs and of the first input again (used twice), times itself: a non-linear use.
+        const GradcheckResult r = gradcheck(
+            [dim](const std::vector<Tensor>& v) {
+                std::vector<Tensor> parts(v.begin(), v.end());
+                parts.push_back(v[0]);
+                const Tensor y = cat(parts, dim);
+                return y * y;
+            },
+            in);
+        INFO(r.report);
+        REQUIRE(r.ok);
+    }
+    for (const test::StackCase& c : test::stack_cases()) {
+        if (shape_numel(c.shape) > 100) continue;
+        INFO("stack " << shape_str(c.shape) << " dim " << c.dim);
+        const Tensor a = test::random_tensor(c.shape, 53, test::Layout::contiguous, DType::float64).requires_grad_();
+        const Tensor b = test::random_tensor(c.shape, 54, test::Layout::contiguous, DType::float64).requires_grad_();
+        const int64_t dim = c.dim;
+        const GradcheckResult r = gradcheck(
+            [dim](const std::vector<Tensor>& v) {
+                return stack({v[0], v[1] * v[0], v[1]}, dim);
+            },
+            {a, b});
+        INFO(r.report);
+        REQUIRE(r.ok);
+    }
+}
+
+TEST_CASE("cat and stack errors name the op, the tensor and the shapes", "[shape][errors]") {
+    using Catch::Contains;
+    const Tensor a = Tensor::zeros({2, 3});
+    REQUIRE_THROWS_WITH(cat({}, 0), Contains("cat") && Contains("at least one"));
+    REQUIRE_THROWS_WITH(cat({a, Tensor::zeros({2, 4})}, 0),
+                        Contains("cat: tensor 1 has shape (2, 4) but tensor 0 has (2, 3)") && Contains("dim 1"));
+    REQUIRE_THROWS_WITH(cat({a, Tensor::zeros({2, 3, 1})}, 0), Contains("cat") && Contains("3 vs 2 dims"));
+    REQUIRE_THROWS_WITH(cat({a, Tensor::zeros({2, 3}, DType::float64)}, 0),
+                        Contains("cat: tensor 1 is float64 but tensor 0 is float32"));
+    REQUIRE_THROWS_WITH(cat({a, Tensor()}, 0), Contains("cat: tensor 1 is undefined"));
+    REQUIRE_THROWS_WITH(cat({a, a}, 2), Contains("cat: dim 2 is out of range") && Contains("2 dims"));
+    REQUIRE_THROWS_WITH(cat({Tensor::full({}, 1.0)}, 0), Contains("cat") && Contains("0-d"));
+    REQUIRE_THROWS_WITH(stack({}, 0), Contains("stack") && Contains("at least one"));
+    REQUIRE_THROWS_WITH(stack({a, Tensor::zeros({3, 2})}, 0),
+                        Contains("stack: tensor 1 has shape (3, 2) but tensor 0 has (2, 3)"));
+    REQUIRE_THROWS_WITH(stack({a, a}, 3), Contains("stack: dim 3 is out of range") && Contains("3 dims"));
+    REQUIRE_THROWS_WITH(stack({a, a}, -4), Contains("stack: dim -4"));
+    if (!cuda_available()) return;
+    REQUIRE_THROWS_WITH(cat({a, a.to(Device::cuda())}, 0),
+                        Contains("cat: tensor 1 is on cuda:0 but tensor 0 is on cpu"));
 }

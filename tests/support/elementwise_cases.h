@@ -12,7 +12,7 @@
 
 namespace dyad::test {
 
-constexpr DType kAllTypes[] = {DType::float32, DType::float64, DType::int32, DType::uint8};
+constexpr DType kAllTypes[] = {DType::float32, DType::float64, DType::int32, DType::int64, DType::uint8};
 constexpr Layout kLayouts[] = {Layout::contiguous, Layout::transposed, Layout::strided};
 
 // Normal(0, 1) values laid out as asked; for ops defined on x > 0, exp(x / 2) instead (about 0.1 to 8).
@@ -116,6 +116,9 @@ inline const std::vector<UnaryCase>& unary_cases() {
         {"pow(x, 1.7)", [](const Tensor& x) { return pow(x, 1.7); }, true, true},
         {"pow(x, 3)", [](const Tensor& x) { return pow(x, 3.0); }, false, true},
         {"clamp(x, -0.5, 0.8)", [](const Tensor& x) { return clamp(x, -0.5, 0.8); }, false, false},
+        {"abs", [](const Tensor& x) { return abs(x); }, false, false},
+        {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, false, true},
+        {"tanh", [](const Tensor& x) { return tanh(x); }, false, true},
     };
     return c;
 }
@@ -147,6 +150,63 @@ inline const std::vector<std::pair<Layout, Layout>>& binary_layouts() {
     return l;
 }
 
+// ---------------------------------------------------------------------------- comparisons and where
+struct CompareCase {
+    const char* name;
+    CompareOp op;
+    std::function<Tensor(const Tensor&, const Tensor&)> fn;
+    std::function<Tensor(const Tensor&, double)> scalar_fn;
+};
+inline const std::vector<CompareCase>& compare_cases() {
+    static const std::vector<CompareCase> c = {
+        {"eq", CompareOp::eq, [](const Tensor& a, const Tensor& b) { return eq(a, b); },
+         [](const Tensor& a, double s) { return eq(a, s); }},
+        {"ne", CompareOp::ne, [](const Tensor& a, const Tensor& b) { return ne(a, b); },
+         [](const Tensor& a, double s) { return ne(a, s); }},
+        {"lt", CompareOp::lt, [](const Tensor& a, const Tensor& b) { return lt(a, b); },
+         [](const Tensor& a, double s) { return lt(a, s); }},
+        {"le", CompareOp::le, [](const Tensor& a, const Tensor& b) { return le(a, b); },
+         [](const Tensor& a, double s) { return le(a, s); }},
+        {"gt", CompareOp::gt, [](const Tensor& a, const Tensor& b) { return gt(a, b); },
+         [](const Tensor& a, double s) { return gt(a, s); }},
+        {"ge", CompareOp::ge, [](const Tensor& a, const Tensor& b) { return ge(a, b); },
+         [](const Tensor& a, double s) { return ge(a, s); }},
+    };
+    return c;
+}
+
+// Values from {-1, 0, 1, 2} (so equal pairs are common), as `dtype` (uint8: from {0, 1, 2, 3}), laid out as
+// asked; floating tensors also hold -0.0 and a NaN about every 13th element.
+inline Tensor tie_values(const Shape& shape, uint64_t seed, Layout layout, DType dtype) {
+    NoGradGuard ng;
+    const int64_t n = shape_numel(shape);
+    std::vector<double> v(static_cast<size_t>(n));
+    uint64_t st = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    for (size_t i = 0; i < v.size(); i++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        const int k = int((st >> 33) % 4);
+        v[i] = dtype == DType::uint8 ? double(k) : double(k - 1);
+        if (is_floating(dtype) && (st >> 20) % 13 == 0) v[i] = std::numeric_limits<double>::quiet_NaN();
+        if (is_floating(dtype) && v[i] == 0 && (st >> 40) % 2) v[i] = -0.0;
+    }
+    return make_dest(Tensor::from_vector(v, shape).to(dtype), layout, dtype).view;
+}
+
+// A uint8 mask of `shape` (about half ones) laid out as asked; nonzero values other than 1 mixed in, which
+// where must treat as true.
+inline Tensor mask_values(const Shape& shape, uint64_t seed, Layout layout) {
+    NoGradGuard ng;
+    const int64_t n = shape_numel(shape);
+    std::vector<uint8_t> v(static_cast<size_t>(n));
+    uint64_t st = seed * 2862933555777941757ULL + 3037000493ULL;
+    for (size_t i = 0; i < v.size(); i++) {
+        st = st * 2862933555777941757ULL + 3037000493ULL;
+        const int k = int((st >> 33) % 8);
+        v[i] = k < 4 ? 0 : k == 7 ? 200 : 1;
+    }
+    return make_dest(Tensor::from_vector(v, shape), layout, DType::uint8).view;
+}
+
 // Shapes for the dtype-converting copies.
 inline const std::vector<Shape>& copy_shapes() {
     static const std::vector<Shape> s = {{7}, {3, 5}, {17, 1}, {2, 3, 5, 7}, {128, 33}, {8, 32, 17, 9}};
@@ -176,6 +236,9 @@ inline const std::vector<UnaryKernelCase>& unary_kernel_cases() {
         {"pow_scalar 1.7", UnaryOp::pow_scalar, 1.7f, 0, true, true},
         {"pow_scalar 3", UnaryOp::pow_scalar, 3.0f, 0, false, true},
         {"clamp -0.5 0.8", UnaryOp::clamp, -0.5f, 0.8f, false, false},
+        {"abs", UnaryOp::abs, 0, 0, false, false},
+        {"sigmoid", UnaryOp::sigmoid, 0, 0, false, true},
+        {"tanh", UnaryOp::tanh, 0, 0, false, true},
     };
     return c;
 }

@@ -1,0 +1,44 @@
+// Shared case lists for cat and stack: the CPU tests (omp vs naive, gradients) and the CUDA tests (cuda vs
+// naive) run the same cases.
+#pragma once
+#include <vector>
+
+#include "dyad/tensor.h"
+
+namespace dyad::test {
+
+// Inputs joined along `dim`: odd sizes, a size-0 input, one input alone, negative dims, the first and the
+// last dim, and inputs large enough for the omp threads.
+struct CatCase {
+    std::vector<Shape> shapes;
+    int64_t dim;
+};
+inline const std::vector<CatCase>& cat_cases() {
+    static const std::vector<CatCase> c = {
+        {{{7}}, 0},
+        {{{3}, {1}, {5}}, 0},
+        {{{3, 5}, {4, 5}, {1, 5}}, 0},
+        {{{3, 5}, {3, 2}, {3, 7}}, -1},
+        {{{2, 3, 4}, {2, 0, 4}, {2, 5, 4}}, 1},
+        {{{17, 1, 9}, {17, 4, 9}}, -2},
+        {{{2, 3, 5, 7}, {2, 3, 5, 1}, {2, 3, 5, 3}}, 3},
+        {{{2, 3, 5, 7}, {1, 3, 5, 7}}, 0},
+        {{{128, 33}, {128, 33}, {128, 1}}, 1},
+        {{{300, 257}, {1, 257}}, 0},
+    };
+    return c;
+}
+
+// Shapes stacked (three of each) and the dims they are stacked along: every position of the new dim.
+struct StackCase {
+    Shape shape;
+    int64_t dim;
+};
+inline const std::vector<StackCase>& stack_cases() {
+    static const std::vector<StackCase> c = {
+        {{}, 0}, {{7}, 0}, {{7}, 1}, {{7}, -1}, {{3, 5}, 0}, {{3, 5}, 1}, {{3, 5}, 2}, {{2, 3, 5}, -2}, {{128, 33}, 1},
+    };
+    return c;
+}
+
+}  // namespace dyad::test
