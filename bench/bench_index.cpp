@@ -3,7 +3,7 @@
 // of a (20000, 256) table) forward and backward, and top-5 of (256, 1000) logits. gather and index_select
 // are memory-bound (one load and one store per element moved): the rate is bytes/s of the rows moved (read
 // + written). topk is compare-bound: the rate is the logits read once. The embedding backward is the case
-// decision 36 (docs/architecture.md) names: 256 columns, each a serial loop over the 8192 indices.
+// decision 38 (docs/architecture.md) names: 256 columns, each a serial loop over the 8192 indices.
 // Args: kernels (0 naive, 1 omp), threads (omp only). BM_cuda_*: the CUDA kernels on device buffers.
 // Run: bench_index --benchmark_min_time=0.2 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
@@ -156,7 +156,7 @@ void BM_cuda_index_select_rows(benchmark::State& state) {
 }
 BENCHMARK(BM_cuda_index_select_rows)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
-// One thread per column: 256 threads each add 8192 rows in order (decision 36's serial case).
+// One thread per column: 256 threads each add 8192 rows in order (decision 38's serial case).
 void BM_cuda_index_select_rows_bwd(benchmark::State& state) {
     if (!bench::require_gpu(state)) return;
     cuda::use_device(0);
@@ -171,7 +171,7 @@ void BM_cuda_index_select_rows_bwd(benchmark::State& state) {
 }
 BENCHMARK(BM_cuda_index_select_rows_bwd)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
-// Rank counting with early exit (decision 37): about k * n * (1 + log(n / k)) compares per row.
+// Rank counting with early exit (decision 39): about k * n * (1 + log(n / k)) compares per row.
 void BM_cuda_topk_logits(benchmark::State& state) {
     if (!bench::require_gpu(state)) return;
     cuda::use_device(0);

@@ -1,5 +1,6 @@
 // The smallest dyad program: a two-layer perceptron written with raw tensors, trained by hand-rolled SGD
 // on a toy problem (which of two noisy clusters a 2-D point belongs to). The loss falls step by step.
+// Comparisons (gt, eq) give uint8 masks, converted to float32 where arithmetic follows.
 #include <cstdio>
 
 #include <dyad/dyad.h>
@@ -10,10 +11,8 @@ int main() try {
     manual_seed(0);
     // Data: 256 points; class 1 around (+1, +1), class 0 around (-1, -1). Targets are 0/1 as floats.
     const int64_t n = 256;
-    Tensor label = Tensor::rand({n, 1}) - 0.5;      // sign picks the cluster
-    Tensor sign = clamp(label * 1e6, -1.0, 1.0);    // -1 or +1
-    Tensor x = Tensor::randn({n, 2}) * 0.7 + sign;  // broadcast (n,1) over (n,2)
-    Tensor y = (sign + 1.0) * 0.5;                  // 0 or 1
+    Tensor y = gt(Tensor::rand({n, 1}), 0.5).to(DType::float32);  // the class, 0 or 1
+    Tensor x = Tensor::randn({n, 2}) * 0.7 + (y * 2.0 - 1.0);     // around -1 or +1: (n,1) over (n,2)
 
     // Parameters: 2 -> 16 -> 1, small random weights.
     Tensor w1 = (Tensor::randn({2, 16}) * 0.5).requires_grad_();
@@ -34,7 +33,7 @@ int main() try {
         }
         if (step % 10 == 0) {
             NoGradGuard no_grad;
-            const double acc = mean(clamp((out - 0.5) * (y - 0.5) * 1e6, 0.0, 1.0)).item();
+            const double acc = mean(eq(gt(out, 0.5), y).to(DType::float32)).item();  // predicted = target
             std::printf("step %2d  loss %.4f  accuracy %.3f\n", step, loss.item(), acc);
         }
     }
