@@ -77,6 +77,33 @@ BENCHMARK(BM_max_pool_64x32x64x64)->Apply(backends);
 BENCHMARK(BM_max_pool_64x64x32x32)->Apply(backends);
 BENCHMARK(BM_max_pool_64x128x16x16)->Apply(backends);
 
+// Forward only, as inference runs it (InferenceModeGuard or NoGradGuard: no argmax is made) against the
+// forward of training (argmax written): per input element 4 B read, per output 4 B (inference) or 8 B
+// (training) written. The ratio of the two times is what inference saves.
+void run_max_pool_fwd(benchmark::State& state, int64_t n, int64_t c, int64_t h, int64_t w, bool keep_argmax) {
+    const Config cfg =
+        configure(state, std::string("max_pool2d 2x2/2 fwd, ") +
+                             (keep_argmax ? "with argmax (training) " : "no argmax (inference) ") + dims(n, c, h, w));
+    const Pool2dShape s = pool_2x2(n, c, h, w);
+    const int64_t nx = n * c * h * w, ny = n * c * s.p * s.q;
+    const std::vector<float> x = random_floats(nx, 1);
+    std::vector<float> y(static_cast<size_t>(ny));
+    std::vector<int32_t> idx(static_cast<size_t>(ny));
+    int32_t* ip = keep_argmax ? idx.data() : nullptr;
+    for (auto _ : state) {
+        if (cfg.omp)
+            omp::max_pool2d_fwd(s, y.data(), ip, x.data());
+        else
+            naive::max_pool2d_fwd<float>(s, y.data(), ip, x.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * (4 * nx + (keep_argmax ? 8 : 4) * ny));
+}
+void BM_max_pool_fwd_train_64x32x64x64(benchmark::State& state) { run_max_pool_fwd(state, 64, 32, 64, 64, true); }
+void BM_max_pool_fwd_infer_64x32x64x64(benchmark::State& state) { run_max_pool_fwd(state, 64, 32, 64, 64, false); }
+BENCHMARK(BM_max_pool_fwd_train_64x32x64x64)->Apply(backends);
+BENCHMARK(BM_max_pool_fwd_infer_64x32x64x64)->Apply(backends);
+
 // ---------------------------------------------------------------------------- relu + max pool 2x2/2
 // The fused relu_max_pool2d against the pair it replaces, relu then max_pool2d, forward and backward, on
 // the same shapes as the max pools above. The pair runs what autograd runs for it: relu writes r (the

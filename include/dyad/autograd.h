@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "dyad/export.h"
 #include "dyad/tensor.h"
+
+DYAD_PUBLIC_BEGIN
 
 namespace dyad {
 
@@ -90,3 +93,5 @@ using GradFn = std::function<Tensor(const std::vector<Tensor>&)>;
 GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& opt = {});
 
 }  // namespace dyad
+
+DYAD_PUBLIC_END

@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "dyad/export.h"
 #include "dyad/tensor.h"
+
+DYAD_PUBLIC_BEGIN
 
 namespace dyad {
 
@@ -73,3 +76,5 @@ private:
 };
 
 }  // namespace dyad
+
+DYAD_PUBLIC_END

@@ -9,8 +9,11 @@
 #include <utility>
 #include <vector>
 
+#include "dyad/export.h"
 #include "dyad/ops.h"  // ImageAugment
 #include "dyad/tensor.h"
+
+DYAD_PUBLIC_BEGIN
 
 namespace dyad::data {
 
@@ -151,3 +154,5 @@ private:
 };
 
 }  // namespace dyad::data
+
+DYAD_PUBLIC_END

@@ -2,6 +2,10 @@
 #pragma once
 #include <string>
 
+#include "dyad/export.h"
+
+DYAD_PUBLIC_BEGIN
+
 namespace dyad {
 
 enum class DeviceType { cpu, cuda };
@@ -166,3 +170,5 @@ private:
 };
 
 }  // namespace dyad
+
+DYAD_PUBLIC_END

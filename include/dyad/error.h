@@ -5,6 +5,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "dyad/export.h"
+
+DYAD_PUBLIC_BEGIN
+
 namespace dyad {
 
 struct Error : std::runtime_error {
@@ -47,3 +51,5 @@ std::string str(const Args&... args) {
     do {                  \
     } while (0)
 #endif
+
+DYAD_PUBLIC_END

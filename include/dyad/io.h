@@ -9,9 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include "dyad/export.h"
 #include "dyad/nn.h"
 #include "dyad/optim.h"
 #include "dyad/tensor.h"
+
+DYAD_PUBLIC_BEGIN
 
 namespace dyad::io {
 
@@ -60,3 +63,5 @@ Metadata load(const std::string& path, nn::Module& model, optim::Optimizer* opti
 void write_file_atomic(const std::string& path, const std::string& bytes, const char* op = "write_file_atomic");
 
 }  // namespace dyad::io
+
+DYAD_PUBLIC_END

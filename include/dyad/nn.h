@@ -13,8 +13,11 @@
 #include <utility>
 #include <vector>
 
+#include "dyad/export.h"
 #include "dyad/ops.h"
 #include "dyad/tensor.h"
+
+DYAD_PUBLIC_BEGIN
 
 namespace dyad::nn {
 
@@ -379,3 +382,5 @@ nn::ModuleHolder<nn::Sequential> baseline_cnn(int64_t num_classes = 200, int64_t
 nn::ModuleHolder<nn::Module> resnet18_small(int64_t num_classes = 200, int64_t in_channels = 3);
 
 }  // namespace dyad::models
+
+DYAD_PUBLIC_END

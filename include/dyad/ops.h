@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "dyad/export.h"
 #include "dyad/tensor.h"
+
+DYAD_PUBLIC_BEGIN
 
 namespace dyad {
 
@@ -270,3 +273,5 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op = "broadcast");
 
 }  // namespace dyad
+
+DYAD_PUBLIC_END

@@ -8,7 +8,10 @@
 #include <utility>
 #include <vector>
 
+#include "dyad/export.h"
 #include "dyad/tensor.h"
+
+DYAD_PUBLIC_BEGIN
 
 namespace dyad::optim {
 
@@ -275,3 +278,5 @@ private:
 };
 
 }  // namespace dyad::optim
+
+DYAD_PUBLIC_END

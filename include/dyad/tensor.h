@@ -11,6 +11,15 @@
 
 #include "dyad/device.h"
 #include "dyad/error.h"
+#include "dyad/export.h"
+
+// The tensor's internals (lib/tensor/impl.h): opaque here, and not exported.
+namespace dyad::detail {
+struct TensorImpl;
+struct Storage;
+}  // namespace dyad::detail
+
+DYAD_PUBLIC_BEGIN
 
 namespace dyad {
 
@@ -62,10 +71,6 @@ struct RngState {
 RngState rng_state();
 void set_rng_state(const RngState& state);  // an all-zero state is an error
 
-namespace detail {
-struct TensorImpl;
-struct Storage;
-}  // namespace detail
 
 class Tensor {
 public:
@@ -200,3 +205,5 @@ private:
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 }  // namespace dyad
+
+DYAD_PUBLIC_END
