@@ -60,7 +60,7 @@ std::shared_ptr<nn::Sequential> small_model() {
 }
 
 // One step on a batch drawn from the generator (so the data depends on the random state too).
-void train_step(nn::Module& m, optim::Sgd& opt) {
+void train_step(nn::Module& m, optim::Optimizer& opt) {
     const Tensor x = Tensor::randn({6, 1, 8, 8});
     const std::vector<float> u = Tensor::rand({6}).to_vector<float>();
     std::vector<int32_t> labels;
@@ -244,4 +244,48 @@ TEST_CASE("training resumed from a checkpoint continues bit for bit", "[checkpoi
     REQUIRE(std::equal(std::begin(before.s), std::end(before.s), std::begin(after.s)));
     for (int s = 0; s < m_steps; s++) train_step(*c, opt_c);
     REQUIRE(bits(*c) != bits(*a));
+}
+
+TEST_CASE("an AdamW run resumed from a checkpoint continues bit for bit, groups and amsgrad included",
+          "[checkpoint][optim]") {
+    const std::string path = out_path("adamw.safetensors");
+    optim::AdamWOptions o;
+    o.lr = 0.01;
+    o.amsgrad = true;
+    // Two groups with their own rates: the checkpoint keeps each.
+    auto groups = [](const nn::Module& m) {
+        std::vector<optim::ParamGroup> g = optim::decay_groups(m.named_parameters(), 0.02);
+        g[1].lr = 0.003;
+        return g;
+    };
+    manual_seed(21);
+    auto a = small_model();
+    optim::AdamW opt_a(groups(*a), o);
+    for (int s = 0; s < 3; s++) train_step(*a, opt_a);
+    io::save(path, *a, &opt_a, {{"epoch", "3"}});
+    for (int s = 0; s < 3; s++) train_step(*a, opt_a);
+
+    manual_seed(77);
+    auto b = small_model();
+    optim::AdamW opt_b(groups(*b), o);
+    opt_b.set_lr(0.5);  // overwritten by the checkpoint's rates
+    io::load(path, *b, &opt_b, /*restore_rng=*/true);
+    REQUIRE(opt_b.lr(1) == 0.003);
+    REQUIRE(opt_b.lr(0) == 0.01);
+    REQUIRE(opt_b.step_count() == 3);
+    for (int s = 0; s < 3; s++) train_step(*b, opt_b);
+    REQUIRE(bits(*b) == bits(*a));
+    const auto sa = opt_a.state_dict(), sb = opt_b.state_dict();
+    REQUIRE(sa.size() == sb.size());
+    for (size_t i = 0; i < sa.size(); i++) {
+        INFO(sa[i].first);
+        REQUIRE(sa[i].first == sb[i].first);
+        REQUIRE(sa[i].second.to(DType::float64).to_vector<double>() ==
+                sb[i].second.to(DType::float64).to_vector<double>());
+    }
+    // The file says which optimizer wrote it.
+    io::Metadata meta;
+    io::load_tensors(path, &meta);
+    REQUIRE(meta.at("optimizer.type") == "AdamW");
+    REQUIRE(meta.at("optimizer.lr.1") == "0.003");
 }
