@@ -1,7 +1,11 @@
 // CUDA test runner: with no usable GPU it prints why and returns 77, which ctest reports as Skipped
 // (never Passed). With a GPU it runs the Catch2 tests in this executable.
+#if DYAD_CATCH2_VERSION >= 3
+#include <catch2/catch_session.hpp>
+#else
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+#endif
 
 #include <cstdio>
 

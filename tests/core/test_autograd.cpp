@@ -1,7 +1,7 @@
 // The tape: leaf gradients, accumulation, reuse, diamonds, grad mode, detach, lifetime, and gradcheck
 // itself (it must catch a wrong gradient, a backward that does not repeat bit for bit, and one that is not
 // zero for a zero incoming gradient, and name the op and the check).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <memory>
 

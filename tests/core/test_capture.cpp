@@ -1,7 +1,7 @@
 // CapturedStep where no graph is captured: CPU inputs and enabled == false run the step as it is (the same
 // bits as calling it directly), argument checks, and Sgd::add_replayed_steps. The GPU side is in
 // tests/cuda/test_capture.cpp.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <memory>
 #include <vector>

@@ -1,7 +1,7 @@
 // The rules by which the CUDA convolution picks cuDNN algorithms and falls back when one is refused
 // (kernels/cuda/conv_algo.h), checked without a GPU on made-up Find results and statuses. Built only with
 // the CUDA backend; runs on any machine (no device is touched).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <vector>
 

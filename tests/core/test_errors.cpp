@@ -1,5 +1,5 @@
 // Every misuse is a dyad::Error whose message names the file and line, the op and the offending values.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <regex>
 

@@ -1,5 +1,5 @@
 // Tensor core: creation, dtypes, conversion, element access, printing, memory layout and views.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 

@@ -2,7 +2,7 @@
 // Two threads training two models at once give the same bits as the same runs one after the other; each
 // thread has its own random generator (initial weights, dropout masks), grad mode and CPU kernel override.
 // scripts/tsan.sh runs these under ThreadSanitizer ("[threads]").
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstdint>
 #include <functional>

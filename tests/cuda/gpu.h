@@ -1,7 +1,7 @@
 // Helpers for the CUDA tests: moving tensors, running the same code on the naive CPU kernels and on the
 // GPU, and the tolerances for comparing the two (reasons in docs/testing.md).
 #pragma once
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "dyad/dyad.h"
 #include "support/compare.h"

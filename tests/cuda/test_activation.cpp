@@ -1,7 +1,7 @@
 // CUDA relu against the naive CPU kernels: forward and backward on the shared shapes in every layout
 // (exact: a compare and a select, or one add, per element), special values, the relu_bwd contract (dx
 // untouched where x <= 0), and the float4 and misaligned paths.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstdint>
 #include <cstring>

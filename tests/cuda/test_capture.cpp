@@ -4,7 +4,7 @@
 // Also: replays neither wait for the GPU nor grow memory, keys (batch size, version) get their own graphs,
 // the least recently used graph is dropped, and steps a graph cannot reproduce (item(), dropout, a cuDNN
 // search) fall back to eager calls with the reason.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <memory>

@@ -5,7 +5,7 @@
 // (contiguous and non-contiguous x), im2col / col2im on their own, chunked lowering, deterministic mode
 // (bit-identical runs), and the per-shape cache (a repeated shape skips the algorithm search and
 // allocates nothing).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <chrono>

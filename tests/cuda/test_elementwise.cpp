@@ -9,7 +9,7 @@
 // are within 1: they are compared with rtol 1e-6 (8 float32 ulps at worst, 2^-23 = 1.2e-7 each). Results
 // that hold NaN are compared by value: the GPU returns its canonical NaN from arithmetic, not the
 // input's payload.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>

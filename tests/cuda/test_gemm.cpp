@@ -4,7 +4,7 @@
 // kernel's scalar loads), degenerate sizes, matmul and linear through the API with each GemmImpl
 // (values and gradients), and the math setting: TF32 within its own tolerance, strict FP32 exact where
 // TF32's rounding would show.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>

@@ -3,7 +3,7 @@
 // the same float expression), through the frontend and on the kernel into an output that starts as NaN.
 // Also: strided inputs, an empty batch, an index out of range on the GPU
 // (its sample comes out as NaN, the others are untouched) and the device-mismatch error.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <sstream>

@@ -4,7 +4,7 @@
 //
 // Everything is exact: gather and topk select elements, and gather's backward adds each column's terms in
 // naive's order (one thread per column, no atomics), so even repeated indices give naive's bits.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <cstdint>

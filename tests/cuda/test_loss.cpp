@@ -10,7 +10,7 @@
 // absolute) and of sums of up to 300 terms, so gpu.h's kReduceRtol / kReduceAtol (1e-5) leave a margin of
 // about 10 and still catch any wrong index or formula. Cross-entropy gradients are dloss / N * (p - q):
 // their absolute error scales with 1 / N, and so does their atol.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <string>

@@ -8,7 +8,7 @@
 // only), so its statistics and gradients meet the float64 reference with the tolerances the CPU tests
 // hold naive and omp to. The eval forward and the eval dx use naive's float expressions term by term
 // (no FMA contraction) on the same per-channel constants: identical bits.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <vector>

@@ -5,7 +5,7 @@
 // mask and values against the CPU's, and the finiteness checks with inf and NaN at odd positions. Outputs
 // a kernel must write start as NaN (the first step's momentum buffer, dropout's values) or, for masks, as
 // a byte that is neither 0 nor 1.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <limits>

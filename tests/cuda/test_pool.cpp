@@ -6,7 +6,7 @@
 // *_bwd kernels called directly on device memory. Ties, NaN and -inf inputs and non-contiguous inputs
 // are covered. The fused relu_max_pool2d is also checked against max_pool2d(relu(x)) on the GPU, with
 // -0.0 in the data.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <functional>

@@ -8,7 +8,7 @@
 // naive. Sums add in float in a tree where naive adds in double: rtol kReduceRtol, and an atol for
 // results near 0 of 1e-6 * sqrt(reduce length) (rounding errors of a sum grow like a random walk; the
 // CPU tests use the same bound for omp's float sums), at least kReduceAtol.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>

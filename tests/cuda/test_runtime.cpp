@@ -2,7 +2,7 @@
 // and the chunked pinned staging of large ones), the memory pool's statistics, out-of-memory reports,
 // dtype errors, settings, event timing, and device memory wrapped by from_blob.
 #include <cuda_runtime.h>  // cudaMalloc for from_blob
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstring>
 #include <numeric>

@@ -1,7 +1,7 @@
 // CUDA cat and stack against the naive CPU kernels on the shared case lists, forward and backward, in every
 // layout. Exact: cat copies each input into its slice and its backward adds one slice of dy into each
 // (zeroed) gradient, the same float operations on both sides.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <vector>
 

@@ -1,7 +1,7 @@
 // The thread contract on a GPU: two threads training two models at once (each with its own cuBLAS and cuDNN
 // handles and workspaces, on the device's one stream) give the same bits as the same runs alone, in
 // deterministic mode (where cuDNN's algorithms give the same bits run to run).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstdint>
 #include <thread>

@@ -7,7 +7,7 @@
 // of zero, or a near-tie in a pooling window, can fall on the other side on the other device and move a
 // single term of a gradient sum. One such term is small against the whole tensor, so gradients and
 // parameter updates are compared by relative L2 error (bound 1e-3), the loss by relative error (1e-4).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <filesystem>

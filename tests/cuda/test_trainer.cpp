@@ -1,7 +1,7 @@
 // The trainer on a GPU with its training step captured in a CUDA graph: the same losses and accuracies,
 // bit for bit, as the same run with --graph off, across a change of learning rate (a new capture) and a
 // partial last batch (a second key).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <string>

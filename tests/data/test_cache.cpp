@@ -2,7 +2,7 @@
 // empty, other version or fingerprint, truncated anywhere, a flipped byte, trailing bytes, absurd lengths)
 // makes read_cache return false with a reason and leave the caller's split alone; writes are atomic. Also
 // Dataset::head.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstdint>
 #include <cstring>

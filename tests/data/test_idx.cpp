@@ -3,7 +3,7 @@
 // stream, a missing file) gives an error naming the file; load_fashion_mnist on small hand-made files and,
 // when the Debian package is installed, on the real data set.
 #include <zlib.h>
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstdint>
 #include <filesystem>

@@ -2,7 +2,7 @@
 // makes and rejecting broken files (empty, other formats, every truncation, oversized Huffman tables,
 // Huffman symbol values out of range, segments past the end, unsupported processes, absurd sizes, frames
 // too large for their scan data), and errors that name the file.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <cstdint>

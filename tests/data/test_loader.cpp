@@ -2,7 +2,7 @@
 // identical batches, restarting and destroying mid-epoch, normalisation, deterministic augmentation, and
 // argument errors. All on a small synthetic data set whose pixels say which image they come from. The GPU
 // path (uploaded images, indices moved per batch) is not exercised here.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <chrono>

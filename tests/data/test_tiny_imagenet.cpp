@@ -4,7 +4,7 @@
 // another size), directories with JPEG names are ignored, classes missing from disk or left without images
 // are errors; broken text files are errors naming the file (and line); the cache is used when valid and
 // rebuilt when the source changes or the cache is damaged.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <chrono>

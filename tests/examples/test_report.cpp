@@ -2,7 +2,7 @@
 // small XML well-formedness checker written here (and shown to reject malformed input), metrics.csv parsed
 // back, metrics.json checked with a small strict JSON parser written here, the terminal tables and the
 // progress line, and errors that name the path.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cctype>
 #include <cmath>

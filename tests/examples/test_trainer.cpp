@@ -1,7 +1,7 @@
 // The trainer end to end on a generated data set in Tiny ImageNet's layout: the output files exist and
 // parse, the loss falls, two backends (omp and naive) agree, a resumed run continues exactly, and the
 // command line is checked.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <fcntl.h>
 #include <signal.h>

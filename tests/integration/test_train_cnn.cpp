@@ -1,7 +1,7 @@
 // End to end on the CPU: the baseline CNN (models::baseline_cnn) learns a generated four-class image
 // problem with SGD + momentum in a few dozen steps, on the omp kernels (and, in the [slow] variant, on
 // the naive kernels too).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <vector>

@@ -1,6 +1,6 @@
 // End to end on the CPU: a two-layer perceptron trained by SGD with autograd learns a toy problem, on
 // both CPU kernel sets, in well under a second; and a CNN training step reuses cached host memory.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstdint>
 #include <vector>

@@ -1,7 +1,7 @@
 // Checkpoints: bit-identical model round trips, checkpoints of other models rejected before anything
 // changes, the metadata, and a training run resumed from a checkpoint that continues bit for bit as if
 // it had never stopped (weights, momentum buffers, step count, learning rate, random stream).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cstring>

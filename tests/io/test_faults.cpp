@@ -1,7 +1,7 @@
 // Faults while writing files: a full disk (ENOSPC injected into the one write path every format uses)
 // and a process killed in the middle of a write (a forked child that SIGKILLs itself there). Either way
 // the file that was there before stays intact and loadable, and nothing half-written is ever read.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <sys/wait.h>
 #include <unistd.h>

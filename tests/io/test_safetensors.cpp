@@ -1,7 +1,7 @@
 // safetensors files: round trips of every dtype and the metadata, the exact byte layout (JSON header
 // padded to 8, contiguous offsets), files written by hand and by Python, every kind of corruption (each
 // error names the file and the problem), and the atomic write. Also the JSON reader behind the header.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstdint>
 #include <cstring>

@@ -1,6 +1,6 @@
 // Activations (relu): known values, omp-vs-naive parity (exact), float64 gradient checks, the kink
 // convention at 0 and special values, and argument errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <cstring>

@@ -3,7 +3,7 @@
 // gradient buffers, float64 gradient checks of conv2d, conv2d against an independent unfold + matmul
 // formulation built from other ops, conv2d_relu against relu(conv2d(...)) and its gradient checks, and
 // the argument errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,7 +1,7 @@
 // Elementwise ops: known values, omp-vs-naive parity (exact) through the frontend and on the kernels
 // (outputs that start as NaN), float64 gradient checks, the kink conventions, and argument errors.
 // Activations (relu) are in test_activation.cpp.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <cstring>

@@ -2,7 +2,7 @@
 // (alpha/beta, transposes, padded leading dims, shared operands, batches accumulating into one C, NaN in
 // C with beta 0, every thread split), the matmul frontend on both CPU kernel sets in every layout, float64
 // gradient checks of matmul, and its errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>

@@ -6,7 +6,7 @@
 // ranges are checked over many seeds, and omp must equal naive bit for bit on every shared case
 // (tests/support/image_cases.h), through the frontend and on the kernels into outputs that start as NaN.
 // Then the frontend's argument errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <functional>

@@ -1,7 +1,7 @@
 // Index family (gather, index_select, topk): hand-checked values, repeated indices in backward, the tie and
 // NaN rules of topk against an independent reference, omp-vs-naive parity (exact) through the frontend and
 // on the kernels directly, float64 gradient checks, and errors (bad indices named with their position).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>

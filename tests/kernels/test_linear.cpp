@@ -1,7 +1,7 @@
 // linear: hand-checked values, agreement with the composite matmul(x, w.t()) + b (outputs and
 // gradients), 1-D and 3-D inputs, a transposed weight view, gradient accumulation, omp-vs-naive parity on
 // odd shapes and the reference CNN's classifier shapes, float64 gradient checks and argument errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <vector>

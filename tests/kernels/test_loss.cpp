@@ -9,7 +9,7 @@
 // difference seen is 1.1e-6 relative for probabilities and 1.9e-6 absolute for log-probabilities, so
 // rtol 1e-5 leaves a factor of about 10 and still catches any wrong index or formula (those are off by
 // whole percent). atol 1e-6 covers values near 0, whose error is absolute.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <limits>

@@ -2,7 +2,7 @@
 // variance), eval mode, omp-vs-naive parity on the kernels for odd shapes (with a large mean offset for
 // the accuracy of the statistics), accumulation of the backward kernel, float64 gradient checks in
 // training and eval mode with and without the affine transform, and argument errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <vector>

@@ -2,7 +2,7 @@
 // values, the tie, NaN and padding conventions of max pooling, the fused op equal to max_pool2d(relu(x))
 // bit for bit, omp-vs-naive parity on the kernels for odd, non-square shapes and many window settings,
 // accumulation of the backward kernels, float64 gradient checks, and argument errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 // Reduce family (sum, mean, max, argmax, min, argmin): hand-checked values, the tie and NaN conventions, omp vs naive
 // parity through the frontend and on the kernels directly, float64 gradient checks, and errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>

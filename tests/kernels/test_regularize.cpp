@@ -3,7 +3,7 @@
 // itself, float64 gradcheck with a fixed mask, argument errors; isfinite/all_finite with inf, -inf and
 // NaN at odd positions. The SGD kernels' first momentum step, which writes the buffer without reading it
 // (the rest of sgd_step is tested with the optimizer, tests/nn/test_optim.cpp).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,7 +1,7 @@
 // Shape family: views without copies (reshape/view, flatten, transpose/permute, slice, select,
 // squeeze/unsqueeze, expand), their gradients, the strided copy kernel behind contiguous(), and cat and stack
 // (copies into slices of the result).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "dyad/dyad.h"
 #include "kernels/elementwise.h"

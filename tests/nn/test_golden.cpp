@@ -3,7 +3,7 @@
 // weights after three SGD steps), a BasicBlock in training and eval mode, and cross-entropy with label
 // smoothing. Each check runs in float64 through the functional ops (naive kernels) and in float32
 // through the modules on both CPU kernel sets. DYAD_GOLDEN_REPORT=1 prints every error measured.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>

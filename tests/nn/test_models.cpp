@@ -1,6 +1,6 @@
 // The models end to end: a backward pass through resnet18_small reaches every parameter, the baseline
 // CNN in other sizes, batch-norm bookkeeping through a whole ResNet, and the errors bad inputs give.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <string>

@@ -2,7 +2,7 @@
 // PyTorch's default initialisation, train/eval, device moves, load_state_dict's checks, zero_grad,
 // registration rules, layer reprs, summary() (with fusion on, the default: every layer is still listed), the
 // forward shapes of the models and a BasicBlock, and Sequential's layer fusion (same bits as unfused).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <array>

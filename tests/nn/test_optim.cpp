@@ -2,7 +2,7 @@
 // against an independent re-implementation of torch.optim.SGD's rule in plain double arithmetic for every
 // combination of momentum, dampening, Nesterov and weight decay, parameters without a gradient,
 // check_finite, option errors, state_dict()/load_state_dict() round trips, and each schedule's rate sequence.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <cstring>

@@ -2,7 +2,7 @@
 // allclose). NaN equals NaN only when both are NaN at the same place. On failure the message gives the
 // count of bad elements, the worst one (index, values, abs and rel error) and the first few pairs.
 #pragma once
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,7 +1,7 @@
 // Files for tests that read and write them: a per-file output folder under the build's test directory
 // (DYAD_TEST_OUTPUT_DIR) and whole-file reads and writes.
 #pragma once
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <fstream>
