@@ -34,15 +34,6 @@ std::vector<std::string> split_list(const std::string& s, char sep) {
     return out;
 }
 
-template <typename T>
-T parse_number(const std::string& flag, const std::string& text) {
-    std::istringstream in(text);
-    T v{};
-    in >> v;
-    DYAD_CHECK(in && in.eof(), "dyad-tinyimagenet: ", flag, " expects a number, got '", text, "'");
-    return v;
-}
-
 std::string join(const std::vector<std::string>& v, const std::string& sep) {
     std::string out;
     for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
@@ -78,131 +69,9 @@ Device device_of(const std::string& backend) { return backend == "cuda" ? Device
 }  // namespace
 
 // ---------------------------------------------------------------------------- options
-std::string usage() {
-    return "usage: dyad-tinyimagenet [options]\n"
-           "       dyad-tinyimagenet predict --checkpoint FILE image.jpg...\n"
-           "\n"
-           "Trains one model on each backend from the same initial weights and batches, times them, and\n"
-           "writes curves and a report. Without --data it trains on Fashion-MNIST.\n"
-           "\n"
-           "  --data DIR|generated   a tiny-imagenet-200 folder, a folder of Fashion-MNIST's IDX files, or\n"
-           "                         'generated' (a small set in Tiny ImageNet's layout)\n"
-           "  --device LIST          cpu,cuda,naive (default: cpu, plus cuda when a GPU is present)\n"
-           "  --model NAME           baseline | resnet18 (default baseline)\n"
-           "  --epochs N             (default: 3 on Fashion-MNIST, 5 generated, 30 Tiny ImageNet)\n"
-           "  --batch-size N         (default 128)\n"
-           "  --optimizer NAME       sgd | adamw (default sgd)\n"
-           "  --lr X                 (default 0.05 with sgd, 0.001 with adamw)\n"
-           "  --momentum X           SGD's momentum (default 0.9)\n"
-           "  --weight-decay X       (default 5e-4 with sgd; 0.05 with adamw, biases and batch norm exempt)\n"
-           "  --schedule NAME        cosine | step | none (default cosine, per epoch)\n"
-           "  --seed N               weights, shuffling and augmentation (default 1)\n"
-           "  --threads N            CPU threads (default: all cores)\n"
-           "  --limit-train N        use at most N training images (default all)\n"
-           "  --limit-val N          use at most N validation images (default all)\n"
-           "  --max-steps N          at most N training steps per epoch (timing runs)\n"
-           "  --precision P          fp32 | tf32 | bf16 for GPU convolutions and GEMMs (default fp32)\n"
-           "  --graph on|off         on a GPU, capture the training step in a CUDA graph and replay it\n"
-           "                         (default on; steps that cannot be captured run as they are)\n"
-           "  --out DIR              metrics, charts, report and checkpoints (default dyad-out)\n"
-           "  --resume FILE          continue a backend's run from its checkpoint\n"
-           "  --no-profile           skip the per-layer timing\n"
-           "  --quiet                no progress output\n"
-           "  --help                 this text\n";
-}
-
 double effective_lr(const Options& o) { return o.lr > 0 ? o.lr : o.optimizer == "adamw" ? 1e-3 : 0.05; }
 double effective_weight_decay(const Options& o) {
     return o.weight_decay >= 0 ? o.weight_decay : o.optimizer == "adamw" ? 0.05 : 5e-4;
-}
-
-bool parse_options(const std::vector<std::string>& args, Options* o, std::string* help) {
-    bool lr_given = false, wd_given = false;
-    for (size_t i = 0; i < args.size(); i++) {
-        std::string flag = args[i], value;
-        const size_t eq = flag.find('=');
-        const bool has_eq = flag.rfind("--", 0) == 0 && eq != std::string::npos;
-        if (has_eq) {
-            value = flag.substr(eq + 1);
-            flag = flag.substr(0, eq);
-        }
-        if (flag == "--help" || flag == "-h") {
-            *help = usage();
-            return false;
-        }
-        if (flag == "--no-profile") {
-            o->profile = false;
-            continue;
-        }
-        if (flag == "--quiet") {
-            o->quiet = true;
-            continue;
-        }
-        DYAD_CHECK(flag.rfind("--", 0) == 0, "dyad-tinyimagenet: unexpected argument '", flag, "' (see --help)");
-        if (!has_eq) {
-            DYAD_CHECK(i + 1 < args.size(), "dyad-tinyimagenet: ", flag, " needs a value");
-            value = args[++i];
-        }
-        if (flag == "--data")
-            o->data = value;
-        else if (flag == "--device")
-            o->devices = split_list(value, ',');
-        else if (flag == "--model")
-            o->model = value;
-        else if (flag == "--epochs")
-            o->epochs = parse_number<int>(flag, value);
-        else if (flag == "--batch-size")
-            o->batch_size = parse_number<int64_t>(flag, value);
-        else if (flag == "--lr")
-            o->lr = parse_number<double>(flag, value), lr_given = true;
-        else if (flag == "--optimizer")
-            o->optimizer = value;
-        else if (flag == "--momentum")
-            o->momentum = parse_number<double>(flag, value);
-        else if (flag == "--weight-decay")
-            o->weight_decay = parse_number<double>(flag, value), wd_given = true;
-        else if (flag == "--schedule")
-            o->schedule = value;
-        else if (flag == "--seed")
-            o->seed = parse_number<uint64_t>(flag, value);
-        else if (flag == "--threads")
-            o->threads = parse_number<int>(flag, value);
-        else if (flag == "--limit-train")
-            o->limit_train = parse_number<int64_t>(flag, value);
-        else if (flag == "--limit-val")
-            o->limit_val = parse_number<int64_t>(flag, value);
-        else if (flag == "--max-steps")
-            o->max_steps = parse_number<int64_t>(flag, value);
-        else if (flag == "--precision")
-            o->precision = value;
-        else if (flag == "--graph") {
-            DYAD_CHECK(value == "on" || value == "off", "dyad-tinyimagenet: --graph must be on or off, got '", value,
-                       "'");
-            o->graph = value == "on";
-        } else if (flag == "--out")
-            o->out = value;
-        else if (flag == "--resume")
-            o->resume = value;
-        else
-            DYAD_CHECK(false, "dyad-tinyimagenet: unknown flag ", flag, " (see --help)");
-    }
-    DYAD_CHECK(o->model == "baseline" || o->model == "resnet18", "dyad-tinyimagenet: --model must be baseline or ",
-               "resnet18, got '", o->model, "'");
-    DYAD_CHECK(o->schedule == "cosine" || o->schedule == "step" || o->schedule == "none",
-               "dyad-tinyimagenet: --schedule must be cosine, step or none, got '", o->schedule, "'");
-    DYAD_CHECK(o->epochs >= 0, "dyad-tinyimagenet: --epochs must be at least 1, got ", o->epochs);
-    DYAD_CHECK(o->batch_size >= 1, "dyad-tinyimagenet: --batch-size must be at least 1, got ", o->batch_size);
-    DYAD_CHECK(o->optimizer == "sgd" || o->optimizer == "adamw", "dyad-tinyimagenet: --optimizer must be sgd or ",
-               "adamw, got '", o->optimizer, "'");
-    DYAD_CHECK(!lr_given || o->lr > 0, "dyad-tinyimagenet: --lr must be positive, got ", o->lr);
-    DYAD_CHECK(!wd_given || o->weight_decay >= 0, "dyad-tinyimagenet: --weight-decay must be >= 0, got ",
-               o->weight_decay);
-    DYAD_CHECK(o->threads >= 0, "dyad-tinyimagenet: --threads must be >= 0, got ", o->threads);
-    for (const std::string& d : o->devices)
-        DYAD_CHECK(d == "cpu" || d == "cuda" || d == "naive", "dyad-tinyimagenet: unknown device '", d,
-                   "' (cpu, cuda or naive)");
-    parse_precision(o->precision);  // throws on a bad name
-    return true;
 }
 
 // ---------------------------------------------------------------------------- data and model
@@ -510,8 +379,6 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
     std::string log;
     const TrainData d = load_data(o, &log);
     say(log);
-    if (o.epochs == 0) o.epochs = d.name == "Fashion-MNIST" ? 3 : d.name == "generated" ? 5 : 30;
-
     std::vector<std::string> backends = o.devices;
     if (backends.empty()) {
         backends = {"cpu"};
@@ -523,6 +390,23 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         backends.erase(std::remove(backends.begin(), backends.end(), "cuda"), backends.end());
     }
     DYAD_CHECK(!backends.empty(), "dyad-tinyimagenet: no backend left to run");
+
+    // Every default resolved, so that OUT/config.toml repeats this run exactly (the thread count included:
+    // the convolution's filter gradient is summed per thread).
+    if (o.epochs == 0) o.epochs = d.name == "Fashion-MNIST" ? 3 : d.name == "generated" ? 5 : 30;
+    o.lr = effective_lr(o);
+    o.weight_decay = effective_weight_decay(o);
+    Options resolved = o;
+    resolved.devices = backends;
+    resolved.threads = num_threads();
+    std::string config;
+    try {
+        config = config_text(resolved);
+    } catch (const Error& e) {  // a value CLI11's reader would not read back: the run goes on without the file
+        say(std::string("config.toml not written: ") + e.what() + "\n");
+    }
+    if (!config.empty())
+        io::write_file_atomic((std::filesystem::path(o.out) / "config.toml").string(), config, "dyad-tinyimagenet");
 
     const int64_t classes = d.split.train.classes(), channels = d.split.train.channels();
     Report report;

@@ -40,10 +40,34 @@ struct Options {
 double effective_lr(const Options& o);
 double effective_weight_decay(const Options& o);
 
-// Parses the command line (argv without the sub-command); throws dyad::Error naming a bad flag or value.
-// Returns false when --help was asked for (the help text is in *help).
+// The predict subcommand's arguments.
+struct PredictOptions {
+    std::string checkpoint;
+    std::vector<std::string> images;
+};
+
+// What a command line asks for: a training run, predictions, or the help text.
+struct CommandLine {
+    enum class Action { train, predict, help };
+    Action action = Action::train;
+    Options options;         // train
+    PredictOptions predict;  // predict
+    std::string help;        // help: the text (of the program, or of `predict --help`)
+};
+
+// Parses a command line (argv without the program name): the training flags, `--config FILE` (a TOML file of
+// the same options, as config_text writes it; flags on the command line take precedence) and the `predict`
+// subcommand. Throws dyad::Error naming the flag (or the config file's key) and the bad value, an unknown
+// flag, or what predict is missing (--checkpoint, images).
+CommandLine parse_command_line(const std::vector<std::string>& args);
+
+// The training flags only (no subcommand), parsed onto *options. Returns false when --help was asked for
+// (the help text is in *help); throws like parse_command_line.
 bool parse_options(const std::vector<std::string>& args, Options* options, std::string* help);
-std::string usage();
+
+// The options as the TOML file --config reads: every flag's name and value, with its help as a comment. run()
+// writes it to OUT/config.toml with every default resolved, so `--config OUT/config.toml` repeats the run.
+std::string config_text(const Options& options);
 
 // The data as the trainer sees it: the split plus how to normalise and augment it.
 struct TrainData {
@@ -63,7 +87,8 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, int64_t classes,
 // Returns the report (also written to disk).
 Report run(const Options& options, const std::atomic<bool>* stop = nullptr);
 
-// Top-5 predictions of a checkpoint written by run() for JPEG files: one block of lines per file.
+// Top-5 predictions of a checkpoint written by run() for JPEG or PNG files of any size (the shorter side
+// resized to the training images' size, the centre cropped): one block of lines per file.
 std::string predict(const std::string& checkpoint, const std::vector<std::string>& images);
 
 }  // namespace dyad::trainer
