@@ -69,6 +69,31 @@ Device device_of(const std::string& backend) { return backend == "cuda" ? Device
 }  // namespace
 
 // ---------------------------------------------------------------------------- options
+std::vector<std::string> choose_backends(const std::vector<std::string>& devices, bool gpu_found, bool cuda_built,
+                                         std::string* note) {
+    const std::string why = cuda_built ? "no GPU was found (no usable CUDA device or driver on this machine)"
+                                       : "no GPU can be used: this build of dyad has no CUDA backend (built without "
+                                         "the CUDA toolkit, or with DYAD_WITH_CUDA=OFF)";
+    std::string told;
+    std::vector<std::string> backends = devices;
+    if (backends.empty()) {
+        backends = {"cpu"};
+        if (gpu_found)
+            backends.push_back("cuda");
+        else
+            told = "training on the CPU only, so the report has no GPU column: " + why + "\n";
+    }
+    const bool wants_cuda = std::find(backends.begin(), backends.end(), "cuda") != backends.end();
+    if (wants_cuda && !gpu_found) {
+        backends.erase(std::remove(backends.begin(), backends.end(), "cuda"), backends.end());
+        DYAD_CHECK(!backends.empty(), "dyad-tinyimagenet: --device cuda: ", why,
+                   ". Train on the CPU instead with --device cpu");
+        told = "cuda: skipped: " + why + "; training on " + join(backends, ",") + " only\n";
+    }
+    if (note) *note = told;
+    return backends;
+}
+
 double effective_lr(const Options& o) { return o.lr > 0 ? o.lr : o.optimizer == "adamw" ? 1e-3 : 0.05; }
 double effective_weight_decay(const Options& o) {
     return o.weight_decay >= 0 ? o.weight_decay : o.optimizer == "adamw" ? 0.05 : 5e-4;
@@ -376,20 +401,11 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
     auto say = [&](const std::string& s) {
         if (!o.quiet) std::printf("%s", s.c_str()), std::fflush(stdout);
     };
+    std::string note;
+    const std::vector<std::string> backends = choose_backends(o.devices, cuda_available(), cuda_built(), &note);
     std::string log;
     const TrainData d = load_data(o, &log);
-    say(log);
-    std::vector<std::string> backends = o.devices;
-    if (backends.empty()) {
-        backends = {"cpu"};
-        if (cuda_available()) backends.push_back("cuda");
-    }
-    if (std::find(backends.begin(), backends.end(), "cuda") != backends.end() && !cuda_available()) {
-        say(std::string("cuda: skipped: ") +
-            (cuda_built() ? "no usable CUDA device (driver or GPU missing)" : "this build has no CUDA backend") + "\n");
-        backends.erase(std::remove(backends.begin(), backends.end(), "cuda"), backends.end());
-    }
-    DYAD_CHECK(!backends.empty(), "dyad-tinyimagenet: no backend left to run");
+    say(log + note);
 
     // Every default resolved, so that OUT/config.toml repeats this run exactly (the thread count included:
     // the convolution's filter gradient is summed per thread).

@@ -36,6 +36,13 @@ struct Options {
     bool quiet = false;   // no progress output (tests)
 };
 
+// The backends a run trains on: `devices` in order, or (when empty) cpu plus cuda when a GPU was found. Without
+// a GPU, cuda is dropped and *note says why (no GPU found, or a build without a CUDA backend); with the default
+// list *note says the report has no GPU column, and why. When nothing is left (--device cuda alone) it throws
+// saying that no GPU was found and to use --device cpu. *note is "" when there is nothing to say.
+std::vector<std::string> choose_backends(const std::vector<std::string>& devices, bool gpu_found, bool cuda_built,
+                                         std::string* note);
+
 // The learning rate and weight decay a run uses: the options' own, or the optimizer's defaults.
 double effective_lr(const Options& o);
 double effective_weight_decay(const Options& o);

@@ -577,3 +577,30 @@ TEST_CASE("trainer: a run writes its configuration and --config repeats it exact
     CHECK(second.epochs[0].train_loss == first.epochs[0].train_loss);
     CHECK(second.epochs[0].val_loss == first.epochs[0].val_loss);
 }
+
+TEST_CASE("trainer: without a GPU the devices say so plainly", "[trainer]") {
+    std::string note;
+    // The default list on a machine without a GPU: the CPU, and one line saying why there is no GPU column.
+    CHECK(choose_backends({}, false, false, &note) == std::vector<std::string>{"cpu"});
+    CHECK_THAT(note, Catch::Contains("no GPU column") && Catch::Contains("no CUDA backend"));
+    CHECK(choose_backends({}, false, true, &note) == std::vector<std::string>{"cpu"});
+    CHECK_THAT(note, Catch::Contains("no GPU column") && Catch::Contains("no GPU was found"));
+    CHECK(std::count(note.begin(), note.end(), '\n') == 1);
+    CHECK(choose_backends({}, true, true, &note) == std::vector<std::string>{"cpu", "cuda"});
+    CHECK(note.empty());
+    // cuda among others is skipped with the reason; cuda alone is an error saying what to run instead.
+    CHECK(choose_backends({"cpu", "cuda"}, false, true, &note) == std::vector<std::string>{"cpu"});
+    CHECK_THAT(note, Catch::Contains("cuda: skipped: no GPU was found"));
+    REQUIRE_THROWS_WITH(choose_backends({"cuda"}, false, true, &note),
+                        Catch::Contains("--device cuda: no GPU was found") && Catch::Contains("--device cpu"));
+    REQUIRE_THROWS_WITH(choose_backends({"cuda"}, false, false, &note),
+                        Catch::Contains("this build of dyad has no CUDA backend") && Catch::Contains("--device cpu"));
+    CHECK(choose_backends({"naive", "cuda"}, true, true, &note) == std::vector<std::string>{"naive", "cuda"});
+    // The real run: on this machine without a GPU, --device cuda fails at once with the same words.
+    if (!cuda_available()) {
+        Options o = small(fresh_dir("no-gpu"));
+        o.devices = {"cuda"};
+        REQUIRE_THROWS_WITH(run(o), Catch::Contains("--device cuda: no GPU") && Catch::Contains("--device cpu"));
+        REQUIRE_FALSE(std::filesystem::exists(o.out + "/generated-data"));  // refused before any work
+    }
+}
