@@ -265,7 +265,9 @@ std::vector<std::vector<std::string>> comparison_rows(const Report& r) {
     rows.push_back(
         {"backend", "img/s", "s/epoch", "val top-1", base ? "speed-up vs " + base->backend : std::string("speed-up")});
     for (const auto& b : r.backends) {
-        rows.push_back({b.backend, fixed(b.img_per_s, 0), fixed(b.epoch_seconds, 2), fixed(b.final_val_top1, 4),
+        const std::string name =
+            b.backend + (b.note.empty() ? "" : " (" + std::to_string(b.steps_per_epoch) + " steps/epoch)");
+        rows.push_back({name, fixed(b.img_per_s, 0), fixed(b.epoch_seconds, 2), fixed(b.final_val_top1, 4),
                         base ? ratio_text(b.img_per_s, base->img_per_s) : "-"});
     }
     return rows;
@@ -703,6 +705,8 @@ void write_report_html(const std::string& path, const Report& report) {
         o += "<p>No backend was run.</p>\n";
     } else {
         o += html_table(comparison_rows(report), "comparison");
+        for (const auto& b : report.backends)
+            if (!b.note.empty()) o += "<p>" + xml(b.note) + ".</p>\n";
     }
     o += "<p>Largest difference between the backends' loss curves at the same epoch: " +
          xml(num(report.max_curve_difference)) + "</p>\n";
@@ -729,7 +733,11 @@ void write_report_html(const std::string& path, const Report& report) {
 
 std::string comparison_table(const Report& report) {
     if (report.backends.empty()) return "no backend was run\n";
-    return text_table(comparison_rows(report), {Align::left, Align::right, Align::right, Align::right, Align::right});
+    std::string notes;
+    for (const auto& b : report.backends)
+        if (!b.note.empty()) notes += b.note + ".\n";
+    return text_table(comparison_rows(report), {Align::left, Align::right, Align::right, Align::right, Align::right}) +
+           notes;
 }
 
 std::string layer_table(const Report& report) {

@@ -34,6 +34,8 @@ struct BackendSummary {
     // ("" when it did not; on the CPU steps are always eager and both stay empty).
     int64_t graph_replays = 0;
     std::string graph_fallback;
+    int64_t steps_per_epoch = 0;  // training steps each epoch ran
+    std::string note;             // why this backend ran fewer steps than the others (--naive-steps), or ""
 };
 
 struct Report {

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace dyad::trainer {
@@ -170,14 +171,15 @@ struct Evaluation {
     double loss = 0, top1 = 0, top5 = 0;
 };
 
-Evaluation evaluate(nn::Module& model, data::Loader& loader) {
+// Loss, top-1 and top-5 over the loader's batches (the first max_batches of them when it is above 0).
+Evaluation evaluate(nn::Module& model, data::Loader& loader, int64_t max_batches = 0) {
     NoGradGuard ng;
     model.eval();
     loader.start_epoch(0);
     data::Batch b;
     double loss_sum = 0;
     int64_t n = 0, top1 = 0, top5 = 0;
-    while (loader.next(b)) {
+    for (int64_t batch = 0; (max_batches <= 0 || batch < max_batches) && loader.next(b); batch++) {
         const Tensor logits = model(b.x);
         const int64_t bs = b.x.size(0);
         loss_sum += cross_entropy(logits, b.y).item() * double(bs);
@@ -537,8 +539,22 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         vlo.augment = d.eval_augment;
         data::Loader val(d.split.val, vlo);
 
-        const int64_t steps_per_epoch =
+        int64_t steps_per_epoch =
             o.max_steps > 0 ? std::min(o.max_steps, train.batches_per_epoch()) : train.batches_per_epoch();
+        // --naive-steps: a cheap naive column, its training and its validation cut to the same number of batches.
+        const bool limited = backend == "naive" && o.naive_steps > 0 && o.naive_steps < steps_per_epoch;
+        int64_t val_batches = 0;
+        std::string limit_note;
+        if (limited) {
+            limit_note = "naive: " + std::to_string(o.naive_steps) + " of " + std::to_string(steps_per_epoch) +
+                         " training steps per epoch and at most " + std::to_string(o.naive_steps) + " of " +
+                         std::to_string(val.batches_per_epoch()) +
+                         " validation batches (--naive-steps): its speed and per-layer times are measured, its "
+                         "curves are not comparable with the other backends'";
+            say(limit_note + "\n");
+            steps_per_epoch = o.naive_steps;
+            val_batches = o.naive_steps;
+        }
         const bool tty = isatty(1) && !o.quiet;
         double train_seconds = 0;
         int64_t train_images = 0;
@@ -689,7 +705,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             if (stopped) break;
             train_seconds += secs;
             train_images += images;
-            const Evaluation ev = evaluate(*model, val);
+            const Evaluation ev = evaluate(*model, val, val_batches);
             EpochMetrics m;
             m.backend = backend;
             m.epoch = epoch + 1;
@@ -721,6 +737,8 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         if (n_epochs) bs.epoch_seconds /= n_epochs;
         bs.graph_replays = int64_t(train_step.replays());
         bs.graph_fallback = train_step.fallback_reason();
+        bs.steps_per_epoch = steps_per_epoch;
+        bs.note = limit_note;
         if (o.profile && !stopped) {
             train.start_epoch(0);
             data::Batch b;
@@ -730,9 +748,14 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         if (stopped) break;
     }
 
-    // The largest difference between backends' training losses at the same epoch.
+    // The largest difference between backends' training losses at the same epoch (a backend limited by
+    // --naive-steps trains on other batches and is left out).
+    std::set<std::string> partial;
+    for (const BackendSummary& b : report.backends)
+        if (!b.note.empty()) partial.insert(b.backend);
     std::map<int, std::pair<double, double>> range;  // epoch -> (min, max)
     for (const EpochMetrics& m : report.epochs) {
+        if (partial.count(m.backend)) continue;
         auto it = range.find(m.epoch);
         if (it == range.end())
             range[m.epoch] = {m.train_loss, m.train_loss};

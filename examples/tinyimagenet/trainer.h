@@ -28,6 +28,7 @@ struct Options {
     int threads = 0;                         // omp threads (0 = all cores)
     int64_t limit_train = 0, limit_val = 0;  // 0 = all
     int64_t max_steps = 0;                   // training steps per epoch (0 = all; for timing runs)
+    int64_t naive_steps = 0;                 // the naive backend's steps and validation batches per epoch (0 = all)
     std::string precision = "fp32";          // fp32 | tf32 | bf16 (GPU conv and GEMM)
     bool graph = true;                       // GPU: capture the step in a CUDA graph and replay it
     std::string out = "dyad-out";

@@ -419,8 +419,10 @@ Report sample_report() {
     r.title = "baseline <on> \"Fashion-MNIST\" & more";
     r.facts = {{"machine", "2 cores & 8 GiB"}, {"GPU", "none <yet>"}, {"path", "C:\\data\ttab"}};
     r.epochs = sample_epochs();
-    BackendSummary cpu{"cpu", 1210, 49.6, 0.912, {{"0 Conv2d(3, 32, 3x3)", 10, 20}, {"1 ReLU", 1.5, 2.5}}, 0, ""};
-    BackendSummary cuda{"cuda", 52000, 1.15, 0.913, {{"0 Conv2d(3, 32, 3x3)", 1, 2}, {"1 ReLU", 0.5, 0.5}}, 0, ""};
+    BackendSummary cpu{"cpu", 1210, 49.6, 0.912, {{"0 Conv2d(3, 32, 3x3)", 10, 20}, {"1 ReLU", 1.5, 2.5}},
+                       0,     "",   0,    ""};
+    BackendSummary cuda{"cuda", 52000, 1.15, 0.913, {{"0 Conv2d(3, 32, 3x3)", 1, 2}, {"1 ReLU", 0.5, 0.5}},
+                        0,      "",    0,    ""};
     r.backends = {cpu, cuda};
     r.max_curve_difference = 1e-4;
     return r;
@@ -750,7 +752,7 @@ TEST_CASE("write_report_html is well-formed, self-contained and has the tables",
 
 TEST_CASE("comparison_table and layer_table align their columns", "[report][table]") {
     Report r = sample_report();
-    r.backends.insert(r.backends.begin(), BackendSummary{"naive", 95.5, 628.0, 0.911, {}, 0, ""});
+    r.backends.insert(r.backends.begin(), BackendSummary{"naive", 95.5, 628.0, 0.911, {}, 0, "", 0, ""});
     const std::string t = comparison_table(r);
     INFO(t);
     std::vector<std::string> lines;

@@ -145,6 +145,35 @@ TEST_CASE("trainer: a stop request saves a checkpoint and the metrics so far, an
     REQUIRE(resumed.epochs[0].train_acc == full.epochs[0].train_acc);
 }
 
+TEST_CASE("trainer: --naive-steps gives a cheap naive column that follows the cpu one step for step", "[trainer]") {
+    // cpu trains its 5 steps per epoch; naive only 2, and validates on 2 batches.
+    Options o = small(fresh_dir("naive-steps"));
+    o.epochs = 1;
+    o.devices = {"cpu", "naive"};
+    o.naive_steps = 2;
+    o.limit_val = 96;  // 3 validation batches of 32
+    const Report r = run(o);
+    REQUIRE(r.backends.size() == 2);
+    CHECK(r.backends[0].steps_per_epoch == 5);
+    CHECK(r.backends[0].note.empty());
+    CHECK(r.backends[1].steps_per_epoch == 2);
+    CHECK_THAT(r.backends[1].note, Catch::Contains("2 of 5 training steps") && Catch::Contains("2 of 3 validation") &&
+                                       Catch::Contains("--naive-steps"));
+    CHECK_THAT(comparison_table(r), Catch::Contains("naive (2 steps/epoch)") && Catch::Contains("--naive-steps"));
+    // The limited run left out of the curve comparison; its two steps are the cpu's first two: a cpu run of
+    // two steps gives the same epoch loss up to float rounding (the naive and omp kernels sum in other orders).
+    CHECK(r.max_curve_difference == 0.0);
+    Options two = small(fresh_dir("naive-steps-cpu"));
+    two.epochs = 1;
+    two.max_steps = 2;
+    two.limit_val = 96;
+    const Report c = run(two);
+    REQUIRE(r.epochs.size() == 2);
+    REQUIRE(r.epochs[1].backend == "naive");
+    CHECK(std::abs(r.epochs[1].train_loss - c.epochs[0].train_loss) < 1e-4 * c.epochs[0].train_loss);
+    CHECK(r.epochs[1].img_per_s * r.epochs[1].seconds == Approx(64.0).epsilon(1e-6));  // 2 batches of 32
+}
+
 TEST_CASE("trainer: the per-layer profile of a ResNet times the layers inside its blocks", "[trainer]") {
     Options o = small(fresh_dir("resnet"));
     o.model = "resnet18";
@@ -355,12 +384,12 @@ TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
          {"--data",        "--device",     "--model",        "--epochs",    "--batch-size", "--optimizer",
           "--lr",          "--momentum",   "--weight-decay", "--schedule",  "--seed",       "--threads",
           "--limit-train", "--limit-val",  "--max-steps",    "--precision", "--graph",      "--out",
-          "--resume",      "--no-profile", "--quiet",        "--config"}) {
+          "--resume",      "--no-profile", "--quiet",        "--config",    "--naive-steps"}) {
         INFO(flag);
         REQUIRE_THAT(help, Catch::Contains(std::string("  ") + flag + " "));
     }
     REQUIRE_THAT(help, Catch::Contains("(default 128)") && Catch::Contains("Default: 3 on Fashion-MNIST") &&
-                           Catch::Contains("predict"));
+                           Catch::Contains("9 minutes") && Catch::Contains("predict"));
     // Each bad command line on fresh options, so an earlier failure cannot leave a value behind.
     auto bad = [](const std::vector<std::string>& args) {
         Options fresh;
@@ -384,6 +413,7 @@ TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     REQUIRE_THROWS_WITH(bad({"--batch-size", "1.5"}), Catch::Contains("--batch-size") && Catch::Contains("'1.5'"));
     REQUIRE_THROWS_WITH(bad({"--threads", "-2"}), Catch::Contains("--threads") && Catch::Contains("-2"));
     REQUIRE_THROWS_WITH(bad({"--seed", "x1"}), Catch::Contains("--seed") && Catch::Contains("'x1'"));
+    REQUIRE_THROWS_WITH(bad({"--naive-steps", "-1"}), Catch::Contains("--naive-steps") && Catch::Contains("-1"));
     // --epochs 0 would mean "the data set's default" inside Options: refused, saying how to get the default.
     REQUIRE_THROWS_WITH(bad({"--epochs", "0"}), Catch::Contains("--epochs") && Catch::Contains("got 0") &&
                                                     Catch::Contains("leave --epochs out for the data set's default"));
@@ -465,6 +495,7 @@ TEST_CASE("trainer: a config file holds the same options and the command line ta
     Options o;
     o.data = dir + "/a folder with spaces and 'quotes'";
     o.devices = {"cpu", "naive"};
+    o.naive_steps = 3;
     o.model = "resnet18";
     o.epochs = 7;
     o.batch_size = 48;
@@ -495,6 +526,7 @@ TEST_CASE("trainer: a config file holds the same options and the command line ta
     REQUIRE(parse_options({"--config", file}, &back, &help));
     CHECK(back.data == o.data);
     CHECK(back.devices == o.devices);
+    CHECK(back.naive_steps == o.naive_steps);
     CHECK(back.model == o.model);
     CHECK(back.epochs == o.epochs);
     CHECK(back.batch_size == o.batch_size);
