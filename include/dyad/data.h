@@ -67,7 +67,9 @@ struct Image {
 };
 Image decode_jpeg_file(const std::string& path, int channels = 3);
 Image decode_jpeg(const uint8_t* bytes, size_t n, int channels = 3);  // errors without a file name
-// Writes an HWC uint8 image as a JPEG (quality 1-100); throws naming the file on failure.
+// Writes an HWC uint8 image as a JPEG (quality 1-100) with stb_image_write: baseline YCbCr, chroma subsampled
+// 2x2 at quality 90 and below. stb writes three components always: a 1-channel image gets neutral chroma and
+// decodes to three equal channels (or back to its one channel). Throws naming the file on failure.
 void write_jpeg_file(const std::string& path, const Image& image, int quality = 90);
 
 // ---------------------------------------------------------------------------- Tiny ImageNet
@@ -97,7 +99,7 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
 
 // Writes a small data set in Tiny ImageNet's exact layout: `classes` classes of learnable patterns (each
 // class a different stripe orientation and frequency with a class colour, random phase and noise), size x
-// size JPEGs, every 7th image grayscale; wnids "n00000000"..., words.txt names "pattern 0"...
+// size JPEGs, every 7th image grayscale (three equal channels); wnids "n00000000"..., words.txt names "pattern 0"...
 void write_generated_tiny_imagenet(const std::string& root, int classes, int train_per_class, int val_per_class,
                                    uint64_t seed, int size = 64);
 

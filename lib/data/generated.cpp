@@ -1,6 +1,7 @@
 // A generated data set in Tiny ImageNet's exact layout: each class is a stripe pattern with its own
 // orientation, frequency and colour tint; every image has a random phase, contrast and pixel noise, and
-// every 7th image is written as a grayscale JPEG. Used by tests and demos in place of the real download.
+// every 7th image is grayscale (stb_image_write's JPEGs have three components: its chroma is neutral). Used by tests
+// and demos in place of the real download.
 #include <algorithm>
 #include <atomic>
 #include <cmath>

@@ -1,7 +1,5 @@
 // JPEG files: a structural check of the marker segments (run before any decoder sees the bytes), decoding
-// with stb_image, and encoding: RGB with stb_image_write, grayscale with a small single-component baseline
-// encoder of its own (stb_image_write always writes three components). This is the one translation unit
-// that compiles stb.
+// with stb_image and encoding with stb_image_write. This is the one translation unit that compiles stb.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,10 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -193,171 +189,6 @@ void append_bytes(void* context, void* data, int size) {
     auto* out = static_cast<std::vector<uint8_t>*>(context);
     const auto* p = static_cast<const uint8_t*>(data);
     out->insert(out->end(), p, p + size);
-}
-
-// ---------------------------------------------------------------------------- grayscale encoder
-// stb_image_write always writes three components (YCbCr), so one-channel images get this small baseline
-// encoder instead: a true single-component JPEG as grayscale cameras and converters write them, with the
-// example tables of the JPEG standard (Annex K) and the IJG quality scaling.
-
-// Zigzag position -> natural (row-major) index in an 8x8 block.
-constexpr uint8_t kZigzag[64] = {0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
-                                 41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
-                                 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
-// Luminance quantisation table (Annex K.1), row-major.
-constexpr uint8_t kLumaQuant[64] = {16, 11, 10, 16, 24,  40,  51,  61,  12, 12, 14, 19, 26,  58,  60,  55,
-                                    14, 13, 16, 24, 40,  57,  69,  56,  14, 17, 22, 29, 51,  87,  80,  62,
-                                    18, 22, 37, 56, 68,  109, 103, 77,  24, 35, 55, 64, 81,  104, 113, 92,
-                                    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99};
-// Luminance Huffman tables (Annex K.3): code counts per length 1..16, then the symbols.
-constexpr uint8_t kDcBits[16] = {0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
-constexpr uint8_t kDcVals[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
-constexpr uint8_t kAcBits[16] = {0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d};
-constexpr uint8_t kAcVals[162] = {
-    0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61, 0x07, 0x22, 0x71,
-    0x14, 0x32, 0x81, 0x91, 0xa1, 0x08, 0x23, 0x42, 0xb1, 0xc1, 0x15, 0x52, 0xd1, 0xf0, 0x24, 0x33, 0x62, 0x72,
-    0x82, 0x09, 0x0a, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x34, 0x35, 0x36, 0x37,
-    0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59,
-    0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x83,
-    0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0xa2, 0xa3,
-    0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xc2, 0xc3,
-    0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xe1, 0xe2,
-    0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa};
-
-// Canonical Huffman codes (Annex C) of a table: code and length per symbol.
-struct HuffCodes {
-    uint16_t code[256] = {};
-    uint8_t length[256] = {};
-};
-HuffCodes huffman_codes(const uint8_t bits[16], const uint8_t* vals) {
-    HuffCodes h;
-    unsigned code = 0, k = 0;
-    for (unsigned len = 1; len <= 16; len++) {
-        for (unsigned i = 0; i < bits[len - 1]; i++, k++) {
-            h.code[vals[k]] = uint16_t(code++);
-            h.length[vals[k]] = uint8_t(len);
-        }
-        code <<= 1;
-    }
-    return h;
-}
-
-// Entropy-coded bits, most significant first, with a 00 stuffed after every FF byte.
-class BitWriter {
-public:
-    explicit BitWriter(std::vector<uint8_t>& out) : out_(out) {}
-    void put(unsigned bits, int count) {  // count <= 16
-        acc_ = (acc_ << count) | (bits & ((1u << count) - 1));
-        count_ += count;
-        while (count_ >= 8) {
-            const uint8_t byte = uint8_t(acc_ >> (count_ - 8));
-            out_.push_back(byte);
-            if (byte == 0xFF) out_.push_back(0x00);
-            count_ -= 8;
-        }
-        acc_ &= (1u << count_) - 1;
-    }
-    void flush() {  // pads the last byte with 1 bits
-        if (count_ > 0) put((1u << (8 - count_)) - 1, 8 - count_);
-    }
-
-private:
-    std::vector<uint8_t>& out_;
-    uint32_t acc_ = 0;
-    int count_ = 0;
-};
-
-// The magnitude category of a coefficient (bits needed for |v|) and its appended bits.
-int category(int v) {
-    int a = v < 0 ? -v : v, n = 0;
-    while (a) a >>= 1, n++;
-    return n;
-}
-unsigned magnitude_bits(int v, int cat) { return unsigned(v < 0 ? v + (1 << cat) - 1 : v); }
-
-std::vector<uint8_t> encode_gray(const Image& image, int quality) {
-    const int w = int(image.w), h = int(image.h);
-    // Quantisation table scaled for the quality, as the IJG library does.
-    const int scale = quality < 50 ? 5000 / quality : 200 - 2 * quality;
-    uint8_t quant[64];
-    for (int i = 0; i < 64; i++) quant[i] = uint8_t(std::clamp((kLumaQuant[i] * scale + 50) / 100, 1, 255));
-    // cos((2x + 1) u pi / 16), with the DCT's normalisation folded in.
-    double basis[8][8];
-    for (int u = 0; u < 8; u++)
-        for (int x = 0; x < 8; x++)
-            basis[u][x] = (u == 0 ? std::sqrt(0.125) : 0.5) * std::cos((2 * x + 1) * u * 3.14159265358979323846 / 16);
-    const HuffCodes dc = huffman_codes(kDcBits, kDcVals), ac = huffman_codes(kAcBits, kAcVals);
-
-    std::vector<uint8_t> out;
-    out.reserve(size_t(w) * size_t(h) / 2 + 1024);
-    auto bytes = [&](std::initializer_list<unsigned> list) {
-        for (const unsigned b : list) out.push_back(uint8_t(b));
-    };
-    bytes({0xFF, 0xD8});                                                           // SOI
-    bytes({0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0});  // APP0
-    bytes({0xFF, 0xDB, 0, 67, 0});                                                 // DQT
-    for (int k = 0; k < 64; k++) out.push_back(quant[kZigzag[k]]);
-    bytes({0xFF, 0xC0, 0, 11, 8, unsigned(h >> 8), unsigned(h & 255), unsigned(w >> 8), unsigned(w & 255), 1, 1, 0x11,
-           0});                                            // SOF0
-    bytes({0xFF, 0xC4, 0, 2 + 17 + 12 + 17 + 162, 0x00});  // DHT
-    out.insert(out.end(), kDcBits, kDcBits + 16);
-    out.insert(out.end(), kDcVals, kDcVals + 12);
-    out.push_back(0x10);
-    out.insert(out.end(), kAcBits, kAcBits + 16);
-    out.insert(out.end(), kAcVals, kAcVals + 162);
-    bytes({0xFF, 0xDA, 0, 8, 1, 1, 0x00, 0, 63, 0});  // SOS
-
-    BitWriter bits(out);
-    int prev_dc = 0;
-    double block[64], rows[64];
-    int q[64];
-    for (int by = 0; by < h; by += 8) {
-        for (int bx = 0; bx < w; bx += 8) {
-            // The block, level-shifted; edges are extended by repeating the last row and column.
-            for (int y = 0; y < 8; y++)
-                for (int x = 0; x < 8; x++)
-                    block[y * 8 + x] = double(image.pixels[size_t(std::min(by + y, h - 1)) * size_t(w) +
-                                                           size_t(std::min(bx + x, w - 1))]) -
-                                       128.0;
-            // Separable 2-D DCT: rows, then columns.
-            for (int y = 0; y < 8; y++)
-                for (int u = 0; u < 8; u++) {
-                    double s = 0;
-                    for (int x = 0; x < 8; x++) s += basis[u][x] * block[y * 8 + x];
-                    rows[y * 8 + u] = s;
-                }
-            for (int k = 0; k < 64; k++) {
-                const int n = kZigzag[k], v = n / 8, u = n % 8;
-                double s = 0;
-                for (int y = 0; y < 8; y++) s += basis[v][y] * rows[y * 8 + u];
-                q[k] = int(std::lround(s / quant[n]));
-            }
-            // DC difference, then run-length coded AC coefficients.
-            const int diff = std::clamp(q[0] - prev_dc, -2047, 2047);
-            prev_dc += diff;
-            const int dc_cat = category(diff);
-            bits.put(dc.code[dc_cat], dc.length[dc_cat]);
-            if (dc_cat) bits.put(magnitude_bits(diff, dc_cat), dc_cat);
-            int run = 0;
-            for (int k = 1; k < 64; k++) {
-                const int v = std::clamp(q[k], -1023, 1023);
-                if (v == 0) {
-                    run++;
-                    continue;
-                }
-                for (; run >= 16; run -= 16) bits.put(ac.code[0xF0], ac.length[0xF0]);
-                const int cat = category(v);
-                const unsigned symbol = unsigned(run << 4 | cat);
-                bits.put(ac.code[symbol], ac.length[symbol]);
-                bits.put(magnitude_bits(v, cat), cat);
-                run = 0;
-            }
-            if (run > 0) bits.put(ac.code[0x00], ac.length[0x00]);  // EOB
-        }
-    }
-    bits.flush();
-    bytes({0xFF, 0xD9});  // EOI
-    return out;
 }
 
 }  // namespace
@@ -611,15 +442,13 @@ void write_jpeg_file(const std::string& path, const Image& image, int quality) {
     DYAD_CHECK(int64_t(image.pixels.size()) == image.h * image.w * image.c, "write_jpeg_file: '", path,
                "': ", image.pixels.size(), " pixel bytes for a ", image.h, "x", image.w, "x", image.c, " image (",
                image.h * image.w * image.c, " expected)");
+    // stb_image_write writes baseline YCbCr with three components; a grayscale image gets neutral chroma
+    // (Cb = Cr = 128 exactly), so it decodes to three equal channels.
     std::vector<uint8_t> encoded;
-    if (image.c == 1) {
-        encoded = encode_gray(image, quality);
-    } else {
-        encoded.reserve(size_t(image.h * image.w * image.c) / 4 + 1024);
-        const int ok = stbi_write_jpg_to_func(append_bytes, &encoded, int(image.w), int(image.h), int(image.c),
-                                              image.pixels.data(), quality);
-        DYAD_CHECK(ok != 0 && !encoded.empty(), "write_jpeg_file: '", path, "': the encoder failed");
-    }
+    encoded.reserve(size_t(image.h * image.w * image.c) / 4 + 1024);
+    const int ok = stbi_write_jpg_to_func(append_bytes, &encoded, int(image.w), int(image.h), int(image.c),
+                                          image.pixels.data(), quality);
+    DYAD_CHECK(ok != 0 && !encoded.empty(), "write_jpeg_file: '", path, "': the encoder failed");
 
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {

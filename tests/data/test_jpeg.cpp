@@ -1,7 +1,7 @@
-// JPEG files: write/decode round trips (RGB and grayscale), the structural check accepting what the writer
-// makes and rejecting broken files (empty, other formats, every truncation, oversized Huffman tables,
-// Huffman symbol values out of range, segments past the end, unsupported processes, absurd sizes, frames
-// too large for their scan data), and errors that name the file.
+// JPEG files: write/decode round trips (RGB and grayscale), single-component files (fixtures in data/images),
+// the structural check accepting what the writer makes and rejecting broken files (empty, other formats, every
+// truncation, oversized Huffman tables, Huffman symbol values out of range, segments past the end, unsupported
+// processes, absurd sizes, frames too large for their scan data), and errors that name the file.
 #include "support/catch.h"
 
 #include <cmath>
@@ -86,10 +86,21 @@ long find_segment(const std::vector<uint8_t>& b, uint8_t code) {
 std::string check(const std::vector<uint8_t>& b) { return data::check_jpeg(b.data(), b.size()); }
 
 // A small valid RGB JPEG as bytes.
-std::vector<uint8_t> small_jpeg(const std::string& dir, int64_t size = 16, int64_t c = 3) {
+std::vector<uint8_t> small_jpeg(const std::string& dir, int64_t size = 16) {
     const std::string path = dir + "/small.jpg";
-    data::write_jpeg_file(path, smooth_image(size, size, c), 90);
+    data::write_jpeg_file(path, smooth_image(size, size, 3), 90);
     return read_bytes(path);
+}
+
+// A single-component (grayscale) JPEG of the smooth image: stb_image_write writes three components always,
+// so these come from files (data/images/README.md).
+std::string gray_fixture(int64_t w, int64_t h) {
+    return std::string(DYAD_TEST_IMAGES_DIR) + "/gray_" + std::to_string(w) + "x" + std::to_string(h) + ".jpg";
+}
+
+// A small valid JPEG as bytes: RGB written by the library (c = 3), or the 16x16 single-component file (c = 1).
+std::vector<uint8_t> small_jpeg_of(const std::string& dir, int64_t c) {
+    return c == 3 ? small_jpeg(dir) : read_bytes(gray_fixture(16, 16));
 }
 
 }  // namespace
@@ -120,11 +131,32 @@ TEST_CASE("jpeg round trip of a grayscale image", "[data][jpeg]") {
     data::write_jpeg_file(path, im, 95);
     const std::vector<uint8_t> bytes = read_bytes(path);
     CHECK(check(bytes) == "");
-    // A true single-component file (as grayscale JPEGs in the wild are).
+    // stb_image_write's file has three components, the chroma neutral.
     const long sof = find_segment(bytes, 0xC0);
     REQUIRE(sof > 0);
-    CHECK(bytes[size_t(sof) + 9] == 1);
+    CHECK(bytes[size_t(sof) + 9] == 3);
+    const data::Image one = data::decode_jpeg_file(path, 1);
+    require_close(one, im, 3.0, 40);
+    // Three exactly equal channels: neutral chroma adds nothing to any of them.
+    const data::Image three = data::decode_jpeg_file(path, 3);
+    REQUIRE(three.c == 3);
+    REQUIRE(three.h == 32);
+    REQUIRE(three.w == 20);
+    for (size_t i = 0; i < one.pixels.size(); i++) {
+        REQUIRE(three.pixels[3 * i] == three.pixels[3 * i + 1]);
+        REQUIRE(three.pixels[3 * i] == three.pixels[3 * i + 2]);
+    }
+}
 
+TEST_CASE("jpeg single-component files decode to one channel or three equal ones", "[data][jpeg]") {
+    // Grayscale JPEGs in the wild (and some of Tiny ImageNet's) have one component; the writer makes none.
+    const data::Image im = smooth_image(32, 20, 1);
+    const std::string path = gray_fixture(20, 32);
+    const std::vector<uint8_t> bytes = read_bytes(path);
+    CHECK(check(bytes) == "");
+    const long sof = find_segment(bytes, 0xC0);
+    REQUIRE(sof > 0);
+    REQUIRE(bytes[size_t(sof) + 9] == 1);
     const data::Image one = data::decode_jpeg_file(path, 1);
     require_close(one, im, 3.0, 40);
     // Expanded to three identical channels.
@@ -139,9 +171,9 @@ TEST_CASE("jpeg round trip of a grayscale image", "[data][jpeg]") {
     }
 }
 
-TEST_CASE("jpeg grayscale encoder across sizes and qualities", "[data][jpeg]") {
+TEST_CASE("jpeg writer takes grayscale images of any size and quality", "[data][jpeg]") {
     const std::string dir = fresh_dir("gray_sizes");
-    // Sizes that are not multiples of 8 (padded edge blocks), and busy content (long AC runs, large values).
+    // Sizes that are not multiples of 8 or 16 (padded edge blocks and chroma), and busy content.
     for (const int64_t size : {int64_t(1), int64_t(7), int64_t(9), int64_t(33)}) {
         for (const int quality : {10, 75, 100}) {
             INFO("size " << size << ", quality " << quality);
@@ -195,7 +227,7 @@ TEST_CASE("jpeg check rejects empty files and other formats", "[data][jpeg]") {
 TEST_CASE("jpeg check and decode reject every truncation", "[data][jpeg]") {
     const std::string dir = fresh_dir("truncated");
     for (const int64_t c : {int64_t(3), int64_t(1)}) {
-        const std::vector<uint8_t> bytes = small_jpeg(dir, 16, c);
+        const std::vector<uint8_t> bytes = small_jpeg_of(dir, c);
         REQUIRE(check(bytes) == "");
         REQUIRE(bytes.size() > 100);
         for (size_t cut = 0; cut < bytes.size(); cut++) {
@@ -238,8 +270,8 @@ TEST_CASE("jpeg check rejects a Huffman table of more than 256 symbols", "[data]
 
 TEST_CASE("jpeg check rejects Huffman symbol values out of range", "[data][jpeg]") {
     const std::string dir = fresh_dir("dht_values");
-    // Every table of a valid file: class and id, and where its symbols are. Both writers put all their
-    // tables in one DHT segment (RGB: DC and AC for luminance and chrominance; grayscale: DC and AC).
+    // Every table of a valid file: class and id, and where its symbols are. Both files have all their tables
+    // in one DHT segment (RGB: DC and AC for luminance and chrominance; single-component: DC and AC).
     struct Table {
         unsigned tc, th;
         size_t symbols, count;
@@ -260,7 +292,7 @@ TEST_CASE("jpeg check rejects Huffman symbol values out of range", "[data][jpeg]
         return out;
     };
     for (const int64_t c : {int64_t(3), int64_t(1)}) {
-        const std::vector<uint8_t> good = small_jpeg(dir, 16, c);
+        const std::vector<uint8_t> good = small_jpeg_of(dir, c);
         REQUIRE(check(good) == "");
         const std::vector<Table> tables = tables_of(good);
         bool dc = false, ac = false;
@@ -297,7 +329,7 @@ TEST_CASE("jpeg check rejects Huffman symbol values out of range", "[data][jpeg]
         CHECK(dc);
         CHECK(ac);
     }
-    // Every valid file the writers make still passes: sizes, channels and qualities.
+    // Every valid file the writer makes still passes: sizes, channels and qualities.
     for (const int64_t c : {int64_t(1), int64_t(3)})
         for (const int64_t size : {int64_t(1), int64_t(8), int64_t(37)})
             for (const int quality : {1, 50, 90, 100}) {
@@ -332,7 +364,7 @@ TEST_CASE("jpeg check rejects a frame too large for its scan data", "[data][jpeg
 
     // The bound is exact: a grayscale file (one component, 1x1 sampling) with E bytes of scan data may
     // have a frame of 8 E blocks, not one more.
-    const std::vector<uint8_t> gray = small_jpeg(dir, 8, 1);
+    const std::vector<uint8_t> gray = read_bytes(gray_fixture(8, 8));
     REQUIRE(check(gray) == "");
     const long sos = find_segment(gray, 0xDA), gsof = find_segment(gray, 0xC0);
     REQUIRE(sos > 0);

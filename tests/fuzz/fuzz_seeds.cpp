@@ -8,6 +8,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +63,12 @@ void jpeg_seeds(const fs::path& root) {
             im.pixels = pattern(size_t(h * w * channels), 37, unsigned(h + w));
             data::write_jpeg_file(c.next_path(), im, h == 8 ? 30 : 90);
         }
+    }
+    // Single-component files, which the writer does not make (tests/data/images/README.md).
+    for (const char* name : {"gray_8x8.jpg", "gray_16x16.jpg", "gray_20x32.jpg"}) {
+        std::ifstream in(std::string(DYAD_TEST_IMAGES_DIR) + "/" + name, std::ios::binary);
+        DYAD_CHECK(in.good(), "fuzz_seeds: cannot read ", DYAD_TEST_IMAGES_DIR, "/", name);
+        c.add(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
     }
 }
 
