@@ -2,7 +2,7 @@
 # Fuzzes the file parsers: scripts/fuzz.sh SECONDS [TARGET...]
 #
 # Configures and builds the 'sanitize' preset's fuzz targets (ASan + UBSan + libFuzzer), writes their seed
-# corpora with fuzz_seeds, runs each target (default: all of jpeg idx tiny_imagenet cache checkpoint) for
+# corpora with fuzz_seeds, runs each target (default: all of jpeg png idx tiny_imagenet cache checkpoint) for
 # SECONDS on a work corpus in build-sanitize/fuzz/<target>, one after the other, and prints a Markdown
 # summary (also written to build-sanitize/fuzz/summary.md). Crashing inputs are left as
 # build-sanitize/fuzz/<target>/crash-* (or leak-*, oom-*, timeout-*); the exit status is non-zero when
@@ -10,13 +10,13 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 SECONDS [TARGET...]   (targets: jpeg idx tiny_imagenet cache checkpoint)" >&2
+    echo "usage: $0 SECONDS [TARGET...]   (targets: jpeg png idx tiny_imagenet cache checkpoint)" >&2
     exit 2
 }
 [[ $# -ge 1 && $1 =~ ^[0-9]+$ && $1 -gt 0 ]] || usage
 seconds=$1
 shift
-all=(jpeg idx tiny_imagenet cache checkpoint)
+all=(jpeg png idx tiny_imagenet cache checkpoint)
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all[@]}")
 for t in "${targets[@]}"; do

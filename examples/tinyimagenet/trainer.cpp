@@ -795,9 +795,9 @@ std::string predict(const std::string& checkpoint, const std::vector<std::string
     std::ostringstream out;
     NoGradGuard ng;
     for (const std::string& path : images) {
-        const data::Image img = data::decode_jpeg_file(path, int(channels));
-        DYAD_CHECK(img.h == stored && img.w == stored, "predict: ", path, " is ", img.h, "x", img.w,
-                   "; the model was trained on ", stored, "x", stored, " images");
+        // A photo of any size: the shorter side scaled to the stored size, then the centre kept.
+        const data::Image file = data::decode_image_file(path, int(channels));
+        const data::Image img = data::resize_and_crop(file, stored);
         const Tensor pixels = Tensor::from_vector(std::vector<uint8_t>(img.pixels), {1, img.h, img.w, img.c});
         ImageAugment aug;
         aug.out_h = aug.out_w = size;
@@ -807,7 +807,11 @@ std::string predict(const std::string& checkpoint, const std::vector<std::string
         std::vector<int64_t> order(p.size());
         for (size_t i = 0; i < order.size(); i++) order[i] = int64_t(i);
         std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[size_t(a)] > p[size_t(b)]; });
-        out << path << "\n";
+        out << path;
+        if (file.h != stored || file.w != stored)
+            out << " (" << file.w << "x" << file.h << ", resized to " << stored << "x" << stored
+                << ": shorter side scaled, centre cropped)";
+        out << "\n";
         for (size_t k = 0; k < std::min<size_t>(5, order.size()); k++) {
             const int64_t c = order[k];
             char line[256];

@@ -1,6 +1,6 @@
 // Data sets and batches: image data sets held in memory as uint8, the readers that fill them (Fashion-MNIST
-// IDX files, Tiny ImageNet JPEGs, a generated set in Tiny ImageNet's layout), a binary cache, and a loader
-// that shuffles, augments, normalises and prefetches batches on the CPU or the GPU.
+// IDX files, Tiny ImageNet's JPEG (or PNG) files, a generated set in Tiny ImageNet's layout), a binary cache, and a
+// loader that shuffles, augments, normalises and prefetches batches on the CPU or the GPU.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -60,26 +60,56 @@ Split load_fashion_mnist(const std::string& dir = kFashionMnistDir);
 std::string check_jpeg(const uint8_t* bytes, size_t n);
 
 // Decodes a JPEG file (checked first) to 8-bit pixels with `channels` channels (1 or 3; grayscale files
-// are expanded to 3). Throws dyad::Error naming the file and the reason.
+// are expanded to 3, colour ones converted to luminance for 1). Throws dyad::Error naming the file and the
+// reason.
 struct Image {
     int64_t h = 0, w = 0, c = 0;
     std::vector<uint8_t> pixels;  // h * w * c, HWC
 };
 Image decode_jpeg_file(const std::string& path, int channels = 3);
 Image decode_jpeg(const uint8_t* bytes, size_t n, int channels = 3);  // errors without a file name
+
 // Writes an HWC uint8 image as a JPEG (quality 1-100) with stb_image_write: baseline YCbCr, chroma subsampled
 // 2x2 at quality 90 and below. stb writes three components always: a 1-channel image gets neutral chroma and
 // decodes to three equal channels (or back to its one channel). Throws naming the file on failure.
 void write_jpeg_file(const std::string& path, const Image& image, int quality = 90);
 
+// ---------------------------------------------------------------------------- PNG, and either format
+// Checks a PNG's chunk structure before any decoder sees it: the signature, every chunk's length within the
+// file and its CRC, IHDR first (1..16384 on each side, a valid bit depth for the colour type, compression,
+// filter and interlace methods known), PLTE where the colour type allows it and before the image data,
+// tRNS of the right length, consecutive IDAT chunks, no unknown critical chunk, an IEND, and image data
+// long enough to inflate to the declared size (deflate expands at most 1032 times: so what the decoder
+// allocates is bounded by the file's size). Bytes after IEND are ignored. Returns "" when the file
+// passes, else the reason.
+std::string check_png(const uint8_t* bytes, size_t n);
+
+// Decodes a JPEG or a PNG, told apart by their first bytes, after its format's check: 8-bit pixels with
+// `channels` channels (1 or 3). PNGs of every colour type and bit depth (16-bit samples are reduced to 8,
+// palettes expanded, interlacing undone); an alpha channel is dropped (transparent pixels keep their stored
+// colour). Anything else is refused naming what it is (GIF, BMP, WebP, TIFF, or its first bytes). Throws
+// dyad::Error naming the file and the reason.
+Image decode_image_file(const std::string& path, int channels = 3);
+Image decode_image(const uint8_t* bytes, size_t n, int channels = 3);  // errors without a file name
+
+// torchvision's evaluation transform, Resize(size) then CenterCrop(size): the shorter side scaled to `size`
+// (the longer one keeping the aspect ratio, truncated), then the centred size x size window, its offsets
+// rounded half to even as Python does. Bilinear (a triangle filter, widened when shrinking, as PIL's
+// antialiased bilinear), on the stored values (no gamma conversion); only the window is resampled. An image
+// already size x size is returned as it is. 1 to 4 channels.
+Image resize_and_crop(const Image& image, int64_t size);
+
 // ---------------------------------------------------------------------------- Tiny ImageNet
 // The layout of an unzipped tiny-imagenet-200: wnids.txt (label order), words.txt (names),
 // train/<wnid>/images/*.JPEG, val/images/*.JPEG with val/val_annotations.txt (file, wnid, box). test/ is
-// ignored. Images are 64x64; grayscale ones come out with 3 identical channels. Files that cannot be used
-// (unreadable, missing, not a valid JPEG, another size) are skipped and listed in the report with the
-// reason, up to max_failure_fraction per split; directories inside an images folder are ignored. A listed
-// class whose images folder is missing or holds no JPEG files is an error naming the folder, and so is (when
-// limit_train cuts nothing) a class left without any image after its failed files are skipped.
+// ignored. Images are 64x64 JPEGs, or PNGs (files named .png, or any listed file whose bytes are a PNG),
+// read with decode_image_file; grayscale ones come out with 3 identical channels. An image of another size
+// is brought to 64x64 as predict treats a photo (resize_and_crop: shorter side scaled, centre cropped) and
+// listed in the report's `resized`. Files that cannot be used (unreadable, missing, not a valid JPEG or
+// PNG) are skipped and listed in the report with the reason, up to max_failure_fraction per split;
+// directories inside an images folder are ignored. A listed class whose images folder is missing or holds no JPEG or
+// PNG files is an error naming the folder, and so is (when limit_train cuts nothing) a class left without any image
+// after its failed files are skipped.
 struct TinyImageNetOptions {
     int threads = 0;                         // decoding threads; 0 = all cores
     double max_failure_fraction = 0.01;      // more failed files than this aborts with an error
@@ -91,8 +121,9 @@ struct LoadReport {
     bool from_cache = false;
     int64_t decoded = 0;                                        // files decoded (0 when read from the cache)
     std::vector<std::pair<std::string, std::string>> failures;  // (path, reason) of skipped files
+    std::vector<std::pair<std::string, std::string>> resized;   // (path, "WxH" as stored) of resized files
     double seconds = 0;
-    std::string summary() const;  // one line, plus one per failure (at most 20, then a count)
+    std::string summary() const;  // one line, plus one per resized file (at most 5) and failure (at most 20)
 };
 Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& options = {},
                          LoadReport* report = nullptr);

@@ -1,52 +1,12 @@
-// JPEG files: a structural check of the marker segments (run before any decoder sees the bytes), decoding
-// with stb_image and encoding with stb_image_write. This is the one translation unit that compiles stb.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+// JPEG files: a structural check of the marker segments, run before stb_image sees the bytes (stb_image is
+// not hardened against hostile files; this check is what the jpeg fuzz target protects). Decoding and
+// encoding are in image.cpp.
 #include <algorithm>
-#include <cerrno>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "dyad/data.h"
-#include "dyad/error.h"
-
-// stb: JPEG only, decoding from memory and encoding through a callback (this file does its own file I/O).
-// The decoder's size limit matches check_jpeg's, as a second line of defence.
-#define STBI_ONLY_JPEG
-#define STBI_NO_STDIO
-#define STBI_NO_LINEAR
-#define STBI_NO_HDR
-#define STBI_MAX_DIMENSIONS 16384
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_STATIC
-#define STBI_WRITE_NO_STDIO
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_STATIC
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wall"
-#pragma GCC diagnostic ignored "-Wextra"
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#include <stb_image.h>
-// The encoder's bit writer shifts negative ints left (well defined on every target, undefined in C++17):
-// exempt from UBSan's shift check, in the encoder only.
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((no_sanitize("shift"))), apply_to = function)
-#endif
-#include <stb_image_write.h>
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif
-#pragma GCC diagnostic pop
 
 namespace dyad::data {
 
@@ -111,84 +71,6 @@ uint64_t component_blocks(const Frame& f, int c) {
     const uint64_t cw = (uint64_t(f.w) * uint64_t(f.hs[c]) + uint64_t(f.hmax) - 1) / uint64_t(f.hmax);
     const uint64_t ch = (uint64_t(f.h) * uint64_t(f.vs[c]) + uint64_t(f.vmax) - 1) / uint64_t(f.vmax);
     return ((cw + 7) / 8) * ((ch + 7) / 8);
-}
-
-// The reading side of a file: closes the descriptor on scope exit.
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
-// The whole file; throws naming `path` on any failure.
-std::vector<uint8_t> read_file(const std::string& path, const char* op) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) {
-        const int err = errno;
-        DYAD_CHECK(false, op, ": '", path, "': cannot open: ", std::strerror(err));
-    }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        const int err = errno;
-        DYAD_CHECK(false, op, ": '", path, "': cannot stat: ", std::strerror(err));
-    }
-    DYAD_CHECK(S_ISREG(st.st_mode), op, ": '", path, "': not a regular file");
-    // JPEGs of at most 16384 x 16384 pixels; anything over 1 GiB is not one of ours.
-    DYAD_CHECK(st.st_size <= (int64_t(1) << 30), op, ": '", path, "': the file is ", int64_t(st.st_size),
-               " bytes, too large for a JPEG this reader accepts (1 GiB at most)");
-    std::vector<uint8_t> bytes(size_t(st.st_size));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t r = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            const int err = errno;
-            DYAD_CHECK(false, op, ": '", path, "': read error: ", std::strerror(err));
-        }
-        if (r == 0) break;
-        done += size_t(r);
-    }
-    DYAD_CHECK(done == bytes.size(), op, ": '", path, "': the file shrank while being read (", done, " of ",
-               bytes.size(), " bytes)");
-    return bytes;
-}
-
-// Decodes checked bytes; `where` prefixes every error ("decode_jpeg" or "decode_jpeg_file: 'path'").
-Image decode_bytes(const uint8_t* bytes, size_t n, int channels, const std::string& where) {
-    DYAD_CHECK(channels == 1 || channels == 3, where, ": channels must be 1 or 3, got ", channels);
-    const std::string problem = check_jpeg(bytes, n);
-    DYAD_CHECK(problem.empty(), where, ": not a valid JPEG: ", problem);
-    DYAD_CHECK(n <= size_t(INT_MAX), where, ": ", n, " bytes are too many for the decoder");
-    int w = 0, h = 0, file_channels = 0;
-    stbi_uc* pixels = stbi_load_from_memory(bytes, int(n), &w, &h, &file_channels, channels);
-    if (pixels == nullptr) {
-        const char* why = stbi_failure_reason();
-        DYAD_CHECK(false, where, ": the decoder failed: ", why ? why : "unknown reason");
-    }
-    Image image;
-    image.h = h, image.w = w, image.c = channels;
-    try {
-        image.pixels.assign(pixels, pixels + size_t(h) * size_t(w) * size_t(channels));
-    } catch (...) {
-        stbi_image_free(pixels);
-        throw;
-    }
-    stbi_image_free(pixels);
-    return image;
-}
-
-void append_bytes(void* context, void* data, int size) {
-    auto* out = static_cast<std::vector<uint8_t>*>(context);
-    const auto* p = static_cast<const uint8_t*>(data);
-    out->insert(out->end(), p, p + size);
 }
 
 }  // namespace
@@ -264,7 +146,9 @@ std::string check_jpeg(const uint8_t* b, size_t n) {
                 return "frame header " + seg + ": size " + std::to_string(w) + "x" + std::to_string(h) +
                        " is outside 1.." + std::to_string(kMaxSide);
             if (nc != 1 && nc != 3)
-                return "frame header " + seg + ": " + std::to_string(nc) + " components (1 or 3 supported)";
+                return "frame header " + seg + ": " + std::to_string(nc) + " components (1 or 3 supported" +
+                       (nc == 4 ? "; 4 is CMYK or YCCK, which this reader does not convert: save the image as RGB)"
+                                : ")");
             if (sl != 6 + 3 * nc)
                 return "frame header " + seg + ": length " + std::to_string(len) + " does not match " +
                        std::to_string(nc) + " components";
@@ -418,59 +302,6 @@ std::string check_jpeg(const uint8_t* b, size_t n) {
             return "unsupported or invalid marker " + seg;
         }
         pos = seg_end;
-    }
-}
-
-// ---------------------------------------------------------------------------- decode
-Image decode_jpeg(const uint8_t* bytes, size_t n, int channels) {
-    return decode_bytes(bytes, n, channels, "decode_jpeg");
-}
-
-Image decode_jpeg_file(const std::string& path, int channels) {
-    const std::vector<uint8_t> bytes = read_file(path, "decode_jpeg_file");
-    return decode_bytes(bytes.data(), bytes.size(), channels, "decode_jpeg_file: '" + path + "'");
-}
-
-// ---------------------------------------------------------------------------- encode
-void write_jpeg_file(const std::string& path, const Image& image, int quality) {
-    DYAD_CHECK(quality >= 1 && quality <= 100, "write_jpeg_file: '", path, "': quality ", quality,
-               " is outside 1..100");
-    DYAD_CHECK(image.c == 1 || image.c == 3, "write_jpeg_file: '", path, "': ", image.c,
-               " channels (1 or 3 supported)");
-    DYAD_CHECK(image.h >= 1 && image.h <= 65535 && image.w >= 1 && image.w <= 65535, "write_jpeg_file: '", path,
-               "': size ", image.w, "x", image.h, " is outside 1..65535");
-    DYAD_CHECK(int64_t(image.pixels.size()) == image.h * image.w * image.c, "write_jpeg_file: '", path,
-               "': ", image.pixels.size(), " pixel bytes for a ", image.h, "x", image.w, "x", image.c, " image (",
-               image.h * image.w * image.c, " expected)");
-    // stb_image_write writes baseline YCbCr with three components; a grayscale image gets neutral chroma
-    // (Cb = Cr = 128 exactly), so it decodes to three equal channels.
-    std::vector<uint8_t> encoded;
-    encoded.reserve(size_t(image.h * image.w * image.c) / 4 + 1024);
-    const int ok = stbi_write_jpg_to_func(append_bytes, &encoded, int(image.w), int(image.h), int(image.c),
-                                          image.pixels.data(), quality);
-    DYAD_CHECK(ok != 0 && !encoded.empty(), "write_jpeg_file: '", path, "': the encoder failed");
-
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        const int err = errno;
-        DYAD_CHECK(false, "write_jpeg_file: cannot create '", path, "': ", std::strerror(err));
-    }
-    size_t done = 0;
-    while (done < encoded.size()) {
-        const ssize_t w = ::write(fd, encoded.data() + done, encoded.size() - done);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            const int err = errno;
-            ::close(fd);
-            ::unlink(path.c_str());
-            DYAD_CHECK(false, "write_jpeg_file: cannot write '", path, "': ", std::strerror(err));
-        }
-        done += size_t(w);
-    }
-    if (::close(fd) != 0) {
-        const int err = errno;
-        ::unlink(path.c_str());
-        DYAD_CHECK(false, "write_jpeg_file: cannot write '", path, "': close failed: ", std::strerror(err));
     }
 }
 

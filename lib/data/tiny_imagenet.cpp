@@ -1,17 +1,19 @@
 // Tiny ImageNet from an unzipped tiny-imagenet-200 directory: the text files (wnids.txt, words.txt,
-// val/val_annotations.txt) are parsed strictly, the JPEGs are decoded by a pool of threads into one
-// preallocated uint8 tensor per split, broken files are skipped up to a tolerance, and the result is kept
-// in a cache file keyed by a fingerprint of every source file's name, size and modification time.
+// val/val_annotations.txt) are parsed strictly, the images (JPEG, or PNG) are checked and decoded by a pool
+// of threads into one preallocated uint8 tensor per split, broken files are skipped up to a tolerance, and
+// the result is kept in a cache file keyed by a fingerprint of every source file's name, size and
+// modification time.
 //
 // Order: the train split takes the classes' files (each class's sorted by name) round-robin, so that any
 // prefix - a limit_train cap, or Dataset::head() - holds every class about equally; val keeps the order of
 // val_annotations.txt.
 //
-// Every class listed in wnids.txt needs at least one JPEG in its train folder, and (unless a limit cuts the
+// Every class listed in wnids.txt needs at least one image in its train folder, and (unless a limit cuts the
 // train list) at least one that decodes: a class without train images is an error, never silently empty.
 // Entries of an images folder that are directories are not files of the set and are passed over, whatever
-// their names; any other entry with a JPEG extension (a dangling link included) is a file, and one that
-// cannot be decoded is skipped and reported with the reason.
+// their names; any other entry named .JPEG, .jpg or .png (a dangling link included) is a file, and one that
+// cannot be decoded is skipped and reported with the reason. An image of another size than 64x64 is resized
+// (shorter side) and centre-cropped, as predict treats a photo, and reported.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -64,12 +66,12 @@ std::vector<std::string> split_tabs(const std::string& line) {
     }
 }
 
-bool has_jpeg_extension(const std::string& name) {
+bool has_image_extension(const std::string& name) {
     const size_t dot = name.find_last_of('.');
     if (dot == std::string::npos) return false;
     std::string ext = name.substr(dot + 1);
     for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-    return ext == "jpeg" || ext == "jpg";
+    return ext == "jpeg" || ext == "jpg" || ext == "png";
 }
 
 bool parse_int(const std::string& s, long* v) {
@@ -208,7 +210,14 @@ std::string LoadReport::summary() const {
     } else {
         os << "decoded " << decoded << " images in " << secs << " s";
     }
+    if (!resized.empty())
+        os << ", " << resized.size() << " resized to " << kSide << "x" << kSide
+           << " (shorter side scaled, centre cropped)";
     if (!failures.empty()) os << ", " << failures.size() << " file" << (failures.size() == 1 ? "" : "s") << " skipped";
+    const size_t shown_resized = std::min<size_t>(resized.size(), 5);
+    for (size_t i = 0; i < shown_resized; i++)
+        os << "\n  resized '" << resized[i].first << "' from " << resized[i].second;
+    if (resized.size() > shown_resized) os << "\n  ... and " << resized.size() - shown_resized << " more resized";
     const size_t shown = std::min<size_t>(failures.size(), 20);
     for (size_t i = 0; i < shown; i++) os << "\n  skipped '" << failures[i].first << "': " << failures[i].second;
     if (failures.size() > shown) os << "\n  ... and " << failures.size() - shown << " more";
@@ -260,11 +269,11 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
         for (; it != fs::directory_iterator(); it.increment(ec)) {
             const std::string name = it->path().filename().string();
             std::error_code dir_ec;
-            if (!has_jpeg_extension(name) || it->is_directory(dir_ec)) continue;
+            if (!has_image_extension(name) || it->is_directory(dir_ec)) continue;
             per_class[k].push_back(dir + "/" + name);
         }
         DYAD_CHECK(!ec, op, ": error while listing '", dir, "': ", ec.message());
-        DYAD_CHECK(!per_class[k].empty(), op, ": '", dir, "' holds no JPEG files (wnids.txt lists '", wnids[k],
+        DYAD_CHECK(!per_class[k].empty(), op, ": '", dir, "' holds no JPEG or PNG files (wnids.txt lists '", wnids[k],
                    "', so the class would have no train images)");
         std::sort(per_class[k].begin(), per_class[k].end());
     }
@@ -355,6 +364,7 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
     // One job list over both splits.
     const size_t total = train.size() + val.size();
     std::vector<std::string> why(total);
+    std::vector<std::string> resized_from(total);  // "WxH" of an image resized to kSide x kSide
     std::vector<char> ok(total, 0);
     std::atomic<size_t> next{0};
     auto work = [&] {
@@ -365,11 +375,10 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
             const size_t i = s == 0 ? j : j - train.size();
             const std::string& path = (*lists[s])[i].path;
             try {
-                const Image im = decode_jpeg_file(path, 3);
+                Image im = decode_image_file(path, 3);
                 if (im.h != kSide || im.w != kSide) {
-                    why[j] = "the image is " + std::to_string(im.w) + "x" + std::to_string(im.h) + ", expected " +
-                             std::to_string(kSide) + "x" + std::to_string(kSide);
-                    continue;
+                    resized_from[j] = std::to_string(im.w) + "x" + std::to_string(im.h);
+                    im = resize_and_crop(im, kSide);
                 }
                 std::memcpy(images[size_t(s)].data<uint8_t>() + i * image_bytes, im.pixels.data(), image_bytes);
                 ok[j] = 1;
@@ -389,10 +398,10 @@ Split load_tiny_imagenet(const std::string& root, const TinyImageNetOptions& opt
 
     // Failures: recorded, checked against the tolerance per split, then the good images compacted.
     for (size_t j = 0; j < total; j++) {
-        if (!ok[j]) {
-            const int s = j < train.size() ? 0 : 1;
-            rep.failures.emplace_back((*lists[s])[s == 0 ? j : j - train.size()].path, why[j]);
-        }
+        const int s = j < train.size() ? 0 : 1;
+        const std::string& path = (*lists[s])[s == 0 ? j : j - train.size()].path;
+        if (!ok[j]) rep.failures.emplace_back(path, why[j]);
+        if (ok[j] && !resized_from[j].empty()) rep.resized.emplace_back(path, resized_from[j]);
     }
     for (int s = 0; s < 2; s++) {
         const size_t base = s == 0 ? 0 : train.size(), count = lists[s]->size();

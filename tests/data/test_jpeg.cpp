@@ -443,6 +443,15 @@ TEST_CASE("jpeg check rejects unsupported processes and absurd frames", "[data][
     sampling[s + 11] = 0x55;  // the first component's sampling factors 5x5
     CHECK(check(sampling) != "");
 
+    // Four components: CMYK or YCCK (Adobe), refused saying so; decode_image_file names the file.
+    std::vector<uint8_t> cmyk = good;
+    cmyk[s + 9] = 4;
+    CHECK_THAT(check(cmyk), Contains("4 components") && Contains("CMYK or YCCK") && Contains("save the image as RGB"));
+    const std::string cmyk_path = dir + "/cmyk.jpg";
+    std::ofstream(cmyk_path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(cmyk.data()), std::streamsize(cmyk.size()));
+    CHECK_THROWS_WITH(data::decode_image_file(cmyk_path), Contains(cmyk_path) && Contains("CMYK"));
+
     std::vector<uint8_t> no_sof = good;
     no_sof[s + 1] = 0xE5;  // the frame header becomes an APP5 segment: the scan has no frame
     CHECK_THAT(check(no_sof), Contains("frame"));

@@ -1,9 +1,9 @@
 // Tiny ImageNet loading on a generated set in the real layout: labels follow wnids.txt and the validation
-// annotations, grayscale files (single-component ones from data/images) come out with three equal channels, limits keep
-// every class; broken files are skipped and reported within the tolerance and abort above it (missing and dangling
-// files, files of another size), directories with JPEG names are ignored, classes missing from disk or left without
-// images are errors; broken text files are errors naming the file (and line); the cache is used when valid and rebuilt
-// when the source changes or the cache is damaged.
+// annotations, grayscale files (single-component ones from data/images) come out with three equal channels, limits
+// keep every class; broken files are skipped and reported within the tolerance and abort above it (missing and
+// dangling files), images of another size (JPEG or PNG) are resized and reported, directories with JPEG names are
+// ignored, classes missing from disk or left without images are errors; broken text files are errors naming the
+// file (and line); the cache is used when valid and rebuilt when the source changes or the cache is damaged.
 #include "support/catch.h"
 
 #include <algorithm>
@@ -20,6 +20,7 @@
 
 #include "dyad/dyad.h"
 #include "support/compare.h"
+#include "support/png.h"
 
 using namespace dyad;
 using Catch::Contains;
@@ -417,7 +418,8 @@ TEST_CASE("tiny imagenet class folders follow wnids.txt", "[data][tiny_imagenet]
     }
 }
 
-TEST_CASE("tiny imagenet skips missing and wrongly sized files and ignores directories", "[data][tiny_imagenet]") {
+TEST_CASE("tiny imagenet resizes images of another size, skips missing files and ignores directories",
+          "[data][tiny_imagenet]") {
     const std::string root = fresh_set("odd_files");
     const std::vector<std::string> wnids = lines_of(root + "/wnids.txt");
     // A directory with a JPEG name (holding a valid JPEG) inside a train images folder: not a file of the set.
@@ -444,19 +446,26 @@ TEST_CASE("tiny imagenet skips missing and wrongly sized files and ignores direc
     o.max_failure_fraction = 0.25;
     data::LoadReport report;
     const data::Split s = data::load_tiny_imagenet(root, o, &report);
-    // Train: 24 files and the link, of which the link and the small image fail; val: 8, of which 2 fail.
-    CHECK(s.train.size() == kClasses * kTrainPerClass - 1);
+    // Train: 24 files and the link, of which the link fails; val: 8, of which 2 fail.
+    CHECK(s.train.size() == kClasses * kTrainPerClass);
     CHECK(s.val.size() == kClasses * kValPerClass - 2);
     CHECK(report.decoded == s.train.size() + s.val.size());
     std::map<std::string, std::string> why(report.failures.begin(), report.failures.end());
     CHECK(why.size() == report.failures.size());
-    CHECK(why.size() == 4);
+    CHECK(why.size() == 3);
     CHECK(why.count(dir_jpeg) == 0);
     CHECK(why.count(dir_jpeg + "/inner.JPEG") == 0);
     REQUIRE(why.count(dangling) == 1);
     CHECK_THAT(why[dangling], Contains("cannot open"));
-    REQUIRE(why.count(small) == 1);
-    CHECK(why[small] == "the image is 32x32, expected 64x64");
+    // The 32x32 image is scaled up to 64x64, as predict would, and reported.
+    CHECK(why.count(small) == 0);
+    REQUIRE(report.resized.size() == 1);
+    CHECK(report.resized[0].first == small);
+    CHECK(report.resized[0].second == "32x32");
+    const data::Image up = data::resize_and_crop(data::decode_image_file(small), 64);
+    int found = 0;
+    for (int64_t i = 0; i < s.train.size(); i++) found += image_at(s.train, i) == up.pixels;
+    CHECK(found == 1);
     REQUIRE(why.count(gone) == 1);
     CHECK_THAT(why[gone], Contains("cannot open"));
     REQUIRE(why.count(val_dir) == 1);
@@ -465,10 +474,12 @@ TEST_CASE("tiny imagenet skips missing and wrongly sized files and ignores direc
     const std::vector<int32_t> labels = labels_of(s.train);
     CHECK(std::count(labels.begin(), labels.end(), 0) == kTrainPerClass);
     CHECK(std::count(labels.begin(), labels.end(), 1) == kTrainPerClass);
-    CHECK(std::count(labels.begin(), labels.end(), 2) == kTrainPerClass - 1);
+    CHECK(std::count(labels.begin(), labels.end(), 2) == kTrainPerClass);
     CHECK(std::count(labels.begin(), labels.end(), 3) == kTrainPerClass);
     const std::string summary = report.summary();
-    CHECK_THAT(summary, Contains("4 files skipped"));
+    CHECK_THAT(summary, Contains("1 resized to 64x64"));
+    CHECK_THAT(summary, Contains("resized '" + small + "' from 32x32"));
+    CHECK_THAT(summary, Contains("3 files skipped"));
     CHECK_THAT(summary, Contains(dangling));
     CHECK_THAT(summary, Contains(gone));
 }
@@ -520,7 +531,7 @@ TEST_CASE("tiny imagenet classes without train images are errors", "[data][tiny_
             const std::string msg = e.what();
             INFO(msg);
             CHECK_THAT(msg, Contains("'" + empty + "'"));
-            CHECK_THAT(msg, Contains("no JPEG files"));
+            CHECK_THAT(msg, Contains("no JPEG or PNG files"));
         }
     }
 }
@@ -539,4 +550,44 @@ TEST_CASE("generated data set: the same seed writes the same bytes", "[data][tin
     }
     CHECK(files == size_t(kClasses * (kTrainPerClass + kValPerClass) + kClasses + 3));  // + boxes, wnids, words, val
     CHECK(differ == size_t(kClasses * (kTrainPerClass + kValPerClass)));                // another seed: other images
+}
+
+TEST_CASE("tiny imagenet reads PNG files too, checked like the JPEGs", "[data][tiny_imagenet][png]") {
+    const std::string root = fresh_set("png");
+    const std::vector<std::string> wnids = lines_of(root + "/wnids.txt");
+    test::PngSpec spec;
+    spec.w = spec.h = 64;
+    const std::vector<uint16_t> samples = test::png_pattern(spec);
+    const std::vector<uint8_t> pixels(samples.begin(), samples.end());  // 8-bit RGB: the pixels themselves
+    const std::string png = test::png_bytes(spec, samples);
+    // A train image replaced by a .png file, a val file holding PNG bytes under its .JPEG name, and a cut
+    // .png file, skipped with its reason.
+    const std::string images = root + "/train/" + wnids[1] + "/images/";
+    fs::remove(images + wnids[1] + "_0.JPEG");
+    write_text(images + wnids[1] + "_0.png", png);
+    write_text(images + wnids[1] + "_9.png", png.substr(0, 50));
+    write_text(root + "/val/images/val_0.JPEG", png);
+    // An RGBA PNG of 96x72 (alpha dropped, resized to 64x64) in place of another val file.
+    test::PngSpec rgba;
+    rgba.w = 96, rgba.h = 72, rgba.colour = 6;
+    const std::string rgba_png = test::png_bytes(rgba, test::png_pattern(rgba));
+    write_text(root + "/val/images/val_1.JPEG", rgba_png);
+    const data::Image rgba_64 = data::resize_and_crop(
+        data::decode_image(reinterpret_cast<const uint8_t*>(rgba_png.data()), rgba_png.size(), 3), 64);
+    data::TinyImageNetOptions o = no_cache();
+    o.max_failure_fraction = 0.1;
+    data::LoadReport report;
+    const data::Split s = data::load_tiny_imagenet(root, o, &report);
+    CHECK(s.train.size() == kClasses * kTrainPerClass);
+    int found = 0;
+    for (int64_t i = 0; i < s.train.size(); i++) found += image_at(s.train, i) == pixels;
+    CHECK(found == 1);
+    CHECK(image_at(s.val, 0) == pixels);
+    CHECK(image_at(s.val, 1) == rgba_64.pixels);
+    REQUIRE(report.resized.size() == 1);
+    CHECK(report.resized[0].first == root + "/val/images/val_1.JPEG");
+    CHECK(report.resized[0].second == "96x72");
+    REQUIRE(report.failures.size() == 1);
+    CHECK(report.failures[0].first == images + wnids[1] + "_9.png");
+    CHECK_THAT(report.failures[0].second, Contains("not a valid PNG: truncated"));
 }

@@ -16,7 +16,9 @@
 #include <sstream>
 #include <string>
 
+#include "dyad/data.h"
 #include "support/files.h"
+#include "support/png.h"
 #include "trainer.h"
 
 using namespace dyad;
@@ -77,6 +79,23 @@ TEST_CASE("trainer: a short run on generated data writes every output and the lo
     const std::string p = predict(out + "/cpu.safetensors", {img});
     REQUIRE(std::count(p.begin(), p.end(), '%') == 5);
     REQUIRE_THAT(p, Catch::Contains("pattern"));
+    // Photos of any size and either format: a wide JPEG and a tall RGBA PNG are resized and centre-cropped.
+    data::Image wide;
+    wide.w = 200, wide.h = 90, wide.c = 3;
+    for (int64_t i = 0; i < wide.w * wide.h * 3; i++) wide.pixels.push_back(uint8_t(i % 251));
+    data::write_jpeg_file(out + "/wide.jpg", wide);
+    test::PngSpec tall;
+    tall.w = 45, tall.h = 101, tall.colour = 6;
+    const std::string png = test::png_bytes(tall, test::png_pattern(tall));
+    std::ofstream(out + "/tall.png", std::ios::binary).write(png.data(), std::streamsize(png.size()));
+    const std::string photos = predict(out + "/cpu.safetensors", {out + "/wide.jpg", out + "/tall.png"});
+    REQUIRE(std::count(photos.begin(), photos.end(), '%') == 10);
+    REQUIRE_THAT(photos, Catch::Contains(out + "/wide.jpg (200x90, resized to 64x64") &&
+                             Catch::Contains(out + "/tall.png (45x101, resized to 64x64"));
+    // Anything else is refused naming the file and what it is.
+    std::ofstream(out + "/anim.gif", std::ios::binary) << "GIF89a\x01\x00\x01\x00";
+    REQUIRE_THROWS_WITH(predict(out + "/cpu.safetensors", {out + "/anim.gif"}),
+                        Catch::Contains(out + "/anim.gif") && Catch::Contains("a GIF file"));
 }
 
 TEST_CASE("trainer: the omp and naive backends follow the same curve from the same weights", "[trainer]") {

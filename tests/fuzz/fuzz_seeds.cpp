@@ -1,8 +1,10 @@
-// The seed corpora of the fuzz targets, written with the library's own writers: `fuzz_seeds DIR` (re)creates
-// DIR/<target>/seed_N for jpeg, idx, tiny_imagenet, cache and checkpoint. Small valid files of every kind the
-// readers take, plus a few malformed ones near the edges of what they accept.
+// The seed corpora of the fuzz targets, written with the library's own writers (PNGs with tests/support/png.h,
+// single-component JPEGs copied from tests/data/images): `fuzz_seeds DIR` (re)creates DIR/<target>/seed_N for
+// jpeg, png, idx, tiny_imagenet, cache and checkpoint. Small valid files of every kind the readers take, plus a
+// few malformed ones near the edges of what they accept.
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -19,6 +21,7 @@
 #include "dyad/optim.h"
 #include "dyad/tensor.h"
 #include "fuzz_util.h"
+#include "tests/support/png.h"
 
 namespace fs = std::filesystem;
 using namespace dyad;
@@ -70,6 +73,39 @@ void jpeg_seeds(const fs::path& root) {
         DYAD_CHECK(in.good(), "fuzz_seeds: cannot read ", DYAD_TEST_IMAGES_DIR, "/", name);
         c.add(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
     }
+}
+
+// ---------------------------------------------------------------------------- png
+void png_seeds(const fs::path& root) {
+    Corpus c(root, "png");
+    // Every colour type at each of its bit depths, plain and interlaced, small enough to mutate quickly.
+    const std::pair<unsigned, std::vector<unsigned>> pairs[] = {
+        {0, {1, 2, 4, 8, 16}}, {2, {8, 16}}, {3, {1, 2, 4, 8}}, {4, {8, 16}}, {6, {8, 16}}};
+    for (const auto& [colour, depths] : pairs) {
+        for (const unsigned depth : depths) {
+            for (const bool interlaced : {false, true}) {
+                test::PngSpec s;
+                s.w = 9, s.h = 6, s.depth = depth, s.colour = colour, s.interlaced = interlaced;
+                if (colour == 3)
+                    for (unsigned e = 0; e < 3 * std::min(1u << depth, 20u); e++) s.palette.push_back(uint8_t(e * 11));
+                if (colour == 0) s.trns = {0, 1};
+                if (colour == 3) s.trns = {0, 128};
+                c.add(test::png_bytes(s, test::png_pattern(s), /*idat_size=*/interlaced ? 16 : 1 << 16));
+            }
+        }
+    }
+    // Near the edges of what the check accepts: one pixel, trailing bytes, an unknown ancillary chunk, a
+    // header that claims more than the data can hold, a cut file.
+    test::PngSpec one;
+    c.add(test::png_bytes(one, {200, 100, 50}));
+    c.add(test::png_bytes(one, {1, 2, 3}) + "after IEND");
+    const std::string small = test::png_bytes(one, {9, 9, 9});
+    c.add(small.substr(0, 33) + test::png_chunk("teSt", "ancillary") + small.substr(33));
+    test::PngSpec big;
+    big.w = big.h = 2000;
+    const std::string data = test::zlib_compress(std::string(7, '\0'));
+    c.add(test::png_signature() + test::png_ihdr(big) + test::png_chunk("IDAT", data) + test::png_chunk("IEND", ""));
+    c.add(small.substr(0, small.size() - 5));
 }
 
 // ---------------------------------------------------------------------------- idx
@@ -222,11 +258,13 @@ int main(int argc, char** argv) {
     try {
         const fs::path root = argv[1];
         jpeg_seeds(root);
+        png_seeds(root);
         idx_seeds(root);
         tiny_imagenet_seeds(root);
         cache_seeds(root);
         checkpoint_seeds(root);
-        std::printf("fuzz_seeds: wrote the corpora of jpeg, idx, tiny_imagenet, cache, checkpoint to %s\n", argv[1]);
+        std::printf("fuzz_seeds: wrote the corpora of jpeg, png, idx, tiny_imagenet, cache, checkpoint to %s\n",
+                    argv[1]);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "fuzz_seeds: %s\n", e.what());
         return 1;
