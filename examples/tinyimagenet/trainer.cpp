@@ -101,6 +101,13 @@ double effective_weight_decay(const Options& o) {
 }
 
 // ---------------------------------------------------------------------------- data and model
+std::string image_sizes(int64_t channels, int64_t stored, int64_t input) {
+    std::ostringstream os;
+    os << "stored " << stored << "x" << stored << ", network input " << channels << "x" << input << "x" << input;
+    if (input != stored) os << (input > stored ? " (padded)" : " (cropped)");
+    return os.str();
+}
+
 TrainData load_data(const Options& o, std::string* log) {
     TrainData d;
     std::ostringstream msg;
@@ -152,9 +159,9 @@ TrainData load_data(const Options& o, std::string* log) {
     if (o.limit_train > 0) d.split.train = d.split.train.head(o.limit_train);
     if (o.limit_val > 0) d.split.val = d.split.val.head(o.limit_val);
     for (ImageAugment* a : {&d.train_augment, &d.eval_augment}) a->out_h = a->out_w = d.image_size;
-    msg << d.name << ": " << d.split.train.size() << " training and " << d.split.val.size() << " validation images of "
-        << d.split.train.height() << "x" << d.split.train.width() << "x" << d.split.train.channels() << ", "
-        << d.split.train.classes() << " classes\n";
+    msg << d.name << ": " << d.split.train.size() << " training and " << d.split.val.size() << " validation images, "
+        << d.split.train.classes() << " classes; "
+        << image_sizes(d.split.train.channels(), d.split.train.height(), d.image_size) << "\n";
     if (log) *log = msg.str();
     return d;
 }
@@ -435,9 +442,8 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         report.facts = {
             {"data", d.name + " (" + std::to_string(d.split.train.size()) + " train, " +
                          std::to_string(d.split.val.size()) + " val, " + std::to_string(classes) + " classes)"},
-            {"model", o.model + ", " + std::to_string(probe->num_parameters()) + " parameters, input " +
-                          std::to_string(channels) + "x" + std::to_string(d.image_size) + "x" +
-                          std::to_string(d.image_size)},
+            {"images", image_sizes(channels, d.split.train.height(), d.image_size)},
+            {"model", o.model + ", " + std::to_string(probe->num_parameters()) + " parameters"},
             {"training", std::to_string(o.epochs) + " epochs, batch " + std::to_string(o.batch_size) + ", " +
                              (o.optimizer == "adamw" ? "AdamW" : "SGD") + " lr " + std::to_string(effective_lr(o)) +
                              (o.optimizer == "adamw" ? "" : " momentum " + std::to_string(o.momentum)) +
@@ -793,6 +799,8 @@ std::string predict(const std::string& checkpoint, const std::vector<std::string
     for (const std::string& s : split_list(meta["mean"], ',')) mean.push_back(std::stof(s));
     for (const std::string& s : split_list(meta["std"], ',')) stdv.push_back(std::stof(s));
     std::ostringstream out;
+    out << checkpoint << ": " << meta["model"] << ", " << classes << " classes; " << image_sizes(channels, stored, size)
+        << "\n";
     NoGradGuard ng;
     for (const std::string& path : images) {
         // A photo of any size: the shorter side scaled to the stored size, then the centre kept.
@@ -809,7 +817,7 @@ std::string predict(const std::string& checkpoint, const std::vector<std::string
         std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[size_t(a)] > p[size_t(b)]; });
         out << path;
         if (file.h != stored || file.w != stored)
-            out << " (" << file.w << "x" << file.h << ", resized to " << stored << "x" << stored
+            out << " (" << file.w << "x" << file.h << ", resized to the stored " << stored << "x" << stored
                 << ": shorter side scaled, centre cropped)";
         out << "\n";
         for (size_t k = 0; k < std::min<size_t>(5, order.size()); k++) {

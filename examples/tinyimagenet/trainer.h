@@ -87,6 +87,11 @@ struct TrainData {
 };
 TrainData load_data(const Options& options, std::string* log);
 
+// The stored image size and the network's input, named together the same way wherever the program shows
+// them (load message, report, predict): "stored 28x28, network input 1x32x32 (padded)", or "stored 64x64,
+// network input 3x64x64" when they agree.
+std::string image_sizes(int64_t channels, int64_t stored, int64_t input);
+
 // The model, freshly initialised from the generator (call manual_seed first for identical weights).
 std::shared_ptr<nn::Module> make_model(const std::string& name, int64_t classes, int64_t channels, int64_t size);
 
@@ -96,7 +101,8 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, int64_t classes,
 Report run(const Options& options, const std::atomic<bool>* stop = nullptr);
 
 // Top-5 predictions of a checkpoint written by run() for JPEG or PNG files of any size (the shorter side
-// resized to the training images' size, the centre cropped): one block of lines per file.
+// resized to the training images' stored size, the centre cropped): a line naming the checkpoint's model and
+// image sizes, then one block of lines per file.
 std::string predict(const std::string& checkpoint, const std::vector<std::string>& images);
 
 }  // namespace dyad::trainer

@@ -90,8 +90,8 @@ TEST_CASE("trainer: a short run on generated data writes every output and the lo
     std::ofstream(out + "/tall.png", std::ios::binary).write(png.data(), std::streamsize(png.size()));
     const std::string photos = predict(out + "/cpu.safetensors", {out + "/wide.jpg", out + "/tall.png"});
     REQUIRE(std::count(photos.begin(), photos.end(), '%') == 10);
-    REQUIRE_THAT(photos, Catch::Contains(out + "/wide.jpg (200x90, resized to 64x64") &&
-                             Catch::Contains(out + "/tall.png (45x101, resized to 64x64"));
+    REQUIRE_THAT(photos, Catch::Contains(out + "/wide.jpg (200x90, resized to the stored 64x64") &&
+                             Catch::Contains(out + "/tall.png (45x101, resized to the stored 64x64"));
     // Anything else is refused naming the file and what it is.
     std::ofstream(out + "/anim.gif", std::ios::binary) << "GIF89a\x01\x00\x01\x00";
     REQUIRE_THROWS_WITH(predict(out + "/cpu.safetensors", {out + "/anim.gif"}),
@@ -367,7 +367,8 @@ TEST_CASE("trainer: the program exits non-zero with the error on bad input", "[t
 }
 #endif
 
-TEST_CASE("trainer: --data names a folder of Fashion-MNIST files", "[trainer]") {
+TEST_CASE("trainer: --data names a folder of Fashion-MNIST files; stored and input sizes are named alike",
+          "[trainer]") {
     // The installed files, linked into a folder of the test's own.
     const std::string dir = fresh_dir("fashion-files");
     for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
@@ -382,6 +383,26 @@ TEST_CASE("trainer: --data names a folder of Fashion-MNIST files", "[trainer]") 
     REQUIRE(r.title == "baseline on Fashion-MNIST");
     REQUIRE(r.epochs.size() == 1);
     REQUIRE(std::isfinite(r.epochs[0].train_loss));
+    // The stored 28x28 images and the padded 32x32 input are named alike in the load message, the report
+    // (its facts, report.html and metrics.json) and predict's output.
+    const std::string sizes = "stored 28x28, network input 1x32x32 (padded)";
+    REQUIRE(image_sizes(1, 28, 32) == sizes);
+    REQUIRE(image_sizes(3, 64, 64) == "stored 64x64, network input 3x64x64");
+    std::string log;
+    (void)load_data(o, &log);
+    REQUIRE_THAT(log, Catch::Contains("Fashion-MNIST: 64 training and 32 validation images, 10 classes; " + sizes));
+    bool named = false;
+    for (const auto& [k, v] : r.facts) named |= k == "images" && v == sizes;
+    REQUIRE(named);
+    for (const char* f : {"report.html", "metrics.json"})
+        REQUIRE_THAT(test::read_bytes(o.out + "/" + f), Catch::Contains(sizes));
+    data::Image shirt;
+    shirt.w = 40, shirt.h = 30, shirt.c = 1;
+    shirt.pixels.assign(40 * 30, 90);
+    data::write_jpeg_file(o.out + "/shirt.jpg", shirt);
+    const std::string p = predict(o.out + "/cpu.safetensors", {o.out + "/shirt.jpg"});
+    REQUIRE_THAT(p, Catch::StartsWith(o.out + "/cpu.safetensors: baseline, 10 classes; " + sizes + "\n"));
+    REQUIRE_THAT(p, Catch::Contains("shirt.jpg (40x30, resized to the stored 28x28"));
 }
 
 TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
