@@ -127,11 +127,12 @@ void add_training_options(CLI::App& app, Options& o) {
     add(app, "--epochs", o.epochs, "N",
         "epochs, at least 1. Default: 3 on Fashion-MNIST, 5 on generated, 30 on Tiny ImageNet", whole(o.epochs))
         ->check(epochs_check());
-    add(app, "--batch-size", o.batch_size, "N", "images per training step (default 128)", whole(o.batch_size))
+    add(app, "--batch-size", o.batch_size, "N",
+        "images per training step, at least 1. Default: 32 on generated, 128 otherwise", whole(o.batch_size))
         ->check(number(true, 1, false));
     add(app, "--optimizer", o.optimizer, "NAME", "sgd | adamw (default sgd)", text(o.optimizer))
         ->check(one_of({"sgd", "adamw"}));
-    add(app, "--lr", o.lr, "X", "learning rate, above 0. Default: 0.05 with sgd (0.02 on generated), 0.001 with adamw",
+    add(app, "--lr", o.lr, "X", "learning rate, above 0. Default: 0.05 with sgd (0.01 on generated), 0.001 with adamw",
         real(o.lr))
         ->check(number(false, 0, true));
     add(app, "--momentum", o.momentum, "X", "SGD's momentum (default 0.9; AdamW's beta1 is 0.9)", real(o.momentum))

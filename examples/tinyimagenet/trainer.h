@@ -18,10 +18,11 @@ struct Options {
     std::vector<std::string> devices;  // "cpu", "cuda", "naive"; empty = cpu, plus cuda when a GPU is present
     std::string model = "baseline";    // baseline | resnet18
     int epochs = 0;                    // 0 = the data set's default: Fashion-MNIST 3, generated 5, Tiny ImageNet 30
-    int64_t batch_size = 128;
-    std::string optimizer = "sgd";  // sgd | adamw
-    // 0 / negative: the optimizer's default (SGD: lr 0.05, weight decay 5e-4; AdamW: lr 1e-3, weight decay
-    // 0.05 on weights only, biases and batch-norm parameters exempt). momentum: SGD's (AdamW's beta1 is 0.9).
+    int64_t batch_size = 0;            // 0 = the data set's default: generated 32, otherwise 128
+    std::string optimizer = "sgd";     // sgd | adamw
+    // 0 / negative: the optimizer's default (SGD: lr 0.05, 0.01 on generated, weight decay 5e-4; AdamW: lr
+    // 1e-3, weight decay 0.05 on weights only, biases and batch-norm parameters exempt). momentum: SGD's
+    // (AdamW's beta1 is 0.9).
     double lr = 0, momentum = 0.9, weight_decay = -1;
     std::string schedule = "cosine";  // cosine | step | none
     uint64_t seed = 1;
@@ -47,6 +48,10 @@ std::vector<std::string> choose_backends(const std::vector<std::string>& devices
 // The learning rate and weight decay a run uses: the options' own, or the optimizer's defaults.
 double effective_lr(const Options& o);
 double effective_weight_decay(const Options& o);
+
+// Fills in what depends on the data set (`data_name` as TrainData::name) where the options leave it to the
+// default: epochs, batch size, and SGD's learning rate on the generated set.
+void apply_data_defaults(Options* o, const std::string& data_name);
 
 // The predict subcommand's arguments.
 struct PredictOptions {
