@@ -1,0 +1,103 @@
+// The tolerance table: how far a kernel set may be from the naive reference, for every kind of result,
+// in one place. A row is a function of the set under test (a column per set where they differ) and of
+// the length of the sums behind each result. docs/testing.md gives the reasoning for each row; a failing
+// comparison is debugged, never answered by a wider number here.
+//
+// The comparison is |actual - expected| <= atol + rtol * |expected| element by element (AllClose), or
+// identical bits when a row says exact (require_close does either).
+#pragma once
+#include "support/catch.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "support/compare.h"
+#include "support/kernel_sets.h"
+
+namespace dyad::test {
+
+struct Tolerance {
+    double rtol = 0, atol = 0;
+    // Exact values, but a NaN may carry another payload and a zero another sign (the GPU's arithmetic
+    // gives its canonical NaN, not an input's payload).
+    bool values_only = false;
+    bool exact() const { return rtol == 0 && atol == 0 && !values_only; }
+};
+
+namespace tol {
+
+// Each element by the same float expression as naive, or an element selected or copied: elementwise
+// arithmetic, relu, comparisons, where, max pooling and its positions, masks, copies, gathers, every
+// *_bwd that adds the same terms in the same order. Identical bits on every set (signed zeros and NaN
+// payloads included); a set that cannot promise this gets its own row, not a tolerance here.
+inline Tolerance exact(const KernelSet&) { return {}; }
+
+// One float operation per element whose result may be NaN (a backward adding dy to dx): the same value
+// everywhere; a NaN on the GPU is its canonical NaN, not the payload of the operand that made it.
+inline Tolerance arith(const KernelSet& ks) { return {0, 0, ks.is_cuda()}; }
+
+// exp, log, pow, sigmoid, tanh: each set calls its own math library (glibc on the CPU, a vectorised exp
+// within 2 ulp in omp, CUDA's exp/log/tanhf within 2 ulp): 1e-6 relative covers a few ulp of float.
+inline Tolerance libm(const KernelSet&) { return {1e-6, 0}; }
+
+// A sum of `terms` values of order 1 (sum, mean, a backward that reduces over broadcast dims, dgamma,
+// dbeta, a bias gradient): naive adds in double, omp in float lanes, cuda in a float or double tree. The
+// rounding error of float partial sums is a random walk: about eps * sqrt(terms) of the magnitude.
+inline Tolerance sum(const KernelSet& ks, double terms) {
+    const double walk = 1e-6 * std::sqrt(std::max(terms, 1.0));
+    return {1e-5, ks.is_cuda() ? std::max(1e-5, walk) : walk};
+}
+
+// A dot product of length k with O(1) partial sums (GEMM, linear, convolution with operands scaled by
+// 1 / sqrt(k)): only the summation order differs (blocking, FMA; strict FP32 in cuBLAS and cuDNN, never
+// TF32 in these checks), so the sum rule with rtol 1e-5.
+inline Tolerance dot(const KernelSet&, int64_t k) { return {1e-5, 1e-6 * std::sqrt(double(std::max<int64_t>(k, 1)))}; }
+
+// softmax, log_softmax, cross-entropy (per-row exp and sum): the vectorised exp and float row sums.
+// Losses averaged over n rows compare their gradient with atol / n.
+inline Tolerance softmax(const KernelSet& ks) { return {1e-5, ks.is_cuda() ? 1e-5 : 1e-6}; }
+
+// Average pooling's forward: windows of a few to a few dozen values, summed in float against double.
+inline Tolerance avg_pool(const KernelSet&) { return {1e-6, 1e-6}; }
+
+// Batch-norm statistics against the float64 reference (tested with a mean offset of 50, so a one-pass
+// variance would fail): the per-channel sums in double in every set, in another order.
+inline Tolerance bn_mean(const KernelSet&) { return {1e-6, 1e-6}; }
+inline Tolerance bn_invstd(const KernelSet&) { return {1e-5, 0}; }
+inline Tolerance bn_running(const KernelSet&) { return {1e-5, 1e-6}; }
+inline Tolerance bn_output(const KernelSet&) { return {1e-5, 1e-5}; }
+
+}  // namespace tol
+
+// expected vs actual under t: identical bits when t is exact, else all-close.
+inline void require_close(const std::vector<float>& expected, const std::vector<float>& actual, Tolerance t) {
+    if (t.exact()) {
+        REQUIRE(actual.size() == expected.size());
+        if (same_bits(expected, actual)) return;
+        REQUIRE_THAT(std::vector<double>(actual.begin(), actual.end()),
+                     AllClose(std::vector<double>(expected.begin(), expected.end())));
+        FAIL("the bytes differ: the sign of a zero or a NaN payload");
+    } else {
+        REQUIRE_THAT(std::vector<double>(actual.begin(), actual.end()),
+                     AllClose(std::vector<double>(expected.begin(), expected.end())).rtol(t.rtol).atol(t.atol));
+    }
+}
+
+inline void require_close(const std::vector<double>& expected, const std::vector<double>& actual, Tolerance t) {
+    REQUIRE_THAT(actual, AllClose(expected).rtol(t.rtol).atol(t.atol));
+}
+
+// Tensors (any device, layout and dtype): shape, dtype and values (bits when exact).
+inline void require_close(const Tensor& expected, const Tensor& actual, Tolerance t) {
+    REQUIRE(actual.shape() == expected.shape());
+    REQUIRE(actual.dtype() == expected.dtype());
+    if (t.exact()) {
+        require_identical(expected.detach().to(Device::cpu()), actual.detach().to(Device::cpu()));
+    } else {
+        REQUIRE_THAT(values(actual), AllClose(values(expected)).rtol(t.rtol).atol(t.atol));
+    }
+}
+
+}  // namespace dyad::test
