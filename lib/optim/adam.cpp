@@ -110,7 +110,7 @@ void Adam::step() {
         }
     }
     for (const GpuList& l : gpu_lists) {
-        const AdamParams ap = params_for(groups_[l.group], l.step);
+        [[maybe_unused]] const AdamParams ap = params_for(groups_[l.group], l.step);  // unused without CUDA
         DYAD_CUDA_CALL(Device::cuda(l.device), adam_step_multi, l.list.data(), int(l.list.size()), ap);
     }
     steps_++;
