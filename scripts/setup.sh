@@ -5,7 +5,7 @@
 # The CUDA toolkit and cuDNN are not Debian packages here; the build detects them (DYAD_WITH_CUDA=AUTO).
 set -euo pipefail
 
-packages=(g++ make cmake pkg-config catch2 libstb-dev libbenchmark-dev zlib1g-dev dataset-fashion-mnist)
+packages=(g++ make cmake pkg-config catch2 libstb-dev nlohmann-json3-dev libbenchmark-dev zlib1g-dev dataset-fashion-mnist)
 # --sanitize: also what the sanitize and tsan presets need (clang, its sanitizer and libFuzzer runtimes,
 # LLVM's OpenMP with the Archer tool).
 if [ "${1:-}" = "--sanitize" ]; then
