@@ -69,6 +69,32 @@ inline Tolerance bn_invstd(const KernelSet&) { return {1e-5, 0}; }
 inline Tolerance bn_running(const KernelSet&) { return {1e-5, 1e-6}; }
 inline Tolerance bn_output(const KernelSet&) { return {1e-5, 1e-5}; }
 
+// ---- gemm, linear, conv
+// The dot rule for sums whose partial sums are of order `magnitude` instead of 1 (the atol grows with
+// it): a gradient of linear whose terms are known to be larger, e.g. dx = dy W with an unscaled W.
+inline Tolerance dot_scaled(const KernelSet& ks, int64_t k, double magnitude) {
+    Tolerance t = dot(ks, k);
+    t.atol *= magnitude;
+    return t;
+}
+
+// A convolution (forward, backward data, backward filter, bias gradient) against naive, on operands
+// scaled for O(1) results, `len` terms per result. omp: im2col and the blocked GEMM, only the summation
+// order differs: the dot rule. cuda: cuDNN (strict FP32, never TF32 here) may pick Winograd or FFT
+// algorithms, whose transforms round on their own: 1e-4 relative and absolute. (CUDA's im2col
+// convolution is a GEMM in strict FP32 and follows the dot rule: tests/cuda/test_conv.cpp.)
+inline Tolerance conv(const KernelSet& ks, int64_t len) { return ks.is_cuda() ? Tolerance{1e-4, 1e-4} : dot(ks, len); }
+
+// A few float roundings of values of order 1: a backward kernel run on a pre-filled gradient buffer
+// against the same kernel on zeros plus the pre-fill (one float addition), the bias gradient of a
+// convolution with no input channels (a dozen terms summed in float against double).
+inline Tolerance few_ulp(const KernelSet&) { return {1e-6, 1e-6}; }
+
+// The same values, a zero of either sign: results that are copies or exact small integers (a GEMM with
+// k = 0, a convolution with no input channels writing its bias), whose zeros may come from another
+// expression on each set.
+inline Tolerance same_values(const KernelSet&) { return {0, 0, true}; }
+
 }  // namespace tol
 
 // expected vs actual under t: identical bits when t is exact, else all-close.
