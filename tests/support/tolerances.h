@@ -94,6 +94,39 @@ inline Tolerance few_ulp(const KernelSet&) { return {1e-6, 1e-6}; }
 // k = 0, a convolution with no input channels writing its bias), whose zeros may come from another
 // expression on each set.
 inline Tolerance same_values(const KernelSet&) { return {0, 0, true}; }
+// ---- elementwise
+// exp, log, pow, sigmoid and tanh as elementwise ops (the forward, and any result built from it): omp
+// calls the same scalar libm function per element as naive (glibc, no vectorised exp here): exact. cuda
+// calls expf, logf, powf, tanhf, within 2 ulp (powf 4) where glibc is within 1: rtol 1e-6, 8 float ulp.
+inline Tolerance ew_libm(const KernelSet& ks) { return ks.is_cuda() ? Tolerance{1e-6, 0} : Tolerance{}; }
+
+// A gradient dx (+)= dy * f'(x) whose f' the set computes with libm or from its own libm forward y
+// (sigmoid's y (1 - y), tanh's 1 - y^2, pow's p x^(p - 1)); `bound` is the largest |dy * f'(x)| (|dy| where
+// |f'| <= 1). omp: exact (the same y and libm as naive). cuda: a few ulp of f', relative to the term and
+// not to the result (1 - y cancels where y is near 1, and dx + term may be near 0): rtol 1e-6 and an atol
+// of 1e-6 * bound.
+inline Tolerance ew_libm_grad(const KernelSet& ks, double bound) {
+    return ks.is_cuda() ? Tolerance{1e-6, 1e-6 * bound} : Tolerance{};
+}
+
+// The gradient of a binary op's operand through autograd, summed over `terms` elements of the output (1:
+// an operand of the output's shape), `scale` the largest |gradient| (at least 1; pow's reach 1e6). omp:
+// exact without a sum (naive's expression per element, the same libm), else the sum row's random walk,
+// scaled by the size of the terms (naive adds in double, omp in float). cuda: rtol 1e-5 and an atol of
+// max(1e-5, 1e-6 sqrt(terms)) * scale also without a sum, since powf and logf make pow's terms differ.
+inline Tolerance ew_grad_sum(const KernelSet& ks, double terms, double scale) {
+    const double walk = 1e-6 * std::sqrt(std::max(terms, 1.0));
+    if (ks.is_cuda()) return {1e-5, std::max(1e-5, walk) * scale};
+    return terms <= 1 ? Tolerance{} : Tolerance{1e-5, walk * scale};
+}
+
+// where's gradient: dy selected (exact) and, for a broadcast operand, summed over `terms` elements of
+// order 1. omp: exact without a sum, else the sum row. cuda: the binary ops' rule above (`scale`: the
+// largest |gradient|), which its tests have always used for where too.
+inline Tolerance where_grad(const KernelSet& ks, double terms, double scale) {
+    if (ks.is_cuda()) return ew_grad_sum(ks, terms, scale);
+    return terms <= 1 ? Tolerance{} : sum(ks, terms);
+}
 
 }  // namespace tol
 
