@@ -127,6 +127,17 @@ inline Tolerance where_grad(const KernelSet& ks, double terms, double scale) {
     if (ks.is_cuda()) return ew_grad_sum(ks, terms, scale);
     return terms <= 1 ? Tolerance{} : sum(ks, terms);
 }
+// ---- reduce
+// max_bwd then sum_bwd (scale 0.25) into a dx holding values, against the float64 sum of what they add:
+// each set computes naive's float expressions (checked exact first), two float additions of values of
+// order 1 per element, each rounded to half an ulp.
+inline Tolerance reduce_bwd_f64(const KernelSet&) { return {1e-6, 1e-6}; }
+
+// ---- index
+// gather_bwd into zeros, its per-target float sums added up in double, against the double sum of every
+// dy: the float rounding of each per-target sum (up to 77k unit-normal terms in all, each sum rounded to
+// 2^-24 of its size), a random walk far below 1e-3.
+inline Tolerance gather_bwd_total(const KernelSet&) { return {0, 1e-3}; }
 
 }  // namespace tol
 
