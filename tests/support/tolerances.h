@@ -138,6 +138,30 @@ inline Tolerance reduce_bwd_f64(const KernelSet&) { return {1e-6, 1e-6}; }
 // dy: the float rounding of each per-target sum (up to 77k unit-normal terms in all, each sum rounded to
 // 2^-24 of its size), a random walk far below 1e-3.
 inline Tolerance gather_bwd_total(const KernelSet&) { return {0, 1e-3}; }
+// ---- loss
+// A softmax or log_softmax gradient against naive's gradient directly (not against the gradient the set's
+// own forward output implies): the backward multiplies the forward's rounding (the softmax row above) by
+// a row sum of dy, up to about 14 for rows of 200.
+inline Tolerance softmax_grad(const KernelSet&) { return {1e-5, 1e-5}; }
+// A cross-entropy loss (a mean over rows of log-sum-exp terms of order 1 to 10) against naive's: relative.
+inline Tolerance cross_entropy_loss(const KernelSet& ks) { return {softmax(ks).rtol, 0}; }
+// A cross-entropy gradient dloss / n * (p - q): the softmax row, with its absolute error divided by n.
+inline Tolerance cross_entropy_grad(const KernelSet& ks, int64_t n) {
+    return {softmax(ks).rtol, softmax(ks).atol / double(std::max<int64_t>(n, 1))};
+}
+// A softmax or cross-entropy *_bwd kernel run into initial values against the same kernel run into zeros
+// plus those values (in double): one float addition apart.
+inline Tolerance loss_accumulate(const KernelSet&) { return {1e-6, 1e-6}; }
+
+// ---- norm
+// dgamma and dbeta against the float64 reference: sums over the n * hw values of a channel, in double or
+// in float lanes flushed into double every 64 terms (omp): the sum row's random walk, in every set.
+inline Tolerance bn_param_grad(const KernelSet&, int64_t count) {
+    return {1e-5, 1e-6 * std::sqrt(double(std::max<int64_t>(count, 1)))};
+}
+// dgamma and dbeta of the batch_norm2d frontend against naive's float32 run: both carry the float
+// rounding of their saved statistics and of dx, and the sums run over 135 values of up to a few units.
+inline Tolerance bn_frontend_param_grad(const KernelSet&) { return {1e-5, 1e-4}; }
 
 }  // namespace tol
 
