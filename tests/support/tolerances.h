@@ -162,6 +162,14 @@ inline Tolerance bn_param_grad(const KernelSet&, int64_t count) {
 // dgamma and dbeta of the batch_norm2d frontend against naive's float32 run: both carry the float
 // rounding of their saved statistics and of dx, and the sums run over 135 values of up to a few units.
 inline Tolerance bn_frontend_param_grad(const KernelSet&) { return {1e-5, 1e-4}; }
+// ---- pool
+// Average pooling's forward (avg_pool2d, adaptive_avg_pool2d) against naive in float32. naive and cuda add
+// the window in double in the same order and round once (cuda with __dadd_rn), so cuda gives naive's
+// bits; omp adds in float (windows of at most a few dozen values), within the avg_pool row.
+inline Tolerance pool_avg_fwd(const KernelSet& ks) { return ks.is_cuda() ? exact(ks) : avg_pool(ks); }
+// The accumulate contract of the pooling *_bwd kernels: dx after the kernel against dx before plus the
+// routed gradient summed in double; each element took a few float additions (one per window over it).
+inline Tolerance pool_accumulate(const KernelSet&) { return {1e-6, 1e-6}; }
 
 }  // namespace tol
 
