@@ -170,6 +170,14 @@ inline Tolerance pool_avg_fwd(const KernelSet& ks) { return ks.is_cuda() ? exact
 // The accumulate contract of the pooling *_bwd kernels: dx after the kernel against dx before plus the
 // routed gradient summed in double; each element took a few float additions (one per window over it).
 inline Tolerance pool_accumulate(const KernelSet&) { return {1e-6, 1e-6}; }
+// ---- optim
+// clip_grad_norm_'s total norm: every set accumulates the squares (or the maximum) in double, in its own
+// order (naive in one running sum, omp per fixed piece in vector lanes, cuda in a tree per block with the
+// blocks added in a fixed order), and rounds to float once: the totals are at most an ulp or so apart.
+inline Tolerance grad_norm(const KernelSet&) { return {1e-6, 0}; }
+// The gradients clip_grad_norm_ scaled: each times min(1, max_norm / (total + 1e-6)) computed in float from
+// the set's own total, so an ulp in the total gives an ulp or two in the scale and the products.
+inline Tolerance grad_clip(const KernelSet&) { return {2e-6, 0}; }
 
 }  // namespace tol
 
