@@ -532,7 +532,9 @@ DYAD_KERNEL_TEST("where equals naive on every broadcast case and layout, forward
             const Tensor cfull = test::mask_values(out, 32, la);
             // cond broadcast too (one row of the output's last dim), of the full shape in a's layout, and
             // that one packed.
-            std::vector<std::pair<Tensor, Layout>> conds = {{c, Layout::contiguous}, {cfull, la}};
+            std::vector<std::pair<Tensor, Layout>> conds;  // pushed one by one: GCC 12's array-bounds check
+            conds.emplace_back(c, Layout::contiguous);     // misreads an initializer list of these pairs
+            conds.emplace_back(cfull, la);
             if (la != Layout::contiguous) conds.push_back({cfull.contiguous(), Layout::contiguous});
             for (const auto& cond_layout : conds) {
                 const Tensor& cond = cond_layout.first;
