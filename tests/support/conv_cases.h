@@ -255,7 +255,11 @@ inline void check_conv_autograd(const KernelSet& ks, const ConvCase& cc, bool fu
 
     Tensor x = on(ks, x_host).requires_grad_(), w = on(ks, w_host).requires_grad_();
     Tensor b = on(ks, b_host).requires_grad_();
-    const Tensor xin = strided_x ? x.transpose(2, 3).contiguous().transpose(2, 3) : x;
+    // A 1-pixel-wide or -high image's transposed copy is contiguous again: there, every other element of
+    // a stack of two copies along a new last dim.
+    const Tensor xin = !strided_x               ? x
+                       : (cc.h > 1 && cc.w > 1) ? x.transpose(2, 3).contiguous().transpose(2, 3)
+                                                : stack({x, x}, 4).select(4, 0);
     if (strided_x) REQUIRE_FALSE(xin.is_contiguous());
     const Tensor y = fused ? conv2d_relu(xin, w, b, stride, pad) : conv2d(xin, w, b, stride, pad);
     REQUIRE(y.device() == ks.device);

@@ -71,8 +71,11 @@ T* ptr(const Tensor& t) {
     return t.defined() ? t.data<T>() : nullptr;
 }
 
-// A tensor moved to the set's device (a copy, detached from any graph).
-inline Tensor on(const KernelSet& ks, const Tensor& t) { return t.detach().to(ks.device); }
+// A tensor moved to the set's device: always a copy, detached from any graph (to() of a tensor already on
+// the device would share its storage, and a case that changes one side in place would change the other).
+inline Tensor on(const KernelSet& ks, const Tensor& t) {
+    return t.device() == ks.device ? t.detach().clone() : t.detach().to(ks.device);
+}
 
 }  // namespace dyad::test
 
