@@ -47,7 +47,9 @@ const std::vector<int64_t>& parameter_sizes(Model m) {
     }
     return sizes;
 }
-std::vector<int64_t> cnn_parameter_sizes() { return parameter_sizes(Model::cnn); }
+[[maybe_unused]] std::vector<int64_t> cnn_parameter_sizes() {  // unused without CUDA
+    return parameter_sizes(Model::cnn);
+}
 
 int64_t total(const std::vector<int64_t>& sizes) {
     int64_t n = 0;

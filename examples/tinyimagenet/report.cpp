@@ -2,10 +2,11 @@
 // self-contained report.html, the terminal tables and the progress line.
 //
 // Choices:
-// - Numbers in CSV and JSON are printed with %.9g: the metrics come from float32 arithmetic, and 9
+// - Numbers in CSV and JSON have 9 significant digits: the metrics come from float32 arithmetic, and 9
 //   significant digits round-trip any float exactly (a double to within a relative 5e-9, far below any
-//   metric's noise). Non-finite values are "nan"/"inf"/"-inf" in the CSV (strtod reads them back) and null
-//   in the JSON.
+//   metric's noise). The CSV prints them with %.9g; the JSON holds the values rounded so (nlohmann/json
+//   writes the shortest text that reads back as the rounded value). Non-finite values are
+//   "nan"/"inf"/"-inf" in the CSV (strtod reads them back) and null in the JSON.
 // - Text is made valid UTF-8 before it is written (invalid bytes become U+FFFD); XML text also loses the
 //   control characters XML 1.0 forbids (they become U+FFFD too).
 // - Files are written atomically (io::write_file_atomic: a temporary file next to the target, fsync, rename).
@@ -25,9 +26,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "dyad/error.h"
 #include "dyad/io.h"
@@ -49,8 +53,6 @@ std::string num(double v) {
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     return printf_str("%.9g", v);
 }
-
-std::string json_num(double v) { return std::isfinite(v) ? printf_str("%.9g", v) : "null"; }
 
 void append_utf8(std::string& out, uint32_t cp) {
     if (cp < 0x80) {
@@ -107,44 +109,6 @@ void for_each_code_point(const std::string& s, F f) {
             i++;
         }
     }
-}
-
-std::string json_quote(const std::string& s) {
-    std::string out = "\"";
-    for_each_code_point(s, [&](uint32_t cp) {
-        switch (cp) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (cp < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof(buf), "\\u%04x", unsigned(cp));
-                    out += buf;
-                } else {
-                    append_utf8(out, cp);
-                }
-        }
-    });
-    return out + "\"";
 }
 
 // Text for XML content and attribute values (either quote style).
@@ -420,39 +384,47 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
 }
 
 void write_metrics_json(const std::string& path, const Report& report) {
-    std::string out = "{\n  \"title\": " + json_quote(report.title) + ",\n  \"facts\": {";
-    for (size_t i = 0; i < report.facts.size(); i++) {
-        out +=
-            (i ? ",\n    " : "\n    ") + json_quote(report.facts[i].first) + ": " + json_quote(report.facts[i].second);
+    using Json = nlohmann::ordered_json;  // members in the order given
+    // A metric rounded to 9 significant digits (written as the shortest text that reads back as it); null
+    // when not finite.
+    auto metric = [](double v) -> Json {
+        if (!std::isfinite(v)) return nullptr;
+        return std::strtod(printf_str("%.9g", v).c_str(), nullptr);
+    };
+    Json facts = Json::object();
+    for (const auto& [key, value] : report.facts) facts[key] = value;
+    Json epochs = Json::array();
+    for (const auto& e : report.epochs) {
+        epochs.push_back({{"backend", e.backend},
+                          {"epoch", e.epoch},
+                          {"train_loss", metric(e.train_loss)},
+                          {"train_acc", metric(e.train_acc)},
+                          {"val_loss", metric(e.val_loss)},
+                          {"val_top1", metric(e.val_top1)},
+                          {"val_top5", metric(e.val_top5)},
+                          {"seconds", metric(e.seconds)},
+                          {"img_per_s", metric(e.img_per_s)}});
     }
-    out += report.facts.empty() ? "},\n" : "\n  },\n";
-    out += "  \"epochs\": [";
-    for (size_t i = 0; i < report.epochs.size(); i++) {
-        const auto& e = report.epochs[i];
-        out += std::string(i ? ",\n    " : "\n    ") + "{\"backend\": " + json_quote(e.backend) +
-               ", \"epoch\": " + std::to_string(e.epoch) + ", \"train_loss\": " + json_num(e.train_loss) +
-               ", \"train_acc\": " + json_num(e.train_acc) + ", \"val_loss\": " + json_num(e.val_loss) +
-               ", \"val_top1\": " + json_num(e.val_top1) + ", \"val_top5\": " + json_num(e.val_top5) +
-               ", \"seconds\": " + json_num(e.seconds) + ", \"img_per_s\": " + json_num(e.img_per_s) + "}";
-    }
-    out += report.epochs.empty() ? "],\n" : "\n  ],\n";
-    out += "  \"backends\": [";
-    for (size_t i = 0; i < report.backends.size(); i++) {
-        const auto& b = report.backends[i];
-        out += std::string(i ? ",\n    " : "\n    ") + "{\"backend\": " + json_quote(b.backend) +
-               ", \"img_per_s\": " + json_num(b.img_per_s) + ", \"epoch_seconds\": " + json_num(b.epoch_seconds) +
-               ", \"final_val_top1\": " + json_num(b.final_val_top1) + ", \"layers\": [";
-        for (size_t j = 0; j < b.layers.size(); j++) {
-            const auto& l = b.layers[j];
-            out += std::string(j ? ",\n      " : "\n      ") + "{\"layer\": " + json_quote(l.layer) +
-                   ", \"forward_ms\": " + json_num(l.forward_ms) + ", \"backward_ms\": " + json_num(l.backward_ms) +
-                   "}";
+    Json backends = Json::array();
+    for (const auto& b : report.backends) {
+        Json layers = Json::array();
+        for (const auto& l : b.layers) {
+            layers.push_back(
+                {{"layer", l.layer}, {"forward_ms", metric(l.forward_ms)}, {"backward_ms", metric(l.backward_ms)}});
         }
-        out += b.layers.empty() ? "]}" : "\n    ]}";
+        backends.push_back({{"backend", b.backend},
+                            {"img_per_s", metric(b.img_per_s)},
+                            {"epoch_seconds", metric(b.epoch_seconds)},
+                            {"final_val_top1", metric(b.final_val_top1)},
+                            {"layers", std::move(layers)}});
     }
-    out += report.backends.empty() ? "],\n" : "\n  ],\n";
-    out += "  \"max_curve_difference\": " + json_num(report.max_curve_difference) + "\n}\n";
-    write_file_atomic("write_metrics_json", path, out);
+    const Json doc = {{"title", report.title},
+                      {"facts", std::move(facts)},
+                      {"epochs", std::move(epochs)},
+                      {"backends", std::move(backends)},
+                      {"max_curve_difference", metric(report.max_curve_difference)}};
+    // Invalid UTF-8 in the text becomes U+FFFD.
+    write_file_atomic("write_metrics_json", path, doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
 }
 
 std::string svg_line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,

@@ -49,7 +49,10 @@ struct Report {
 // metrics.csv: a header line, then one line per EpochMetrics (backend,epoch,train_loss,...); numbers with 9
 // significant digits (exact for float32 values, 5e-9 relative for doubles).
 void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& epochs);
-// metrics.json: {"epochs": [{...}, ...], "backends": [...], "facts": {...}} (valid JSON, strings escaped).
+// metrics.json: {"title", "facts": {...}, "epochs": [{...}, ...], "backends": [{..., "layers": [...]}],
+// "max_curve_difference"}, members in that order, the facts in theirs (a repeated key keeps its first place
+// and takes the last value). Valid JSON: strings escaped, invalid UTF-8 replaced by U+FFFD, numbers with 9
+// significant digits, non-finite numbers null.
 void write_metrics_json(const std::string& path, const Report& report);
 
 // A line chart: one polyline per series (with markers), shared axes with ticks at round values, axis labels,

@@ -23,12 +23,14 @@ using Metadata = std::map<std::string, std::string>;
 // Writes `tensors` (any device; copied to the CPU) and `metadata`. Atomic: the data goes to a temporary
 // file in the same directory, is flushed and fsync'ed, then renamed over `path`; a failure removes the
 // temporary file, leaves any existing file untouched and throws naming the path and errno's text. Names
-// must be unique, non-empty and not "__metadata__". dtypes: F32, F64, I32, I64, U8. Tensors are written in the
-// given order with contiguous data offsets; the JSON header is padded with spaces to a multiple of 8.
+// must be unique, non-empty and not "__metadata__"; names and metadata must be valid UTF-8 (JSON text is).
+// dtypes: F32, F64, I32, I64, U8. Tensors are written in the given order with contiguous data offsets; the
+// JSON header is padded with spaces to a multiple of 8.
 void save_tensors(const std::string& path, const nn::NamedTensors& tensors, const Metadata& metadata = {});
 
 // Reads every tensor (CPU) in the header's order. Validates everything before returning: the header
-// length is within the file and below 100 MB, the JSON is well formed, dtypes are known (F32, F64, I32,
+// length is within the file and below 100 MB, the JSON is well formed (no key repeated in an object,
+// integers within int64, no floating-point number where an integer is due), dtypes are known (F32, F64, I32,
 // I64, U8; each read as the dtype of the same name), shapes are non-negative with no
 // overflow, each byte range [begin, end] has begin <= end and matches the shape, and the ranges taken in
 // offset order are contiguous and exactly cover the data (no gap, overlap or trailing bytes; like the

@@ -16,7 +16,7 @@
 #include "support/compare.h"
 
 using namespace dyad;
-using Catch::Matchers::Contains;
+using Catch::Contains;
 using data::Batch;
 using data::Dataset;
 using data::Loader;

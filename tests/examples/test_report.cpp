@@ -622,6 +622,8 @@ TEST_CASE("write_metrics_json writes valid JSON with escaped strings", "[report]
     Report r = sample_report();
     r.title = "quote \" backslash \\ newline \n control \x01 tab \t";
     r.epochs[2].val_loss = kNaN;
+    r.epochs[1].val_loss = -std::numeric_limits<double>::infinity();
+    r.epochs[0].train_loss = 1.0 / 3;
     const std::string dir = fresh_dir("json");
     const std::string path = dir + "/metrics.json";
     write_metrics_json(path, r);
@@ -650,7 +652,7 @@ TEST_CASE("write_metrics_json writes valid JSON with escaped strings", "[report]
         CHECK(e.at("epoch").num == m.epoch);
         CHECK(near(e.at("train_loss").num, m.train_loss));
         CHECK(near(e.at("train_acc").num, m.train_acc));
-        if (std::isnan(m.val_loss)) {
+        if (!std::isfinite(m.val_loss)) {
             CHECK(e.at("val_loss").type == Json::null);
         } else {
             CHECK(near(e.at("val_loss").num, m.val_loss));
@@ -670,9 +672,42 @@ TEST_CASE("write_metrics_json writes valid JSON with escaped strings", "[report]
     CHECK(near(backends.arr[0].at("layers").arr[0].at("backward_ms").num, 20));
     CHECK(near(j.at("max_curve_difference").num, 1e-4));
 
-    // An empty report is valid JSON too.
+    // The members, in order.
+    auto keys = [](const Json& o) {
+        std::vector<std::string> out;
+        for (const auto& member : o.obj) out.push_back(member.first);
+        return out;
+    };
+    CHECK(keys(j) == std::vector<std::string>{"title", "facts", "epochs", "backends", "max_curve_difference"});
+    CHECK(keys(epochs.arr[0]) == std::vector<std::string>{"backend", "epoch", "train_loss", "train_acc", "val_loss",
+                                                          "val_top1", "val_top5", "seconds", "img_per_s"});
+    CHECK(keys(backends.arr[0]) ==
+          std::vector<std::string>{"backend", "img_per_s", "epoch_seconds", "final_val_top1", "layers"});
+    CHECK(keys(backends.arr[0].at("layers").arr[0]) == std::vector<std::string>{"layer", "forward_ms", "backward_ms"});
+
+    // Numbers carry 9 significant digits.
+    CHECK(text.find("0.333333333,") != std::string::npos);
+    CHECK(text.find("0.3333333333") == std::string::npos);
+
+    // An empty report is valid JSON too, with every member.
     write_metrics_json(dir + "/empty.json", Report{});
-    CHECK_NOTHROW(parse_json(read_text(dir + "/empty.json")));
+    Json empty;
+    REQUIRE_NOTHROW(empty = parse_json(read_text(dir + "/empty.json")));
+    CHECK(empty.at("facts").type == Json::object);
+    CHECK(empty.at("epochs").arr.empty());
+    CHECK(empty.at("backends").arr.empty());
+
+    // Invalid UTF-8 becomes U+FFFD (the test parser passes UTF-8 through).
+    Report bad;
+    bad.title =
+        "a\xff"
+        "b";
+    write_metrics_json(dir + "/bad.json", bad);
+    Json bad_doc;
+    REQUIRE_NOTHROW(bad_doc = parse_json(read_text(dir + "/bad.json")));
+    CHECK(bad_doc.at("title").str ==
+          "a\xef\xbf\xbd"
+          "b");
 }
 
 TEST_CASE("The test JSON parser rejects invalid JSON", "[report][json]") {

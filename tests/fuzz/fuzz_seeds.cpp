@@ -245,6 +245,11 @@ void checkpoint_seeds(const fs::path& root) {
     c.add(safetensors(R"({"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]},)"
                       R"("a":{"dtype":"U8","shape":[1,2],"data_offsets":[0,2]},"__metadata__":{"k":"v"}})",
                       "abcd"));
+    // Whitespace and escapes: a \u escape in a name, a surrogate pair and the short escapes in a value.
+    c.add(
+        safetensors("{\n  \"caf\\u00e9\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]},\n"
+                    "  \"__metadata__\": {\"s\": \"\\ud83d\\ude42 \\\"q\\\" \\\\ \\/ \\b\\f\\n\\r\\t\"}\n}",
+                    "ab"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // safetensors files: round trips of every dtype and the metadata, the exact byte layout (JSON header
 // padded to 8, contiguous offsets), files written by hand and by Python, every kind of corruption (each
-// error names the file and the problem), and the atomic write. Also the JSON reader behind the header.
+// error names the file and the problem), and the atomic write. Also what the header's JSON reader refuses
+// although nlohmann/json's own parser accepts it: repeated keys, integers beyond int64, deep nesting.
 #include "support/catch.h"
 
 #include <cstdint>
@@ -10,8 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "dyad/dyad.h"
-#include "lib/io/json.h"
 #include "support/files.h"
 
 using namespace dyad;
@@ -154,42 +156,57 @@ TEST_CASE("safetensors header is JSON padded with spaces to 8 bytes, offsets con
         REQUIRE(header.front() == '{');
         const size_t close = header.find_last_of('}');
         REQUIRE(header.find_first_not_of(' ', close + 1) == std::string::npos);  // only spaces after the object
-        const io::json::Value v = io::json::parse(header);
+        const nlohmann::ordered_json v = nlohmann::ordered_json::parse(header);  // keeps the file order
         REQUIRE(v.is_object());
-        REQUIRE(v.object.size() == 4);
-        REQUIRE(v.object[0].first == "__metadata__");
-        REQUIRE(v.object[1].first == name);
+        std::vector<std::string> keys;
+        for (auto it = v.begin(); it != v.end(); ++it) keys.push_back(it.key());
+        REQUIRE(keys == std::vector<std::string>{"__metadata__", name, "b", "c"});
         int64_t expect = 0;
         for (size_t i = 1; i < 4; i++) {
-            const io::json::Value& e = v.object[i].second;
-            REQUIRE(e.object.size() == 3);
-            REQUIRE(e.object[0].first == "dtype");
-            REQUIRE(e.object[1].first == "shape");
-            REQUIRE(e.object[2].first == "data_offsets");
-            REQUIRE(e.object[2].second.array[0].integer == expect);
-            expect = e.object[2].second.array[1].integer;
+            const nlohmann::ordered_json& e = v.at(keys[i]);
+            std::vector<std::string> fields;
+            for (auto it = e.begin(); it != e.end(); ++it) fields.push_back(it.key());
+            REQUIRE(fields == std::vector<std::string>{"dtype", "shape", "data_offsets"});
+            REQUIRE(e.at("data_offsets").at(0).get<int64_t>() == expect);
+            expect = e.at("data_offsets").at(1).get<int64_t>();
         }
         REQUIRE(expect == n * 4 + 32 + 3);
         REQUIRE(bytes.size() == 8 + len + uint64_t(expect));
-        REQUIRE(v.object[2].second.object[0].second.string == "F64");
-        REQUIRE(v.object[3].second.object[0].second.string == "U8");
+        REQUIRE(v.at("b").at("dtype") == "F64");
+        REQUIRE(v.at("c").at("dtype") == "U8");
     }
+}
+
+TEST_CASE("safetensors header bytes: compact JSON, strings escaped, UTF-8 kept", "[io]") {
+    const std::string path = out_path("exact_header.safetensors");
+    io::save_tensors(path, {{"w", Tensor::ones({2, 3})}, {"caf\xc3\xa9\n", Tensor::zeros({}, DType::int64)}},
+                     {{"epoch", "3"}, {"q\"\\", "tab\t\x01\x7f"}});
+    std::string expected = R"({"__metadata__":{"epoch":"3","q\"\\":"tab\t\u0001)"
+                           "\x7f"
+                           R"("},"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                           "\"caf\xc3\xa9\\n\""
+                           R"(:{"dtype":"I64","shape":[],"data_offsets":[24,32]}})";
+    expected.append((8 - expected.size() % 8) % 8, ' ');
+    const std::string bytes = read_bytes(path);
+    REQUIRE(bytes.size() == 8 + expected.size() + 32);
+    CHECK(bytes.substr(0, 8) == le64(expected.size()));
+    CHECK(bytes.substr(8, expected.size()) == expected);
 }
 
 TEST_CASE("safetensors hand-built file loads: whitespace, escapes, any header order", "[io]") {
     const std::vector<float> a = {1.5f, -2.0f, 3.25f};
     const std::vector<int32_t> b = {42};
-    // Pretty-printed header, a \u escape in a name, "b" listed first although its bytes come second, and
+    // Pretty-printed header, \u escapes (one a surrogate pair), "b" listed first although its bytes come second, and
     // an empty tensor in between.
     const std::string header =
         "{\n  \"b\": {\"dtype\": \"I32\", \"shape\": [], \"data_offsets\": [12, 16]},\n"
-        "  \"__metadata__\": {\"who\": \"hand\\u002dmade\"},\n"
+        "  \"__metadata__\": {\"who\": \"hand\\u002dmade \\ud83d\\ude42\"},\n"
         "  \"caf\\u00e9\": {\"shape\": [3], \"data_offsets\": [0, 12], \"dtype\": \"F32\"},\n"
         "  \"none\": {\"dtype\": \"F64\", \"shape\": [0, 5], \"data_offsets\": [12, 12]}\n}  ";
     const std::string path = hand_file("hand.safetensors", header, raw(a) + raw(b));
     io::Metadata meta;
     const nn::NamedTensors t = io::load_tensors(path, &meta);
-    REQUIRE(meta == io::Metadata{{"who", "hand-made"}});
+    REQUIRE(meta == io::Metadata{{"who", "hand-made \xf0\x9f\x99\x82"}});
     REQUIRE(t.size() == 3);
     REQUIRE(t[0].first == "b");  // file order
     REQUIRE(t[0].second.shape() == Shape{});
@@ -262,13 +279,14 @@ TEST_CASE("safetensors corrupt length field or header", "[io][errors]") {
     }
     SECTION("invalid JSON") {
         require_load_error(hand_file("json1.safetensors", R"({"a":{"dtype":"F32",}})", f4),
-                           {"invalid JSON header", "expected a member name", "header byte 20"});
+                           {"invalid JSON header", "while parsing object key", "header byte 20", "file offset 28"});
         require_load_error(hand_file("json2.safetensors", R"({"a":)", f4), {"invalid JSON header", "end of input"});
         require_load_error(hand_file("json3.safetensors", "[1, 2]", ""), {"not an object"});
         require_load_error(
             hand_file("json4.safetensors", R"({"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})", f4),
-            {"invalid JSON header", "floating-point"});
-        require_load_error(hand_file("json5.safetensors", "{} x", ""), {"invalid JSON header", "after the value"});
+            {"'a'", "shape entries must be integers", "floating-point number (2.0)"});
+        require_load_error(hand_file("json5.safetensors", "{} x", ""),
+                           {"invalid JSON header", "expected end of input", "header byte 3"});
     }
     SECTION("entry structure and metadata") {
         require_load_error(hand_file("e1.safetensors", R"({"a":{"shape":[2],"data_offsets":[0,8]}})", f4),
@@ -305,7 +323,7 @@ TEST_CASE("safetensors corrupt dtypes, shapes and offsets", "[io][errors]") {
             {"'w'", "overflows"});
         require_load_error(
             hand_file("sh3.safetensors", "{" + entry("w", "F32", "[99999999999999999999]", 0, 8) + "}", f8),
-            {"invalid JSON header", "64-bit range"});
+            {"invalid JSON header", "99999999999999999999", "64-bit range", "'w'"});
         require_load_error(hand_file("sh4.safetensors", "{" + entry("w", "F32", "[\"2\"]", 0, 8) + "}", f8),
                            {"'w'", "must be integers"});
     }
@@ -344,6 +362,127 @@ TEST_CASE("safetensors corrupt dtypes, shapes and offsets", "[io][errors]") {
     }
 }
 
+// nlohmann/json's own parser keeps one of two equal keys, turns integers beyond int64 into doubles (or
+// unsigned integers up to 2^64 - 1) and nests without bound; the header reader refuses all of these.
+TEST_CASE("safetensors header: repeated keys, integers beyond int64, floats and deep nesting are refused",
+          "[io][errors]") {
+    const std::string f8 = raw(std::vector<float>{1, 2});
+    const std::string fields = R"("dtype":"F32","shape":[2],"data_offsets":[0,8])";
+    auto with_offsets = [](const std::string& offsets) {
+        return R"({"a":{"dtype":"F32","shape":[2],"data_offsets":)" + offsets + "}}";
+    };
+
+    SECTION("repeated keys, at every level") {
+        require_load_error(hand_file("rk1.safetensors", R"({"a":{"dtype":"F32",)" + fields + "}}", f8),
+                           {"tensor 'a'", "duplicate key 'dtype'"});
+        require_load_error(
+            hand_file("rk2.safetensors", R"({"__metadata__":{"k":"1","j":"2","k":"3"},"a":{)" + fields + "}}", f8),
+            {"duplicate metadata key 'k'"});
+        require_load_error(
+            hand_file("rk3.safetensors", R"({"__metadata__":{},"a":{)" + fields + R"(},"__metadata__":{}})", f8),
+            {"duplicate '__metadata__'"});
+        require_load_error(hand_file("rk4.safetensors", R"({"a":{"dtype":"F32","shape":[{"x":1,"x":2}]}})", f8),
+                           {"tensor 'a'", "duplicate key 'x'"});
+        // The same key spelled with an escape is the same key.
+        require_load_error(
+            hand_file("rk5.safetensors", R"({"a":{)" + fields + R"(},"\u0061":{)" + fields + "}}", f8 + f8),
+            {"tensor 'a'", "duplicate tensor name"});
+        // Equal keys in different objects are fine.
+        const std::string two = R"({"a":{)" + fields + R"(},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})";
+        REQUIRE(io::load_tensors(hand_file("rk_ok.safetensors", two, f8 + f8)).size() == 2);
+    }
+    SECTION("integers beyond int64, as offsets or dimensions, are errors, never wrapped or rounded") {
+        for (const std::string big : {"9223372036854775808", "18446744073709551615", "18446744073709551616",
+                                      "-9223372036854775809", "123456789012345678901234567890"}) {
+            INFO(big);
+            require_load_error(hand_file("big1.safetensors", with_offsets("[0," + big + "]"), f8),
+                               {"invalid JSON header", "integer " + big, "out of the 64-bit range", "tensor 'a'"});
+            require_load_error(hand_file("big2.safetensors",
+                                         R"({"a":{"dtype":"F32","shape":[)" + big + R"(],"data_offsets":[0,8]}})", f8),
+                               {"invalid JSON header", "integer " + big, "out of the 64-bit range", "tensor 'a'"});
+        }
+        require_load_error(hand_file("big3.safetensors", R"({"__metadata__":{"k":18446744073709551615}})", ""),
+                           {"integer 18446744073709551615", "out of the 64-bit range", "'__metadata__'"});
+        // The largest int64 is read exactly, then found to run past the end of the file.
+        require_load_error(hand_file("big4.safetensors", with_offsets("[9223372036854775799,9223372036854775807]"), f8),
+                           {"'a'", "[9223372036854775799, 9223372036854775807]", "past the end of the file"});
+        require_load_error(hand_file("big5.safetensors", with_offsets("[0,-9223372036854775808]"), f8),
+                           {"'a'", "negative data offset -9223372036854775808"});
+        require_load_error(
+            hand_file("big6.safetensors",
+                      R"({"a":{"dtype":"F32","shape":[9223372036854775807,2],"data_offsets":[0,8]}})", f8),
+            {"'a'", "overflows 64 bits"});
+    }
+    SECTION("floating-point numbers where integers are required") {
+        for (const std::string offsets : {"[0,8.0]", "[0,8e0]", "[0.0,8]", "[0,8E+0]", "[-0.0,8]"}) {
+            INFO(offsets);
+            require_load_error(hand_file("fl1.safetensors", with_offsets(offsets), f8),
+                               {"'a'", "'data_offsets' must be an array of two integers", "floating-point number"});
+        }
+        require_load_error(
+            hand_file("fl2.safetensors", R"({"a":{"dtype":"F32","shape":[1e0,2],"data_offsets":[0,8]}})", f8),
+            {"'a'", "shape entries must be integers", "floating-point number (1.0)"});
+        require_load_error(hand_file("fl3.safetensors", with_offsets("[0,1e400]"), f8),
+                           {"invalid JSON header", "number overflow", "1e400"});
+        require_load_error(hand_file("fl4.safetensors", R"({"__metadata__":{"lr":0.5}})", ""),
+                           {"metadata 'lr'", "floating-point number (0.5)", "not a string"});
+    }
+    SECTION("nesting: 64 levels are read, 65 are refused, and a deep input does not exhaust the stack") {
+        // The root object is level 1; 63 arrays inside it make 64.
+        require_load_error(
+            hand_file("deep1.safetensors", R"({"a":)" + std::string(63, '[') + std::string(63, ']') + "}", ""),
+            {"'a'", "the entry is an array, not an object"});
+        require_load_error(
+            hand_file("deep2.safetensors", R"({"a":)" + std::string(64, '[') + std::string(64, ']') + "}", ""),
+            {"invalid JSON header", "nesting deeper than 64 levels", "tensor 'a'"});
+        require_load_error(hand_file("deep3.safetensors", std::string(1000000, '['), ""),
+                           {"invalid JSON header", "nesting deeper than 64 levels"});
+        require_load_error(hand_file("deep4.safetensors", R"({"a":{"dtype":)" + std::string(100000, '['), ""),
+                           {"invalid JSON header", "nesting deeper than 64 levels", "tensor 'a'"});
+    }
+    SECTION("syntax the JSON grammar refuses, with the byte where it was found") {
+        const std::string good = R"({"a":{)" + fields + "}}";
+        require_load_error(hand_file("syn1.safetensors", "{\"\xff\":{" + fields + "}}", f8),
+                           {"invalid JSON header", "UTF-8", "header byte 2"});
+        require_load_error(hand_file("syn2.safetensors", "{\"\xc0\xaf\":{" + fields + "}}", f8),
+                           {"invalid JSON header", "UTF-8"});  // overlong '/'
+        require_load_error(hand_file("syn3.safetensors", "{\"\xed\xa0\x80\":{" + fields + "}}", f8),
+                           {"invalid JSON header", "UTF-8"});  // a surrogate written as UTF-8
+        require_load_error(hand_file("syn4.safetensors", R"({"\ud83d":{)" + fields + "}}", f8),
+                           {"invalid JSON header", "surrogate"});
+        require_load_error(hand_file("syn5.safetensors", R"({"\ude42":{)" + fields + "}}", f8),
+                           {"invalid JSON header", "surrogate"});
+        require_load_error(hand_file("syn6.safetensors", "{\"a\nb\":{" + fields + "}}", f8),
+                           {"invalid JSON header", "control character"});
+        require_load_error(
+            hand_file("syn7.safetensors", R"({"a":{"dtype":"F32","shape":[02],"data_offsets":[0,8]}})", f8),
+            {"invalid JSON header", "header byte"});
+        require_load_error(hand_file("syn8.safetensors", R"({'a':{)" + fields + "}}", f8),
+                           {"invalid JSON header", "header byte 1"});
+        require_load_error(hand_file("syn9.safetensors", good + "}", f8), {"invalid JSON header", "end of input"});
+        require_load_error(hand_file("syn10.safetensors", good.substr(0, 30), f8), {"invalid JSON header"});
+        require_load_error(hand_file("syn11.safetensors", "", f8), {"invalid JSON header", "header byte 0"});
+        require_load_error(hand_file("syn12.safetensors", std::string("{\"a\\u0000\":") + '\0' + "}", ""),
+                           {"invalid JSON header", "header byte 11"});
+        // nlohmann's reader alone would skip a byte order mark, and stop reading at a NUL byte.
+        require_load_error(hand_file("syn14.safetensors", "\xef\xbb\xbf" + good, f8),
+                           {"invalid JSON header", "byte order mark"});
+        require_load_error(hand_file("syn15.safetensors", good + '\0' + "garbage", f8),
+                           {"invalid JSON header", "NUL byte at header byte " + std::to_string(good.size())});
+        // A long bad token is cut to its end in the message.
+        const std::string long_name(5000, 'n');
+        try {
+            (void)io::load_tensors(hand_file("syn13.safetensors", "{\"" + long_name + "\xff\":{}}", ""));
+            FAIL("no exception");
+        } catch (const Error& e) {
+            const std::string msg = e.what();
+            INFO(msg);
+            CHECK_THAT(msg, Contains("UTF-8") && Contains("...nnnn") && Contains("header byte 5002"));
+            CHECK(msg.size() < 600);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------- writing
 TEST_CASE("safetensors save rejects bad names before creating a file", "[io][errors]") {
     const std::string path = out_path("bad_names.safetensors");
@@ -354,6 +493,13 @@ TEST_CASE("safetensors save rejects bad names before creating a file", "[io][err
     REQUIRE_THROWS_WITH(io::save_tensors(path, {{"", t}}), Contains("empty tensor name"));
     REQUIRE_THROWS_WITH(io::save_tensors(path, {{"__metadata__", t}}), Contains("reserved"));
     REQUIRE_THROWS_WITH(io::save_tensors(path, {{"u", Tensor()}}), Contains("'u' is undefined"));
+    // JSON text is UTF-8: a name or metadata entry that is not would make a file no reader accepts.
+    REQUIRE_THROWS_WITH(io::save_tensors(path, {{"a\xff", t}}),
+                        Contains(path) && Contains("tensor name") && Contains("is not valid UTF-8"));
+    REQUIRE_THROWS_WITH(io::save_tensors(path, {{"a", t}}, {{"k\xc3", "v"}}),
+                        Contains(path) && Contains("metadata key") && Contains("is not valid UTF-8"));
+    REQUIRE_THROWS_WITH(io::save_tensors(path, {{"a", t}}, {{"k", "\xed\xa0\x80"}}),
+                        Contains(path) && Contains("metadata 'k'") && Contains("is not valid UTF-8"));
     REQUIRE_FALSE(fs::exists(path));
     REQUIRE(temp_files_of(path).empty());
 }
@@ -390,65 +536,4 @@ TEST_CASE("safetensors overwriting an existing file replaces it whole", "[io]") 
     REQUIRE(t[0].first == "small");
     REQUIRE(t[0].second.to_vector<float>() == std::vector<float>{5, 5});
     REQUIRE(temp_files_of(path).empty());
-}
-
-// ---------------------------------------------------------------------------- JSON
-TEST_CASE("json reader: values, escapes, surrogate pairs, file order", "[io]") {
-    using io::json::parse;
-    const io::json::Value v = parse(
-        R"( {"z": [1, -2, 9223372036854775807, -9223372036854775808], "a": "\"\\\/\b\f\n\r\t\u0041\u00e9\ud83d\ude42",)"
-        R"( "t": true, "f": false, "n": null, "e": {}, "l": []} )");
-    REQUIRE(v.object.size() == 7);
-    REQUIRE(v.object[0].first == "z");  // not sorted
-    REQUIRE(v.object[0].second.array[2].integer == INT64_MAX);
-    REQUIRE(v.object[0].second.array[3].integer == INT64_MIN);
-    REQUIRE(v.object[0].second.array[1].integer == -2);
-    REQUIRE(v.object[1].second.string == "\"\\/\b\f\n\r\tA\xc3\xa9\xf0\x9f\x99\x82");
-    REQUIRE(v.object[2].second.boolean);
-    REQUIRE(v.object[4].second.type == io::json::Value::Type::null);
-    REQUIRE(v.object[5].second.is_object());
-    REQUIRE(v.object[6].second.is_array());
-    // The writer's output reads back the same.
-    REQUIRE(io::json::write(parse(io::json::write(v))) == io::json::write(v));
-    REQUIRE(io::json::quote(std::string("a\"\\\n\x01", 5)) == "\"a\\\"\\\\\\n\\u0001\"");
-}
-
-TEST_CASE("json reader errors give the problem and the byte offset", "[io][errors]") {
-    using io::json::parse;
-    auto error_of = [](const std::string& text) -> std::pair<std::string, size_t> {
-        try {
-            (void)io::json::parse(text);
-        } catch (const io::json::ParseError& e) {
-            return {e.problem, e.offset};
-        }
-        return {"no error", 0};
-    };
-    REQUIRE(error_of("9223372036854775808") == std::pair<std::string, size_t>{"integer out of the 64-bit range", 0});
-    REQUIRE(error_of("[1, -9223372036854775809]").first == "integer out of the 64-bit range");
-    REQUIRE(error_of("[1, -9223372036854775809]").second == 4);
-    REQUIRE(error_of("[1.5]").first == "floating-point numbers are not supported");
-    REQUIRE(error_of("[1e5]").first == "floating-point numbers are not supported");
-    REQUIRE(error_of("[01]").first == "leading zeros are not allowed");
-    REQUIRE(error_of("\"abc").first == "unterminated string");
-    REQUIRE(error_of("\"a\\qb\"") == std::pair<std::string, size_t>{"invalid escape sequence", 2});
-    REQUIRE(error_of("\"\\ud83d\"").first == "unpaired high surrogate in \\u escape");
-    REQUIRE(error_of("\"\\ude42\"").first == "unpaired low surrogate in \\u escape");
-    REQUIRE(error_of("\"\\u00g0\"").first == "invalid hex digit in \\u escape");
-    REQUIRE(error_of("\"a\nb\"").first == "unescaped control character in a string");
-    REQUIRE(error_of("\"\xff\"").first == "invalid UTF-8 byte");
-    REQUIRE(error_of("\"\xc3\"").first == "invalid UTF-8 sequence");
-    REQUIRE(error_of("\"\xc0\xaf\"").first == "invalid UTF-8 byte");  // overlong
-    REQUIRE(error_of("{\"a\" 1}").first == "expected ':' but found character '1'");
-    REQUIRE(error_of("[1 2]").first == "expected ',' or ']' but found character '2'");
-    REQUIRE(error_of("{\"a\":1,}").first == "expected a member name but found character '}'");
-    REQUIRE(error_of("tru").first == "invalid literal (expected true)");
-    REQUIRE(error_of("").first == "unexpected end of input");
-    REQUIRE(error_of("[] []").first == "unexpected character '[' after the value");
-    // Depth: kMaxDepth levels parse, one more does not.
-    const int d = io::json::kMaxDepth;
-    REQUIRE(parse(std::string(size_t(d), '[') + std::string(size_t(d), ']')).is_array());
-    REQUIRE(error_of(std::string(size_t(d) + 1, '[') + std::string(size_t(d) + 1, ']')).first ==
-            "nesting deeper than 64 levels");
-    REQUIRE(error_of(std::string(100000, '[')).first == "nesting deeper than 64 levels");
-    REQUIRE_THROWS_WITH(parse("[1.5]"), Contains("at byte 1"));
 }

@@ -1,5 +1,6 @@
-// Activations (relu): known values, omp-vs-naive parity (exact), float64 gradient checks, the kink
-// convention at 0 and special values, and argument errors.
+// Activations (relu) on the CPU kernel sets: known values in float32 and float64, the kink convention at 0
+// and special values, float64 gradient checks, and argument errors. Parity of every kernel set with naive:
+// tests/ops/activation.cpp.
 #include "support/catch.h"
 
 #include <cmath>
@@ -68,66 +69,6 @@ TEST_CASE("relu gradient: 1 where x > 0, exactly 0 at x = 0 and below", "[activa
             REQUIRE(values(z.grad()) == std::vector<double>{0, 0, 3});
         }
     }
-}
-
-// ---------------------------------------------------------------------------- parity
-// Exact (rtol = atol = 0): relu is a compare and a select per element in both kernel sets.
-TEST_CASE("relu forward and backward: omp equals naive exactly", "[activation][naive][omp]") {
-    const Layout layouts[] = {Layout::contiguous, Layout::transposed, Layout::strided};
-    for (const Shape& shape : test::unary_shapes()) {
-        const Tensor dy = test::random_tensor(shape, 32);
-        for (Layout layout : layouts) {
-            INFO(shape_str(shape) << " " << test::layout_name(layout));
-            const Tensor x = with_zeros(shape, 31, layout);
-            Tensor y[2], dx[2];
-            for (int i = 0; i < 2; i++) {
-                CpuKernelsGuard guard(kKernelSets[i]);
-                Tensor xl = x.detach().requires_grad_();  // a leaf view of the same layout
-                y[i] = relu(xl);
-                y[i].backward(dy);
-                dx[i] = xl.grad();
-            }
-            require_identical(y[0], y[1]);
-            require_identical(dx[0], dx[1]);
-        }
-    }
-}
-
-TEST_CASE("relu_fwd kernels write every element: omp equals naive into outputs that start as NaN",
-          "[activation][naive][omp]") {
-    // Sizes below and over the omp threshold, and SIMD tails; exact zeros of both signs mixed in.
-    for (int64_t n : {int64_t(1), int64_t(7), int64_t(33), int64_t(40000), int64_t(100003)}) {
-        INFO("n " << n);
-        const std::vector<float> x = with_zeros({n}, 34, Layout::contiguous).to_vector<float>();
-        std::vector<float> y_naive = nan_filled<float>(n), y_omp = nan_filled<float>(n);
-        naive::relu_fwd(y_naive.data(), x.data(), n);
-        omp::relu_fwd(y_omp.data(), x.data(), n);
-        REQUIRE(same_bits(y_naive, y_omp));
-        REQUIRE(count_nan(y_naive) == 0);
-    }
-}
-
-TEST_CASE("relu_bwd kernels leave dx bit for bit alone where x <= 0", "[activation][naive][omp]") {
-    // dx starts with -0 and other values; dy holds inf and NaN where x <= 0: neither may leak into dx,
-    // and a -0 must stay -0 (an added +0 would flip it). Where x > 0, dy is added to what dx held.
-    const int64_t n = 40000;  // over the omp threshold, so the threads split it
-    const test::ReluBwdData d = test::relu_bwd_data(n);
-    const std::vector<float>&x = d.x, &dy = d.dy, &dx0 = d.dx0;
-    std::vector<float> dx_naive = dx0, dx_omp = dx0;
-    naive::relu_bwd(dx_naive.data(), dy.data(), x.data(), n);
-    omp::relu_bwd(dx_omp.data(), dy.data(), x.data(), n);
-    REQUIRE(same_bits(dx_naive, dx_omp));
-    int64_t changed = 0, not_added = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const size_t j = size_t(i);
-        if (!(x[j] > 0) && std::memcmp(&dx_omp[j], &dx0[j], sizeof(float)) != 0) changed++;
-        const float sum = dx0[j] + dy[j];  // inf and NaN included: one float addition, exact to compare
-        if (x[j] > 0 && std::memcmp(&dx_omp[j], &sum, sizeof(float)) != 0 &&
-            !(std::isnan(sum) && std::isnan(dx_omp[j])))
-            not_added++;
-    }
-    REQUIRE(changed == 0);
-    REQUIRE(not_added == 0);
 }
 
 // ---------------------------------------------------------------------------- gradients

@@ -1,10 +1,12 @@
-// 2-D convolution: hand-checked values, the omp kernels against the naive reference on odd shapes (every
-// pass, several thread counts, both the per-image and the threaded-GEMM schedule), accumulation into the
-// gradient buffers, float64 gradient checks of conv2d, conv2d against an independent unfold + matmul
+// 2-D convolution on the CPU kernel sets: hand-checked values, the omp kernels against naive with 1, 2
+// and 3 threads (both the per-image and the threaded-GEMM schedule), float64 gradient checks of conv2d,
+// the gradients that are computed only when needed, conv2d against an independent unfold + matmul
 // formulation built from other ops, conv2d_relu against relu(conv2d(...)) and its gradient checks, and
-// the argument errors.
+// the argument errors. Parity of every kernel set with naive (the shared cases, the accumulate contract,
+// no input channels, autograd, deterministic runs): tests/ops/conv.cpp.
 #include "support/catch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -16,7 +18,9 @@
 #include "kernels/conv.h"
 #include "support/compare.h"
 #include "support/conv_cases.h"
+#include "support/kernel_sets.h"
 #include "support/random.h"
+#include "support/tolerances.h"
 
 using namespace dyad;
 using test::AllClose;
@@ -34,101 +38,12 @@ constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // Tolerance of a float32 sum of `len` O(1) products against the naive reference: rtol 1e-5, atol
-// 1e-6 * sqrt(len), as for GEMM (docs/testing.md). omp sums in another order (im2col + blocked GEMM with
-// FMA, k split into chunks, partial sums per thread), and the rounding error of a length-len sum of O(1)
-// partial sums grows like eps * sqrt(len). The parity tests scale the operands so that every result is
-// O(1): the weight by 1 / sqrt(terms per output) in forward and backward data, dy by 1 / sqrt(N*P*Q) in
-// backward filter.
+// 1e-6 * sqrt(len), as for GEMM (docs/testing.md). The comparisons with other formulations below use
+// unscaled N(0, 1) operands and scale the atol by the results' magnitude.
 double conv_atol(int64_t len) { return 1e-6 * std::sqrt(double(std::max<int64_t>(len, 1))); }
 constexpr double kConvRtol = 1e-5;
 
-std::vector<float> randn_floats(int64_t n, uint64_t seed, double scale = 1.0) {
-    manual_seed(seed);
-    std::vector<float> v = Tensor::randn({std::max<int64_t>(n, 1)}).to_vector<float>();
-    v.resize(size_t(n));
-    for (float& e : v) e = float(e * scale);
-    return v;
-}
-
 std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
-
-// The operands of one case and the naive results (float and float64) of every pass.
-struct Reference {
-    Conv2dShape s;
-    int64_t nx = 0, nw = 0, ny = 0;
-    std::vector<float> x, w_fwd, w_data, bias, dy_data, dy_filter, dx0, dw0, db0;
-    std::vector<float> y, y_nobias, dx, dw, db;                                 // naive<float>
-    std::vector<double> y_exact, y_nobias_exact, dx_exact, dw_exact, db_exact;  // naive<double>
-};
-
-Reference make_reference(const ConvCase& cc) {
-    Reference ref;
-    Conv2dShape& s = ref.s;
-    s = shape_of(cc);
-    ref.nx = s.n * s.c * s.h * s.w, ref.nw = s.k * s.c * s.r * s.s, ref.ny = s.n * s.k * s.p * s.q;
-    ref.x = randn_floats(ref.nx, 1);
-    ref.w_fwd = randn_floats(ref.nw, 2, 1.0 / std::sqrt(double(s.c * s.r * s.s)));
-    ref.w_data = randn_floats(ref.nw, 2, 1.0 / std::sqrt(double(s.k * s.r * s.s)));
-    ref.bias = randn_floats(s.k, 3);
-    ref.dy_data = randn_floats(ref.ny, 4);
-    ref.dy_filter = randn_floats(ref.ny, 4, 1.0 / std::sqrt(double(s.n * s.p * s.q)));
-    // The gradient buffers start with values: the backward kernels must add to them.
-    ref.dx0 = randn_floats(ref.nx, 5), ref.dw0 = randn_floats(ref.nw, 6), ref.db0 = randn_floats(s.k, 7);
-
-    ref.y.assign(size_t(ref.ny), kNaN), ref.y_nobias.assign(size_t(ref.ny), kNaN);
-    naive::conv2d_fwd<float>(s, ref.y.data(), ref.x.data(), ref.w_fwd.data(), ref.bias.data());
-    naive::conv2d_fwd<float>(s, ref.y_nobias.data(), ref.x.data(), ref.w_fwd.data(), nullptr);
-    ref.dx = ref.dx0, ref.dw = ref.dw0, ref.db = ref.db0;
-    naive::conv2d_bwd_data<float>(s, ref.dx.data(), ref.dy_data.data(), ref.w_data.data());
-    naive::conv2d_bwd_filter<float>(s, ref.dw.data(), ref.db.data(), ref.dy_filter.data(), ref.x.data());
-
-    const std::vector<double> x = to_double(ref.x), w_fwd = to_double(ref.w_fwd), w_data = to_double(ref.w_data);
-    const std::vector<double> bias = to_double(ref.bias);
-    ref.y_exact.resize(size_t(ref.ny)), ref.y_nobias_exact.resize(size_t(ref.ny));
-    naive::conv2d_fwd<double>(s, ref.y_exact.data(), x.data(), w_fwd.data(), bias.data());
-    naive::conv2d_fwd<double>(s, ref.y_nobias_exact.data(), x.data(), w_fwd.data(), nullptr);
-    ref.dx_exact = to_double(ref.dx0), ref.dw_exact = to_double(ref.dw0), ref.db_exact = to_double(ref.db0);
-    naive::conv2d_bwd_data<double>(s, ref.dx_exact.data(), to_double(ref.dy_data).data(), w_data.data());
-    naive::conv2d_bwd_filter<double>(s, ref.dw_exact.data(), ref.db_exact.data(), to_double(ref.dy_filter).data(),
-                                     x.data());
-    return ref;
-}
-
-// Compares a float32 result with the naive float32 and the exact float64 ones.
-void require_close(const std::vector<float>& actual, const std::vector<float>& naive_f,
-                   const std::vector<double>& exact, int64_t len) {
-    const std::vector<double> a = to_double(actual);
-    REQUIRE_THAT(a, AllClose(to_double(naive_f)).rtol(kConvRtol).atol(conv_atol(len)));
-    REQUIRE_THAT(a, AllClose(exact).rtol(kConvRtol).atol(conv_atol(len)));
-}
-
-void check_omp(const Reference& ref) {
-    const Conv2dShape& s = ref.s;
-    {                                                // forward
-        std::vector<float> y(size_t(ref.ny), kNaN);  // written without being read
-        omp::conv2d_fwd(s, y.data(), ref.x.data(), ref.w_fwd.data(), ref.bias.data());
-        require_close(y, ref.y, ref.y_exact, s.c * s.r * s.s);
-        std::fill(y.begin(), y.end(), kNaN);
-        omp::conv2d_fwd(s, y.data(), ref.x.data(), ref.w_fwd.data(), nullptr);
-        require_close(y, ref.y_nobias, ref.y_nobias_exact, s.c * s.r * s.s);
-    }
-    {  // backward data
-        std::vector<float> dx = ref.dx0;
-        omp::conv2d_bwd_data(s, dx.data(), ref.dy_data.data(), ref.w_data.data());
-        require_close(dx, ref.dx, ref.dx_exact, s.k * s.r * s.s);
-    }
-    {  // backward filter and bias
-        std::vector<float> dw = ref.dw0, db = ref.db0;
-        omp::conv2d_bwd_filter(s, dw.data(), db.data(), ref.dy_filter.data(), ref.x.data());
-        require_close(dw, ref.dw, ref.dw_exact, s.n * s.p * s.q);
-        require_close(db, ref.db, ref.db_exact, s.n * s.p * s.q);
-        // Without dbias, dweight is the same; and a second run gives the same bits (the partial sums of
-        // the threads are added in a fixed order).
-        std::vector<float> dw2 = ref.dw0;
-        omp::conv2d_bwd_filter(s, dw2.data(), nullptr, ref.dy_filter.data(), ref.x.data());
-        REQUIRE(same_bits(dw, dw2));
-    }
-}
 
 }  // namespace
 
@@ -182,90 +97,18 @@ TEST_CASE("conv2d kernels on a hand-checked case, float and double", "[conv][nai
     REQUIRE(yd == to_double(expect));
 }
 
-// ---------------------------------------------------------------------------- parity
-TEST_CASE("conv2d omp kernels match naive on odd shapes", "[conv][omp]") {
+// ---------------------------------------------------------------------------- thread counts
+TEST_CASE("conv2d omp kernels match naive with 1, 2 and 3 threads", "[conv][omp]") {
+    // With 2 or 3 threads, batches of 4, 6, 8 and 9 run one image per thread; 1, 3, 5 and 7 run the
+    // images in turn with the GEMM threaded (support/conv_cases.h).
+    const test::KernelSet omp_set = {test::KernelSet::Kind::omp, "omp", Device::cpu()};
     for (const ConvCase& cc : conv_cases()) {
-        const Reference ref = make_reference(cc);
+        const test::ConvReference ref = test::make_conv_reference(cc);
         for (int threads : {1, 2, 3}) {
             NumThreadsGuard nt(threads);
-            INFO(cc.name << ": x (" << cc.n << ", " << cc.c << ", " << cc.h << ", " << cc.w << ") w (" << cc.k << ", "
-                         << cc.c << ", " << cc.r << ", " << cc.s << ") stride (" << cc.stride_h << ", " << cc.stride_w
-                         << ") pad (" << cc.pad_h << ", " << cc.pad_w << "), " << threads << " threads");
-            check_omp(ref);
+            INFO(test::describe(cc) << ", " << threads << " threads");
+            test::check_conv_kernels(omp_set, ref, [&](int64_t len) { return test::tol::conv(omp_set, len); });
         }
-    }
-}
-
-TEST_CASE("conv2d backward kernels accumulate into the gradient buffers", "[conv][naive][omp]") {
-    // From zeroed buffers, then from pre-filled ones: the second result is the first plus the pre-fill
-    // (one float add per element, so within an ulp or so of the values).
-    const ConvCase cc = {"accumulate", 4, 3, 9, 7, 5, 3, 3, 2, 1, 1, 1};
-    const Conv2dShape s = shape_of(cc);
-    const int64_t nx = s.n * s.c * s.h * s.w, nw = s.k * s.c * s.r * s.s, ny = s.n * s.k * s.p * s.q;
-    const std::vector<float> x = randn_floats(nx, 1), w = randn_floats(nw, 2), dy = randn_floats(ny, 3);
-    const std::vector<float> dx0 = randn_floats(nx, 4), dw0 = randn_floats(nw, 5), db0 = randn_floats(s.k, 6);
-    for (CpuKernels k : kKernelSets) {
-        INFO(cpu_kernels_name(k));
-        const bool use_omp = k == CpuKernels::omp;
-        auto bwd_data = [&](std::vector<float>& dx) {
-            if (use_omp)
-                omp::conv2d_bwd_data(s, dx.data(), dy.data(), w.data());
-            else
-                naive::conv2d_bwd_data<float>(s, dx.data(), dy.data(), w.data());
-        };
-        auto bwd_filter = [&](std::vector<float>& dw, std::vector<float>& db) {
-            if (use_omp)
-                omp::conv2d_bwd_filter(s, dw.data(), db.data(), dy.data(), x.data());
-            else
-                naive::conv2d_bwd_filter<float>(s, dw.data(), db.data(), dy.data(), x.data());
-        };
-        std::vector<float> dx(size_t(nx), 0.0f), dw(size_t(nw), 0.0f), db(size_t(s.k), 0.0f);
-        bwd_data(dx);
-        bwd_filter(dw, db);
-        std::vector<float> dx_acc = dx0, dw_acc = dw0, db_acc = db0;
-        bwd_data(dx_acc);
-        bwd_filter(dw_acc, db_acc);
-        auto plus = [](const std::vector<float>& a, const std::vector<float>& b) {
-            std::vector<double> r(a.size());
-            for (size_t i = 0; i < a.size(); i++) r[i] = double(a[i]) + double(b[i]);
-            return r;
-        };
-        REQUIRE_THAT(to_double(dx_acc), AllClose(plus(dx, dx0)).rtol(1e-6).atol(1e-6));
-        REQUIRE_THAT(to_double(dw_acc), AllClose(plus(dw, dw0)).rtol(1e-6).atol(1e-6));
-        REQUIRE_THAT(to_double(db_acc), AllClose(plus(db, db0)).rtol(1e-6).atol(1e-6));
-    }
-}
-
-TEST_CASE("conv2d kernels with no input channels write the bias and its gradient", "[conv][naive][omp]") {
-    // The sums over channels are empty: y = bias (0 without one), dbias += sum of dy; dx and dweight are empty.
-    // The frontend refuses such a weight; the kernels still keep the contract, which the CUDA kernels share.
-    Conv2dShape s;
-    s.n = 2, s.c = 0, s.h = 5, s.w = 4, s.k = 3, s.r = 3, s.s = 3, s.p = 3, s.q = 2;
-    const int64_t ny = s.n * s.k * s.p * s.q;
-    const std::vector<float> bias = {0.5f, -1.25f, 2.0f}, dy = randn_floats(ny, 7), db0 = {1.0f, 2.0f, 3.0f};
-    std::vector<double> want_y(static_cast<size_t>(ny)), want_db(db0.begin(), db0.end());
-    for (int64_t i = 0; i < ny; i++) {
-        const int64_t k = (i / (s.p * s.q)) % s.k;
-        want_y[size_t(i)] = bias[size_t(k)];
-        want_db[size_t(k)] += double(dy[size_t(i)]);
-    }
-    for (CpuKernels set : kKernelSets) {
-        INFO(cpu_kernels_name(set));
-        const bool use_omp = set == CpuKernels::omp;
-        std::vector<float> y(size_t(ny), std::numeric_limits<float>::quiet_NaN()), y0 = y, db = db0;
-        if (use_omp) {
-            omp::conv2d_fwd(s, y.data(), nullptr, nullptr, bias.data());
-            omp::conv2d_fwd(s, y0.data(), nullptr, nullptr, nullptr);
-            omp::conv2d_bwd_filter(s, nullptr, db.data(), dy.data(), nullptr);
-        } else {
-            naive::conv2d_fwd<float>(s, y.data(), nullptr, nullptr, bias.data());
-            naive::conv2d_fwd<float>(s, y0.data(), nullptr, nullptr, nullptr);
-            naive::conv2d_bwd_filter<float>(s, nullptr, db.data(), dy.data(), nullptr);
-        }
-        REQUIRE_THAT(to_double(y), AllClose(want_y).rtol(0).atol(0));
-        REQUIRE_THAT(to_double(y0), AllClose(std::vector<double>(size_t(ny), 0.0)).rtol(0).atol(0));
-        // float sums of 12 terms against double: a few ulp of values of order 1-5.
-        REQUIRE_THAT(to_double(db), AllClose(want_db).rtol(1e-6).atol(1e-6));
     }
 }
 

@@ -1,10 +1,9 @@
-// Elementwise ops: known values, omp-vs-naive parity (exact) through the frontend and on the kernels
-// (outputs that start as NaN), float64 gradient checks, the kink conventions, and argument errors.
-// Activations (relu) are in test_activation.cpp.
+// Elementwise ops on the CPU kernel sets: known values in float32 and float64 (naive and omp), float64
+// gradient checks, the kink conventions and special values, and argument errors. Parity of every kernel
+// set with naive: tests/ops/elementwise.cpp. Activations (relu) are in test_activation.cpp.
 #include "support/catch.h"
 
 #include <cmath>
-#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -14,26 +13,14 @@
 #include "support/compare.h"
 #include "support/elementwise_cases.h"
 #include "support/random.h"
-#include "support/shapes.h"
-#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
 using test::BinaryCase;
-using test::count_nan;
-using test::Dest;
 using test::input;
-using test::kAllTypes;
-using test::kLayouts;
 using test::Layout;
 using test::make;
-using test::make_dest;
-using test::nan_filled;
-using test::require_identical;
-using test::same_bits;
-using test::UnaryCase;
 using test::values;
-using test::values_0_100;
 
 namespace {
 
@@ -46,35 +33,6 @@ const double kInf = std::numeric_limits<double>::infinity();
 // quotients of powers of two); 1e-6 where libm (exp, log, pow) rounds a transcendental result, which is
 // within a few float32 ulps (6e-8 each) of the true value.
 constexpr double kLibmRtol = 1e-6;
-
-// fn under naive and under omp must give the same bytes.
-void require_parity(const std::function<Tensor()>& fn) {
-    Tensor expected, actual;
-    {
-        CpuKernelsGuard k(CpuKernels::naive);
-        expected = fn();
-    }
-    {
-        CpuKernelsGuard k(CpuKernels::omp);
-        actual = fn();
-    }
-    require_identical(expected, actual);
-}
-
-// An in-place op applied to equal destinations under naive and under omp: the whole storage must come
-// out with the same bytes.
-void require_inplace_parity(const Tensor& values, Layout layout, DType dtype, const std::function<void(Tensor&)>& op) {
-    Dest expected = make_dest(values, layout, dtype), actual = make_dest(values, layout, dtype);
-    {
-        CpuKernelsGuard k(CpuKernels::naive);
-        op(expected.view);
-    }
-    {
-        CpuKernelsGuard k(CpuKernels::omp);
-        op(actual.view);
-    }
-    require_identical(expected.storage, actual.storage);
-}
 
 }  // namespace
 
@@ -184,213 +142,6 @@ TEST_CASE("results are new contiguous tensors, also for strided and empty inputs
         REQUIRE(add(empty, Tensor::ones({3})).shape() == Shape{0, 3});
         REQUIRE(exp(empty).numel() == 0);
         REQUIRE(clamp(empty.t(), 0, 1).shape() == Shape{3, 0});
-    }
-}
-
-// ---------------------------------------------------------------------------- parity
-// Every parity check below is exact (rtol = atol = 0, compared byte for byte): the omp kernels evaluate
-// the same expression per element as naive, without reassociation, so any difference is a bug.
-TEST_CASE("unary ops and scalar variants: omp equals naive exactly", "[elementwise][naive][omp]") {
-    for (const Shape& shape : test::unary_shapes()) {
-        for (Layout layout : kLayouts) {
-            const Tensor any = input(shape, 7, layout), pos = input(shape, 7, layout, /*positive=*/true);
-            for (const UnaryCase& op : test::unary_cases()) {
-                INFO(op.name << " " << shape_str(shape) << " " << test::layout_name(layout));
-                const Tensor& x = op.positive ? pos : any;
-                require_parity([&] { return op.fn(x); });
-            }
-        }
-    }
-}
-
-TEST_CASE("unary backward kernels: omp equals naive exactly", "[elementwise][naive][omp]") {
-    for (const Shape& shape : test::unary_shapes()) {
-        const Tensor any = input(shape, 8, Layout::contiguous), pos = input(shape, 8, Layout::contiguous, true);
-        const Tensor dy = input(shape, 9, Layout::contiguous);
-        for (const UnaryCase& op : test::unary_cases()) {
-            INFO(op.name << " " << shape_str(shape));
-            const Tensor& x0 = op.positive ? pos : any;
-            require_parity([&] {
-                Tensor x = x0.clone().requires_grad_();
-                op.fn(x).backward(dy);
-                return x.grad();
-            });
-        }
-    }
-}
-
-TEST_CASE("binary ops: omp equals naive exactly on every broadcast case", "[elementwise][naive][omp]") {
-    for (const BinaryCase& op : test::binary_cases()) {
-        for (const test::BroadcastCase& bc : test::broadcast_cases()) {
-            for (const auto& [la, lb] : test::binary_layouts()) {
-                INFO(op.name << " " << shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
-                             << test::layout_name(lb));
-                const Tensor a = input(bc.a, 11, la, op.positive), b = input(bc.b, 12, lb, op.positive);
-                require_parity([&] { return op.fn(a, b); });  // b broadcast (or neither)
-                require_parity([&] { return op.fn(b, a); });  // a broadcast
-            }
-        }
-    }
-}
-
-TEST_CASE("omp splits work at any element: parity for 1 to 3 threads", "[elementwise][naive][omp]") {
-    // Large enough for the threads, with thread chunks that start in the middle of a row and rows that
-    // end in the middle of outer dims (the odometer in the strided walk must carry correctly).
-    const Shape shapes[] = {{37, 1031}, {5, 37, 211}, {3, 5, 7, 11, 17}};
-    for (int threads = 1; threads <= 3; threads++) {
-        NumThreadsGuard tg(threads);
-        for (const Shape& shape : shapes) {
-            for (Layout layout : kLayouts) {
-                INFO(threads << " threads " << shape_str(shape) << " " << test::layout_name(layout));
-                const Tensor x = input(shape, 21, layout);
-                Shape bshape(shape.size(), 1);
-                bshape[1] = shape[1];  // a per-"channel" operand broadcast over everything else
-                const Tensor b = input(bshape, 22, Layout::contiguous);
-                require_parity([&] { return mul(x, 3.0); });
-                require_parity([&] { return add(x, b); });
-                require_parity([&] { return sub(b, x); });
-                require_parity([&] { return x.contiguous(); });
-                require_inplace_parity(x, layout, DType::float32, [](Tensor& t) { t.fill_(2.5); });
-            }
-        }
-    }
-}
-
-TEST_CASE("in-place add_, mul_ and fill_: omp equals naive exactly", "[elementwise][naive][omp]") {
-    for (const Shape& shape : test::unary_shapes()) {
-        const Tensor start = values_0_100(shape, 5);
-        const Tensor other = input(shape, 13, Layout::strided);
-        for (Layout layout : kLayouts) {
-            INFO(shape_str(shape) << " " << test::layout_name(layout));
-            require_inplace_parity(start, layout, DType::float32, [](Tensor& t) { t.mul_(-0.75); });
-            require_inplace_parity(start, layout, DType::float32, [&](Tensor& t) { t.add_(other); });
-            require_inplace_parity(start, layout, DType::float32, [&](Tensor& t) { t.add_(other, -0.5); });
-            for (DType dt : kAllTypes) {
-                INFO(dtype_name(dt));
-                require_inplace_parity(start, layout, dt, [](Tensor& t) { t.fill_(7); });
-            }
-        }
-    }
-    // add_ with a broadcast source, for every case whose b broadcasts to a.
-    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
-        if (broadcast_shapes(bc.a, bc.b) != bc.a) continue;
-        const Tensor start = values_0_100(bc.a, 6);
-        for (Layout layout : kLayouts) {
-            INFO(shape_str(bc.a) << " += " << shape_str(bc.b) << " " << test::layout_name(layout));
-            const Tensor b = input(bc.b, 14, layout);
-            require_inplace_parity(start, layout, DType::float32, [&](Tensor& t) { t.add_(b, 2.0); });
-        }
-    }
-}
-
-TEST_CASE("copy_ converting between every dtype pair, with broadcasting: omp equals naive",
-          "[elementwise][naive][omp]") {
-    // Values 0..99, which every dtype represents after truncation.
-    for (const Shape& shape : test::copy_shapes()) {
-        const Tensor start = values_0_100(shape, 15), v = values_0_100(shape, 16);
-        for (Layout layout : kLayouts) {
-            for (DType from : kAllTypes) {
-                const Tensor src = make_dest(v, layout, from).view;
-                // The destination in another layout than the source: the copy walks both strides.
-                const Layout dl = layout == Layout::contiguous ? Layout::transposed : Layout::contiguous;
-                for (DType to : kAllTypes) {
-                    INFO(shape_str(shape)
-                         << " " << test::layout_name(layout) << " " << dtype_name(from) << " -> " << dtype_name(to));
-                    require_inplace_parity(start, dl, to, [&](Tensor& t) { t.copy_(src); });
-                }
-            }
-        }
-    }
-    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
-        if (broadcast_shapes(bc.a, bc.b) != bc.a) continue;
-        const Tensor start = values_0_100(bc.a, 17), src = values_0_100(bc.b, 18);
-        for (Layout layout : kLayouts) {
-            INFO(shape_str(bc.b) << " -> " << shape_str(bc.a) << " " << test::layout_name(layout));
-            require_inplace_parity(start, layout, DType::float32, [&](Tensor& t) { t.copy_(src); });
-            require_inplace_parity(start, layout, DType::uint8, [&](Tensor& t) { t.copy_(src); });
-        }
-    }
-}
-
-TEST_CASE("contiguous() and to(dtype) of strided views: omp equals naive", "[elementwise][naive][omp]") {
-    for (const Shape& shape : test::unary_shapes()) {
-        for (Layout layout : {Layout::transposed, Layout::strided}) {
-            INFO(shape_str(shape) << " " << test::layout_name(layout));
-            const Tensor x = input(shape, 17, layout);
-            require_parity([&] { return x.contiguous(); });
-            require_parity([&] { return x.clone(); });
-            for (DType dt : {DType::float64, DType::int32}) require_parity([&] { return x.to(dt); });
-            const Tensor u = make_dest(values_0_100(shape, 18), layout, DType::uint8).view;
-            require_parity([&] { return u.to(DType::float32); });
-            require_parity([&] { return u.contiguous(); });
-        }
-    }
-}
-
-TEST_CASE("elementwise kernels write every output element: omp equals naive into NaN", "[elementwise][naive][omp]") {
-    // The kernels directly, into contiguous outputs that start as NaN, from inputs in every layout that
-    // keep each result finite: a NaN left over is an element the kernel did not write. unary_bwd
-    // accumulates: dx starts with values and must gain the gradient computed into zeros.
-    for (const Shape& shape : test::unary_shapes()) {
-        const int64_t n = shape_numel(shape);
-        const std::vector<float> dy = input(shape, 10, Layout::contiguous).to_vector<float>();
-        const std::vector<float> dx0 = input(shape, 11, Layout::contiguous).to_vector<float>();
-        for (Layout layout : kLayouts) {
-            const Tensor any = input(shape, 7, layout), pos = input(shape, 7, layout, /*positive=*/true);
-            const StridedShape s = test::kernel_shape(shape, any);
-            for (const test::UnaryKernelCase& op : test::unary_kernel_cases()) {
-                INFO(op.name << " " << shape_str(shape) << " " << test::layout_name(layout));
-                const float* x = (op.positive ? pos : any).data<float>();
-                std::vector<float> y[2] = {nan_filled<float>(n), nan_filled<float>(n)};
-                naive::unary_fwd<float>(op.op, y[0].data(), x, s, op.p0, op.p1);
-                omp::unary_fwd(op.op, y[1].data(), x, s, op.p0, op.p1);
-                REQUIRE(count_nan(y[0]) == 0);
-                REQUIRE(same_bits(y[0], y[1]));
-                if (layout != Layout::contiguous) continue;  // the backward kernels are contiguous only
-                std::vector<float> dx[2] = {dx0, dx0}, fresh(size_t(n), 0.0f);
-                naive::unary_bwd<float>(op.op, dx[0].data(), dy.data(), x, y[0].data(), n, op.p0, op.p1);
-                omp::unary_bwd(op.op, dx[1].data(), dy.data(), x, y[0].data(), n, op.p0, op.p1);
-                naive::unary_bwd<float>(op.op, fresh.data(), dy.data(), x, y[0].data(), n, op.p0, op.p1);
-                REQUIRE(same_bits(dx[0], dx[1]));
-                REQUIRE(test::added_to(dx[0], dx0, fresh));
-            }
-            // Copies (converting to float64 too) and fills.
-            std::vector<float> c[2] = {nan_filled<float>(n), nan_filled<float>(n)};
-            std::vector<double> cd[2] = {nan_filled<double>(n), nan_filled<double>(n)};
-            naive::copy<float, float>(c[0].data(), any.data<float>(), s);
-            omp::copy<float, float>(c[1].data(), any.data<float>(), s);
-            naive::copy<double, float>(cd[0].data(), any.data<float>(), s);
-            omp::copy<double, float>(cd[1].data(), any.data<float>(), s);
-            REQUIRE(count_nan(c[0]) + count_nan(cd[0]) == 0);
-            REQUIRE(same_bits(c[0], c[1]));
-            REQUIRE(cd[0] == cd[1]);
-            REQUIRE(c[0] == any.contiguous().to_vector<float>());
-            c[0] = nan_filled<float>(n), c[1] = nan_filled<float>(n);
-            naive::fill<float>(c[0].data(), 2.5f, n);
-            omp::fill<float>(c[1].data(), 2.5f, n);
-            REQUIRE(c[0] == std::vector<float>(size_t(n), 2.5f));
-            REQUIRE(c[1] == c[0]);
-        }
-    }
-    for (size_t i = 0; i < test::binary_cases().size(); i++) {
-        const BinaryCase& op = test::binary_cases()[i];
-        const BinaryOp kop = test::binary_kernel_ops()[i];
-        for (const test::BroadcastCase& bc : test::broadcast_cases()) {
-            const Shape out = broadcast_shapes(bc.a, bc.b);
-            const int64_t n = shape_numel(out);
-            for (const auto& [la, lb] : test::binary_layouts()) {
-                INFO(op.name << " " << shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
-                             << test::layout_name(lb));
-                const Tensor a = input(bc.a, 11, la, op.positive), b = input(bc.b, 12, lb, op.positive);
-                const StridedShape s = test::kernel_shape(out, a, b);
-                std::vector<float> y[2] = {nan_filled<float>(n), nan_filled<float>(n)};
-                naive::binary_fwd<float>(kop, y[0].data(), a.data<float>(), b.data<float>(), s);
-                omp::binary_fwd(kop, y[1].data(), a.data<float>(), b.data<float>(), s);
-                REQUIRE(count_nan(y[0]) == 0);
-                REQUIRE(same_bits(y[0], y[1]));
-                REQUIRE(same_bits(y[0], op.fn(a, b).contiguous().to_vector<float>()));  // the frontend's result
-            }
-        }
     }
 }
 
@@ -666,56 +417,6 @@ TEST_CASE("comparisons of integer and mixed dtypes promote like PyTorch", "[elem
     }
 }
 
-TEST_CASE("comparisons: omp equals naive on every broadcast case, layout and dtype", "[elementwise][naive][omp]") {
-    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
-        for (const auto& [la, lb] : test::binary_layouts()) {
-            for (DType dt : kAllTypes) {
-                const Tensor a = test::tie_values(bc.a, 21, la, dt), b = test::tie_values(bc.b, 22, lb, dt);
-                for (const test::CompareCase& op : test::compare_cases()) {
-                    INFO(op.name << " " << shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la)
-                                 << "/" << test::layout_name(lb) << " " << dtype_name(dt));
-                    require_parity([&] { return op.fn(a, b); });
-                    require_parity([&] { return op.scalar_fn(a, 1.0); });
-                }
-            }
-        }
-    }
-}
-
-TEST_CASE("compare_fwd and where_fwd kernels write every output element: omp equals naive",
-          "[elementwise][naive][omp]") {
-    // Outputs start as a byte no kernel writes (masks) or NaN (where's float output); every element must
-    // be written, with the same value by both kernel sets, matching the frontend.
-    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
-        const Shape out = broadcast_shapes(bc.a, bc.b);
-        const int64_t n = shape_numel(out);
-        for (const auto& [la, lb] : test::binary_layouts()) {
-            INFO(shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
-                                 << test::layout_name(lb));
-            const Tensor a = test::tie_values(bc.a, 23, la, DType::float32);
-            const Tensor b = test::tie_values(bc.b, 24, lb, DType::float32);
-            const StridedShape s = test::kernel_shape(out, a, b);
-            for (const test::CompareCase& op : test::compare_cases()) {
-                std::vector<uint8_t> m[2] = {std::vector<uint8_t>(size_t(n), test::kUnwrittenByte),
-                                             std::vector<uint8_t>(size_t(n), test::kUnwrittenByte)};
-                naive::compare_fwd<float>(op.op, m[0].data(), a.data<float>(), b.data<float>(), s);
-                omp::compare_fwd<float>(op.op, m[1].data(), a.data<float>(), b.data<float>(), s);
-                REQUIRE(test::count_not_01(m[0]) == 0);
-                REQUIRE(m[0] == m[1]);
-                REQUIRE(m[0] == op.fn(a, b).to_vector<uint8_t>());
-            }
-            const Tensor c = test::mask_values(out, 25, Layout::contiguous);
-            const Tensor x = input(bc.a, 26, la), y = input(bc.b, 27, lb);
-            std::vector<float> w[2] = {nan_filled<float>(n), nan_filled<float>(n)};
-            naive::where_fwd<float>(w[0].data(), c.data<uint8_t>(), x.data<float>(), y.data<float>(), s);
-            omp::where_fwd<float>(w[1].data(), c.data<uint8_t>(), x.data<float>(), y.data<float>(), s);
-            REQUIRE(count_nan(w[0]) == 0);
-            REQUIRE(same_bits(w[0], w[1]));
-            REQUIRE(same_bits(w[0], where(c, x, y).to_vector<float>()));
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------- where
 TEST_CASE("where: known values, broadcasting, scalar forms, any dtype", "[elementwise][naive][omp]") {
     for (CpuKernels k : kKernelSets) {
@@ -754,48 +455,6 @@ TEST_CASE("where gradient: dy to the side taken, exactly 0 to the other, summed 
         Tensor x = make({4, -1}, {2}, DType::float64).requires_grad_();
         sum(where(gt(x, 0.0), x * 2.0, x * -3.0)).backward();
         REQUIRE(values(x.grad()) == std::vector<double>{2, -3});
-    }
-}
-
-TEST_CASE("where: omp equals naive on every broadcast case and layout, forward and backward",
-          "[elementwise][naive][omp]") {
-    for (const test::BroadcastCase& bc : test::broadcast_cases()) {
-        const Shape out = broadcast_shapes(bc.a, bc.b);
-        for (const auto& [la, lb] : test::binary_layouts()) {
-            INFO(shape_str(bc.a) << " " << shape_str(bc.b) << " " << test::layout_name(la) << "/"
-                                 << test::layout_name(lb));
-            const Tensor x = input(bc.a, 28, la), y = input(bc.b, 29, lb), dy = input(out, 30, Layout::contiguous);
-            // cond broadcast too (one row of the output's last dim), and cond of the full shape in a's layout.
-            const Tensor c = test::mask_values({out.back()}, 31, Layout::contiguous);
-            const Tensor cfull = test::mask_values(out, 32, la);
-            for (const Tensor& cond : {c, cfull}) {
-                require_parity([&] { return where(cond, x, y); });
-                Tensor grad[2][2];
-                for (int set = 0; set < 2; set++) {
-                    CpuKernelsGuard guard(kKernelSets[set]);
-                    Tensor xl = x.detach().requires_grad_(), yl = y.detach().requires_grad_();
-                    where(cond, xl, yl).backward(dy);
-                    grad[set][0] = xl.grad(), grad[set][1] = yl.grad();
-                }
-                // An operand of the output's shape gets where's selection of dy: exact. A broadcast one gets
-                // it summed over the broadcast dims, which naive adds in double and omp in float: the
-                // reduce tolerance (rtol 1e-5, atol 1e-6 * sqrt(terms), docs/testing.md).
-                for (int side = 0; side < 2; side++) {
-                    const Shape& shape = side == 0 ? bc.a : bc.b;
-                    if (shape == out) {
-                        require_identical(grad[0][side], grad[1][side]);
-                    } else {
-                        const double terms = double(shape_numel(out)) / double(shape_numel(shape));
-                        REQUIRE_THAT(values(grad[1][side]),
-                                     AllClose(values(grad[0][side])).rtol(1e-5).atol(1e-6 * std::sqrt(terms)));
-                    }
-                }
-            }
-            for (DType dt : kAllTypes) {
-                const Tensor xi = test::tie_values(bc.a, 33, la, dt), yi = test::tie_values(bc.b, 34, lb, dt);
-                require_parity([&] { return where(cfull, xi, yi); });
-            }
-        }
     }
 }
 

@@ -1,11 +1,11 @@
-// Image batch kernels (uint8 HWC data set -> augmented, normalised float NCHW): naive reference values,
-// omp-vs-naive parity.
+// Image batch kernels (uint8 HWC data set -> augmented, normalised float NCHW) on the CPU kernel sets:
+// naive reference values, the draw, and the frontend's argument errors.
 //
 // The reference is checked by hand on a tiny data set: seeds are searched whose draw (image_draw) gives a
-// chosen crop offset and flip, and the expected windows are written out as pixel values. The draw's
-// ranges are checked over many seeds, and omp must equal naive bit for bit on every shared case
-// (tests/support/image_cases.h), through the frontend and on the kernels into outputs that start as NaN.
-// Then the frontend's argument errors.
+// chosen crop offset and flip, and the expected windows are written out as pixel values; naive and omp
+// must both give them. The draw's ranges are checked over many seeds. Parity of every kernel set with
+// naive on the shared cases (tests/support/image_cases.h), through the frontend and on the kernels into
+// outputs that start as NaN, strided inputs and an empty batch: tests/ops/image.cpp.
 #include "support/catch.h"
 
 #include <cmath>
@@ -18,7 +18,6 @@
 #include "kernels/image.h"
 #include "support/compare.h"
 #include "support/image_cases.h"
-#include "support/unwritten.h"
 
 using namespace dyad;
 using test::same_bits;
@@ -247,74 +246,6 @@ TEST_CASE("image_draw: offsets cover [0, 2 pad], both flips occur, off when disa
         differ += a.dy != c.dy || a.dx != c.dx || a.flip != c.flip;
     }
     REQUIRE(differ > 32);
-}
-
-// ---------------------------------------------------------------------------- omp vs naive
-TEST_CASE("image_batch: omp equals naive bit for bit on every case", "[image][naive][omp]") {
-    for (const test::ImageCase& k : test::image_cases()) {
-        INFO("data set (" << k.count << ", " << k.h << ", " << k.w << ", " << k.c << "), batch " << k.batch << ", out "
-                          << k.aug.out_h << "x" << k.aug.out_w << ", pad " << k.aug.pad << ", crop " << k.aug.crop
-                          << ", flip " << k.aug.flip);
-        Tensor ref, out;
-        {
-            CpuKernelsGuard guard(CpuKernels::naive);
-            ref = run_image_batch(k);
-        }
-        {
-            CpuKernelsGuard guard(CpuKernels::omp);
-            NumThreadsGuard threads(3);  // more than one thread even on a small machine
-            out = run_image_batch(k);
-        }
-        const int64_t oh = k.aug.out_h ? k.aug.out_h : k.h, ow = k.aug.out_w ? k.aug.out_w : k.w;
-        REQUIRE(ref.shape() == Shape{k.batch, k.c, oh, ow});
-        REQUIRE(same_bits(out.to_vector<float>(), ref.to_vector<float>()));
-        // The normalised values of real pixels and padding only: no garbage, nothing non-finite.
-        REQUIRE(all_finite(ref));
-    }
-}
-
-TEST_CASE("image_batch kernels write every output element: omp equals naive into NaN", "[image][naive][omp]") {
-    for (const test::ImageCase& k : test::image_cases()) {
-        INFO("data set (" << k.count << ", " << k.h << ", " << k.w << ", " << k.c << "), batch " << k.batch << ", pad "
-                          << k.aug.pad << ", crop " << k.aug.crop << ", flip " << k.aug.flip);
-        const ImageBatchShape s = test::image_kernel_shape(k);
-        const Tensor images = test::image_data(k), idx = test::image_indices(k);
-        const std::vector<float> mean = test::image_mean(k.c), inv_std = test::image_inv_std(k.c);
-        const int64_t n = s.batch * s.c * s.out_h * s.out_w;
-        std::vector<float> ref = test::nan_filled<float>(n), out = test::nan_filled<float>(n);
-        naive::image_batch(s, ref.data(), images.data<uint8_t>(), idx.data<int32_t>(), mean.data(), inv_std.data(),
-                           k.seed);
-        {
-            NumThreadsGuard threads(3);
-            omp::image_batch(s, out.data(), images.data<uint8_t>(), idx.data<int32_t>(), mean.data(), inv_std.data(),
-                             k.seed);
-        }
-        REQUIRE(test::count_nan(ref) == 0);
-        REQUIRE(same_bits(out, ref));
-    }
-}
-
-TEST_CASE("image_batch: strided images and indices, empty batch", "[image][naive][omp]") {
-    const test::ImageCase k = {6, 7, 9, 3, 11, {8, 8, 2, true, true}, 21};
-    const Tensor images = test::image_data(k), idx = test::image_indices(k);
-    // Every other image of a data set twice as large, and every other index of a list twice as long.
-    const Tensor wide = Tensor::zeros({2 * k.count, k.h, k.w, k.c}, DType::uint8);
-    Tensor images_view = wide.slice(0, 0, 2 * k.count, 2);
-    images_view.copy_(images);
-    Tensor idx_view = Tensor::zeros({2 * k.batch}, DType::int32).slice(0, 1, 2 * k.batch, 2);
-    idx_view.copy_(idx);
-    REQUIRE_FALSE(images_view.is_contiguous());
-    REQUIRE_FALSE(idx_view.is_contiguous());
-    const std::vector<float> mean = test::image_mean(3), std = test::image_std(3);
-    for (CpuKernels kset : kKernelSets) {
-        CpuKernelsGuard guard(kset);
-        INFO(cpu_kernels_name(kset));
-        const Tensor a = image_batch(images, idx, mean, std, k.aug, k.seed);
-        const Tensor b = image_batch(images_view, idx_view, mean, std, k.aug, k.seed);
-        REQUIRE(same_bits(a.to_vector<float>(), b.to_vector<float>()));
-        const Tensor empty = image_batch(images, Tensor::zeros({0}, DType::int32), mean, std, k.aug, k.seed);
-        REQUIRE(empty.shape() == Shape{0, 3, 8, 8});
-    }
 }
 
 // ---------------------------------------------------------------------------- errors

@@ -1,35 +1,28 @@
-// Index family (gather, index_select, topk): hand-checked values, repeated indices in backward, the tie and
-// NaN rules of topk against an independent reference, omp-vs-naive parity (exact) through the frontend and
-// on the kernels directly, float64 gradient checks, and errors (bad indices named with their position).
+// Index family (gather, index_select, topk) on the CPU kernel sets: hand-checked values in naive and omp,
+// repeated indices in backward, the tie and NaN rules of topk, float64 gradient checks, and errors (bad
+// indices named with their position). Parity of every kernel set with naive and with an independent topk
+// reference: tests/ops/index.cpp.
 #include "support/catch.h"
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
-#include <string>
 #include <vector>
 
 #include "dyad/dyad.h"
-#include "kernels/index.h"
 #include "support/compare.h"
-#include "support/elementwise_cases.h"  // same_layout_on
 #include "support/index_cases.h"
 #include "support/random.h"
-#include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
 using test::Layout;
 using test::make;
-using test::require_identical;
 using test::values;
 
 namespace {
 
 constexpr CpuKernels kKernelSets[] = {CpuKernels::naive, CpuKernels::omp};
 constexpr DType kIndexTypes[] = {DType::int32, DType::int64};
-constexpr Layout kLayouts[] = {Layout::contiguous, Layout::transposed, Layout::strided};
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
 
@@ -40,48 +33,6 @@ Tensor ints(const std::vector<int64_t>& v, const Shape& shape, DType dtype = DTy
 std::vector<int64_t> longs(const Tensor& t) {
     REQUIRE(t.dtype() == DType::int64);
     return t.contiguous().to_vector<int64_t>();
-}
-
-// fn under naive and under omp must give the same bytes.
-template <typename F>
-void require_parity(F fn) {
-    Tensor expected, actual;
-    {
-        CpuKernelsGuard k(CpuKernels::naive);
-        expected = fn();
-    }
-    {
-        CpuKernelsGuard k(CpuKernels::omp);
-        actual = fn();
-    }
-    require_identical(expected, actual);
-}
-
-// topk of every (o, :, i) row by an independent rule: a stable sort (ties keep position order) by "NaN
-// first, then larger" (largest) or "smaller first, NaN last".
-void reference_topk(const Tensor& x, int64_t k, int64_t dim, bool largest, std::vector<double>& vals,
-                    std::vector<int64_t>& idx) {
-    const std::vector<double> v = values(x);
-    const int64_t nd = x.dim(), d = dim < 0 ? dim + nd : dim;
-    int64_t outer = 1, reduce = 1, inner = 1;
-    for (int64_t q = 0; q < nd; q++) (q < d ? outer : q == d ? reduce : inner) *= x.size(q);
-    vals.assign(size_t(outer * k * inner), 0.0);
-    idx.assign(vals.size(), -1);
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i++) {
-            std::vector<int64_t> pos(static_cast<size_t>(reduce));
-            std::iota(pos.begin(), pos.end(), int64_t(0));
-            auto at = [&](int64_t r) { return v[size_t((o * reduce + r) * inner + i)]; };
-            std::stable_sort(pos.begin(), pos.end(), [&](int64_t a, int64_t b) {
-                const double va = at(a), vb = at(b);
-                if (largest) return (std::isnan(va) && !std::isnan(vb)) || va > vb;
-                return (!std::isnan(va) && std::isnan(vb)) || va < vb;
-            });
-            for (int64_t j = 0; j < k; j++) {
-                vals[size_t((o * k + j) * inner + i)] = at(pos[size_t(j)]);
-                idx[size_t((o * k + j) * inner + i)] = pos[size_t(j)];
-            }
-        }
 }
 
 }  // namespace
@@ -196,141 +147,6 @@ TEST_CASE("topk gradient goes to the selected positions", "[index][naive][omp]")
         Tensor y = make({2, 2, 2}, {3}, DType::float32).requires_grad_();
         sum(topk(y, 2, 0, false).values).backward();  // ties: the first two positions
         REQUIRE(values(y.grad()) == std::vector<double>{1, 1, 0});
-    }
-}
-
-// ---------------------------------------------------------------------------- parity and reference
-// Every result is a selected element, every gradient a sum in a fixed order: omp equals naive exactly.
-TEST_CASE("gather: omp equals naive on every case, layout and index dtype, forward and backward",
-          "[index][naive][omp]") {
-    for (const test::GatherCase& c : test::gather_cases()) {
-        const int64_t d = c.dim < 0 ? c.dim + int64_t(c.x.size()) : c.dim;
-        for (Layout layout : kLayouts) {
-            for (DType it : kIndexTypes) {
-                INFO("x " << shape_str(c.x) << " dim " << c.dim << " index " << shape_str(c.index) << " "
-                          << test::layout_name(layout) << " " << dtype_name(it));
-                const Tensor x = test::random_tensor(c.x, 60, layout);
-                const Tensor index = test::index_tensor(c.index, c.x[size_t(d)], 61, it);
-                const Tensor dy = test::random_tensor(c.index, 62);
-                require_parity([&] { return gather(x, c.dim, index); });
-                require_parity([&] {
-                    Tensor xl = x.detach().requires_grad_();
-                    gather(xl, c.dim, index).backward(dy);
-                    return xl.grad();
-                });
-                // Each output is the x element its index names.
-                const Tensor out = gather(x, c.dim, index);
-                const std::vector<double> xv = values(x), ov = values(out);
-                const std::vector<int64_t> iv = longs(index.to(DType::int64));
-                int64_t bad = 0;
-                for (int64_t p = 0; p < index.numel(); p++) {
-                    int64_t q = p, flat = 0, stride = 1;
-                    std::vector<int64_t> coord(c.x.size());
-                    for (size_t e = c.index.size(); e-- > 0;) coord[e] = q % c.index[e], q /= c.index[e];
-                    coord[size_t(d)] = iv[size_t(p)];
-                    for (size_t e = c.x.size(); e-- > 0;) flat += coord[e] * stride, stride *= c.x[e];
-                    bad += ov[size_t(p)] != xv[size_t(flat)];
-                }
-                REQUIRE(bad == 0);
-            }
-        }
-    }
-}
-
-TEST_CASE("index_select: omp equals naive on every case and layout, forward and backward", "[index][naive][omp]") {
-    for (const test::IndexSelectCase& c : test::index_select_cases()) {
-        const int64_t d = c.dim < 0 ? c.dim + int64_t(c.x.size()) : c.dim;
-        for (Layout layout : kLayouts) {
-            for (DType it : kIndexTypes) {
-                INFO("x " << shape_str(c.x) << " dim " << c.dim << " n " << c.n << " " << test::layout_name(layout)
-                          << " " << dtype_name(it));
-                const Tensor x = test::random_tensor(c.x, 63, layout);
-                const Tensor index = test::index_tensor({c.n}, c.x[size_t(d)], 64, it);
-                Shape out = c.x;
-                out[size_t(d)] = c.n;
-                const Tensor dy = test::random_tensor(out, 65);
-                require_parity([&] { return index_select(x, c.dim, index); });
-                require_parity([&] {
-                    Tensor xl = x.detach().requires_grad_();
-                    index_select(xl, c.dim, index).backward(dy);
-                    return xl.grad();
-                });
-                // Slice j of the result is slice index[j] of x.
-                const Tensor r = index_select(x, c.dim, index);
-                const std::vector<int64_t> iv = longs(index.to(DType::int64));
-                for (int64_t j = 0; j < std::min<int64_t>(c.n, 5); j++)
-                    require_identical(x.select(d, iv[size_t(j)]).contiguous(), r.select(d, j).contiguous());
-            }
-        }
-    }
-}
-
-TEST_CASE("gather kernels write every output and accumulate into dx: omp equals naive", "[index][naive][omp]") {
-    for (const test::GatherCase& c : test::gather_cases()) {
-        const int64_t d = c.dim < 0 ? c.dim + int64_t(c.x.size()) : c.dim;
-        INFO("x " << shape_str(c.x) << " dim " << c.dim << " index " << shape_str(c.index));
-        const Tensor x = test::random_tensor(c.x, 66, Layout::strided);
-        const Tensor index = test::index_tensor(c.index, c.x[size_t(d)], 67, DType::int64);
-        GatherShape s;
-        s.ndim = int(c.x.size());
-        s.dim = int(d);
-        s.x_dim_size = c.x[size_t(d)];
-        for (int q = 0; q < s.ndim; q++) {
-            s.size[q] = c.index[size_t(q)];
-            s.x_stride[q] = x.strides()[size_t(q)];
-            s.index_stride[q] = index.strides()[size_t(q)];
-        }
-        const int64_t n = index.numel();
-        std::vector<float> y[2] = {test::nan_filled<float>(n), test::nan_filled<float>(n)};
-        naive::gather_fwd<float>(y[0].data(), x.data<float>(), index.data<int64_t>(), s);
-        omp::gather_fwd(y[1].data(), x.data<float>(), index.data<int64_t>(), s);
-        REQUIRE(test::count_nan(y[0]) == 0);
-        REQUIRE(test::same_bits(y[0], y[1]));
-        // Backward into a contiguous dx holding values: what the kernels add is dy summed per target.
-        GatherShape b = s;
-        for (int q = s.ndim - 1, st = 1; q >= 0; q--) b.x_stride[q] = st, st *= int(c.x[size_t(q)]);
-        const std::vector<float> dy = test::random_tensor(c.index, 68).to_vector<float>();
-        const std::vector<float> dx0 = test::random_tensor(c.x, 69).to_vector<float>();
-        std::vector<float> dx[2] = {dx0, dx0}, fresh(dx0.size(), 0.0f);
-        naive::gather_bwd<float>(dx[0].data(), dy.data(), index.data<int64_t>(), b);
-        omp::gather_bwd(dx[1].data(), dy.data(), index.data<int64_t>(), b);
-        naive::gather_bwd<float>(fresh.data(), dy.data(), index.data<int64_t>(), b);
-        REQUIRE(test::same_bits(dx[0], dx[1]));
-        REQUIRE(test::added_to(dx[0], dx0, fresh));
-        double total = 0, expect = 0;
-        for (float v : fresh) total += double(v);
-        for (float v : dy) expect += double(v);
-        // Every dy lands somewhere: the totals agree up to the float rounding of the per-target sums (up to
-        // 77k unit-normal terms in all, each sum rounded to 2^-24 of its size: far below 1e-3).
-        REQUIRE(total == Approx(expect).margin(1e-3));
-    }
-}
-
-TEST_CASE("topk: both kernel sets equal an independent stable-sort reference on every case and data kind",
-          "[index][naive][omp]") {
-    for (const test::TopkCase& c : test::topk_cases()) {
-        for (test::TopkData kind : test::kTopkData) {
-            for (bool largest : {true, false}) {
-                INFO("x " << shape_str(c.x) << " k " << c.k << " dim " << c.dim << " " << test::topk_data_name(kind)
-                          << (largest ? " largest" : " smallest"));
-                const Tensor x = test::topk_data(c.x, kind, 70);
-                std::vector<double> rv;
-                std::vector<int64_t> ri;
-                reference_topk(x, c.k, c.dim, largest, rv, ri);
-                TopK t[2];
-                for (int set = 0; set < 2; set++) {
-                    CpuKernelsGuard guard(kKernelSets[set]);
-                    t[set] = topk(x, c.k, c.dim, largest);
-                }
-                require_identical(t[0].values, t[1].values);
-                require_identical(t[0].indices, t[1].indices);
-                REQUIRE(longs(t[0].indices) == ri);
-                REQUIRE_THAT(values(t[0].values), AllClose(rv));
-                // A strided view of the same values gives the same answer.
-                const Tensor xs = test::same_layout_on(x, Layout::strided, Device::cpu());
-                require_identical(t[0].indices, topk(xs, c.k, c.dim, largest).indices);
-            }
-        }
     }
 }
 

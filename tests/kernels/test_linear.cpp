@@ -1,6 +1,7 @@
-// linear: hand-checked values, agreement with the composite matmul(x, w.t()) + b (outputs and
-// gradients), 1-D and 3-D inputs, a transposed weight view, gradient accumulation, omp-vs-naive parity on
-// odd shapes and the reference CNN's classifier shapes, float64 gradient checks and argument errors.
+// linear on the CPU kernel sets: hand-checked values, agreement with the composite matmul(x, w.t()) + b
+// (outputs and gradients) on odd shapes, 1-D and 3-D inputs, a transposed weight view, gradient
+// accumulation, float64 gradient checks and argument errors. Parity of every kernel set with naive on the
+// reference CNN's classifier shapes: tests/ops/linear.cpp.
 #include "support/catch.h"
 
 #include <cmath>
@@ -112,24 +113,6 @@ TEST_CASE("linear equals matmul(x, w.t()) + b, outputs and gradients", "[linear]
         }
         seed += 4;
     }
-}
-
-TEST_CASE("linear: omp matches naive on the reference CNN's classifier", "[linear][naive][omp]") {
-    // x (16, 8192) @ w (256, 8192)^T: the first classifier layer at batch 16 (k = 8192 is the long sum).
-    // The weight is scaled by 1/sqrt(in) as a layer's initialisation would: outputs of order 1, so the
-    // float rounding of naive's sequential dot product stays within the GEMM tolerance.
-    const Tensor x = test::random_tensor({16, 8192}, 20);
-    const Tensor w = (test::random_tensor({256, 8192}, 21) * (1.0 / std::sqrt(8192.0))).detach();
-    const Tensor b = test::random_tensor({256}, 22), dy = test::random_tensor({16, 256}, 23);
-    Grads g[2];
-    for (int i = 0; i < 2; i++) {
-        CpuKernelsGuard guard(kBothSets[i]);
-        g[i] = run(fused, x, w, b, dy);
-    }
-    REQUIRE_THAT(values(g[1].y), AllClose(values(g[0].y)).rtol(1e-5).atol(gemm_atol(8192)));
-    REQUIRE_THAT(values(g[1].dx), AllClose(values(g[0].dx)).rtol(1e-5).atol(gemm_atol(256)));
-    REQUIRE_THAT(values(g[1].dw), AllClose(values(g[0].dw)).rtol(1e-5).atol(gemm_atol(16)));
-    REQUIRE_THAT(values(g[1].db), AllClose(values(g[0].db)).rtol(1e-5).atol(gemm_atol(16)));
 }
 
 TEST_CASE("linear with a 3-D input equals linear of the flattened rows", "[linear][naive][omp]") {

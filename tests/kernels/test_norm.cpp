@@ -1,7 +1,9 @@
-// Batch normalisation (batch_norm2d): hand-checked outputs and running statistics (momentum, unbiased
-// variance), eval mode, omp-vs-naive parity on the kernels for odd shapes (with a large mean offset for
-// the accuracy of the statistics), accumulation of the backward kernel, float64 gradient checks in
-// training and eval mode with and without the affine transform, and argument errors.
+// Batch normalisation (batch_norm2d) on the CPU kernel sets: hand-checked outputs and running statistics
+// (momentum, unbiased variance) in float32 and float64, eval mode, the hand-checked training gradient and
+// its accumulation, omp's results for any thread count, float64 gradient checks in training and eval mode
+// with and without the affine transform, and argument errors. Parity of every kernel set with naive and
+// the float64 reference (the kernels on odd shapes with a large mean offset, the frontend):
+// tests/ops/norm.cpp.
 #include "support/catch.h"
 
 #include <cmath>
@@ -10,13 +12,11 @@
 #include "dyad/dyad.h"
 #include "kernels/norm.h"
 #include "support/compare.h"
-#include "support/norm_cases.h"
 #include "support/random.h"
 #include "support/unwritten.h"
 
 using namespace dyad;
 using test::AllClose;
-using test::BnCase;
 using test::count_nan;
 using test::nan_filled;
 using test::values;
@@ -35,8 +35,6 @@ std::vector<float> random_floats(int64_t n, uint64_t seed, float scale = 1.0f, f
     for (float& e : v) e = e * scale + offset;
     return v;
 }
-
-std::vector<double> as_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 
 // x (2, 2, 1, 2): channel 0 holds {1, 2, 3, 6} (mean 3, biased variance 3.5, unbiased 14/3), channel 1
 // holds {0, 0, 4, 4} (mean 2, biased variance 4, unbiased 16/3).
@@ -159,126 +157,7 @@ TEST_CASE("batch_norm2d training gradient: hand-checked, and it accumulates", "[
     }
 }
 
-// ---------------------------------------------------------------------------- omp vs naive
-// The omp kernels add per-channel sums in float lanes flushed into double every 1024 elements; naive
-// adds everything in double. Both are compared with naive<double> on the same float inputs. Tolerances:
-// the mean to rtol 1e-6 / atol 1e-6 (float rounding of the result itself is 6e-8 relative), invstd to
-// rtol 1e-5 (the variance is a sum of squares: rounding grows with the run length of 64 per lane), the
-// running statistics likewise; y and dx are float expressions of those: rtol/atol 1e-5; dgamma and dbeta
-// are sums over the channel: atol 1e-6 * sqrt(count), as for the reduce kernels. The forward outputs (y
-// and the saved statistics) start as NaN, so an element no kernel writes fails; the backward gradients
-// start with values, and the kernel must add to them.
-TEST_CASE("batch_norm kernels: omp matches naive and the float64 reference", "[batchnorm][naive][omp]") {
-    uint64_t seed = 1;
-    for (const BnCase& bc : test::bn_cases()) {
-        for (float offset : {0.0f, 50.0f}) {
-            for (bool affine : {true, false}) {
-                BatchNormShape s;
-                s.n = bc.n, s.c = bc.c, s.hw = bc.hw;
-                const int64_t count = s.n * s.hw, numel = s.n * s.c * s.hw;
-                INFO("(n, c, hw) = (" << s.n << ", " << s.c << ", " << s.hw << ") offset " << offset << " affine "
-                                      << affine);
-                const std::vector<float> x = random_floats(numel, seed++, 2.0f, offset);
-                const std::vector<float> gamma = random_floats(s.c, seed++, 0.5f, 1.0f);
-                const std::vector<float> beta = random_floats(s.c, seed++);
-                const std::vector<float> rm0 = random_floats(s.c, seed++);
-                std::vector<float> rv0 = random_floats(s.c, seed++);
-                for (float& v : rv0) v = v * v + 0.5f;
-                const float* g = affine ? gamma.data() : nullptr;
-                const float* b = affine ? beta.data() : nullptr;
-                const std::vector<double> xd = as_double(x), gd = as_double(gamma), bd = as_double(beta);
-
-                // Training forward.
-                std::vector<float> y[2], mean[2], invstd[2], rm[2] = {rm0, rm0}, rv[2] = {rv0, rv0};
-                for (int i = 0; i < 2; i++) {
-                    y[i] = nan_filled<float>(numel);
-                    mean[i] = nan_filled<float>(s.c);
-                    invstd[i] = nan_filled<float>(s.c);
-                }
-                naive::batch_norm_fwd_train(s, y[0].data(), mean[0].data(), invstd[0].data(), rm[0].data(),
-                                            rv[0].data(), x.data(), g, b, 0.1f, 1e-5f);
-                omp::batch_norm_fwd_train(s, y[1].data(), mean[1].data(), invstd[1].data(), rm[1].data(), rv[1].data(),
-                                          x.data(), g, b, 0.1f, 1e-5f);
-                std::vector<double> yd = nan_filled<double>(numel), md = nan_filled<double>(s.c),
-                                    isd = nan_filled<double>(s.c);
-                std::vector<double> rmd = as_double(rm0), rvd = as_double(rv0);
-                naive::batch_norm_fwd_train(s, yd.data(), md.data(), isd.data(), rmd.data(), rvd.data(), xd.data(),
-                                            affine ? gd.data() : nullptr, affine ? bd.data() : nullptr, 0.1, 1e-5);
-                for (int i = 0; i < 2; i++) {
-                    INFO((i ? "omp" : "naive") << " vs float64");
-                    REQUIRE_THAT(as_double(mean[i]), AllClose(md).rtol(1e-6).atol(1e-6));
-                    REQUIRE_THAT(as_double(invstd[i]), AllClose(isd).rtol(1e-5));
-                    REQUIRE_THAT(as_double(rm[i]), AllClose(rmd).rtol(1e-5).atol(1e-6));
-                    REQUIRE_THAT(as_double(rv[i]), AllClose(rvd).rtol(1e-5).atol(1e-6));
-                    REQUIRE_THAT(as_double(y[i]), AllClose(yd).rtol(1e-5).atol(1e-5));
-                }
-                REQUIRE_THAT(y[1], AllClose(y[0]).rtol(1e-5).atol(1e-5));
-                REQUIRE(count_nan(yd) + count_nan(md) + count_nan(isd) == 0);
-                REQUIRE(count_nan(y[0]) + count_nan(mean[0]) + count_nan(invstd[0]) == 0);
-
-                // Eval forward.
-                for (int i = 0; i < 2; i++) y[i] = nan_filled<float>(numel);
-                naive::batch_norm_fwd_eval(s, y[0].data(), x.data(), rm0.data(), rv0.data(), g, b, 1e-5f);
-                omp::batch_norm_fwd_eval(s, y[1].data(), x.data(), rm0.data(), rv0.data(), g, b, 1e-5f);
-                REQUIRE_THAT(y[1], AllClose(y[0]).rtol(1e-6).atol(1e-6));
-                REQUIRE(count_nan(y[0]) == 0);
-
-                // Backward, training and eval, into buffers that already hold values (they must add).
-                const std::vector<float> dy = random_floats(numel, seed++);
-                const std::vector<float> dx0 = random_floats(numel, seed++), dg0 = random_floats(s.c, seed++),
-                                         db0 = random_floats(s.c, seed++);
-                const std::vector<double> dyd = as_double(dy);
-                for (bool training : {true, false}) {
-                    INFO("backward, training " << training);
-                    // The statistics: the saved batch ones, or those of the running statistics.
-                    std::vector<float> sm = mean[0], si = invstd[0];
-                    if (!training)
-                        for (int64_t c = 0; c < s.c; c++) {
-                            sm[size_t(c)] = rm0[size_t(c)];
-                            si[size_t(c)] = float(1.0 / std::sqrt(double(rv0[size_t(c)]) + 1e-5));
-                        }
-                    std::vector<float> dx[2] = {dx0, dx0}, dg[2] = {dg0, dg0}, db[2] = {db0, db0};
-                    naive::batch_norm_bwd(s, training, dx[0].data(), affine ? dg[0].data() : nullptr,
-                                          affine ? db[0].data() : nullptr, dy.data(), x.data(), sm.data(), si.data(),
-                                          g);
-                    omp::batch_norm_bwd(s, training, dx[1].data(), affine ? dg[1].data() : nullptr,
-                                        affine ? db[1].data() : nullptr, dy.data(), x.data(), sm.data(), si.data(), g);
-                    // The float64 reference into zeros, added to the initial values.
-                    std::vector<double> rdx(static_cast<size_t>(numel), 0.0), rdg(size_t(s.c), 0.0),
-                        rdb(size_t(s.c), 0.0);
-                    const std::vector<double> smd = as_double(sm), sid = as_double(si);
-                    naive::batch_norm_bwd(s, training, rdx.data(), rdg.data(), rdb.data(), dyd.data(), xd.data(),
-                                          smd.data(), sid.data(), affine ? gd.data() : nullptr);
-                    for (size_t i = 0; i < rdx.size(); i++) rdx[i] += double(dx0[i]);
-                    for (size_t i = 0; i < rdg.size(); i++) rdg[i] += double(dg0[i]), rdb[i] += double(db0[i]);
-                    const double sum_atol = 1e-6 * std::sqrt(double(count));
-                    for (int i = 0; i < 2; i++) {
-                        INFO((i ? "omp" : "naive") << " vs float64");
-                        REQUIRE_THAT(as_double(dx[i]), AllClose(rdx).rtol(1e-5).atol(1e-5));
-                        if (affine) {
-                            REQUIRE_THAT(as_double(dg[i]), AllClose(rdg).rtol(1e-5).atol(sum_atol));
-                            REQUIRE_THAT(as_double(db[i]), AllClose(rdb).rtol(1e-5).atol(sum_atol));
-                        } else {
-                            REQUIRE(dg[i] == dg0);  // null pointers: nothing written
-                            REQUIRE(db[i] == db0);
-                        }
-                    }
-                    // dx alone (dgamma and dbeta not needed), and dgamma alone.
-                    std::vector<float> dx_only = dx0, dg_only = dg0;
-                    omp::batch_norm_bwd(s, training, dx_only.data(), nullptr, nullptr, dy.data(), x.data(), sm.data(),
-                                        si.data(), g);
-                    REQUIRE(dx_only == dx[1]);
-                    if (affine) {
-                        omp::batch_norm_bwd(s, training, nullptr, dg_only.data(), nullptr, dy.data(), x.data(),
-                                            sm.data(), si.data(), g);
-                        REQUIRE(dg_only == dg[1]);
-                    }
-                }
-            }
-        }
-    }
-}
-
+// ---------------------------------------------------------------------------- omp
 TEST_CASE("omp batch_norm kernels give the same bits for any thread count", "[batchnorm][omp]") {
     // Threads take whole channels: the summation order does not depend on the thread count.
     BatchNormShape s;
@@ -304,30 +183,6 @@ TEST_CASE("omp batch_norm kernels give the same bits for any thread count", "[ba
     REQUIRE(dx[0] == dx[1]);
     REQUIRE(dg[0] == dg[1]);
     REQUIRE(db[0] == db[1]);
-}
-
-TEST_CASE("batch_norm2d frontend: omp matches naive, outputs and gradients", "[batchnorm][naive][omp]") {
-    const Tensor x = test::random_tensor({5, 7, 9, 3}, 500, test::Layout::transposed);
-    const Tensor w = test::random_tensor({7}, 501), b = test::random_tensor({7}, 502);
-    const Tensor dy = test::random_tensor({5, 7, 9, 3}, 503);
-    for (bool training : {true, false}) {
-        INFO("training " << training);
-        Tensor y[2], gx[2], gw[2], gb[2], rm[2], rv[2];
-        for (int i = 0; i < 2; i++) {
-            CpuKernelsGuard guard(kBothSets[i]);
-            rm[i] = Tensor::full({7}, 0.5), rv[i] = Tensor::full({7}, 2.0);
-            Tensor xl = x.detach().requires_grad_(), wl = w.detach().requires_grad_(), bl = b.detach().requires_grad_();
-            y[i] = batch_norm2d(xl, rm[i], rv[i], wl, bl, training);
-            y[i].backward(dy);
-            gx[i] = xl.grad(), gw[i] = wl.grad(), gb[i] = bl.grad();
-        }
-        REQUIRE_THAT(values(y[1]), AllClose(values(y[0])).rtol(1e-5).atol(1e-5));
-        REQUIRE_THAT(values(gx[1]), AllClose(values(gx[0])).rtol(1e-5).atol(1e-5));
-        REQUIRE_THAT(values(gw[1]), AllClose(values(gw[0])).rtol(1e-5).atol(1e-4));
-        REQUIRE_THAT(values(gb[1]), AllClose(values(gb[0])).rtol(1e-5).atol(1e-4));
-        REQUIRE_THAT(values(rm[1]), AllClose(values(rm[0])).rtol(1e-5).atol(1e-6));
-        REQUIRE_THAT(values(rv[1]), AllClose(values(rv[0])).rtol(1e-5).atol(1e-6));
-    }
 }
 
 // ---------------------------------------------------------------------------- gradients

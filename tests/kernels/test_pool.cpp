@@ -1,38 +1,26 @@
-// Pooling (max_pool2d, avg_pool2d, adaptive_avg_pool2d, and the fused relu_max_pool2d): hand-checked
-// values, the tie, NaN and padding conventions of max pooling, the fused op equal to max_pool2d(relu(x))
-// bit for bit, omp-vs-naive parity on the kernels for odd, non-square shapes and many window settings,
-// accumulation of the backward kernels, float64 gradient checks, and argument errors.
+// Pooling (max_pool2d, avg_pool2d, adaptive_avg_pool2d, and the fused relu_max_pool2d) on the CPU kernel
+// sets: hand-checked values in float32 and float64, the tie, NaN and padding conventions of max pooling,
+// the reference's fused op equal to max_pool2d(relu(x)) bit for bit, float64 gradient checks, and argument
+// errors. Parity of every kernel set with naive (kernels and frontends, accumulation of the backward
+// kernels): tests/ops/pool.cpp.
 #include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
-#include <utility>
 #include <vector>
 
 #include "dyad/dyad.h"
-#include "kernels/activation.h"
-#include "kernels/pool.h"
 #include "support/compare.h"
 #include "support/pool_cases.h"
 #include "support/random.h"
-#include "support/unwritten.h"
 
 using namespace dyad;
-using test::adaptive_cases;
-using test::AdaptiveCase;
 using test::AllClose;
-using test::count_nan;
-using test::kUnwrittenIndex;
-using test::nan_filled;
-using test::same_bits;
-using test::tied_values;
 using test::values;
 using test::window_cases;
-using test::window_shape;
 using test::WindowCase;
 
 namespace {
@@ -44,10 +32,6 @@ const float kInf = std::numeric_limits<float>::infinity();
 Tensor arange_shaped(const Shape& shape, DType dt = DType::float32) {
     return Tensor::arange(0, double(shape_numel(shape))).reshape(shape).to(dt);
 }
-
-std::vector<float> random_floats(int64_t n, uint64_t seed) { return test::random_tensor({n}, seed).to_vector<float>(); }
-
-std::vector<double> as_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 
 // Gradient of sum(w * f(x)) w.r.t. x for float tensors, through the frontend.
 Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, const Tensor& w) {
@@ -197,269 +181,30 @@ TEST_CASE("relu_max_pool2d keeps relu's signed zeros and max pooling's first max
     }
 }
 
-// The definition, through the public API: values and the gradient of a weighted sum equal those of
-// max_pool2d(relu(x)) bit for bit, on every window case, on tied data with NaN, -inf and -0.0.
-TEST_CASE("relu_max_pool2d equals max_pool2d of relu bit for bit, values and gradients", "[pool][naive][omp]") {
+// The definition, through the public API on the naive kernels (the reference of every set) in float32
+// and float64 (which every CPU set runs on naive): values and the gradient of a weighted sum equal those
+// of max_pool2d(relu(x)) bit for bit, on every window case, on tied data with NaN, -inf and -0.0. The
+// same on every kernel set, and each set against naive: tests/ops/pool.cpp.
+TEST_CASE("relu_max_pool2d equals max_pool2d of relu bit for bit, values and gradients", "[pool][naive]") {
     uint64_t seed = 70;
-    for (CpuKernels k : kBothSets) {
-        for (DType dt : {DType::float32, DType::float64}) {
-            CpuKernelsGuard guard(k);
-            for (const WindowCase& c : window_cases()) {
-                for (bool specials : {false, true}) {
-                    INFO(cpu_kernels_name(k) << " " << dtype_name(dt) << " x " << shape_str(c.x) << " k (" << c.k.h
-                                             << ", " << c.k.w << ") stride (" << c.s.h << ", " << c.s.w << ") pad ("
-                                             << c.p.h << ", " << c.p.w << ") specials " << specials);
-                    const Tensor x =
-                        Tensor::from_vector(test::signed_zero_tied_values(shape_numel(c.x), seed++, specials), c.x)
-                            .to(dt);
-                    auto fused = [&](const Tensor& t) { return relu_max_pool2d(t, c.k, c.s, c.p); };
-                    auto pair = [&](const Tensor& t) { return max_pool2d(relu(t), c.k, c.s, c.p); };
-                    const Tensor y_ref = pair(x);
-                    const Tensor w = test::random_tensor(y_ref.shape(), seed++, test::Layout::contiguous, dt);
-                    const Tensor y = fused(x);
-                    test::require_identical(y_ref, y);
-                    test::require_identical(grad_of(pair, x, w), grad_of(fused, x, w));
-                }
+    CpuKernelsGuard guard(CpuKernels::naive);
+    for (DType dt : {DType::float32, DType::float64}) {
+        for (const WindowCase& c : window_cases()) {
+            for (bool specials : {false, true}) {
+                INFO(dtype_name(dt) << " x " << shape_str(c.x) << " k (" << c.k.h << ", " << c.k.w << ") stride ("
+                                    << c.s.h << ", " << c.s.w << ") pad (" << c.p.h << ", " << c.p.w << ") specials "
+                                    << specials);
+                const Tensor x =
+                    Tensor::from_vector(test::signed_zero_tied_values(shape_numel(c.x), seed++, specials), c.x).to(dt);
+                auto fused = [&](const Tensor& t) { return relu_max_pool2d(t, c.k, c.s, c.p); };
+                auto pair = [&](const Tensor& t) { return max_pool2d(relu(t), c.k, c.s, c.p); };
+                const Tensor y_ref = pair(x);
+                const Tensor w = test::random_tensor(y_ref.shape(), seed++, test::Layout::contiguous, dt);
+                const Tensor y = fused(x);
+                test::require_identical(y_ref, y);
+                test::require_identical(grad_of(pair, x, w), grad_of(fused, x, w));
             }
         }
-    }
-}
-
-// ---------------------------------------------------------------------------- omp vs naive
-// Max pooling picks elements and every backward kernel adds the same float expressions in the same
-// order: exact (bits). The average forwards add in double (naive) or float (omp): windows of at most 20
-// N(0, 1) values round to within rtol 1e-6 / atol 1e-6 of each other. Forward outputs start as NaN
-// (indices as -1), so an element no kernel writes fails; backward gradients start with values, and the
-// kernels must add to them.
-TEST_CASE("max_pool2d kernels: omp equals naive exactly, ties and NaN included", "[pool][naive][omp]") {
-    uint64_t seed = 1;
-    for (const WindowCase& c : window_cases()) {
-        for (bool specials : {false, true}) {
-            const Pool2dShape s = window_shape(c);
-            INFO("x " << shape_str(c.x) << " k (" << s.kh << ", " << s.kw << ") stride (" << s.stride_h << ", "
-                      << s.stride_w << ") pad (" << s.pad_h << ", " << s.pad_w << ") specials " << specials);
-            const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
-            const std::vector<float> x = tied_values(nx, seed++, specials);
-            std::vector<float> y0 = nan_filled<float>(ny), y1 = nan_filled<float>(ny);
-            std::vector<int32_t> i0(static_cast<size_t>(ny), kUnwrittenIndex),
-                i1(static_cast<size_t>(ny), kUnwrittenIndex);
-            naive::max_pool2d_fwd(s, y0.data(), i0.data(), x.data());
-            omp::max_pool2d_fwd(s, y1.data(), i1.data(), x.data());
-            REQUIRE(same_bits(y0, y1));
-            REQUIRE(i0 == i1);
-            if (!specials) REQUIRE(count_nan(y0) == 0);  // with specials, the scan below checks every index
-            // The index is the first maximum (or first NaN) of its window: check against a direct scan.
-            for (int64_t o = 0; o < ny; o++) {
-                const int64_t plane = o / (s.p * s.q), i = o / s.q % s.p, j = o % s.q;
-                const float* xp = x.data() + plane * s.h * s.w;
-                int64_t first = -1;
-                for (int64_t r = i * s.stride_h - s.pad_h; r < i * s.stride_h - s.pad_h + s.kh; r++)
-                    for (int64_t q = j * s.stride_w - s.pad_w; q < j * s.stride_w - s.pad_w + s.kw; q++) {
-                        if (r < 0 || r >= s.h || q < 0 || q >= s.w) continue;
-                        const float v = xp[r * s.w + q];
-                        if (first < 0) {
-                            first = r * s.w + q;
-                        } else if (!std::isnan(xp[first]) && (std::isnan(v) || v > xp[first])) {
-                            first = r * s.w + q;
-                        }
-                    }
-                REQUIRE(i0[size_t(o)] == first);
-            }
-            // Backward into a gradient that already holds values: it must add.
-            const std::vector<float> dy = random_floats(ny, seed++);
-            const std::vector<float> dx_init = random_floats(nx, seed++);
-            std::vector<float> dx0 = dx_init, dx1 = dx_init;
-            naive::max_pool2d_bwd(s, dx0.data(), dy.data(), i0.data());
-            omp::max_pool2d_bwd(s, dx1.data(), dy.data(), i0.data());
-            REQUIRE(same_bits(dx0, dx1));
-            std::vector<double> expect = as_double(dx_init);
-            for (int64_t o = 0; o < ny; o++)
-                expect[size_t(o / (s.p * s.q) * s.h * s.w + i0[size_t(o)])] += double(dy[size_t(o)]);
-            REQUIRE_THAT(as_double(dx0), AllClose(expect).rtol(1e-6).atol(1e-6));
-        }
-    }
-}
-
-TEST_CASE("max pool kernels without positions (inference) write the same maxima", "[pool][naive][omp]") {
-    uint64_t seed = 200;
-    for (const WindowCase& c : window_cases()) {
-        const Pool2dShape s = window_shape(c);
-        INFO("x " << shape_str(c.x) << " k (" << s.kh << ", " << s.kw << ") stride (" << s.stride_h << ", "
-                  << s.stride_w << ")");
-        const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
-        const std::vector<float> x = tied_values(nx, seed++, true);
-        std::vector<int32_t> idx(static_cast<size_t>(ny));
-        for (bool relu : {false, true}) {
-            std::vector<float> with = nan_filled<float>(ny), n0 = nan_filled<float>(ny), o0 = nan_filled<float>(ny);
-            if (relu) {
-                naive::relu_max_pool2d_fwd(s, with.data(), idx.data(), x.data());
-                naive::relu_max_pool2d_fwd<float>(s, n0.data(), nullptr, x.data());
-                omp::relu_max_pool2d_fwd(s, o0.data(), nullptr, x.data());
-            } else {
-                naive::max_pool2d_fwd(s, with.data(), idx.data(), x.data());
-                naive::max_pool2d_fwd<float>(s, n0.data(), nullptr, x.data());
-                omp::max_pool2d_fwd(s, o0.data(), nullptr, x.data());
-            }
-            REQUIRE(same_bits(with, n0));
-            REQUIRE(same_bits(with, o0));
-        }
-    }
-}
-
-// The fused relu + max pool against its definition at the kernel level: naive's fused forward equals
-// naive's max pool of naive's relu (values bit for bit, indices equal), omp equals naive exactly, and the
-// fused backward equals max_pool2d_bwd then relu_bwd when both start from zeros; into a gradient that
-// already holds values it adds. Tied data with NaN, -inf and -0.0.
-TEST_CASE("relu_max_pool2d kernels: equal max pool of relu, omp equals naive exactly", "[pool][naive][omp]") {
-    uint64_t seed = 50;
-    int64_t neg_zero = 0, pos_zero = 0, nan = 0, passed = 0;  // what the data reached, over every case
-    for (const WindowCase& c : window_cases()) {
-        for (bool specials : {false, true}) {
-            const Pool2dShape s = window_shape(c);
-            INFO("x " << shape_str(c.x) << " k (" << s.kh << ", " << s.kw << ") stride (" << s.stride_h << ", "
-                      << s.stride_w << ") pad (" << s.pad_h << ", " << s.pad_w << ") specials " << specials);
-            const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
-            const std::vector<float> x = test::signed_zero_tied_values(nx, seed++, specials);
-            // The definition: relu, then max pool.
-            std::vector<float> r = nan_filled<float>(nx), y_ref = nan_filled<float>(ny);
-            std::vector<int32_t> i_ref(static_cast<size_t>(ny), kUnwrittenIndex);
-            naive::relu_fwd(r.data(), x.data(), nx);
-            naive::max_pool2d_fwd(s, y_ref.data(), i_ref.data(), r.data());
-            // The fused kernels, outputs NaN-filled (indices -1).
-            std::vector<float> y0 = nan_filled<float>(ny), y1 = nan_filled<float>(ny);
-            std::vector<int32_t> i0(static_cast<size_t>(ny), kUnwrittenIndex),
-                i1(static_cast<size_t>(ny), kUnwrittenIndex);
-            naive::relu_max_pool2d_fwd(s, y0.data(), i0.data(), x.data());
-            omp::relu_max_pool2d_fwd(s, y1.data(), i1.data(), x.data());
-            REQUIRE(same_bits(y0, y_ref));
-            REQUIRE(i0 == i_ref);
-            REQUIRE(same_bits(y1, y0));
-            REQUIRE(i1 == i0);
-            if (!specials) REQUIRE(count_nan(y0) == 0);
-            REQUIRE(std::all_of(i0.begin(), i0.end(), [](int32_t i) { return i >= 0; }));
-            // Where the output is > 0, the index is max_pool2d's own index on x.
-            std::vector<float> ym = nan_filled<float>(ny);
-            std::vector<int32_t> im(static_cast<size_t>(ny), kUnwrittenIndex);
-            naive::max_pool2d_fwd(s, ym.data(), im.data(), x.data());
-            for (size_t o = 0; o < size_t(ny); o++) {
-                if (y0[o] > 0) {
-                    REQUIRE(i0[o] == im[o]);
-                    passed++;
-                }
-                neg_zero += y0[o] == 0 && std::signbit(y0[o]) ? 1 : 0;
-                pos_zero += y0[o] == 0 && !std::signbit(y0[o]) ? 1 : 0;
-                nan += std::isnan(y0[o]) ? 1 : 0;
-            }
-
-            // Backward from zeros: the composition's gradient, bit for bit.
-            const std::vector<float> dy = random_floats(ny, seed++);
-            std::vector<float> g(static_cast<size_t>(nx), 0.0f), dx_ref(static_cast<size_t>(nx), 0.0f);
-            naive::max_pool2d_bwd(s, g.data(), dy.data(), i_ref.data());
-            naive::relu_bwd(dx_ref.data(), g.data(), x.data(), nx);
-            std::vector<float> dz0(static_cast<size_t>(nx), 0.0f), dz1 = dz0;
-            naive::relu_max_pool2d_bwd(s, dz0.data(), dy.data(), i0.data(), y0.data());
-            omp::relu_max_pool2d_bwd(s, dz1.data(), dy.data(), i0.data(), y0.data());
-            REQUIRE(same_bits(dz0, dx_ref));
-            REQUIRE(same_bits(dz1, dz0));
-            // Backward into a gradient that already holds values: it must add, the same on both sets.
-            const std::vector<float> dx_init = random_floats(nx, seed++);
-            std::vector<float> dx0 = dx_init, dx1 = dx_init;
-            naive::relu_max_pool2d_bwd(s, dx0.data(), dy.data(), i0.data(), y0.data());
-            omp::relu_max_pool2d_bwd(s, dx1.data(), dy.data(), i0.data(), y0.data());
-            REQUIRE(same_bits(dx0, dx1));
-            REQUIRE(test::added_to(dx0, dx_init, dz0));
-        }
-    }
-    // The data reached every kind of output: positive (gradient passed), +0, -0 and NaN.
-    REQUIRE(passed > 0);
-    REQUIRE(pos_zero > 0);
-    REQUIRE(neg_zero > 0);
-    REQUIRE(nan > 0);
-}
-
-TEST_CASE("avg_pool2d kernels: omp matches naive, backward exactly", "[pool][naive][omp]") {
-    uint64_t seed = 100;
-    for (const WindowCase& c : window_cases()) {
-        const Pool2dShape s = window_shape(c);
-        INFO("x " << shape_str(c.x) << " k (" << s.kh << ", " << s.kw << ") stride (" << s.stride_h << ", "
-                  << s.stride_w << ") pad (" << s.pad_h << ", " << s.pad_w << ")");
-        const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
-        const std::vector<float> x = random_floats(nx, seed++);
-        std::vector<float> y0 = nan_filled<float>(ny), y1 = nan_filled<float>(ny);
-        naive::avg_pool2d_fwd(s, y0.data(), x.data());
-        omp::avg_pool2d_fwd(s, y1.data(), x.data());
-        REQUIRE_THAT(y1, AllClose(y0).rtol(1e-6).atol(1e-6));
-        // float64 naive as the reference for both.
-        std::vector<double> xd = as_double(x), yd = nan_filled<double>(ny);
-        naive::avg_pool2d_fwd(s, yd.data(), xd.data());
-        REQUIRE_THAT(as_double(y1), AllClose(yd).rtol(1e-6).atol(1e-6));
-        REQUIRE(count_nan(y0) == 0);
-        REQUIRE(count_nan(yd) == 0);
-
-        const std::vector<float> dy = random_floats(ny, seed++);
-        const std::vector<float> dx_init = random_floats(nx, seed++);
-        std::vector<float> dx0 = dx_init, dx1 = dx_init;
-        naive::avg_pool2d_bwd(s, dx0.data(), dy.data());
-        omp::avg_pool2d_bwd(s, dx1.data(), dy.data());
-        REQUIRE(same_bits(dx0, dx1));
-        // Accumulates: the result minus the initial values is the gradient into zeros.
-        std::vector<float> dz(static_cast<size_t>(nx), 0.0f);
-        naive::avg_pool2d_bwd(s, dz.data(), dy.data());
-        std::vector<double> sum_expect = as_double(dx_init);
-        for (size_t i = 0; i < sum_expect.size(); i++) sum_expect[i] += double(dz[i]);
-        REQUIRE_THAT(as_double(dx1), AllClose(sum_expect).rtol(1e-6).atol(1e-6));
-    }
-}
-
-TEST_CASE("adaptive_avg_pool2d kernels: omp matches naive, backward exactly", "[pool][naive][omp]") {
-    uint64_t seed = 200;
-    for (const AdaptiveCase& c : adaptive_cases()) {
-        Pool2dShape s;
-        s.n = c.x[0], s.c = c.x[1], s.h = c.x[2], s.w = c.x[3], s.p = c.out.h, s.q = c.out.w;
-        INFO("x " << shape_str(c.x) << " output (" << s.p << ", " << s.q << ")");
-        const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
-        const std::vector<float> x = random_floats(nx, seed++);
-        std::vector<float> y0 = nan_filled<float>(ny), y1 = nan_filled<float>(ny);
-        naive::adaptive_avg_pool2d_fwd(s, y0.data(), x.data());
-        omp::adaptive_avg_pool2d_fwd(s, y1.data(), x.data());
-        REQUIRE_THAT(y1, AllClose(y0).rtol(1e-6).atol(1e-6));
-        REQUIRE(count_nan(y0) == 0);
-
-        const std::vector<float> dy = random_floats(ny, seed++);
-        const std::vector<float> dx_init = random_floats(nx, seed++);
-        std::vector<float> dx0 = dx_init, dx1 = dx_init;
-        naive::adaptive_avg_pool2d_bwd(s, dx0.data(), dy.data());
-        omp::adaptive_avg_pool2d_bwd(s, dx1.data(), dy.data());
-        REQUIRE(same_bits(dx0, dx1));
-        std::vector<float> dz(static_cast<size_t>(nx), 0.0f);
-        naive::adaptive_avg_pool2d_bwd(s, dz.data(), dy.data());
-        std::vector<double> sum_expect = as_double(dx_init);
-        for (size_t i = 0; i < sum_expect.size(); i++) sum_expect[i] += double(dz[i]);
-        REQUIRE_THAT(as_double(dx1), AllClose(sum_expect).rtol(1e-6).atol(1e-6));
-    }
-}
-
-TEST_CASE("pooling frontends: omp matches naive on strided inputs", "[pool][naive][omp]") {
-    // A transposed (non-contiguous) input goes through contiguous() in the frontend.
-    const Tensor x = test::random_tensor({3, 5, 9, 11}, 300, test::Layout::transposed);
-    auto f_max = [](const Tensor& t) { return max_pool2d(t, {3, 2}, 2, 1); };
-    auto f_avg = [](const Tensor& t) { return avg_pool2d(t, {3, 2}, 2, 1); };
-    auto f_ada = [](const Tensor& t) { return adaptive_avg_pool2d(t, {4, 5}); };
-    auto f_rmax = [](const Tensor& t) { return relu_max_pool2d(t, {3, 2}, 2, 1); };
-    using Fn = std::function<Tensor(const Tensor&)>;
-    const std::pair<Fn, Shape> cases[] = {
-        {f_max, {3, 5, 5, 6}}, {f_avg, {3, 5, 5, 6}}, {f_ada, {3, 5, 4, 5}}, {f_rmax, {3, 5, 5, 6}}};
-    for (const auto& c : cases) {
-        const Tensor w = test::random_tensor(c.second, 301);
-        Tensor y[2], g[2];
-        for (int i = 0; i < 2; i++) {
-            CpuKernelsGuard guard(kBothSets[i]);
-            y[i] = c.first(x);
-            g[i] = grad_of(c.first, x, w);
-        }
-        REQUIRE(y[0].shape() == c.second);
-        REQUIRE_THAT(values(y[1]), AllClose(values(y[0])).rtol(1e-6).atol(1e-6));
-        REQUIRE(values(g[1]) == values(g[0]));
     }
 }
 

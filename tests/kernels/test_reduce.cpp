@@ -1,27 +1,24 @@
-// Reduce family (sum, mean, max, argmax, min, argmin): hand-checked values, the tie and NaN conventions, omp vs naive
-// parity through the frontend and on the kernels directly, float64 gradient checks, and errors.
+// Reduce family (sum, mean, max, argmax, min, argmin) on the CPU kernel sets: hand-checked values and the tie
+// and NaN conventions in naive and omp, omp's sums independent of the thread count, float64 gradient checks,
+// and errors. Parity of every kernel set with naive: tests/ops/reduce.cpp.
 #include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "dyad/dyad.h"
-#include "kernels/reduce.h"  // naive:: and omp:: kernels, ReduceShape
+#include "kernels/reduce.h"  // omp:: kernels, ReduceShape
 #include "support/compare.h"
 #include "support/random.h"
 #include "support/reduce_cases.h"
-#include "support/shapes.h"
 #include "support/unwritten.h"
 
 using namespace dyad;
-using test::AllClose;
 using test::count_nan;
-using test::kUnwrittenIndex;
 using test::Layout;
 using test::nan_filled;
 using test::same_bits;
@@ -248,171 +245,11 @@ TEST_CASE("max ties send the gradient to the first maximum, and NaN wins", "[red
     }
 }
 
-// ---------------------------------------------------------------------------- omp vs naive
-// Tolerance for float32 sums: the naive kernel accumulates in double and rounds once, the omp kernel adds
-// in float in a different order (lanes, runs, chunks). Its rounding errors behave like a random walk,
-// so they grow with about the square root of the number of elements added: atol 1e-6 * sqrt(reduce
-// length) covers results near 0, rtol 1e-5 the others. max and argmax pick an element: exact.
-TEST_CASE("omp matches naive on the shared shapes, every layout", "[reduce][omp]") {
-    uint64_t seed = 100;
-    int num_cases = 0;
-    for (const Shape& shape : test::unary_shapes()) {
-        const int64_t nd = int64_t(shape.size());
-        const std::vector<std::vector<int64_t>> dim_sets = test::reduce_dim_sets(nd);
-        for (Layout layout : {Layout::contiguous, Layout::transposed, Layout::strided}) {
-            const Tensor x = test::random_tensor(shape, seed++, layout);
-            for (size_t s = 0; s <= dim_sets.size(); s++) {
-                const bool over_all = s == dim_sets.size();
-                const std::vector<int64_t> dims = over_all ? std::vector<int64_t>{} : dim_sets[s];
-                const bool keepdim = s % 2 == 1;
-                INFO("shape " << shape_str(shape) << " " << test::layout_name(layout) << " dims "
-                              << (over_all ? std::string("all") : shape_str(dims)) << " keepdim " << keepdim);
-                num_cases++;
-
-                struct Results {
-                    std::vector<double> sum, mean, max, min;
-                    std::vector<float> sum_grad, max_grad, min_grad;
-                    std::vector<int32_t> argmax, argmin;
-                } r[2];
-                Tensor dy;
-                for (int set = 0; set < 2; set++) {
-                    CpuKernelsGuard guard(kBothSets[set]);
-                    Tensor xg = x.detach().requires_grad_();
-                    const Tensor ys = over_all ? sum(xg) : sum(xg, dims, keepdim);
-                    const Tensor ym = over_all ? mean(xg) : mean(xg, dims, keepdim);
-                    const Tensor yx = over_all ? max(xg) : max(xg, dims, keepdim);
-                    const Tensor yn = over_all ? min(xg) : min(xg, dims, keepdim);
-                    if (!dy.defined()) dy = test::random_tensor(ys.shape(), seed++);
-                    r[set].sum = values(ys);
-                    r[set].mean = values(ym);
-                    r[set].max = values(yx);
-                    r[set].min = values(yn);
-                    ys.backward(dy);
-                    r[set].sum_grad = xg.grad().contiguous().to_vector<float>();
-                    xg.zero_grad();
-                    yx.backward(dy);
-                    r[set].max_grad = xg.grad().contiguous().to_vector<float>();
-                    xg.zero_grad();
-                    yn.backward(dy);
-                    r[set].min_grad = xg.grad().contiguous().to_vector<float>();
-                    if (over_all) {
-                        r[set].argmax = indices(argmax(x));
-                        r[set].argmin = indices(argmin(x));
-                    } else if (dims.size() == 1) {
-                        r[set].argmax = indices(argmax(x, dims[0], keepdim));
-                        r[set].argmin = indices(argmin(x, dims[0], keepdim));
-                    }
-                }
-                const double n = double(x.numel()) / double(std::max<size_t>(1, r[0].sum.size()));
-                const double atol = 1e-6 * std::sqrt(n);
-                REQUIRE_THAT(r[1].sum, AllClose(r[0].sum).rtol(1e-5).atol(atol));
-                REQUIRE_THAT(r[1].mean, AllClose(r[0].mean).rtol(1e-5).atol(atol));
-                REQUIRE(r[1].max == r[0].max);
-                REQUIRE(r[1].argmax == r[0].argmax);
-                REQUIRE(r[1].min == r[0].min);
-                REQUIRE(r[1].argmin == r[0].argmin);
-                REQUIRE(same_bits(r[1].min_grad, r[0].min_grad));
-                // The backward kernels compute the same float expressions: exact. (mean's backward is
-                // sum_bwd with a scale; the kernel test below covers it.)
-                REQUIRE(same_bits(r[1].sum_grad, r[0].sum_grad));
-                REQUIRE(same_bits(r[1].max_grad, r[0].max_grad));
-            }
-        }
-    }
-    REQUIRE(num_cases == 162);  // 54 (shape, dims) pairs in 3 layouts
-}
-
-// The kernels directly, on shapes that reach every path of the omp kernels: short rows, long rows split
-// into chunks, inner widths below and above one block, reduce == 1. Data made to break them: many ties,
-// NaN in various places (including past the first chunk), infinities and signed zeros. Outputs start as
-// NaN (indices as -1): an element a kernel does not write cannot pass. The backward kernels accumulate, so
-// their dx starts with values.
-TEST_CASE("omp kernels match naive on crafted data", "[reduce][omp]") {
-    std::mt19937 gen(7);
-    for (const ReduceShape& s : test::crafted_reduce_shapes()) {
-        const size_t n = size_t(s.outer * s.reduce * s.inner), m = size_t(s.outer * s.inner);
-        for (test::ReduceData kind : test::kReduceData) {
-            INFO("shape (" << s.outer << ", " << s.reduce << ", " << s.inner << ") data "
-                           << test::reduce_data_name(kind));
-            std::normal_distribution<float> normal;
-            const std::vector<float> x = test::crafted_reduce_data(kind, n, gen, normal);
-            std::vector<float> y_naive = nan_filled<float>(int64_t(m)), y_omp = nan_filled<float>(int64_t(m));
-            std::vector<int32_t> i_naive(m, kUnwrittenIndex), i_omp(m, kUnwrittenIndex), i_only(m, kUnwrittenIndex);
-            naive::max_fwd<float>(y_naive.data(), i_naive.data(), x.data(), s);
-            omp::max_fwd(y_omp.data(), i_omp.data(), x.data(), s);
-            omp::max_fwd(nullptr, i_only.data(), x.data(), s);
-            REQUIRE(same_bits(y_omp, y_naive));
-            REQUIRE(i_omp == i_naive);
-            REQUIRE(i_only == i_naive);
-            // Every index is written (in [0, reduce)); a maximum is NaN only where its index points at a NaN.
-            int64_t bad = 0;
-            for (size_t j = 0; j < m; j++) {
-                const int32_t r = i_naive[j];
-                if (r < 0 || r >= s.reduce) {
-                    bad++;
-                    continue;
-                }
-                const size_t at = size_t((int64_t(j) / s.inner * s.reduce + r) * s.inner + int64_t(j) % s.inner);
-                bad += std::isnan(y_naive[j]) != std::isnan(x[at]);
-            }
-            REQUIRE(bad == 0);
-            // min_fwd: the same checks, and each index points at the minimum (or at a NaN).
-            std::vector<float> mn_naive = nan_filled<float>(int64_t(m)), mn_omp = nan_filled<float>(int64_t(m));
-            std::vector<int32_t> j_naive(m, kUnwrittenIndex), j_omp(m, kUnwrittenIndex), j_only(m, kUnwrittenIndex);
-            naive::min_fwd<float>(mn_naive.data(), j_naive.data(), x.data(), s);
-            omp::min_fwd(mn_omp.data(), j_omp.data(), x.data(), s);
-            omp::min_fwd(nullptr, j_only.data(), x.data(), s);
-            REQUIRE(same_bits(mn_omp, mn_naive));
-            REQUIRE(j_omp == j_naive);
-            REQUIRE(j_only == j_naive);
-            for (size_t j = 0; j < m; j++) {
-                const int32_t r = j_naive[j];
-                if (r < 0 || r >= s.reduce) {
-                    bad++;
-                    continue;
-                }
-                const size_t at = size_t((int64_t(j) / s.inner * s.reduce + r) * s.inner + int64_t(j) % s.inner);
-                bad += std::memcmp(&mn_naive[j], &x[at], sizeof(float)) != 0;  // the value at the index, bit for bit
-                bad += !std::isnan(mn_naive[j]) && mn_naive[j] > y_naive[j];
-            }
-            REQUIRE(bad == 0);
-
-            std::vector<float> dy(m), dx_naive(n), dx_omp;
-            for (auto& v : dy) v = normal(gen);
-            for (auto& v : dx_naive) v = normal(gen);  // backward accumulates into dx
-            dx_omp = dx_naive;
-            // What the two backward kernels must add to the values dx starts with.
-            std::vector<double> expect(dx_naive.begin(), dx_naive.end());
-            for (int64_t o = 0; o < s.outer; o++)
-                for (int64_t i = 0; i < s.inner; i++) {
-                    const size_t j = size_t(o * s.inner + i);
-                    expect[size_t((o * s.reduce + i_naive[j]) * s.inner + i)] += double(dy[j]);
-                    for (int64_t r = 0; r < s.reduce; r++)
-                        expect[size_t((o * s.reduce + r) * s.inner + i)] += 0.25 * double(dy[j]);
-                }
-            naive::max_bwd<float>(dx_naive.data(), dy.data(), i_naive.data(), s);
-            omp::max_bwd(dx_omp.data(), dy.data(), i_omp.data(), s);
-            REQUIRE(same_bits(dx_omp, dx_naive));
-            naive::sum_bwd<float>(dx_naive.data(), dy.data(), s, 0.25f);
-            omp::sum_bwd(dx_omp.data(), dy.data(), s, 0.25f);
-            REQUIRE(same_bits(dx_omp, dx_naive));
-            REQUIRE_THAT(std::vector<double>(dx_naive.begin(), dx_naive.end()), AllClose(expect).rtol(1e-6).atol(1e-6));
-
-            if (kind != test::ReduceData::normal && kind != test::ReduceData::ties) continue;
-            y_naive = nan_filled<float>(int64_t(m)), y_omp = nan_filled<float>(int64_t(m));
-            naive::sum_fwd<float>(y_naive.data(), x.data(), s, 0.5f);
-            omp::sum_fwd(y_omp.data(), x.data(), s, 0.5f);
-            REQUIRE_THAT(y_omp, AllClose(y_naive).rtol(1e-5).atol(1e-6 * std::sqrt(double(s.reduce))));
-            REQUIRE(count_nan(y_naive) == 0);
-        }
-    }
-}
-
+// ---------------------------------------------------------------------------- omp threads
 TEST_CASE("omp sums give the same bits for any thread count", "[reduce][omp]") {
     // Work is split by shape, never by thread count, and partial sums are combined in a fixed order.
-    const ReduceShape shapes[] = {{1, 300001, 1}, {1, 1024, 4096}, {64, 1000, 1}, {3, 5000, 70}};
     const int threads_before = num_threads();
-    for (const ReduceShape& s : shapes) {
+    for (const ReduceShape& s : test::split_sum_shapes()) {
         const Tensor x = test::random_tensor({s.outer * s.reduce * s.inner}, 11);
         std::vector<float> first;
         for (int threads : {1, 2, 3}) {

@@ -1,6 +1,7 @@
 // Shape family: views without copies (reshape/view, flatten, transpose/permute, slice, select,
-// squeeze/unsqueeze, expand), their gradients, the strided copy kernel behind contiguous(), and cat and stack
-// (copies into slices of the result).
+// squeeze/unsqueeze, expand) and their gradients, and cat and stack (copies into slices of the result):
+// known values in naive and omp, gradient checks and errors. Parity of every kernel set with naive (the
+// strided copy behind contiguous(), cat and stack): tests/ops/shape.cpp.
 #include "support/catch.h"
 
 #include "dyad/dyad.h"
@@ -130,36 +131,6 @@ TEST_CASE("a view's gradient lands in the viewed elements of the leaf", "[shape]
     REQUIRE(values(x.grad()) == std::vector<double>{0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 0});
 }
 
-// The strided copy kernel: omp equals naive exactly on permuted, sliced and broadcast views of every
-// rank up to 6, with odd sizes.
-TEST_CASE("strided copy: omp matches naive exactly", "[shape][omp][naive]") {
-    const std::vector<Shape> shapes = {{7},          {3, 5},          {17, 33},          {3, 5, 7},
-                                       {2, 3, 5, 7}, {3, 1, 5, 2, 7}, {2, 3, 2, 5, 3, 3}};
-    uint64_t seed = 100;
-    for (const Shape& s : shapes) {
-        const Tensor base = test::random_tensor(s, seed++);
-        std::vector<int64_t> rev(s.size());
-        for (size_t i = 0; i < s.size(); i++) rev[i] = int64_t(s.size() - 1 - i);
-        const std::vector<Tensor> views = {base.permute(rev), base.slice(0, 0, s[0], 2),
-                                           test::random_tensor(s, seed++, test::Layout::strided),
-                                           base.slice(-1, 0, 1).expand(s)};
-        for (const Tensor& v : views) {
-            INFO(shape_str(s) << " view " << v.str() << " strides " << shape_str(v.strides()));
-            Tensor a, b;
-            {
-                CpuKernelsGuard g(CpuKernels::naive);
-                a = v.clone();
-            }
-            {
-                CpuKernelsGuard g(CpuKernels::omp);
-                b = v.clone();
-            }
-            REQUIRE(a.to_vector<float>() == b.to_vector<float>());
-            REQUIRE(values(a) == values(v));
-        }
-    }
-}
-
 TEST_CASE("make_strided merges contiguous dims and drops size-1 dims", "[shape]") {
     const Tensor a = Tensor::zeros({4, 1, 5, 6});
     StridedShape s = detail::make_strided(a.shape(), {a.strides(), a.strides()}, "test");
@@ -248,53 +219,6 @@ TEST_CASE("cat and stack gradients: each input gets its slice of dy", "[shape][n
         Tensor s = Tensor::zeros({3}).requires_grad_();
         stack({s, s * 3.0}, 1).backward(Tensor::arange(0, 6).reshape({3, 2}));
         REQUIRE(values(s.grad()) == std::vector<double>{0 + 3 * 1, 2 + 3 * 3, 4 + 3 * 5});
-    }
-}
-
-// Copies and single adds per element: exact.
-TEST_CASE("cat and stack: omp equals naive on the shared cases, every layout, forward and backward",
-          "[shape][naive][omp]") {
-    for (const test::CatCase& c : test::cat_cases()) {
-        for (test::Layout layout : {test::Layout::contiguous, test::Layout::transposed, test::Layout::strided}) {
-            INFO(c.shapes.size() << " inputs, first " << shape_str(c.shapes[0]) << " dim " << c.dim << " "
-                                 << test::layout_name(layout));
-            const std::vector<Tensor> in = cat_inputs(c, layout);
-            Tensor y[2], dy;
-            std::vector<Tensor> dx[2];
-            for (int set = 0; set < 2; set++) {
-                CpuKernelsGuard guard(set == 0 ? CpuKernels::naive : CpuKernels::omp);
-                std::vector<Tensor> leaves;
-                for (const Tensor& t : in) leaves.push_back(t.detach().requires_grad_());
-                y[set] = cat(leaves, c.dim);
-                if (!dy.defined()) dy = test::random_tensor(y[set].shape(), 50);
-                y[set].backward(dy);
-                for (const Tensor& l : leaves) dx[set].push_back(l.grad());
-            }
-            test::require_identical(y[0], y[1]);
-            for (size_t i = 0; i < in.size(); i++) test::require_identical(dx[0][i], dx[1][i]);
-            // The result holds each input in order: slices of it equal the inputs.
-            int64_t off = 0;
-            const int64_t d = c.dim < 0 ? c.dim + int64_t(c.shapes[0].size()) : c.dim;
-            for (size_t i = 0; i < in.size(); i++) {
-                const int64_t n = c.shapes[i][size_t(d)];
-                test::require_identical(in[i].contiguous(), y[0].slice(d, off, off + n).contiguous());
-                test::require_identical(dy.slice(d, off, off + n).contiguous(), dx[0][i]);
-                off += n;
-            }
-        }
-    }
-    for (const test::StackCase& c : test::stack_cases()) {
-        INFO("stack " << shape_str(c.shape) << " dim " << c.dim);
-        const Tensor a = test::random_tensor(c.shape, 51), b = test::random_tensor(c.shape, 52, test::Layout::strided);
-        Tensor y[2];
-        for (int set = 0; set < 2; set++) {
-            CpuKernelsGuard guard(set == 0 ? CpuKernels::naive : CpuKernels::omp);
-            y[set] = stack({a, b, a}, c.dim);
-        }
-        test::require_identical(y[0], y[1]);
-        const int64_t d = c.dim < 0 ? c.dim + int64_t(c.shape.size()) + 1 : c.dim;
-        REQUIRE(y[0].size(d) == 3);
-        test::require_identical(b.contiguous(), y[0].select(d, 1).contiguous());
     }
 }
 

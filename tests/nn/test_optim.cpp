@@ -1,7 +1,9 @@
-// optim::Sgd and the learning-rate schedules. The sgd_step kernels (omp against naive, bit for bit), Sgd
-// against an independent re-implementation of torch.optim.SGD's rule in plain double arithmetic for every
-// combination of momentum, dampening, Nesterov and weight decay, parameters without a gradient,
-// check_finite, option errors, state_dict()/load_state_dict() round trips, and each schedule's rate sequence.
+// optim::Sgd, Adam/AdamW and the learning-rate schedules: Sgd against an independent re-implementation of
+// torch.optim.SGD's rule in plain double arithmetic for every combination of momentum, dampening, Nesterov
+// and weight decay, parameters without a gradient, check_finite, option errors, state_dict()/load_state_dict()
+// round trips, the float64 adam_step against the rule written out in doubles, parameter groups,
+// clip_grad_norm_'s known values, and each schedule's rate sequence. The sgd_step and adam_step kernels,
+// Sgd, AdamW and clip_grad_norm_ on every kernel set against naive: tests/ops/optim.cpp.
 #include "support/catch.h"
 
 #include <cmath>
@@ -64,27 +66,6 @@ optim::Sgd make_sgd(double lr, std::vector<Tensor>& keep) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------- kernel
-TEST_CASE("sgd_step kernels: omp equals naive bit for bit in every mode", "[optim][naive][omp]") {
-    for (int64_t n : test::sgd_sizes()) {
-        const std::vector<float> p0 = test::random_tensor({n}, 71).to_vector<float>();
-        const std::vector<float> g = test::random_tensor({n}, 72).to_vector<float>();
-        const std::vector<float> b0 = test::random_tensor({n}, 73).to_vector<float>();
-        for (const optim::SgdOptions& o : test::sgd_option_sets()) {
-            for (bool first : {true, false}) {
-                INFO("n " << n << " " << describe(o) << " first_step " << first);
-                const SgdParams sp = test::sgd_kernel_params(o, first);
-                std::vector<float> pn = p0, po = p0, bn = b0, bo = b0;
-                naive::sgd_step<float>(n, pn.data(), g.data(), o.momentum != 0 ? bn.data() : nullptr, sp);
-                omp::sgd_step(n, po.data(), g.data(), o.momentum != 0 ? bo.data() : nullptr, sp);
-                REQUIRE(same_bits(pn, po));
-                REQUIRE(same_bits(bn, bo));
-                REQUIRE_FALSE(same_bits(pn, p0));
-            }
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------- Sgd against the rule
 TEST_CASE("Sgd matches torch.optim.SGD's rule for every option combination", "[optim][naive][omp]") {
@@ -397,33 +378,7 @@ TEST_CASE("ReduceLrOnPlateau: mode max, the 1e-8 eps rule and option errors", "[
                         Contains("min_lr"));
 }
 
-// ---------------------------------------------------------------------------- Adam kernels
-TEST_CASE("adam_step kernels: omp equals naive bit for bit in every mode", "[optim][naive][omp]") {
-    // Second moments start positive and first moments random, as after some steps; amsgrad's maximum starts
-    // between them so both branches of the max are taken.
-    for (int64_t n : test::sgd_sizes()) {
-        const std::vector<float> p0 = test::random_tensor({n}, 81).to_vector<float>();
-        const std::vector<float> g = test::random_tensor({n}, 82).to_vector<float>();
-        const std::vector<float> m0 = test::random_tensor({n}, 83).to_vector<float>();
-        std::vector<float> v0 = test::random_tensor({n}, 84).to_vector<float>(), vmax0 = v0;
-        for (size_t i = 0; i < v0.size(); i++) {
-            v0[i] = v0[i] * v0[i];
-            vmax0[i] = v0[i] * (i % 2 ? 2.0f : 0.5f);
-        }
-        for (const AdamParams& ap : test::adam_kernel_params()) {
-            INFO("n " << n << " " << test::describe(ap));
-            std::vector<float> pn = p0, mn = m0, vn = v0, xn = vmax0, po = p0, mo = m0, vo = v0, xo = vmax0;
-            naive::adam_step<float>(n, pn.data(), g.data(), mn.data(), vn.data(), ap.amsgrad ? xn.data() : nullptr, ap);
-            omp::adam_step(n, po.data(), g.data(), mo.data(), vo.data(), ap.amsgrad ? xo.data() : nullptr, ap);
-            REQUIRE(same_bits(pn, po));
-            REQUIRE(same_bits(mn, mo));
-            REQUIRE(same_bits(vn, vo));
-            REQUIRE(same_bits(xn, xo));
-            REQUIRE(pn != p0);  // the step changed the parameters
-        }
-    }
-}
-
+// ---------------------------------------------------------------------------- Adam kernel in float64
 TEST_CASE("adam_step float64 follows the rule written out in doubles", "[optim][naive]") {
     // The same rule, spelled independently (no shared code), for one element per mode.
     for (const AdamParams& ap : test::adam_kernel_params()) {
@@ -509,7 +464,8 @@ TEST_CASE("Adam state_dict round trip: a restored optimizer continues bit for bi
             opt_a.step();
             opt_b.step();
         }
-        for (size_t i = 0; i < a.size(); i++) REQUIRE(same_bits(a[i].second.to_vector<float>(), b[i].second.to_vector<float>()));
+        for (size_t i = 0; i < a.size(); i++)
+            REQUIRE(same_bits(a[i].second.to_vector<float>(), b[i].second.to_vector<float>()));
         REQUIRE(opt_b.step_count() == 6);
     }
 }

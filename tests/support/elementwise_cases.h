@@ -221,24 +221,26 @@ struct UnaryKernelCase {
     float p0, p1;
     bool positive;  // defined on x > 0 only
     bool libm;      // computed by exp, log or pow
+    bool uses_y;    // the derivative reads y = f(x) (unary_bwd may get a null y for the others)
+    bool bwd_libm;  // the derivative calls libm itself (pow's x^(p0 - 1)); the others use y or arithmetic
 };
 inline const std::vector<UnaryKernelCase>& unary_kernel_cases() {
     static const std::vector<UnaryKernelCase> c = {
-        {"neg", UnaryOp::neg, 0, 0, false, false},
-        {"exp", UnaryOp::exp, 0, 0, false, true},
-        {"log", UnaryOp::log, 0, 0, true, true},
-        {"sqrt", UnaryOp::sqrt, 0, 0, true, false},
-        {"add_scalar 1.5", UnaryOp::add_scalar, 1.5f, 0, false, false},
-        {"mul_scalar -3", UnaryOp::mul_scalar, -3.0f, 0, false, false},
-        {"rsub_scalar 2", UnaryOp::rsub_scalar, 2.0f, 0, false, false},
-        {"div_scalar 7", UnaryOp::div_scalar, 7.0f, 0, false, false},
-        {"rdiv_scalar 1", UnaryOp::rdiv_scalar, 1.0f, 0, false, false},
-        {"pow_scalar 1.7", UnaryOp::pow_scalar, 1.7f, 0, true, true},
-        {"pow_scalar 3", UnaryOp::pow_scalar, 3.0f, 0, false, true},
-        {"clamp -0.5 0.8", UnaryOp::clamp, -0.5f, 0.8f, false, false},
-        {"abs", UnaryOp::abs, 0, 0, false, false},
-        {"sigmoid", UnaryOp::sigmoid, 0, 0, false, true},
-        {"tanh", UnaryOp::tanh, 0, 0, false, true},
+        {"neg", UnaryOp::neg, 0, 0, false, false, false, false},
+        {"exp", UnaryOp::exp, 0, 0, false, true, true, false},
+        {"log", UnaryOp::log, 0, 0, true, true, false, false},
+        {"sqrt", UnaryOp::sqrt, 0, 0, true, false, true, false},
+        {"add_scalar 1.5", UnaryOp::add_scalar, 1.5f, 0, false, false, false, false},
+        {"mul_scalar -3", UnaryOp::mul_scalar, -3.0f, 0, false, false, false, false},
+        {"rsub_scalar 2", UnaryOp::rsub_scalar, 2.0f, 0, false, false, false, false},
+        {"div_scalar 7", UnaryOp::div_scalar, 7.0f, 0, false, false, false, false},
+        {"rdiv_scalar 1", UnaryOp::rdiv_scalar, 1.0f, 0, false, false, false, false},
+        {"pow_scalar 1.7", UnaryOp::pow_scalar, 1.7f, 0, true, true, false, true},
+        {"pow_scalar 3", UnaryOp::pow_scalar, 3.0f, 0, false, true, false, true},
+        {"clamp -0.5 0.8", UnaryOp::clamp, -0.5f, 0.8f, false, false, false, false},
+        {"abs", UnaryOp::abs, 0, 0, false, false, false, false},
+        {"sigmoid", UnaryOp::sigmoid, 0, 0, false, true, true, false},
+        {"tanh", UnaryOp::tanh, 0, 0, false, true, true, false},
     };
     return c;
 }

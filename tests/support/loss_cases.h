@@ -1,6 +1,7 @@
-// Softmax and cross-entropy case lists shared by the CPU kernel tests (tests/kernels/test_loss.cpp) and
-// the CUDA tests (tests/cuda/test_loss.cpp): 3-D shapes to run softmax along every dim of, the
-// cross-entropy class counts and batch sizes, deterministic labels, and logits with inf and NaN.
+// Softmax and cross-entropy case lists of the kernel-set tests (tests/ops/loss.cpp) and the CPU tests
+// (tests/kernels/test_loss.cpp): 3-D shapes to run softmax along every dim of, (outer, reduce, inner)
+// shapes for the kernels called directly, the cross-entropy class counts and batch sizes, the
+// cross-entropy kernel cases, deterministic labels, and logits with inf and NaN.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "kernels/shapes.h"
 
 namespace dyad::test {
 
@@ -28,6 +30,35 @@ inline const std::vector<int64_t>& cross_entropy_classes() {
 inline const std::vector<int64_t>& cross_entropy_batches() {
     static const std::vector<int64_t> n = {1, 3, 65, 1027};
     return n;
+}
+
+// The softmax kernels called directly on (outer, reduce, inner) shapes, beyond softmax_shapes() along each
+// dim: rows along the last dim (inner 1) and strided columns (inner 4 and 2).
+inline const std::vector<ReduceShape>& softmax_kernel_shapes() {
+    static const std::vector<ReduceShape> s = {{7, 33, 1}, {3, 5, 4}, {3, 5, 2}};
+    return s;
+}
+
+// The cross-entropy kernels called directly: every class count and batch size above with and without
+// smoothing (logits scaled by 4, incoming gradient 0.5), and an incoming gradient other than 0.5 and 1.
+struct CrossEntropyKernelCase {
+    int64_t n, c;
+    float eps, dloss;
+    uint64_t x_seed;
+    double x_scale;
+    uint64_t label_seed, dx_seed;  // dx_seed: the values the backward kernel adds to
+};
+inline const std::vector<CrossEntropyKernelCase>& cross_entropy_kernel_cases() {
+    static const std::vector<CrossEntropyKernelCase> k = [] {
+        std::vector<CrossEntropyKernelCase> v;
+        for (int64_t c : cross_entropy_classes())
+            for (int64_t n : cross_entropy_batches())
+                for (float eps : {0.0f, 0.1f})
+                    v.push_back({n, c, eps, 0.5f, uint64_t(n * 1000 + c), 4.0, uint64_t(n + c), 46});
+        v.push_back({9, 13, 0.1f, 2.0f, 83, 1.0, 84, 85});
+        return v;
+    }();
+    return k;
 }
 
 // Labels in [0, c), deterministic (a small LCG: the values depend only on the seed).

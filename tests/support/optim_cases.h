@@ -1,5 +1,6 @@
-// Shared case lists of the optimizer and regularisation tests: the same SGD option sets, sizes and dropout
-// probabilities drive the omp-vs-naive tests and the CUDA-vs-naive tests.
+// Shared case lists of the optimizer and regularisation tests: the SGD option sets, Adam modes, sizes and
+// dropout probabilities of the kernel cases in tests/ops/optim.cpp and tests/ops/regularize.cpp (run on
+// every kernel set) and of the CPU tests beside them.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -83,6 +84,23 @@ inline const std::vector<int64_t>& sgd_sizes() {
     return s;
 }
 
+// The tensors of one multi-tensor SGD step (150, where the GPU kernel takes up to 48 per launch): empty
+// ones, sizes around the 2048-element chunk of a GPU block and the float4 width, and larger ones.
+inline std::vector<int64_t> sgd_multi_sizes() {
+    std::vector<int64_t> sizes;
+    const int64_t special[] = {0, 1, 3, 4, 5, 2047, 2048, 2049, 4096, 6145, 100003};
+    for (int i = 0; i < 150; i++) sizes.push_back(i % 4 == 0 ? special[(i / 4) % 11] : (int64_t(i) * 7919) % 3001 + 1);
+    return sizes;
+}
+
+// The gradients of the clip_grad_norm_ tests: 130 (more than one GPU launch's worth) of odd sizes, one of
+// them over the omp threshold.
+inline std::vector<int64_t> clip_sizes() {
+    std::vector<int64_t> sizes;
+    for (int i = 0; i < 130; i++) sizes.push_back(i == 7 ? 100003 : 1 + (i * 37) % 301);
+    return sizes;
+}
+
 // Sizes around the omp thresholds and SIMD widths, and probabilities whose float rounding is below and
 // above p.
 inline const std::vector<int64_t>& dropout_sizes() {
@@ -91,6 +109,13 @@ inline const std::vector<int64_t>& dropout_sizes() {
 }
 inline const std::vector<double>& dropout_probs() {
     static const std::vector<double> s = {0.1, 0.3, 0.5, 0.9, 1.0 / 3.0};
+    return s;
+}
+
+// Sizes of the finiteness kernels: the dropout sizes and 5000011, more than the first pass of the GPU's
+// count_nonfinite covers in one sweep of its 1024 blocks.
+inline const std::vector<int64_t>& nonfinite_sizes() {
+    static const std::vector<int64_t> s = {1, 7, 33, 16385, 100003, 5000011};
     return s;
 }
 

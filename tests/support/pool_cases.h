@@ -1,5 +1,5 @@
-// Pooling case lists shared by the CPU kernel tests (tests/kernels/test_pool.cpp) and the CUDA tests
-// (tests/cuda/test_pool.cpp): fixed-window and adaptive cases on odd, non-square shapes, and the tied
+// Pooling case lists of the parity tests of every kernel set (tests/ops/pool.cpp) and the CPU tests
+// (tests/kernels/test_pool.cpp): fixed-window and adaptive cases on odd, non-square shapes, and the tied
 // data (with NaN and -inf, and -0.0 for the fused relu + max pool) that exercises max pooling's tie and
 // NaN rules.
 #pragma once
@@ -61,6 +61,12 @@ inline const std::vector<AdaptiveCase>& adaptive_cases() {
         {{3, 4, 9, 9}, {2, 2}}, {{2, 3, 6, 10}, {6, 5}}, {{4, 64, 9, 7}, 1}, {{2, 33, 13, 11}, {3, 5}},
     };
     return c;
+}
+
+inline Pool2dShape adaptive_shape(const AdaptiveCase& c) {
+    Pool2dShape s;
+    s.n = c.x[0], s.c = c.x[1], s.h = c.x[2], s.w = c.x[3], s.p = c.out.h, s.q = c.out.w;
+    return s;
 }
 
 // Random values on a coarse grid (many ties within a window), with a few NaN and -inf.

@@ -1,8 +1,9 @@
 // Shared case lists for the reduce tests: the dim sets reduced on each shape of test::unary_shapes(), and
 // kernel-level shapes with data crafted to break reductions (ties, NaN in various places, infinities,
-// signed zeros). The omp-vs-naive tests and the CUDA-vs-naive tests run the same cases.
+// signed zeros). tests/ops/reduce.cpp runs them on every kernel set.
 #pragma once
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <vector>
@@ -23,12 +24,36 @@ inline std::vector<std::vector<int64_t>> reduce_dim_sets(int64_t nd) {
     return dim_sets;
 }
 
-// Kernel shapes that reach every path of the omp kernels: short rows, long rows split into chunks,
-// inner widths below and above one block, reduce == 1.
+// Kernel shapes that reach every path of every kernel set. omp: short rows, long rows split into chunks,
+// inner widths below and above one block, reduce == 1. cuda, with inner == 1: rows up to 1024 take a warp
+// each, longer ones a block each, split into chunks when there are fewer than 1024 rows; with inner > 1:
+// columns, split along reduce when there are fewer than 1024 tiles of 32.
 inline const std::vector<ReduceShape>& crafted_reduce_shapes() {
+    static const std::vector<ReduceShape> s = [] {
+        std::vector<ReduceShape> v = {
+            {1, 200003, 1}, {3, 1000, 1}, {7, 33, 1}, {2, 31, 1}, {1, 70001, 3},  {2, 300, 5},
+            {2, 100, 1500}, {1, 2, 2000}, {4, 1, 7},  {1, 1, 1},  {1, 140000, 1}, {5, 4096, 17},
+        };
+        const ReduceShape cuda[] = {
+            {1, 1024, 1},     // the longest warp row
+            {1, 1025, 1},     // the shortest block row (split into chunks: one row)
+            {1100, 1500, 1},  // a block per row, no split
+            {3, 1, 1},        // reduce == 1 on rows
+            {1, 5, 40000},    // columns, no split (1250 tiles)
+            {2, 3000, 33},    // columns split along reduce, a tile crossing an outer boundary
+            {1, 100000, 2},   // columns split into many chunks
+        };
+        v.insert(v.end(), std::begin(cuda), std::end(cuda));
+        return v;
+    }();
+    return s;
+}
+
+// Sums whose work is split (omp: chunks and blocks; cuda: split rows and columns), for the checks that a
+// sum gives the same bits from run to run and, in omp, for any thread count.
+inline const std::vector<ReduceShape>& split_sum_shapes() {
     static const std::vector<ReduceShape> s = {
-        {1, 200003, 1}, {3, 1000, 1}, {7, 33, 1}, {2, 31, 1}, {1, 70001, 3},  {2, 300, 5},
-        {2, 100, 1500}, {1, 2, 2000}, {4, 1, 7},  {1, 1, 1},  {1, 140000, 1}, {5, 4096, 17},
+        {1, 300001, 1}, {1, 1024, 4096}, {64, 1000, 1}, {3, 5000, 70}, {64, 131072, 1},
     };
     return s;
 }

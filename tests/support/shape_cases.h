@@ -1,11 +1,19 @@
-// Shared case lists for cat and stack: the CPU tests (omp vs naive, gradients) and the CUDA tests (cuda vs
-// naive) run the same cases.
+// Shared case lists for the shape family: the strided copy behind contiguous(), cat and stack. The parity
+// tests of every kernel set (tests/ops/shape.cpp) and the CPU gradient checks run the same cases.
 #pragma once
 #include <vector>
 
 #include "dyad/tensor.h"
 
 namespace dyad::test {
+
+// Shapes whose permuted, sliced, strided and broadcast views are copied by the strided copy kernel: every
+// rank up to 6, odd sizes, a size-1 dim in the middle.
+inline const std::vector<Shape>& strided_copy_shapes() {
+    static const std::vector<Shape> s = {{7},          {3, 5},          {17, 33},          {3, 5, 7},
+                                         {2, 3, 5, 7}, {3, 1, 5, 2, 7}, {2, 3, 2, 5, 3, 3}};
+    return s;
+}
 
 // Inputs joined along `dim`: odd sizes, a size-0 input, one input alone, negative dims, the first and the
 // last dim, and inputs large enough for the omp threads.
