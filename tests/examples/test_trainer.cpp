@@ -393,7 +393,7 @@ TEST_CASE("trainer: the program exits non-zero with the error on bad input", "[t
 }
 #endif
 
-TEST_CASE("trainer: --data names a folder of Fashion-MNIST files; stored and input sizes are named alike",
+TEST_CASE("trainer: --data names a folder of Fashion-MNIST files, and stored and input sizes are named alike",
           "[trainer]") {
     // The installed files, linked into a folder of the test's own.
     const std::string dir = fresh_dir("fashion-files");

@@ -234,7 +234,7 @@ DYAD_KERNEL_TEST("relu_max_pool2d kernels equal max pool of relu and naive exact
     REQUIRE(nan > 0);
 }
 
-DYAD_KERNEL_TEST("avg_pool2d kernels equal naive, against float64 too; backward exactly, and it accumulates",
+DYAD_KERNEL_TEST("avg_pool2d kernels equal naive, against float64 too, backward exactly, and it accumulates",
                  "[pool]") {
     uint64_t seed = 100;
     for (const WindowCase& c : test::window_cases()) {
@@ -272,7 +272,7 @@ DYAD_KERNEL_TEST("avg_pool2d kernels equal naive, against float64 too; backward 
     }
 }
 
-DYAD_KERNEL_TEST("adaptive_avg_pool2d kernels equal naive, against float64 too; backward exactly, and it accumulates",
+DYAD_KERNEL_TEST("adaptive_avg_pool2d kernels equal naive, against float64 too, backward exactly, and it accumulates",
                  "[pool]") {
     uint64_t seed = 200;
     for (const AdaptiveCase& c : test::adaptive_cases()) {
