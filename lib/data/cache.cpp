@@ -325,10 +325,7 @@ bool read_cache(const std::string& path, const std::string& fingerprint, Split* 
         const int err = errno;
         return no(err == ENOENT ? "missing (no such file)" : "cannot open: " + errno_text(err));
     }
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
+    const io::detail::Fd closer(fd);
     struct stat st {};
     if (::fstat(fd, &st) != 0) return no("cannot stat: " + errno_text(errno));
     if (!S_ISREG(st.st_mode)) return no("not a regular file");

@@ -15,6 +15,7 @@
 
 #include "dyad/data.h"
 #include "dyad/error.h"
+#include "lib/io/file.h"
 
 // stb: JPEG and PNG only, decoding from memory and encoding through a callback (this file does its own file
 // I/O). The decoder's size limit matches check_jpeg's and check_png's, as a second line of defence.
@@ -59,24 +60,9 @@ namespace {
 
 constexpr int64_t kMaxSide = 16384;
 
-// The reading side of a file: closes the descriptor on scope exit.
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
 // The whole file; throws naming `path` on any failure.
 std::vector<uint8_t> read_file(const std::string& path, const char* op) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    const io::detail::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
         const int err = errno;
         DYAD_CHECK(false, op, ": '", path, "': cannot open: ", std::strerror(err));

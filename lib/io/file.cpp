@@ -43,6 +43,10 @@ void inject_write_fault(int64_t after_bytes, int err) {
 
 void clear_write_fault() { g_fault_budget.store(-1); }
 
+Fd::~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
 bool write_all(int fd, const void* p, size_t n) {
     const char* c = static_cast<const char*>(p);
     if (g_fault_budget.load(std::memory_order_relaxed) >= 0) {

@@ -23,6 +23,19 @@ size_t read_all(int fd, void* p, size_t n);
 std::string directory_of(const std::string& path);
 std::string errno_text(int err);
 
+// Closes a file descriptor (one opened for reading) when it goes out of scope.
+class Fd {
+public:
+    explicit Fd(int fd = -1) : fd_(fd) {}
+    ~Fd();
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
 // Writes a file atomically: the bytes go to a unique temporary file next to `path`, which commit() fsyncs
 // and renames over `path` (then fsyncs the directory, so the rename is durable). On any failure, and when
 // destroyed before commit(), the temporary file is removed and `path` is left as it was. A process killed

@@ -32,6 +32,7 @@ namespace dyad::io {
 
 using detail::AtomicFile;
 using detail::errno_text;
+using detail::Fd;
 using detail::read_all;
 
 namespace {
@@ -66,21 +67,6 @@ const char* st_dtype(DType t) {
     }
     return "?";
 }
-
-// Closes the descriptor on scope exit (the reading side).
-class Fd {
-public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 }  // namespace
 
