@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Builds the Markdown comparison table of scripts/compare.sh from its raw results: dyad_gpu.json and
-dyad_cpu_*.json (Google Benchmark JSON from bench_train_step) and pytorch.jsonl (bench/pytorch_train_step.py
---json). Standard library only. Usage: compare_table.py OUT_DIR > compare.md"""
+"""Builds the Markdown comparison table of scripts/compare.sh from its raw results: dyad_gpu.json (Google
+Benchmark JSON from bench_train_step) and pytorch.jsonl (bench/pytorch_train_step.py --json) for the GPU, and
+one folder per CPU round, round_R/, with dyad_cpu.json, dyad_cpu_resnet18.json, dyad_gemm.json (bench_gemm),
+pytorch.jsonl and pytorch_gemm.jsonl (bench/pytorch_gemm.py). Each CPU row gives the median over the rounds
+and their range, and the median and range of the per-round ratios (each round's two sides ran back to back).
+Standard library only. Usage: compare_table.py OUT_DIR > compare.md"""
 import glob
 import json
 import os
@@ -42,6 +45,60 @@ def load_dyad(path):
             mem = max(b["peak_MiB"], b.get("steady_MiB", 0.0))
             peaks[key] = max(peaks.get(key, 0.0), mem)
     return rates, peaks, data.get("context", {})
+
+
+def load_gemm(path):
+    """{(n, threads): GFLOP/s} from bench_gemm's JSON (gemm_omp/squareN/threads:T)"""
+    with open(path) as f:
+        data = json.load(f)
+    out = {}
+    for b in data.get("benchmarks", []):
+        m = re.match(r"gemm_omp/square(\d+)/threads:(\d+)", b.get("name", ""))
+        if m and b.get("run_type") == "iteration" and "FLOP/s" in b and not b.get("error_occurred"):
+            out[(int(m.group(1)), int(m.group(2)))] = b["FLOP/s"] / 1e9
+    return out
+
+
+def read_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def cpu_rounds(out):
+    """[{row: (dyad, pytorch)}] per round; row = ("baseline" | "resnet18", batch, threads) or ("sgemm", n,
+    threads); a side that did not run is None."""
+    rounds = []
+    for rd in sorted(glob.glob(os.path.join(out, "round_*")), key=lambda d: int(d.rsplit("_", 1)[1])):
+        dyad = {}
+        for name in ("dyad_cpu.json", "dyad_cpu_resnet18.json"):
+            path = os.path.join(rd, name)
+            if os.path.exists(path):
+                rates, _, _ = load_dyad(path)
+                for k, v in rates.items():
+                    if k[0] == "cpu":
+                        dyad[(k[1], k[2], k[3])] = statistics.median(v)
+        if os.path.exists(os.path.join(rd, "dyad_gemm.json")):
+            for (n, t), v in load_gemm(os.path.join(rd, "dyad_gemm.json")).items():
+                dyad[("sgemm", n, t)] = v
+        torch = {}
+        for r in read_jsonl(os.path.join(rd, "pytorch.jsonl")):
+            if r.get("device") == "cpu":
+                torch[(r["model"], r["batch"], r["threads"])] = r["img_s_median"]
+        for r in read_jsonl(os.path.join(rd, "pytorch_gemm.jsonl")):
+            torch[("sgemm", r["n"], r["threads"])] = r["gflops_median"]
+        rounds.append({k: (dyad.get(k), torch.get(k)) for k in set(dyad) | set(torch)})
+    return rounds
+
+
+def spread(values, digits):
+    """'median (min-max)' of the values present, '-' when there are none"""
+    v = [x for x in values if x is not None]
+    if not v:
+        return "-"
+    med = fmt(statistics.median(v), digits)
+    return med if len(v) == 1 else f"{med} ({fmt(min(v), digits)}-{fmt(max(v), digits)})"
 
 
 def fmt(v, digits=0):
@@ -93,15 +150,26 @@ def main():
             cpu_model = m.group(1) if m else cpu_model
     except OSError:
         pass
-    torch_version = torch_runs[0]["version"] if torch_runs else "not available"
+    isa = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(re.search(r"flags\s*:\s*(.*)", f.read()).group(1).split())
+        isa = ", ".join(x for x in ("avx2", "fma", "avx512f", "amx_tile") if x in flags)
+    except (OSError, AttributeError):
+        pass
+    round_runs = [r for rd in sorted(glob.glob(os.path.join(out, "round_*")))
+                  for name in ("pytorch.jsonl", "pytorch_gemm.jsonl") for r in read_jsonl(os.path.join(rd, name))]
+    versions = [r["version"] for r in torch_runs + round_runs if r.get("version")]
+    torch_version = versions[0] if versions else "not available"
+    blas = next((r["blas"] for r in round_runs if r.get("blas")), None)
     print(f"## dyad vs PyTorch, {now}\n")
     print(f"- GPU: {gpu_line or 'none'}")
     print(f"- dyad CUDA libraries: {ctx.get('dyad_cuda_versions', '-')}")
     cudnn = next((r["cudnn"] for r in torch_runs if r.get("cudnn")), None)
-    print(f"- PyTorch: {torch_version}" + (f" (cuDNN {cudnn})" if cudnn else ""))
-    print(f"- CPU: {cpu_model}, {os.cpu_count()} cores visible")
+    print(f"- PyTorch: {torch_version}" + (f" (cuDNN {cudnn})" if cudnn else "") + (f", CPU BLAS {blas}" if blas else ""))
+    print(f"- CPU: {cpu_model}, {os.cpu_count()} cores visible" + (f"; ISA: {isa}" if isa else ""))
     print("- Both sides: SGD momentum 0.9, weight decay 5e-4, cross-entropy, random 64x64x3 data already on the "
-          "device; best img/s of the repeats; GPU times from CUDA events, peak memory from each allocator.\n")
+          "device; GPU rows: best img/s of the repeats; GPU times from CUDA events, peak memory from each allocator.\n")
 
     all_gpu = [k for k in rates if k[0] == "cuda"]
     # The main table: the defaults (CUDA graph and fusion on); the levers table below shows the others.
@@ -135,27 +203,31 @@ def main():
                 print(f"| {model} | {batch} | {prec} | {name} | {fmt(without)} | {fmt(with_)} | {ratio(with_, without)} |")
             print()
 
-    cpu_keys = sorted(k for k in rates if k[0] == "cpu")
-    if cpu_keys:
-        print("### CPU\n")
-        print("| model | batch | threads | dyad omp img/s (median) | PyTorch CPU img/s (median) | dyad / PyTorch |")
-        print("|---|---|---|---|---|---|")
-        for k in cpu_keys:
-            _, model, batch, threads = k
-            d = best(rates[k])
-            hits = [r for r in torch_runs if r["device"] == "cpu" and r["model"] == model and r["batch"] == batch
-                    and r["threads"] == threads]
-            e = max((r["img_s_best"] for r in hits), default=None)
-            em = statistics.median([r["img_s_median"] for r in hits]) if hits else None
-            print(f"| {model} | {batch} | {threads} | {fmt(d, 1)} ({fmt(statistics.median(rates[k]), 1)}) "
-                  f"| {fmt(e, 1)} ({fmt(em, 1)}) | {ratio(d, e)} |")
+    rounds = cpu_rounds(out)
+    rows = sorted({k for r in rounds for k in r}, key=lambda k: (k[0] == "sgemm", k[0], k[1], k[2]))
+    if rows:
+        print(f"### CPU ({len(rounds)} rounds; each round ran dyad, then PyTorch, on every row)\n")
+        print("| what | threads | dyad: median of rounds (range) | PyTorch: median (range) "
+              "| dyad / PyTorch: median of the rounds' ratios (range) |")
+        print("|---|---|---|---|---|")
+        for k in rows:
+            kind, size, threads = k
+            pairs = [r.get(k, (None, None)) for r in rounds]
+            ratios = [d / t for d, t in pairs if d and t]
+            what = f"SGEMM {size}^3, GFLOP/s (PyTorch: torch.matmul)" if kind == "sgemm" else \
+                f"{kind} step, batch {size}, img/s"
+            digits = 0 if kind == "sgemm" else 1
+            ratio_text = "-" if not ratios else (
+                f"**{statistics.median(ratios):.2f}x**" if len(ratios) == 1 else
+                f"**{statistics.median(ratios):.2f}x** ({min(ratios):.2f}-{max(ratios):.2f})")
+            print(f"| {what} | {threads} | {spread([d for d, _ in pairs], digits)} "
+                  f"| {spread([t for _, t in pairs], digits)} | {ratio_text} |")
         print()
         gpu_base = [best(rates[k]) for k in gpu_keys if k[1] == "baseline" and k[3] == "fp32"]
-        cpu_base = [best(rates[k]) for k in cpu_keys if k[1] == "baseline"]
+        cpu_base = [r[k][0] for r in rounds for k in r if k[0] == "baseline" and r[k][0]]
         if gpu_base and cpu_base:
-            print(f"GPU over CPU, dyad, baseline CNN in FP32 (best GPU batch over the best CPU row): "
-                  f"**{max(gpu_base) / max(cpu_base):.0f}x**\n")
-
+            print(f"GPU over CPU, dyad, baseline CNN in FP32 (best GPU batch over the median CPU round): "
+                  f"**{max(gpu_base) / statistics.median(cpu_base):.0f}x**\n")
 
 if __name__ == "__main__":
     main()
