@@ -191,12 +191,15 @@ TEST_CASE("trainer: a stop request saves a checkpoint and the metrics so far, an
 }
 
 TEST_CASE("trainer: --naive-steps gives a cheap naive column that follows the cpu one step for step", "[trainer]") {
-    // cpu trains its 5 steps per epoch; naive only 2, and validates on 2 batches.
+    // cpu trains its 5 steps per epoch; naive only 2, and validates on 2 batches. Batches of 8: the naive
+    // kernels are the slow part, and the contract does not depend on the batch size.
     Options o = small(fresh_dir("naive-steps"));
     o.epochs = 1;
     o.devices = {"cpu", "naive"};
     o.naive_steps = 2;
-    o.limit_val = 96;  // 3 validation batches of 32
+    o.batch_size = 8;
+    o.limit_train = 40;  // 5 training batches of 8
+    o.limit_val = 24;    // 3 validation batches of 8
     const Report r = run(o);
     REQUIRE(r.backends.size() == 2);
     CHECK(r.backends[0].steps_per_epoch == 5);
@@ -211,12 +214,14 @@ TEST_CASE("trainer: --naive-steps gives a cheap naive column that follows the cp
     Options two = small(fresh_dir("naive-steps-cpu"));
     two.epochs = 1;
     two.max_steps = 2;
-    two.limit_val = 96;
+    two.batch_size = 8;
+    two.limit_train = 40;
+    two.limit_val = 24;
     const Report c = run(two);
     REQUIRE(r.epochs.size() == 2);
     REQUIRE(r.epochs[1].backend == "naive");
     CHECK(std::abs(r.epochs[1].train_loss - c.epochs[0].train_loss) < 1e-4 * c.epochs[0].train_loss);
-    CHECK(r.epochs[1].img_per_s * r.epochs[1].seconds == Approx(64.0).epsilon(1e-6));  // 2 batches of 32
+    CHECK(r.epochs[1].img_per_s * r.epochs[1].seconds == Approx(16.0).epsilon(1e-6));  // 2 batches of 8
 }
 
 TEST_CASE("trainer: the per-layer profile of a ResNet times the layers inside its blocks", "[trainer]") {
