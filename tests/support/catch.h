@@ -1,5 +1,6 @@
 // The test framework, Catch2 v2 (Debian 12, Ubuntu 22.04) or v3 (Debian 13, Ubuntu 24.04), with the names
-// dyad's tests use available under both: Catch::Contains (a string matcher), Catch::MatcherBase, Approx.
+// dyad's tests use available under both: Catch::Contains, Catch::StartsWith, Catch::EndsWith (string
+// matchers), Catch::MatcherBase, Approx.
 // tests/CMakeLists.txt finds either and sets DYAD_CATCH2_VERSION.
 #pragma once
 #include <string>
@@ -10,6 +11,8 @@ namespace Catch {
 inline Matchers::StringContainsMatcher Contains(const std::string& s, CaseSensitive cs = CaseSensitive::Yes) {
     return Matchers::ContainsSubstring(s, cs);
 }
+using Matchers::EndsWith;
+using Matchers::StartsWith;
 template <typename T>
 using MatcherBase = Matchers::MatcherBase<T>;
 }  // namespace Catch
