@@ -48,14 +48,15 @@ def load_dyad(path):
 
 
 def load_gemm(path):
-    """{(n, threads): GFLOP/s} from bench_gemm's JSON (gemm_omp/squareN/threads:T)"""
+    """{(n, threads): (GFLOP/s, share of the FMA peak, kernel ISA)} from bench_gemm's JSON
+    (gemm_omp/squareN/threads:T)"""
     with open(path) as f:
         data = json.load(f)
     out = {}
     for b in data.get("benchmarks", []):
         m = re.match(r"gemm_omp/square(\d+)/threads:(\d+)", b.get("name", ""))
         if m and b.get("run_type") == "iteration" and "FLOP/s" in b and not b.get("error_occurred"):
-            out[(int(m.group(1)), int(m.group(2)))] = b["FLOP/s"] / 1e9
+            out[(int(m.group(1)), int(m.group(2)))] = (b["FLOP/s"] / 1e9, b.get("pct_peak"), b.get("label", ""))
     return out
 
 
@@ -67,9 +68,10 @@ def read_jsonl(path):
 
 
 def cpu_rounds(out):
-    """[{row: (dyad, pytorch)}] per round; row = ("baseline" | "resnet18", batch, threads) or ("sgemm", n,
-    threads); a side that did not run is None."""
-    rounds = []
+    """[{row: (dyad, pytorch)}] per round, and {row: [dyad's share of the FMA peak per round]} for the SGEMM
+    rows; row = ("baseline" | "resnet18", batch, threads) or ("sgemm", n, threads); a side that did not run
+    is None."""
+    rounds, peak_shares = [], {}
     for rd in sorted(glob.glob(os.path.join(out, "round_*")), key=lambda d: int(d.rsplit("_", 1)[1])):
         dyad = {}
         for name in ("dyad_cpu.json", "dyad_cpu_resnet18.json"):
@@ -80,8 +82,10 @@ def cpu_rounds(out):
                     if k[0] == "cpu":
                         dyad[(k[1], k[2], k[3])] = statistics.median(v)
         if os.path.exists(os.path.join(rd, "dyad_gemm.json")):
-            for (n, t), v in load_gemm(os.path.join(rd, "dyad_gemm.json")).items():
+            for (n, t), (v, share, isa) in load_gemm(os.path.join(rd, "dyad_gemm.json")).items():
                 dyad[("sgemm", n, t)] = v
+                if share is not None:
+                    peak_shares.setdefault(("sgemm", n, t, isa), []).append(share)
         torch = {}
         for r in read_jsonl(os.path.join(rd, "pytorch.jsonl")):
             if r.get("device") == "cpu":
@@ -89,7 +93,7 @@ def cpu_rounds(out):
         for r in read_jsonl(os.path.join(rd, "pytorch_gemm.jsonl")):
             torch[("sgemm", r["n"], r["threads"])] = r["gflops_median"]
         rounds.append({k: (dyad.get(k), torch.get(k)) for k in set(dyad) | set(torch)})
-    return rounds
+    return rounds, peak_shares
 
 
 def spread(values, digits):
@@ -203,7 +207,7 @@ def main():
                 print(f"| {model} | {batch} | {prec} | {name} | {fmt(without)} | {fmt(with_)} | {ratio(with_, without)} |")
             print()
 
-    rounds = cpu_rounds(out)
+    rounds, peak_shares = cpu_rounds(out)
     rows = sorted({k for r in rounds for k in r}, key=lambda k: (k[0] == "sgemm", k[0], k[1], k[2]))
     if rows:
         print(f"### CPU ({len(rounds)} rounds; each round ran dyad, then PyTorch, on every row)\n")
@@ -223,6 +227,11 @@ def main():
             print(f"| {what} | {threads} | {spread([d for d, _ in pairs], digits)} "
                   f"| {spread([t for _, t in pairs], digits)} | {ratio_text} |")
         print()
+        if peak_shares:
+            parts = [f"{n}^3 on {t} thread{'s' if t > 1 else ''} ({isa or '?'}): "
+                     f"{100 * statistics.median(v):.0f}%" for (_, n, t, isa), v in sorted(peak_shares.items())]
+            print("dyad's SGEMM against the FP32 FMA peak of its threads (`bench_gemm`'s pct_peak, median of the "
+                  "rounds): " + "; ".join(parts) + "\n")
         gpu_base = [best(rates[k]) for k in gpu_keys if k[1] == "baseline" and k[3] == "fp32"]
         cpu_base = [r[k][0] for r in rounds for k in r if k[0] == "baseline" and r[k][0]]
         if gpu_base and cpu_base:
