@@ -71,7 +71,6 @@ struct RngState {
 RngState rng_state();
 void set_rng_state(const RngState& state);  // an all-zero state is an error
 
-
 class Tensor {
 public:
     Tensor() = default;  // undefined tensor: defined() is false
