@@ -77,16 +77,11 @@ std::vector<uint8_t> read_file(const std::string& path, const char* op) {
     DYAD_CHECK(st.st_size <= (int64_t(1) << 30), op, ": '", path, "': the file is ", int64_t(st.st_size),
                " bytes, too large for an image this reader accepts (1 GiB at most)");
     std::vector<uint8_t> bytes(size_t(st.st_size));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t r = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            const int err = errno;
-            DYAD_CHECK(false, op, ": '", path, "': read error: ", std::strerror(err));
-        }
-        if (r == 0) break;
-        done += size_t(r);
+    errno = 0;  // read_all stops short at the end of the file (errno untouched) or at an error (errno set)
+    const size_t done = io::detail::read_all(fd.get(), bytes.data(), bytes.size());
+    if (done < bytes.size() && errno != 0) {
+        const int err = errno;
+        DYAD_CHECK(false, op, ": '", path, "': read error: ", std::strerror(err));
     }
     DYAD_CHECK(done == bytes.size(), op, ": '", path, "': the file shrank while being read (", done, " of ",
                bytes.size(), " bytes)");
@@ -205,17 +200,11 @@ void write_jpeg_file(const std::string& path, const Image& image, int quality) {
         const int err = errno;
         DYAD_CHECK(false, "write_jpeg_file: cannot create '", path, "': ", std::strerror(err));
     }
-    size_t done = 0;
-    while (done < encoded.size()) {
-        const ssize_t w = ::write(fd, encoded.data() + done, encoded.size() - done);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            const int err = errno;
-            ::close(fd);
-            ::unlink(path.c_str());
-            DYAD_CHECK(false, "write_jpeg_file: cannot write '", path, "': ", std::strerror(err));
-        }
-        done += size_t(w);
+    if (!io::detail::write_all(fd, encoded.data(), encoded.size())) {
+        const int err = errno;
+        ::close(fd);
+        ::unlink(path.c_str());
+        DYAD_CHECK(false, "write_jpeg_file: cannot write '", path, "': ", std::strerror(err));
     }
     if (::close(fd) != 0) {
         const int err = errno;
