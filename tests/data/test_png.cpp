@@ -5,15 +5,16 @@
 #include "support/catch.h"
 
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "support/files.h"
 #include "support/png.h"
 
 using namespace dyad;
 using Catch::Contains;
+using test::write_bytes;
 namespace fs = std::filesystem;
 
 namespace {
@@ -23,12 +24,6 @@ std::string fresh_dir(const std::string& name) {
     fs::remove_all(d);
     fs::create_directories(d);
     return d;
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), std::streamsize(bytes.size()));
-    REQUIRE(f.good());
 }
 
 std::string check(const std::string& b) {

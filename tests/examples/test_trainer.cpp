@@ -211,12 +211,10 @@ TEST_CASE("trainer: --naive-steps gives a cheap naive column that follows the cp
     // The limited run left out of the curve comparison; its two steps are the cpu's first two: a cpu run of
     // two steps gives the same epoch loss up to float rounding (the naive and omp kernels sum in other orders).
     CHECK(r.max_curve_difference == 0.0);
-    Options two = small(fresh_dir("naive-steps-cpu"));
-    two.epochs = 1;
+    Options two = o;
+    two.out = fresh_dir("naive-steps-cpu");
+    two.devices = {"cpu"};
     two.max_steps = 2;
-    two.batch_size = 8;
-    two.limit_train = 40;
-    two.limit_val = 24;
     const Report c = run(two);
     REQUIRE(r.epochs.size() == 2);
     REQUIRE(r.epochs[1].backend == "naive");
