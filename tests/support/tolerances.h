@@ -85,9 +85,11 @@ inline Tolerance dot_scaled(const KernelSet& ks, int64_t k, double magnitude) {
 // convolution is a GEMM in strict FP32 and follows the dot rule: tests/cuda/test_conv.cpp.)
 inline Tolerance conv(const KernelSet& ks, int64_t len) { return ks.is_cuda() ? Tolerance{1e-4, 1e-4} : dot(ks, len); }
 
-// A few float roundings of values of order 1: a backward kernel run on a pre-filled gradient buffer
-// against the same kernel on zeros plus the pre-fill (one float addition), the bias gradient of a
-// convolution with no input channels (a dozen terms summed in float against double).
+// A few float roundings of values of order 1, against the same values summed in double. The accumulate
+// contract of every *_bwd kernel: dx after the kernel against dx before plus the gradient into zeros (one
+// float addition per element for conv, softmax and cross-entropy; one per window over the element for
+// pooling; max_bwd then sum_bwd adds two); and the bias gradient of a convolution with no input channels
+// (a dozen terms summed in float).
 inline Tolerance few_ulp(const KernelSet&) { return {1e-6, 1e-6}; }
 
 // The same values, a zero of either sign: results that are copies or exact small integers (a GEMM with
@@ -127,11 +129,6 @@ inline Tolerance where_grad(const KernelSet& ks, double terms, double scale) {
     if (ks.is_cuda()) return ew_grad_sum(ks, terms, scale);
     return terms <= 1 ? Tolerance{} : sum(ks, terms);
 }
-// ---- reduce
-// max_bwd then sum_bwd (scale 0.25) into a dx holding values, against the float64 sum of what they add:
-// each set computes naive's float expressions (checked exact first), two float additions of values of
-// order 1 per element, each rounded to half an ulp.
-inline Tolerance reduce_bwd_f64(const KernelSet&) { return {1e-6, 1e-6}; }
 
 // ---- index
 // gather_bwd into zeros, its per-target float sums added up in double, against the double sum of every
@@ -149,9 +146,6 @@ inline Tolerance cross_entropy_loss(const KernelSet& ks) { return {softmax(ks).r
 inline Tolerance cross_entropy_grad(const KernelSet& ks, int64_t n) {
     return {softmax(ks).rtol, softmax(ks).atol / double(std::max<int64_t>(n, 1))};
 }
-// A softmax or cross-entropy *_bwd kernel run into initial values against the same kernel run into zeros
-// plus those values (in double): one float addition apart.
-inline Tolerance loss_accumulate(const KernelSet&) { return {1e-6, 1e-6}; }
 
 // ---- norm
 // dgamma and dbeta against the float64 reference: sums over the n * hw values of a channel, in double or
@@ -167,9 +161,6 @@ inline Tolerance bn_frontend_param_grad(const KernelSet&) { return {1e-5, 1e-4};
 // the window in double in the same order and round once (cuda with __dadd_rn), so cuda gives naive's
 // bits; omp adds in float (windows of at most a few dozen values), within the avg_pool row.
 inline Tolerance pool_avg_fwd(const KernelSet& ks) { return ks.is_cuda() ? exact(ks) : avg_pool(ks); }
-// The accumulate contract of the pooling *_bwd kernels: dx after the kernel against dx before plus the
-// routed gradient summed in double; each element took a few float additions (one per window over it).
-inline Tolerance pool_accumulate(const KernelSet&) { return {1e-6, 1e-6}; }
 // ---- optim
 // clip_grad_norm_'s total norm: every set accumulates the squares (or the maximum) in double, in its own
 // order (naive in one running sum, omp per fixed piece in vector lanes, cuda in a tree per block with the
