@@ -68,10 +68,10 @@ def read_jsonl(path):
 
 
 def cpu_rounds(out):
-    """[{row: (dyad, pytorch)}] per round, and {row: [dyad's share of the FMA peak per round]} for the SGEMM
-    rows; row = ("baseline" | "resnet18", batch, threads) or ("sgemm", n, threads); a side that did not run
-    is None."""
-    rounds, peak_shares = [], {}
+    """[{row: (dyad, pytorch)}] per round, {row: [dyad's share of the FMA peak per round]} for the SGEMM rows,
+    and every PyTorch record read; row = ("baseline" | "resnet18", batch, threads) or ("sgemm", n, threads); a
+    side that did not run is None."""
+    rounds, peak_shares, records = [], {}, []
     for rd in sorted(glob.glob(os.path.join(out, "round_*")), key=lambda d: int(d.rsplit("_", 1)[1])):
         dyad = {}
         for name in ("dyad_cpu.json", "dyad_cpu_resnet18.json"):
@@ -87,13 +87,16 @@ def cpu_rounds(out):
                 if share is not None:
                     peak_shares.setdefault(("sgemm", n, t, isa), []).append(share)
         torch = {}
-        for r in read_jsonl(os.path.join(rd, "pytorch.jsonl")):
+        steps = read_jsonl(os.path.join(rd, "pytorch.jsonl"))
+        gemms = read_jsonl(os.path.join(rd, "pytorch_gemm.jsonl"))
+        records += steps + gemms
+        for r in steps:
             if r.get("device") == "cpu":
                 torch[(r["model"], r["batch"], r["threads"])] = r["img_s_median"]
-        for r in read_jsonl(os.path.join(rd, "pytorch_gemm.jsonl")):
+        for r in gemms:
             torch[("sgemm", r["n"], r["threads"])] = r["gflops_median"]
         rounds.append({k: (dyad.get(k), torch.get(k)) for k in set(dyad) | set(torch)})
-    return rounds, peak_shares
+    return rounds, peak_shares, records
 
 
 def spread(values, digits):
@@ -161,8 +164,7 @@ def main():
         isa = ", ".join(x for x in ("avx2", "fma", "avx512f", "amx_tile") if x in flags)
     except (OSError, AttributeError):
         pass
-    round_runs = [r for rd in sorted(glob.glob(os.path.join(out, "round_*")))
-                  for name in ("pytorch.jsonl", "pytorch_gemm.jsonl") for r in read_jsonl(os.path.join(rd, name))]
+    rounds, peak_shares, round_runs = cpu_rounds(out)
     versions = [r["version"] for r in torch_runs + round_runs if r.get("version")]
     torch_version = versions[0] if versions else "not available"
     blas = next((r["blas"] for r in round_runs if r.get("blas")), None)
@@ -207,7 +209,6 @@ def main():
                 print(f"| {model} | {batch} | {prec} | {name} | {fmt(without)} | {fmt(with_)} | {ratio(with_, without)} |")
             print()
 
-    rounds, peak_shares = cpu_rounds(out)
     rows = sorted({k for r in rounds for k in r}, key=lambda k: (k[0] == "sgemm", k[0], k[1], k[2]))
     if rows:
         print(f"### CPU ({len(rounds)} rounds; each round ran dyad, then PyTorch, on every row)\n")
