@@ -4,9 +4,13 @@
 // entering layer2 and its 1x1 stride-2 downsample; layer3's and layer4's stride-2 convs repeat layer2's
 // pattern at smaller sizes and are left out). All are compute-bound (2*N*K*C*R*S*P*Q FLOP per pass on
 // O(input + weight + output) data), so the rate to watch is FLOP/s and pct_peak, its fraction of the
-// CPU's FMA peak for the same thread count measured in the same process (bench/common.h); omp lowers each
-// image to GEMMs (im2col), so bench_gemm's *_im2col cases are its practical ceiling. Kernels are called
-// directly on preallocated buffers.
+// CPU's FMA peak for the same thread count measured in the same process (bench/common.h). omp lowers
+// each image to GEMMs (im2col; bench_gemm's *_im2col cases are its practical ceiling) or, for 3x3 stride-1
+// layers of 16 or more channels, runs Winograd F(4x4, 3x3) (kernels/omp/winograd.cpp), which needs 4x
+// fewer multiplications: FLOP/s are those of the direct convolution (2*N*K*C*R*S*P*Q per pass) for every
+// algorithm, so Winograd can pass 100% of the peak. conv_omp/* is the default (automatic) choice;
+// conv_omp_im2col/*, conv_omp_winograd2/* and conv_omp_winograd4/* force one algorithm on the 3x3 stride-1
+// layers. Kernels are called directly on preallocated buffers.
 // omp runs the CNN at batch 64 and ResNet-18 at batch 32, with 1 and 2 threads. naive is serial and slow
 // (about 1 GFLOP/s), so it runs the CNN at batch 4 and only two ResNet shapes (64x64x64 and 8x8x512) at
 // batch 1 (its label says so): FLOP/s are per pass of the batch actually run, comparable across both.
@@ -110,8 +114,11 @@ Buffers& buffers_for(const Layer& l, const Conv2dShape& s) {
     return it->second;
 }
 
-void run(benchmark::State& state, Layer l, Pass pass, bool use_omp, int threads, int64_t batch) {
+void run(benchmark::State& state, Layer l, Pass pass, bool use_omp, int threads, int64_t batch, CpuConvAlgorithm alg) {
     const Conv2dShape s = shape_of(l, batch);
+    const CpuConvAlgorithm was = cpu_conv_algorithm();
+    set_cpu_conv_algorithm(alg);
+    const int m = use_omp ? omp::winograd_tile(s) : 0;  // 0: im2col
     Buffers& o = buffers_for(l, s);
     float *x = o.x.data<float>(), *w = o.w.data<float>(), *y = o.y.data<float>();
     float *dx = o.dx.data<float>(), *dw = o.dw.data<float>();
@@ -137,11 +144,14 @@ void run(benchmark::State& state, Layer l, Pass pass, bool use_omp, int threads,
         }
         benchmark::ClobberMemory();
     }
+    set_cpu_conv_algorithm(was);
+    // FLOP of the direct convolution, whatever the algorithm: Winograd's rate is its speed over im2col's.
     const double flop = flop_of(s);
     state.counters["FLOP/s"] = benchmark::Counter(flop, benchmark::Counter::kIsIterationInvariantRate);
     bench::set_pct_peak(state, flop, use_omp ? threads : 1);
-    state.SetLabel((use_omp ? "omp x" + std::to_string(threads) : std::string("naive")) + ", batch " +
-                   std::to_string(batch));
+    state.SetLabel(
+        (use_omp ? "omp x" + std::to_string(threads) : std::string("naive")) + ", batch " + std::to_string(batch) +
+        (use_omp ? m ? ", Winograd F(" + std::to_string(m) + "x" + std::to_string(m) + ",3x3)" : ", im2col" : ""));
 }
 
 #if DYAD_WITH_CUDA
@@ -206,18 +216,32 @@ void run_cuda(benchmark::State& state, Layer l, Pass pass, bool use_cudnn) {
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    const auto cpu = [](const std::string& name, const Layer& l, Pass p, bool use_omp, int threads, int64_t batch) {
-        benchmark::RegisterBenchmark(name.c_str(), run, l, p, use_omp, threads, batch)
+    const CpuConvAlgorithm automatic = CpuConvAlgorithm::automatic;
+    const auto cpu = [](const std::string& name, const Layer& l, Pass p, bool use_omp, int threads, int64_t batch,
+                        CpuConvAlgorithm alg) {
+        benchmark::RegisterBenchmark(name.c_str(), run, l, p, use_omp, threads, batch, alg)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
+    };
+    // conv_omp/* runs the default (automatic) algorithm; on the 3x3 stride-1 layers every algorithm also
+    // runs under its own name, so that their times compare in one run.
+    const auto omp_runs = [&](const std::string& name, const Layer& l, Pass p, int64_t batch) {
+        for (int threads : {1, 2}) {
+            const std::string suffix = name + "/threads:" + std::to_string(threads);
+            cpu("conv_omp/" + suffix, l, p, true, threads, batch, automatic);
+            if (l.r == 3 && l.s == 3 && l.stride == 1)
+                for (CpuConvAlgorithm a :
+                     {CpuConvAlgorithm::im2col, CpuConvAlgorithm::winograd2, CpuConvAlgorithm::winograd4})
+                    cpu(std::string("conv_omp_") + cpu_conv_algorithm_name(a) + "/" + suffix, l, p, true, threads,
+                        batch, a);
+        }
     };
     const Pass passes[] = {Pass::fwd, Pass::bwd_data, Pass::bwd_filter};
     for (const Layer& l : kLayers)
         for (Pass p : passes) {
             const std::string name = std::string(l.name) + "_" + pass_name(p);
-            cpu("conv_naive/" + name + "/batch:4", l, p, false, 1, 4);
-            for (int threads : {1, 2})
-                cpu("conv_omp/" + name + "/threads:" + std::to_string(threads), l, p, true, threads, 64);
+            cpu("conv_naive/" + name + "/batch:4", l, p, false, 1, 4, automatic);
+            omp_runs(name, l, p, 64);
         }
     for (const Layer& l : kResnetLayers)
         for (Pass p : passes) {
@@ -225,9 +249,8 @@ int main(int argc, char** argv) {
             // naive: the largest image (layer1) and the deepest layer (layer4) only, one image each.
             const std::string lname = l.name;
             if (lname == "resnet_l1_conv" || lname == "resnet_l4_conv")
-                cpu("conv_naive/" + name + "/batch:1", l, p, false, 1, 1);
-            for (int threads : {1, 2})
-                cpu("conv_omp/" + name + "/threads:" + std::to_string(threads), l, p, true, threads, 32);
+                cpu("conv_naive/" + name + "/batch:1", l, p, false, 1, 1, automatic);
+            omp_runs(name, l, p, 32);
         }
     std::vector<Layer> all(std::begin(kLayers), std::end(kLayers));
     all.insert(all.end(), std::begin(kResnetLayers), std::end(kResnetLayers));

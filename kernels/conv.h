@@ -29,6 +29,24 @@ namespace omp {
 void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias);
 void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight);
 void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x);
+
+// Which algorithm the three functions above use for the convolutions Winograd applies to: automatic (the
+// default: F(4x4, 3x3) with at least 16 input and output channels and 4x4 outputs, else im2col), im2col
+// + GEMM, or Winograd F(2x2, 3x3) or F(4x4, 3x3). Process-wide; other shapes always use im2col.
+enum class ConvAlgo { automatic, im2col, winograd_2x2, winograd_4x4 };
+void set_conv_algo(ConvAlgo a);
+ConvAlgo conv_algo();
+// Winograd F(m x m, 3 x 3), m = 2 or 4 (kernels/omp/winograd.cpp): for 3x3 filters, stride 1 and padding
+// 0-2 (winograd_applies), with the contracts above. Fewer multiplications than im2col, more rounding
+// error (docs/testing.md gives the bound).
+bool winograd_applies(const Conv2dShape& s);
+// The Winograd tile size m that conv2d_fwd, _bwd_data and _bwd_filter use for s under the current
+// algorithm, or 0 where they use im2col.
+int winograd_tile(const Conv2dShape& s);
+void conv2d_fwd_winograd(int m, const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias);
+void conv2d_bwd_data_winograd(int m, const Conv2dShape& s, float* dx, const float* dy, const float* weight);
+void conv2d_bwd_filter_winograd(int m, const Conv2dShape& s, float* dweight, float* dbias, const float* dy,
+                                const float* x);
 }  // namespace omp
 
 namespace cuda {

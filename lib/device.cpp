@@ -3,8 +3,12 @@
 #include "dyad/device.h"
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "dyad/error.h"
+#include "kernels/conv.h"
 
 #if DYAD_WITH_CUDA
 #include "kernels/cuda/runtime.h"
@@ -105,6 +109,59 @@ Precision parse_precision(const std::string& name) {
         if (name == precision_name(p)) return p;
     DYAD_CHECK(false, "unknown precision '", name, "' (expected fp32, tf32 or bf16)");
     return Precision::fp32;
+}
+
+namespace {
+constexpr CpuConvAlgorithm kCpuConvAlgorithms[] = {CpuConvAlgorithm::automatic, CpuConvAlgorithm::im2col,
+                                                   CpuConvAlgorithm::winograd2, CpuConvAlgorithm::winograd4};
+constexpr omp::ConvAlgo kKernelAlgos[] = {omp::ConvAlgo::automatic, omp::ConvAlgo::im2col, omp::ConvAlgo::winograd_2x2,
+                                          omp::ConvAlgo::winograd_4x4};
+
+// DYAD_CPU_CONV sets the default when the library loads; a name that is not an algorithm is reported and
+// ignored (throwing here would end the program before main).
+[[maybe_unused]] const bool g_cpu_conv_from_env = [] {
+    const char* env = std::getenv("DYAD_CPU_CONV");
+    if (!env || !*env) return false;
+    for (CpuConvAlgorithm a : kCpuConvAlgorithms)
+        if (std::string(env) == cpu_conv_algorithm_name(a)) {
+            set_cpu_conv_algorithm(a);
+            return true;
+        }
+    std::fprintf(stderr, "dyad: DYAD_CPU_CONV=%s is not automatic, im2col, winograd2 or winograd4; using automatic\n",
+                 env);
+    return false;
+}();
+}  // namespace
+
+void set_cpu_conv_algorithm(CpuConvAlgorithm a) { omp::set_conv_algo(kKernelAlgos[int(a)]); }
+
+CpuConvAlgorithm cpu_conv_algorithm() {
+    const omp::ConvAlgo k = omp::conv_algo();
+    for (int i = 0; i < 4; i++)
+        if (kKernelAlgos[i] == k) return kCpuConvAlgorithms[i];
+    return CpuConvAlgorithm::automatic;
+}
+
+const char* cpu_conv_algorithm_name(CpuConvAlgorithm a) {
+    switch (a) {
+        case CpuConvAlgorithm::automatic:
+            return "automatic";
+        case CpuConvAlgorithm::im2col:
+            return "im2col";
+        case CpuConvAlgorithm::winograd2:
+            return "winograd2";
+        case CpuConvAlgorithm::winograd4:
+            return "winograd4";
+    }
+    return "?";
+}
+
+CpuConvAlgorithm parse_cpu_conv_algorithm(const std::string& name) {
+    for (CpuConvAlgorithm a : kCpuConvAlgorithms)
+        if (name == cpu_conv_algorithm_name(a)) return a;
+    DYAD_CHECK(false, "unknown CPU convolution algorithm '", name,
+               "' (expected automatic, im2col, winograd2 or winograd4)");
+    return CpuConvAlgorithm::automatic;
 }
 
 void set_deterministic(bool on) {

@@ -159,6 +159,11 @@ void add_training_options(CLI::App& app, Options& o) {
     add(app, "--precision", o.precision, "P", "fp32 | tf32 | bf16 for GPU convolutions and GEMMs (default fp32)",
         text(o.precision))
         ->check(one_of({"fp32", "tf32", "bf16"}));
+    add(app, "--cpu-conv", o.cpu_conv, "ALG",
+        "automatic | im2col | winograd2 | winograd4: the CPU's algorithm for 3x3 stride-1 convolutions "
+        "(default automatic: Winograd F(4x4,3x3) from 16 channels on, im2col below)",
+        text(o.cpu_conv))
+        ->check(one_of({"automatic", "im2col", "winograd2", "winograd4"}));
     app.add_option_function<std::string>(
            "--graph", [&o](const std::string& v) { o.graph = v == "on"; },
            wrap("on | off: on a GPU, capture the training step in a CUDA graph and replay it (default on; steps "

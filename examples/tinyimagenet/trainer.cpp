@@ -417,6 +417,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
     Options o = options;
     if (o.threads > 0) set_num_threads(o.threads);
     set_precision(parse_precision(o.precision));
+    set_cpu_conv_algorithm(parse_cpu_conv_algorithm(o.cpu_conv));
     std::filesystem::create_directories(o.out);
     auto say = [&](const std::string& s) {
         if (!o.quiet) std::printf("%s", s.c_str()), std::fflush(stdout);
@@ -460,7 +461,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                              (o.optimizer == "adamw" ? "" : " momentum " + std::to_string(o.momentum)) +
                              " weight decay " + std::to_string(effective_weight_decay(o)) + ", schedule " + o.schedule +
                              ", seed " + std::to_string(o.seed)},
-            {"CPU", cpu_model() + ", " + std::to_string(num_threads()) + " threads"},
+            {"CPU", cpu_model() + ", " + std::to_string(num_threads()) + " threads, 3x3 convolutions: " + o.cpu_conv},
             {"date", today()}};
         if (cuda_available())
             report.facts.push_back(

@@ -31,6 +31,7 @@ struct Options {
     int64_t max_steps = 0;                   // training steps per epoch (0 = all; for timing runs)
     int64_t naive_steps = 0;                 // the naive backend's steps and validation batches per epoch (0 = all)
     std::string precision = "fp32";          // fp32 | tf32 | bf16 (GPU conv and GEMM)
+    std::string cpu_conv = "automatic";      // automatic | im2col | winograd2 | winograd4 (CPU 3x3 conv)
     bool graph = true;                       // GPU: capture the step in a CUDA graph and replay it
     std::string out = "dyad-out";
     std::string resume;   // a checkpoint written by a previous run of one backend

@@ -47,6 +47,20 @@ private:
     int prev_;  // the thread's previous override (-1: none)
 };
 
+// Which algorithm the omp kernels use for the convolutions Winograd applies to (3x3 filters, stride 1,
+// padding 0-2; every other convolution uses im2col + GEMM): automatic (the default: Winograd F(4x4, 3x3)
+// where it was measured faster, i.e. at least 16 input and 16 output channels and outputs of at least
+// 4x4; im2col otherwise), im2col always, or Winograd F(2x2, 3x3) or F(4x4, 3x3) wherever it applies.
+// Winograd needs fewer multiplications but rounds more: F(4x4, 3x3) is within 1e-4 of the exact result
+// where im2col is within about 2e-6 (docs/testing.md). Process-wide; the environment variable
+// DYAD_CPU_CONV (automatic, im2col, winograd2 or winograd4) sets the default at start-up.
+enum class CpuConvAlgorithm { automatic, im2col, winograd2, winograd4 };
+void set_cpu_conv_algorithm(CpuConvAlgorithm a);
+CpuConvAlgorithm cpu_conv_algorithm();
+const char* cpu_conv_algorithm_name(CpuConvAlgorithm a);  // "automatic", "im2col", "winograd2", "winograd4"
+// The algorithm of that name; throws naming the valid ones otherwise.
+CpuConvAlgorithm parse_cpu_conv_algorithm(const std::string& name);
+
 // Whether this build has the CUDA backend compiled in (DYAD_WITH_CUDA at configure time).
 bool cuda_built();
 // True when the CUDA backend is built and at least one GPU is usable. Never throws: a missing driver or

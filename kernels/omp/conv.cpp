@@ -191,8 +191,20 @@ double row_sum(const float* v, int64_t n) {
 
 }  // namespace
 
+// Automatic: F(4x4, 3x3)
+// where bench_conv measured it faster than im2col in every pass (docs/performance.md): with few channels
+// the transforms cost more than the multiplications they save (3 -> 32 channels: 2-3x slower), and outputs
+// under 4x4 fill a tile only partly.
+int winograd_tile(const Conv2dShape& s) {
+    const ConvAlgo a = conv_algo();
+    if (a == ConvAlgo::im2col || !winograd_applies(s)) return 0;
+    if (a == ConvAlgo::automatic) return s.c >= 16 && s.k >= 16 && s.p >= 4 && s.q >= 4 ? 4 : 0;
+    return a == ConvAlgo::winograd_2x2 ? 2 : 4;
+}
+
 void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
     if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0) return;
+    if (const int m = winograd_tile(s)) return conv2d_fwd_winograd(m, s, y, x, weight, bias);
     const Plan pl = make_plan(s);
     // The bias rides in the GEMM: W gets one more column holding it, and col one more row of ones, so
     // no separate pass over y adds it. The direct path (col is x itself) prefills y with it instead.
@@ -236,6 +248,7 @@ void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* wei
 
 void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
     if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0 || s.c * s.h * s.w <= 0) return;
+    if (const int m = winograd_tile(s)) return conv2d_bwd_data_winograd(m, s, dx, dy, weight);
     const Plan pl = make_plan(s);
     thread_local Workspace workspace;
     float* buf = workspace.get(std::max<int64_t>(pl.threads * pl.col_floats, 1));
@@ -262,6 +275,7 @@ void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const flo
 
 void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x) {
     if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0) return;
+    if (const int m = winograd_tile(s)) return conv2d_bwd_filter_winograd(m, s, dweight, dbias, dy, x);
     const Plan pl = make_plan(s);
     const int64_t dw_floats = s.k * pl.crs;
     // Per worker: its col, then (by_image) its partial dW; the partial dbias sums are doubles.

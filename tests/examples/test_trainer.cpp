@@ -450,10 +450,10 @@ TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     REQUIRE_FALSE(parse_options({"--help"}, &o, &help));
     // The help lists every flag with what it does and its default, and the predict subcommand.
     for (const char* flag :
-         {"--data",        "--device",     "--model",        "--epochs",    "--batch-size", "--optimizer",
-          "--lr",          "--momentum",   "--weight-decay", "--schedule",  "--seed",       "--threads",
-          "--limit-train", "--limit-val",  "--max-steps",    "--precision", "--graph",      "--out",
-          "--resume",      "--no-profile", "--quiet",        "--config",    "--naive-steps"}) {
+         {"--data",        "--device",     "--model",        "--epochs",    "--batch-size",  "--optimizer",
+          "--lr",          "--momentum",   "--weight-decay", "--schedule",  "--seed",        "--threads",
+          "--limit-train", "--limit-val",  "--max-steps",    "--precision", "--graph",       "--out",
+          "--resume",      "--no-profile", "--quiet",        "--config",    "--naive-steps", "--cpu-conv"}) {
         INFO(flag);
         REQUIRE_THAT(help, Catch::Contains(std::string("  ") + flag + " "));
     }
@@ -472,6 +472,7 @@ TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     REQUIRE_THROWS_WITH(bad({"--frobnicate"}), Catch::Contains("--frobnicate"));
     REQUIRE_THROWS_WITH(bad({"--lr"}), Catch::Contains("--lr") && Catch::Contains("missing"));
     REQUIRE_THROWS_WITH(bad({"--precision", "fp8"}), Catch::Contains("--precision") && Catch::Contains("fp8"));
+    REQUIRE_THROWS_WITH(bad({"--cpu-conv", "fft"}), Catch::Contains("--cpu-conv") && Catch::Contains("fft"));
     REQUIRE_THROWS_WITH(bad({"--graph", "yes"}), Catch::Contains("--graph") && Catch::Contains("yes"));
     REQUIRE_THROWS_WITH(bad({"--optimizer", "lion"}), Catch::Contains("--optimizer") && Catch::Contains("lion"));
     REQUIRE_THROWS_WITH(bad({"--lr", "0"}), Catch::Contains("--lr: expects a number above 0, got 0"));
@@ -579,6 +580,7 @@ TEST_CASE("trainer: a config file holds the same options and the command line ta
     o.limit_val = 200;
     o.max_steps = 9;
     o.precision = "bf16";
+    o.cpu_conv = "winograd2";
     o.graph = false;
     o.out = dir + "/out";
     o.resume = dir + "/out/cpu.safetensors";
@@ -610,6 +612,7 @@ TEST_CASE("trainer: a config file holds the same options and the command line ta
     CHECK(back.limit_val == o.limit_val);
     CHECK(back.max_steps == o.max_steps);
     CHECK(back.precision == o.precision);
+    CHECK(back.cpu_conv == o.cpu_conv);
     CHECK(back.graph == o.graph);
     CHECK(back.out == o.out);
     CHECK(back.resume == o.resume);

@@ -12,6 +12,7 @@
 #include <limits>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dyad/dyad.h"
@@ -107,9 +108,130 @@ TEST_CASE("conv2d omp kernels match naive with 1, 2 and 3 threads", "[conv][omp]
         for (int threads : {1, 2, 3}) {
             NumThreadsGuard nt(threads);
             INFO(test::describe(cc) << ", " << threads << " threads");
-            test::check_conv_kernels(omp_set, ref, [&](int64_t len) { return test::tol::conv(omp_set, len); });
+            const int m = omp::winograd_tile(ref.s);
+            test::check_conv_kernels(omp_set, ref, [&](int64_t len) { return test::tol::conv(omp_set, len, m); });
         }
     }
+}
+
+// ---------------------------------------------------------------------------- Winograd
+namespace {
+
+const test::KernelSet& omp_kernels() {
+    static const test::KernelSet set = {test::KernelSet::Kind::omp, "omp", Device::cpu()};
+    return set;
+}
+
+// The Winograd cases and the shared cases Winograd applies to.
+std::vector<ConvCase> winograd_parity_cases() {
+    std::vector<ConvCase> all = test::winograd_cases();
+    for (const ConvCase& cc : conv_cases())
+        if (omp::winograd_applies(test::shape_of(cc))) all.push_back(cc);
+    return all;
+}
+
+}  // namespace
+
+TEST_CASE("Winograd F(2x2,3x3) and F(4x4,3x3) match naive in every pass", "[conv][omp][winograd]") {
+    const std::vector<ConvCase> cases = winograd_parity_cases();
+    REQUIRE(cases.size() >= 12);
+    for (const ConvCase& cc : cases) {
+        const test::ConvReference ref = test::make_conv_reference(cc);
+        for (auto [alg, m] : {std::pair{CpuConvAlgorithm::winograd2, 2}, std::pair{CpuConvAlgorithm::winograd4, 4}}) {
+            test::CpuConvScope algorithm(alg);
+            INFO(test::describe(cc) << ", F(" << m << "x" << m << ",3x3)");
+            REQUIRE(omp::winograd_tile(ref.s) == m);
+            test::check_conv_kernels(omp_kernels(), ref,
+                                     [&](int64_t len) { return test::tol::conv(omp_kernels(), len, m); });
+        }
+    }
+}
+
+TEST_CASE("Winograd gives the same bits with 1, 2 and 3 threads", "[conv][omp][winograd]") {
+    // Every sum runs in an order that does not depend on the thread count: the transforms are per tile and
+    // channel, the GEMMs split by matrix or by tile of C, and the filter gradient sums its blocks in order.
+    for (const ConvCase& cc : {test::winograd_cases()[7], test::winograd_cases()[8]}) {
+        const test::ConvReference ref = test::make_conv_reference(cc);
+        const Conv2dShape& s = ref.s;
+        for (CpuConvAlgorithm alg : {CpuConvAlgorithm::winograd2, CpuConvAlgorithm::winograd4}) {
+            test::CpuConvScope algorithm(alg);
+            std::vector<std::vector<float>> first;
+            for (int threads : {1, 2, 3}) {
+                NumThreadsGuard nt(threads);
+                INFO(test::describe(cc) << ", " << cpu_conv_algorithm_name(alg) << ", " << threads << " threads");
+                std::vector<float> y(size_t(ref.ny)), dx = ref.dx0, dw = ref.dw0, db = ref.db0;
+                omp::conv2d_fwd(s, y.data(), ref.x.data(), ref.w_fwd.data(), ref.bias.data());
+                omp::conv2d_bwd_data(s, dx.data(), ref.dy_data.data(), ref.w_data.data());
+                omp::conv2d_bwd_filter(s, dw.data(), db.data(), ref.dy_filter.data(), ref.x.data());
+                const std::vector<std::vector<float>> now = {y, dx, dw, db};
+                if (first.empty())
+                    first = now;
+                else
+                    for (size_t i = 0; i < now.size(); i++) REQUIRE(now[i] == first[i]);
+            }
+        }
+    }
+}
+
+TEST_CASE("Winograd F(4x4,3x3) stays within its bound on the baseline's and the ResNet's shapes",
+          "[conv][omp][winograd]") {
+    // The layers of the reference CNN (32 -> 64 on 32x32, 64 -> 128 on 16x16) and of the ResNet-18 (64 to 512
+    // channels on 64x64 down to 8x8), one image each: every pass against the float64 naive result, under the
+    // tolerance table's row (1e-4; docs/testing.md records the errors measured).
+    const std::vector<ConvCase> layers = {
+        {"baseline conv2", 1, 32, 32, 32, 64, 3, 3, 1, 1, 1, 1},
+        {"baseline conv3", 1, 64, 16, 16, 128, 3, 3, 1, 1, 1, 1},
+        {"ResNet 64 @ 64x64", 1, 64, 64, 64, 64, 3, 3, 1, 1, 1, 1},
+        {"ResNet 128 @ 32x32", 1, 128, 32, 32, 128, 3, 3, 1, 1, 1, 1},
+        {"ResNet 256 @ 16x16", 1, 256, 16, 16, 256, 3, 3, 1, 1, 1, 1},
+        {"ResNet 512 @ 8x8", 1, 512, 8, 8, 512, 3, 3, 1, 1, 1, 1},
+    };
+    test::CpuConvScope algorithm(CpuConvAlgorithm::winograd4);
+    for (const ConvCase& cc : layers) {
+        INFO(test::describe(cc));
+        const test::ConvReference ref = test::make_conv_reference(cc);
+        test::check_conv_kernels(omp_kernels(), ref,
+                                 [](int64_t len) { return test::tol::conv(omp_kernels(), len, 4); });
+    }
+}
+
+TEST_CASE("the automatic CPU convolution picks Winograd from 16 channels on", "[conv][omp][winograd]") {
+    // automatic gives the bits of winograd4 where the rule picks it and those of im2col elsewhere.
+    auto forward = [](const ConvCase& cc, CpuConvAlgorithm alg) {
+        test::CpuConvScope algorithm(alg);
+        const Conv2dShape s = test::shape_of(cc);
+        const std::vector<float> x = test::conv_randn(s.n * s.c * s.h * s.w, 1);
+        const std::vector<float> w = test::conv_randn(s.k * s.c * s.r * s.s, 2, 0.1);
+        std::vector<float> y(size_t(s.n * s.k * s.p * s.q));
+        omp::conv2d_fwd(s, y.data(), x.data(), w.data(), nullptr);
+        return y;
+    };
+    const std::vector<std::pair<ConvCase, bool>> cases = {
+        {{"16 -> 16, 8x8", 2, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1}, true},
+        {{"3 -> 32 (the first layer)", 2, 3, 8, 8, 32, 3, 3, 1, 1, 1, 1}, false},
+        {{"32 -> 8", 2, 32, 8, 8, 8, 3, 3, 1, 1, 1, 1}, false},
+        {{"16 -> 16, 3x3 output", 2, 16, 3, 3, 16, 3, 3, 1, 1, 1, 1}, false},
+        {{"16 -> 16, stride 2", 2, 16, 9, 9, 16, 3, 3, 2, 2, 1, 1}, false},
+        {{"16 -> 16, 5x5", 2, 16, 9, 9, 16, 5, 5, 1, 1, 2, 2}, false},
+    };
+    for (const auto& [cc, winograd] : cases) {
+        INFO(test::describe(cc));
+        const std::vector<float> automatic = forward(cc, CpuConvAlgorithm::automatic);
+        REQUIRE(automatic == forward(cc, winograd ? CpuConvAlgorithm::winograd4 : CpuConvAlgorithm::im2col));
+        if (omp::winograd_applies(test::shape_of(cc)))  // the two algorithms differ in rounding here
+            REQUIRE(forward(cc, CpuConvAlgorithm::winograd4) != forward(cc, CpuConvAlgorithm::im2col));
+    }
+}
+
+TEST_CASE("CPU convolution algorithms by name", "[conv][omp][winograd]") {
+    for (CpuConvAlgorithm a : {CpuConvAlgorithm::automatic, CpuConvAlgorithm::im2col, CpuConvAlgorithm::winograd2,
+                               CpuConvAlgorithm::winograd4}) {
+        REQUIRE(parse_cpu_conv_algorithm(cpu_conv_algorithm_name(a)) == a);
+        test::CpuConvScope scope(a);
+        REQUIRE(cpu_conv_algorithm() == a);
+    }
+    REQUIRE_THROWS_WITH(parse_cpu_conv_algorithm("fft"),
+                        Catch::Contains("'fft'") && Catch::Contains("im2col") && Catch::Contains("winograd4"));
 }
 
 // ---------------------------------------------------------------------------- gradients

@@ -62,6 +62,36 @@ inline const std::vector<ConvCase>& conv_cases() {
     return c;
 }
 
+// Cases for the Winograd kernels (3x3, stride 1, padding 0-2): every padding, outputs that are not a
+// multiple of the tile (partial tiles on the right and bottom), images smaller than one tile, one-column
+// images, channel counts that do not fill the 8 lanes, and enough tiles for several blocks.
+inline const std::vector<ConvCase>& winograd_cases() {
+    static const std::vector<ConvCase> c = {
+        {"Winograd: C = 1, K = 1, pad 0", 1, 1, 7, 7, 1, 3, 3},
+        {"Winograd: pad 1, 9x11", 3, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1},
+        {"Winograd: pad 0, 13x10", 2, 5, 13, 10, 7, 3, 3},
+        {"Winograd: pad 2", 2, 5, 7, 9, 6, 3, 3, 1, 1, 2, 2},
+        {"Winograd: pad (2, 0)", 3, 4, 8, 11, 5, 3, 3, 1, 1, 2, 0},
+        {"Winograd: one-column images", 4, 9, 5, 1, 3, 3, 3, 1, 1, 1, 1},
+        {"Winograd: a 3x3 image, pad 2 (5x5 out, smaller than a tile)", 1, 3, 3, 3, 2, 3, 3, 1, 1, 2, 2},
+        {"Winograd: 37 -> 19 channels", 2, 37, 10, 12, 19, 3, 3, 1, 1, 1, 1},
+        {"Winograd: several blocks of tiles", 9, 17, 15, 17, 11, 3, 3, 1, 1, 1, 1},
+    };
+    return c;
+}
+
+// Selects the omp kernels' 3x3 convolution algorithm for a scope.
+class CpuConvScope {
+public:
+    explicit CpuConvScope(CpuConvAlgorithm a) : was_(cpu_conv_algorithm()) { set_cpu_conv_algorithm(a); }
+    ~CpuConvScope() { set_cpu_conv_algorithm(was_); }
+    CpuConvScope(const CpuConvScope&) = delete;
+    CpuConvScope& operator=(const CpuConvScope&) = delete;
+
+private:
+    CpuConvAlgorithm was_;
+};
+
 inline std::string describe(const ConvCase& cc) {
     return std::string(cc.name) + ": x (" + std::to_string(cc.n) + ", " + std::to_string(cc.c) + ", " +
            std::to_string(cc.h) + ", " + std::to_string(cc.w) + ") w (" + std::to_string(cc.k) + ", " +
