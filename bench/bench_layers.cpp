@@ -195,6 +195,58 @@ void BM_batch_norm_train(benchmark::State& state) {
 }
 BENCHMARK(BM_batch_norm_train)->Apply(backends);
 
+// Batch norm followed by ReLU, training forward + backward on the ResNet-18's layer1 activation (32, 64, 64,
+// 64; 32 MiB per tensor): the fused kernels (the ReLU applied as y is written, its mask read in the
+// backward's passes) against the pair of ops as autograd runs them (batch norm into r, relu into y; relu's
+// backward into a zeroed g, batch norm's backward from g). The time ratio of the two is the fusion's gain.
+void run_batch_norm_relu(benchmark::State& state, bool fused) {
+    const int64_t n = 32, c = 64, h = 64, w = 64;
+    const Config cfg = configure(
+        state, std::string(fused ? "batch_norm_relu" : "batch_norm + relu") + " fwd_train+bwd " + dims(n, c, h, w));
+    BatchNormShape s;
+    s.n = n, s.c = c, s.hw = h * w;
+    const int64_t nx = n * c * h * w;
+    const std::vector<float> x = random_floats(nx, 1), dy = random_floats(nx, 2);
+    const std::vector<float> gamma(static_cast<size_t>(c), 1.5f), beta(static_cast<size_t>(c), 0.25f);
+    std::vector<float> y(static_cast<size_t>(nx)), dx(static_cast<size_t>(nx), 0.0f), mean(static_cast<size_t>(c)),
+        invstd(static_cast<size_t>(c)), dgamma(static_cast<size_t>(c), 0.0f), dbeta(static_cast<size_t>(c), 0.0f);
+    std::vector<float> r(static_cast<size_t>(fused ? 0 : nx)), g(static_cast<size_t>(fused ? 0 : nx));
+    for (auto _ : state) {
+        if (fused && !cfg.omp) {
+            naive::batch_norm_relu_fwd_train<float>(s, y.data(), mean.data(), invstd.data(), nullptr, nullptr, x.data(),
+                                                    gamma.data(), beta.data(), 0.1f, 1e-5f);
+            naive::batch_norm_relu_bwd<float>(s, true, dx.data(), dgamma.data(), dbeta.data(), dy.data(), y.data(),
+                                              x.data(), mean.data(), invstd.data(), gamma.data());
+        } else if (!cfg.omp) {
+            naive::batch_norm_fwd_train<float>(s, r.data(), mean.data(), invstd.data(), nullptr, nullptr, x.data(),
+                                               gamma.data(), beta.data(), 0.1f, 1e-5f);
+            naive::relu_fwd<float>(y.data(), r.data(), nx);
+            naive::fill<float>(g.data(), 0.0f, nx);
+            naive::relu_bwd<float>(g.data(), dy.data(), r.data(), nx);
+            naive::batch_norm_bwd<float>(s, true, dx.data(), dgamma.data(), dbeta.data(), g.data(), x.data(),
+                                         mean.data(), invstd.data(), gamma.data());
+        } else if (fused) {
+            omp::batch_norm_relu_fwd_train(s, y.data(), mean.data(), invstd.data(), nullptr, nullptr, x.data(),
+                                           gamma.data(), beta.data(), 0.1f, 1e-5f);
+            omp::batch_norm_relu_bwd(s, true, dx.data(), dgamma.data(), dbeta.data(), dy.data(), y.data(), x.data(),
+                                     mean.data(), invstd.data(), gamma.data());
+        } else {
+            omp::batch_norm_fwd_train(s, r.data(), mean.data(), invstd.data(), nullptr, nullptr, x.data(), gamma.data(),
+                                      beta.data(), 0.1f, 1e-5f);
+            omp::relu_fwd(y.data(), r.data(), nx);
+            omp::fill<float>(g.data(), 0.0f, nx);
+            omp::relu_bwd(g.data(), dy.data(), r.data(), nx);
+            omp::batch_norm_bwd(s, true, dx.data(), dgamma.data(), dbeta.data(), g.data(), x.data(), mean.data(),
+                                invstd.data(), gamma.data());
+        }
+        benchmark::ClobberMemory();
+    }
+}
+void BM_batch_norm_relu_fused(benchmark::State& state) { run_batch_norm_relu(state, true); }
+void BM_batch_norm_then_relu(benchmark::State& state) { run_batch_norm_relu(state, false); }
+BENCHMARK(BM_batch_norm_relu_fused)->Apply(backends);
+BENCHMARK(BM_batch_norm_then_relu)->Apply(backends);
+
 // ---------------------------------------------------------------------------- adaptive avg pool
 // Global average pool of (64, 512, 8, 8): 8 MiB read, 128 KiB written; forward + backward (dx, the
 // same size as x, read and written).

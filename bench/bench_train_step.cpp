@@ -2,8 +2,9 @@
 // data already in memory, as bench/pytorch_train_step.py does in PyTorch. Reports img/s. Models: 0 the baseline
 // CNN (models::baseline_cnn, 64x64x3, 200 classes), 1 the ResNet-18 for small images (models::resnet18_small,
 // 64x64x3, 200 classes, batch norm in training mode).
-// CPU args: kernels (0 naive, 1 omp), threads, batch, model, fuse (Sequential's layer fusion on or off: the
-// lever's gain). The naive step runs once (it takes seconds).
+// CPU args: kernels (0 naive, 1 omp), threads, batch, model, fuse (layer fusion on or off, nn::set_fuse_layers:
+// the lever's gain; in the ResNet it is batch norm + ReLU). pct_floor: the step's rate over its compute floor
+// (see BM_train_step). The naive step runs once (it takes seconds).
 // GPU (BM_train_step_cuda) args: batch, precision (0 fp32, 1 tf32, 2 bf16), model, graph (CapturedStep on or
 // off), fuse; timed with CUDA events, with the peak GPU memory of model, data, activations, gradients and
 // optimizer state since the model was made (peak_MiB, which includes the eager warm-up steps), the CUDA
@@ -59,6 +60,29 @@ struct StepSetup {
     }
 };
 
+// Multiply-add FLOP of one image's forward pass through the model's convolutions and linear layers
+// (2 * outputs * inputs per output, the direct convolution's count whatever algorithm runs), found by
+// recording each leaf layer's input and output on one image.
+double forward_flop_per_image(nn::Module& model, const Tensor& x) {
+    struct Leaves : nn::ForwardRecorder {
+        double flop = 0;
+        void record(nn::Module& m, const Tensor& in, const Tensor& out) override {
+            if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
+                const Shape& w = conv->weight().shape();  // (K, C, R, S)
+                flop += 2.0 * double(out.numel()) * double(w[1] * w[2] * w[3]);
+            } else if (dynamic_cast<nn::Linear*>(&m)) {
+                flop += 2.0 * double(out.numel()) * double(in.size(in.dim() - 1));
+            }
+        }
+    } leaves;
+    {
+        nn::RecorderScope scope(&leaves);
+        NoGradGuard ng;
+        model(x.slice(0, 0, 1));
+    }
+    return leaves.flop;
+}
+
 void BM_train_step(benchmark::State& state) {
     const bool omp = state.range(0) != 0;
     const int threads = int(state.range(1));
@@ -75,6 +99,11 @@ void BM_train_step(benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(s.step());
     state.counters["img/s"] =
         benchmark::Counter(double(batch) * double(state.iterations()), benchmark::Counter::kIsRate);
+    // The compute floor: a training step is three passes of the forward's FLOP (forward, backward data,
+    // backward weights; the first layer's backward data is not needed and is counted anyway), at the FMA
+    // peak of the thread count. pct_floor: the step's rate over that floor's.
+    const double step_flop = 3.0 * forward_flop_per_image(*s.model, s.x) * double(batch);
+    state.counters["pct_floor"] = bench::fraction_of(step_flop, bench::cpu_peak_gflops(omp ? threads : 1) * 1e9);
     set_cpu_kernels(CpuKernels::omp);
     nn::set_fuse_layers(true);
 }
@@ -152,6 +181,7 @@ BENCHMARK(BM_train_step)
     ->Args({1, 2, 64, 0, 0})
     ->Args({1, 1, 32, 1, 1})
     ->Args({1, 2, 32, 1, 1})
+    ->Args({1, 2, 32, 1, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_train_step)

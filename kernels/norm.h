@@ -27,6 +27,17 @@ void batch_norm_fwd_eval(const BatchNormShape& s, T* y, const T* x, const T* run
 template <typename T>
 void batch_norm_bwd(const BatchNormShape& s, bool training, T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
                     const T* mean, const T* invstd, const T* gamma);
+// Batch norm followed by ReLU: y = relu(batch norm of x), the statistics as above (of x, before the
+// ReLU). The backward takes that y and passes dy where y > 0 (relu_bwd's rule) into batch_norm_bwd.
+template <typename T>
+void batch_norm_relu_fwd_train(const BatchNormShape& s, T* y, T* save_mean, T* save_invstd, T* running_mean,
+                               T* running_var, const T* x, const T* gamma, const T* beta, T momentum, T eps);
+template <typename T>
+void batch_norm_relu_fwd_eval(const BatchNormShape& s, T* y, const T* x, const T* running_mean, const T* running_var,
+                              const T* gamma, const T* beta, T eps);
+template <typename T>
+void batch_norm_relu_bwd(const BatchNormShape& s, bool training, T* dx, T* dgamma, T* dbeta, const T* dy, const T* y,
+                         const T* x, const T* mean, const T* invstd, const T* gamma);
 }  // namespace naive
 
 namespace omp {
@@ -37,6 +48,16 @@ void batch_norm_fwd_eval(const BatchNormShape& s, float* y, const float* x, cons
                          const float* running_var, const float* gamma, const float* beta, float eps);
 void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
                     const float* x, const float* mean, const float* invstd, const float* gamma);
+// The same contracts as naive's batch_norm_relu_*: the ReLU applied as y is written, and its mask read in
+// the backward's two passes, so the pair makes no pass of its own.
+void batch_norm_relu_fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd,
+                               float* running_mean, float* running_var, const float* x, const float* gamma,
+                               const float* beta, float momentum, float eps);
+void batch_norm_relu_fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean,
+                              const float* running_var, const float* gamma, const float* beta, float eps);
+void batch_norm_relu_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta,
+                         const float* dy, const float* y, const float* x, const float* mean, const float* invstd,
+                         const float* gamma);
 }  // namespace omp
 
 namespace cuda {

@@ -47,6 +47,21 @@ def load_dyad(path):
     return rates, peaks, data.get("context", {})
 
 
+def load_floor_shares(path):
+    """{(model, batch, threads): pct_floor} of bench_train_step's CPU runs (layer fusion on): the step's rate
+    over its compute floor"""
+    with open(path) as f:
+        data = json.load(f)
+    out = {}
+    for b in data.get("benchmarks", []):
+        if b.get("run_type") != "iteration" or "pct_floor" not in b or b.get("error_occurred"):
+            continue
+        a = args_of(b["name"])
+        if "precision" not in a and a.get("fuse", 1) != 0:
+            out[(MODELS[a["model"]], a["batch"], a["threads"])] = b["pct_floor"]
+    return out
+
+
 def load_gemm(path):
     """{(n, threads): (GFLOP/s, share of the FMA peak, kernel ISA)} from bench_gemm's JSON
     (gemm_omp/squareN/threads:T)"""
@@ -81,6 +96,8 @@ def cpu_rounds(out):
                 for k, v in rates.items():
                     if k[0] == "cpu":
                         dyad[(k[1], k[2], k[3])] = statistics.median(v)
+                for k, share in load_floor_shares(path).items():
+                    peak_shares.setdefault(("step",) + k, []).append(share)
         if os.path.exists(os.path.join(rd, "dyad_gemm.json")):
             for (n, t), (v, share, isa) in load_gemm(os.path.join(rd, "dyad_gemm.json")).items():
                 dyad[("sgemm", n, t)] = v
@@ -228,10 +245,18 @@ def main():
             print(f"| {what} | {threads} | {spread([d for d, _ in pairs], digits)} "
                   f"| {spread([t for _, t in pairs], digits)} | {ratio_text} |")
         print()
-        if peak_shares:
+        gemm_shares = {k: v for k, v in peak_shares.items() if k[0] == "sgemm"}
+        if gemm_shares:
             parts = [f"{n}^3 on {t} thread{'s' if t > 1 else ''} ({isa or '?'}): "
-                     f"{100 * statistics.median(v):.0f}%" for (_, n, t, isa), v in sorted(peak_shares.items())]
+                     f"{100 * statistics.median(v):.0f}%" for (_, n, t, isa), v in sorted(gemm_shares.items())]
             print("dyad's SGEMM against the FP32 FMA peak of its threads (`bench_gemm`'s pct_peak, median of the "
+                  "rounds): " + "; ".join(parts) + "\n")
+        step_shares = {k: v for k, v in peak_shares.items() if k[0] == "step"}
+        if step_shares:
+            parts = [f"{model} batch {batch} on {t} thread{'s' if t > 1 else ''}: {100 * statistics.median(v):.0f}%"
+                     for (_, model, batch, t), v in sorted(step_shares.items())]
+            print("dyad's training step against its compute floor (three times the forward's direct-convolution "
+                  "and linear FLOP at the FMA peak of its threads; `bench_train_step`'s pct_floor, median of the "
                   "rounds): " + "; ".join(parts) + "\n")
         gpu_base = [best(rates[k]) for k in gpu_keys if k[1] == "baseline" and k[3] == "fp32"]
         cpu_base = [r[k][0] for r in rounds for k in r if k[0] == "baseline" and r[k][0]]

@@ -169,14 +169,17 @@ ModuleHolder<M> make(Args&&... args) {
 
 using ModulePtr = std::shared_ptr<Module>;
 
-// Layer fusion in Sequential (on by default): a ReLU followed by a MaxPool2d runs as one relu_max_pool2d,
-// and a Conv2d followed by a ReLU (and no MaxPool2d after it) as one conv2d_relu. Only the exact classes
-// fuse: a subclass (which may override forward) always runs its own forward. The results and gradients
+// Layer fusion (on by default). In Sequential: a ReLU followed by a MaxPool2d runs as one relu_max_pool2d,
+// and a Conv2d followed by a ReLU (and no MaxPool2d after it) as one conv2d_relu; only the exact classes
+// fuse: a subclass (which may override forward) always runs its own forward. In BasicBlock and the
+// ResNet's stem: a batch norm followed by a ReLU runs as one batch_norm2d_relu. The results and gradients
 // are the same bits as running the layers one by one; the fused forms save a pass over the activation
 // forward and backward. While a ForwardRecorder is installed (summary(), per-layer profiles) every layer
 // runs on its own so that each is seen. The setting is process-wide.
 void set_fuse_layers(bool on);
 bool fuse_layers();
+// Whether fusions apply on this thread now: fuse_layers() and no ForwardRecorder installed.
+bool fusion_active();
 
 // Children named "0", "1", ... run in order (with the fusions above).
 class Sequential : public Module {
@@ -299,10 +302,14 @@ class BatchNorm2d : public Module {
 public:
     explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true);
     Tensor forward(const Tensor& x) override;
+    // relu(forward(x)) as one batch_norm2d_relu (the fusion in BasicBlock and the ResNet's stem).
+    Tensor forward_relu(const Tensor& x);
     std::string type_name() const override { return "BatchNorm2d"; }
     std::string extra_repr() const override;
 
 private:
+    Tensor run(const Tensor& x, bool relu);
+
     int64_t c_;
     double eps_, momentum_;
     bool affine_;

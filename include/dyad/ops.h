@@ -212,6 +212,10 @@ Tensor dropout(const Tensor& x, double p, bool training);
 // weight (gamma) and bias (beta), shape (C), may be undefined (no affine transform).
 Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                     const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm2d(...)) with the same arguments and results, in one pass over x on the CPU (the backward
+// masks dy by the output as it goes, so the pair makes no pass of its own); two ops on the GPU.
+Tensor batch_norm2d_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                         const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 
 // Along `dim` (negative counts from the end), numerically stable (the maximum is subtracted first).
 Tensor softmax(const Tensor& x, int64_t dim = -1);

@@ -3,6 +3,7 @@
 #include "../norm.h"
 
 #include <cmath>
+#include <vector>
 
 namespace dyad::naive {
 
@@ -99,13 +100,43 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, T* dx, T* dgamma, T*
     }
 }
 
+// The fused pair as its two parts: batch norm, then relu_fwd's rule in place; relu_bwd's mask on dy, then
+// batch_norm_bwd.
+template <typename T>
+void batch_norm_relu_fwd_train(const BatchNormShape& s, T* y, T* save_mean, T* save_invstd, T* running_mean,
+                               T* running_var, const T* x, const T* gamma, const T* beta, T momentum, T eps) {
+    batch_norm_fwd_train(s, y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, momentum, eps);
+    for (int64_t k = 0; k < s.n * s.c * s.hw; k++) y[k] = y[k] < T(0) ? T(0) : y[k];
+}
+
+template <typename T>
+void batch_norm_relu_fwd_eval(const BatchNormShape& s, T* y, const T* x, const T* running_mean, const T* running_var,
+                              const T* gamma, const T* beta, T eps) {
+    batch_norm_fwd_eval(s, y, x, running_mean, running_var, gamma, beta, eps);
+    for (int64_t k = 0; k < s.n * s.c * s.hw; k++) y[k] = y[k] < T(0) ? T(0) : y[k];
+}
+
+template <typename T>
+void batch_norm_relu_bwd(const BatchNormShape& s, bool training, T* dx, T* dgamma, T* dbeta, const T* dy, const T* y,
+                         const T* x, const T* mean, const T* invstd, const T* gamma) {
+    std::vector<T> masked(size_t(s.n * s.c * s.hw));
+    for (size_t k = 0; k < masked.size(); k++) masked[k] = y[k] > T(0) ? dy[k] : T(0);
+    batch_norm_bwd(s, training, dx, dgamma, dbeta, masked.data(), x, mean, invstd, gamma);
+}
+
 #define DYAD_INSTANTIATE(T)                                                                                           \
     template void batch_norm_fwd_train<T>(const BatchNormShape&, T*, T*, T*, T*, T*, const T*, const T*, const T*, T, \
                                           T);                                                                         \
     template void batch_norm_fwd_eval<T>(const BatchNormShape&, T*, const T*, const T*, const T*, const T*, const T*, \
                                          T);                                                                          \
     template void batch_norm_bwd<T>(const BatchNormShape&, bool, T*, T*, T*, const T*, const T*, const T*, const T*,  \
-                                    const T*);
+                                    const T*);                                                                        \
+    template void batch_norm_relu_fwd_train<T>(const BatchNormShape&, T*, T*, T*, T*, T*, const T*, const T*,         \
+                                               const T*, T, T);                                                       \
+    template void batch_norm_relu_fwd_eval<T>(const BatchNormShape&, T*, const T*, const T*, const T*, const T*,      \
+                                              const T*, T);                                                           \
+    template void batch_norm_relu_bwd<T>(const BatchNormShape&, bool, T*, T*, T*, const T*, const T*, const T*,       \
+                                         const T*, const T*, const T*);
 DYAD_INSTANTIATE(float)
 DYAD_INSTANTIATE(double)
 

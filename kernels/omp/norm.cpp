@@ -1,9 +1,10 @@
 // Batch normalisation kernels, OpenMP. Twin of naive/norm.cpp with the same contracts (kernels/norm.h).
 // Threads take whole channels, so statistics need no cross-thread reduction and every result is the same
 // for any thread count. Differences from naive: the per-channel sums add in 16 float lanes, flushed into
-// double totals every 1024 elements (naive adds every element in double), and the variance uses the
-// corrected two-pass formula around the float mean; the elementwise results are computed in float. The
-// statistics differ from naive by rounding only (about 1e-7 relative).
+// double totals every 1024 elements (naive adds every element in double), and the statistics come from
+// one pass of shifted sums (around the mean of the channel's first image) where naive makes two passes;
+// the elementwise results are computed in float. The statistics differ from naive by rounding only
+// (about 1e-7 relative).
 #include "../norm.h"
 
 #include <algorithm>
@@ -50,8 +51,21 @@ void deviation_sums(const float* x, int64_t n, float m, double& s1, double& s2) 
     }
 }
 
-// s1 += sum(dy), s2 += sum(dy * (x - m)) over [0, n).
-void gradient_sums(const float* dy, const float* x, int64_t n, float m, double& s1, double& s2) {
+// The gradient at batch norm's output: dy, or with a fused ReLU (y its output) dy where y > 0, else 0. dy
+// is loaded whatever the mask says, so that the select vectorises (a conditional load would not, and its
+// branch on a random mask mispredicts half the time).
+template <bool kRelu>
+inline float grad_at(const float* dy, const float* y, int64_t i) {
+    const float g = dy[i];
+    if constexpr (kRelu)
+        return y[i] > 0.0f ? g : 0.0f;
+    else
+        return g;
+}
+
+// s1 += sum(g), s2 += sum(g * (x - m)) over [0, n), g = grad_at(dy, y).
+template <bool kRelu>
+void gradient_sums(const float* dy, const float* y, const float* x, int64_t n, float m, double& s1, double& s2) {
     int64_t r = 0;
     while (r + kLanes <= n) {
         const int64_t end = std::min(n - n % kLanes, r + kRun * kLanes);
@@ -59,16 +73,18 @@ void gradient_sums(const float* dy, const float* x, int64_t n, float m, double& 
         for (; r < end; r += kLanes) {
 #pragma omp simd
             for (int l = 0; l < kLanes; l++) {
-                a1[l] += dy[r + l];
-                a2[l] += dy[r + l] * (x[r + l] - m);
+                const float g = grad_at<kRelu>(dy, y, r + l);
+                a1[l] += g;
+                a2[l] += g * (x[r + l] - m);
             }
         }
         s1 += fold(a1);
         s2 += fold(a2);
     }
     for (; r < n; r++) {
-        s1 += double(dy[r]);
-        s2 += double(dy[r]) * double(x[r] - m);
+        const float g = grad_at<kRelu>(dy, y, r);
+        s1 += double(g);
+        s2 += double(g) * double(x[r] - m);
     }
 }
 
@@ -79,32 +95,38 @@ void for_channels(const BatchNormShape& s, Body body) {
     for (int64_t c = 0; c < s.c; c++) body(c);
 }
 
-// y = (x - m) * scale + shift over channel c's n segments.
-void normalise(const BatchNormShape& s, int64_t c, float* y, const float* x, float m, float scale, float shift) {
+// y = (x - m) * scale + shift over channel c's n segments, then relu_fwd's rule when relu.
+void normalise(const BatchNormShape& s, int64_t c, float* y, const float* x, float m, float scale, float shift,
+               bool relu) {
     for (int64_t n = 0; n < s.n; n++) {
         const int64_t off = (n * s.c + c) * s.hw;
         const float* xs = x + off;
         float* ys = y + off;
+        if (relu) {
 #pragma omp simd
-        for (int64_t i = 0; i < s.hw; i++) ys[i] = (xs[i] - m) * scale + shift;
+            for (int64_t i = 0; i < s.hw; i++) {
+                const float v = (xs[i] - m) * scale + shift;
+                ys[i] = v < 0.0f ? 0.0f : v;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < s.hw; i++) ys[i] = (xs[i] - m) * scale + shift;
+        }
     }
 }
 
-}  // namespace
-
-void batch_norm_fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd, float* running_mean,
-                          float* running_var, const float* x, const float* gamma, const float* beta, float momentum,
-                          float eps) {
+void fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd, float* running_mean,
+               float* running_var, const float* x, const float* gamma, const float* beta, float momentum, float eps,
+               bool relu) {
     const int64_t count = s.n * s.hw;
     for_channels(s, [&](int64_t c) {
-        double sum = 0, unused = 0;
-        for (int64_t n = 0; n < s.n; n++) {
-            // The first pass only needs the plain sum; deviation_sums around 0 gives it (and x^2, unused).
-            deviation_sums(x + (n * s.c + c) * s.hw, s.hw, 0.0f, sum, unused);
-        }
-        const float mf = count > 0 ? float(sum / double(count)) : 0.0f;
-        // Second pass around the float mean: var = (sum d^2 - (sum d)^2 / count) / count corrects for the
-        // rounding of mf (the corrected two-pass formula).
+        // One pass for both statistics, around a shift k near the mean: the mean of the channel's first
+        // image. var = (sum d^2 - (sum d)^2 / count) / count with d = x - k is exact in exact arithmetic
+        // for any k; with k within a few standard deviations of the mean it loses no more than a digit to
+        // cancellation (the shifted-data algorithm), where around 0 a large mean would lose them all.
+        double k_sum = 0, unused = 0;
+        if (s.n > 0) deviation_sums(x + c * s.hw, s.hw, 0.0f, k_sum, unused);
+        const float mf = s.hw > 0 ? float(k_sum / double(s.hw)) : 0.0f;
         double s1 = 0, s2 = 0;
         for (int64_t n = 0; n < s.n; n++) deviation_sums(x + (n * s.c + c) * s.hw, s.hw, mf, s1, s2);
         const double mean = double(mf) + (count > 0 ? s1 / double(count) : 0.0);
@@ -119,20 +141,22 @@ void batch_norm_fwd_train(const BatchNormShape& s, float* y, float* save_mean, f
             const double unbiased = count > 1 ? var * double(count) / double(count - 1) : var;
             running_var[c] = float((1.0 - double(momentum)) * double(running_var[c]) + double(momentum) * unbiased);
         }
-        normalise(s, c, y, x, m, gamma ? invstd * gamma[c] : invstd, beta ? beta[c] : 0.0f);
+        normalise(s, c, y, x, m, gamma ? invstd * gamma[c] : invstd, beta ? beta[c] : 0.0f, relu);
     });
 }
 
-void batch_norm_fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean,
-                         const float* running_var, const float* gamma, const float* beta, float eps) {
+void fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean, const float* running_var,
+              const float* gamma, const float* beta, float eps, bool relu) {
     for_channels(s, [&](int64_t c) {
         const float invstd = float(1.0 / std::sqrt(double(running_var[c]) + double(eps)));
-        normalise(s, c, y, x, running_mean[c], gamma ? invstd * gamma[c] : invstd, beta ? beta[c] : 0.0f);
+        normalise(s, c, y, x, running_mean[c], gamma ? invstd * gamma[c] : invstd, beta ? beta[c] : 0.0f, relu);
     });
 }
 
-void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
-                    const float* x, const float* mean, const float* invstd, const float* gamma) {
+// The backward; with kRelu, dy is masked by the fused ReLU's output y on the fly in both passes.
+template <bool kRelu>
+void bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
+         const float* y, const float* x, const float* mean, const float* invstd, const float* gamma) {
     const int64_t count = s.n * s.hw;
     for_channels(s, [&](int64_t c) {
         const float m = mean[c];
@@ -143,7 +167,7 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dg
         if (training || dgamma || dbeta)
             for (int64_t n = 0; n < s.n; n++) {
                 const int64_t off = (n * s.c + c) * s.hw;
-                gradient_sums(dy + off, x + off, s.hw, m, sum_dy, sum_dy_xc);
+                gradient_sums<kRelu>(dy + off, kRelu ? y + off : nullptr, x + off, s.hw, m, sum_dy, sum_dy_xc);
             }
         const double sum_dy_xhat = sum_dy_xc * istd;
         if (dbeta) dbeta[c] += float(sum_dy);
@@ -155,8 +179,9 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dg
                 const int64_t off = (n * s.c + c) * s.hw;
                 float* d = dx + off;
                 const float* gy = dy + off;
+                const float* ys = kRelu ? y + off : nullptr;
 #pragma omp simd
-                for (int64_t i = 0; i < s.hw; i++) d[i] += gy[i] * scale;
+                for (int64_t i = 0; i < s.hw; i++) d[i] += grad_at<kRelu>(gy, ys, i) * scale;
             }
             return;
         }
@@ -170,10 +195,46 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dg
             float* d = dx + off;
             const float* gy = dy + off;
             const float* xs = x + off;
+            const float* ys = kRelu ? y + off : nullptr;
 #pragma omp simd
-            for (int64_t i = 0; i < s.hw; i++) d[i] += af * gy[i] + bf * (xs[i] - m) + df;
+            for (int64_t i = 0; i < s.hw; i++) d[i] += af * grad_at<kRelu>(gy, ys, i) + bf * (xs[i] - m) + df;
         }
     });
+}
+
+}  // namespace
+
+void batch_norm_fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd, float* running_mean,
+                          float* running_var, const float* x, const float* gamma, const float* beta, float momentum,
+                          float eps) {
+    fwd_train(s, y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, momentum, eps, false);
+}
+
+void batch_norm_fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean,
+                         const float* running_var, const float* gamma, const float* beta, float eps) {
+    fwd_eval(s, y, x, running_mean, running_var, gamma, beta, eps, false);
+}
+
+void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
+                    const float* x, const float* mean, const float* invstd, const float* gamma) {
+    bwd<false>(s, training, dx, dgamma, dbeta, dy, nullptr, x, mean, invstd, gamma);
+}
+
+void batch_norm_relu_fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd,
+                               float* running_mean, float* running_var, const float* x, const float* gamma,
+                               const float* beta, float momentum, float eps) {
+    fwd_train(s, y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, momentum, eps, true);
+}
+
+void batch_norm_relu_fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean,
+                              const float* running_var, const float* gamma, const float* beta, float eps) {
+    fwd_eval(s, y, x, running_mean, running_var, gamma, beta, eps, true);
+}
+
+void batch_norm_relu_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta,
+                         const float* dy, const float* y, const float* x, const float* mean, const float* invstd,
+                         const float* gamma) {
+    bwd<true>(s, training, dx, dgamma, dbeta, dy, y, x, mean, invstd, gamma);
 }
 
 }  // namespace dyad::omp

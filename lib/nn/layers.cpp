@@ -161,7 +161,11 @@ BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool
     num_batches_tracked_ = &register_buffer("num_batches_tracked", Tensor::zeros({}, DType::int32));
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return run(x, false); }
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x) { return run(x, true); }
+
+Tensor BatchNorm2d::run(const Tensor& x, bool relu) {
     const bool training = is_training();
     if (training) {
         // PyTorch counts the batch before normalising; the count only matters for momentum=None, which
@@ -174,8 +178,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
             DYAD_CUDA_CALL(n.device(), add_i32, n.data<int32_t>(), 1, 1);  // no host round trip
         }
     }
-    return batch_norm2d(x, *running_mean_, *running_var_, affine_ ? *weight_ : none_, affine_ ? *bias_ : none_,
-                        training, momentum_, eps_);
+    const Tensor& w = affine_ ? *weight_ : none_;
+    const Tensor& b = affine_ ? *bias_ : none_;
+    return relu ? batch_norm2d_relu(x, *running_mean_, *running_var_, w, b, training, momentum_, eps_)
+                : batch_norm2d(x, *running_mean_, *running_var_, w, b, training, momentum_, eps_);
 }
 
 std::string BatchNorm2d::extra_repr() const {
@@ -199,7 +205,7 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-    Tensor out = relu((*bn1_)((*conv1_)(x)));
+    Tensor out = fusion_active() ? bn1_->forward_relu((*conv1_)(x)) : relu((*bn1_)((*conv1_)(x)));
     out = (*bn2_)((*conv2_)(out));
     const Tensor identity = downsample_ ? (*downsample_)(x) : x;
     return relu(out + identity);

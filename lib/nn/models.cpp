@@ -47,7 +47,7 @@ public:
     }
 
     Tensor forward(const Tensor& x) override {
-        Tensor h = (*relu_)((*bn1_)((*conv1_)(x)));
+        Tensor h = nn::fusion_active() ? bn1_->forward_relu((*conv1_)(x)) : (*relu_)((*bn1_)((*conv1_)(x)));
         for (auto& layer : layers_) h = (*layer)(h);
         h = flatten((*avgpool_)(h), 1);
         return (*fc_)(h);

@@ -273,6 +273,7 @@ ModulePtr Sequential::operator[](size_t i) const {
 
 void set_fuse_layers(bool on) { g_fuse_layers.store(on); }
 bool fuse_layers() { return g_fuse_layers.load(); }
+bool fusion_active() { return !recorder_installed() && fuse_layers(); }
 
 namespace {
 // Exactly class M, not a subclass: a subclass may override forward(), which the fused paths would skip.
@@ -285,7 +286,7 @@ bool is(const Module* m) {
 Tensor Sequential::forward(const Tensor& x) {
     const auto& c = children();
     // A recorder must see every layer, so it turns the fusions off.
-    const bool fuse = !recorder_installed() && fuse_layers();
+    const bool fuse = fusion_active();
     auto at = [&c](size_t i) { return i < c.size() ? c[i].second.get() : nullptr; };
     Tensor h = x;
     for (size_t i = 0; i < c.size(); i++) {

@@ -31,10 +31,44 @@ T* ptr_or_null(const Tensor& t) {
     return t.defined() ? t.data<T>() : nullptr;
 }
 
+// The CPU kernel FN (naive<double> for float64, naive<float> or omp by the kernel setting for float32) of
+// the fused batch norm + ReLU, which has no CUDA kernel (batch_norm2d_relu composes the two ops there).
+#define DYAD_DISPATCH_CPU_FLOAT(dtype, FN, ...)                                \
+    do {                                                                       \
+        if ((dtype) == DType::float64) {                                       \
+            using T = double;                                                  \
+            naive::FN<T>(__VA_ARGS__);                                         \
+        } else {                                                               \
+            using T = float;                                                   \
+            if (detail::kernel_set(Device::cpu()) == detail::KernelSet::naive) \
+                naive::FN<T>(__VA_ARGS__);                                     \
+            else                                                               \
+                omp::FN(__VA_ARGS__);                                          \
+        }                                                                      \
+    } while (0)
+
+// batch_norm2d, and with relu (CPU only) batch_norm2d_relu: the fused kernels, y saved for the mask.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps, bool relu);
+
 }  // namespace
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                     const Tensor& bias, bool training, double momentum, double eps) {
+    return batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, false);
+}
+
+Tensor batch_norm2d_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                         const Tensor& bias, bool training, double momentum, double eps) {
+    if (x.defined() && x.device().is_cuda())
+        return relu(batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, false));
+    return batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, true);
+}
+
+namespace {
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps, bool relu) {
     detail::check_defined(kOp, x, "x");
     detail::check_floating(kOp, x);
     DYAD_CHECK(x.dim() == 4, kOp, ": x must be 4-D (N, C, H, W), got ", shape_str(x.shape()));
@@ -69,9 +103,14 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& r
             rm = running_mean.is_contiguous() ? running_mean : running_mean.contiguous();
             rv = running_var.is_contiguous() ? running_var : running_var.contiguous();
         }
-        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), batch_norm_fwd_train, s, y.data<T>(), mean.data<T>(),
-                            invstd.data<T>(), ptr_or_null<T>(rm), ptr_or_null<T>(rv), xc.data<T>(), ptr_or_null<T>(wc),
-                            ptr_or_null<T>(bc), T(momentum), T(eps));
+        if (relu)
+            DYAD_DISPATCH_CPU_FLOAT(x.dtype(), batch_norm_relu_fwd_train, s, y.data<T>(), mean.data<T>(),
+                                    invstd.data<T>(), ptr_or_null<T>(rm), ptr_or_null<T>(rv), xc.data<T>(),
+                                    ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(momentum), T(eps));
+        else
+            DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), batch_norm_fwd_train, s, y.data<T>(), mean.data<T>(),
+                                invstd.data<T>(), ptr_or_null<T>(rm), ptr_or_null<T>(rv), xc.data<T>(),
+                                ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(momentum), T(eps));
         if (running_mean.defined()) {
             NoGradGuard ng;
             if (!rm.is_same(running_mean)) running_mean.detach().copy_(rm);
@@ -79,8 +118,12 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& r
         }
     } else {
         const Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
-        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), batch_norm_fwd_eval, s, y.data<T>(), xc.data<T>(), rm.data<T>(),
-                            rv.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(eps));
+        if (relu)
+            DYAD_DISPATCH_CPU_FLOAT(x.dtype(), batch_norm_relu_fwd_eval, s, y.data<T>(), xc.data<T>(), rm.data<T>(),
+                                    rv.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(eps));
+        else
+            DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), batch_norm_fwd_eval, s, y.data<T>(), xc.data<T>(), rm.data<T>(),
+                                rv.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(eps));
         if (autograd::needs_grad({x, weight, bias})) {
             // A snapshot: the running statistics may change before backward runs.
             NoGradGuard ng;
@@ -95,18 +138,26 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& r
     if (weight.defined()) inputs.push_back(weight);
     const int bi = bias.defined() ? int(inputs.size()) : -1;
     if (bias.defined()) inputs.push_back(bias);
-    autograd::record(kOp, inputs, y,
-                     [s, training, wi, bi, xd = xc.detach(), gd = wc.defined() ? wc.detach() : Tensor(), mean, invstd](
-                         const Tensor& dy, autograd::GradSink& g) {
-                         const Tensor dx = g.needs(0) ? g.grad(0) : Tensor();
-                         const Tensor dw = wi >= 0 && g.needs(size_t(wi)) ? g.grad(size_t(wi)) : Tensor();
-                         const Tensor db = bi >= 0 && g.needs(size_t(bi)) ? g.grad(size_t(bi)) : Tensor();
-                         DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), batch_norm_bwd, s, training, ptr_or_null<T>(dx),
-                                             ptr_or_null<T>(dw), ptr_or_null<T>(db), dy.data<T>(), xd.data<T>(),
-                                             mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(gd));
-                     },
-                     {xc, wc});
+    autograd::record(
+        relu ? "batch_norm2d_relu" : kOp, inputs, y,
+        [s, training, wi, bi, xd = xc.detach(), gd = wc.defined() ? wc.detach() : Tensor(), mean, invstd,
+         yd = relu ? y.detach() : Tensor()](const Tensor& dy, autograd::GradSink& g) {
+            const Tensor dx = g.needs(0) ? g.grad(0) : Tensor();
+            const Tensor dw = wi >= 0 && g.needs(size_t(wi)) ? g.grad(size_t(wi)) : Tensor();
+            const Tensor db = bi >= 0 && g.needs(size_t(bi)) ? g.grad(size_t(bi)) : Tensor();
+            if (yd.defined())
+                DYAD_DISPATCH_CPU_FLOAT(dy.dtype(), batch_norm_relu_bwd, s, training, ptr_or_null<T>(dx),
+                                        ptr_or_null<T>(dw), ptr_or_null<T>(db), dy.data<T>(), yd.data<T>(),
+                                        xd.data<T>(), mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(gd));
+            else
+                DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), batch_norm_bwd, s, training, ptr_or_null<T>(dx),
+                                    ptr_or_null<T>(dw), ptr_or_null<T>(db), dy.data<T>(), xd.data<T>(), mean.data<T>(),
+                                    invstd.data<T>(), ptr_or_null<T>(gd));
+        },
+        {xc, wc});
     return y;
 }
+
+}  // namespace
 
 }  // namespace dyad

@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "kernels/activation.h"
 #include "kernels/norm.h"
 #include "support/compare.h"
+#include "support/norm_cases.h"
 #include "support/random.h"
 #include "support/unwritten.h"
 
@@ -183,6 +185,135 @@ TEST_CASE("omp batch_norm kernels give the same bits for any thread count", "[ba
     REQUIRE(dx[0] == dx[1]);
     REQUIRE(dg[0] == dg[1]);
     REQUIRE(db[0] == db[1]);
+}
+
+// ---------------------------------------------------------------------------- fused with ReLU
+TEST_CASE("batch_norm_relu kernels: batch norm then relu in one pass, omp against naive", "[batchnorm][omp][naive]") {
+    // omp's fused kernels give the bits of its batch norm followed by relu_fwd's rule (forward) and of its
+    // backward on dy masked by relu_bwd's rule (backward); naive's are that composition by construction.
+    // omp against naive: the batch-norm rows of the tolerance table, through the same statistics.
+    for (const test::BnCase& bc : test::bn_cases()) {
+        BatchNormShape s;
+        s.n = bc.n, s.c = bc.c, s.hw = bc.hw;
+        INFO("n " << s.n << " c " << s.c << " hw " << s.hw);
+        const int64_t numel = s.n * s.c * s.hw;
+        const std::vector<float> x = random_floats(numel, 710, 2.0f, 0.5f), dy = random_floats(numel, 711);
+        const std::vector<float> gamma = random_floats(s.c, 712), beta = random_floats(s.c, 713);
+        const std::vector<float> rm = random_floats(s.c, 714), rv = random_floats(s.c, 715, 0.1f, 1.0f);
+        for (bool training : {true, false}) {
+            INFO("training " << training);
+            std::vector<float> y = nan_filled<float>(numel), plain = nan_filled<float>(numel);
+            std::vector<float> mean(size_t(s.c)), invstd(size_t(s.c)), mean2(size_t(s.c)), invstd2(size_t(s.c));
+            if (training) {
+                omp::batch_norm_relu_fwd_train(s, y.data(), mean.data(), invstd.data(), nullptr, nullptr, x.data(),
+                                               gamma.data(), beta.data(), 0.1f, 1e-5f);
+                omp::batch_norm_fwd_train(s, plain.data(), mean2.data(), invstd2.data(), nullptr, nullptr, x.data(),
+                                          gamma.data(), beta.data(), 0.1f, 1e-5f);
+                REQUIRE(mean == mean2);
+                REQUIRE(invstd == invstd2);
+            } else {
+                for (int64_t c = 0; c < s.c; c++) mean[size_t(c)] = rm[size_t(c)], invstd[size_t(c)] = 1.0f;
+                omp::batch_norm_relu_fwd_eval(s, y.data(), x.data(), rm.data(), rv.data(), gamma.data(), beta.data(),
+                                              1e-5f);
+                omp::batch_norm_fwd_eval(s, plain.data(), x.data(), rm.data(), rv.data(), gamma.data(), beta.data(),
+                                         1e-5f);
+            }
+            std::vector<float> relu_of_plain(plain.size()), masked(dy.size());
+            naive::relu_fwd<float>(relu_of_plain.data(), plain.data(), numel);
+            REQUIRE(y == relu_of_plain);
+            for (size_t k = 0; k < dy.size(); k++) masked[k] = plain[k] > 0.0f ? dy[k] : 0.0f;
+
+            // Backward into buffers that hold values (they must add): fused against masked-dy bits.
+            const std::vector<float> dx0 = random_floats(numel, 716), dg0 = random_floats(s.c, 717),
+                                     db0 = random_floats(s.c, 718);
+            std::vector<float> dx = dx0, dg = dg0, db = db0, dx2 = dx0, dg2 = dg0, db2 = db0;
+            omp::batch_norm_relu_bwd(s, training, dx.data(), dg.data(), db.data(), dy.data(), y.data(), x.data(),
+                                     mean.data(), invstd.data(), gamma.data());
+            omp::batch_norm_bwd(s, training, dx2.data(), dg2.data(), db2.data(), masked.data(), x.data(), mean.data(),
+                                invstd.data(), gamma.data());
+            REQUIRE(dx == dx2);
+            REQUIRE(dg == dg2);
+            REQUIRE(db == db2);
+
+            // naive's fused kernels on the same statistics: the forward within bn_output, the backward within
+            // the table's batch-norm rows.
+            std::vector<float> yn = nan_filled<float>(numel), mn(size_t(s.c)), isn(size_t(s.c));
+            if (training)
+                naive::batch_norm_relu_fwd_train<float>(s, yn.data(), mn.data(), isn.data(), nullptr, nullptr, x.data(),
+                                                        gamma.data(), beta.data(), 0.1f, 1e-5f);
+            else
+                naive::batch_norm_relu_fwd_eval<float>(s, yn.data(), x.data(), rm.data(), rv.data(), gamma.data(),
+                                                       beta.data(), 1e-5f);
+            REQUIRE_THAT(y, AllClose(yn).rtol(1e-5).atol(1e-5));
+            std::vector<float> dxn = dx0, dgn = dg0, dbn = db0;
+            naive::batch_norm_relu_bwd<float>(s, training, dxn.data(), dgn.data(), dbn.data(), dy.data(), y.data(),
+                                              x.data(), mean.data(), invstd.data(), gamma.data());
+            const double walk = 1e-6 * std::sqrt(double(s.n * s.hw));
+            REQUIRE_THAT(dx, AllClose(dxn).rtol(1e-5).atol(1e-5));
+            REQUIRE_THAT(dg, AllClose(dgn).rtol(1e-5).atol(walk));
+            REQUIRE_THAT(db, AllClose(dbn).rtol(1e-5).atol(walk));
+        }
+    }
+}
+
+TEST_CASE("batch_norm2d_relu equals relu(batch_norm2d) with its gradients, and the ResNet's fusion changes no bit",
+          "[batchnorm][nn]") {
+    for (CpuKernels set : kBothSets) {
+        CpuKernelsGuard guard(set);
+        INFO(cpu_kernels_name(set));
+        const Tensor x0 = test::random_tensor({4, 6, 5, 3}, 720);
+        const Tensor w0 = test::random_tensor({6}, 721), b0 = test::random_tensor({6}, 722);
+        for (bool training : {true, false}) {
+            INFO("training " << training);
+            Tensor got[4], want[4];
+            for (int fused = 0; fused < 2; fused++) {
+                const Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(),
+                             b = b0.detach().requires_grad_();
+                const Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
+                const Tensor y = fused ? batch_norm2d_relu(x, rm, rv, w, b, training)
+                                       : relu(batch_norm2d(x, rm, rv, w, b, training));
+                sum(y * test::random_tensor({4, 6, 5, 3}, 723)).backward();
+                Tensor* out = fused ? got : want;
+                out[0] = y.detach(), out[1] = x.grad(), out[2] = w.grad(), out[3] = b.grad();
+            }
+            for (int i = 0; i < 4; i++) REQUIRE(values(got[i]) == values(want[i]));
+        }
+    }
+    // A ResNet-18 step's outputs and gradients: the same bits with the fusion on and off.
+    auto run = [](bool fuse) {
+        nn::set_fuse_layers(fuse);
+        manual_seed(5);
+        auto model = models::resnet18_small(7, 3);
+        const Tensor x = test::random_tensor({2, 3, 16, 16}, 724);
+        const Tensor out = (*model)(x);
+        sum(out).backward();
+        std::vector<std::vector<double>> v = {values(out)};
+        for (auto& [name, p] : model->named_parameters()) v.push_back(values(p.grad()));
+        nn::set_fuse_layers(true);
+        return v;
+    };
+    REQUIRE(run(true) == run(false));
+}
+
+TEST_CASE("batch_norm2d_relu gradients (float64), training and eval", "[batchnorm][gradcheck]") {
+    const DType f64 = DType::float64;
+    // None of these values of the normalised x lies within the step (1e-6) of relu's kink, where a central
+    // difference would not be the gradient.
+    const Tensor x = test::random_tensor({3, 4, 3, 2}, 730, test::Layout::contiguous, f64).requires_grad_();
+    const Tensor w =
+        (test::random_tensor({4}, 731, test::Layout::contiguous, f64) * 0.5 + 1.0).detach().requires_grad_();
+    const Tensor b = test::random_tensor({4}, 732, test::Layout::contiguous, f64).requires_grad_();
+    for (bool training : {true, false}) {
+        INFO("training " << training);
+        const GradcheckResult r = gradcheck(
+            [&](const std::vector<Tensor>& v) {
+                return batch_norm2d_relu(v[0], Tensor::zeros({4}, f64), Tensor::ones({4}, f64), v[1], v[2], training,
+                                         0.1, 1e-3);
+            },
+            {x, w, b});
+        INFO(r.report);
+        REQUIRE(r.ok);
+    }
 }
 
 // ---------------------------------------------------------------------------- gradients

@@ -24,7 +24,8 @@ round() {
   mkdir -p "$d"
   cat >"$d/dyad_cpu.json" <<JSON
 {"context": {}, "benchmarks": [
- {"name": "BM_train_step/omp:1/threads:2/batch:64/model:0/fuse:1/real_time", "run_type": "iteration", "img/s": $2},
+ {"name": "BM_train_step/omp:1/threads:2/batch:64/model:0/fuse:1/real_time", "run_type": "iteration", "img/s": $2,
+  "pct_floor": 0.${1}2},
  {"name": "BM_train_step/omp:1/threads:2/batch:64/model:0/fuse:1/real_time_mean", "run_type": "aggregate", "img/s": 1}]}
 JSON
   cat >"$d/dyad_cpu_resnet18.json" <<JSON
@@ -59,6 +60,8 @@ expect "a round with one side missing has no ratio" "$table" \
 expect "PyTorch's version and BLAS" "$table" "2.15.0, CPU BLAS mkl"
 # pct_peak 0.15, 0.25, 0.35 over the rounds: the median, with the kernel's ISA.
 expect "SGEMM's share of the FMA peak" "$table" "1024^3 on 2 threads (avx2): 25%"
+# pct_floor 0.12, 0.22, 0.32 over the rounds: the median; the ResNet's rounds carry none and get no entry.
+expect "the step's share of its compute floor" "$table" "rounds): baseline batch 64 on 2 threads: 22%"
 
 out=$(bash "$src/scripts/compare.sh" --rounds 0 --out "$work/unused" 2>&1)
 rc=$?
