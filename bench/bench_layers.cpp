@@ -165,18 +165,30 @@ BENCHMARK(BM_relu_then_max_pool_64x128x16x16)->Apply(backends);
 // Training forward + backward on (64, 64, 32, 32), 16 MiB per tensor. Forward: x read twice for the
 // statistics and once more for y, y written; backward: dy and x read for the sums, again for dx, dx
 // read and written. Bytes count each tensor once per kernel: x + y forward, dy + x + dx (twice) backward.
+// The operands of a batch-norm benchmark on (n, c, h, w): x and dy random, gamma 1.5, beta 0.25, the
+// statistics and the gradients' buffers.
+struct BnOperands {
+    BatchNormShape s;
+    int64_t nx;
+    std::vector<float> x, dy, gamma, beta, y, dx, mean, invstd, rm, rv, dgamma, dbeta;
+    BnOperands(int64_t n, int64_t c, int64_t h, int64_t w) : nx(n * c * h * w) {
+        s.n = n, s.c = c, s.hw = h * w;
+        const size_t cs = static_cast<size_t>(c), xs = static_cast<size_t>(nx);
+        x = random_floats(nx, 1), dy = random_floats(nx, 2);
+        gamma.assign(cs, 1.5f), beta.assign(cs, 0.25f), y.assign(xs, 0.0f), dx.assign(xs, 0.0f);
+        mean.assign(cs, 0.0f), invstd.assign(cs, 0.0f), rm.assign(cs, 0.0f), rv.assign(cs, 1.0f);
+        dgamma.assign(cs, 0.0f), dbeta.assign(cs, 0.0f);
+    }
+};
+
 void BM_batch_norm_train(benchmark::State& state) {
     const int64_t n = 64, c = 64, h = 32, w = 32;
     const Config cfg = configure(state, "batch_norm fwd_train+bwd " + dims(n, c, h, w));
-    BatchNormShape s;
-    s.n = n, s.c = c, s.hw = h * w;
-    const int64_t nx = n * c * h * w;
-    const std::vector<float> x = random_floats(nx, 1), dy = random_floats(nx, 2);
-    const std::vector<float> gamma(static_cast<size_t>(c), 1.5f), beta(static_cast<size_t>(c), 0.25f);
-    std::vector<float> y(static_cast<size_t>(nx)), dx(static_cast<size_t>(nx), 0.0f), mean(static_cast<size_t>(c)),
-        invstd(static_cast<size_t>(c));
-    std::vector<float> rm(static_cast<size_t>(c), 0.0f), rv(static_cast<size_t>(c), 1.0f),
-        dgamma(static_cast<size_t>(c), 0.0f), dbeta(static_cast<size_t>(c), 0.0f);
+    BnOperands o(n, c, h, w);
+    const BatchNormShape& s = o.s;
+    const int64_t nx = o.nx;
+    auto &x = o.x, &dy = o.dy, &gamma = o.gamma, &beta = o.beta, &y = o.y, &dx = o.dx, &mean = o.mean,
+         &invstd = o.invstd, &rm = o.rm, &rv = o.rv, &dgamma = o.dgamma, &dbeta = o.dbeta;
     for (auto _ : state) {
         if (cfg.omp) {
             omp::batch_norm_fwd_train(s, y.data(), mean.data(), invstd.data(), rm.data(), rv.data(), x.data(),
@@ -203,13 +215,11 @@ void run_batch_norm_relu(benchmark::State& state, bool fused) {
     const int64_t n = 32, c = 64, h = 64, w = 64;
     const Config cfg = configure(
         state, std::string(fused ? "batch_norm_relu" : "batch_norm + relu") + " fwd_train+bwd " + dims(n, c, h, w));
-    BatchNormShape s;
-    s.n = n, s.c = c, s.hw = h * w;
-    const int64_t nx = n * c * h * w;
-    const std::vector<float> x = random_floats(nx, 1), dy = random_floats(nx, 2);
-    const std::vector<float> gamma(static_cast<size_t>(c), 1.5f), beta(static_cast<size_t>(c), 0.25f);
-    std::vector<float> y(static_cast<size_t>(nx)), dx(static_cast<size_t>(nx), 0.0f), mean(static_cast<size_t>(c)),
-        invstd(static_cast<size_t>(c)), dgamma(static_cast<size_t>(c), 0.0f), dbeta(static_cast<size_t>(c), 0.0f);
+    BnOperands o(n, c, h, w);
+    const BatchNormShape& s = o.s;
+    const int64_t nx = o.nx;
+    auto &x = o.x, &dy = o.dy, &gamma = o.gamma, &beta = o.beta, &y = o.y, &dx = o.dx, &mean = o.mean,
+         &invstd = o.invstd, &dgamma = o.dgamma, &dbeta = o.dbeta;
     std::vector<float> r(static_cast<size_t>(fused ? 0 : nx)), g(static_cast<size_t>(fused ? 0 : nx));
     for (auto _ : state) {
         if (fused && !cfg.omp) {
