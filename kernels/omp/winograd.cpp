@@ -60,7 +60,6 @@ struct F;
 
 template <>
 struct F<2> {
-    static constexpr int kAlpha = 4;
     // B^T d: 4 -> 4.
     static void input(const float* in, int64_t is, float* out, int64_t os) {
 #pragma omp simd
@@ -119,7 +118,6 @@ struct F<2> {
 
 template <>
 struct F<4> {
-    static constexpr int kAlpha = 6;
     // B^T d: 6 -> 6.
     static void input(const float* in, int64_t is, float* out, int64_t os) {
 #pragma omp simd
