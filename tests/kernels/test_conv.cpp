@@ -137,7 +137,9 @@ TEST_CASE("Winograd F(2x2,3x3) and F(4x4,3x3) match naive in every pass", "[conv
     REQUIRE(cases.size() >= 12);
     for (const ConvCase& cc : cases) {
         const test::ConvReference ref = test::make_conv_reference(cc);
-        for (auto [alg, m] : {std::pair{CpuConvAlgorithm::winograd2, 2}, std::pair{CpuConvAlgorithm::winograd4, 4}}) {
+        for (const auto& [alg, tile] :
+             {std::pair{CpuConvAlgorithm::winograd2, 2}, std::pair{CpuConvAlgorithm::winograd4, 4}}) {
+            const int m = tile;  // a copy: C++17 lambdas cannot capture a structured binding
             test::CpuConvScope algorithm(alg);
             INFO(test::describe(cc) << ", F(" << m << "x" << m << ",3x3)");
             REQUIRE(omp::winograd_tile(ref.s) == m);
