@@ -19,9 +19,10 @@ for arg in "$@"; do
 done
 
 # Build tools, the test framework (Catch2 v2 or v3, whichever the release ships), stb, Google Benchmark,
-# zlib, nlohmann/json, CLI11, and Fashion-MNIST for the trainer's default run.
+# zlib, nlohmann/json, CLI11, Open MPI (the distributed API and its 2- and 3-rank tests), and Fashion-MNIST
+# for the trainer's default run.
 packages=(g++ make cmake pkg-config catch2 libstb-dev libbenchmark-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
-  dataset-fashion-mnist)
+  openmpi-bin libopenmpi-dev dataset-fashion-mnist)
 # --sanitize: also what the sanitize and tsan presets need (clang, its sanitizer and libFuzzer runtimes,
 # LLVM's OpenMP with the Archer tool).
 if [ $sanitize -eq 1 ]; then

@@ -4,6 +4,7 @@
 #include "dyad/capture.h"
 #include "dyad/data.h"
 #include "dyad/device.h"
+#include "dyad/dist.h"
 #include "dyad/error.h"
 #include "dyad/io.h"
 #include "dyad/nn.h"

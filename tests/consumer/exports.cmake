@@ -8,7 +8,8 @@ set(problems "")
 # Public: the API users call, and what exceptions and virtual calls need across the library boundary.
 set(required "dyad::Tensor::randn(" "dyad::conv2d(" "dyad::nn::Module::state_dict(" "dyad::optim::AdamW::AdamW("
              "dyad::io::save(" "dyad::data::Loader::next(" "dyad::autograd::apply(" "dyad::cuda::shutdown()"
-             "typeinfo for dyad::Error" "vtable for dyad::nn::Module" "dyad::CapturedStep::")
+             "typeinfo for dyad::Error" "vtable for dyad::nn::Module" "dyad::CapturedStep::"
+             "dyad::dist::all_reduce(")
 # Internal: kernel sets, frontend helpers, the tape's internals, the runtime below the public API.
 set(forbidden "dyad::naive::" "dyad::omp::" "dyad::autograd::record(" "dyad::autograd::needs_grad("
               "dyad::detail::make_tensor(" "dyad::detail::global_generator(" "dyad::detail::host_alloc(")
