@@ -154,6 +154,12 @@ struct LoaderOptions {
     std::vector<float> mean, std;   // per channel, in [0, 1] pixel units (empty: 0 and 1)
     int prefetch = 2;               // batches prepared ahead by a background thread (0: on the caller's thread)
     Device device = Device::cpu();  // where batches are made; on a GPU the data set is uploaded once
+    // Data-parallel training (PyTorch's DistributedSampler): this loader's share of each epoch for rank
+    // `rank` of `world_size` (dist::rank(), dist::world_size()). Every rank draws the same permutation from
+    // (seed, epoch), pads it with its own first indices to a multiple of world_size (with drop_last: cuts
+    // it to one instead) and takes every world_size-th index from position rank, so the ranks' shares are
+    // equal in size and together cover the epoch. drop_last then also drops a rank's final partial batch.
+    int rank = 0, world_size = 1;
 };
 
 struct Batch {

@@ -81,7 +81,8 @@ struct Loader::Impl {
     std::vector<float> mean, std;  // one entry per channel (the defaults filled in)
     Tensor images;                 // uint8 (count, h, w, c), contiguous, on options.device
     std::vector<int32_t> labels;   // on the host, for gathering y
-    int64_t count = 0;
+    int64_t count = 0;             // images in the data set
+    int64_t shard = 0;             // images in this rank's share of an epoch
     int64_t batches = 0;
 
     // The current epoch.
@@ -102,7 +103,7 @@ struct Loader::Impl {
     // Batch b of the current epoch; touches nothing shared but read-only state.
     Batch make(int64_t b) const {
         const int64_t begin = b * options.batch_size;
-        const int64_t end = std::min(begin + options.batch_size, count);
+        const int64_t end = std::min(begin + options.batch_size, shard);
         const int64_t n = end - begin;
         std::vector<int32_t> idx(order.begin() + begin, order.begin() + end);
         std::vector<int32_t> y(static_cast<size_t>(n));
@@ -110,7 +111,10 @@ struct Loader::Impl {
         Tensor indices = Tensor::from_vector(idx, {n});
         if (!options.device.is_cpu()) indices = indices.to(options.device);
         Batch batch;
-        batch.x = image_batch(images, indices, mean, std, options.augment, batch_seed(options.seed, epoch, b));
+        // Batch b of rank r draws stream b * world_size + r: rank 0 of 1 keeps the single-process stream,
+        // and no two ranks share one.
+        batch.x = image_batch(images, indices, mean, std, options.augment,
+                              batch_seed(options.seed, epoch, b * options.world_size + options.rank));
         batch.y = Tensor::from_vector(y, {n});
         if (!options.device.is_cpu()) batch.y = batch.y.to(options.device);
         batch.index = b;
@@ -176,8 +180,15 @@ Loader::Loader(const Dataset& data, LoaderOptions options) : impl_(std::make_uni
                ": labels must be int32 (count), got ", dtype_name(data.labels.dtype()), " ",
                shape_str(data.labels.shape()));
     DYAD_CHECK(data.labels.size(0) == count, op, ": ", data.labels.size(0), " labels for ", count, " images");
-    DYAD_CHECK(!(options.drop_last && options.batch_size > count), op, ": drop_last with batch_size ",
-               options.batch_size, " larger than the data set (", count, " images) gives no batches");
+    DYAD_CHECK(options.world_size >= 1 && options.rank >= 0 && options.rank < options.world_size, op, ": rank ",
+               options.rank, " of world_size ", options.world_size, " is not a rank (0 <= rank < world_size)");
+    const int64_t world = options.world_size;
+    const int64_t shard = options.drop_last ? count / world : (count + world - 1) / world;
+    DYAD_CHECK(shard > 0, op, ": ", count, " images for ", world, " ranks with drop_last leave rank ", options.rank,
+               " none");
+    DYAD_CHECK(!(options.drop_last && options.batch_size > shard), op, ": drop_last with batch_size ",
+               options.batch_size, " larger than the ", world > 1 ? "rank's share of the data set" : "data set", " (",
+               shard, " images) gives no batches");
 
     m.labels = data.labels.to_vector<int32_t>();
     for (size_t i = 0; i < m.labels.size(); i++) {
@@ -196,7 +207,8 @@ Loader::Loader(const Dataset& data, LoaderOptions options) : impl_(std::make_uni
         DYAD_CHECK(std::isfinite(m.mean[k]), op, ": mean[", k, "] must be finite, got ", m.mean[k]);
 
     m.count = count;
-    m.batches = options.drop_last ? count / options.batch_size : (count + options.batch_size - 1) / options.batch_size;
+    m.shard = shard;
+    m.batches = options.drop_last ? shard / options.batch_size : (shard + options.batch_size - 1) / options.batch_size;
     m.images = images.contiguous().to(options.device);  // one upload on a GPU; a handle on the CPU
     m.options = std::move(options);
 
@@ -222,6 +234,13 @@ void Loader::start_epoch(int64_t epoch) {
     if (m.options.shuffle) {
         Xoshiro rng(permutation_seed(m.options.seed, epoch));
         for (int64_t i = m.count - 1; i > 0; i--) std::swap(m.order[size_t(i)], m.order[rng.below(uint64_t(i) + 1)]);
+    }
+    if (m.options.world_size > 1) {  // this rank's share: positions rank, rank + world, ... of the padded or
+                                     // cut epoch (position k of the padded epoch is index k mod count)
+        const int64_t world = m.options.world_size;
+        std::vector<int32_t> mine(size_t(m.shard));
+        for (int64_t i = 0; i < m.shard; i++) mine[size_t(i)] = m.order[size_t((i * world + m.options.rank) % m.count)];
+        m.order = std::move(mine);
     }
     m.started = true;
     if (m.options.prefetch > 0 && m.batches > 0) {

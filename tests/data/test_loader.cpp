@@ -196,6 +196,56 @@ TEST_CASE("Loader: every image appears exactly once per epoch", "[data][loader]"
     }
 }
 
+TEST_CASE("Loader: ranks' shares follow PyTorch's DistributedSampler", "[data][loader][dist]") {
+    // 37 images over 1, 2, 3 and 5 ranks: every rank draws the single-process permutation, pads it with its
+    // first indices to a multiple of the world size (drop_last: cuts it), and takes positions rank, rank +
+    // world, ...; the shares are equal in size and together are the padded (or cut) epoch.
+    const Dataset d = synthetic();
+    for (bool drop_last : {false, true})
+        for (int world : {1, 2, 3, 5}) {
+            CAPTURE(drop_last, world);
+            LoaderOptions base = options(4, true, 77, 0);
+            base.drop_last = drop_last;
+            Loader whole(d, options(4, true, 77, 0));
+            const std::vector<int64_t> perm = epoch_order(whole, 3);  // the single-process epoch 3
+            const int64_t shard = drop_last ? kCount / world : (kCount + world - 1) / world;
+            std::vector<int64_t> all;
+            for (int r = 0; r < world; r++) {
+                LoaderOptions o = base;
+                o.rank = r, o.world_size = world;
+                Loader loader(d, o);
+                REQUIRE(loader.batches_per_epoch() == (drop_last ? shard / 4 : (shard + 3) / 4));
+                const std::vector<int64_t> mine = epoch_order(loader, 3);
+                REQUIRE(int64_t(mine.size()) == (drop_last ? shard / 4 * 4 : shard));
+                for (size_t i = 0; i < mine.size(); i++)
+                    REQUIRE(mine[i] == perm[size_t((int64_t(i) * world + r) % kCount)]);
+                all.insert(all.end(), mine.begin(), mine.end());
+            }
+            if (!drop_last) {  // every image at least once; the padding repeats the epoch's first ones
+                const std::set<int64_t> seen(all.begin(), all.end());
+                REQUIRE(int64_t(seen.size()) == kCount);
+                REQUIRE(int64_t(all.size()) == shard * world);
+            }
+        }
+    // Rank 0 of 1 is the single-process loader, augmentation included.
+    LoaderOptions o = options(5, true, 9, 0);
+    o.augment.flip = true;
+    Loader plain(d, o);
+    o.rank = 0, o.world_size = 1;
+    Loader single(d, o);
+    const std::vector<Batch> a = epoch_batches(plain, 1), b = epoch_batches(single, 1);
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); i++) REQUIRE(test::values(a[i].x) == test::values(b[i].x));
+    // Bad ranks, and more ranks than images with drop_last.
+    LoaderOptions bad = options(4, true, 1, 0);
+    bad.rank = 3, bad.world_size = 3;
+    REQUIRE_THROWS_WITH(Loader(d, bad), Catch::Contains("rank 3 of world_size 3 is not a rank"));
+    bad.rank = 0, bad.world_size = 0;
+    REQUIRE_THROWS_WITH(Loader(d, bad), Catch::Contains("world_size 0"));
+    bad.world_size = 40, bad.drop_last = true;
+    REQUIRE_THROWS_WITH(Loader(d, bad), Catch::Contains("37 images for 40 ranks with drop_last"));
+}
+
 TEST_CASE("Loader: the permutation is seeded per epoch and leaves the global generator alone", "[data][loader]") {
     const Dataset d = synthetic();
     std::vector<int64_t> identity(kCount);
