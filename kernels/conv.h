@@ -43,6 +43,8 @@ bool winograd_applies(const Conv2dShape& s);
 // The Winograd tile size m that conv2d_fwd, _bwd_data and _bwd_filter use for s under the current
 // algorithm, or 0 where they use im2col.
 int winograd_tile(const Conv2dShape& s);
+// dbias[k] += dy summed over (n, p, q), in double over rows summed in float lanes: Winograd's bias gradient.
+void conv2d_bias_grad(const Conv2dShape& s, float* dbias, const float* dy);
 void conv2d_fwd_winograd(int m, const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias);
 void conv2d_bwd_data_winograd(int m, const Conv2dShape& s, float* dx, const float* dy, const float* weight);
 void conv2d_bwd_filter_winograd(int m, const Conv2dShape& s, float* dweight, float* dbias, const float* dy,

@@ -61,6 +61,25 @@ inline KernelSet kernel_set(Device d) {
         }                                                                                  \
     } while (0)
 
+// For CPU-only kernels (no CUDA twin; the op composes others on the GPU): the naive or omp kernel for a
+// float32 CPU tensor by the kernel setting, naive<double> for float64.
+#define DYAD_DISPATCH_CPU_FLOAT(dtype, FN, ...)                                                        \
+    do {                                                                                               \
+        const ::dyad::DType dyad_dt_ = (dtype);                                                        \
+        if (dyad_dt_ == ::dyad::DType::float64) {                                                      \
+            using T = double;                                                                          \
+            ::dyad::naive::FN<T>(__VA_ARGS__);                                                         \
+        } else if (dyad_dt_ == ::dyad::DType::float32) {                                               \
+            using T = float;                                                                           \
+            if (::dyad::detail::kernel_set(::dyad::Device::cpu()) == ::dyad::detail::KernelSet::naive) \
+                ::dyad::naive::FN<T>(__VA_ARGS__);                                                     \
+            else                                                                                       \
+                ::dyad::omp::FN(__VA_ARGS__);                                                          \
+        } else {                                                                                       \
+            ::dyad::detail::fail_dtype(__FILE__, __LINE__, #FN, dyad_dt_);                             \
+        }                                                                                              \
+    } while (0)
+
 // For kernels templated on every dtype in all three sets (fill, copy): T is given by the caller.
 #define DYAD_DISPATCH_TEMPLATE(device, FN, ...)                                             \
     do {                                                                                    \

@@ -177,6 +177,9 @@ void col2im(const Conv2dShape& s, const float* col, float* x, int64_t p0, int64_
         }
 }
 
+// Below this many dy values the bias gradient runs on the calling thread.
+constexpr int64_t kBiasParallelOver = int64_t(1) << 14;
+
 // Sum of n floats in 16 independent lanes (vectorisable without reassociation), finished in double.
 double row_sum(const float* v, int64_t n) {
     float lanes[16] = {};
@@ -191,15 +194,24 @@ double row_sum(const float* v, int64_t n) {
 
 }  // namespace
 
-// Automatic: F(4x4, 3x3)
-// where bench_conv measured it faster than im2col in every pass (docs/performance.md): with few channels
-// the transforms cost more than the multiplications they save (3 -> 32 channels: 2-3x slower), and outputs
-// under 4x4 fill a tile only partly.
+// Automatic: F(4x4, 3x3) where bench_conv measured it faster than im2col in every pass
+// (docs/performance.md): with few channels the transforms cost more than the multiplications they save
+// (3 -> 32 channels: 2-3x slower), and outputs under 4x4 fill a tile only partly.
 int winograd_tile(const Conv2dShape& s) {
     const ConvAlgo a = conv_algo();
     if (a == ConvAlgo::im2col || !winograd_applies(s)) return 0;
     if (a == ConvAlgo::automatic) return s.c >= 16 && s.k >= 16 && s.p >= 4 && s.q >= 4 ? 4 : 0;
     return a == ConvAlgo::winograd_2x2 ? 2 : 4;
+}
+
+void conv2d_bias_grad(const Conv2dShape& s, float* dbias, const float* dy) {
+    const int64_t pq = s.p * s.q;
+#pragma omp parallel for schedule(static) if (s.n * s.k * pq >= kBiasParallelOver)
+    for (int64_t k = 0; k < s.k; k++) {
+        double total = 0;
+        for (int64_t n = 0; n < s.n; n++) total += row_sum(dy + (n * s.k + k) * pq, pq);
+        dbias[k] += float(total);
+    }
 }
 
 void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {

@@ -221,7 +221,8 @@ struct Tiling {
     int64_t block = 0;                  // tiles per block (a multiple of kL)
 };
 
-// A tiling of input (h x w, padding pad_h, pad_w) into tiles whose outputs cover p x q.
+// The group of kL tiles from tile t0: input (h x w, padding pad_h, pad_w), output p x q, images in_image and
+// out_image floats apart.
 Group make_group(const Tiling& tl, int64_t t0, int64_t h, int64_t w, int64_t p, int64_t q, int64_t pad_h, int64_t pad_w,
                  int64_t in_image, int64_t out_image) {
     Group g;
@@ -246,15 +247,13 @@ Group make_group(const Tiling& tl, int64_t t0, int64_t h, int64_t w, int64_t p, 
         g.rows[l] = int(std::min<int64_t>(tl.m, p - r * tl.m));
         g.cols[l] = int(std::min<int64_t>(tl.m, q - c * tl.m));
         g.interior = g.interior && g.ilo[l] == 0 && g.ihi[l] == tl.alpha && g.jlo[l] == 0 && g.jhi[l] == tl.alpha;
+        if (l == 0) {  // a row group is described by its first tile
+            g.image_in = n * in_image, g.y0 = y0, g.x0 = x0;
+            g.out_full = (c + kL) * tl.m <= q;
+        }
     }
-    const int64_t first = t0, last = t0 + kL - 1, per_image = tl.th * tl.tw;
-    g.row = last < tl.tiles && first / tl.tw == last / tl.tw;  // one tile row (of one image)
-    if (g.row) {
-        const int64_t n = first / per_image, r = (first % per_image) / tl.tw, c = first % tl.tw;
-        g.image_in = n * in_image;
-        g.y0 = r * tl.m - pad_h, g.x0 = c * tl.m - pad_w;
-        g.out_full = (c + kL) * tl.m <= q;
-    }
+    const int64_t last = t0 + kL - 1;
+    g.row = last < tl.tiles && t0 / tl.tw == last / tl.tw;  // one tile row (of one image)
     return g;
 }
 
@@ -344,20 +343,17 @@ void input_transform(const Group& g, const float* x, int64_t plane, int64_t h, i
                      float* v, int64_t xi_stride, int64_t ld, int64_t col0) {
     constexpr int A = M + 2;
     alignas(32) float d[A * A * kL];
+    (void)h;  // read by the AVX2 row gather only
     for (int64_t c = c0; c < c1; c++) {
 #if DYAD_WINO_X86
-        if constexpr (kAvx2 && M == 4) {
-            if (g.row)
+        if constexpr (kAvx2 && M == 4)
+            if (g.row) {
                 gather_row4_avx2(g, x + c * plane, h, w, d);
-            else
-                gather_input<A>(g, x + c * plane, w, d);
-        } else {
-            gather_input<A>(g, x + c * plane, w, d);
-        }
-#else
-        (void)h;
-        gather_input<A>(g, x + c * plane, w, d);
+                transform_2d<A, A>(d, v + c * ld + col0, xi_stride, F<M>::input);
+                continue;
+            }
 #endif
+        gather_input<A>(g, x + c * plane, w, d);
         transform_2d<A, A>(d, v + c * ld + col0, xi_stride, F<M>::input);
     }
 }
@@ -613,6 +609,13 @@ void transform_filters(const Transforms& tf, const float* w, int64_t rows, int64
     for (int64_t row = 0; row < rows; row++) tf.filter(w, rows, cols, flipped, u, us, row, row + 1);
 }
 
+// The transformed filters of the forward and backward data passes: one buffer per thread for both (they
+// never run at once on a thread), alpha^2 matrices of K x C each, up to 4x the weights.
+float* filter_buffer(int64_t floats) {
+    thread_local Workspace workspace;
+    return workspace.get(floats);
+}
+
 std::atomic<ConvAlgo> g_algo{ConvAlgo::automatic};
 
 }  // namespace
@@ -626,8 +629,7 @@ void conv2d_fwd_winograd(int m, const Conv2dShape& s, float* y, const float* x, 
                          const float* bias) {
     const Transforms& tf = transforms(m);
     const int64_t a2 = int64_t(m + 2) * (m + 2), us = xi_stride(s.k * s.c);
-    thread_local Workspace workspace;
-    float* u = workspace.get(a2 * us);
+    float* u = filter_buffer(a2 * us);
     transform_filters(tf, weight, s.k, s.c, false, u, us);
     forward(tf, m, s, y, x, u, us, bias, false);
 }
@@ -635,8 +637,7 @@ void conv2d_fwd_winograd(int m, const Conv2dShape& s, float* y, const float* x, 
 void conv2d_bwd_data_winograd(int m, const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
     const Transforms& tf = transforms(m);
     const int64_t a2 = int64_t(m + 2) * (m + 2), us = xi_stride(s.k * s.c);
-    thread_local Workspace workspace;
-    float* u = workspace.get(a2 * us);
+    float* u = filter_buffer(a2 * us);
     transform_filters(tf, weight, s.c, s.k, true, u, us);  // u[xi][c][k]
     Conv2dShape t;  // dx += conv(dy, flipped filters) with padding 2 - pad: a (K -> C) convolution of P x Q
     t.n = s.n, t.c = s.k, t.h = s.p, t.w = s.q;
@@ -677,22 +678,7 @@ void conv2d_bwd_filter_winograd(int m, const Conv2dShape& s, float* dweight, flo
     }
 #pragma omp parallel for schedule(static) if (a2 * s.k * s.c >= kParallelOver)
     for (int64_t k = 0; k < s.k; k++) tf.filter_grad(mw, ws, s.c, dweight, k, k + 1);
-    if (dbias) {
-#pragma omp parallel for schedule(static) if (s.n * s.k * s.p * s.q >= kParallelOver)
-        for (int64_t k = 0; k < s.k; k++) {
-            double total = 0;
-            for (int64_t n = 0; n < s.n; n++) {
-                const float* row = dy + (n * s.k + k) * s.p * s.q;
-                float lanes[16] = {};
-                int64_t i = 0;
-                for (; i + 16 <= s.p * s.q; i += 16)
-                    for (int l = 0; l < 16; l++) lanes[l] += row[i + l];
-                for (float l : lanes) total += double(l);
-                for (; i < s.p * s.q; i++) total += double(row[i]);
-            }
-            dbias[k] += float(total);
-        }
-    }
+    if (dbias) conv2d_bias_grad(s, dbias, dy);
 }
 
 void set_conv_algo(ConvAlgo a) { g_algo.store(a); }

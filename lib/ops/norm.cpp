@@ -31,22 +31,6 @@ T* ptr_or_null(const Tensor& t) {
     return t.defined() ? t.data<T>() : nullptr;
 }
 
-// The CPU kernel FN (naive<double> for float64, naive<float> or omp by the kernel setting for float32) of
-// the fused batch norm + ReLU, which has no CUDA kernel (batch_norm2d_relu composes the two ops there).
-#define DYAD_DISPATCH_CPU_FLOAT(dtype, FN, ...)                                \
-    do {                                                                       \
-        if ((dtype) == DType::float64) {                                       \
-            using T = double;                                                  \
-            naive::FN<T>(__VA_ARGS__);                                         \
-        } else {                                                               \
-            using T = float;                                                   \
-            if (detail::kernel_set(Device::cpu()) == detail::KernelSet::naive) \
-                naive::FN<T>(__VA_ARGS__);                                     \
-            else                                                               \
-                omp::FN(__VA_ARGS__);                                          \
-        }                                                                      \
-    } while (0)
-
 // batch_norm2d, and with relu (CPU only) batch_norm2d_relu: the fused kernels, y saved for the mask.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps, bool relu);
