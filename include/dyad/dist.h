@@ -47,6 +47,15 @@ double all_reduce(double v, ReduceOp op = ReduceOp::sum);
 // Returns when every rank has called it.
 void barrier();
 
+// How long a collective waits for the other ranks before it ends the job: a rank that died, stopped calling
+// collectives or called a different one would otherwise hang every other rank forever. When a collective
+// has waited this long, its rank prints which collective it is (its number on this rank, the operation,
+// dtype and shape) and MPI_Abort ends every rank. Default 300 s; the environment variable
+// DYAD_DIST_TIMEOUT (seconds) sets it at init(). A rank that ends with an uncaught exception also ends
+// the job at once, printing its rank and the exception's message.
+void set_timeout(double seconds);
+double timeout();
+
 }  // namespace dyad::dist
 
 DYAD_PUBLIC_END

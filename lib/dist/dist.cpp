@@ -3,12 +3,18 @@
 // naming the call, MPI's message, and the file and line.
 #include "dyad/dist.h"
 
+#include <chrono>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "dyad/error.h"
+#include "lib/dist/comm.h"
 
 #ifndef DYAD_WITH_MPI
 #define DYAD_WITH_MPI 0  // set to 1 for this file by lib/CMakeLists.txt when the build has MPI
@@ -28,8 +34,14 @@ struct State {
     bool finalized = false;
     bool owns_mpi = false;  // init() called MPI_Init_thread, so finalize() calls MPI_Finalize
     int rank = 0, world = 1, local_rank = 0, local_size = 1;
+    double timeout_s = 300;    // DYAD_DIST_TIMEOUT or set_timeout()
+    uint64_t collectives = 0;  // collectives started on this rank (the number in a timeout's message)
 #if DYAD_WITH_MPI
     MPI_Comm world_comm = MPI_COMM_NULL;  // a duplicate of MPI_COMM_WORLD: dyad's traffic apart from the program's
+    // Non-blocking collectives in flight, by detail::Request id (MPI_REQUEST_NULL: free slot), and what each
+    // one is, for the timeout's message.
+    std::vector<MPI_Request> requests;
+    std::vector<std::string> request_what;
 #endif
 };
 
@@ -112,13 +124,67 @@ MPI_Op mpi_op(ReduceOp op) {
     return MPI_SUM;
 }
 
+using Clock = std::chrono::steady_clock;
+
+// A collective that waited longer than the timeout: some rank died, stopped calling collectives, or is in
+// a different one. Nothing can be recovered (MPI cannot cancel a collective), so the job ends: this rank
+// says which collective it waited in, and MPI_Abort ends every rank.
+[[noreturn]] void time_out(const std::string& what, double waited) {
+    const State& s = state();
+    std::fprintf(stderr,
+                 "dyad::dist: rank %d of %d: %s has waited %.1f s for the other ranks (timeout %g s, from "
+                 "DYAD_DIST_TIMEOUT or dist::set_timeout): a rank has died, stopped, or is in another "
+                 "collective. Aborting every rank.\n",
+                 s.rank, s.world, what.c_str(), waited, s.timeout_s);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 3);
+    std::abort();  // MPI_Abort does not return; this is for the compiler
+}
+
+// Drives req to completion: MPI_Test in a loop (a non-blocking collective progresses only while the rank
+// calls into MPI), yielding the core after a short spin so that ranks sharing cores do not starve each
+// other, and ending the job after the timeout.
+void wait_request(MPI_Request& req, const std::string& what) {
+    const auto t0 = Clock::now();
+    for (int spins = 0;; spins++) {
+        int done = 0;
+        DYAD_MPI_CALL(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+        if (done) return;
+        if (spins < 1000) continue;
+        const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (waited > state().timeout_s) time_out(what, waited);
+        if (waited > 0.01)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        else
+            std::this_thread::yield();
+    }
+}
+
+// "collective #7, all_reduce (sum) of float32 [7, 11, 13]": the number counts the collectives this rank
+// has called (start_collective()), so that ranks' messages show who is behind.
+void start_collective() { state().collectives++; }
+std::string describe(const char* what, const char* detail, const Tensor* t) {
+    std::string d = "collective #" + std::to_string(state().collectives) + ", " + what;
+    if (detail && *detail) d += std::string(" (") + detail + ")";
+    if (t) d += std::string(" of ") + dtype_name(t->dtype()) + " " + shape_str(t->shape());
+    return d;
+}
+
+// MPI counts are int: larger tensors would need chunking, which no caller needs yet.
+int mpi_count(const char* what, int64_t n) {
+    DYAD_CHECK(n <= INT_MAX, "dist::", what, ": ", n, " elements exceed MPI's count limit (", INT_MAX, ")");
+    return int(n);
+}
+
 // Every rank's (numel, dtype, root or op) must agree: max and min of each over the ranks, in one small
 // all-reduce, are equal exactly when they do. A mismatch throws on every rank, naming this rank's values and
 // the range over the ranks.
-void check_same_everywhere(const char* what, const Tensor& t, int64_t extra) {
+void check_same_everywhere(const char* what, const char* extra_name, const Tensor& t, int64_t extra) {
     const int64_t mine[3] = {t.numel(), int64_t(t.dtype()), extra};
     int64_t both[6] = {mine[0], mine[1], mine[2], -mine[0], -mine[1], -mine[2]};
-    DYAD_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, both, 6, MPI_INT64_T, MPI_MAX, state().world_comm));
+    MPI_Request req = MPI_REQUEST_NULL;
+    DYAD_MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, both, 6, MPI_INT64_T, MPI_MAX, state().world_comm, &req));
+    wait_request(req, describe(what, extra_name, &t) + " (comparing the ranks' shapes)");
     for (int i = 0; i < 3; i++)
         if (both[i] != -both[i + 3]) {
             const char* field = i == 0 ? "element counts" : i == 1 ? "dtypes" : "roots or reductions";
@@ -128,16 +194,48 @@ void check_same_everywhere(const char* what, const Tensor& t, int64_t extra) {
                         " to " + std::to_string(both[i]) + ")");
         }
 }
+
+// Rank-aware last words for an uncaught exception: the default handler's message does not say which rank
+// threw, and MPI_Abort ends the other ranks at once instead of leaving them to the timeout.
+[[noreturn]] void terminate_job() {
+    std::string why = "std::terminate was called";
+    if (const std::exception_ptr e = std::current_exception()) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            why = std::string("uncaught exception: ") + ex.what();
+        } catch (...) {
+            why = "uncaught exception of a type not derived from std::exception";
+        }
+    }
+    std::fprintf(stderr, "dyad::dist: rank %d of %d stops the job: %s\n", state().rank, state().world, why.c_str());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 2);
+    std::abort();
+}
 #endif
 
 }  // namespace
 
 bool mpi_built() { return DYAD_WITH_MPI != 0; }
 
+void set_timeout(double seconds) {
+    DYAD_CHECK(seconds > 0, "dist::set_timeout: the timeout must be positive, got ", seconds, " s");
+    state().timeout_s = seconds;
+}
+double timeout() { return state().timeout_s; }
+
 void init() {
     State& s = state();
     if (s.initialized) return;
     DYAD_CHECK(!s.finalized, "dist::init: dist::finalize() has already run; MPI cannot be initialised twice");
+    if (const char* v = std::getenv("DYAD_DIST_TIMEOUT"); v && *v) {
+        char* end = nullptr;
+        const double t = std::strtod(v, &end);
+        DYAD_CHECK(end && *end == '\0' && t > 0, "dist::init: DYAD_DIST_TIMEOUT='", v,
+                   "' is not a positive number of seconds");
+        s.timeout_s = t;
+    }
 #if DYAD_WITH_MPI
     int already = 0;
     DYAD_MPI_CALL(MPI_Initialized(&already));
@@ -159,6 +257,7 @@ void init() {
     const int launched = launched_ranks();
     DYAD_CHECK(launched == 1 || s.world == launched, "dist::init: the launcher started ", launched,
                " ranks but MPI sees ", s.world, ": mpirun and the MPI library dyad was built with do not match");
+    if (s.world > 1) std::set_terminate(terminate_job);
 #else
     const int n = launched_ranks();
     DYAD_CHECK(n == 1, "dist::init: the launcher started ", n,
@@ -205,10 +304,14 @@ void all_reduce(Tensor& t, ReduceOp op) {
     DYAD_CHECK(op != ReduceOp::mean || is_floating(t.dtype()), "dist::all_reduce: mean of ", dtype_name(t.dtype()),
                " values (a floating dtype is needed)");
 #if DYAD_WITH_MPI
-    check_same_everywhere("all_reduce", t, int64_t(op));
-    if (t.numel() > 0)
-        DYAD_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), int(t.numel()), mpi_type(t.dtype()), mpi_op(op),
-                                    state().world_comm));
+    start_collective();
+    check_same_everywhere("all_reduce", reduce_op_name(op), t, int64_t(op));
+    if (t.numel() > 0) {
+        MPI_Request req = MPI_REQUEST_NULL;
+        DYAD_MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), mpi_count("all_reduce", t.numel()),
+                                     mpi_type(t.dtype()), mpi_op(op), state().world_comm, &req));
+        wait_request(req, describe("all_reduce", reduce_op_name(op), &t));
+    }
 #endif
     if (op == ReduceOp::mean && world_size() > 1) {
         const double scale = 1.0 / double(world_size());
@@ -225,16 +328,25 @@ void broadcast(Tensor& t, int root) {
     DYAD_CHECK(root >= 0 && root < world_size(), "dist::broadcast: root ", root, " is not a rank (world size ",
                world_size(), ")");
 #if DYAD_WITH_MPI
-    check_same_everywhere("broadcast", t, root);
-    if (t.numel() > 0)
-        DYAD_MPI_CALL(MPI_Bcast(t.raw_data(), int(t.numel()), mpi_type(t.dtype()), root, state().world_comm));
+    start_collective();
+    const std::string from = "from rank " + std::to_string(root);
+    check_same_everywhere("broadcast", from.c_str(), t, root);
+    if (t.numel() > 0) {
+        MPI_Request req = MPI_REQUEST_NULL;
+        DYAD_MPI_CALL(MPI_Ibcast(t.raw_data(), mpi_count("broadcast", t.numel()), mpi_type(t.dtype()), root,
+                                 state().world_comm, &req));
+        wait_request(req, describe("broadcast", from.c_str(), &t));
+    }
 #endif
 }
 
 double all_reduce(double v, ReduceOp op) {
     require_init("all_reduce");
 #if DYAD_WITH_MPI
-    DYAD_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, mpi_op(op), state().world_comm));
+    start_collective();
+    MPI_Request req = MPI_REQUEST_NULL;
+    DYAD_MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, mpi_op(op), state().world_comm, &req));
+    wait_request(req, describe("all_reduce", (std::string(reduce_op_name(op)) + ", a scalar").c_str(), nullptr));
 #endif
     return op == ReduceOp::mean ? v / double(world_size()) : v;
 }
@@ -242,8 +354,67 @@ double all_reduce(double v, ReduceOp op) {
 void barrier() {
     require_init("barrier");
 #if DYAD_WITH_MPI
-    DYAD_MPI_CALL(MPI_Barrier(state().world_comm));
+    start_collective();
+    MPI_Request req = MPI_REQUEST_NULL;
+    DYAD_MPI_CALL(MPI_Ibarrier(state().world_comm, &req));
+    wait_request(req, describe("barrier", "", nullptr));
 #endif
 }
+
+// ---------------------------------------------------------------------------- non-blocking sums (comm.h)
+namespace detail {
+
+int start_sum(void* data, int64_t count, DType dtype, const std::string& what) {
+    require_init("DataParallel");
+    DYAD_CHECK(dtype == DType::float32 || dtype == DType::float64, "dist: a gradient bucket of ", dtype_name(dtype),
+               " (float32 or float64 only)");
+#if DYAD_WITH_MPI
+    State& s = state();
+    if (s.world == 1 || count == 0) return -1;
+    size_t id = 0;
+    while (id < s.requests.size() && s.requests[id] != MPI_REQUEST_NULL) id++;
+    if (id == s.requests.size()) {
+        s.requests.push_back(MPI_REQUEST_NULL);
+        s.request_what.emplace_back();
+    }
+    start_collective();
+    DYAD_MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count("all_reduce", count), mpi_type(dtype), MPI_SUM,
+                                 s.world_comm, &s.requests[id]));
+    s.request_what[id] = describe("all_reduce", "sum", nullptr) + " of " + what;
+    return int(id);
+#else
+    (void)data, (void)count, (void)what;
+    return -1;
+#endif
+}
+
+bool test(int request) {
+#if DYAD_WITH_MPI
+    if (request < 0) return true;
+    State& s = state();
+    DYAD_CHECK(size_t(request) < s.requests.size(), "dist: request ", request, " does not exist");
+    if (s.requests[size_t(request)] == MPI_REQUEST_NULL) return true;
+    int done = 0;
+    DYAD_MPI_CALL(MPI_Test(&s.requests[size_t(request)], &done, MPI_STATUS_IGNORE));
+    return done != 0;
+#else
+    (void)request;
+    return true;
+#endif
+}
+
+void wait(int request) {
+#if DYAD_WITH_MPI
+    if (request < 0) return;
+    State& s = state();
+    DYAD_CHECK(size_t(request) < s.requests.size(), "dist: request ", request, " does not exist");
+    if (s.requests[size_t(request)] == MPI_REQUEST_NULL) return;
+    wait_request(s.requests[size_t(request)], s.request_what[size_t(request)]);
+#else
+    (void)request;
+#endif
+}
+
+}  // namespace detail
 
 }  // namespace dyad::dist

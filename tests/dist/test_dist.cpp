@@ -125,3 +125,17 @@ TEST_CASE("dist: tensors that cannot be reduced, and ranks that disagree, are er
         for (float v : ok.to_vector<float>()) REQUIRE(v == float(n));
     }
 }
+
+TEST_CASE("dist: the collective timeout is settable and must be positive", "[dist]") {
+    (void)job();
+    const double before = dist::timeout();
+    REQUIRE(before > 0);
+    dist::set_timeout(12.5);
+    REQUIRE(dist::timeout() == 12.5);
+    REQUIRE_THROWS_WITH(dist::set_timeout(0), Catch::Contains("must be positive"));
+    REQUIRE_THROWS_WITH(dist::set_timeout(-3), Catch::Contains("must be positive"));
+    REQUIRE(dist::timeout() == 12.5);
+    dist::set_timeout(before);
+    // Collectives under the timeout complete as usual.
+    REQUIRE(dist::all_reduce(1.0) == double(dist::world_size()));
+}
