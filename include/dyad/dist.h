@@ -6,7 +6,13 @@
 // collective leaves its tensor as it is (the reduction over one rank); init() refuses a launch of several
 // ranks, which would otherwise train N unconnected copies.
 #pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
 #include "dyad/export.h"
+#include "dyad/nn.h"
 #include "dyad/tensor.h"
 
 DYAD_PUBLIC_BEGIN
@@ -55,6 +61,99 @@ void barrier();
 // the job at once, printing its rank and the exception's message.
 void set_timeout(double seconds);
 double timeout();
+
+// ---------------------------------------------------------------------------- DataParallel
+struct DataParallelOptions {
+    // Gradients travel in flat buckets of at most this many bytes (a parameter larger than the cap gets a
+    // bucket of its own), in reverse parameter order, the order backward finishes them in. The first bucket
+    // is smaller, so that communication starts early in backward. PyTorch DDP's defaults.
+    size_t bucket_cap_bytes = size_t(25) << 20;
+    size_t first_bucket_cap_bytes = size_t(1) << 20;
+    // true: each bucket's all-reduce starts as soon as backward has finished its last gradient, while the
+    // rest of backward runs. false: every bucket starts after backward (the same sums, the same bits).
+    bool overlap = true;
+    // Before each forward in training mode, every rank takes rank 0's buffers (batch-norm running
+    // statistics), as DDP's broadcast_buffers does: the ranks' models stay identical.
+    bool broadcast_buffers = true;
+};
+
+// Data-parallel training of a module on every rank of the job (PyTorch's DistributedDataParallel). Each
+// rank runs the same model on its own share of every batch; after backward, every parameter's grad() is
+// the mean over the ranks of their gradients, so the optimizer (any, unchanged) takes the same step on
+// every rank and the ranks' parameters stay identical.
+//
+//   dist::init();
+//   auto model = models::baseline_cnn(10, 1, 32);
+//   dist::DataParallel dp(*model);              // every rank now holds rank 0's parameters and buffers
+//   optim::SGD opt(model->parameters(), ...);
+//   for (auto& [x, y] : loader) {               // LoaderOptions rank/world_size: this rank's share
+//       opt.zero_grad();
+//       Tensor loss = cross_entropy(dp(x), y);  // dp(x): the module's forward (after the buffers' broadcast)
+//       loss.backward();                        // gradients are all-reduced while backward runs
+//       opt.step();
+//   }
+//
+// What it does:
+// - At construction, rank 0's parameters and buffers are broadcast to every rank (the ranks must build the
+//   same module: the same parameters with the same shapes, in the same order; a mismatch is an error on
+//   every rank).
+// - Gradients are packed into flat buckets (DataParallelOptions) and each bucket is summed over the ranks
+//   with a non-blocking MPI all-reduce, started from the gradient hooks as soon as backward has finished the
+//   bucket's last gradient, always in bucket order on every rank. At the end of backward the remaining
+//   buckets start, every bucket completes, and each gradient becomes its sum times 1 / world_size. Two
+//   ranks therefore give exactly (g0 + g1) * 0.5 in float32, the bits one process gets by adding the two
+//   shards' gradients.
+// - A parameter that got no gradient on a rank (a branch that rank did not take) contributes zeros there;
+//   one that got none on any rank keeps an undefined grad(), as it would in one process.
+// - no_sync(): while the guard lives, backward accumulates gradients locally with no communication; the
+//   first backward after it reduces the accumulated gradients (gradient accumulation over micro-batches).
+// - With one rank (or no MPI) nothing is communicated: dp(x) is the module's forward and gradients are
+//   the module's own.
+// The module, its parameters and the DataParallel live on the thread that called dist::init(); the module
+// must outlive the DataParallel. CPU parameters (float32 or float64) only in this version.
+class DataParallel {
+public:
+    explicit DataParallel(nn::Module& module, DataParallelOptions options = {});
+    ~DataParallel();  // removes the gradient hooks; the module goes on as a plain module
+    DataParallel(const DataParallel&) = delete;
+    DataParallel& operator=(const DataParallel&) = delete;
+
+    // The module's forward on this rank's inputs (after the buffers' broadcast, when enabled and training).
+    Tensor operator()(const Tensor& x);
+    Tensor operator()(const std::vector<Tensor>& inputs);
+    nn::Module& module() { return module_; }
+
+    // Gradient accumulation without communication while the guard lives (DDP's no_sync).
+    class NoSync {
+    public:
+        explicit NoSync(DataParallel& dp) : dp_(dp), prev_(dp.sync_) { dp.sync_ = false; }
+        ~NoSync() { dp_.sync_ = prev_; }
+        NoSync(const NoSync&) = delete;
+        NoSync& operator=(const NoSync&) = delete;
+
+    private:
+        DataParallel& dp_;
+        bool prev_;
+    };
+    NoSync no_sync() { return NoSync(*this); }
+
+    // The buckets: the parameters' indices in module.parameters() order, bucket by bucket in the order they
+    // are reduced, and each bucket's size in bytes.
+    const std::vector<std::vector<size_t>>& bucket_params() const;
+    std::vector<size_t> bucket_bytes() const;
+    // Seconds the last backward spent at its end waiting for reductions to complete (the communication
+    // that backward did not hide); how many buckets had started, and how many had completed, while backward
+    // was still running (0 without overlap, or with one rank).
+    double last_wait_seconds() const;
+    size_t last_buckets_started_early() const;
+    size_t last_buckets_done_early() const;
+
+private:
+    struct Impl;
+    nn::Module& module_;
+    bool sync_ = true;
+    std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace dyad::dist
 

@@ -168,6 +168,13 @@ public:
     Tensor grad() const;  // undefined until a backward pass reaches this leaf
     void set_grad(const Tensor& g);
     void zero_grad();  // drops the gradient (the next backward starts from zero)
+    // Calls hook(leaf) whenever a backward pass has finished accumulating this leaf's gradient into grad()
+    // (PyTorch's register_post_accumulate_grad_hook): grad() then holds everything this pass adds to it.
+    // Hooks run on the thread that runs backward, with grad mode off, in registration order; an exception
+    // from a hook ends the backward pass. Returns a handle for remove_post_accumulate_grad_hook. Leaves that
+    // require grad only.
+    int64_t register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook);
+    void remove_post_accumulate_grad_hook(int64_t handle);  // an unknown handle does nothing
     // Backward from a one-element result (gradient 1), or from any result with an explicit gradient of
     // the same shape. Gradients accumulate (+=) into leaves' grad().
     void backward() const;

@@ -5,7 +5,10 @@
 // only after all its consumers have run (Kahn's algorithm on the reachable subgraph), so its buffer is
 // complete. A leaf's accumulator node hands out the leaf's existing grad() when it has one (gradients
 // accumulate across backward calls) or a new buffer that becomes grad().
+#include <atomic>
+#include <functional>
 #include <unordered_map>
+#include <vector>
 
 #include "dyad/autograd.h"
 #include "lib/autograd/node.h"
@@ -16,7 +19,9 @@ namespace dyad {
 
 namespace {
 thread_local bool g_grad_enabled = true;
-}
+// The callbacks queued during the backward pass running on this thread (null outside backward).
+thread_local std::vector<std::function<void()>>* g_callbacks = nullptr;
+}  // namespace
 
 bool is_grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
@@ -86,8 +91,29 @@ void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& outp
     record(name, std::vector<Tensor>(inputs), output, std::move(backward), saved);
 }
 
+void queue_callback(std::function<void()> fn) {
+    DYAD_CHECK(g_callbacks != nullptr, "autograd::queue_callback: no backward pass is running on this thread");
+    g_callbacks->push_back(std::move(fn));
+}
+
+// A leaf's gradient is final for this pass: its post-accumulate hooks run (on a copy of the list, so that a
+// hook may remove hooks).
+static void run_grad_hooks(const std::shared_ptr<detail::TensorImpl>& leaf) {
+    if (leaf->grad_hooks.empty()) return;
+    const auto hooks = leaf->grad_hooks;
+    const Tensor t(leaf);
+    for (const auto& h : hooks) h.second(t);
+}
+
 // Runs backward from `root` (a node) with gradient `seed` for its output.
 static void run_backward(const std::shared_ptr<Node>& root, const Tensor& seed) {
+    std::vector<std::function<void()>> callbacks;
+    struct CallbackScope {
+        std::vector<std::function<void()>>* prev;
+        explicit CallbackScope(std::vector<std::function<void()>>* mine) : prev(g_callbacks) { g_callbacks = mine; }
+        ~CallbackScope() { g_callbacks = prev; }
+    } callback_scope(&callbacks);
+
     // Reachable nodes and how many consumers each has (iterative DFS: deep graphs must not overflow).
     std::unordered_map<Node*, int> pending;
     std::vector<Node*> stack{root.get()};
@@ -137,6 +163,7 @@ static void run_backward(const std::shared_ptr<Node>& root, const Tensor& seed) 
         ready.pop_back();
         if (n->leaf) {
             n->leaf->grad = buffer_for(n);
+            run_grad_hooks(n->leaf);
         } else {
             const Tensor dy = grads.at(n);
             std::vector<Tensor> bufs(n->next.size());
@@ -157,6 +184,10 @@ static void run_backward(const std::shared_ptr<Node>& root, const Tensor& seed) 
         grads.erase(n);  // frees intermediate gradients as soon as they are consumed
         for (const auto& nx : n->next)
             if (nx && --pending[nx.get()] == 0) ready.push_back(nx.get());
+    }
+    for (size_t i = 0; i < callbacks.size(); i++) {
+        const std::function<void()> fn = std::move(callbacks[i]);  // fn may queue more (the vector may grow)
+        fn();
     }
 }
 
@@ -188,6 +219,27 @@ void Tensor::set_grad(const Tensor& g) {
         DYAD_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(), "set_grad: gradient ",
                    g.str(), " does not match tensor ", str());
     impl_->grad = g;
+}
+
+int64_t Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) {
+    DYAD_CHECK(defined(), "register_post_accumulate_grad_hook: the tensor is undefined");
+    DYAD_CHECK(is_leaf() && requires_grad(), "register_post_accumulate_grad_hook: ", str(),
+               " is not a leaf that requires grad (only those accumulate a gradient)");
+    DYAD_CHECK(bool(hook), "register_post_accumulate_grad_hook: the hook is empty");
+    static std::atomic<int64_t> next{1};
+    const int64_t handle = next.fetch_add(1);
+    impl_->grad_hooks.emplace_back(handle, std::move(hook));
+    return handle;
+}
+
+void Tensor::remove_post_accumulate_grad_hook(int64_t handle) {
+    DYAD_CHECK(defined(), "remove_post_accumulate_grad_hook: the tensor is undefined");
+    auto& hooks = impl_->grad_hooks;
+    for (auto it = hooks.begin(); it != hooks.end(); ++it)
+        if (it->first == handle) {
+            hooks.erase(it);
+            return;
+        }
 }
 
 void Tensor::zero_grad() {

@@ -67,6 +67,11 @@ void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output,
 void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward,
             const std::vector<Tensor>& saved);
 
+// Queues fn to run once the backward pass running on this thread has finished with every node (PyTorch's
+// queue_callback): DataParallel completes its gradient reduction there. Only during backward (from a node's
+// backward or a gradient hook); callbacks run in the order queued and may queue more.
+void queue_callback(std::function<void()> fn);
+
 // True when grad mode is on and some input requires grad (ops may skip saving state otherwise).
 bool needs_grad(std::initializer_list<Tensor> inputs);
 

@@ -47,6 +47,8 @@ struct TensorImpl {
     Tensor grad;
     std::shared_ptr<autograd::Node> grad_fn;
     std::weak_ptr<autograd::Node> grad_accumulator;
+    // register_post_accumulate_grad_hook's hooks with their handles, called in registration order.
+    std::vector<std::pair<int64_t, std::function<void(const Tensor&)>>> grad_hooks;
 };
 
 std::vector<int64_t> contiguous_strides(const Shape& shape);

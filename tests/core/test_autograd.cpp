@@ -3,7 +3,10 @@
 // zero for a zero incoming gradient, and name the op and the check).
 #include "support/catch.h"
 
+#include <algorithm>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "dyad/dyad.h"
 #include "lib/autograd/node.h"
@@ -39,6 +42,42 @@ TEST_CASE("gradients accumulate across backward calls until zero_grad", "[autogr
     REQUIRE_FALSE(x.grad().defined());
     sum(x * 3.0).backward();
     REQUIRE(values(x.grad()) == std::vector<double>{3, 3});
+}
+
+TEST_CASE("post-accumulate gradient hooks see the final gradient once per pass, and queued callbacks run last",
+          "[autograd]") {
+    Tensor x = vec({1, 2}).requires_grad_();
+    Tensor y = vec({3, 4}).requires_grad_();
+    std::vector<std::string> log;
+    const int64_t hx = x.register_post_accumulate_grad_hook([&](const Tensor& t) {
+        // x is used twice: the hook runs once, after both contributions are in.
+        REQUIRE(t.is_same(x));
+        log.push_back("x " + std::to_string(values(t.grad())[0]));
+        autograd::queue_callback([&] { log.push_back("callback " + std::to_string(values(x.grad())[1])); });
+    });
+    x.register_post_accumulate_grad_hook([&](const Tensor&) { log.push_back("x second"); });
+    y.register_post_accumulate_grad_hook([&](const Tensor&) { log.push_back("y"); });
+    sum(x * y + x * 2.0).backward();
+    REQUIRE(log.size() == 4);
+    REQUIRE(log[3] == "callback 6.000000");  // after every hook of the pass
+    REQUIRE(std::count(log.begin(), log.end(), "x 5.000000") == 1);
+    REQUIRE(std::count(log.begin(), log.end(), "x second") == 1);
+    REQUIRE(std::count(log.begin(), log.end(), "y") == 1);
+    // Hooks run again on the next pass (after accumulation: 5 + 5) until removed.
+    log.clear();
+    sum(x * y + x * 2.0).backward();
+    REQUIRE(std::count(log.begin(), log.end(), "x 10.000000") == 1);
+    x.remove_post_accumulate_grad_hook(hx);
+    x.remove_post_accumulate_grad_hook(12345);  // unknown: nothing
+    log.clear();
+    sum(x * 1.0).backward();
+    REQUIRE(log == std::vector<std::string>{"x second"});
+    // Only leaves that require grad accumulate; callbacks only during backward.
+    Tensor z = x * 2.0;
+    REQUIRE_THROWS_WITH(z.register_post_accumulate_grad_hook([](const Tensor&) {}), Catch::Contains("not a leaf"));
+    REQUIRE_THROWS_WITH(vec({1}).register_post_accumulate_grad_hook([](const Tensor&) {}),
+                        Catch::Contains("not a leaf that requires grad"));
+    REQUIRE_THROWS_WITH(autograd::queue_callback([] {}), Catch::Contains("no backward pass is running"));
 }
 
 TEST_CASE("a tensor used twice receives the sum of both gradients", "[autograd]") {

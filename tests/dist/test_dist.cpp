@@ -8,24 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "dist/job.h"
 #include "dyad/dist.h"
 #include "dyad/dyad.h"
 
 using namespace dyad;
 
-namespace {
-
-// init() once for the program (every case needs it); finalize() at exit, after Catch's last case.
-struct Job {
-    Job() { dist::init(); }
-    ~Job() { dist::finalize(); }
-};
-const Job& job() {
-    static const Job j;
-    return j;
-}
-
-}  // namespace
+using test::job;
 
 TEST_CASE("dist: ranks, world size and local ranks are consistent", "[dist]") {
     (void)job();
