@@ -62,6 +62,22 @@ void barrier();
 void set_timeout(double seconds);
 double timeout();
 
+// ---------------------------------------------------------------------------- synchronised batch norm
+// Batch normalisation in training with the statistics of the global batch: every rank's x (N_r, C, H, W)
+// is normalised with the mean and biased variance over all ranks' (N, H, W), from one all-reduce of the
+// per-channel sums, sums of squares (in float64) and counts; backward all-reduces sum(dy) and
+// sum(dy * xhat) the same way, so x's gradient is that of the ranks' summed losses. The weight's and
+// bias's gradients are this rank's own sums (DataParallel averages them). running_mean/running_var, when
+// defined, are updated as batch_norm2d does, with the global statistics (unbiased variance over the
+// global count). weight and bias may both be undefined. Every rank calls it in the same order (it is a
+// collective); with one rank it equals batch_norm2d in training. nn::BatchNorm2d uses it when set_sync
+// is on.
+Tensor sync_batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                         const Tensor& bias, double momentum = 0.1, double eps = 1e-5);
+// Sets every BatchNorm2d below `module` (itself included) to synchronised statistics (on = false: back to
+// per-rank statistics), like PyTorch's convert_sync_batchnorm.
+void convert_sync_batchnorm(nn::Module& module, bool on = true);
+
 // ---------------------------------------------------------------------------- DataParallel
 struct DataParallelOptions {
     // Gradients travel in flat buckets of at most this many bytes (a parameter larger than the cap gets a

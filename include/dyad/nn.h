@@ -304,7 +304,12 @@ public:
     Tensor forward(const Tensor& x) override;
     // relu(forward(x)) as one batch_norm2d_relu (the fusion in BasicBlock and the ResNet's stem).
     Tensor forward_relu(const Tensor& x);
-    std::string type_name() const override { return "BatchNorm2d"; }
+    // Synchronised (PyTorch's SyncBatchNorm): in training on several ranks, the batch statistics are those
+    // of the global batch, over every rank (dist::sync_batch_norm2d); otherwise plain batch norm. Off by
+    // default (per-rank statistics); dist::convert_sync_batchnorm sets it on a whole model.
+    void set_sync(bool on) { sync_ = on; }
+    bool is_sync() const { return sync_; }
+    std::string type_name() const override { return sync_ ? "SyncBatchNorm" : "BatchNorm2d"; }
     std::string extra_repr() const override;
 
 private:
@@ -313,6 +318,7 @@ private:
     int64_t c_;
     double eps_, momentum_;
     bool affine_;
+    bool sync_ = false;
     Tensor* weight_ = nullptr;  // null without affine
     Tensor* bias_ = nullptr;
     Tensor* running_mean_;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "dyad/autograd.h"
+#include "dyad/dist.h"
 #include "dyad/nn.h"
 #include "kernels/elementwise.h"
 #include "lib/dispatch.h"
@@ -180,6 +181,10 @@ Tensor BatchNorm2d::run(const Tensor& x, bool relu) {
     }
     const Tensor& w = affine_ ? *weight_ : none_;
     const Tensor& b = affine_ ? *bias_ : none_;
+    if (training && sync_ && dist::world_size() > 1) {
+        Tensor y = dist::sync_batch_norm2d(x, *running_mean_, *running_var_, w, b, momentum_, eps_);
+        return relu ? dyad::relu(y) : y;
+    }
     return relu ? batch_norm2d_relu(x, *running_mean_, *running_var_, w, b, training, momentum_, eps_)
                 : batch_norm2d(x, *running_mean_, *running_var_, w, b, training, momentum_, eps_);
 }
