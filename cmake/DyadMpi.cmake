@@ -25,3 +25,20 @@ else()
                    "installs them)")
   endif()
 endif()
+
+# NCCL for GPU ranks: found with the CUDA toolkit (CUDA 13 ships nccl.h and libnccl.so.2), used only with
+# the CUDA backend and MPI (which bootstraps it). Result: DYAD_NCCL_ENABLED and, when ON, DYAD_NCCL_INCLUDE_DIR
+# and DYAD_NCCL_LIBRARY.
+set(DYAD_NCCL_ENABLED OFF)
+if(DYAD_CUDA_ENABLED AND DYAD_MPI_ENABLED)
+  find_path(DYAD_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  find_library(DYAD_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  if(DYAD_NCCL_INCLUDE_DIR AND DYAD_NCCL_LIBRARY)
+    set(DYAD_NCCL_ENABLED ON)
+    message(STATUS "dyad: NCCL on (GPU ranks): ${DYAD_NCCL_LIBRARY}")
+  else()
+    message(STATUS "dyad: NCCL off: nccl.h or libnccl not found with the CUDA toolkit (GPU ranks unavailable)")
+  endif()
+elseif(DYAD_CUDA_ENABLED)
+  message(STATUS "dyad: NCCL off: GPU ranks need MPI to bootstrap NCCL, and MPI is off")
+endif()

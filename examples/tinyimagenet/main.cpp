@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dyad/device.h"
+#include "dyad/dist.h"
 #include "trainer.h"
 
 namespace {
@@ -26,12 +27,17 @@ int main(int argc, char** argv) {
             std::printf("%s", dyad::trainer::predict(cl.predict.checkpoint, cl.predict.images).c_str());
             return 0;
         }
+        // Under mpirun (or srun) every rank trains its share of each batch: data-parallel, nothing else to set.
+        if (dyad::dist::launched()) dyad::dist::init();
         // Ctrl-C: finish the current step, save a checkpoint and the metrics so far, then exit.
         std::signal(SIGINT, on_interrupt);
         dyad::trainer::run(cl.options, &g_stop);
         dyad::cuda::shutdown();  // the run's models and tensors are gone: release the GPU while cuDNN is loaded
+        dyad::dist::finalize();
         return g_stop.load() ? 130 : 0;
     } catch (const std::exception& e) {
+        // One rank's error would leave the others waiting in their next collective: end them all now.
+        if (dyad::dist::world_size() > 1) dyad::dist::abort(1, std::string("dyad-tinyimagenet: ") + e.what());
         std::fprintf(stderr, "dyad-tinyimagenet: %s\n", e.what());
         return 1;
     }

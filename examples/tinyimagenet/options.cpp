@@ -171,6 +171,13 @@ void add_training_options(CLI::App& app, Options& o) {
         ->type_name("on|off")
         ->default_function([&o] { return std::string(o.graph ? "on" : "off"); })
         ->check(one_of({"on", "off"}));
+    app.add_option_function<std::string>(
+           "--sync-bn", [&o](const std::string& v) { o.sync_bn = v == "on"; },
+           wrap("on | off: under mpirun, batch norm (the ResNet's) normalises with the statistics of the global "
+                "batch, over every rank's share, instead of each rank's own (default off)"))
+        ->type_name("on|off")
+        ->default_function([&o] { return std::string(o.sync_bn ? "on" : "off"); })
+        ->check(one_of({"on", "off"}));
     add(app, "--out", o.out, "DIR",
         "metrics, charts, report, checkpoints and config.toml, the run's configuration (default dyad-out)",
         text(o.out));

@@ -189,20 +189,31 @@ struct Evaluation {
     double loss = 0, top1 = 0, top5 = 0;
 };
 
-// Loss, top-1 and top-5 over the loader's batches (the first max_batches of them when it is above 0).
-Evaluation evaluate(nn::Module& model, data::Loader& loader, int64_t max_batches = 0) {
+// Loss, top-1 and top-5 over the loader's batches (the first max_batches of them when it is above 0). Under
+// mpirun each rank evaluates its share (the loader's rank and world_size, no shuffle) and the sums are
+// reduced over the ranks; the images a share repeats to make the shares equal (the sampler's padding,
+// global positions >= dataset_size) are left out, so every image counts once, as in one process.
+Evaluation evaluate(nn::Module& model, data::Loader& loader, int64_t max_batches = 0, int64_t dataset_size = 0) {
     NoGradGuard ng;
     model.eval();
     loader.start_epoch(0);
     data::Batch b;
+    const int rank = dist::rank(), world = dist::world_size();
     double loss_sum = 0;
-    int64_t n = 0, top1 = 0, top5 = 0;
+    int64_t n = 0, top1 = 0, top5 = 0, local = 0;  // local: this rank's position in its share
     for (int64_t batch = 0; (max_batches <= 0 || batch < max_batches) && loader.next(b); batch++) {
         const Tensor logits = model(b.x);
-        const int64_t bs = b.x.size(0);
-        loss_sum += cross_entropy(logits, b.y).item() * double(bs);
-        const std::vector<float> l = logits.to(Device::cpu()).contiguous().to_vector<float>();
-        const std::vector<int32_t> y = b.y.to(Device::cpu()).to_vector<int32_t>();
+        // The padding is at the end of a share: this batch's first `bs` rows are real images.
+        int64_t bs = b.x.size(0);
+        if (world > 1 && dataset_size > 0)
+            while (bs > 0 && rank + (local + bs - 1) * world >= dataset_size) bs--;
+        local += b.x.size(0);
+        if (bs == 0) continue;
+        const Tensor lg = bs == b.x.size(0) ? logits : logits.slice(0, 0, bs);
+        const Tensor yb = bs == b.x.size(0) ? b.y : b.y.slice(0, 0, bs);
+        loss_sum += cross_entropy(lg, yb).item() * double(bs);
+        const std::vector<float> l = lg.to(Device::cpu()).contiguous().to_vector<float>();
+        const std::vector<int32_t> y = yb.to(Device::cpu()).contiguous().to_vector<int32_t>();
         const int64_t c = logits.size(1);
         for (int64_t i = 0; i < bs; i++) {
             const float* row = l.data() + i * c;
@@ -215,6 +226,12 @@ Evaluation evaluate(nn::Module& model, data::Loader& loader, int64_t max_batches
         n += bs;
     }
     model.train();
+    if (world > 1) {
+        loss_sum = dist::all_reduce(loss_sum);
+        n = int64_t(dist::all_reduce(double(n)));
+        top1 = int64_t(dist::all_reduce(double(top1)));
+        top5 = int64_t(dist::all_reduce(double(top5)));
+    }
     Evaluation e;
     if (n > 0) e = {loss_sum / double(n), double(top1) / double(n), double(top5) / double(n)};
     return e;
@@ -418,14 +435,30 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
     if (o.threads > 0) set_num_threads(o.threads);
     set_precision(parse_precision(o.precision));
     set_cpu_conv_algorithm(parse_cpu_conv_algorithm(o.cpu_conv));
-    std::filesystem::create_directories(o.out);
+    // Under mpirun: data-parallel over the ranks. Rank 0 (the lead) prints and writes every file; every rank
+    // trains its share of each global batch and takes part in the collectives.
+    const int world = dist::world_size(), rank = dist::rank();
+    const bool lead = rank == 0;
+    if (lead) std::filesystem::create_directories(o.out);
     auto say = [&](const std::string& s) {
-        if (!o.quiet) std::printf("%s", s.c_str()), std::fflush(stdout);
+        if (!o.quiet && lead) std::printf("%s", s.c_str()), std::fflush(stdout);
     };
     std::string note;
-    const std::vector<std::string> backends = choose_backends(o.devices, cuda_available(), cuda_built(), &note);
+    std::vector<std::string> backends = choose_backends(o.devices, cuda_available(), cuda_built(), &note);
+    if (world > 1 && !dist::nccl_built() && std::find(backends.begin(), backends.end(), "cuda") != backends.end()) {
+        backends.erase(std::remove(backends.begin(), backends.end(), "cuda"), backends.end());
+        DYAD_CHECK(!backends.empty(),
+                   "dyad-tinyimagenet: --device cuda under mpirun: this build has no NCCL for GPU "
+                   "ranks (cmake's 'dyad: NCCL' line says why); train the ranks on the CPU with "
+                   "--device cpu");
+        note += "cuda: skipped under mpirun: this build has no NCCL for GPU ranks; training on " + join(backends, ",") +
+                "\n";
+    }
     std::string log;
+    // The lead loads first: it may write the generated set or a cache that the other ranks then read.
+    if (world > 1 && !lead) dist::barrier();
     const TrainData d = load_data(o, &log);
+    if (world > 1 && lead) dist::barrier();
     say(log + note);
 
     // Every default resolved, so that OUT/config.toml repeats this run exactly (the thread count included:
@@ -442,9 +475,16 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
     } catch (const Error& e) {  // a value CLI11's reader would not read back: the run goes on without the file
         say(std::string("config.toml not written: ") + e.what() + "\n");
     }
-    if (!config.empty())
+    if (!config.empty() && lead)
         io::write_file_atomic((std::filesystem::path(o.out) / "config.toml").string(), config, "dyad-tinyimagenet");
 
+    DYAD_CHECK(o.batch_size % world == 0, "dyad-tinyimagenet: --batch-size ", o.batch_size,
+               " is the global batch, split evenly over the ", world, " ranks: use a multiple of ", world);
+    const int64_t rank_batch = o.batch_size / world;
+    if (world > 1)
+        say("data-parallel over " + std::to_string(world) + " ranks: global batch " + std::to_string(o.batch_size) +
+            " = " + std::to_string(world) + " x " + std::to_string(rank_batch) + " per rank" +
+            (o.sync_bn ? ", synchronised batch norm" : "") + "\n");
     const int64_t classes = d.split.train.classes(), channels = d.split.train.channels();
     Report report;
     report.title = o.model + " on " + d.name;
@@ -463,13 +503,21 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                              ", seed " + std::to_string(o.seed)},
             {"CPU", cpu_model() + ", " + std::to_string(num_threads()) + " threads, 3x3 convolutions: " + o.cpu_conv},
             {"date", today()}};
+        if (world > 1)
+            report.facts.push_back(
+                {"ranks", std::to_string(world) + " MPI ranks (" + std::to_string(dist::local_size()) +
+                              " on the lead's machine), data-parallel; global batch " + std::to_string(o.batch_size) +
+                              " = " + std::to_string(world) + " x " + std::to_string(rank_batch) +
+                              (o.sync_bn ? "; synchronised batch norm" : "; per-rank batch norm")});
         if (cuda_available())
             report.facts.push_back(
                 {"GPU", cuda_device_name(0) + " (" + cuda::versions() + "), precision " + o.precision});
     }
 
     data::LoaderOptions lo;
-    lo.batch_size = o.batch_size;
+    lo.batch_size = rank_batch;
+    lo.rank = rank;
+    lo.world_size = world;
     lo.seed = o.seed;
     lo.mean = d.mean;
     lo.std = d.std;
@@ -477,7 +525,10 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
     std::string diverged;  // set when a backend's training diverged
     for (const std::string& backend : backends) {
         BackendGuard guard(backend);
-        const Device dev = device_of(backend);
+        // GPU ranks: one GPU per rank, picked by the rank's place on its machine.
+        const Device dev = backend == "cuda" && world > 1
+                               ? Device::cuda(dist::local_rank() % std::max(1, cuda_device_count()))
+                               : device_of(backend);
         manual_seed(o.seed);  // identical initial weights for every backend
         auto model = make_model(o.model, classes, channels, d.image_size);
         model->to(dev);
@@ -510,7 +561,19 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             if (meta["backend"] != backend) continue;  // the checkpoint continues one backend's run only
             rs.first_epoch = std::stoi(meta["epoch"]);
             rs.first_step = meta.count("step") ? std::stoll(meta["step"]) : 0;
-            if (meta.count("progress") && rs.first_step > 0) resumed_progress = decode_progress(meta["progress"]);
+            // The progress of an epoch in progress holds the sums over every rank: the lead carries them on.
+            if (meta.count("progress") && rs.first_step > 0 && lead)
+                resumed_progress = decode_progress(meta["progress"]);
+            const int saved_world = meta.count("world_size") ? std::stoi(meta["world_size"]) : 1;
+            if (saved_world != world)
+                say(backend + ": the checkpoint was written by " + std::to_string(saved_world) +
+                    " rank(s), this run has " + std::to_string(world) +
+                    ": training continues from the same global step with the same global batches (the ranks share "
+                    "each epoch's order, so a global batch holds the same images for any world size, up to the "
+                    "epoch's last, padded one), "
+                    "but the random augmentation, per-rank batch-norm statistics and the order of the gradient "
+                    "sums differ, so the run is not bit-identical to one that kept " +
+                    std::to_string(saved_world) + " rank(s)\n");
             if (meta.count("history"))
                 for (const EpochMetrics& m : decode_history(meta["history"], backend)) report.epochs.push_back(m);
             if (schedule)
@@ -521,6 +584,13 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             say(backend + ": resuming at epoch " + std::to_string(rs.first_epoch + 1) + ", step " +
                 std::to_string(rs.first_step) + "\n");
         }
+
+        // Data-parallel: batch norm synchronised when asked, then every rank takes rank 0's weights (after
+        // --resume every rank has loaded the same file) and gradients are averaged over the ranks in backward.
+        if (o.sync_bn && world > 1) dist::convert_sync_batchnorm(*model);
+        std::unique_ptr<dist::DataParallel> dp;
+        if (world > 1) dp = std::make_unique<dist::DataParallel>(*model);
+        double comm_wait = 0;  // communication backward did not hide, summed over the steps (this rank)
 
         data::LoaderOptions tlo = lo;
         tlo.device = dev;
@@ -535,9 +605,9 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         co.max_graphs = 2;  // the full batches and the last, partial one, at the current rate
         if (dev.is_cuda() && o.graph) tlo.prefetch = 0;
         CapturedStep train_step(
-            [&model, &opt](const std::vector<Tensor>& in) {
+            [&model, &opt, &dp](const std::vector<Tensor>& in) {
                 opt.zero_grad();
-                const Tensor logits = (*model)(in[0]);
+                const Tensor logits = dp ? (*dp)(in[0]) : (*model)(in[0]);
                 const Tensor loss = cross_entropy(logits, in[1]);
                 loss.backward();
                 opt.step();
@@ -573,15 +643,26 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             steps_per_epoch = o.naive_steps;
             val_batches = o.naive_steps;
         }
-        const bool tty = isatty(1) && !o.quiet;
+        const bool tty = isatty(1) && !o.quiet && lead;
         double train_seconds = 0;
         int64_t train_images = 0;
         for (const EpochMetrics& m : report.epochs)  // epochs before a resumed checkpoint
             if (m.backend == backend)
                 train_seconds += m.seconds, train_images += int64_t(m.img_per_s * m.seconds + 0.5);
         bool stopped = false;
-        auto save_checkpoint = [&](int epoch_done, int64_t step, const EpochProgress& progress) {
+        // Every rank calls it at the same point (the progress is summed over the ranks); the lead writes.
+        auto save_checkpoint = [&](int epoch_done, int64_t step, EpochProgress progress) {
+            if (world > 1) {
+                dp->sync_buffers();
+                progress.loss_sum = dist::all_reduce(progress.loss_sum);
+                progress.seconds = dist::all_reduce(progress.seconds, dist::ReduceOp::max);
+                progress.seen = int64_t(dist::all_reduce(double(progress.seen)));
+                progress.correct = int64_t(dist::all_reduce(double(progress.correct)));
+                progress.images = int64_t(dist::all_reduce(double(progress.images)));
+            }
+            if (!lead) return;
             io::Metadata meta = {{"backend", backend},
+                                 {"world_size", std::to_string(world)},
                                  {"epoch", std::to_string(epoch_done)},
                                  {"step", std::to_string(step)},
                                  {"progress", encode_progress(progress)},
@@ -658,6 +739,15 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                             break;
                         }
                 }
+                if (world > 1) {
+                    // Every rank rolls back together: the ranks' losses differ, so one may diverge alone.
+                    const double first_bad =
+                        dist::all_reduce(bad.empty() ? 0.0 : double(rank + 1), dist::ReduceOp::max);
+                    if (bad.empty() && first_bad > 0)
+                        bad = "rank " + std::to_string(int(first_bad) - 1) +
+                              " saw a non-finite loss or parameter at epoch " + std::to_string(epoch + 1) + ", step " +
+                              std::to_string(step);
+                }
                 if (bad.empty()) {
                     good = snapshot(*model, opt, epoch, step,
                                     {loss_sum, before.seconds + seconds_since(t0), seen, correct, images});
@@ -680,6 +770,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             while (step < steps_per_epoch && train.next(b)) {
                 const std::vector<Tensor> out = train_step({b.x, b.y}, lr_version());
                 if (train_step.last_replayed()) opt.add_replayed_steps(1);
+                if (dp) comm_wait += dp->last_wait_seconds();
                 if (!train_step.fallback_reason().empty() && !told_fallback) {
                     say(backend + ": " + train_step.fallback_reason() + "\n");
                     told_fallback = true;
@@ -696,10 +787,11 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                 // line is written at each quarter of the epoch.
                 const bool quarter = (step * 4 / steps_per_epoch) != ((step - 1) * 4 / steps_per_epoch);
                 const bool show = tty ? seconds_since(last_print) > 0.25 || step == steps_per_epoch
-                                      : !o.quiet && quarter && step < steps_per_epoch;
+                                      : !o.quiet && lead && quarter && step < steps_per_epoch;
                 if (show && seen > 0) {
                     last_print = Clock::now();
-                    const double rate = double(images - before.images) / std::max(elapsed, 1e-9);
+                    // Over every rank (equal shares); the loss and accuracy are the lead's share's so far.
+                    const double rate = double(world) * double(images - before.images) / std::max(elapsed, 1e-9);
                     const double eta = double(steps_per_epoch - step) * elapsed / double(step - skip);
                     const std::string line =
                         progress_line(backend, epoch + 1, o.epochs, step, steps_per_epoch, rate,
@@ -707,7 +799,10 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                     std::printf(tty ? "\r%s" : "%s\n", line.c_str());
                     std::fflush(stdout);
                 }
-                if (stop && stop->load()) {
+                bool stop_now = stop && stop->load();
+                if (world > 1)  // every rank stops at the same step (Ctrl-C may reach them at different steps)
+                    stop_now = dist::all_reduce(stop_now ? 1.0 : 0.0, dist::ReduceOp::max) > 0;
+                if (stop_now) {
                     if (!flush()) break;
                     save_checkpoint(epoch, step, {loss_sum, before.seconds + seconds_since(t0), seen, correct, images});
                     say("\n" + backend + ": interrupted at epoch " + std::to_string(epoch + 1) + ", step " +
@@ -718,12 +813,20 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             }
             if (!stopped) flush();
             if (dev.is_cuda()) synchronize();
-            const double secs = before.seconds + seconds_since(t0);
+            double secs = before.seconds + seconds_since(t0);
             if (tty) std::printf("\n");
             if (stopped) break;
+            if (world > 1) {  // the epoch's figures over every rank's share
+                loss_sum = dist::all_reduce(loss_sum);
+                seen = int64_t(dist::all_reduce(double(seen)));
+                correct = int64_t(dist::all_reduce(double(correct)));
+                images = int64_t(dist::all_reduce(double(images)));
+                secs = dist::all_reduce(secs, dist::ReduceOp::max);
+                dp->sync_buffers();  // evaluate rank 0's running statistics on every rank
+            }
             train_seconds += secs;
             train_images += images;
-            const Evaluation ev = evaluate(*model, val, val_batches);
+            const Evaluation ev = evaluate(*model, val, val_batches, d.split.val.size());
             EpochMetrics m;
             m.backend = backend;
             m.epoch = epoch + 1;
@@ -758,9 +861,28 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         bs.steps_per_epoch = steps_per_epoch;
         bs.note = limit_note;
         if (o.profile && !stopped) {
-            train.start_epoch(0);
-            data::Batch b;
-            if (train.next(b)) bs.layers = profile_layers(*model, b.x, dev, backend == "naive" ? 1 : 5);
+            // Every rank profiles (synchronised batch norm is a collective), without gradient all-reduces.
+            auto profile = [&] {
+                train.start_epoch(0);
+                data::Batch b;
+                if (train.next(b)) bs.layers = profile_layers(*model, b.x, dev, backend == "naive" ? 1 : 5);
+            };
+            if (dp) {
+                const auto no_sync = dp->no_sync();
+                profile();
+            } else {
+                profile();
+            }
+        }
+        if (world > 1) {
+            char line[320];
+            std::snprintf(line, sizeof line,
+                          "%.0f img/s over %d ranks (%.0f per rank); gradient all-reduce not hidden by backward: "
+                          "%.1f%% of rank 0's training time",
+                          bs.img_per_s, world, bs.img_per_s / world,
+                          train_seconds > 0 ? 100.0 * comm_wait / train_seconds : 0.0);
+            report.facts.push_back({backend + " scaling", line});
+            say(backend + " scaling: " + line + "\n");
         }
         report.backends.push_back(bs);
         if (stopped) break;
@@ -783,10 +905,12 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
     for (const auto& [e, mm] : range)
         report.max_curve_difference = std::max(report.max_curve_difference, mm.second - mm.first);
 
-    write_metrics_csv((std::filesystem::path(o.out) / "metrics.csv").string(), report.epochs);
-    write_metrics_json((std::filesystem::path(o.out) / "metrics.json").string(), report);
-    write_charts(o.out, report.epochs);
-    write_report_html((std::filesystem::path(o.out) / "report.html").string(), report);
+    if (lead) {
+        write_metrics_csv((std::filesystem::path(o.out) / "metrics.csv").string(), report.epochs);
+        write_metrics_json((std::filesystem::path(o.out) / "metrics.json").string(), report);
+        write_charts(o.out, report.epochs);
+        write_report_html((std::filesystem::path(o.out) / "report.html").string(), report);
+    }
     say("\n" + comparison_table(report));
     if (o.profile) say("\n" + layer_table(report));
     say("\nwrote " + o.out + "/{metrics.csv, metrics.json, loss.svg, accuracy.svg, report.html}\n");

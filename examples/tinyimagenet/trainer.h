@@ -33,6 +33,7 @@ struct Options {
     std::string precision = "fp32";          // fp32 | tf32 | bf16 (GPU conv and GEMM)
     std::string cpu_conv = "automatic";      // automatic | im2col | winograd2 | winograd4 (CPU 3x3 conv)
     bool graph = true;                       // GPU: capture the step in a CUDA graph and replay it
+    bool sync_bn = false;                    // under mpirun: batch-norm statistics over every rank's share (the ResNet)
     std::string out = "dyad-out";
     std::string resume;   // a checkpoint written by a previous run of one backend
     bool profile = true;  // per-layer timing at the end (sequential models)

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dyad/export.h"
@@ -19,8 +20,14 @@ DYAD_PUBLIC_BEGIN
 
 namespace dyad::dist {
 
-// Whether this build has MPI (DYAD_WITH_MPI at configure time).
+// Whether this build has MPI (DYAD_WITH_MPI at configure time), and NCCL for GPU ranks (with the CUDA
+// backend and MPI; configure's "dyad: NCCL" line says why not).
 bool mpi_built();
+bool nccl_built();
+// Whether a launcher started this process as a rank of a job (mpirun, mpiexec or srun set their variables:
+// OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_SIZE or MV2_COMM_WORLD_SIZE), even a job of one rank. A program that
+// runs both alone and under mpirun calls init() when this is true.
+bool launched();
 
 // Joins the job: initialises MPI (thread level "funneled": dyad's collectives come from the thread that
 // called init()) unless the program already did, and reads this process's rank and the world size from
@@ -41,10 +48,13 @@ enum class ReduceOp { sum, mean, max, min };
 const char* reduce_op_name(ReduceOp op);
 
 // In place on every rank: t becomes the reduction over the ranks of their t (mean: the sum divided by the
-// world size, floating types only). t is a contiguous CPU tensor of float32, float64, int32 or int64 with
-// the same shape and dtype on every rank: a mismatch is a dyad::Error on every rank (naming both), not a
-// hang. The write is outside autograd (as an optimizer's update is). Every rank must call the collectives
-// in the same order.
+// world size, floating types only). t is a contiguous tensor of float32, float64, int32 or int64 with the
+// same shape, dtype and kind of device on every rank: a mismatch is a dyad::Error on every rank (naming
+// both), not a hang. CPU tensors go over MPI and the call returns with the result; GPU tensors (where the
+// build has NCCL: one rank per GPU, the device local_rank() picks) go over NCCL, ordered on the GPU after
+// the work queued before the call and before the work queued after it, without the host waiting (so a
+// captured step may hold them). The write is outside autograd (as an optimizer's update is). Every rank
+// must call the collectives in the same order.
 void all_reduce(Tensor& t, ReduceOp op = ReduceOp::sum);
 // In place: every rank's t becomes root's (same conditions on t).
 void broadcast(Tensor& t, int root = 0);
@@ -61,6 +71,10 @@ void barrier();
 // the job at once, printing its rank and the exception's message.
 void set_timeout(double seconds);
 double timeout();
+// Ends every rank of the job now (MPI_Abort with `code`) after printing "dyad::dist: rank R of N: why" to
+// standard error: for an error one rank cannot recover from, which would otherwise leave the others
+// waiting in their next collective until the timeout. Without MPI, or before init(), it prints and exits.
+[[noreturn]] void abort(int code, const std::string& why);
 
 // ---------------------------------------------------------------------------- synchronised batch norm
 // Batch normalisation in training with the statistics of the global batch: every rank's x (N_r, C, H, W)
@@ -126,7 +140,11 @@ struct DataParallelOptions {
 // - With one rank (or no MPI) nothing is communicated: dp(x) is the module's forward and gradients are
 //   the module's own.
 // The module, its parameters and the DataParallel live on the thread that called dist::init(); the module
-// must outlive the DataParallel. CPU parameters (float32 or float64) only in this version.
+// must outlive the DataParallel. Parameters are float32 or float64, all on one device: the CPU (MPI) or,
+// where the build has NCCL, this rank's GPU. On a GPU every step stays on the device: the buckets are
+// reduced on NCCL's stream while backward runs on dyad's, the end of backward only orders the streams, and
+// every parameter gets a gradient (zeros where no rank produced one: reading the "used" counts would make
+// the host wait), so a CapturedStep can capture the whole step, the collectives included.
 class DataParallel {
 public:
     explicit DataParallel(nn::Module& module, DataParallelOptions options = {});
@@ -138,6 +156,9 @@ public:
     Tensor operator()(const Tensor& x);
     Tensor operator()(const std::vector<Tensor>& inputs);
     nn::Module& module() { return module_; }
+    // Every rank takes rank 0's buffers now (before evaluating or saving: in training each rank's batch-norm
+    // running statistics follow its own batches until the next forward's broadcast).
+    void sync_buffers();
 
     // Gradient accumulation without communication while the guard lives (DDP's no_sync).
     class NoSync {
@@ -161,6 +182,9 @@ public:
     // that backward did not hide); how many buckets had started, and how many had completed, while backward
     // was still running (0 without overlap, or with one rank).
     double last_wait_seconds() const;
+    // When each bucket's last gradient arrived in the last backward (steady_clock, seconds since its epoch):
+    // with the bucket sizes, what a bandwidth model needs to predict the overlap elsewhere.
+    const std::vector<double>& last_bucket_ready_times() const;
     size_t last_buckets_started_early() const;
     size_t last_buckets_done_early() const;
 

@@ -14,6 +14,7 @@
 #include "dyad/autograd.h"
 #include "dyad/dist.h"
 #include "dyad/error.h"
+#include "dyad/ops.h"
 #include "lib/autograd/node.h"
 #include "lib/dist/comm.h"
 
@@ -33,25 +34,19 @@ void broadcast_from_rank0(const std::vector<Tensor>& tensors, const char* what) 
                    "DataParallel: cannot broadcast ", what, " of dtype ", dtype_name(d));
     }
     for (DType dt : {DType::float32, DType::float64, DType::int32, DType::int64}) {
-        int64_t total = 0;
+        std::vector<Tensor> parts;
+        Device device = Device::cpu();
         for (const Tensor& t : tensors)
-            if (t.dtype() == dt) total += t.numel();
-        Tensor flat = Tensor::empty({total}, dt);
-        auto* base = static_cast<char*>(flat.raw_data());
-        const size_t esize = dtype_size(dt);
+            if (t.dtype() == dt) {
+                parts.push_back(t.reshape({t.numel()}));
+                device = t.device();
+            }
+        Tensor flat = parts.empty() ? Tensor::zeros({0}, dt, device) : cat(parts).contiguous();
+        broadcast(flat, 0);
         int64_t at = 0;
         for (const Tensor& t : tensors)
             if (t.dtype() == dt) {
-                const Tensor c = t.contiguous();
-                if (c.numel() > 0) std::memcpy(base + size_t(at) * esize, c.raw_data(), size_t(c.numel()) * esize);
-                at += t.numel();
-            }
-        broadcast(flat, 0);
-        at = 0;
-        for (const Tensor& t : tensors)
-            if (t.dtype() == dt) {
-                Tensor view = flat.slice(0, at, at + t.numel()).reshape(t.shape());
-                const_cast<Tensor&>(t).copy_(view);
+                const_cast<Tensor&>(t).copy_(flat.slice(0, at, at + t.numel()).reshape(t.shape()));
                 at += t.numel();
             }
     }
@@ -83,6 +78,7 @@ struct DataParallel::Impl {
         size_t pending = 0;
         int request = -1;
         bool started = false, done = false;
+        double ready_at = 0;  // steady-clock seconds when its last gradient arrived
     };
 
     DataParallel& dp;
@@ -95,6 +91,7 @@ struct DataParallel::Impl {
     bool in_pass = false;  // a backward pass has delivered gradients and queued finish()
     double last_wait = 0;
     size_t started_early = 0, done_early = 0;
+    std::vector<double> last_ready;
 
     Impl(DataParallel& d, DataParallelOptions o) : dp(d), options(o) {}
 
@@ -115,6 +112,20 @@ struct DataParallel::Impl {
     // Copies g (or zeros, for a parameter without a gradient on this rank) into the parameter's slot.
     void pack(Param& p, const Tensor& g) {
         Bucket& b = buckets[p.bucket];
+        if (b.flat.device().is_cuda()) {  // ordered on the GPU's stream, no host access
+            NoGradGuard ng;
+            Tensor slot = b.flat.slice(0, p.offset, p.offset + p.t.numel());
+            if (g.defined())
+                slot.copy_(g.reshape({p.t.numel()}));
+            else
+                slot.zero_();
+            b.flat.slice(0, b.grad_numel + int64_t(p.slot), b.grad_numel + int64_t(p.slot) + 1)
+                .fill_(g.defined() ? 1.0 : 0.0);
+            p.ready = true;
+            if (--b.pending == 0)
+                b.ready_at = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+            return;
+        }
         const size_t esize = dtype_size(b.dtype);
         char* base = static_cast<char*>(b.flat.raw_data());
         char* dst = base + size_t(p.offset) * esize;
@@ -135,14 +146,15 @@ struct DataParallel::Impl {
             std::memcpy(flag, &f, sizeof f);
         }
         p.ready = true;
-        b.pending--;
+        if (--b.pending == 0)
+            b.ready_at = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
     }
 
     // Starts every complete bucket that is next in order: the same order on every rank.
     void start_ready() {
         while (next_to_start < buckets.size() && buckets[next_to_start].pending == 0) {
             Bucket& b = buckets[next_to_start];
-            b.request = detail::start_sum(b.flat.raw_data(), b.flat.numel(), b.dtype,
+            b.request = detail::start_sum(b.flat.raw_data(), b.flat.numel(), b.dtype, b.flat.device(),
                                           "gradient bucket " + std::to_string(next_to_start) + " of " +
                                               std::to_string(buckets.size()) + " (" + std::to_string(b.params.size()) +
                                               " parameters)");
@@ -180,18 +192,34 @@ struct DataParallel::Impl {
         const double scale = 1.0 / double(world_size());
         for (Param& p : params) {
             const Bucket& b = buckets[p.bucket];
-            if (b.dtype == DType::float32)
+            if (b.flat.device().is_cuda())
+                unpack_gpu(p, b, scale);
+            else if (b.dtype == DType::float32)
                 unpack<float>(p, b, scale);
             else
                 unpack<double>(p, b, scale);
         }
         for (Param& p : params) p.ready = false;
+        last_ready.clear();
+        for (const Bucket& b : buckets) last_ready.push_back(b.ready_at);
         for (Bucket& b : buckets) {
             b.pending = b.params.size();
             b.request = -1;
             b.started = b.done = false;
         }
         next_to_start = 0;
+    }
+
+    // On a GPU the "used" counts stay on the device (reading them would make the host wait every step):
+    // every parameter gets the mean, zeros where no rank produced a gradient.
+    void unpack_gpu(Param& p, const Bucket& b, double scale) {
+        NoGradGuard ng;
+        const Tensor mean = mul(b.flat.slice(0, p.offset, p.offset + p.t.numel()).reshape(p.t.shape()), scale);
+        Tensor g = p.t.grad();
+        if (g.defined() && g.is_contiguous())
+            g.copy_(mean);
+        else
+            p.t.set_grad(mean);
     }
 
     template <typename T>
@@ -218,9 +246,10 @@ DataParallel::DataParallel(nn::Module& module, DataParallelOptions options)
                options.first_bucket_cap_bytes, " bytes)");
     const std::vector<Tensor> all = module.parameters();
     for (const Tensor& t : all) {
-        DYAD_CHECK(t.device().is_cpu(), "DataParallel: parameter ", t.str(),
-                   " is on a GPU; this version reduces CPU parameters only (GPU ranks over NCCL are not built "
-                   "yet)");
+        DYAD_CHECK(t.device() == all[0].device(), "DataParallel: parameter ", t.str(), " is on another device than ",
+                   all[0].str(), " (one device per rank)");
+        DYAD_CHECK(t.device().is_cpu() || nccl_built(), "DataParallel: parameter ", t.str(),
+                   " is on a GPU, and this build has no NCCL for GPU ranks (cmake's 'dyad: NCCL' line says why)");
         DYAD_CHECK(t.dtype() == DType::float32 || t.dtype() == DType::float64, "DataParallel: parameter ", t.str(),
                    " is neither float32 nor float64");
     }
@@ -269,7 +298,7 @@ DataParallel::DataParallel(nn::Module& module, DataParallelOptions options)
         b.params.push_back(k);
     }
     for (Impl::Bucket& b : I.buckets) {
-        b.flat = Tensor::zeros({b.grad_numel + int64_t(b.params.size())}, b.dtype);
+        b.flat = Tensor::zeros({b.grad_numel + int64_t(b.params.size())}, b.dtype, I.params[b.params[0]].t.device());
         b.pending = b.params.size();
         std::vector<size_t> idx;
         for (size_t k : b.params) {
@@ -298,12 +327,15 @@ Tensor DataParallel::operator()(const Tensor& x) { return (*this)(std::vector<Te
 
 Tensor DataParallel::operator()(const std::vector<Tensor>& inputs) {
     DYAD_CHECK(!impl_->in_pass, "DataParallel: the previous backward pass did not finish");
-    if (impl_->options.broadcast_buffers && module_.is_training() && world_size() > 1) {
-        std::vector<Tensor> buffers;
-        for (const auto& [name, t] : module_.named_buffers()) buffers.push_back(t);
-        if (!buffers.empty()) broadcast_from_rank0(buffers, "a buffer");
-    }
+    if (impl_->options.broadcast_buffers && module_.is_training()) sync_buffers();
     return inputs.size() == 1 ? module_(inputs[0]) : module_(inputs);
+}
+
+void DataParallel::sync_buffers() {
+    if (world_size() == 1) return;
+    std::vector<Tensor> buffers;
+    for (const auto& [name, t] : module_.named_buffers()) buffers.push_back(t);
+    if (!buffers.empty()) broadcast_from_rank0(buffers, "a buffer");
 }
 
 const std::vector<std::vector<size_t>>& DataParallel::bucket_params() const { return impl_->bucket_params; }
@@ -315,6 +347,7 @@ std::vector<size_t> DataParallel::bucket_bytes() const {
 }
 
 double DataParallel::last_wait_seconds() const { return impl_->last_wait; }
+const std::vector<double>& DataParallel::last_bucket_ready_times() const { return impl_->last_ready; }
 size_t DataParallel::last_buckets_started_early() const { return impl_->started_early; }
 size_t DataParallel::last_buckets_done_early() const { return impl_->done_early; }
 

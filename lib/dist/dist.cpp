@@ -13,11 +13,18 @@
 #include <thread>
 #include <vector>
 
+#include "dyad/autograd.h"
 #include "dyad/error.h"
 #include "lib/dist/comm.h"
 
 #ifndef DYAD_WITH_MPI
 #define DYAD_WITH_MPI 0  // set to 1 for this file by lib/CMakeLists.txt when the build has MPI
+#endif
+#ifndef DYAD_WITH_NCCL
+#define DYAD_WITH_NCCL 0  // 1 where the build has NCCL (GPU ranks; lib/CMakeLists.txt)
+#endif
+#if DYAD_WITH_NCCL
+#include "kernels/cuda/nccl.h"
 #endif
 #if DYAD_WITH_MPI
 #define OMPI_SKIP_MPICXX 1   // the C API only: Open MPI's and MPICH's deprecated C++ bindings warn
@@ -63,6 +70,14 @@ int launched_ranks() {
     return 1;
 }
 
+bool launcher_variable_set() {
+    for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE"}) {
+        const char* v = std::getenv(name);
+        if (v && *v) return true;
+    }
+    return false;
+}
+
 void require_init(const char* what) {
     DYAD_CHECK(state().initialized && !state().finalized, "dist::", what, ": call dist::init() first",
                state().finalized ? " (dist::finalize() has already run)" : "");
@@ -71,8 +86,9 @@ void require_init(const char* what) {
 // t: defined, contiguous, on the CPU, of a dtype MPI reduces.
 void check_tensor(const char* what, const Tensor& t) {
     DYAD_CHECK(t.defined(), "dist::", what, ": the tensor is undefined");
-    DYAD_CHECK(t.device().is_cpu(), "dist::", what, ": the tensor is on ", t.device().str(),
-               "; this version reduces CPU tensors only (GPU ranks over NCCL are not built yet)");
+    DYAD_CHECK(t.device().is_cpu() || DYAD_WITH_NCCL, "dist::", what, ": the tensor is on ", t.device().str(),
+               "; this build reduces CPU tensors only (GPU tensors need NCCL and the CUDA backend: ",
+               "cmake's 'dyad: NCCL' line says why it is off)");
     DYAD_CHECK(t.is_contiguous(), "dist::", what, ": the tensor must be contiguous, got shape ", shape_str(t.shape()),
                " with other strides (call contiguous() first)");
     const DType d = t.dtype();
@@ -180,20 +196,35 @@ int mpi_count(const char* what, int64_t n) {
 // all-reduce, are equal exactly when they do. A mismatch throws on every rank, naming this rank's values and
 // the range over the ranks.
 void check_same_everywhere(const char* what, const char* extra_name, const Tensor& t, int64_t extra) {
-    const int64_t mine[3] = {t.numel(), int64_t(t.dtype()), extra};
-    int64_t both[6] = {mine[0], mine[1], mine[2], -mine[0], -mine[1], -mine[2]};
+    const int64_t mine[4] = {t.numel(), int64_t(t.dtype()), extra, t.device().is_cuda() ? 1 : 0};
+    int64_t both[8] = {mine[0], mine[1], mine[2], mine[3], -mine[0], -mine[1], -mine[2], -mine[3]};
     MPI_Request req = MPI_REQUEST_NULL;
-    DYAD_MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, both, 6, MPI_INT64_T, MPI_MAX, state().world_comm, &req));
+    DYAD_MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, both, 8, MPI_INT64_T, MPI_MAX, state().world_comm, &req));
     wait_request(req, describe(what, extra_name, &t) + " (comparing the ranks' shapes)");
-    for (int i = 0; i < 3; i++)
-        if (both[i] != -both[i + 3]) {
-            const char* field = i == 0 ? "element counts" : i == 1 ? "dtypes" : "roots or reductions";
+    for (int i = 0; i < 4; i++)
+        if (both[i] != -both[i + 4]) {
+            const char* field = i == 0   ? "element counts"
+                                : i == 1 ? "dtypes"
+                                : i == 2 ? "roots or reductions"
+                                         : "devices (CPU on some ranks, GPU on others)";
             throw Error("dist::" + std::string(what) + ": the ranks' " + field + " differ (rank " +
                         std::to_string(state().rank) + ": shape " + shape_str(t.shape()) + ", " +
-                        dtype_name(t.dtype()) + "; over the ranks the value ranges " + std::to_string(-both[i + 3]) +
+                        dtype_name(t.dtype()) + "; over the ranks the value ranges " + std::to_string(-both[i + 4]) +
                         " to " + std::to_string(both[i]) + ")");
         }
 }
+
+#if DYAD_WITH_NCCL
+// The NCCL communicator, made on the first GPU collective (every rank reaches it at the same point: the
+// collectives' order is the same everywhere); its id travels from rank 0 over MPI.
+void ensure_nccl() {
+    cuda::nccl::ensure_comm(state().rank, state().world, [](void* bytes, size_t size) {
+        MPI_Request req = MPI_REQUEST_NULL;
+        DYAD_MPI_CALL(MPI_Ibcast(bytes, int(size), MPI_BYTE, 0, state().world_comm, &req));
+        wait_request(req, describe("broadcast", "the NCCL communicator's id", nullptr));
+    });
+}
+#endif
 
 // Rank-aware last words for an uncaught exception: the default handler's message does not say which rank
 // threw, and MPI_Abort ends the other ranks at once instead of leaving them to the timeout.
@@ -218,6 +249,17 @@ void check_same_everywhere(const char* what, const char* extra_name, const Tenso
 }  // namespace
 
 bool mpi_built() { return DYAD_WITH_MPI != 0; }
+bool launched() { return launcher_variable_set(); }
+bool nccl_built() { return DYAD_WITH_NCCL != 0; }
+
+void abort(int code, const std::string& why) {
+    std::fprintf(stderr, "dyad::dist: rank %d of %d: %s\n", rank(), world_size(), why.c_str());
+    std::fflush(stderr);
+#if DYAD_WITH_MPI
+    if (initialized()) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+    std::exit(code);
+}
 
 void set_timeout(double seconds) {
     DYAD_CHECK(seconds > 0, "dist::set_timeout: the timeout must be positive, got ", seconds, " s");
@@ -273,6 +315,9 @@ void finalize() {
     State& s = state();
     if (!s.initialized || s.finalized) return;
 #if DYAD_WITH_MPI
+#if DYAD_WITH_NCCL
+    cuda::nccl::destroy();
+#endif
     DYAD_MPI_CALL(MPI_Comm_free(&s.world_comm));
     if (s.owns_mpi) DYAD_MPI_CALL(MPI_Finalize());
 #endif
@@ -306,6 +351,20 @@ void all_reduce(Tensor& t, ReduceOp op) {
 #if DYAD_WITH_MPI
     start_collective();
     check_same_everywhere("all_reduce", reduce_op_name(op), t, int64_t(op));
+#if DYAD_WITH_NCCL
+    if (t.device().is_cuda()) {  // NCCL, ordered on the GPU (no host wait)
+        ensure_nccl();
+        const auto nop = op == ReduceOp::max   ? cuda::nccl::Op::max
+                         : op == ReduceOp::min ? cuda::nccl::Op::min
+                                               : cuda::nccl::Op::sum;
+        cuda::nccl::all_reduce(t.raw_data(), t.numel(), t.dtype(), nop);
+        if (op == ReduceOp::mean && world_size() > 1) {
+            NoGradGuard ng;
+            t.mul_(1.0 / double(world_size()));
+        }
+        return;
+    }
+#endif
     if (t.numel() > 0) {
         MPI_Request req = MPI_REQUEST_NULL;
         DYAD_MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), mpi_count("all_reduce", t.numel()),
@@ -331,6 +390,13 @@ void broadcast(Tensor& t, int root) {
     start_collective();
     const std::string from = "from rank " + std::to_string(root);
     check_same_everywhere("broadcast", from.c_str(), t, root);
+#if DYAD_WITH_NCCL
+    if (t.device().is_cuda()) {
+        ensure_nccl();
+        cuda::nccl::broadcast(t.raw_data(), t.numel(), t.dtype(), root);
+        return;
+    }
+#endif
     if (t.numel() > 0) {
         MPI_Request req = MPI_REQUEST_NULL;
         DYAD_MPI_CALL(MPI_Ibcast(t.raw_data(), mpi_count("broadcast", t.numel()), mpi_type(t.dtype()), root,
@@ -364,13 +430,22 @@ void barrier() {
 // ---------------------------------------------------------------------------- non-blocking sums (comm.h)
 namespace detail {
 
-int start_sum(void* data, int64_t count, DType dtype, const std::string& what) {
+int start_sum(void* data, int64_t count, DType dtype, Device device, const std::string& what) {
     require_init("DataParallel");
     DYAD_CHECK(dtype == DType::float32 || dtype == DType::float64, "dist: a gradient bucket of ", dtype_name(dtype),
                " (float32 or float64 only)");
+    DYAD_CHECK(device.is_cpu() || DYAD_WITH_NCCL, "dist: a gradient bucket on ", device.str(),
+               " needs NCCL, which this build does not have");
 #if DYAD_WITH_MPI
     State& s = state();
     if (s.world == 1 || count == 0) return -1;
+#if DYAD_WITH_NCCL
+    if (device.is_cuda()) {
+        start_collective();
+        ensure_nccl();
+        return kGpuRequest + cuda::nccl::start_sum(data, count, dtype);
+    }
+#endif
     size_t id = 0;
     while (id < s.requests.size() && s.requests[id] != MPI_REQUEST_NULL) id++;
     if (id == s.requests.size()) {
@@ -383,14 +458,14 @@ int start_sum(void* data, int64_t count, DType dtype, const std::string& what) {
     s.request_what[id] = describe("all_reduce", "sum", nullptr) + " of " + what;
     return int(id);
 #else
-    (void)data, (void)count, (void)what;
+    (void)data, (void)count, (void)device, (void)what;
     return -1;
 #endif
 }
 
 bool test(int request) {
 #if DYAD_WITH_MPI
-    if (request < 0) return true;
+    if (request < 0 || request >= kGpuRequest) return true;  // NCCL progresses on its own stream
     State& s = state();
     DYAD_CHECK(size_t(request) < s.requests.size(), "dist: request ", request, " does not exist");
     if (s.requests[size_t(request)] == MPI_REQUEST_NULL) return true;
@@ -406,6 +481,12 @@ bool test(int request) {
 void wait(int request) {
 #if DYAD_WITH_MPI
     if (request < 0) return;
+#if DYAD_WITH_NCCL
+    if (request >= kGpuRequest) {  // the GPU's stream waits, not the host
+        cuda::nccl::join(request - kGpuRequest);
+        return;
+    }
+#endif
     State& s = state();
     DYAD_CHECK(size_t(request) < s.requests.size(), "dist: request ", request, " does not exist");
     if (s.requests[size_t(request)] == MPI_REQUEST_NULL) return;

@@ -9,13 +9,15 @@ set(problems "")
 set(required "dyad::Tensor::randn(" "dyad::conv2d(" "dyad::nn::Module::state_dict(" "dyad::optim::AdamW::AdamW("
              "dyad::io::save(" "dyad::data::Loader::next(" "dyad::autograd::apply(" "dyad::cuda::shutdown()"
              "typeinfo for dyad::Error" "vtable for dyad::nn::Module" "dyad::CapturedStep::"
-             "dyad::dist::all_reduce(")
+             "dyad::dist::all_reduce(" "dyad::dist::DataParallel::DataParallel(" "dyad::dist::sync_batch_norm2d("
+             "dyad::Tensor::register_post_accumulate_grad_hook(")
 # Internal: kernel sets, frontend helpers, the tape's internals, the runtime below the public API.
 set(forbidden "dyad::naive::" "dyad::omp::" "dyad::autograd::record(" "dyad::autograd::needs_grad("
+              "dyad::autograd::queue_callback(" "dyad::dist::detail::"
               "dyad::detail::make_tensor(" "dyad::detail::global_generator(" "dyad::detail::host_alloc(")
 if(CUDA)
   list(APPEND forbidden "dyad::cuda::conv2d_fwd(" "dyad::cuda::conv_algo::" "dyad::cuda::malloc_device("
-       "dyad::cuda::sgd_step_multi(" "dyad::cuda::workspace(")
+       "dyad::cuda::sgd_step_multi(" "dyad::cuda::workspace(" "dyad::cuda::nccl::")
 endif()
 foreach(s IN LISTS required)
   string(FIND "${syms}" "${s}" at)

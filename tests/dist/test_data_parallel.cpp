@@ -353,3 +353,53 @@ TEST_CASE("DataParallel: modules that differ between ranks, and GPU parameters, 
     bad.bucket_cap_bytes = 0;
     REQUIRE_THROWS_WITH(dist::DataParallel(lin, bad), Catch::Contains("bucket caps must be positive"));
 }
+
+TEST_CASE("DataParallel with the loader's shares: data the ranks do not divide gives every rank the same steps",
+          "[dist][data_parallel]") {
+    (void)job();
+    const int n = dist::world_size(), r = dist::rank();
+    // 11 images: 3 ranks share 12 positions (one image repeated), 2 ranks 12 as well; batches of 2 per rank
+    // leave a partial last batch on no rank or on every rank alike, never an empty one.
+    data::Dataset ds;
+    std::vector<uint8_t> pixels(11 * 8 * 8);
+    for (size_t i = 0; i < pixels.size(); i++) pixels[i] = uint8_t(i * 37 % 251);
+    std::vector<int32_t> labels;
+    for (int i = 0; i < 11; i++) labels.push_back(i % 5);
+    ds.images = Tensor::from_vector(pixels, {11, 8, 8, 1});
+    ds.labels = Tensor::from_vector(labels, {11});
+    for (int i = 0; i < 5; i++) ds.class_ids.push_back(std::to_string(i)), ds.class_names.push_back(std::to_string(i));
+    for (bool drop_last : {false, true}) {
+        data::LoaderOptions lo;
+        lo.batch_size = 2;
+        lo.seed = 3;
+        lo.rank = r;
+        lo.world_size = n;
+        lo.drop_last = drop_last;
+        lo.prefetch = 0;
+        data::Loader loader(ds, lo);
+        auto model = cnn(100);
+        dist::DataParallel dp(*model);
+        optim::Sgd sgd(model->parameters(), {0.01});
+        int64_t steps = 0, images = 0;
+        loader.start_epoch(0);
+        data::Batch b;
+        while (loader.next(b)) {
+            REQUIRE(b.x.size(0) > 0);
+            sgd.zero_grad();
+            cross_entropy(dp(b.x), b.y).backward();
+            sgd.step();
+            steps++;
+            images += b.x.size(0);
+        }
+        INFO("drop_last " << drop_last);
+        CHECK(dist::all_reduce(double(steps), dist::ReduceOp::min) ==
+              dist::all_reduce(double(steps), dist::ReduceOp::max));
+        CHECK(steps == loader.batches_per_epoch());
+        // Every image once, plus the padding up to a multiple of the ranks (or cut to one, and partial
+        // batches dropped, with drop_last).
+        const int64_t total = int64_t(dist::all_reduce(double(images)));
+        const int64_t share = drop_last ? 11 / n : (11 + n - 1) / n;
+        CHECK(total == (drop_last ? n * (share / 2 * 2) : n * share));
+        CHECK(same_on_every_rank(flat(model->parameters(), false)));
+    }
+}
