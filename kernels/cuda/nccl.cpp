@@ -29,10 +29,10 @@ State& st() {
     return s;
 }
 
+// Every call runs on the communicator's GPU, whatever device the caller's last op used.
 void require_comm(const char* what) {
     DYAD_CHECK(st().comm != nullptr, "dist: ", what, " of a GPU tensor before the NCCL communicator exists");
-    DYAD_CHECK(current_device() == st().device, "dist: ", what, " on GPU ", current_device(),
-               ", but this rank's NCCL communicator is on GPU ", st().device, " (one rank per GPU)");
+    use_device(st().device);
 }
 
 ncclDataType_t nccl_type(DType d) {
@@ -71,13 +71,18 @@ void join_on(cudaEvent_t e) {
 
 }  // namespace
 
-void ensure_comm(int rank, int world, const ShareBytes& share) {
+void ensure_comm(int rank, int world, int device, const ShareBytes& share) {
     State& s = st();
-    if (s.comm) return;
+    if (s.comm) {
+        DYAD_CHECK(device == s.device, "dist: a collective of a tensor on GPU ", device,
+                   ", but this rank's NCCL communicator is on GPU ", s.device, " (one GPU per rank)");
+        return;
+    }
     ncclUniqueId id{};
     if (rank == 0) DYAD_NCCL_CHECK(ncclGetUniqueId(&id));
     share(&id, sizeof id);
-    s.device = current_device();
+    use_device(device);
+    s.device = device;
     DYAD_NCCL_CHECK(ncclCommInitRank(&s.comm, world, id, rank));
     DYAD_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
     s.before = new_event();
@@ -122,6 +127,7 @@ int start_sum(void* data, int64_t count, DType dtype) {
 }
 
 void join(int handle) {
+    require_comm("all_reduce");
     State& s = st();
     DYAD_CHECK(handle >= 0 && size_t(handle) < s.busy.size() && s.busy[size_t(handle)], "dist: NCCL request ", handle,
                " was not started");
@@ -132,7 +138,8 @@ void join(int handle) {
 void destroy() {
     State& s = st();
     if (!s.comm) return;
-    // The dyad stream's pending collectives end first; errors here are reported, not thrown (shutdown).
+    // The pending collectives end first; errors here are reported, not thrown (shutdown).
+    use_device(s.device);
     DYAD_CUDA_WARN(cudaStreamSynchronize(s.stream));
     for (cudaEvent_t e : s.events) DYAD_CUDA_WARN(cudaEventDestroy(e));
     DYAD_CUDA_WARN(cudaEventDestroy(s.before));

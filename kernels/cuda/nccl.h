@@ -16,9 +16,10 @@ namespace dyad::cuda::nccl {
 
 // Sends `size` bytes from rank 0 to every rank (the caller's MPI broadcast).
 using ShareBytes = std::function<void(void* bytes, size_t size)>;
-// Makes the communicator of the job's `world` ranks on the current device on first use (rank 0 makes the
-// unique id, `share` gives it to every rank). Collective: every rank calls it at the same point.
-void ensure_comm(int rank, int world, const ShareBytes& share);
+// Makes the communicator of the job's `world` ranks on GPU `device` on first use (rank 0 makes the unique
+// id, `share` gives it to every rank). Collective: every rank calls it at the same point. A rank has one
+// GPU: a later call for another device throws.
+void ensure_comm(int rank, int world, int device, const ShareBytes& share);
 bool has_comm();
 
 enum class Op { sum, max, min };
@@ -26,6 +27,7 @@ enum class Op { sum, max, min };
 // Ordered as the header says; the dyad stream waits for the result.
 void all_reduce(void* data, int64_t count, DType dtype, Op op);
 void broadcast(void* data, int64_t count, DType dtype, int root);
+// (The data must be on the communicator's GPU; every call runs there.)
 
 // DataParallel's buckets: start_sum orders a sum after the work queued so far and returns at once (the dyad
 // stream goes on with backward); join(handle) makes the dyad stream wait for it.

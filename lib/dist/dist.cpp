@@ -217,8 +217,8 @@ void check_same_everywhere(const char* what, const char* extra_name, const Tenso
 #if DYAD_WITH_NCCL
 // The NCCL communicator, made on the first GPU collective (every rank reaches it at the same point: the
 // collectives' order is the same everywhere); its id travels from rank 0 over MPI.
-void ensure_nccl() {
-    cuda::nccl::ensure_comm(state().rank, state().world, [](void* bytes, size_t size) {
+void ensure_nccl(const Device& device) {
+    cuda::nccl::ensure_comm(state().rank, state().world, device.index, [](void* bytes, size_t size) {
         MPI_Request req = MPI_REQUEST_NULL;
         DYAD_MPI_CALL(MPI_Ibcast(bytes, int(size), MPI_BYTE, 0, state().world_comm, &req));
         wait_request(req, describe("broadcast", "the NCCL communicator's id", nullptr));
@@ -353,7 +353,7 @@ void all_reduce(Tensor& t, ReduceOp op) {
     check_same_everywhere("all_reduce", reduce_op_name(op), t, int64_t(op));
 #if DYAD_WITH_NCCL
     if (t.device().is_cuda()) {  // NCCL, ordered on the GPU (no host wait)
-        ensure_nccl();
+        ensure_nccl(t.device());
         const auto nop = op == ReduceOp::max   ? cuda::nccl::Op::max
                          : op == ReduceOp::min ? cuda::nccl::Op::min
                                                : cuda::nccl::Op::sum;
@@ -392,7 +392,7 @@ void broadcast(Tensor& t, int root) {
     check_same_everywhere("broadcast", from.c_str(), t, root);
 #if DYAD_WITH_NCCL
     if (t.device().is_cuda()) {
-        ensure_nccl();
+        ensure_nccl(t.device());
         cuda::nccl::broadcast(t.raw_data(), t.numel(), t.dtype(), root);
         return;
     }
@@ -442,7 +442,7 @@ int start_sum(void* data, int64_t count, DType dtype, Device device, const std::
 #if DYAD_WITH_NCCL
     if (device.is_cuda()) {
         start_collective();
-        ensure_nccl();
+        ensure_nccl(device);
         return kGpuRequest + cuda::nccl::start_sum(data, count, dtype);
     }
 #endif
