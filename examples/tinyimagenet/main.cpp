@@ -23,6 +23,11 @@ int main(int argc, char** argv) {
             std::printf("%s", cl.help.c_str());
             return 0;
         }
+        if (cl.action == CommandLine::Action::study) {
+            dyad::trainer::run_study(cl.study);
+            dyad::cuda::shutdown();
+            return 0;
+        }
         if (cl.action == CommandLine::Action::predict) {
             std::printf("%s", dyad::trainer::predict(cl.predict.checkpoint, cl.predict.images).c_str());
             return 0;

@@ -211,8 +211,9 @@ void describe_program(CLI::App& app) {
     std::abort();  // not reached: DYAD_CHECK(false) throws
 }
 
-// Parses `args` into `o` (and `p` for predict); the action asked for.
-CommandLine::Action parse_into(const std::vector<std::string>& args, Options& o, PredictOptions* p, std::string* help) {
+// Parses `args` into `o` (and `p` for predict, `st` for study); the action asked for.
+CommandLine::Action parse_into(const std::vector<std::string>& args, Options& o, PredictOptions* p, std::string* help,
+                               StudyOptions* st = nullptr) {
     CLI::App app;
     describe_program(app);
     app.set_help_flag("-h,--help", "print this help and exit");
@@ -238,11 +239,33 @@ CommandLine::Action parse_into(const std::vector<std::string>& args, Options& o,
         predict->footer(
             "Example:\n  dyad-tinyimagenet predict --checkpoint dyad-out/cpu.safetensors photo.jpg shirt.png");
     }
+    CLI::App* study = nullptr;
+    if (st) {
+        study = app.add_subcommand("study", "how each backend's speed grows with the size of the work");
+        study->set_help_flag("-h,--help", "print this help and exit");
+        study->add_option("--budget", st->budget, wrap("seconds for the whole study (default 180)"))
+            ->type_name("SECONDS")
+            ->check(number(false, 0, true));
+        study->add_option("--out", st->out, wrap("where study.csv and study.json go (default dyad-study)"))
+            ->type_name("DIR");
+        study
+            ->add_option("--device", st->devices,
+                         wrap("backends, comma-separated: naive, cpu1 (OpenMP on 1 thread), cpu (OpenMP on all "
+                              "threads), cuda. Default: all present"))
+            ->type_name("LIST")
+            ->delimiter(',')
+            ->check(one_of({"naive", "cpu1", "cpu", "cuda"}));
+        study->add_option("--max-n", st->max_n, wrap("the largest matrix product, n x n (default 8192)"))
+            ->type_name("N")
+            ->check(number(true, 64, false));
+        study->add_flag("--quiet", st->quiet, wrap("no progress output"));
+        study->footer("Example:\n  dyad-tinyimagenet study --budget 60");
+    }
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes the last argument first
     try {
         app.parse(reversed);
     } catch (const CLI::CallForHelp&) {
-        *help = predict && predict->parsed() ? predict->help() : app.help();
+        *help = predict && predict->parsed() ? predict->help() : study && study->parsed() ? study->help() : app.help();
         return CommandLine::Action::help;
     } catch (const CLI::ParseError& e) {
         // CLI11 names the flag in its messages, but not the config file in its own: add it.
@@ -263,6 +286,7 @@ CommandLine::Action parse_into(const std::vector<std::string>& args, Options& o,
                    p->checkpoint, " (see predict --help)");
         return CommandLine::Action::predict;
     }
+    if (study && study->parsed()) return CommandLine::Action::study;
     return CommandLine::Action::train;
 }
 
@@ -282,7 +306,7 @@ std::string render_config(const Options& options) {
 
 CommandLine parse_command_line(const std::vector<std::string>& args) {
     CommandLine cl;
-    cl.action = parse_into(args, cl.options, &cl.predict, &cl.help);
+    cl.action = parse_into(args, cl.options, &cl.predict, &cl.help, &cl.study);
     return cl;
 }
 

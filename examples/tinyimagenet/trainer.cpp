@@ -41,6 +41,19 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
     return out;
 }
 
+// Sets the kernel set for a backend's run and restores the previous one.
+struct BackendGuard {
+    CpuKernels prev = cpu_kernels();
+    explicit BackendGuard(const std::string& backend) {
+        set_cpu_kernels(backend == "naive" ? CpuKernels::naive : CpuKernels::omp);
+    }
+    ~BackendGuard() { set_cpu_kernels(prev); }
+};
+
+Device device_of(const std::string& backend) { return backend == "cuda" ? Device::cuda() : Device::cpu(); }
+
+}  // namespace
+
 std::string cpu_model() {
     std::ifstream in("/proc/cpuinfo");
     std::string line;
@@ -55,19 +68,6 @@ std::string today() {
     std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
     return buf;
 }
-
-// Sets the kernel set for a backend's run and restores the previous one.
-struct BackendGuard {
-    CpuKernels prev = cpu_kernels();
-    explicit BackendGuard(const std::string& backend) {
-        set_cpu_kernels(backend == "naive" ? CpuKernels::naive : CpuKernels::omp);
-    }
-    ~BackendGuard() { set_cpu_kernels(prev); }
-};
-
-Device device_of(const std::string& backend) { return backend == "cuda" ? Device::cuda() : Device::cpu(); }
-
-}  // namespace
 
 // ---------------------------------------------------------------------------- options
 std::vector<std::string> choose_backends(const std::vector<std::string>& devices, bool gpu_found, bool cuda_built,

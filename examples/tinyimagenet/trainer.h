@@ -10,6 +10,7 @@
 
 #include "dyad/dyad.h"
 #include "report.h"
+#include "study.h"
 
 namespace dyad::trainer {
 
@@ -40,6 +41,11 @@ struct Options {
     bool quiet = false;   // no progress output (tests)
 };
 
+// The machine's CPU model ("AMD EPYC ...", from /proc/cpuinfo) and the time now ("2026-12-06 17:05 UTC"), for
+// the facts of a report.
+std::string cpu_model();
+std::string today();
+
 // The backends a run trains on: `devices` in order, or (when empty) cpu plus cuda when a GPU was found. Without
 // a GPU, cuda is dropped and *note says why (no GPU found, or a build without a CUDA backend); with the default
 // list *note says the report has no GPU column, and why. When nothing is left (--device cuda alone) it throws
@@ -63,10 +69,11 @@ struct PredictOptions {
 
 // What a command line asks for: a training run, predictions, or the help text.
 struct CommandLine {
-    enum class Action { train, predict, help };
+    enum class Action { train, predict, study, help };
     Action action = Action::train;
     Options options;         // train
     PredictOptions predict;  // predict
+    StudyOptions study;      // study
     std::string help;        // help: the text (of the program, or of `predict --help`)
 };
 

@@ -1,0 +1,140 @@
+// The acceleration study (examples/tinyimagenet/study.h): its sweep sizes and FLOP counts, the backends it
+// picks, a small sweep's outputs (study.csv and study.json agree with the points, every GFLOP/s is the FLOP
+// over the median time), the budget stopping a backend, the speed-ups and crossover, and the command line.
+#include "support/catch.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "trainer.h"
+
+using namespace dyad;
+using namespace dyad::trainer;
+
+namespace {
+
+std::string fresh_dir(const std::string& name) {
+    const std::filesystem::path d = std::filesystem::path(DYAD_TEST_OUTPUT_DIR) / "study" / name;
+    std::filesystem::remove_all(d);
+    std::filesystem::create_directories(d);
+    return d.string();
+}
+
+std::vector<std::vector<std::string>> read_csv(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::vector<std::string>> rows;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::vector<std::string> cells;
+        std::stringstream s(line);
+        std::string cell;
+        while (std::getline(s, cell, ',')) cells.push_back(cell);
+        rows.push_back(cells);
+    }
+    return rows;
+}
+
+}  // namespace
+
+TEST_CASE("study: the SGEMM sizes double from 64 and count 2 n^3 operations", "[study]") {
+    REQUIRE(sgemm_sizes(64) == std::vector<int64_t>{64});
+    REQUIRE(sgemm_sizes(1000) == std::vector<int64_t>{64, 128, 256, 512});
+    REQUIRE(sgemm_sizes(8192).back() == 8192);
+    REQUIRE(sgemm_flop(100) == 2e6);
+    REQUIRE(sgemm_flop(8192) == 2.0 * 8192.0 * 8192.0 * 8192.0);
+}
+
+TEST_CASE("study: the backends measured, and unknown or absent ones refused", "[study]") {
+    REQUIRE(study_backends({}, false) == std::vector<std::string>{"naive", "cpu1", "cpu"});
+    REQUIRE(study_backends({}, true) == std::vector<std::string>{"naive", "cpu1", "cpu", "cuda"});
+    REQUIRE(study_backends({"cpu", "naive"}, false) == std::vector<std::string>{"cpu", "naive"});
+    REQUIRE_THROWS_WITH(study_backends({"gpu"}, false), Catch::Contains("unknown backend 'gpu'"));
+    REQUIRE_THROWS_WITH(study_backends({"cuda"}, false), Catch::Contains("no GPU was found"));
+}
+
+TEST_CASE("study: a small sweep writes every point to study.csv and study.json", "[study]") {
+    StudyOptions o;
+    o.out = fresh_dir("small");
+    o.budget = 30;
+    o.max_n = 128;
+    o.devices = {"naive", "cpu1"};
+    o.quiet = true;
+    const StudyResult r = run_study(o);
+    REQUIRE(r.points.size() == 4);  // 2 backends x n = 64, 128: far within the budget
+    for (const StudyPoint& p : r.points) {
+        CHECK(p.kind == "sgemm");
+        CHECK(p.flop == sgemm_flop(p.size));
+        CHECK(p.seconds > 0);
+        CHECK(p.repeats >= 3);
+        CHECK(p.threads == 1);
+        CHECK(p.gflops() == Approx(p.flop / p.seconds * 1e-9));
+    }
+    const auto rows = read_csv(o.out + "/study.csv");
+    REQUIRE(rows.size() == 5);
+    REQUIRE(rows[0] ==
+            std::vector<std::string>{"kind", "backend", "threads", "size", "flop", "seconds", "repeats", "gflops"});
+    for (size_t i = 1; i < rows.size(); i++) {
+        const StudyPoint& p = r.points[i - 1];
+        REQUIRE(rows[i].size() == 8);
+        CHECK(rows[i][1] == p.backend);
+        CHECK(std::stoll(rows[i][3]) == p.size);
+        CHECK(std::stod(rows[i][4]) == p.flop);
+        CHECK(std::stod(rows[i][5]) == Approx(p.seconds).epsilon(1e-8));
+        CHECK(std::stod(rows[i][7]) == Approx(std::stod(rows[i][4]) / std::stod(rows[i][5]) * 1e-9).epsilon(1e-7));
+    }
+    std::ifstream in(o.out + "/study.json");
+    const nlohmann::json j = nlohmann::json::parse(in);
+    REQUIRE(j["points"].size() == r.points.size());
+    CHECK(j["points"][3]["backend"] == "cpu1");
+    CHECK(j["points"][3]["size"] == 128);
+    CHECK(j["facts"].contains("CPU"));
+
+    // Speed-ups: the reference's time over the backend's at each size both ran; the crossover is the first
+    // size where that ratio exceeds 1.
+    const auto s = speedups(r, "sgemm", "cpu1", "naive");
+    REQUIRE(s.size() == 2);
+    CHECK(s[0].second == Approx(r.points[0].seconds / r.points[2].seconds));
+    const int64_t x = crossover(r, "sgemm", "cpu1", "naive");
+    CHECK(x == (s[0].second > 1 ? 64 : s[1].second > 1 ? 128 : 0));
+    CHECK(speedups(r, "sgemm", "cuda", "naive").empty());
+}
+
+TEST_CASE("study: a backend stops when its next point would not fit its share of the budget", "[study]") {
+    StudyOptions o;
+    o.out = fresh_dir("budget");
+    o.budget = 0.05;  // naive's n = 512 takes about 0.25 s a run
+    o.max_n = 8192;
+    o.devices = {"naive"};
+    o.quiet = true;
+    const StudyResult r = run_study(o);
+    REQUIRE(!r.points.empty());
+    CHECK(r.points.back().size < 8192);
+    REQUIRE(r.notes.size() == 1);
+    CHECK(r.notes[0].find("naive: stopped after n = " + std::to_string(r.points.back().size)) == 0);
+    REQUIRE_THROWS_WITH(run_study([] {
+                            StudyOptions bad;
+                            bad.budget = 0;
+                            return bad;
+                        }()),
+                        Catch::Contains("--budget must be positive"));
+}
+
+TEST_CASE("study: the command line", "[study]") {
+    const CommandLine cl = parse_command_line(
+        {"study", "--budget", "12", "--device", "naive,cpu", "--max-n", "256", "--out", "somewhere", "--quiet"});
+    REQUIRE(cl.action == CommandLine::Action::study);
+    CHECK(cl.study.budget == 12);
+    CHECK(cl.study.devices == std::vector<std::string>{"naive", "cpu"});
+    CHECK(cl.study.max_n == 256);
+    CHECK(cl.study.out == "somewhere");
+    CHECK(cl.study.quiet);
+    REQUIRE_THROWS_WITH(parse_command_line({"study", "--device", "gpu"}), Catch::Contains("--device"));
+    REQUIRE_THROWS_WITH(parse_command_line({"study", "--budget", "0"}), Catch::Contains("--budget"));
+    REQUIRE_THROWS_WITH(parse_command_line({"study", "--max-n", "32"}), Catch::Contains("--max-n"));
+    CHECK(parse_command_line({"study", "--help"}).help.find("--budget SECONDS") != std::string::npos);
+}
