@@ -60,29 +60,6 @@ struct StepSetup {
     }
 };
 
-// Multiply-add FLOP of one image's forward pass through the model's convolutions and linear layers
-// (2 * outputs * inputs per output, the direct convolution's count whatever algorithm runs), found by
-// recording each leaf layer's input and output on one image.
-double forward_flop_per_image(nn::Module& model, const Tensor& x) {
-    struct Leaves : nn::ForwardRecorder {
-        double flop = 0;
-        void record(nn::Module& m, const Tensor& in, const Tensor& out) override {
-            if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
-                const Shape& w = conv->weight().shape();  // (K, C, R, S)
-                flop += 2.0 * double(out.numel()) * double(w[1] * w[2] * w[3]);
-            } else if (dynamic_cast<nn::Linear*>(&m)) {
-                flop += 2.0 * double(out.numel()) * double(in.size(in.dim() - 1));
-            }
-        }
-    } leaves;
-    {
-        nn::RecorderScope scope(&leaves);
-        NoGradGuard ng;
-        model(x.slice(0, 0, 1));
-    }
-    return leaves.flop;
-}
-
 void BM_train_step(benchmark::State& state) {
     const bool omp = state.range(0) != 0;
     const int threads = int(state.range(1));
@@ -102,7 +79,9 @@ void BM_train_step(benchmark::State& state) {
     // The compute floor: a training step is three passes of the forward's FLOP (forward, backward data,
     // backward weights; the first layer's backward data is not needed and is counted anyway), at the FMA
     // peak of the thread count. pct_floor: the step's rate over that floor's.
-    const double step_flop = 3.0 * forward_flop_per_image(*s.model, s.x) * double(batch);
+    Shape one = s.x.shape();
+    one[0] = 1;
+    const double step_flop = 3.0 * nn::forward_flop(*s.model, one) * double(batch);
     state.counters["pct_floor"] = bench::fraction_of(step_flop, bench::cpu_peak_gflops(omp ? threads : 1) * 1e9);
     set_cpu_kernels(CpuKernels::omp);
     nn::set_fuse_layers(true);

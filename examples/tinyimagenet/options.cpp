@@ -258,6 +258,11 @@ CommandLine::Action parse_into(const std::vector<std::string>& args, Options& o,
         study->add_option("--max-n", st->max_n, wrap("the largest matrix product, n x n (default 8192)"))
             ->type_name("N")
             ->check(number(true, 64, false));
+        study->add_option("--max-batch", st->max_batch, wrap("the largest training-step batch (default 1024)"))
+            ->type_name("N")
+            ->check(number(true, 1, false));
+        study->add_flag_callback(
+            "--sgemm-only", [st] { st->steps = false; }, wrap("the matrix products only, no training steps"));
         study->add_flag("--quiet", st->quiet, wrap("no progress output"));
         study->footer("Example:\n  dyad-tinyimagenet study --budget 60");
     }

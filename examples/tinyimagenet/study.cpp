@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -95,6 +97,158 @@ std::vector<std::string> study_backends(const std::vector<std::string>& devices,
     return out;
 }
 
+namespace {
+
+// The cost of measuring a point whose one run is predicted to take `predicted` seconds: the warm-up and the
+// repeats measure() makes.
+double point_cost(double predicted) {
+    if (predicted <= 0) return 0;
+    return predicted * (predicted > 0.5 ? 2.0 : 1.0 + std::max(3.0, 0.1 / predicted));
+}
+
+struct Progress {
+    const StudyOptions& o;
+    Clock::time_point start;
+    bool tty;
+    void point(const StudyPoint& p) const {
+        if (o.quiet) return;
+        char what[64];
+        if (p.kind == "sgemm")
+            std::snprintf(what, sizeof what, "sgemm n = %lld", static_cast<long long>(p.size));
+        else
+            std::snprintf(what, sizeof what, "%s %lldpx batch %lld", p.model.c_str(), static_cast<long long>(p.image),
+                          static_cast<long long>(p.size));
+        char line[200];
+        std::snprintf(line, sizeof line, "study: %-5s %-28s %11.3f ms  %8.1f GFLOP/s   [%s of %s]", p.backend.c_str(),
+                      what, 1e3 * p.seconds, p.gflops(), format_seconds(seconds_since(start)).c_str(),
+                      format_seconds(o.budget).c_str());
+        std::printf(tty ? "\r%-110s" : "%s\n", line);
+        std::fflush(stdout);
+    }
+};
+
+// The SGEMM sweep of one backend within `limit` seconds; returns the best GFLOP/s it reached (0 if none).
+double sweep_sgemm(StudyResult& r, const std::string& backend, const BackendScope& scope, double limit,
+                   const StudyOptions& o, const Progress& progress) {
+    const auto t0 = Clock::now();
+    double last_seconds = 0, best = 0;
+    int64_t last_n = 0;
+    for (int64_t n : sgemm_sizes(o.max_n)) {
+        if (last_n > 0) {
+            const double cost = point_cost(last_seconds * std::pow(double(n) / double(last_n), 3.0));
+            if (seconds_since(t0) + cost > limit) {
+                r.notes.push_back(backend + ": sgemm stopped after n = " + std::to_string(last_n) +
+                                  " (n = " + std::to_string(n) + " would take about " + format_seconds(cost) +
+                                  ", over its share of the budget)");
+                break;
+            }
+        }
+        NoGradGuard ng;
+        manual_seed(uint64_t(n));
+        const Tensor a = Tensor::randn({n, n}).to(scope.device), b = Tensor::randn({n, n}).to(scope.device);
+        const auto [seconds, repeats] = measure([&] {
+            Tensor c = matmul(a, b);
+            if (scope.device.is_cuda()) synchronize();
+        });
+        StudyPoint p;
+        p.kind = "sgemm";
+        p.backend = backend;
+        p.threads = scope.threads;
+        p.size = n;
+        p.flop = sgemm_flop(n);
+        p.seconds = seconds;
+        p.repeats = repeats;
+        r.points.push_back(p);
+        progress.point(p);
+        last_seconds = seconds, last_n = n;
+        best = std::max(best, p.gflops());
+    }
+    return best;
+}
+
+// One training-step series of one backend within `limit` seconds. A series' first point is predicted from
+// the backend's SGEMM speed (gflops; 0: not predicted).
+void sweep_steps(StudyResult& r, const std::string& backend, const BackendScope& scope, const StepSeries& series,
+                 double limit, double gflops, const Progress& progress) {
+    const auto t0 = Clock::now();
+    manual_seed(1);
+    std::shared_ptr<nn::Module> model = make_model(series.model, 200, 3, series.image);
+    model->to(scope.device);
+    optim::SgdOptions so;
+    so.lr = 0.01;
+    so.momentum = 0.9;
+    optim::Sgd sgd(model->parameters(), so);
+    double last_seconds = 0;
+    int64_t last_batch = 0;
+    for (int64_t batch : series.batches) {
+        const double flop = step_flop(series.model, series.image, batch);
+        const double predicted = last_batch > 0 ? last_seconds * double(batch) / double(last_batch)
+                                 : gflops > 0   ? flop / (gflops * 1e9)
+                                                : 0;
+        const double cost = point_cost(predicted);
+        if (seconds_since(t0) + cost > limit) {
+            r.notes.push_back(
+                backend + ": " + series_kind(series) + " stopped " +
+                (last_batch > 0 ? "after batch " + std::to_string(last_batch) : "before its first point") + " (batch " +
+                std::to_string(batch) + " would take about " + format_seconds(cost) +
+                ", over its share of the budget)");
+            break;
+        }
+        manual_seed(uint64_t(batch));
+        const Tensor x = Tensor::randn({batch, 3, series.image, series.image}).to(scope.device);
+        std::vector<int32_t> labels(static_cast<size_t>(batch));
+        for (int64_t i = 0; i < batch; i++) labels[size_t(i)] = int32_t((i * 37) % 200);
+        const Tensor y = Tensor::from_vector(labels, {batch}).to(scope.device);
+        const auto [seconds, repeats] = measure([&] {
+            sgd.zero_grad();
+            cross_entropy((*model)(x), y).backward();
+            sgd.step();
+            if (scope.device.is_cuda()) synchronize();
+        });
+        StudyPoint p;
+        p.kind = "step";
+        p.backend = backend;
+        p.threads = scope.threads;
+        p.model = series.model;
+        p.image = series.image;
+        p.size = batch;
+        p.flop = flop;
+        p.seconds = seconds;
+        p.repeats = repeats;
+        r.points.push_back(p);
+        progress.point(p);
+        last_seconds = seconds, last_batch = batch;
+    }
+}
+
+// "sgemm" or "step baseline 64": which points compare with which.
+std::string point_kind(const StudyPoint& p) {
+    return p.kind == "sgemm" ? p.kind : "step " + p.model + " " + std::to_string(p.image);
+}
+
+}  // namespace
+
+std::vector<StepSeries> step_series() {
+    std::vector<int64_t> b1;
+    for (int64_t b = 1; b <= 1024; b *= 2) b1.push_back(b);
+    std::vector<int64_t> b8;
+    for (int64_t b = 8; b <= 256; b *= 2) b8.push_back(b);
+    return {{"baseline", 32, b1}, {"baseline", 64, b1}, {"baseline", 128, b1}, {"resnet18", 64, b8}};
+}
+
+double step_flop(const std::string& model, int64_t image, int64_t batch) {
+    static std::map<std::pair<std::string, int64_t>, double> per_image;  // forward FLOP of one image
+    auto it = per_image.find({model, image});
+    if (it == per_image.end()) {
+        manual_seed(1);
+        std::shared_ptr<nn::Module> m = make_model(model, 200, 3, image);
+        it = per_image.emplace(std::make_pair(model, image), nn::forward_flop(*m, {1, 3, image, image})).first;
+    }
+    return 3.0 * it->second * double(batch);
+}
+
+std::string series_kind(const StepSeries& s) { return "step " + s.model + " " + std::to_string(s.image); }
+
 StudyResult run_study(const StudyOptions& o) {
     DYAD_CHECK(o.budget > 0, "study: --budget must be positive, got ", o.budget);
     DYAD_CHECK(o.max_n >= 64, "study: --max-n must be at least 64, got ", o.max_n);
@@ -105,56 +259,29 @@ StudyResult run_study(const StudyOptions& o) {
                {"date", today()},
                {"budget", format_seconds(o.budget)}};
     if (cuda_available()) r.facts.push_back({"GPU", cuda_device_name(0)});
-    const bool tty = isatty(1) && !o.quiet;
-    const auto start = Clock::now();
-    const std::vector<int64_t> sizes = sgemm_sizes(o.max_n);
+    const Progress progress{o, Clock::now(), isatty(1) && !o.quiet};
+    DYAD_CHECK(o.max_batch >= 1, "study: --max-batch must be at least 1, got ", o.max_batch);
+    std::vector<StepSeries> series;
+    if (o.steps)
+        for (StepSeries s : step_series()) {
+            s.batches.erase(
+                std::remove_if(s.batches.begin(), s.batches.end(), [&](int64_t b) { return b > o.max_batch; }),
+                s.batches.end());
+            if (!s.batches.empty()) series.push_back(s);
+        }
     for (size_t bi = 0; bi < backends.size(); bi++) {
         const std::string& backend = backends[bi];
-        // This backend's share: what is left, split over the backends still to run.
-        const double share = (o.budget - seconds_since(start)) / double(backends.size() - bi);
+        // This backend's share: what is left, split over the backends still to run; a third of it for SGEMM
+        // (all of it without step series), the rest over the series.
+        const double share = (o.budget - seconds_since(progress.start)) / double(backends.size() - bi);
         const auto t_backend = Clock::now();
-        BackendScope scope(backend, all_threads);
-        double last_seconds = 0;
-        int64_t last_n = 0;
-        for (int64_t n : sizes) {
-            if (last_n > 0) {
-                // The next point's cost, from the last one's time and the n^3 work: a warm-up and its repeats.
-                const double predicted = last_seconds * std::pow(double(n) / double(last_n), 3.0);
-                const double cost = predicted * (predicted > 0.5 ? 2.0 : 1.0 + std::max(3.0, 0.1 / predicted));
-                if (seconds_since(t_backend) + cost > share) {
-                    r.notes.push_back(backend + ": stopped after n = " + std::to_string(last_n) +
-                                      " (n = " + std::to_string(n) + " would take about " + format_seconds(cost) +
-                                      ", over its share of the budget)");
-                    break;
-                }
-            }
-            NoGradGuard ng;
-            manual_seed(uint64_t(n));
-            const Tensor a = Tensor::randn({n, n}).to(scope.device), b = Tensor::randn({n, n}).to(scope.device);
-            const auto [seconds, repeats] = measure([&] {
-                Tensor c = matmul(a, b);
-                if (scope.device.is_cuda()) synchronize();
-            });
-            StudyPoint p;
-            p.kind = "sgemm";
-            p.backend = backend;
-            p.threads = scope.threads;
-            p.size = n;
-            p.flop = sgemm_flop(n);
-            p.seconds = seconds;
-            p.repeats = repeats;
-            r.points.push_back(p);
-            last_seconds = seconds, last_n = n;
-            if (!o.quiet) {
-                char line[160];
-                std::snprintf(line, sizeof line, "study: sgemm %-5s n = %-5lld %10.3f ms  %8.1f GFLOP/s   [%s of %s]",
-                              backend.c_str(), static_cast<long long>(n), 1e3 * seconds, p.gflops(),
-                              format_seconds(seconds_since(start)).c_str(), format_seconds(o.budget).c_str());
-                std::printf(tty ? "\r%s" : "%s\n", line);
-                std::fflush(stdout);
-            }
+        const BackendScope scope(backend, all_threads);
+        const double gflops = sweep_sgemm(r, backend, scope, series.empty() ? share : share / 3, o, progress);
+        for (size_t k = 0; k < series.size(); k++) {
+            const double left = (share - seconds_since(t_backend)) / double(series.size() - k);
+            sweep_steps(r, backend, scope, series[k], left, gflops, progress);
         }
-        if (tty) std::printf("\n");
+        if (progress.tty) std::printf("\n");
     }
     for (const std::string& note : r.notes)
         if (!o.quiet) std::printf("%s\n", note.c_str());
@@ -162,14 +289,16 @@ StudyResult run_study(const StudyOptions& o) {
     write_study_csv((std::filesystem::path(o.out) / "study.csv").string(), r);
     write_study_json((std::filesystem::path(o.out) / "study.json").string(), r);
     if (!o.quiet) {
-        for (const std::string& b : backends)
-            if (b != "naive") {
-                const auto s = speedups(r, "sgemm", b, "naive");
+        std::vector<std::string> kinds{"sgemm"};
+        for (const StepSeries& s : series) kinds.push_back(series_kind(s));
+        for (const std::string& kind : kinds)
+            for (const std::string& b : backends) {
+                if (b == "naive") continue;
+                const auto s = speedups(r, kind, b, "naive");
                 if (s.empty()) continue;
-                const int64_t x = crossover(r, "sgemm", b, "naive");
-                std::printf("sgemm: %s over naive: %.1fx at n = %lld (the largest both ran); faster from n = %lld\n",
+                std::printf("%s: %s over naive: %.1fx at %lld (the largest both ran); faster from %lld\n", kind.c_str(),
                             b.c_str(), s.back().second, static_cast<long long>(s.back().first),
-                            static_cast<long long>(x));
+                            static_cast<long long>(crossover(r, kind, b, "naive")));
             }
         std::printf("wrote %s/{study.csv, study.json}\n", o.out.c_str());
     }
@@ -180,9 +309,9 @@ std::vector<std::pair<int64_t, double>> speedups(const StudyResult& r, const std
                                                  const std::string& backend, const std::string& reference) {
     std::vector<std::pair<int64_t, double>> out;
     for (const StudyPoint& p : r.points) {
-        if (p.kind != kind || p.backend != backend) continue;
+        if (point_kind(p) != kind || p.backend != backend) continue;
         for (const StudyPoint& q : r.points)
-            if (q.kind == kind && q.backend == reference && q.size == p.size && p.seconds > 0)
+            if (point_kind(q) == kind && q.backend == reference && q.size == p.size && p.seconds > 0)
                 out.push_back({p.size, q.seconds / p.seconds});
     }
     return out;
@@ -197,11 +326,12 @@ int64_t crossover(const StudyResult& r, const std::string& kind, const std::stri
 
 void write_study_csv(const std::string& path, const StudyResult& r) {
     std::ostringstream out;
-    out << "kind,backend,threads,size,flop,seconds,repeats,gflops\n";
+    out << "kind,backend,threads,model,image,size,flop,seconds,repeats,gflops\n";
     char line[256];
     for (const StudyPoint& p : r.points) {
-        std::snprintf(line, sizeof line, "%s,%s,%d,%lld,%.9g,%.9g,%d,%.9g\n", p.kind.c_str(), p.backend.c_str(),
-                      p.threads, static_cast<long long>(p.size), p.flop, p.seconds, p.repeats, p.gflops());
+        std::snprintf(line, sizeof line, "%s,%s,%d,%s,%lld,%lld,%.9g,%.9g,%d,%.9g\n", p.kind.c_str(), p.backend.c_str(),
+                      p.threads, p.model.c_str(), static_cast<long long>(p.image), static_cast<long long>(p.size),
+                      p.flop, p.seconds, p.repeats, p.gflops());
         out << line;
     }
     io::write_file_atomic(path, out.str(), "study");
@@ -216,6 +346,8 @@ void write_study_json(const std::string& path, const StudyResult& r) {
         j["points"].push_back({{"kind", p.kind},
                                {"backend", p.backend},
                                {"threads", p.threads},
+                               {"model", p.model},
+                               {"image", p.image},
                                {"size", p.size},
                                {"flop", p.flop},
                                {"seconds", p.seconds},

@@ -348,6 +348,11 @@ private:
 // and the parameter size in MiB. Runs one forward pass without autograd on zeros of `input_shape` (batch
 // dim included) on the model's device, in eval mode; each module's training mode is restored afterwards.
 std::string summary(Module& model, const Shape& input_shape);
+// Floating-point operations of one forward pass on an input of `input_shape` through the model's
+// convolutions and linear layers: 2 x outputs x inputs per output (the direct convolution's count, whatever
+// algorithm runs; element-wise layers are not counted). A training step is about three times this (forward,
+// backward data, backward weights). Runs one forward without autograd in eval mode, as summary() does.
+double forward_flop(Module& model, const Shape& input_shape);
 
 // ---------------------------------------------------------------------------- initialisation
 // torch.nn.init's functions, with its names, defaults and formulas: each fills `t` in place (any device,

@@ -84,18 +84,43 @@ std::string pad(const std::string& s, size_t width, bool right) {
 
 }  // namespace
 
-std::string summary(Module& model, const Shape& input_shape) {
-    // The input goes where the model's tensors are, in the dtype of its first floating tensor.
+// Zeros of `shape` where the model's tensors are, in the dtype of its first floating tensor.
+static Tensor input_like_model(Module& model, const Shape& shape) {
     Device device = Device::cpu();
     DType dtype = DType::float32;
-    const NamedTensors state = model.state_dict();
-    for (const auto& entry : state) {
+    for (const auto& entry : model.state_dict()) {
         if (!is_floating(entry.second.dtype())) continue;
         device = entry.second.device();
         dtype = entry.second.dtype();
         break;
     }
-    const Tensor x = Tensor::zeros(input_shape, dtype, device);
+    return Tensor::zeros(shape, dtype, device);
+}
+
+double forward_flop(Module& model, const Shape& input_shape) {
+    struct Leaves : ForwardRecorder {
+        double flop = 0;
+        void record(Module& m, const Tensor& in, const Tensor& out) override {
+            if (auto* conv = dynamic_cast<Conv2d*>(&m)) {
+                const Shape& w = conv->weight().shape();  // (K, C, R, S)
+                flop += 2.0 * double(out.numel()) * double(w[1] * w[2] * w[3]);
+            } else if (dynamic_cast<Linear*>(&m)) {
+                flop += 2.0 * double(out.numel()) * double(in.size(in.dim() - 1));
+            }
+        }
+    } leaves;
+    const Tensor x = input_like_model(model, input_shape);
+    {
+        NoGradGuard ng;
+        EvalScope eval(model);
+        RecorderScope scope(&leaves);
+        (void)model(x);
+    }
+    return leaves.flop;
+}
+
+std::string summary(Module& model, const Shape& input_shape) {
+    const Tensor x = input_like_model(model, input_shape);
 
     LeafRecorder recorder(model);
     {
@@ -136,7 +161,7 @@ std::string summary(Module& model, const Shape& input_shape) {
     os << "Trainable params: " << grouped(trainable) << "\n";
     os << "Non-trainable params: " << grouped(total - trainable) << "\n";
     os << std::string(width, '-') << "\n";
-    os << "Input size: " << mib(x.numel() * int64_t(dtype_size(dtype))) << "\n";
+    os << "Input size: " << mib(x.numel() * int64_t(dtype_size(x.dtype()))) << "\n";
     os << "Forward activations: " << mib(recorder.activation_bytes) << "\n";
     os << "Params size: " << mib(param_bytes) << "\n";
     os << std::string(width, '=') << "\n";

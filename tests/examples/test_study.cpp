@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dyad/dyad.h"
 #include "trainer.h"
 
 using namespace dyad;
@@ -63,6 +64,7 @@ TEST_CASE("study: a small sweep writes every point to study.csv and study.json",
     o.budget = 30;
     o.max_n = 128;
     o.devices = {"naive", "cpu1"};
+    o.steps = false;
     o.quiet = true;
     const StudyResult r = run_study(o);
     REQUIRE(r.points.size() == 4);  // 2 backends x n = 64, 128: far within the budget
@@ -76,16 +78,16 @@ TEST_CASE("study: a small sweep writes every point to study.csv and study.json",
     }
     const auto rows = read_csv(o.out + "/study.csv");
     REQUIRE(rows.size() == 5);
-    REQUIRE(rows[0] ==
-            std::vector<std::string>{"kind", "backend", "threads", "size", "flop", "seconds", "repeats", "gflops"});
+    REQUIRE(rows[0] == std::vector<std::string>{"kind", "backend", "threads", "model", "image", "size", "flop",
+                                                "seconds", "repeats", "gflops"});
     for (size_t i = 1; i < rows.size(); i++) {
         const StudyPoint& p = r.points[i - 1];
-        REQUIRE(rows[i].size() == 8);
+        REQUIRE(rows[i].size() == 10);
         CHECK(rows[i][1] == p.backend);
-        CHECK(std::stoll(rows[i][3]) == p.size);
-        CHECK(std::stod(rows[i][4]) == p.flop);
-        CHECK(std::stod(rows[i][5]) == Approx(p.seconds).epsilon(1e-8));
-        CHECK(std::stod(rows[i][7]) == Approx(std::stod(rows[i][4]) / std::stod(rows[i][5]) * 1e-9).epsilon(1e-7));
+        CHECK(std::stoll(rows[i][5]) == p.size);
+        CHECK(std::stod(rows[i][6]) == p.flop);
+        CHECK(std::stod(rows[i][7]) == Approx(p.seconds).epsilon(1e-8));
+        CHECK(std::stod(rows[i][9]) == Approx(std::stod(rows[i][6]) / std::stod(rows[i][7]) * 1e-9).epsilon(1e-7));
     }
     std::ifstream in(o.out + "/study.json");
     const nlohmann::json j = nlohmann::json::parse(in);
@@ -110,18 +112,61 @@ TEST_CASE("study: a backend stops when its next point would not fit its share of
     o.budget = 0.05;  // naive's n = 512 takes about 0.25 s a run
     o.max_n = 8192;
     o.devices = {"naive"};
+    o.steps = false;
     o.quiet = true;
     const StudyResult r = run_study(o);
     REQUIRE(!r.points.empty());
     CHECK(r.points.back().size < 8192);
     REQUIRE(r.notes.size() == 1);
-    CHECK(r.notes[0].find("naive: stopped after n = " + std::to_string(r.points.back().size)) == 0);
+    CHECK(r.notes[0].find("naive: sgemm stopped after n = " + std::to_string(r.points.back().size)) == 0);
     REQUIRE_THROWS_WITH(run_study([] {
                             StudyOptions bad;
                             bad.budget = 0;
                             return bad;
                         }()),
                         Catch::Contains("--budget must be positive"));
+}
+
+TEST_CASE("study: the training-step series, their FLOP counts and their points", "[study]") {
+    const auto series = step_series();
+    REQUIRE(series.size() == 4);
+    CHECK(series_kind(series[0]) == "step baseline 32");
+    CHECK(series[2].image == 128);
+    CHECK(series[0].batches.front() == 1);
+    CHECK(series[0].batches.back() == 1024);
+    CHECK(series[3].model == "resnet18");
+    CHECK(series[3].batches == std::vector<int64_t>{8, 16, 32, 64, 128, 256});
+    // A step is three forward passes' FLOP (the count bench_train_step uses), linear in the batch. The
+    // baseline's forward at 32x32, by hand: convs 2 * (32*32*32 * 3*9 + 64*16*16 * 32*9 + 128*8*8 * 64*9)
+    // plus linears 2 * (128*4*4 * 256 + 256 * 200).
+    const double convs = 2.0 * (32.0 * 32 * 32 * 3 * 9 + 64.0 * 16 * 16 * 32 * 9 + 128.0 * 8 * 8 * 64 * 9);
+    const double linears = 2.0 * (128.0 * 4 * 4 * 256 + 256.0 * 200);
+    CHECK(step_flop("baseline", 32, 1) == 3.0 * (convs + linears));
+    CHECK(step_flop("baseline", 32, 8) == 8.0 * step_flop("baseline", 32, 1));
+    {
+        manual_seed(1);
+        auto m = make_model("resnet18", 200, 3, 64);
+        CHECK(step_flop("resnet18", 64, 2) == 6.0 * nn::forward_flop(*m, {1, 3, 64, 64}));
+    }
+
+    StudyOptions o;
+    o.out = fresh_dir("steps");
+    o.budget = 60;
+    o.max_n = 64;
+    o.max_batch = 2;  // batches 1 and 2 of the baseline's three image sizes; the ResNet's start at 8
+    o.devices = {"cpu1"};
+    o.quiet = true;
+    const StudyResult r = run_study(o);
+    std::vector<std::string> steps;
+    for (const StudyPoint& p : r.points)
+        if (p.kind == "step") {
+            steps.push_back(p.model + " " + std::to_string(p.image) + " " + std::to_string(p.size));
+            CHECK(p.flop == step_flop(p.model, p.image, p.size));
+            CHECK(p.seconds > 0);
+        }
+    CHECK(steps == std::vector<std::string>{"baseline 32 1", "baseline 32 2", "baseline 64 1", "baseline 64 2",
+                                            "baseline 128 1", "baseline 128 2"});
+    CHECK(r.notes.empty());
 }
 
 TEST_CASE("study: the command line", "[study]") {
@@ -133,6 +178,12 @@ TEST_CASE("study: the command line", "[study]") {
     CHECK(cl.study.max_n == 256);
     CHECK(cl.study.out == "somewhere");
     CHECK(cl.study.quiet);
+    CHECK(cl.study.steps);
+    CHECK(cl.study.max_batch == 1024);
+    const CommandLine only = parse_command_line({"study", "--sgemm-only", "--max-batch", "16"});
+    CHECK(!only.study.steps);
+    CHECK(only.study.max_batch == 16);
+    REQUIRE_THROWS_WITH(parse_command_line({"study", "--max-batch", "0"}), Catch::Contains("--max-batch"));
     REQUIRE_THROWS_WITH(parse_command_line({"study", "--device", "gpu"}), Catch::Contains("--device"));
     REQUIRE_THROWS_WITH(parse_command_line({"study", "--budget", "0"}), Catch::Contains("--budget"));
     REQUIRE_THROWS_WITH(parse_command_line({"study", "--max-n", "32"}), Catch::Contains("--max-n"));
