@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "support/files.h"
 
 using namespace dyad;
 using Catch::Contains;
@@ -21,12 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // A fresh directory for one test case.
-std::string fresh_dir(const std::string& name) {
-    const std::string d = std::string(DYAD_TEST_OUTPUT_DIR) + "/data_jpeg/" + name;
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
+std::string fresh_dir(const std::string& name) { return dyad::test::fresh_dir("data_jpeg", name); }
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
     std::ifstream f(path, std::ios::binary);

@@ -19,12 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-    const std::string d = std::string(DYAD_TEST_OUTPUT_DIR) + "/data_png/" + name;
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
+std::string fresh_dir(const std::string& name) { return dyad::test::fresh_dir("data_png", name); }
 
 std::string check(const std::string& b) {
     return data::check_png(reinterpret_cast<const uint8_t*>(b.data()), b.size());

@@ -20,6 +20,7 @@
 
 #include "dyad/error.h"
 #include "report.h"
+#include "support/files.h"
 
 using namespace dyad::trainer;
 using Catch::Contains;
@@ -30,12 +31,7 @@ namespace {
 // ---------------------------------------------------------------------------- files
 
 // A fresh folder for one test case (each test case has its own, so parallel ctest runs do not collide).
-std::string fresh_dir(const std::string& name) {
-    const std::string d = std::string(DYAD_TEST_OUTPUT_DIR) + "/examples_report/" + name;
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
+std::string fresh_dir(const std::string& name) { return dyad::test::fresh_dir("examples_report", name); }
 
 std::string read_text(const std::string& path) {
     std::ifstream f(path, std::ios::binary);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dyad/dyad.h"
+#include "support/files.h"
 #include "trainer.h"
 
 using namespace dyad;
@@ -19,12 +20,7 @@ using namespace dyad::trainer;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-    const std::filesystem::path d = std::filesystem::path(DYAD_TEST_OUTPUT_DIR) / "study" / name;
-    std::filesystem::remove_all(d);
-    std::filesystem::create_directories(d);
-    return d.string();
-}
+std::string fresh_dir(const std::string& name) { return dyad::test::fresh_dir("study", name); }
 
 std::vector<std::vector<std::string>> read_csv(const std::string& path) {
     std::ifstream in(path);

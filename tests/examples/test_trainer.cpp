@@ -26,12 +26,7 @@ using namespace dyad::trainer;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-    const std::filesystem::path d = std::filesystem::path(DYAD_TEST_OUTPUT_DIR) / "trainer" / name;
-    std::filesystem::remove_all(d);
-    std::filesystem::create_directories(d);
-    return d.string();
-}
+std::string fresh_dir(const std::string& name) { return dyad::test::fresh_dir("trainer", name); }
 
 // A small, quick configuration: 10 generated classes, 160 training and 40 validation images.
 Options small(const std::string& out) {

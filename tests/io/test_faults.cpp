@@ -20,12 +20,7 @@ using namespace dyad;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-    const std::filesystem::path d = std::filesystem::path(DYAD_TEST_OUTPUT_DIR) / "faults" / name;
-    std::filesystem::remove_all(d);
-    std::filesystem::create_directories(d);
-    return d.string();
-}
+std::string fresh_dir(const std::string& name) { return dyad::test::fresh_dir("faults", name); }
 
 std::vector<std::string> files_in(const std::string& dir) {
     std::vector<std::string> out;

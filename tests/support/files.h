@@ -17,6 +17,14 @@ inline std::string output_path(const std::string& name, const std::string& file)
     return (dir / file).string();
 }
 
+// DYAD_TEST_OUTPUT_DIR/<group>/<name>, emptied: a case's own folder, fresh on every run.
+inline std::string fresh_dir(const std::string& group, const std::string& name) {
+    const std::filesystem::path d = std::filesystem::path(DYAD_TEST_OUTPUT_DIR) / group / name;
+    std::filesystem::remove_all(d);
+    std::filesystem::create_directories(d);
+    return d.string();
+}
+
 inline std::string read_bytes(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
