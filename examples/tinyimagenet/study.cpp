@@ -75,6 +75,23 @@ std::string format_seconds(double s) {
 
 }  // namespace
 
+std::string study_progress_line(const StudyPoint& p, double elapsed, double budget, int bar_width) {
+    char what[64];
+    if (p.kind == "sgemm")
+        std::snprintf(what, sizeof what, "sgemm n = %lld", static_cast<long long>(p.size));
+    else
+        std::snprintf(what, sizeof what, "%s %lldpx batch %lld", p.model.c_str(), static_cast<long long>(p.image),
+                      static_cast<long long>(p.size));
+    const double done = budget > 0 ? std::min(1.0, std::max(0.0, elapsed / budget)) : 1.0;
+    const int filled = int(done * bar_width + 0.5);
+    const std::string bar = std::string(size_t(filled), '#') + std::string(size_t(bar_width - filled), '.');
+    char line[256];
+    std::snprintf(line, sizeof line, "study [%s] %s of %s  %-5s %-26s %11.3f ms %8.1f GFLOP/s", bar.c_str(),
+                  format_seconds(elapsed).c_str(), format_seconds(budget).c_str(), p.backend.c_str(), what,
+                  1e3 * p.seconds, p.gflops());
+    return line;
+}
+
 std::vector<int64_t> sgemm_sizes(int64_t max_n) {
     std::vector<int64_t> out;
     for (int64_t n = 64; n <= max_n; n *= 2) out.push_back(n);
@@ -112,17 +129,8 @@ struct Progress {
     bool tty;
     void point(const StudyPoint& p) const {
         if (o.quiet) return;
-        char what[64];
-        if (p.kind == "sgemm")
-            std::snprintf(what, sizeof what, "sgemm n = %lld", static_cast<long long>(p.size));
-        else
-            std::snprintf(what, sizeof what, "%s %lldpx batch %lld", p.model.c_str(), static_cast<long long>(p.image),
-                          static_cast<long long>(p.size));
-        char line[200];
-        std::snprintf(line, sizeof line, "study: %-5s %-28s %11.3f ms  %8.1f GFLOP/s   [%s of %s]", p.backend.c_str(),
-                      what, 1e3 * p.seconds, p.gflops(), format_seconds(seconds_since(start)).c_str(),
-                      format_seconds(o.budget).c_str());
-        std::printf(tty ? "\r%-110s" : "%s\n", line);
+        const std::string line = study_progress_line(p, seconds_since(start), o.budget);
+        std::printf(tty ? "\r%-120s" : "%s\n", line.c_str());
         std::fflush(stdout);
     }
 };

@@ -79,6 +79,10 @@ std::vector<std::pair<int64_t, double>> speedups(const StudyResult& r, const std
 int64_t crossover(const StudyResult& r, const std::string& kind, const std::string& backend,
                   const std::string& reference);
 
+// The progress line after a point: a bar of the budget spent, then the point:
+// "study [######..................] 45 s of 180 s  cpu   sgemm n = 2048  91.000 ms  188.8 GFLOP/s".
+std::string study_progress_line(const StudyPoint& p, double elapsed, double budget, int bar_width = 24);
+
 void write_study_csv(const std::string& path, const StudyResult& r);
 void write_study_json(const std::string& path, const StudyResult& r);
 

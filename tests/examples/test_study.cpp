@@ -165,6 +165,27 @@ TEST_CASE("study: the training-step series, their FLOP counts and their points",
     CHECK(r.notes.empty());
 }
 
+TEST_CASE("study: the progress line shows the budget spent and the point", "[study]") {
+    StudyPoint p;
+    p.kind = "sgemm";
+    p.backend = "cpu";
+    p.size = 2048;
+    p.flop = sgemm_flop(2048);
+    p.seconds = 0.091;
+    const std::string line = study_progress_line(p, 45, 180, 24);
+    CHECK(line.find("[######..................] 45 s of 180 s") != std::string::npos);
+    CHECK(line.find("sgemm n = 2048") != std::string::npos);
+    CHECK(line.find("91.000 ms") != std::string::npos);
+    CHECK(line.find("188.8 GFLOP/s") != std::string::npos);
+    CHECK(study_progress_line(p, 500, 180, 10).find("[##########]") != std::string::npos);  // over budget: full
+    p.kind = "step";
+    p.model = "resnet18";
+    p.image = 64;
+    p.size = 32;
+    CHECK(study_progress_line(p, 0, 180, 4).find("[....] 0.00 s of 180 s  cpu   resnet18 64px batch 32") !=
+          std::string::npos);
+}
+
 TEST_CASE("study: the command line", "[study]") {
     const CommandLine cl = parse_command_line(
         {"study", "--budget", "12", "--device", "naive,cpu", "--max-n", "256", "--out", "somewhere", "--quiet"});
