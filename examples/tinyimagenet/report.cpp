@@ -428,11 +428,22 @@ void write_metrics_json(const std::string& path, const Report& report) {
 }
 
 std::string svg_line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
-                           const std::vector<Series>& series) {
-    for (const auto& s : series) {
+                           const std::vector<Series>& input, bool log_x, bool log_y) {
+    for (const auto& s : input) {
         DYAD_CHECK(s.x.size() == s.y.size(), "svg_line_chart: series '", s.name, "' has ", s.x.size(), " x values but ",
                    s.y.size(), " y values");
     }
+    // A log axis plots log10 of the values (ticks at whole decades, labelled with the values); values that are
+    // not positive have no place on it and are left out.
+    std::vector<Series> series = input;
+    for (Series& s : series)
+        for (size_t i = 0; i < s.x.size(); i++) {
+            if (log_x) s.x[i] = s.x[i] > 0 ? std::log10(s.x[i]) : NAN;
+            if (log_y) s.y[i] = s.y[i] > 0 ? std::log10(s.y[i]) : NAN;
+        }
+    auto label = [](double v, double step, bool log) {
+        return log ? printf_str("%g", std::pow(10.0, v)) : tick_label(v, step);
+    };
     // Data range over the plottable points.
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     bool integer_x = true;
@@ -441,7 +452,7 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
             if (!plottable(s.x[i], s.y[i])) continue;
             xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
             ymin = std::min(ymin, s.y[i]), ymax = std::max(ymax, s.y[i]);
-            if (s.x[i] != std::floor(s.x[i])) integer_x = false;
+            if (s.x[i] != std::floor(s.x[i]) || log_x) integer_x = log_x;
         }
     }
     const bool has_data = xmin <= xmax;
@@ -481,7 +492,7 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
              "\" text-anchor=\"middle\" font-size=\"14\" fill=\"#666666\">no data</text>\n";
     } else {
         double ylo = ymin, yhi = ymax;
-        if (ylo >= 0 && ylo < 0.5 * yhi) ylo = 0;
+        if (!log_y && ylo >= 0 && ylo < 0.5 * yhi) ylo = 0;
         ensure_range(ylo, yhi);
         const double head = 0.05 * (yhi - ylo);
         yhi += head;
@@ -495,7 +506,7 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
             }
         }
         ax = make_axis(xlo, xhi, integer_x);
-        ay = make_axis(ylo, yhi, false);
+        ay = make_axis(ylo, yhi, log_y);
 
         // Grid, ticks and tick labels.
         o += "<g stroke=\"#e4e4e4\" stroke-width=\"1\">\n";
@@ -511,12 +522,12 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
         for (int i = 0; i < ay.ticks; i++) {
             const double v = ay.lo + i * ay.step;
             o += "<text x=\"" + coord(left - 6) + "\" y=\"" + coord(py(v) + 4) + "\" text-anchor=\"end\">" +
-                 xml(tick_label(v, ay.step)) + "</text>\n";
+                 xml(label(v, ay.step, log_y)) + "</text>\n";
         }
         for (int i = 0; i < ax.ticks; i++) {
             const double v = ax.lo + i * ax.step;
             o += "<text x=\"" + coord(px(v)) + "\" y=\"" + coord(bottom + 18) + "\" text-anchor=\"middle\">" +
-                 xml(tick_label(v, ax.step)) + "</text>\n";
+                 xml(label(v, ax.step, log_x)) + "</text>\n";
         }
         o += "</g>\n";
         o += "<path d=\"M" + coord(left) + " " + coord(top) + " V" + coord(bottom) + " H" + coord(right) +

@@ -63,8 +63,9 @@ struct Series {
     std::vector<double> x, y;
     bool dashed = false;  // e.g. validation curves dashed, training solid
 };
+// log_x / log_y: logarithmic axes (whole decades, labelled with the values; values <= 0 are left out).
 std::string svg_line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
-                           const std::vector<Series>& series);
+                           const std::vector<Series>& series, bool log_x = false, bool log_y = false);
 // loss.svg (train and val loss of every backend) and accuracy.svg (train accuracy, val top-1) from the epochs.
 void write_charts(const std::string& dir, const std::vector<EpochMetrics>& epochs);
 // report.html: title, facts table, the two charts inline, the comparison table (img/s, time per epoch, final

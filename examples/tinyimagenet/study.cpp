@@ -296,6 +296,7 @@ StudyResult run_study(const StudyOptions& o) {
     std::filesystem::create_directories(o.out);
     write_study_csv((std::filesystem::path(o.out) / "study.csv").string(), r);
     write_study_json((std::filesystem::path(o.out) / "study.json").string(), r);
+    const std::vector<std::string> charts = write_study_charts(o.out, r);
     if (!o.quiet) {
         std::vector<std::string> kinds{"sgemm"};
         for (const StepSeries& s : series) kinds.push_back(series_kind(s));
@@ -308,7 +309,9 @@ StudyResult run_study(const StudyOptions& o) {
                             b.c_str(), s.back().second, static_cast<long long>(s.back().first),
                             static_cast<long long>(crossover(r, kind, b, "naive")));
             }
-        std::printf("wrote %s/{study.csv, study.json}\n", o.out.c_str());
+        std::string names;
+        for (const std::string& c : charts) names += ", " + std::filesystem::path(c).filename().string();
+        std::printf("wrote %s/{study.csv, study.json%s}\n", o.out.c_str(), names.c_str());
     }
     return r;
 }
@@ -330,6 +333,40 @@ int64_t crossover(const StudyResult& r, const std::string& kind, const std::stri
     for (const auto& [size, ratio] : speedups(r, kind, backend, reference))
         if (ratio > 1.0) return size;
     return 0;
+}
+
+std::vector<std::string> write_study_charts(const std::string& dir, const StudyResult& r) {
+    // The kinds and backends in the order they were measured.
+    std::vector<std::string> kinds, backends;
+    for (const StudyPoint& p : r.points) {
+        if (std::find(kinds.begin(), kinds.end(), point_kind(p)) == kinds.end()) kinds.push_back(point_kind(p));
+        if (std::find(backends.begin(), backends.end(), p.backend) == backends.end()) backends.push_back(p.backend);
+    }
+    std::vector<std::string> written;
+    for (const std::string& kind : kinds) {
+        const bool sgemm = kind == "sgemm";
+        std::vector<Series> series;
+        for (const std::string& b : backends) {
+            Series s;
+            s.name = b;
+            for (const StudyPoint& p : r.points)
+                if (point_kind(p) == kind && p.backend == b) {
+                    s.x.push_back(double(p.size));
+                    s.y.push_back(sgemm ? p.gflops() : double(p.size) / p.seconds);
+                }
+            if (!s.x.empty()) series.push_back(s);
+        }
+        std::string file = kind;
+        std::replace(file.begin(), file.end(), ' ', '_');
+        const std::string path = (std::filesystem::path(dir) / (file + ".svg")).string();
+        const std::string title = sgemm ? "SGEMM, n x n by n x n" : "Training step, " + kind.substr(5) + " px";
+        io::write_file_atomic(path,
+                              svg_line_chart(title, sgemm ? "n" : "batch", sgemm ? "GFLOP/s" : "images/s", series,
+                                             /*log_x=*/true, /*log_y=*/true),
+                              "study");
+        written.push_back(path);
+    }
+    return written;
 }
 
 void write_study_csv(const std::string& path, const StudyResult& r) {

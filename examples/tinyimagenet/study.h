@@ -83,6 +83,10 @@ int64_t crossover(const StudyResult& r, const std::string& kind, const std::stri
 // "study [######..................] 45 s of 180 s  cpu   sgemm n = 2048  91.000 ms  188.8 GFLOP/s".
 std::string study_progress_line(const StudyPoint& p, double elapsed, double budget, int bar_width = 24);
 
+// OUT/sgemm.svg (GFLOP/s against n) and one chart per step series, OUT/step_<model>_<image>.svg (images per
+// second against the batch): one line per backend, both axes logarithmic. Returns the files written.
+std::vector<std::string> write_study_charts(const std::string& dir, const StudyResult& r);
+
 void write_study_csv(const std::string& path, const StudyResult& r);
 void write_study_json(const std::string& path, const StudyResult& r);
 

@@ -3,6 +3,7 @@
 // over the median time), the budget stopping a backend, the speed-ups and crossover, and the command line.
 #include "support/catch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -100,6 +101,23 @@ TEST_CASE("study: a small sweep writes every point to study.csv and study.json",
     const int64_t x = crossover(r, "sgemm", "cpu1", "naive");
     CHECK(x == (s[0].second > 1 ? 64 : s[1].second > 1 ? 128 : 0));
     CHECK(speedups(r, "sgemm", "cuda", "naive").empty());
+
+    // The chart against the CSV: one line per backend, as many points as the backend's rows, on log axes
+    // whose decade ticks cover the sizes (64 and 128 lie between 10 and 1000).
+    const std::string svg = test::read_bytes(o.out + "/sgemm.svg");
+    size_t lines = 0;
+    for (size_t at = svg.find("<polyline points=\""); at != std::string::npos;
+         at = svg.find("<polyline points=\"", at + 1)) {
+        const size_t begin = at + 18, end = svg.find('"', begin);
+        const std::string pts = svg.substr(begin, end - begin);
+        CHECK(std::count(pts.begin(), pts.end(), ',') == 2);  // n = 64 and 128
+        lines++;
+    }
+    CHECK(lines == 2);
+    CHECK(svg.find(">naive</text>") != std::string::npos);
+    CHECK(svg.find(">cpu1</text>") != std::string::npos);
+    CHECK(svg.find(">100</text>") != std::string::npos);
+    CHECK(svg.find(">GFLOP/s</text>") != std::string::npos);
 }
 
 TEST_CASE("study: a backend stops when its next point would not fit its share of the budget", "[study]") {
