@@ -35,49 +35,40 @@ inline KernelSet kernel_set(Device d) {
 #define DYAD_CUDA_CALL(device, FN, ...) ::dyad::detail::fail_no_cuda_build(__FILE__, __LINE__, #FN)
 #endif
 
-// FN is called as dyad::naive::FN<T>(...), dyad::omp::FN(...) or dyad::cuda::FN(...). On a GPU only
-// float32 runs (float64 there is a clear error naming the op, never a silent fallback).
-#define DYAD_DISPATCH_FLOAT(device, dtype, FN, ...)                                        \
-    do {                                                                                   \
-        const ::dyad::DType dyad_dt_ = (dtype);                                            \
-        const ::dyad::Device dyad_dev_ = (device);                                         \
-        if (dyad_dev_.is_cuda()) {                                                         \
-            if (dyad_dt_ != ::dyad::DType::float32)                                        \
-                ::dyad::detail::fail_cuda_dtype(__FILE__, __LINE__, #FN, dyad_dt_);        \
-            using T = float;                                                               \
-            (void)sizeof(T); /* unused in a build without CUDA */                          \
-            DYAD_CUDA_CALL(dyad_dev_, FN, __VA_ARGS__);                                    \
-        } else if (dyad_dt_ == ::dyad::DType::float64) {                                   \
-            using T = double;                                                              \
-            ::dyad::naive::FN<T>(__VA_ARGS__);                                             \
-        } else if (dyad_dt_ == ::dyad::DType::float32) {                                   \
-            using T = float;                                                               \
-            if (::dyad::detail::kernel_set(dyad_dev_) == ::dyad::detail::KernelSet::naive) \
-                ::dyad::naive::FN<T>(__VA_ARGS__);                                         \
-            else                                                                           \
-                ::dyad::omp::FN(__VA_ARGS__);                                              \
-        } else {                                                                           \
-            ::dyad::detail::fail_dtype(__FILE__, __LINE__, #FN, dyad_dt_);                 \
-        }                                                                                  \
-    } while (0)
-
 // For CPU-only kernels (no CUDA twin; the op composes others on the GPU): the naive or omp kernel for a
 // float32 CPU tensor by the kernel setting, naive<double> for float64.
 #define DYAD_DISPATCH_CPU_FLOAT(dtype, FN, ...)                                                        \
     do {                                                                                               \
-        const ::dyad::DType dyad_dt_ = (dtype);                                                        \
-        if (dyad_dt_ == ::dyad::DType::float64) {                                                      \
+        const ::dyad::DType dyad_cpu_dt_ = (dtype);                                                    \
+        if (dyad_cpu_dt_ == ::dyad::DType::float64) {                                                  \
             using T = double;                                                                          \
             ::dyad::naive::FN<T>(__VA_ARGS__);                                                         \
-        } else if (dyad_dt_ == ::dyad::DType::float32) {                                               \
+        } else if (dyad_cpu_dt_ == ::dyad::DType::float32) {                                           \
             using T = float;                                                                           \
             if (::dyad::detail::kernel_set(::dyad::Device::cpu()) == ::dyad::detail::KernelSet::naive) \
                 ::dyad::naive::FN<T>(__VA_ARGS__);                                                     \
             else                                                                                       \
                 ::dyad::omp::FN(__VA_ARGS__);                                                          \
         } else {                                                                                       \
-            ::dyad::detail::fail_dtype(__FILE__, __LINE__, #FN, dyad_dt_);                             \
+            ::dyad::detail::fail_dtype(__FILE__, __LINE__, #FN, dyad_cpu_dt_);                         \
         }                                                                                              \
+    } while (0)
+
+// FN is called as dyad::naive::FN<T>(...), dyad::omp::FN(...) or dyad::cuda::FN(...). On a GPU only
+// float32 runs (float64 there is a clear error naming the op, never a silent fallback).
+#define DYAD_DISPATCH_FLOAT(device, dtype, FN, ...)                                 \
+    do {                                                                            \
+        const ::dyad::DType dyad_dt_ = (dtype);                                     \
+        const ::dyad::Device dyad_dev_ = (device);                                  \
+        if (dyad_dev_.is_cuda()) {                                                  \
+            if (dyad_dt_ != ::dyad::DType::float32)                                 \
+                ::dyad::detail::fail_cuda_dtype(__FILE__, __LINE__, #FN, dyad_dt_); \
+            using T = float;                                                        \
+            (void)sizeof(T); /* unused in a build without CUDA */                   \
+            DYAD_CUDA_CALL(dyad_dev_, FN, __VA_ARGS__);                             \
+        } else {                                                                    \
+            DYAD_DISPATCH_CPU_FLOAT(dyad_dt_, FN, __VA_ARGS__);                     \
+        }                                                                           \
     } while (0)
 
 // For kernels templated on every dtype in all three sets (fill, copy): T is given by the caller.

@@ -7,7 +7,6 @@
 // its grad() stays undefined, as in one process; this costs one element per parameter and no collective
 // of its own.
 #include <chrono>
-#include <cstring>
 #include <set>
 #include <string>
 
@@ -64,6 +63,7 @@ std::set<const void*>& wrapped() {
 struct DataParallel::Impl {
     struct Param {
         Tensor t;
+        size_t position = 0;  // its index in module.parameters() (those that do not require grad counted)
         size_t bucket = 0;
         int64_t offset = 0;  // first element in the bucket's flat tensor
         size_t slot = 0;     // its position in the bucket (its flag is at grad_numel + slot)
@@ -77,7 +77,7 @@ struct DataParallel::Impl {
         Tensor flat;  // grad_numel gradients, then one flag per parameter
         size_t pending = 0;
         int request = -1;
-        bool started = false, done = false;
+        bool done = false;
         double ready_at = 0;  // steady-clock seconds when its last gradient arrived
     };
 
@@ -109,42 +109,18 @@ struct DataParallel::Impl {
         progress();
     }
 
-    // Copies g (or zeros, for a parameter without a gradient on this rank) into the parameter's slot.
+    // Copies g (or zeros, for a parameter without a gradient on this rank) into the parameter's slot, and its
+    // "used" flag. Tensor ops: on a GPU they are ordered on the stream, with no host access.
     void pack(Param& p, const Tensor& g) {
         Bucket& b = buckets[p.bucket];
-        if (b.flat.device().is_cuda()) {  // ordered on the GPU's stream, no host access
-            NoGradGuard ng;
-            Tensor slot = b.flat.slice(0, p.offset, p.offset + p.t.numel());
-            if (g.defined())
-                slot.copy_(g.reshape({p.t.numel()}));
-            else
-                slot.zero_();
-            b.flat.slice(0, b.grad_numel + int64_t(p.slot), b.grad_numel + int64_t(p.slot) + 1)
-                .fill_(g.defined() ? 1.0 : 0.0);
-            p.ready = true;
-            if (--b.pending == 0)
-                b.ready_at = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-            return;
-        }
-        const size_t esize = dtype_size(b.dtype);
-        char* base = static_cast<char*>(b.flat.raw_data());
-        char* dst = base + size_t(p.offset) * esize;
-        const size_t bytes = size_t(p.t.numel()) * esize;
-        const bool used = g.defined();
-        if (used) {
-            const Tensor c = g.contiguous();
-            std::memcpy(dst, c.raw_data(), bytes);
-        } else {
-            std::memset(dst, 0, bytes);
-        }
-        char* flag = base + size_t(b.grad_numel + int64_t(p.slot)) * esize;
-        if (b.dtype == DType::float32) {
-            const float f = used ? 1.0f : 0.0f;
-            std::memcpy(flag, &f, sizeof f);
-        } else {
-            const double f = used ? 1.0 : 0.0;
-            std::memcpy(flag, &f, sizeof f);
-        }
+        NoGradGuard ng;
+        Tensor slot = b.flat.slice(0, p.offset, p.offset + p.t.numel());
+        if (g.defined())
+            slot.copy_(g.reshape({p.t.numel()}));
+        else
+            slot.zero_();
+        const int64_t flag = b.grad_numel + int64_t(p.slot);
+        b.flat.slice(0, flag, flag + 1).fill_(g.defined() ? 1.0 : 0.0);
         p.ready = true;
         if (--b.pending == 0)
             b.ready_at = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -158,7 +134,6 @@ struct DataParallel::Impl {
                                           "gradient bucket " + std::to_string(next_to_start) + " of " +
                                               std::to_string(buckets.size()) + " (" + std::to_string(b.params.size()) +
                                               " parameters)");
-            b.started = true;
             next_to_start++;
         }
     }
@@ -205,7 +180,7 @@ struct DataParallel::Impl {
         for (Bucket& b : buckets) {
             b.pending = b.params.size();
             b.request = -1;
-            b.started = b.done = false;
+            b.done = false;
         }
         next_to_start = 0;
     }
@@ -268,10 +243,11 @@ DataParallel::DataParallel(nn::Module& module, DataParallelOptions options)
     broadcast_from_rank0(buffers, "a buffer");
 
     Impl& I = *impl_;
-    for (const Tensor& t : all)
-        if (t.requires_grad()) {
+    for (size_t i = 0; i < all.size(); i++)
+        if (all[i].requires_grad()) {
             Impl::Param p;
-            p.t = t;
+            p.t = all[i];
+            p.position = i;
             I.params.push_back(p);
         }
     // Buckets over the parameters in reverse order; a new bucket when the cap would be passed or the
@@ -301,12 +277,7 @@ DataParallel::DataParallel(nn::Module& module, DataParallelOptions options)
         b.flat = Tensor::zeros({b.grad_numel + int64_t(b.params.size())}, b.dtype, I.params[b.params[0]].t.device());
         b.pending = b.params.size();
         std::vector<size_t> idx;
-        for (size_t k : b.params) {
-            // the index in module.parameters(), counting those that do not require grad
-            size_t pos = 0;
-            while (!all[pos].is_same(I.params[k].t)) pos++;
-            idx.push_back(pos);
-        }
+        for (size_t k : b.params) idx.push_back(I.params[k].position);
         I.bucket_params.push_back(idx);
     }
     for (const Tensor& t : all) {

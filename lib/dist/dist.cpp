@@ -59,8 +59,10 @@ State& state() {
 
 // The number of ranks the launcher started, from the variables mpirun (Open MPI, MPICH's Hydra, MVAPICH)
 // and srun set; 1 when none is set.
+constexpr const char* kLauncherVariables[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE"};
+
 int launched_ranks() {
-    for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE"}) {
+    for (const char* name : kLauncherVariables) {
         const char* v = std::getenv(name);
         if (v && *v) {
             const int n = std::atoi(v);
@@ -71,7 +73,7 @@ int launched_ranks() {
 }
 
 bool launcher_variable_set() {
-    for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE"}) {
+    for (const char* name : kLauncherVariables) {
         const char* v = std::getenv(name);
         if (v && *v) return true;
     }
