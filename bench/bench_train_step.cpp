@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cases.h"
 #include "bench/common.h"
 #include "dyad/dyad.h"
 
@@ -23,12 +24,7 @@ using namespace dyad;
 
 namespace {
 
-const char* model_name(int64_t model) { return model == 0 ? "baseline" : "resnet18"; }
-
-std::shared_ptr<nn::Module> make_model(int64_t model) {
-    if (model == 0) return models::baseline_cnn(200, 3, 64);
-    return models::resnet18_small(200, 3);
-}
+using bench::train_step_model_name;
 
 // The model, its optimizer and one batch of random data on `device`.
 struct StepSetup {
@@ -38,17 +34,11 @@ struct StepSetup {
 
     StepSetup(int64_t model_id, int64_t batch, Device device) {
         manual_seed(0);
-        model = make_model(model_id);
+        model = bench::train_step_model(model_id);
         model->to(device);
-        optim::SgdOptions o;
-        o.lr = 0.01;
-        o.momentum = 0.9;
-        o.weight_decay = 5e-4;
-        sgd = std::make_unique<optim::Sgd>(model->named_parameters(), o);
-        x = Tensor::randn({batch, 3, 64, 64}).to(device);
-        std::vector<int32_t> labels(static_cast<size_t>(batch));
-        for (int64_t i = 0; i < batch; i++) labels[size_t(i)] = int32_t((i * 37) % 200);
-        y = Tensor::from_vector(labels, {batch}).to(device);
+        sgd = std::make_unique<optim::Sgd>(model->named_parameters(), bench::train_step_sgd());
+        x = Tensor::randn({batch, 3, bench::kTrainStepImage, bench::kTrainStepImage}).to(device);
+        y = Tensor::from_vector(bench::train_step_labels(batch), {batch}).to(device);
     }
 
     Tensor step() {
@@ -69,7 +59,7 @@ void BM_train_step(benchmark::State& state) {
     nn::set_fuse_layers(fuse);
     set_num_threads(threads);
     set_cpu_kernels(omp ? CpuKernels::omp : CpuKernels::naive);
-    state.SetLabel(std::string(omp ? "omp x" + std::to_string(threads) : "naive") + " " + model_name(model) +
+    state.SetLabel(std::string(omp ? "omp x" + std::to_string(threads) : "naive") + " " + train_step_model_name(model) +
                    " batch " + std::to_string(batch) + (fuse ? "" : " unfused"));
     StepSetup s(model, batch, Device::cpu());
     s.step();  // warm-up: first-touch allocations
@@ -79,9 +69,7 @@ void BM_train_step(benchmark::State& state) {
     // The compute floor: a training step is three passes of the forward's FLOP (forward, backward data,
     // backward weights; the first layer's backward data is not needed and is counted anyway), at the FMA
     // peak of the thread count. pct_floor: the step's rate over that floor's.
-    Shape one = s.x.shape();
-    one[0] = 1;
-    const double step_flop = 3.0 * nn::forward_flop(*s.model, one) * double(batch);
+    const double step_flop = bench::train_step_flop(*s.model, batch);
     state.counters["pct_floor"] = bench::fraction_of(step_flop, bench::cpu_peak_gflops(omp ? threads : 1) * 1e9);
     set_cpu_kernels(CpuKernels::omp);
     nn::set_fuse_layers(true);
@@ -111,7 +99,7 @@ void BM_train_step_cuda(benchmark::State& state) {
     // Ten steps per timed iteration: the loss is never read, so nothing waits inside (as in the PyTorch
     // script).
     constexpr int kSteps = 10;
-    const std::string what = std::string(model_name(model)) + " batch " + std::to_string(batch) + " " +
+    const std::string what = std::string(train_step_model_name(model)) + " batch " + std::to_string(batch) + " " +
                              precision_name(precision) + (graph ? " graph" : " eager") + (fuse ? "" : " unfused");
     const double seconds = bench::time_gpu(state, what, [&] {
         for (int i = 0; i < kSteps; i++) captured({s.x, s.y});
