@@ -16,6 +16,8 @@
 #             --gpu-only --no-compile), the pipeline benchmark, one trainer epoch with --device cpu,cuda
 #                                                                                           (~3-4 min)
 #   compile   dyad's FP32 step next to torch.compile (compare.sh --compile-only)                (~2-3 min)
+#   study     the acceleration study on every backend, the GPU in fp32, tf32 and bf16 (dyad-tinyimagenet
+#             study, default budget); its folder comes back as OUT/study.tar.gz              (~2-3 min)
 #
 # Environment: OUT (default gpu-run-out), PACK (default gpu-pack). Without a GPU it says so in one line and
 # exits 77. Exit status otherwise: 0 when every stage passed, 1 when one failed.
@@ -23,11 +25,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-run-out}
 pack=${PACK:-gpu-pack}
-[ $# -gt 0 ] || { echo "usage: bash scripts/gpu_run.sh smoke|tests|sanitize|perf|compile [...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: bash scripts/gpu_run.sh smoke|tests|sanitize|perf|compile|study [...]" >&2; exit 2; }
 for stage in "$@"; do
   case $stage in
-    smoke | tests | sanitize | perf | compile) ;;
-    *) echo "gpu_run.sh: unknown stage '$stage' (smoke, tests, sanitize, perf or compile)" >&2; exit 2 ;;
+    smoke | tests | sanitize | perf | compile | study) ;;
+    *) echo "gpu_run.sh: unknown stage '$stage' (smoke, tests, sanitize, perf, compile or study)" >&2; exit 2 ;;
   esac
 done
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
@@ -194,6 +196,18 @@ stage_perf() {
   note "- trainer, one epoch on $(basename "$data"): $(verdict $rc 150) in $secs s"
   [ $rc -eq 0 ] || status=1
   grep -E "^(cpu|cuda) +epoch|speed-up|^backend" "$log" | sed 's/^/    /' >>"$summary"
+}
+
+stage_study() {
+  local log=$out/study.log
+  note ""
+  note "## study"
+  rm -rf /tmp/dyad-study
+  run "$log" 280 "$bin/dyad-tinyimagenet" study --out /tmp/dyad-study
+  note "- study: $(verdict $rc 280) in $secs s"
+  [ $rc -eq 0 ] || status=1
+  grep -E " over naive: |stopped|ran eagerly|profile" "$log" | sed 's/^/    /' >>"$summary"
+  [ -d /tmp/dyad-study ] && tar -C /tmp -czf "$out/study.tar.gz" dyad-study
 }
 
 stage_compile() {

@@ -20,7 +20,8 @@
 //   anything else from a fixed palette in order of appearance; so a backend keeps its colour across charts.
 // - Speed-ups compare against the "cpu" backend when present, else the slowest CPU backend (any backend whose
 //   name does not start with "cuda"), else the slowest backend; the column header names the baseline. Ratios
-//   print with one decimal (two below 1). The per-layer GPU speed-up is (cpu fwd + bwd ms) / (cuda fwd + bwd ms).
+//   print with one decimal (two below 1). Per layer, each backend's speed-up is over the layer reference: "cpu" when
+//   it has layer times, else the slowest CPU backend's; (reference fwd + bwd ms) / (backend's fwd + bwd ms).
 #include "report.h"
 
 #include <algorithm>
@@ -237,8 +238,34 @@ std::vector<std::vector<std::string>> comparison_rows(const Report& r) {
     return rows;
 }
 
-// One row per layer name (first-appearance order), forward/backward ms for each backend, and the GPU's
-// speed-up (cpu total ms / cuda total ms) when both a "cpu" and a "cuda" backend have layer times.
+// The backend the per-layer speed-ups compare against: "cpu" when it has layer times, else the CPU backend
+// with layer times whose whole model is slowest, else the first backend with layer times; nullptr if none.
+const BackendSummary* layer_reference(const Report& r) {
+    auto whole_ms = [](const BackendSummary& b) {
+        double t = 0;
+        for (const auto& l : b.layers)
+            if (l.layer == "whole model") t = l.forward_ms + l.backward_ms;
+        return t;
+    };
+    const BackendSummary* ref = nullptr;
+    for (const auto& b : r.backends) {
+        if (b.layers.empty()) continue;
+        if (b.backend == "cpu") return &b;
+        if (!ref || (is_gpu(ref->backend) && !is_gpu(b.backend)) ||
+            (is_gpu(ref->backend) == is_gpu(b.backend) && whole_ms(b) > whole_ms(*ref)))
+            ref = &b;
+    }
+    return ref;
+}
+
+const LayerTime* find_layer(const BackendSummary& b, const std::string& name) {
+    for (const auto& l : b.layers)
+        if (l.layer == name) return &l;
+    return nullptr;
+}
+
+// One row per layer name (first-appearance order), forward/backward ms for each backend, and each other
+// backend's speed-up over the reference (layer_reference) per layer: reference (fwd + bwd ms) / backend's.
 std::vector<std::vector<std::string>> layer_rows(const Report& r) {
     std::vector<std::string> names;
     std::set<std::string> seen;
@@ -246,38 +273,31 @@ std::vector<std::vector<std::string>> layer_rows(const Report& r) {
         for (const auto& l : b.layers)
             if (seen.insert(l.layer).second) names.push_back(l.layer);
     if (names.empty()) return {};
-    const BackendSummary *cpu = nullptr, *cuda = nullptr;
+    const BackendSummary* ref = layer_reference(r);
+    std::vector<const BackendSummary*> timed, compared;
     for (const auto& b : r.backends) {
         if (b.layers.empty()) continue;
-        if (b.backend == "cpu" && !cpu) cpu = &b;
-        if (b.backend == "cuda" && !cuda) cuda = &b;
+        timed.push_back(&b);
+        if (&b != ref) compared.push_back(&b);
     }
-    const bool speedup = cpu && cuda;
-    auto find = [](const BackendSummary& b, const std::string& name) -> const LayerTime* {
-        for (const auto& l : b.layers)
-            if (l.layer == name) return &l;
-        return nullptr;
-    };
     std::vector<std::vector<std::string>> rows;
     std::vector<std::string> header{"layer"};
-    for (const auto& b : r.backends) {
-        if (b.layers.empty()) continue;
-        header.push_back(b.backend + " fwd ms");
-        header.push_back(b.backend + " bwd ms");
+    for (const BackendSummary* b : timed) {
+        header.push_back(b->backend + " fwd ms");
+        header.push_back(b->backend + " bwd ms");
     }
-    if (speedup) header.push_back("GPU speed-up");
+    for (const BackendSummary* b : compared) header.push_back(b->backend + " vs " + ref->backend);
     rows.push_back(header);
     for (const auto& name : names) {
         std::vector<std::string> row{name};
-        for (const auto& b : r.backends) {
-            if (b.layers.empty()) continue;
-            const LayerTime* l = find(b, name);
+        for (const BackendSummary* b : timed) {
+            const LayerTime* l = find_layer(*b, name);
             row.push_back(l ? fixed(l->forward_ms, 3) : "-");
             row.push_back(l ? fixed(l->backward_ms, 3) : "-");
         }
-        if (speedup) {
-            const LayerTime* a = find(*cpu, name);
-            const LayerTime* g = find(*cuda, name);
+        for (const BackendSummary* b : compared) {
+            const LayerTime* a = find_layer(*ref, name);
+            const LayerTime* g = find_layer(*b, name);
             row.push_back(a && g ? ratio_text(a->forward_ms + a->backward_ms, g->forward_ms + g->backward_ms) : "-");
         }
         rows.push_back(row);
@@ -357,6 +377,15 @@ std::string coord(double v) { return printf_str("%.2f", v); }
 
 std::string series_key(const std::string& name) { return name.substr(0, name.find(' ')); }
 
+// A backend's colour in every chart, "" for a name that is not a backend.
+std::string backend_colour(const std::string& backend) {
+    static const std::map<std::string, std::string> kKnown{{"cpu", "#1f77b4"},       {"cuda", "#2ca02c"},
+                                                           {"naive", "#ff7f0e"},     {"cpu1", "#17becf"},
+                                                           {"cuda-tf32", "#bcbd22"}, {"cuda-bf16", "#8c564b"}};
+    const auto it = kKnown.find(backend);
+    return it == kKnown.end() ? "" : it->second;
+}
+
 // Truncates to at most `max` characters (never inside a UTF-8 sequence), with "..." when cut.
 std::string shorten(const std::string& s, size_t max) {
     if (text_width(s) <= max) return s;
@@ -429,6 +458,15 @@ void write_metrics_json(const std::string& path, const Report& report) {
 
 std::string svg_line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
                            const std::vector<Series>& input, bool log_x, bool log_y) {
+    ChartOptions options;
+    options.log_x = log_x;
+    options.log_y = log_y;
+    return svg_line_chart(title, x_label, y_label, input, options);
+}
+
+std::string svg_line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
+                           const std::vector<Series>& input, const ChartOptions& options) {
+    const bool log_x = options.log_x, log_y = options.log_y;
     for (const auto& s : input) {
         DYAD_CHECK(s.x.size() == s.y.size(), "svg_line_chart: series '", s.name, "' has ", s.x.size(), " x values but ",
                    s.y.size(), " y values");
@@ -456,6 +494,19 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
         }
     }
     const bool has_data = xmin <= xmax;
+    // The reference line and the marks widen the range to hold them (where they have a place on the axis).
+    const double ref_y =
+        log_y ? (options.reference_y > 0 ? std::log10(options.reference_y) : NAN) : options.reference_y;
+    std::vector<std::pair<double, const ChartMark*>> marks;
+    if (has_data) {
+        if (std::isfinite(ref_y)) ymin = std::min(ymin, ref_y), ymax = std::max(ymax, ref_y);
+        for (const ChartMark& m : options.marks) {
+            const double x = log_x ? (m.x > 0 ? std::log10(m.x) : NAN) : m.x;
+            if (!plottable(x, 0)) continue;
+            marks.push_back({x, &m});
+            xmin = std::min(xmin, x), xmax = std::max(xmax, x);
+        }
+    }
     Axis ax, ay;
 
     // Layout: legend to the right of the plot, sized to the longest name.
@@ -535,20 +586,37 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
     }
 
     // Colours by backend (first word of the name).
-    static const std::map<std::string, std::string> kKnown{
-        {"cpu", "#1f77b4"}, {"cuda", "#2ca02c"}, {"naive", "#ff7f0e"}};
-    static const char* const kPalette[] = {"#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"};
+    static const char* const kPalette[] = {"#d62728", "#9467bd", "#e377c2", "#7f7f7f"};
     std::map<std::string, std::string> colour;
     size_t next = 0;
     auto colour_of = [&](const std::string& name) {
         const std::string key = series_key(name);
-        auto it = kKnown.find(key);
-        if (it != kKnown.end()) return it->second;
+        const std::string known = backend_colour(key);
+        if (!known.empty()) return known;
         auto [pos, added] = colour.emplace(key, "");
         if (added) pos->second = kPalette[next++ % (sizeof(kPalette) / sizeof(kPalette[0]))];
         return pos->second;
     };
     const std::string dash = " stroke-dasharray=\"6 4\"";
+
+    if (has_data && std::isfinite(ref_y)) {
+        const std::string y = coord(py(ref_y));
+        o += "<g class=\"reference\">\n<line x1=\"" + coord(left) + "\" y1=\"" + y + "\" x2=\"" + coord(right) +
+             "\" y2=\"" + y + "\" stroke=\"#777777\" stroke-width=\"1.5\"/>\n";
+        if (!options.reference_label.empty())
+            o += "<text x=\"" + coord(right - 4) + "\" y=\"" + coord(py(ref_y) - 5) +
+                 "\" text-anchor=\"end\" fill=\"#555555\">" + xml(options.reference_label) + "</text>\n";
+        o += "</g>\n";
+    }
+    for (size_t i = 0; i < marks.size() && has_data; i++) {
+        const std::string c = colour_of(marks[i].second->series), x = coord(px(marks[i].first));
+        // Labels stack downwards so that marks at the same x stay readable.
+        const double label_y = top + 14 + 14.0 * double(i);
+        o += "<g class=\"mark\">\n<line x1=\"" + x + "\" y1=\"" + coord(top) + "\" x2=\"" + x + "\" y2=\"" +
+             coord(bottom) + "\" stroke=\"" + c + "\" stroke-width=\"1.5\"" + dash + "/>\n<text x=\"" +
+             coord(px(marks[i].first) + 4) + "\" y=\"" + coord(label_y) + "\" fill=\"" + c + "\">" +
+             xml(marks[i].second->label) + "</text>\n</g>\n";
+    }
 
     if (has_data) {
         for (const auto& s : series) {
@@ -586,6 +654,287 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
     }
     o += "</svg>\n";
     return o;
+}
+
+namespace {
+
+// Segment colours of the bar charts: sixteen (group_layers' row limit), then repeated.
+const char* segment_colour(size_t i) {
+    static const char* const kColours[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
+                                           "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#2f4b7c", "#a05195",
+                                           "#d45087", "#665191", "#7fbf7b", "#ffa600"};
+    return kColours[i % 16];
+}
+
+// "812 ms", "3.41 ms", "0.052 ms": three significant digits.
+std::string amount(double v, const std::string& unit) {
+    return printf_str(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : "%.3g", v) + " " + unit;
+}
+
+// The legend box of a bar chart at (x, y): one square of colour per name.
+std::string swatch_legend(double x, double y, double w, const std::vector<std::string>& names,
+                          const std::vector<std::string>& colours) {
+    std::string o = "<g class=\"legend\">\n<rect x=\"" + coord(x) + "\" y=\"" + coord(y) + "\" width=\"" + coord(w) +
+                    "\" height=\"" + coord(12 + 18.0 * double(names.size())) +
+                    "\" fill=\"#ffffff\" stroke=\"#999999\"/>\n";
+    for (size_t i = 0; i < names.size(); i++) {
+        const double row = y + 10 + 18.0 * double(i);
+        o += "<rect x=\"" + coord(x + 8) + "\" y=\"" + coord(row) + "\" width=\"12\" height=\"12\" fill=\"" +
+             colours[i] + "\"/><text x=\"" + coord(x + 26) + "\" y=\"" + coord(row + 10) + "\">" +
+             xml(shorten(names[i], 36)) + "</text>\n";
+    }
+    return o + "</g>\n";
+}
+
+std::string svg_open(int width, int height, const std::string& title) {
+    std::string o = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
+         std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " + std::to_string(height) +
+         "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+    o += "<title>" + xml(title) + "</title>\n";
+    o += "<rect x=\"0\" y=\"0\" width=\"" + std::to_string(width) + "\" height=\"" + std::to_string(height) +
+         "\" fill=\"#ffffff\"/>\n";
+    o += "<text x=\"" + coord(width / 2.0) +
+         "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">" + xml(title) + "</text>\n";
+    return o;
+}
+
+}  // namespace
+
+std::string svg_stacked_bars(const std::string& title, const std::string& unit,
+                             const std::vector<std::string>& segments, const std::vector<StackedBar>& bars) {
+    for (const StackedBar& b : bars)
+        for (double v : b.values)
+            DYAD_CHECK(!(v < 0), "svg_stacked_bars: bar '", b.group, " ", b.label, "' has a negative value ", v);
+    auto total_of = [](const StackedBar& b) {
+        double t = 0;
+        for (double v : b.values)
+            if (std::isfinite(v)) t += v;
+        return t;
+    };
+    // Groups in order of appearance, with their totals.
+    std::vector<std::string> groups;
+    std::map<std::string, double> group_total;
+    for (const StackedBar& b : bars) {
+        if (!group_total.count(b.group)) groups.push_back(b.group);
+        group_total[b.group] += total_of(b);
+    }
+    size_t longest = 0;
+    for (const std::string& name : segments) longest = std::max(longest, text_width(shorten(name, 36)));
+    const double legend_w = segments.empty() ? 0 : 40 + 7.0 * double(longest);
+    const int height = std::max(kHeight, int(100 + 18 * segments.size()));
+    const double left = 64, top = 56, bottom = height - 64.0;
+    const double right = kWidth - 16 - (segments.empty() ? 0 : legend_w + 12);
+    const double ph = bottom - top;
+    std::string o = svg_open(kWidth, height, title);
+    o += "<text x=\"18\" y=\"" + coord(top + ph / 2) + "\" text-anchor=\"middle\" transform=\"rotate(-90 18 " +
+         coord(top + ph / 2) + ")\">share of the group's time (%)</text>\n";
+    // The share axis: 0, 25, ..., 100 %.
+    o += "<g stroke=\"#e4e4e4\">\n";
+    for (int pct = 0; pct <= 100; pct += 25) {
+        const std::string y = coord(bottom - ph * pct / 100.0);
+        o += "<line x1=\"" + coord(left) + "\" y1=\"" + y + "\" x2=\"" + coord(right) + "\" y2=\"" + y + "\"/>\n";
+    }
+    o += "</g>\n<g fill=\"#333333\">\n";
+    for (int pct = 0; pct <= 100; pct += 25)
+        o += "<text x=\"" + coord(left - 6) + "\" y=\"" + coord(bottom - ph * pct / 100.0 + 4) +
+             "\" text-anchor=\"end\">" + std::to_string(pct) + "</text>\n";
+    o += "</g>\n";
+    if (bars.empty()) {
+        o += "<text x=\"" + coord((left + right) / 2) + "\" y=\"" + coord(top + ph / 2) +
+             "\" text-anchor=\"middle\" font-size=\"14\" fill=\"#666666\">no data</text>\n";
+    }
+    // Slots: one per bar, plus one empty slot between groups.
+    const double slots = double(bars.size() + (groups.empty() ? 0 : groups.size() - 1));
+    const double slot = slots > 0 ? (right - left) / slots : 0, bar_w = slot * 0.8;
+    double x = left;
+    for (size_t g = 0; g < groups.size(); g++) {
+        const double group_x = x;
+        const double total = group_total[groups[g]];
+        for (const StackedBar& b : bars) {
+            if (b.group != groups[g]) continue;
+            double y = bottom;
+            o += "<g class=\"bar\">\n";
+            for (size_t k = 0; k < segments.size(); k++) {
+                const double v = k < b.values.size() && std::isfinite(b.values[k]) ? b.values[k] : 0;
+                if (v <= 0 || total <= 0) continue;
+                const double h = ph * v / total;
+                o += "<rect x=\"" + coord(x + (slot - bar_w) / 2) + "\" y=\"" + coord(y - h) + "\" width=\"" +
+                     coord(bar_w) + "\" height=\"" + coord(h) + "\" fill=\"" + segment_colour(k) + "\"><title>" +
+                     xml(segments[k] + ": " + amount(v, unit)) + "</title></rect>\n";
+                y -= h;
+            }
+            o += "<text x=\"" + coord(x + slot / 2) + "\" y=\"" + coord(y - 4) + "\" text-anchor=\"middle\">" +
+                 xml(amount(total_of(b), unit)) + "</text>\n";
+            o += "<text x=\"" + coord(x + slot / 2) + "\" y=\"" + coord(bottom + 14) + "\" text-anchor=\"middle\">" +
+                 xml(b.label) + "</text>\n</g>\n";
+            x += slot;
+        }
+        o += "<text class=\"group\" x=\"" + coord((group_x + x) / 2) + "\" y=\"" + coord(bottom + 32) +
+             "\" text-anchor=\"middle\" font-weight=\"bold\">" + xml(groups[g]) + "</text>\n";
+        o += "<text x=\"" + coord((group_x + x) / 2) + "\" y=\"" + coord(bottom + 48) +
+             "\" text-anchor=\"middle\" fill=\"#555555\">" + xml(amount(total, unit)) + "</text>\n";
+        x += slot;
+    }
+    o += "<path d=\"M" + coord(left) + " " + coord(top) + " V" + coord(bottom) + " H" + coord(right) +
+         "\" fill=\"none\" stroke=\"#333333\"/>\n";
+    std::vector<std::string> colours;
+    for (size_t k = 0; k < segments.size(); k++) colours.push_back(segment_colour(k));
+    if (!segments.empty()) o += swatch_legend(kWidth - 16 - legend_w, top, legend_w, segments, colours);
+    return o + "</svg>\n";
+}
+
+std::string svg_bar_chart(const std::string& title, const std::string& x_label, const std::vector<std::string>& labels,
+                          const std::vector<BarSeries>& series, double reference) {
+    for (const BarSeries& s : series)
+        DYAD_CHECK(s.values.size() == labels.size(), "svg_bar_chart: series '", s.name, "' has ", s.values.size(),
+                   " values for ", labels.size(), " labels");
+    auto ok = [](double v) { return std::isfinite(v) && v > 0 && v < kHuge; };
+    double lo = ok(reference) ? reference : INFINITY, hi = ok(reference) ? reference : -INFINITY;
+    for (const BarSeries& s : series)
+        for (double v : s.values)
+            if (ok(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    if (!(lo <= hi)) lo = hi = 1;
+    // Whole decades around the values (the bars start at the left edge).
+    Axis ax = make_axis(std::log10(lo), std::log10(hi), true);
+    if (ax.lo >= std::log10(lo) - 1e-9) ax.lo -= ax.step, ax.ticks += 1;
+    size_t longest = 0;
+    for (const std::string& l : labels) longest = std::max(longest, text_width(shorten(l, 34)));
+    const double row_h = 8 + 14.0 * double(std::max<size_t>(1, series.size()));
+    const double top = 44, left = 16 + 6.5 * double(longest);
+    const int height = int(top + row_h * double(labels.size()) + 60);
+    size_t longest_name = 0;
+    for (const BarSeries& s : series) longest_name = std::max(longest_name, text_width(shorten(s.name, 36)));
+    const double legend_w = series.size() > 1 ? 40 + 7.0 * double(longest_name) : 0;
+    const double right = kWidth - 60 - (legend_w > 0 ? legend_w + 12 : 0), bottom = top + row_h * double(labels.size());
+    auto px = [&](double v) { return left + (std::log10(v) - ax.lo) / (ax.hi - ax.lo) * (right - left); };
+    // A series named after a backend ("cuda vs cpu": cuda) takes the backend's colour.
+    std::vector<std::string> colours;
+    for (size_t k = 0; k < series.size(); k++) {
+        const std::string known = backend_colour(series_key(series[k].name));
+        colours.push_back(known.empty() ? segment_colour(k) : known);
+    }
+    std::string o = svg_open(kWidth, height, title);
+    o += "<g stroke=\"#e4e4e4\">\n";
+    for (int i = 0; i < ax.ticks; i++) {
+        const std::string x = coord(left + (right - left) * i / std::max(1, ax.ticks - 1));
+        o += "<line x1=\"" + x + "\" y1=\"" + coord(top) + "\" x2=\"" + x + "\" y2=\"" + coord(bottom) + "\"/>\n";
+    }
+    o += "</g>\n<g fill=\"#333333\">\n";
+    for (int i = 0; i < ax.ticks; i++)
+        o += "<text x=\"" + coord(left + (right - left) * i / std::max(1, ax.ticks - 1)) + "\" y=\"" +
+             coord(bottom + 16) + "\" text-anchor=\"middle\">" +
+             xml(printf_str("%g", std::pow(10.0, ax.lo + i * ax.step))) + "</text>\n";
+    o += "</g>\n<text x=\"" + coord((left + right) / 2) + "\" y=\"" + coord(bottom + 36) +
+         "\" text-anchor=\"middle\">" + xml(x_label) + "</text>\n";
+    for (size_t r = 0; r < labels.size(); r++) {
+        const double y0 = top + row_h * double(r);
+        o += "<text x=\"" + coord(left - 6) + "\" y=\"" + coord(y0 + row_h / 2 + 4) + "\" text-anchor=\"end\">" +
+             xml(shorten(labels[r], 34)) + "</text>\n";
+        for (size_t k = 0; k < series.size(); k++) {
+            const double v = series[k].values[r], y = y0 + 4 + 14.0 * double(k);
+            o += "<g class=\"bar\">";
+            if (ok(v)) {
+                o += "<rect x=\"" + coord(left) + "\" y=\"" + coord(y) + "\" width=\"" + coord(px(v) - left) +
+                     "\" height=\"11\" fill=\"" + colours[k] + "\"/>";
+                o += "<text x=\"" + coord(px(v) + 4) + "\" y=\"" + coord(y + 10) + "\">" + xml(ratio_text(v, 1)) +
+                     "</text>";
+            } else {
+                o += "<text x=\"" + coord(left + 4) + "\" y=\"" + coord(y + 10) + "\" fill=\"#666666\">-</text>";
+            }
+            o += "</g>\n";
+        }
+    }
+    if (ok(reference)) {
+        const std::string x = coord(px(reference));
+        o += "<line class=\"reference\" x1=\"" + x + "\" y1=\"" + coord(top - 4) + "\" x2=\"" + x + "\" y2=\"" +
+             coord(bottom) + "\" stroke=\"#555555\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>\n";
+    }
+    o += "<path d=\"M" + coord(left) + " " + coord(top) + " V" + coord(bottom) + " H" + coord(right) +
+         "\" fill=\"none\" stroke=\"#333333\"/>\n";
+    if (series.size() > 1) {
+        std::vector<std::string> names;
+        for (const BarSeries& bs : series) names.push_back(bs.name);
+        o += swatch_legend(kWidth - 16 - legend_w, top, legend_w, names, colours);
+    }
+    return o + "</svg>\n";
+}
+
+LayerGroups group_layers(const std::vector<std::vector<LayerTime>>& per_backend, size_t max_rows) {
+    std::vector<std::string> leaves;
+    std::set<std::string> seen;
+    for (const auto& layers : per_backend)
+        for (const auto& l : layers)
+            if (l.layer != "whole model" && seen.insert(l.layer).second) leaves.push_back(l.layer);
+    const bool by_type = leaves.size() > max_rows;
+    // "layer1.0.conv1 Conv2d(64, 64, 3x3) call 2" -> "Conv2d".
+    auto row_of = [&](const std::string& layer) {
+        if (!by_type) return layer;
+        const size_t a = layer.find(' ');
+        const std::string rest = a == std::string::npos ? layer : layer.substr(a + 1);
+        return rest.substr(0, rest.find_first_of("( "));
+    };
+    LayerGroups g;
+    std::map<std::string, size_t> index;
+    for (const std::string& leaf : leaves)
+        if (index.emplace(row_of(leaf), g.rows.size()).second) g.rows.push_back(row_of(leaf));
+    const size_t rest = g.rows.size();
+    g.rows.push_back("rest of the model");
+    bool rest_used = false;
+    for (const auto& layers : per_backend) {
+        std::vector<double> f(g.rows.size(), 0.0), b(g.rows.size(), 0.0);
+        double whole_f = -1, whole_b = -1, sum_f = 0, sum_b = 0;
+        for (const auto& l : layers) {
+            if (l.layer == "whole model") {
+                whole_f = l.forward_ms, whole_b = l.backward_ms;
+                continue;
+            }
+            const size_t row = index.at(row_of(l.layer));
+            f[row] += l.forward_ms, b[row] += l.backward_ms;
+            sum_f += l.forward_ms, sum_b += l.backward_ms;
+        }
+        f[rest] = std::max(0.0, whole_f - sum_f), b[rest] = std::max(0.0, whole_b - sum_b);
+        rest_used = rest_used || f[rest] > 0 || b[rest] > 0;
+        g.forward.push_back(f), g.backward.push_back(b);
+    }
+    if (!rest_used) {
+        g.rows.pop_back();
+        for (auto& v : g.forward) v.pop_back();
+        for (auto& v : g.backward) v.pop_back();
+    }
+    return g;
+}
+
+std::string layer_chart(const std::string& title, const std::vector<std::string>& backends,
+                        const std::vector<std::vector<LayerTime>>& per_backend) {
+    DYAD_CHECK(backends.size() == per_backend.size(), "layer_chart: ", backends.size(), " backend names for ",
+               per_backend.size(), " sets of layer times");
+    const LayerGroups g = group_layers(per_backend);
+    std::vector<StackedBar> bars;
+    for (size_t i = 0; i < backends.size(); i++) {
+        bars.push_back({backends[i], "fwd", g.forward[i]});
+        bars.push_back({backends[i], "bwd", g.backward[i]});
+    }
+    return svg_stacked_bars(title, "ms", g.rows, bars);
+}
+
+bool curves_identical(const std::vector<EpochMetrics>& epochs) {
+    std::map<std::string, std::map<int, const EpochMetrics*>> by;
+    for (const auto& e : epochs) by[e.backend][e.epoch] = &e;
+    if (by.size() < 2) return false;
+    const auto& first = by.begin()->second;
+    for (const auto& [backend, runs] : by) {
+        if (runs.size() != first.size()) return false;
+        for (const auto& [epoch, e] : runs) {
+            const auto it = first.find(epoch);
+            if (it == first.end()) return false;
+            const EpochMetrics* f = it->second;
+            if (e->train_loss != f->train_loss || e->train_acc != f->train_acc || e->val_loss != f->val_loss ||
+                e->val_top1 != f->val_top1)
+                return false;
+        }
+    }
+    return true;
 }
 
 namespace {
@@ -674,6 +1023,7 @@ void write_report_html(const std::string& path, const Report& report) {
          "td.num { text-align: right; font-variant-numeric: tabular-nums; }\n"
          ".charts { display: flex; flex-wrap: wrap; gap: 1em; }\n"
          ".charts svg { border: 1px solid #ddd; }\n"
+         "p.note { background: #fff6d5; border-left: 4px solid #e0b000; padding: 0.4em 0.8em; }\n"
          "</style>\n</head>\n<body>\n";
     o += "<h1>" + xml(title) + "</h1>\n";
     if (!report.facts.empty()) {
@@ -681,7 +1031,12 @@ void write_report_html(const std::string& path, const Report& report) {
         for (const auto& [k, v] : report.facts) o += "<tr><th>" + xml(k) + "</th><td>" + xml(v) + "</td></tr>\n";
         o += "</table>\n";
     }
-    o += "<h2>Curves</h2>\n<div class=\"charts\">\n" + inline_svg(loss_chart(report.epochs)) +
+    o += "<h2>Curves</h2>\n";
+    if (curves_identical(report.epochs))
+        o += "<p class=\"note\"><strong>The backends' curves are identical</strong>: every backend computed the same "
+             "losses and accuracies at every epoch, so each line lies exactly on the others and only the last one "
+             "drawn shows.</p>\n";
+    o += "<div class=\"charts\">\n" + inline_svg(loss_chart(report.epochs)) +
          inline_svg(accuracy_chart(report.epochs)) + "</div>\n";
     o += "<h2>Backends</h2>\n";
     if (report.backends.empty()) {
@@ -698,7 +1053,33 @@ void write_report_html(const std::string& path, const Report& report) {
     if (layers.empty()) {
         o += "<p>No per-layer times were measured.</p>\n";
     } else {
-        o += "<p>Milliseconds per step, averaged over the profiled steps.</p>\n" + html_table(layers, "layers");
+        std::vector<std::string> names;
+        std::vector<std::vector<LayerTime>> per_backend;
+        for (const auto& b : report.backends)
+            if (!b.layers.empty()) names.push_back(b.backend), per_backend.push_back(b.layers);
+        o += "<p>Milliseconds per step, averaged over the profiled steps: each layer run alone on the input it "
+             "receives in the model, forward and backward.</p>\n<div class=\"charts\">\n" +
+             inline_svg(layer_chart("Where the step's time goes", names, per_backend));
+        const BackendSummary* ref = layer_reference(report);
+        if (names.size() >= 2 && ref) {
+            const LayerGroups g = group_layers(per_backend);
+            size_t ref_index = 0;
+            while (names[ref_index] != ref->backend) ref_index++;
+            std::vector<BarSeries> series;
+            for (size_t i = 0; i < names.size(); i++) {
+                if (i == ref_index) continue;
+                BarSeries bs{names[i] + " vs " + ref->backend, {}};
+                for (size_t row = 0; row < g.rows.size(); row++) {
+                    const double mine = g.forward[i][row] + g.backward[i][row];
+                    const double theirs = g.forward[ref_index][row] + g.backward[ref_index][row];
+                    bs.values.push_back(mine > 0 ? theirs / mine : NAN);
+                }
+                series.push_back(bs);
+            }
+            o += inline_svg(svg_bar_chart("Speed-up per layer over " + ref->backend, "speed-up (forward + backward)",
+                                          g.rows, series, 1.0));
+        }
+        o += "</div>\n" + html_table(layers, "layers");
     }
     if (!report.epochs.empty()) {
         std::vector<std::vector<std::string>> rows{

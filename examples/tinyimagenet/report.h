@@ -2,6 +2,7 @@
 // self-contained HTML report (charts inline, tables, machine and library versions) that opens in a browser
 // with no network. Plus the terminal progress line.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -63,16 +64,73 @@ struct Series {
     std::vector<double> x, y;
     bool dashed = false;  // e.g. validation curves dashed, training solid
 };
-// log_x / log_y: logarithmic axes (whole decades, labelled with the values; values <= 0 are left out).
+// A vertical dashed line at x in the colour of the series named `series`, labelled at its top (the
+// crossover on a speed-up chart).
+struct ChartMark {
+    std::string series;
+    double x = 0;
+    std::string label;
+};
+struct ChartOptions {
+    bool log_x = false, log_y = false;  // logarithmic axes (whole decades, labelled with the values; values
+                                        // <= 0 are left out)
+    std::vector<ChartMark> marks;       // inside the x range (the range grows to hold them)
+    double reference_y = std::nan("");  // a grey horizontal line at this y (1 on a speed-up chart); NaN: none
+    std::string reference_label;        // written above its right end
+};
+std::string svg_line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
+                           const std::vector<Series>& series, const ChartOptions& options);
 std::string svg_line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
                            const std::vector<Series>& series, bool log_x = false, bool log_y = false);
+
+// Stacked bars side by side in groups, each group's bars drawn as shares of the group's total so that groups
+// far apart in size compare (backends 100x apart): e.g. per backend a forward and a backward bar, each split
+// into its layers. Above each bar its total in `unit`, under each group its name and total. One colour per
+// segment, in a legend. values: one per segment (missing ones count as 0; negative ones are an error).
+struct StackedBar {
+    std::string group, label;
+    std::vector<double> values;
+};
+std::string svg_stacked_bars(const std::string& title, const std::string& unit,
+                             const std::vector<std::string>& segments, const std::vector<StackedBar>& bars);
+
+// Per-layer times grouped for charts: the leaf layers by name, or by type ("Conv2d", "ReLU", ...) when there
+// are more than max_rows of them, plus "rest of the model" (the "whole model" row's time minus the layers',
+// when positive: a ResNet's residual additions). Rows in first-appearance order; forward and backward ms per
+// row for each entry of `per_backend` (0 where a backend lacks the row).
+struct LayerGroups {
+    std::vector<std::string> rows;
+    std::vector<std::vector<double>> forward, backward;  // [backend][row]
+};
+LayerGroups group_layers(const std::vector<std::vector<LayerTime>>& per_backend, size_t max_rows = 15);
+// The per-layer stacked chart: a forward and a backward bar per backend, split into the layers (grouped as
+// group_layers does), each backend's bars as shares of its step.
+std::string layer_chart(const std::string& title, const std::vector<std::string>& backends,
+                        const std::vector<std::vector<LayerTime>>& per_backend);
+
+// Horizontal bars on a logarithmic axis, one row per label with one bar per series, each bar's value written
+// at its end ("12.3x"), and a reference line at `reference` (1 for speed-ups): per-layer speed-ups. Values
+// that are not positive and finite get no bar and a "-". A series whose name starts with a backend ("cuda vs
+// cpu") has that backend's colour, as in the line charts.
+struct BarSeries {
+    std::string name;
+    std::vector<double> values;  // one per label
+};
+std::string svg_bar_chart(const std::string& title, const std::string& x_label, const std::vector<std::string>& labels,
+                          const std::vector<BarSeries>& series, double reference);
 // loss.svg (train and val loss of every backend) and accuracy.svg (train accuracy, val top-1) from the epochs.
 void write_charts(const std::string& dir, const std::vector<EpochMetrics>& epochs);
-// report.html: title, facts table, the two charts inline, the comparison table (img/s, time per epoch, final
-// val top-1, speed-up of each backend over "cpu", or over the slowest CPU backend without it), the per-layer table
-// (forward/backward ms per backend and the GPU's speed-up per layer when both were run), the largest curve difference.
-// XHTML-clean: parses as XML.
+// report.html: title, facts table (machine, GPU and driver, versions, settings), the two charts inline (with a
+// note when the backends' curves are identical, since one line then hides the others), the comparison table
+// (img/s, time per epoch, final val top-1, speed-up of each backend over "cpu", or over the slowest CPU backend
+// without it), the per-layer charts (layer_chart, and when two backends have layer times the speed-up of each
+// over the reference per layer) and table (forward/backward ms per backend, speed-ups), the largest curve
+// difference. XHTML-clean: parses as XML.
 void write_report_html(const std::string& path, const Report& report);
+
+// Whether two or more backends ran and every one's curves (train loss and accuracy, val loss and top-1, at
+// every epoch) equal the others' exactly.
+bool curves_identical(const std::vector<EpochMetrics>& epochs);
 
 // The comparison table for the terminal (fixed-width columns).
 std::string comparison_table(const Report& report);

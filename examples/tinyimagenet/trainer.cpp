@@ -62,6 +62,45 @@ std::string cpu_model() {
     return "unknown CPU";
 }
 
+std::vector<std::pair<std::string, std::string>> machine_facts(int threads) {
+    // Logical CPUs, physical cores (distinct physical id / core id pairs) and the widest vector extensions.
+    std::ifstream in("/proc/cpuinfo");
+    std::string line, flags, physical;
+    std::set<std::string> cores;
+    int logical = 0;
+    while (std::getline(in, line)) {
+        const size_t colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+        if (line.rfind("processor", 0) == 0) logical++;
+        if (line.rfind("physical id", 0) == 0) physical = value;
+        if (line.rfind("core id", 0) == 0) cores.insert(physical + "/" + value);
+        if (line.rfind("flags", 0) == 0 && flags.empty()) flags = " " + value + " ";
+    }
+    auto has = [&](const char* flag) { return flags.find(" " + std::string(flag) + " ") != std::string::npos; };
+    const std::string isa = has("avx512f")              ? std::string("AVX-512") + (has("amx_tile") ? " and AMX" : "")
+                            : has("avx2") && has("fma") ? "AVX2 + FMA"
+                            : has("avx2")               ? "AVX2"
+                                                        : "no AVX2";
+    std::string cpu = cpu_model() + ", " + std::to_string(logical) + " logical CPUs";
+    if (!cores.empty()) cpu += " on " + std::to_string(cores.size()) + " cores";
+    cpu += ", " + isa + "; " + std::to_string(threads) + " threads used";
+    const double gib = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)) / double(1 << 30);
+    char mem[32];
+    std::snprintf(mem, sizeof mem, "%.0f GiB", gib);
+    std::vector<std::pair<std::string, std::string>> facts{{"CPU", cpu}, {"memory", mem}};
+    if (cuda_available()) {
+        std::string gpus;
+        for (int i = 0; i < cuda_device_count(); i++) gpus += (i ? ", " : "") + cuda_device_name(i);
+        facts.push_back({"GPU", gpus + " (" + cuda::versions() + ")"});
+    } else {
+        facts.push_back({"GPU", cuda_built() ? "none found (dyad has its CUDA backend: " + cuda::built_versions() +
+                                                   "; no usable GPU or driver)"
+                                             : "none used (this build of dyad has no CUDA backend)"});
+    }
+    return facts;
+}
+
 std::string today() {
     const std::time_t t = std::time(nullptr);
     char buf[32];
@@ -237,83 +276,6 @@ Evaluation evaluate(nn::Module& model, data::Loader& loader, int64_t max_batches
     return e;
 }
 
-// Records the input of every call of a leaf module (one without children) during a forward pass.
-class LeafInputs : public nn::ForwardRecorder {
-public:
-    void record(nn::Module& module, const Tensor& input, const Tensor& /*output*/) override {
-        if (module.children().empty()) calls.push_back({&module, input.detach()});
-    }
-    std::vector<std::pair<nn::Module*, Tensor>> calls;
-};
-
-// Forward and backward time of each leaf layer of any model (a ResNet's convolutions inside its blocks
-// included), each run in isolation on the input it received in one real forward pass of the batch `x`;
-// the backward seeds with ones. A last row times the whole model, so what the leaves leave out (a
-// ResNet's residual additions, functional flattens) shows as the difference. Buffers such as batch-norm
-// running statistics are restored afterwards, and gradients are cleared.
-std::vector<LayerTime> profile_layers(nn::Module& model, const Tensor& x, Device dev, int reps) {
-    auto wait = [&] {
-        if (dev.is_cuda()) synchronize();
-    };
-    std::vector<std::pair<std::string, Tensor>> saved;
-    for (auto& [name, t] : model.named_buffers()) saved.push_back({name, t.clone()});
-    std::map<const nn::Module*, std::string> names;
-    for (auto& [name, m] : model.named_modules()) names[m] = name.empty() ? "(model)" : name;
-
-    LeafInputs leaves;
-    {
-        nn::RecorderScope scope(&leaves);
-        NoGradGuard ng;
-        model(x);
-    }
-
-    // Mean forward and backward milliseconds of `fn` over `reps` runs after one warm-up run.
-    auto time = [&](const std::function<Tensor(const Tensor&)>& fn, const Tensor& input, LayerTime* t) {
-        for (int r = -1; r < reps; r++) {
-            const Tensor in = input.detach().requires_grad_();
-            wait();
-            const auto t0 = Clock::now();
-            const Tensor y = fn(in);
-            wait();
-            const auto t1 = Clock::now();
-            y.backward(Tensor::ones(y.shape(), y.dtype(), y.device()));
-            wait();
-            const auto t2 = Clock::now();
-            if (r >= 0) {
-                t->forward_ms += std::chrono::duration<double, std::milli>(t1 - t0).count() / reps;
-                t->backward_ms += std::chrono::duration<double, std::milli>(t2 - t1).count() / reps;
-            }
-        }
-    };
-
-    std::vector<LayerTime> out;
-    std::map<const nn::Module*, int> calls;
-    for (const auto& recorded : leaves.calls) {
-        nn::Module* layer = recorded.first;  // not a structured binding: lambdas capture it (C++17)
-        const Tensor& input = recorded.second;
-        LayerTime t;
-        const int call = ++calls[layer];
-        t.layer = names[layer] + " " + layer->type_name() +
-                  (layer->extra_repr().empty() ? "" : "(" + layer->extra_repr() + ")") +
-                  (call > 1 ? " call " + std::to_string(call) : "");
-        time([&](const Tensor& in) { return (*layer)(in); }, input, &t);
-        out.push_back(t);
-    }
-    LayerTime whole;
-    whole.layer = "whole model";
-    time([&](const Tensor& in) { return model(in); }, x, &whole);
-    out.push_back(whole);
-
-    model.zero_grad();
-    NoGradGuard ng;
-    const auto buffers = model.named_buffers();
-    for (size_t i = 0; i < buffers.size(); i++) {
-        Tensor b = buffers[i].second;
-        b.copy_(saved[i].second);
-    }
-    return out;
-}
-
 struct RunState {
     int first_epoch = 0;  // 0-based epoch to continue with
     int64_t first_step = 0;
@@ -429,6 +391,80 @@ std::vector<EpochMetrics> decode_history(const std::string& text, const std::str
 
 }  // namespace
 
+// Records the input of every call of a leaf module (one without children) during a forward pass.
+namespace {
+class LeafInputs : public nn::ForwardRecorder {
+public:
+    void record(nn::Module& module, const Tensor& input, const Tensor& /*output*/) override {
+        if (module.children().empty()) calls.push_back({&module, input.detach()});
+    }
+    std::vector<std::pair<nn::Module*, Tensor>> calls;
+};
+}  // namespace
+
+std::vector<LayerTime> profile_layers(nn::Module& model, const Tensor& x, Device dev, int reps) {
+    auto wait = [&] {
+        if (dev.is_cuda()) synchronize();
+    };
+    std::vector<std::pair<std::string, Tensor>> saved;
+    for (auto& [name, t] : model.named_buffers()) saved.push_back({name, t.clone()});
+    std::map<const nn::Module*, std::string> names;
+    for (auto& [name, m] : model.named_modules()) names[m] = name.empty() ? "(model)" : name;
+
+    LeafInputs leaves;
+    {
+        nn::RecorderScope scope(&leaves);
+        NoGradGuard ng;
+        model(x);
+    }
+
+    // Mean forward and backward milliseconds of `fn` over `reps` runs after one warm-up run.
+    auto time = [&](const std::function<Tensor(const Tensor&)>& fn, const Tensor& input, LayerTime* t) {
+        for (int r = -1; r < reps; r++) {
+            const Tensor in = input.detach().requires_grad_();
+            wait();
+            const auto t0 = Clock::now();
+            const Tensor y = fn(in);
+            wait();
+            const auto t1 = Clock::now();
+            y.backward(Tensor::ones(y.shape(), y.dtype(), y.device()));
+            wait();
+            const auto t2 = Clock::now();
+            if (r >= 0) {
+                t->forward_ms += std::chrono::duration<double, std::milli>(t1 - t0).count() / reps;
+                t->backward_ms += std::chrono::duration<double, std::milli>(t2 - t1).count() / reps;
+            }
+        }
+    };
+
+    std::vector<LayerTime> out;
+    std::map<const nn::Module*, int> calls;
+    for (const auto& recorded : leaves.calls) {
+        nn::Module* layer = recorded.first;  // not a structured binding: lambdas capture it (C++17)
+        const Tensor& input = recorded.second;
+        LayerTime t;
+        const int call = ++calls[layer];
+        t.layer = names[layer] + " " + layer->type_name() +
+                  (layer->extra_repr().empty() ? "" : "(" + layer->extra_repr() + ")") +
+                  (call > 1 ? " call " + std::to_string(call) : "");
+        time([&](const Tensor& in) { return (*layer)(in); }, input, &t);
+        out.push_back(t);
+    }
+    LayerTime whole;
+    whole.layer = "whole model";
+    time([&](const Tensor& in) { return model(in); }, x, &whole);
+    out.push_back(whole);
+
+    model.zero_grad();
+    NoGradGuard ng;
+    const auto buffers = model.named_buffers();
+    for (size_t i = 0; i < buffers.size(); i++) {
+        Tensor b = buffers[i].second;
+        b.copy_(saved[i].second);
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------------------- the study
 Report run(const Options& options, const std::atomic<bool>* stop) {
     Options o = options;
@@ -501,17 +537,19 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
                              (o.optimizer == "adamw" ? "" : " momentum " + std::to_string(o.momentum)) +
                              " weight decay " + std::to_string(effective_weight_decay(o)) + ", schedule " + o.schedule +
                              ", seed " + std::to_string(o.seed)},
-            {"CPU", cpu_model() + ", " + std::to_string(num_threads()) + " threads, 3x3 convolutions: " + o.cpu_conv},
             {"date", today()}};
+        // The machine: CPU (3x3 convolutions' algorithm added), memory, GPU with its driver and libraries.
+        for (auto fact : machine_facts(num_threads())) {
+            if (fact.first == "CPU") fact.second += ", 3x3 convolutions: " + o.cpu_conv;
+            if (fact.first == "GPU" && cuda_available()) fact.second += ", precision " + o.precision;
+            report.facts.push_back(fact);
+        }
         if (world > 1)
             report.facts.push_back(
                 {"ranks", std::to_string(world) + " MPI ranks (" + std::to_string(dist::local_size()) +
                               " on the lead's machine), data-parallel; global batch " + std::to_string(o.batch_size) +
                               " = " + std::to_string(world) + " x " + std::to_string(rank_batch) +
                               (o.sync_bn ? "; synchronised batch norm" : "; per-rank batch norm")});
-        if (cuda_available())
-            report.facts.push_back(
-                {"GPU", cuda_device_name(0) + " (" + cuda::versions() + "), precision " + o.precision});
     }
 
     data::LoaderOptions lo;

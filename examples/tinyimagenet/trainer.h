@@ -45,6 +45,10 @@ struct Options {
 // the facts of a report.
 std::string cpu_model();
 std::string today();
+// What a reader needs to compare reports from two machines: "CPU" (model, logical CPUs, cores, vector
+// extensions, the `threads` used), "memory", "GPU" (every device's name with the CUDA runtime, driver,
+// cuBLAS and cuDNN versions; or why there is none).
+std::vector<std::pair<std::string, std::string>> machine_facts(int threads);
 
 // The backends a run trains on: `devices` in order, or (when empty) cpu plus cuda when a GPU was found. Without
 // a GPU, cuda is dropped and *note says why (no GPU found, or a build without a CUDA backend); with the default
@@ -108,6 +112,14 @@ std::string image_sizes(int64_t channels, int64_t stored, int64_t input);
 
 // The model, freshly initialised from the generator (call manual_seed first for identical weights).
 std::shared_ptr<nn::Module> make_model(const std::string& name, int64_t classes, int64_t channels, int64_t size);
+
+// Forward and backward time of each leaf layer of any model (a ResNet's convolutions inside its blocks
+// included), each run in isolation on the input it received in one real forward pass of the batch `x`,
+// `reps` times after one warm-up run (the mean); the backward seeds with ones. A last row, "whole model",
+// times the whole model, so what the leaves leave out (a ResNet's residual additions, functional flattens)
+// shows as the difference. Buffers such as batch-norm running statistics are restored afterwards, and
+// gradients are cleared.
+std::vector<LayerTime> profile_layers(nn::Module& model, const Tensor& x, Device dev, int reps);
 
 // Runs the whole study: every backend in turn, the report files in options.out. `stop` (set by Ctrl-C)
 // ends training at the next step: the current state is checkpointed and the metrics so far written.

@@ -21,9 +21,11 @@
 #include "dyad/error.h"
 #include "report.h"
 #include "support/files.h"
+#include "support/xml.h"
 
 using namespace dyad::trainer;
 using Catch::Contains;
+using dyad::test::xml_problem;
 namespace fs = std::filesystem;
 
 namespace {
@@ -55,159 +57,6 @@ std::string fmt(const char* f, double v) {
     std::snprintf(buf, sizeof(buf), f, v);
     return buf;
 }
-
-// ---------------------------------------------------------------------------- XML well-formedness
-
-// Returns "" when `doc` is a well-formed XML document (optional XML declaration, comments and a DOCTYPE
-// without an internal subset before the single root element, comments after it), else what is wrong.
-class XmlChecker {
-public:
-    explicit XmlChecker(const std::string& doc) : s_(doc) {}
-
-    std::string check() {
-        for (char c : s_) {
-            const auto u = static_cast<unsigned char>(c);
-            if (u < 0x20 && c != '\t' && c != '\n' && c != '\r') return "a control character XML forbids";
-        }
-        try {
-            ws();
-            if (starts("<?xml")) skip_past("?>");
-            misc(true);
-            if (!starts("<") || starts("</")) return "no root element";
-            element();
-            misc(false);
-            if (i_ != s_.size()) return "content after the root element at " + std::to_string(i_);
-            return "";
-        } catch (const std::string& e) {
-            return e + " at byte " + std::to_string(i_);
-        }
-    }
-
-private:
-    const std::string& s_;
-    size_t i_ = 0;
-
-    bool starts(const char* p) const { return s_.compare(i_, std::strlen(p), p) == 0; }
-    void ws() {
-        while (i_ < s_.size() && std::strchr(" \t\r\n", s_[i_])) i_++;
-    }
-    void skip_past(const char* end) {
-        const size_t p = s_.find(end, i_);
-        if (p == std::string::npos) throw std::string("unterminated construct (missing ") + end + ")";
-        i_ = p + std::strlen(end);
-    }
-    void comment() {
-        i_ += 4;
-        const size_t p = s_.find("--", i_);
-        if (p == std::string::npos || s_.compare(p, 3, "-->") != 0) throw std::string("bad comment");
-        i_ = p + 3;
-    }
-    void misc(bool doctype_allowed) {
-        for (;;) {
-            ws();
-            if (starts("<!--")) {
-                comment();
-            } else if (doctype_allowed && starts("<!DOCTYPE")) {
-                const size_t gt = s_.find('>', i_), bracket = s_.find('[', i_);
-                if (gt == std::string::npos || bracket < gt) throw std::string("unsupported DOCTYPE");
-                i_ = gt + 1;
-                doctype_allowed = false;
-            } else {
-                return;
-            }
-        }
-    }
-    static bool name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':'; }
-    static bool name_char(char c) {
-        return name_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.';
-    }
-    std::string name() {
-        if (i_ >= s_.size() || !name_start(s_[i_])) throw std::string("bad name");
-        const size_t b = i_;
-        while (i_ < s_.size() && name_char(s_[i_])) i_++;
-        return s_.substr(b, i_ - b);
-    }
-    void entity() {
-        const size_t semi = s_.find(';', i_);
-        if (semi == std::string::npos || semi - i_ > 12) throw std::string("bad entity");
-        const std::string e = s_.substr(i_ + 1, semi - i_ - 1);
-        static const std::set<std::string> named{"amp", "lt", "gt", "quot", "apos"};
-        bool ok = named.count(e) > 0;
-        if (!ok && e.size() >= 2 && e[0] == '#') {
-            const bool hex = e[1] == 'x';
-            const std::string digits = e.substr(hex ? 2 : 1);
-            ok = !digits.empty();
-            for (char c : digits)
-                ok = ok &&
-                     (hex ? std::isxdigit(static_cast<unsigned char>(c)) : std::isdigit(static_cast<unsigned char>(c)));
-        }
-        if (!ok) throw std::string("unknown entity &") + e + ";";
-        i_ = semi + 1;
-    }
-    // The root element and everything inside it, without recursion.
-    void element() {
-        std::vector<std::string> open;
-        do {
-            if (starts("<!--")) {
-                comment();
-            } else if (starts("</")) {
-                i_ += 2;
-                const std::string n = name();
-                ws();
-                if (!starts(">")) throw std::string("bad end tag");
-                i_++;
-                if (open.empty() || open.back() != n) throw std::string("mismatched end tag </") + n + ">";
-                open.pop_back();
-            } else if (starts("<")) {
-                if (starts("<!") || starts("<?")) throw std::string("unsupported markup");
-                i_++;
-                const std::string n = name();
-                std::set<std::string> attrs;
-                for (;;) {
-                    const size_t before = i_;
-                    ws();
-                    if (starts("/>")) {
-                        i_ += 2;
-                        break;
-                    }
-                    if (starts(">")) {
-                        i_++;
-                        open.push_back(n);
-                        break;
-                    }
-                    if (i_ == before) throw std::string("missing space before an attribute");
-                    const std::string a = name();
-                    if (!attrs.insert(a).second) throw std::string("duplicate attribute ") + a;
-                    ws();
-                    if (!starts("=")) throw std::string("attribute without '='");
-                    i_++;
-                    ws();
-                    if (i_ >= s_.size() || (s_[i_] != '"' && s_[i_] != '\'')) throw std::string("unquoted attribute");
-                    const char q = s_[i_++];
-                    while (i_ < s_.size() && s_[i_] != q) {
-                        if (s_[i_] == '<') throw std::string("'<' in an attribute value");
-                        if (s_[i_] == '&') {
-                            entity();
-                        } else {
-                            i_++;
-                        }
-                    }
-                    if (i_ >= s_.size()) throw std::string("unterminated attribute value");
-                    i_++;
-                }
-            } else if (s_[i_] == '&') {
-                entity();
-            } else if (starts("]]>")) {
-                throw std::string("']]>' in text");
-            } else {
-                i_++;
-            }
-            if (!open.empty() && i_ >= s_.size()) throw std::string("unclosed element <") + open.back() + ">";
-        } while (!open.empty());
-    }
-};
-
-std::string xml_problem(const std::string& doc) { return XmlChecker(doc).check(); }
 
 // ---------------------------------------------------------------------------- JSON
 
@@ -750,7 +599,7 @@ TEST_CASE("write_report_html is well-formed, self-contained and has the tables",
     CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
     CHECK(xml_problem(html) == "");
     CHECK_THAT(html, Contains("<style>"));
-    CHECK(count(html, "<svg") == 2);
+    CHECK(count(html, "<svg") == 4);  // loss, accuracy, the per-layer shares and speed-ups
     CHECK(count(html, "<?xml") == 0);
     CHECK(html.find("<script") == std::string::npos);
     CHECK(html.find("src=") == std::string::npos);
@@ -767,7 +616,8 @@ TEST_CASE("write_report_html is well-formed, self-contained and has the tables",
     // Per layer: both backends' times and the GPU's speed-up from the summed forward + backward times.
     CHECK_THAT(html, Contains(">0 Conv2d(3, 32, 3x3)<"));
     CHECK_THAT(html, Contains(">1 ReLU<"));
-    CHECK_THAT(html, Contains("GPU speed-up"));
+    CHECK_THAT(html, Contains(">cuda vs cpu<"));
+    CHECK_THAT(html, Contains("Speed-up per layer over cpu"));
     CHECK_THAT(html, Contains(">" + fmt("%.1fx", (10.0 + 20.0) / (1.0 + 2.0)) + "<"));
     CHECK_THAT(html, Contains(">" + fmt("%.1fx", (1.5 + 2.5) / (0.5 + 0.5)) + "<"));
     // Charts inline, with their legends.
@@ -807,11 +657,18 @@ TEST_CASE("comparison_table and layer_table align their columns", "[report][tabl
     INFO(lt);
     CHECK(count(lt, "\n") == 3);
     CHECK_THAT(lt,
-               Contains("GPU speed-up") && Contains("0 Conv2d(3, 32, 3x3)") && Contains("10.0x") && Contains("4.0x"));
+               Contains("cuda vs cpu") && Contains("0 Conv2d(3, 32, 3x3)") && Contains("10.0x") && Contains("4.0x"));
     CHECK(lt.find("naive") == std::string::npos);  // no layer times for naive: no columns
     Report cpu_only = r;
     cpu_only.backends.pop_back();
-    CHECK(layer_table(cpu_only).find("GPU speed-up") == std::string::npos);
+    CHECK(layer_table(cpu_only).find(" vs ") == std::string::npos);
+    // Without "cpu" layer times the slowest CPU backend with them is the reference.
+    Report naive_cuda = r;
+    naive_cuda.backends[0].layers = {{"0 Conv2d(3, 32, 3x3)", 100, 200}, {"1 ReLU", 10, 10}, {"whole model", 120, 215}};
+    naive_cuda.backends.erase(naive_cuda.backends.begin() + 1);
+    const std::string nt = layer_table(naive_cuda);
+    INFO(nt);
+    CHECK_THAT(nt, Contains("cuda vs naive") && Contains("100.0x") && Contains("20.0x"));
 }
 
 TEST_CASE("progress_line shows the bar, counts, rates and ETA", "[report][progress]") {
@@ -844,4 +701,113 @@ TEST_CASE("Report writers name the path when they cannot write", "[report][error
     const std::string file = dir + "/not_a_dir";
     std::ofstream(file) << "x";
     CHECK_THROWS_WITH(write_charts(file + "/sub", sample_epochs()), Contains(file));
+}
+
+namespace {
+
+// The <rect> elements inside the bars (class "bar") of a bar chart: x, y, width, height, fill.
+struct Rect {
+    double x, y, w, h;
+    std::string fill;
+};
+std::vector<Rect> bar_rects(const std::string& svg) {
+    std::vector<Rect> out;
+    const std::regex re(
+        "<rect x=\"([0-9.]+)\" y=\"([0-9.]+)\" width=\"([0-9.]+)\" height=\"([0-9.]+)\" fill=\"(#[0-9a-f]+)\"");
+    for (size_t at = svg.find("<g class=\"bar\">"); at != std::string::npos;
+         at = svg.find("<g class=\"bar\">", at + 1)) {
+        const std::string g = svg.substr(at, svg.find("</g>", at) - at);
+        for (auto it = std::sregex_iterator(g.begin(), g.end(), re); it != std::sregex_iterator(); ++it)
+            out.push_back(
+                {std::stod((*it)[1]), std::stod((*it)[2]), std::stod((*it)[3]), std::stod((*it)[4]), (*it)[5]});
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("svg_stacked_bars draws each group's bars as shares of the group's total", "[report][svg]") {
+    // Two groups 100x apart: each group's two bars fill the plot height between them, in proportion.
+    const std::vector<std::string> segments{"conv", "relu", "linear"};
+    const std::vector<StackedBar> bars{{"naive", "forward", {60, 20, 20}},
+                                       {"naive", "backward", {90, 10, 0}},
+                                       {"cpu", "forward", {0.6, 0.2, 0.2}},
+                                       {"cpu", "backward", {0.9, 0.1, 0}}};
+    const std::string svg = svg_stacked_bars("Where the time goes", "ms", segments, bars);
+    INFO(svg);
+    CHECK(xml_problem(svg) == "");
+    const auto rects = bar_rects(svg);
+    REQUIRE(rects.size() == 10);  // zero segments draw nothing
+    // naive's forward bar: 60, 20, 20 of naive's 200 ms; its backward: 90, 10.
+    const double unit = rects[0].h / 60.0;
+    CHECK(rects[1].h == Approx(20 * unit).margin(0.02));
+    CHECK(rects[3].h == Approx(90 * unit).margin(0.02));
+    double naive_total = 0, cpu_total = 0;
+    for (size_t i = 0; i < 5; i++) naive_total += rects[i].h;
+    for (size_t i = 5; i < 10; i++) cpu_total += rects[i].h;
+    CHECK(naive_total == Approx(cpu_total).margin(0.05));  // the same shares, 100x apart
+    CHECK(naive_total == Approx(200 * unit).margin(0.05));
+    // Segments keep their colour across bars and stack bottom-up without gaps.
+    CHECK(rects[0].fill == rects[3].fill);
+    CHECK(rects[0].fill != rects[1].fill);
+    CHECK(rects[1].y + rects[1].h == Approx(rects[0].y).margin(0.02));
+    // Totals: above each bar and under each group.
+    CHECK_THAT(svg, Contains(">100 ms<") && Contains(">200 ms<") && Contains(">2.00 ms<") && Contains(">1.00 ms<"));
+    CHECK_THAT(svg, Contains(">naive</text>") && Contains(">cpu</text>") && Contains(">linear</text>"));
+    CHECK_THROWS_WITH(svg_stacked_bars("t", "ms", segments, {{"g", "b", {1, -1, 0}}}), Contains("negative"));
+    CHECK(xml_problem(svg_stacked_bars("empty", "ms", {}, {})) == "");
+}
+
+TEST_CASE("svg_bar_chart draws speed-ups on a log axis with a reference line", "[report][svg]") {
+    const std::string svg =
+        svg_bar_chart("Speed-up per layer", "speed-up", {"conv", "relu", "fc"}, {{"cuda vs cpu", {100, 10, NAN}}}, 1.0);
+    INFO(svg);
+    CHECK(xml_problem(svg) == "");
+    const auto rects = bar_rects(svg);
+    REQUIRE(rects.size() == 2);  // no bar for the missing value
+    // Log axis from a decade below the smallest value: 100x is three decades long, 10x two.
+    CHECK(rects[0].w / rects[1].w == Approx(3.0 / 2.0).epsilon(1e-3));
+    CHECK_THAT(svg, Contains(">100.0x<") && Contains(">10.0x<") && Contains(">-<"));
+    // The reference line sits at 1x: one decade from the left edge, a third of the 100x bar.
+    const std::regex ref("class=\"reference\" x1=\"([0-9.]+)\"");
+    std::smatch m;
+    REQUIRE(std::regex_search(svg, m, ref));
+    CHECK(std::stod(m[1]) - rects[0].x == Approx(rects[0].w / 3).margin(0.02));
+    CHECK_THROWS_WITH(svg_bar_chart("t", "x", {"a"}, {{"s", {1, 2}}}, 1), Contains("2 values for 1 labels"));
+}
+
+TEST_CASE("group_layers keeps layers by name, or by type when there are many, plus the rest", "[report]") {
+    const std::vector<LayerTime> a{{"0 Conv2d(3, 8)", 4, 8}, {"1 ReLU", 1, 1}, {"whole model", 7, 10}};
+    const std::vector<LayerTime> b{{"0 Conv2d(3, 8)", 2, 2}, {"1 ReLU", 1, 1}, {"whole model", 3, 3}};
+    const LayerGroups g = group_layers({a, b});
+    REQUIRE(g.rows == std::vector<std::string>{"0 Conv2d(3, 8)", "1 ReLU", "rest of the model"});
+    CHECK(g.forward[0] == std::vector<double>{4, 1, 2});  // 7 - 5 left over
+    CHECK(g.backward[0] == std::vector<double>{8, 1, 1});
+    CHECK(g.forward[1] == std::vector<double>{2, 1, 0});  // never below 0
+    // Past max_rows: by type, summed.
+    std::vector<LayerTime> many;
+    for (int i = 0; i < 6; i++) many.push_back({std::to_string(i) + (i % 2 ? " ReLU" : " Conv2d(8, 8)"), 1.0 + i, 1});
+    const LayerGroups t = group_layers({many}, 4);
+    REQUIRE(t.rows == std::vector<std::string>{"Conv2d", "ReLU"});  // no whole-model row: no rest
+    CHECK(t.forward[0] == std::vector<double>{1 + 3 + 5, 2 + 4 + 6});
+}
+
+TEST_CASE("report.html says when the backends' curves are identical", "[report][html]") {
+    Report r = sample_report();
+    CHECK(!curves_identical(r.epochs));
+    const std::string dir = fresh_dir("identical");
+    write_report_html(dir + "/differ.html", r);
+    CHECK(read_text(dir + "/differ.html").find("curves are identical") == std::string::npos);
+    for (auto& e : r.epochs)
+        if (e.backend == "cuda") e.train_loss = 2.3 / e.epoch + 1.0 / 3.0;  // sample_epochs' cpu loss, exactly
+    CHECK(curves_identical(r.epochs));
+    write_report_html(dir + "/same.html", r);
+    const std::string html = read_text(dir + "/same.html");
+    CHECK(xml_problem(html) == "");
+    CHECK_THAT(html, Contains("curves are identical"));
+    // One backend alone is never "identical".
+    std::vector<EpochMetrics> one;
+    for (const auto& e : r.epochs)
+        if (e.backend == "cpu") one.push_back(e);
+    CHECK(!curves_identical(one));
 }
