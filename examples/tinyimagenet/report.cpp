@@ -305,20 +305,6 @@ std::vector<std::vector<std::string>> layer_rows(const Report& r) {
     return rows;
 }
 
-std::string html_table(const std::vector<std::vector<std::string>>& rows, const std::string& cls) {
-    std::string out = "<table class=\"" + xml(cls) + "\">\n";
-    for (size_t i = 0; i < rows.size(); i++) {
-        const char* cell = i == 0 ? "th" : "td";
-        out += "<tr>";
-        for (size_t c = 0; c < rows[i].size(); c++) {
-            out += std::string("<") + cell + (i > 0 && c > 0 ? " class=\"num\"" : "") + ">" + xml(rows[i][c]) + "</" +
-                   cell + ">";
-        }
-        out += "</tr>\n";
-    }
-    return out + "</table>\n";
-}
-
 // ---------------------------------------------------------------------------- charts
 
 constexpr int kWidth = 720, kHeight = 420;
@@ -375,6 +361,21 @@ std::string tick_label(double v, double step) {
 
 std::string coord(double v) { return printf_str("%.2f", v); }
 
+// The start of a standalone SVG document: declaration, size, title and the white background with the title
+// written at the top.
+std::string svg_open(int width, int height, const std::string& title) {
+    std::string o = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
+         std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " + std::to_string(height) +
+         "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+    o += "<title>" + xml(title) + "</title>\n";
+    o += "<rect x=\"0\" y=\"0\" width=\"" + std::to_string(width) + "\" height=\"" + std::to_string(height) +
+         "\" fill=\"#ffffff\"/>\n";
+    o += "<text x=\"" + coord(width / 2.0) +
+         "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">" + xml(title) + "</text>\n";
+    return o;
+}
+
 std::string series_key(const std::string& name) { return name.substr(0, name.find(' ')); }
 
 // A backend's colour in every chart, "" for a name that is not a backend.
@@ -400,6 +401,46 @@ std::string shorten(const std::string& s, size_t max) {
 }  // namespace
 
 // ---------------------------------------------------------------------------- public
+
+std::string xml_escape(const std::string& s) { return xml(s); }
+
+std::string html_page_start(const std::string& title) {
+    std::string o;
+    o += "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n";
+    o += "<meta charset=\"utf-8\"/>\n<title>" + xml(title) + "</title>\n";
+    o += "<style>\n"
+         "body { font-family: sans-serif; margin: 2em auto; max-width: 1500px; color: #222; }\n"
+         "h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; }\n"
+         "table { border-collapse: collapse; margin: 0.5em 0; }\n"
+         "th, td { border: 1px solid #ccc; padding: 0.25em 0.7em; text-align: left; }\n"
+         "th { background: #f2f2f2; }\n"
+         "td.num { text-align: right; font-variant-numeric: tabular-nums; }\n"
+         ".charts { display: flex; flex-wrap: wrap; gap: 1em; }\n"
+         ".charts svg { border: 1px solid #ddd; }\n"
+         "p.note { background: #fff6d5; border-left: 4px solid #e0b000; padding: 0.4em 0.8em; }\n"
+         "</style>\n</head>\n<body>\n";
+    return o + "<h1>" + xml(title) + "</h1>\n";
+}
+
+std::string html_table(const std::vector<std::vector<std::string>>& rows, const std::string& cls,
+                       size_t first_number_column) {
+    std::string out = "<table class=\"" + xml(cls) + "\">\n";
+    for (size_t i = 0; i < rows.size(); i++) {
+        const char* cell = i == 0 ? "th" : "td";
+        out += "<tr>";
+        for (size_t c = 0; c < rows[i].size(); c++) {
+            out += std::string("<") + cell + (i > 0 && c >= first_number_column ? " class=\"num\"" : "") + ">" +
+                   xml(rows[i][c]) + "</" + cell + ">";
+        }
+        out += "</tr>\n";
+    }
+    return out + "</table>\n";
+}
+
+std::string inline_svg(const std::string& svg) {
+    const size_t start = svg.find("<svg");
+    return start == std::string::npos ? svg : svg.substr(start);
+}
 
 void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& epochs) {
     std::string out = "backend,epoch,train_loss,train_acc,val_loss,val_top1,val_top5,seconds,img_per_s\n";
@@ -520,16 +561,7 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
     auto px = [&](double x) { return left + (x - ax.lo) / (ax.hi - ax.lo) * pw; };
     auto py = [&](double y) { return bottom - (y - ay.lo) / (ay.hi - ay.lo) * ph; };
 
-    std::string o;
-    o += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(kWidth) + "\" height=\"" +
-         std::to_string(kHeight) + "\" viewBox=\"0 0 " + std::to_string(kWidth) + " " + std::to_string(kHeight) +
-         "\" font-family=\"sans-serif\" font-size=\"12\">\n";
-    o += "<title>" + xml(title) + "</title>\n";
-    o += "<rect x=\"0\" y=\"0\" width=\"" + std::to_string(kWidth) + "\" height=\"" + std::to_string(kHeight) +
-         "\" fill=\"#ffffff\"/>\n";
-    o += "<text x=\"" + coord(kWidth / 2.0) +
-         "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">" + xml(title) + "</text>\n";
+    std::string o = svg_open(kWidth, kHeight, title);
     // Axis labels.
     o += "<text x=\"" + coord(left + pw / 2) + "\" y=\"" + coord(kHeight - 14.0) + "\" text-anchor=\"middle\">" +
          xml(x_label) + "</text>\n";
@@ -684,19 +716,6 @@ std::string swatch_legend(double x, double y, double w, const std::vector<std::s
              xml(shorten(names[i], 36)) + "</text>\n";
     }
     return o + "</g>\n";
-}
-
-std::string svg_open(int width, int height, const std::string& title) {
-    std::string o = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
-         std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " + std::to_string(height) +
-         "\" font-family=\"sans-serif\" font-size=\"12\">\n";
-    o += "<title>" + xml(title) + "</title>\n";
-    o += "<rect x=\"0\" y=\"0\" width=\"" + std::to_string(width) + "\" height=\"" + std::to_string(height) +
-         "\" fill=\"#ffffff\"/>\n";
-    o += "<text x=\"" + coord(width / 2.0) +
-         "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">" + xml(title) + "</text>\n";
-    return o;
 }
 
 }  // namespace
@@ -980,12 +999,6 @@ std::string accuracy_chart(const std::vector<EpochMetrics>& epochs) {
                           make_series(epochs, &EpochMetrics::train_acc, &EpochMetrics::val_top1, "val top-1"));
 }
 
-// An SVG document without its XML declaration, for inlining.
-std::string inline_svg(const std::string& svg) {
-    const size_t start = svg.find("<svg");
-    return start == std::string::npos ? svg : svg.substr(start);
-}
-
 std::string format_eta(double seconds) {
     if (!std::isfinite(seconds) || seconds < 0 || seconds > 1e9) return "--:--";
     const int64_t s = std::llround(seconds);
@@ -1011,21 +1024,7 @@ void write_charts(const std::string& dir, const std::vector<EpochMetrics>& epoch
 
 void write_report_html(const std::string& path, const Report& report) {
     const std::string title = report.title.empty() ? std::string("Training report") : report.title;
-    std::string o;
-    o += "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n";
-    o += "<meta charset=\"utf-8\"/>\n<title>" + xml(title) + "</title>\n";
-    o += "<style>\n"
-         "body { font-family: sans-serif; margin: 2em auto; max-width: 1500px; color: #222; }\n"
-         "h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; }\n"
-         "table { border-collapse: collapse; margin: 0.5em 0; }\n"
-         "th, td { border: 1px solid #ccc; padding: 0.25em 0.7em; text-align: left; }\n"
-         "th { background: #f2f2f2; }\n"
-         "td.num { text-align: right; font-variant-numeric: tabular-nums; }\n"
-         ".charts { display: flex; flex-wrap: wrap; gap: 1em; }\n"
-         ".charts svg { border: 1px solid #ddd; }\n"
-         "p.note { background: #fff6d5; border-left: 4px solid #e0b000; padding: 0.4em 0.8em; }\n"
-         "</style>\n</head>\n<body>\n";
-    o += "<h1>" + xml(title) + "</h1>\n";
+    std::string o = html_page_start(title);
     if (!report.facts.empty()) {
         o += "<h2>Setup</h2>\n<table class=\"facts\">\n";
         for (const auto& [k, v] : report.facts) o += "<tr><th>" + xml(k) + "</th><td>" + xml(v) + "</td></tr>\n";

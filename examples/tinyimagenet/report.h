@@ -132,6 +132,16 @@ void write_report_html(const std::string& path, const Report& report);
 // every epoch) equal the others' exactly.
 bool curves_identical(const std::vector<EpochMetrics>& epochs);
 
+// Pieces of the self-contained XHTML pages (report.html, the study's study.html): text escaped for XML
+// (made valid UTF-8 first), the page's start (doctype, head with the shared style sheet, body, an h1 of the
+// title), a table whose first row is the header and whose cells from `first_number_column` on are numbers
+// (right-aligned), and an SVG document without its XML declaration, for inlining.
+std::string xml_escape(const std::string& s);
+std::string html_page_start(const std::string& title);
+std::string html_table(const std::vector<std::vector<std::string>>& rows, const std::string& cls,
+                       size_t first_number_column = 1);
+std::string inline_svg(const std::string& svg);
+
 // The comparison table for the terminal (fixed-width columns).
 std::string comparison_table(const Report& report);
 std::string layer_table(const Report& report);

@@ -530,42 +530,6 @@ std::string ratio(double x) {
     return buf;
 }
 
-std::string escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '<')
-            o += "&lt;";
-        else if (c == '>')
-            o += "&gt;";
-        else if (c == '&')
-            o += "&amp;";
-        else if (c == '"')
-            o += "&quot;";
-        else
-            o += c;
-    }
-    return o;
-}
-
-std::string inline_svg(const std::string& svg) {
-    const size_t start = svg.find("<svg");
-    return start == std::string::npos ? svg : svg.substr(start);
-}
-
-std::string table(const std::vector<std::vector<std::string>>& rows) {
-    std::string o = "<table>\n";
-    for (size_t i = 0; i < rows.size(); i++) {
-        o += "<tr>";
-        for (size_t c = 0; c < rows[i].size(); c++) {
-            const char* cell = i == 0 ? "th" : "td";
-            o += std::string("<") + cell + (i > 0 && c > 1 ? " class=\"num\"" : "") + ">" + escape(rows[i][c]) + "</" +
-                 cell + ">";
-        }
-        o += "</tr>\n";
-    }
-    return o + "</table>\n";
-}
-
 }  // namespace
 
 std::string study_speedup_chart(const StudyResult& r, const std::string& kind, const std::string& reference) {
@@ -683,20 +647,7 @@ void write_study_html(const std::string& path, const StudyResult& r) {
     const std::vector<std::string> kinds = point_kinds(r), backends = point_backends(r);
     const bool gpu =
         std::any_of(backends.begin(), backends.end(), [](const std::string& b) { return b.rfind("cuda", 0) == 0; });
-    std::string o;
-    o += "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n";
-    o += "<meta charset=\"utf-8\"/>\n<title>dyad acceleration study</title>\n";
-    o += "<style>\n"
-         "body { font-family: sans-serif; margin: 2em auto; max-width: 1500px; color: #222; }\n"
-         "h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.8em; } h3 { font-size: 1.05em; }\n"
-         "table { border-collapse: collapse; margin: 0.5em 0; }\n"
-         "th, td { border: 1px solid #ccc; padding: 0.25em 0.7em; text-align: left; }\n"
-         "th { background: #f2f2f2; }\n"
-         "td.num { text-align: right; font-variant-numeric: tabular-nums; }\n"
-         ".charts { display: flex; flex-wrap: wrap; gap: 1em; }\n"
-         ".charts svg { border: 1px solid #ddd; }\n"
-         "</style>\n</head>\n<body>\n";
-    o += "<h1>dyad acceleration study</h1>\n";
+    std::string o = html_page_start("dyad acceleration study");
     o += "<p>How each backend's speed grows with the size of the work: the matrix product (SGEMM) and the "
          "training step, measured as bench/ measures them (the first run apart, then the median of timed "
          "repeats; CUDA events on the GPU). naive is the reference every speed-up is over; cpu1 is the OpenMP "
@@ -706,10 +657,10 @@ void write_study_html(const std::string& path, const StudyResult& r) {
          "convolutions, three times the forward's (as bench_train_step counts it); the OpenMP backend's Winograd "
          "convolutions do fewer operations, so a step can pass 100% of the ceiling.</p>\n";
     o += "<h2>Machine</h2>\n<table>\n";
-    for (const auto& [k, v] : r.facts) o += "<tr><th>" + escape(k) + "</th><td>" + escape(v) + "</td></tr>\n";
+    for (const auto& [k, v] : r.facts) o += "<tr><th>" + xml_escape(k) + "</th><td>" + xml_escape(v) + "</td></tr>\n";
     for (const StudyCeiling& c : r.ceilings)
-        o += "<tr><th>ceiling of " + escape(c.backend) + "</th><td>" + escape(rate_text(c.gflops)) + " GFLOP/s (" +
-             escape(c.what) + ")</td></tr>\n";
+        o += "<tr><th>ceiling of " + xml_escape(c.backend) + "</th><td>" + xml_escape(rate_text(c.gflops)) +
+             " GFLOP/s (" + xml_escape(c.what) + ")</td></tr>\n";
     o += "</table>\n";
 
     // Summary: per sweep and backend.
@@ -744,10 +695,11 @@ void write_study_html(const std::string& path, const StudyResult& r) {
                             rate_text(best) + (kind == "sgemm" ? " GFLOP/s" : " img/s"),
                             r.ceiling(b) > 0 ? rate_text(best_pct) + "%" : "-", v_naive, from_naive, v_cpu, from_cpu});
         }
-    o += "<h2>Summary</h2>\n" + table(rows);
+    o += "<h2>Summary</h2>\n" + html_table(rows, "summary", 2);
 
     for (const std::string& kind : kinds) {
-        o += "<h2>" + escape(kind_title(kind)) + "</h2>\n<div class=\"charts\">\n" + inline_svg(rate_chart(r, kind));
+        o +=
+            "<h2>" + xml_escape(kind_title(kind)) + "</h2>\n<div class=\"charts\">\n" + inline_svg(rate_chart(r, kind));
         if (has_points(r, kind, "naive")) o += inline_svg(study_speedup_chart(r, kind, "naive"));
         if (gpu && has_points(r, kind, "cpu")) o += inline_svg(study_speedup_chart(r, kind, "cpu"));
         o += inline_svg(study_ceiling_chart(r, kind)) + "</div>\n";
@@ -758,7 +710,7 @@ void write_study_html(const std::string& path, const StudyResult& r) {
         o += "<p>No per-layer profile was measured.</p>\n";
     } else {
         const StudyProfile& first = r.profiles.front();
-        o += "<p>The " + escape(first.model) + " CNN's step at " + std::to_string(first.image) + " px, batch " +
+        o += "<p>The " + xml_escape(first.model) + " CNN's step at " + std::to_string(first.image) + " px, batch " +
              std::to_string(first.batch) +
              ": each layer run alone on the input it receives in the model, forward and backward.</p>\n";
         std::vector<std::string> names;
@@ -803,11 +755,11 @@ void write_study_html(const std::string& path, const StudyResult& r) {
                     setup.push_back({kind, b, std::to_string(p.size), f, m, d});
                     break;  // the sweep's first point
                 }
-    o += table(setup);
+    o += html_table(setup, "setup", 2);
 
     if (!r.notes.empty()) {
         o += "<h2>Notes</h2>\n<ul>\n";
-        for (const std::string& n : r.notes) o += "<li>" + escape(n) + "</li>\n";
+        for (const std::string& n : r.notes) o += "<li>" + xml_escape(n) + "</li>\n";
         o += "</ul>\n";
     }
     std::vector<std::vector<std::string>> all{
@@ -821,7 +773,7 @@ void write_study_html(const std::string& path, const StudyResult& r) {
                        std::to_string(p.repeats), gf, first});
     }
     o += "<h2>Every point</h2>\n<details><summary>" + std::to_string(r.points.size()) +
-         " points (also in study.csv and study.json)</summary>\n" + table(all) + "</details>\n";
+         " points (also in study.csv and study.json)</summary>\n" + html_table(all, "points", 2) + "</details>\n";
     o += "</body>\n</html>\n";
     io::write_file_atomic(path, o, "study");
 }
