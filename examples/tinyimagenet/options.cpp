@@ -243,18 +243,22 @@ CommandLine::Action parse_into(const std::vector<std::string>& args, Options& o,
     if (st) {
         study = app.add_subcommand("study", "how each backend's speed grows with the size of the work");
         study->set_help_flag("-h,--help", "print this help and exit");
-        study->add_option("--budget", st->budget, wrap("seconds for the whole study (default 180)"))
+        study
+            ->add_option("--budget", st->budget,
+                         wrap("seconds for the whole study (default 180, or 120 on a machine with a GPU)"))
             ->type_name("SECONDS")
             ->check(number(false, 0, true));
-        study->add_option("--out", st->out, wrap("where study.csv and study.json go (default dyad-study)"))
+        study
+            ->add_option("--out", st->out,
+                         wrap("where study.html, study.csv, study.json and the charts go (default dyad-study)"))
             ->type_name("DIR");
         study
             ->add_option("--device", st->devices,
                          wrap("backends, comma-separated: naive, cpu1 (OpenMP on 1 thread), cpu (OpenMP on all "
-                              "threads), cuda. Default: all present"))
+                              "threads), cuda (strict FP32), cuda-tf32, cuda-bf16. Default: all present"))
             ->type_name("LIST")
             ->delimiter(',')
-            ->check(one_of({"naive", "cpu1", "cpu", "cuda"}));
+            ->check(one_of({"naive", "cpu1", "cpu", "cuda", "cuda-tf32", "cuda-bf16"}));
         study->add_option("--max-n", st->max_n, wrap("the largest matrix product, n x n (default 8192)"))
             ->type_name("N")
             ->check(number(true, 64, false));

@@ -362,8 +362,10 @@ double StudyResult::ceiling(const std::string& backend) const {
     return 0;
 }
 
-StudyResult run_study(const StudyOptions& o) {
-    DYAD_CHECK(o.budget > 0, "study: --budget must be positive, got ", o.budget);
+StudyResult run_study(const StudyOptions& options) {
+    DYAD_CHECK(options.budget >= 0, "study: --budget must be positive, got ", options.budget);
+    StudyOptions o = options;
+    if (o.budget == 0) o.budget = cuda_available() ? 120 : 180;
     DYAD_CHECK(o.max_n >= 64, "study: --max-n must be at least 64, got ", o.max_n);
     DYAD_CHECK(o.max_batch >= 1, "study: --max-batch must be at least 1, got ", o.max_batch);
     const std::vector<std::string> backends = study_backends(o.devices, cuda_available());

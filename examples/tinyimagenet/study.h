@@ -31,7 +31,7 @@ namespace dyad::trainer {
 
 struct StudyOptions {
     std::string out = "dyad-study";
-    double budget = 180;               // seconds for the whole study
+    double budget = 0;                 // seconds for the whole study; 0: 180, or 120 with a GPU
     std::vector<std::string> devices;  // naive, cpu1, cpu, cuda; empty: all present
     int64_t max_n = 8192;
     bool steps = true;         // the training-step series after SGEMM (false: SGEMM only)

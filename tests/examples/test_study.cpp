@@ -158,7 +158,7 @@ TEST_CASE("study: a backend stops when its next point would not fit its share of
     CHECK(r.notes[0].find("naive: sgemm stopped after n = " + std::to_string(r.points.back().size)) == 0);
     REQUIRE_THROWS_WITH(run_study([] {
                             StudyOptions bad;
-                            bad.budget = 0;
+                            bad.budget = -1;
                             return bad;
                         }()),
                         Catch::Contains("--budget must be positive"));
@@ -252,6 +252,9 @@ TEST_CASE("study: the command line", "[study]") {
     CHECK(cl.study.quiet);
     CHECK(cl.study.steps);
     CHECK(cl.study.max_batch == 1024);
+    CHECK(parse_command_line({"study"}).study.budget == 0);  // automatic: 180 s, 120 s with a GPU
+    CHECK(parse_command_line({"study", "--device", "cuda-tf32,cuda-bf16"}).study.devices ==
+          std::vector<std::string>{"cuda-tf32", "cuda-bf16"});
     const CommandLine only = parse_command_line({"study", "--sgemm-only", "--max-batch", "16"});
     CHECK(!only.study.steps);
     CHECK(only.study.max_batch == 16);
