@@ -705,6 +705,33 @@ void write_study_html(const std::string& path, const StudyResult& r) {
         if (has_points(r, kind, "naive")) o += inline_svg(study_speedup_chart(r, kind, "naive"));
         if (gpu && has_points(r, kind, "cpu")) o += inline_svg(study_speedup_chart(r, kind, "cpu"));
         o += inline_svg(study_ceiling_chart(r, kind)) + "</div>\n";
+        // The times side by side, one row per size and one column per backend (torch.utils.benchmark's
+        // Compare layout).
+        std::vector<int64_t> sizes;
+        std::vector<std::string> header{size_name(kind)}, with;
+        for (const std::string& b : backends)
+            if (has_points(r, kind, b)) header.push_back(b + " (ms)"), with.push_back(b);
+        for (const StudyPoint& p : r.points)
+            if (point_kind(p) == kind && std::find(sizes.begin(), sizes.end(), p.size) == sizes.end())
+                sizes.push_back(p.size);
+        std::sort(sizes.begin(), sizes.end());
+        std::vector<std::vector<std::string>> times{header};
+        for (int64_t n : sizes) {
+            std::vector<std::string> row{std::to_string(n)};
+            for (const std::string& b : with) {
+                std::string cell = "-";
+                for (const StudyPoint& p : r.points)
+                    if (point_kind(p) == kind && p.backend == b && p.size == n) {
+                        char buf[32];
+                        std::snprintf(buf, sizeof buf, "%.4g", 1e3 * p.seconds);
+                        cell = buf;
+                    }
+                row.push_back(cell);
+            }
+            times.push_back(row);
+        }
+        o += "<p>Median time of one " + std::string(kind == "sgemm" ? "product" : "step") + ":</p>\n" +
+             html_table(times, "times", 0);
     }
 
     o += "<h2>Where the step's time goes</h2>\n";

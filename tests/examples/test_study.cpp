@@ -405,6 +405,9 @@ TEST_CASE("study: study.html gathers the charts, the summary, the profiles and t
     CHECK(html.find("<td>sgemm</td><td>naive</td><td class=\"num\">64</td><td class=\"num\">2000.000</td>"
                     "<td class=\"num\">1000.000</td><td class=\"num\">1000.000</td>") != std::string::npos);
     CHECK(html.find("naive: stopped &lt;here&gt;") != std::string::npos);
+    // The times side by side: one row per size, one column per backend, in milliseconds.
+    CHECK(html.find("<tr><th>n</th><th>naive (ms)</th><th>cpu (ms)</th></tr>\n<tr><td class=\"num\">64</td><td "
+                    "class=\"num\">1000</td><td class=\"num\">2000</td></tr>") != std::string::npos);
 }
 
 TEST_CASE("study: the machine facts name the CPU, its cores, the memory and the GPU", "[study]") {
