@@ -28,6 +28,14 @@ namespace dyad {
 // pooling windows); int64: labels and indices as PyTorch writes them (topk's indices; gather, index_select
 // and cross_entropy take int32 or int64); uint8: images and masks (comparisons, where).
 enum class DType { float32, float64, int32, int64, uint8 };
+
+// How the elements of a 4-D (N, C, H, W) tensor lie in memory. contiguous: row-major, NCHW (every other
+// rank too). channels_last: NHWC, the C values of one pixel next to each other (strides H*W*C, 1, W*C, C),
+// what tensor cores and cuDNN's fastest convolutions read. The shape and every index stay (N, C, H, W) in
+// both: the format is a property of the strides, as in PyTorch. Ops take inputs in either format and give
+// 4-D results in their input's format (the first input's, for several).
+enum class MemoryFormat { contiguous, channels_last };
+const char* memory_format_name(MemoryFormat f);  // "contiguous", "channels_last"
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
 bool is_floating(DType t);
@@ -122,7 +130,12 @@ public:
     DType dtype() const;
     Device device() const;
     bool is_contiguous() const;  // row-major with no gaps
-    std::string str() const;     // short description: "Tensor(2, 3) float32 cpu"
+    // Whether the elements lie densely in `format` (channels_last: 4-D only; size-1 dims' strides do not
+    // count, so a tensor can be contiguous in both formats).
+    bool is_contiguous(MemoryFormat format) const;
+    // channels_last when the tensor is 4-D, dense in NHWC and not row-major; contiguous otherwise.
+    MemoryFormat memory_format() const;
+    std::string str() const;  // short description: "Tensor(2, 3) float32 cpu"
 
     // ------------------------------------------------------------------------ data access
     // Pointer to the first element (storage + offset). T must match dtype(); CPU or CUDA pointer
@@ -143,7 +156,10 @@ public:
     Tensor to(Device device) const;  // a copy on `device` (or *this when already there)
     Tensor to(DType dtype) const;    // a converted copy (or *this when already that dtype)
     Tensor contiguous() const;       // *this when contiguous, else a row-major copy
-    Tensor clone() const;            // always a new contiguous copy
+    // *this when already dense in `format`, else a copy laid out so (channels_last needs a 4-D tensor);
+    // differentiable, the gradient comes back in the input's layout.
+    Tensor contiguous(MemoryFormat format) const;
+    Tensor clone() const;  // always a new contiguous copy
 
     // ------------------------------------------------------------------------ views (no copy)
     // All are differentiable: their backward routes the gradient to the viewed elements.

@@ -19,7 +19,7 @@ Tensor relu(const Tensor& x) {
                                              xd.data<T>(), dx.numel());
                      },
                      {xc});
-    return y;
+    return detail::in_format_of(y, x);
 }
 
 }  // namespace dyad

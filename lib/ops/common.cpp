@@ -110,5 +110,16 @@ void accumulate(const Tensor& dst, const Tensor& src) {
                         src.data<T>(), s);
 }
 
+Tensor empty_in(const Shape& shape, DType dtype, Device device, MemoryFormat format) {
+    if (format == MemoryFormat::contiguous) return Tensor::empty(shape, dtype, device);
+    DYAD_CHECK(shape.size() == 4, "channels_last needs a 4-D shape, got ", shape_str(shape));
+    return Tensor::empty({shape[0], shape[2], shape[3], shape[1]}, dtype, device).permute({0, 3, 1, 2});
+}
+
+Tensor in_format_of(const Tensor& y, const Tensor& x) {
+    if (y.dim() != 4 || x.memory_format() != MemoryFormat::channels_last) return y;
+    return y.contiguous(MemoryFormat::channels_last);
+}
+
 }  // namespace detail
 }  // namespace dyad

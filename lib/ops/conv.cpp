@@ -97,7 +97,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
                     conv2d_backward(s, has_bias, xd, wd, dy, g);
                 },
                 {xc, wc});
-    return y;
+    return detail::in_format_of(y, x);
 }
 
 Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding) {
@@ -128,7 +128,7 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Si
             conv2d_backward(s, has_bias, xd, wd, masked, g);
         },
         {xc, wc, y});
-    return y;
+    return detail::in_format_of(y, x);
 }
 
 }  // namespace dyad

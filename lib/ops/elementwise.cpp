@@ -38,7 +38,11 @@ static Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b) {
     detail::check_same(name, a, b);
     detail::check_floating(name, a);
     const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-    Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+    // The result takes the layout of the first operand that has the result's whole shape.
+    const MemoryFormat format = a.shape() == shape   ? a.memory_format()
+                                : b.shape() == shape ? b.memory_format()
+                                                     : MemoryFormat::contiguous;
+    Tensor out = detail::empty_in(shape, a.dtype(), a.device(), format);
     const StridedShape s = detail::make_strided(
         shape, {out.strides(), detail::broadcast_strides(a, shape), detail::broadcast_strides(b, shape)}, name);
     DYAD_DISPATCH_FLOAT(a.device(), a.dtype(), binary_fwd, op, out.data<T>(), a.data<T>(), b.data<T>(), s);
@@ -47,7 +51,7 @@ static Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 static Tensor unary_raw(UnaryOp op, const char* name, const Tensor& x, double p0 = 0, double p1 = 0) {
     detail::check_floating(name, x);
-    Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor out = detail::empty_in(x.shape(), x.dtype(), x.device(), x.memory_format());
     const StridedShape s = detail::make_strided(x.shape(), {out.strides(), x.strides()}, name);
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), unary_fwd, op, out.data<T>(), x.data<T>(), s, T(p0), T(p1));
     return out;
@@ -138,10 +142,11 @@ static Tensor unary(UnaryOp op, const char* name, const Tensor& x, double p0 = 0
     if (autograd::needs_grad({x})) {
         autograd::record(name, {x}, y,
                          [op, p0, p1, xd = x.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
-                             const Tensor xc = xd.contiguous();
+                             // The kernel is flat: every operand row-major (y is not when x was channels_last).
+                             const Tensor xc = xd.contiguous(), yc = yd.contiguous();
                              const Tensor& dx = g.grad(0);
                              DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(), dy.data<T>(),
-                                                 xc.data<T>(), yd.data<T>(), dx.numel(), T(p0), T(p1));
+                                                 xc.data<T>(), yc.data<T>(), dx.numel(), T(p0), T(p1));
                          },
                          {x, y});
     }

@@ -139,7 +139,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                     invstd.data<T>(), ptr_or_null<T>(gd));
         },
         {xc, wc});
-    return y;
+    return detail::in_format_of(y, x);
 }
 
 }  // namespace

@@ -61,7 +61,7 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
     // The positions of the maxima serve backward only: not made when nothing is recorded (inference).
     if (!autograd::needs_grad({x})) {
         DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
-        return y;
+        return detail::in_format_of(y, x);
     }
     Tensor idx = Tensor::empty({s.n, s.c, s.p, s.q}, DType::int32, x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
@@ -70,7 +70,7 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), max_pool2d_bwd, s, dx.data<T>(), dy.data<T>(),
                             idx.data<int32_t>());
     });
-    return y;
+    return detail::in_format_of(y, x);
 }
 
 Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
@@ -82,7 +82,7 @@ Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 paddin
     Tensor y = Tensor::empty({s.n, s.c, s.p, s.q}, x.dtype(), x.device());
     if (!autograd::needs_grad({x})) {  // inference: no positions (see max_pool2d)
         DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
-        return y;
+        return detail::in_format_of(y, x);
     }
     Tensor idx = Tensor::empty({s.n, s.c, s.p, s.q}, DType::int32, x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
@@ -95,7 +95,7 @@ Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 paddin
                                              dy.data<T>(), idx.data<int32_t>(), yd.data<T>());
                      },
                      {y});
-    return y;
+    return detail::in_format_of(y, x);
 }
 
 Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
@@ -107,7 +107,7 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
         const Tensor& dx = g.grad(0);
         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), avg_pool2d_bwd, s, dx.data<T>(), dy.data<T>());
     });
-    return y;
+    return detail::in_format_of(y, x);
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output) {
@@ -125,7 +125,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output) {
         const Tensor& dx = g.grad(0);
         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), adaptive_avg_pool2d_bwd, s, dx.data<T>(), dy.data<T>());
     });
-    return y;
+    return detail::in_format_of(y, x);
 }
 
 }  // namespace dyad

@@ -44,7 +44,7 @@ Tensor dropout(const Tensor& x, double p, bool training) {
         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), dropout_bwd, dx.numel(), dx.data<T>(), dy.data<T>(),
                             mask.data<uint8_t>(), p);
     });
-    return y;
+    return detail::in_format_of(y, x);
 }
 
 Tensor isfinite(const Tensor& x) {

@@ -422,6 +422,37 @@ Tensor Tensor::contiguous() const {
     return copy_with_grad(*this, dtype(), device(), "contiguous");
 }
 
+const char* memory_format_name(MemoryFormat f) {
+    return f == MemoryFormat::channels_last ? "channels_last" : "contiguous";
+}
+
+bool Tensor::is_contiguous(MemoryFormat format) const {
+    if (format == MemoryFormat::contiguous) return is_contiguous();
+    if (dim() != 4) return false;
+    // Dense NHWC: the dims in the order C, W, H, N, each stride the product of the sizes before it.
+    int64_t expect = 1;
+    for (int64_t d : {1, 3, 2, 0}) {
+        if (impl_->shape[size_t(d)] != 1 && impl_->strides[size_t(d)] != expect) return false;
+        expect *= impl_->shape[size_t(d)];
+    }
+    return true;
+}
+
+MemoryFormat Tensor::memory_format() const {
+    return dim() == 4 && !is_contiguous() && is_contiguous(MemoryFormat::channels_last) ? MemoryFormat::channels_last
+                                                                                        : MemoryFormat::contiguous;
+}
+
+Tensor Tensor::contiguous(MemoryFormat format) const {
+    if (format == MemoryFormat::contiguous) return contiguous();
+    DYAD_CHECK(defined(), "contiguous(channels_last): the tensor is undefined");
+    DYAD_CHECK(dim() == 4, "contiguous(channels_last): needs a 4-D (N, C, H, W) tensor, got ", shape_str(shape()));
+    if (is_contiguous(format)) return *this;
+    // An NHWC row-major copy seen through the inverse permutation: dense NHWC strides, NCHW indices. Every
+    // step is differentiable (permute is a view, contiguous a recorded copy).
+    return permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+}
+
 Tensor Tensor::clone() const { return copy_with_grad(*this, dtype(), device(), "clone"); }
 
 // ---------------------------------------------------------------------------- in-place
