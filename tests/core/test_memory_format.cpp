@@ -9,6 +9,7 @@
 
 #include "dyad/dyad.h"
 #include "support/compare.h"
+#include "support/memory_format_cases.h"
 #include "support/random.h"
 
 using namespace dyad;
@@ -70,65 +71,10 @@ TEST_CASE("contiguous(channels_last) is differentiable (float64)", "[tensor][mem
 
 TEST_CASE("every 4-D op gives the same results from a channels_last input, in channels_last",
           "[tensor][memory_format]") {
-    struct Op {
-        const char* name;
-        std::function<Tensor(const Tensor&)> fn;
-    };
-    const Tensor w = test::random_tensor({6, 3, 3, 3}, 10), b = test::random_tensor({6}, 11);
-    const Tensor gamma = test::random_tensor({3}, 12), beta = test::random_tensor({3}, 13);
-    const Tensor bias = test::random_tensor({1, 3, 1, 1}, 14);
-    const std::vector<Op> ops{
-        {"relu", [](const Tensor& x) { return relu(x); }},
-        {"exp", [](const Tensor& x) { return exp(x); }},
-        {"tanh", [](const Tensor& x) { return tanh(x); }},
-        {"add (broadcast bias)", [&](const Tensor& x) { return add(x, bias); }},
-        {"mul (bias first)", [&](const Tensor& x) { return mul(bias, x); }},
-        {"mul (two inputs)", [](const Tensor& x) { return mul(x, x); }},
-        {"conv2d",
-         [&](const Tensor& x) {
-             return conv2d(x, w, b, {1, 1}, {1, 1});
-         }},
-        {"conv2d stride 2",
-         [&](const Tensor& x) {
-             return conv2d(x, w, b, {2, 2}, {1, 1});
-         }},
-        {"conv2d_relu",
-         [&](const Tensor& x) {
-             return conv2d_relu(x, w, b, {1, 1}, {1, 1});
-         }},
-        {"max_pool2d",
-         [](const Tensor& x) {
-             return max_pool2d(x, {2, 2}, {2, 2}, {0, 0});
-         }},
-        {"relu_max_pool2d",
-         [](const Tensor& x) {
-             return relu_max_pool2d(x, {3, 3}, {2, 2}, {1, 1});
-         }},
-        {"avg_pool2d",
-         [](const Tensor& x) {
-             return avg_pool2d(x, {2, 2}, {1, 1}, {0, 0});
-         }},
-        {"adaptive_avg_pool2d",
-         [](const Tensor& x) {
-             return adaptive_avg_pool2d(x, {2, 3});
-         }},
-        {"batch_norm2d",
-         [&](const Tensor& x) {
-             return batch_norm2d(x, Tensor::zeros({3}), Tensor::ones({3}), gamma, beta, true, 0.1, 1e-5);
-         }},
-        {"batch_norm2d_relu",
-         [&](const Tensor& x) {
-             return batch_norm2d_relu(x, Tensor::zeros({3}), Tensor::ones({3}), gamma, beta, true, 0.1, 1e-5);
-         }},
-        {"dropout",
-         [](const Tensor& x) {
-             manual_seed(77);
-             return dropout(x, 0.3, true);
-         }},
-    };
+    const std::vector<test::FormatOp> ops = test::memory_format_ops(Device::cpu());
     for (const CpuKernels kernels : {CpuKernels::naive, CpuKernels::omp}) {
         CpuKernelsGuard guard(kernels);
-        for (const Op& op : ops) {
+        for (const test::FormatOp& op : ops) {
             INFO(op.name << (kernels == CpuKernels::naive ? " on naive" : " on omp"));
             const Tensor x = test::random_tensor({2, 3, 7, 9}, 20).requires_grad_();
             const Tensor xl = channels_last(x.detach()).requires_grad_();

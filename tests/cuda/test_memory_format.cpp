@@ -8,6 +8,7 @@
 
 #include "cuda/gpu.h"
 #include "dyad/dyad.h"
+#include "support/memory_format_cases.h"
 #include "support/random.h"
 
 using namespace dyad;
@@ -27,52 +28,8 @@ TEST_CASE("cuda channels_last: conversion and every 4-D op", "[cuda][memory_form
     CHECK(xl0.device().is_cuda());
     test::require_identical(test::cpu(x0), test::cpu(xl0));
 
-    const Tensor w = test::gpu(test::random_tensor({6, 3, 3, 3}, 10)), b = test::gpu(test::random_tensor({6}, 11));
-    const Tensor gamma = test::gpu(test::random_tensor({3}, 12)), beta = test::gpu(test::random_tensor({3}, 13));
-    const Tensor bias = test::gpu(test::random_tensor({1, 3, 1, 1}, 14));
-    const Tensor mean0 = test::gpu(Tensor::zeros({3})), var1 = test::gpu(Tensor::ones({3}));
-    struct Op {
-        const char* name;
-        std::function<Tensor(const Tensor&)> fn;
-    };
-    const std::vector<Op> ops{
-        {"relu", [](const Tensor& x) { return relu(x); }},
-        {"exp", [](const Tensor& x) { return exp(x); }},
-        {"add (broadcast bias)", [&](const Tensor& x) { return add(x, bias); }},
-        {"mul (two inputs)", [](const Tensor& x) { return mul(x, x); }},
-        {"conv2d",
-         [&](const Tensor& x) {
-             return conv2d(x, w, b, {1, 1}, {1, 1});
-         }},
-        {"conv2d_relu",
-         [&](const Tensor& x) {
-             return conv2d_relu(x, w, b, {2, 2}, {1, 1});
-         }},
-        {"max_pool2d",
-         [](const Tensor& x) {
-             return max_pool2d(x, {2, 2}, {2, 2}, {0, 0});
-         }},
-        {"avg_pool2d",
-         [](const Tensor& x) {
-             return avg_pool2d(x, {2, 2}, {1, 1}, {0, 0});
-         }},
-        {"adaptive_avg_pool2d",
-         [](const Tensor& x) {
-             return adaptive_avg_pool2d(x, {2, 3});
-         }},
-        {"batch_norm2d",
-         [&](const Tensor& x) { return batch_norm2d(x, mean0.clone(), var1.clone(), gamma, beta, true, 0.1, 1e-5); }},
-        {"batch_norm2d_relu",
-         [&](const Tensor& x) {
-             return batch_norm2d_relu(x, mean0.clone(), var1.clone(), gamma, beta, true, 0.1, 1e-5);
-         }},
-        {"dropout",
-         [](const Tensor& x) {
-             manual_seed(77);
-             return dropout(x, 0.3, true);
-         }},
-    };
-    for (const Op& op : ops) {
+    const std::vector<test::FormatOp> ops = test::memory_format_ops(Device::cuda());
+    for (const test::FormatOp& op : ops) {
         INFO(op.name);
         const Tensor x = x0.detach().clone().requires_grad_();
         const Tensor xl = channels_last(x0).detach().requires_grad_();
