@@ -8,7 +8,8 @@
 // GPU (BM_train_step_cuda) args: batch, precision (0 fp32, 1 tf32, 2 bf16), model, graph (CapturedStep on or
 // off), fuse; timed with CUDA events, with the peak GPU memory of model, data, activations, gradients and
 // optimizer state since the model was made (peak_MiB, which includes the eager warm-up steps), the CUDA
-// graph's own memory (graph_MiB) and what the replayed step holds (steady_MiB). scripts/compare.sh
+// graph's own memory (graph_MiB) and what the replayed step holds (steady_MiB). BM_train_step_format: the
+// CPU step fed channels_last images next to the NCHW one (args threads, batch, model, nhwc). scripts/compare.sh
 // runs these next to PyTorch and writes the comparison table. Run: bench_train_step --benchmark_min_time=2
 #include <benchmark/benchmark.h>
 
@@ -73,6 +74,26 @@ void BM_train_step(benchmark::State& state) {
     state.counters["pct_floor"] = bench::fraction_of(step_flop, bench::cpu_peak_gflops(omp ? threads : 1) * 1e9);
     set_cpu_kernels(CpuKernels::omp);
     nn::set_fuse_layers(true);
+}
+
+// The same step fed channels_last (NHWC) images, interleaved with the NCHW step in the same run: today's
+// cost of the memory format, whose NCHW-kernel ops (convolution, pooling, batch norm) convert both ways.
+// Args: threads, batch, model, nhwc (0: the NCHW step, as a reference in the same run).
+void BM_train_step_format(benchmark::State& state) {
+    const int threads = int(state.range(0));
+    const int64_t batch = state.range(1);
+    const int64_t model = state.range(2);
+    const bool nhwc = state.range(3) != 0;
+    set_num_threads(threads);
+    set_cpu_kernels(CpuKernels::omp);
+    state.SetLabel("omp x" + std::to_string(threads) + " " + train_step_model_name(model) + " batch " +
+                   std::to_string(batch) + (nhwc ? " channels_last" : " contiguous"));
+    StepSetup s(model, batch, Device::cpu());
+    if (nhwc) s.x = s.x.contiguous(MemoryFormat::channels_last);
+    s.step();
+    for (auto _ : state) benchmark::DoNotOptimize(s.step());
+    state.counters["img/s"] =
+        benchmark::Counter(double(batch) * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 void BM_train_step_cuda(benchmark::State& state) {
@@ -149,6 +170,14 @@ BENCHMARK(BM_train_step)
     ->Args({1, 1, 32, 1, 1})
     ->Args({1, 2, 32, 1, 1})
     ->Args({1, 2, 32, 1, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_train_step_format)
+    ->ArgNames({"threads", "batch", "model", "nhwc"})
+    ->Args({2, 64, 0, 0})
+    ->Args({2, 64, 0, 1})
+    ->Args({2, 32, 1, 0})
+    ->Args({2, 32, 1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_train_step)

@@ -1,6 +1,9 @@
 // Helpers shared by the op frontends.
 #include "lib/ops/common.h"
 
+#include <algorithm>
+#include <numeric>
+
 #include "dyad/autograd.h"
 #include "dyad/ops.h"
 #include "kernels/elementwise.h"
@@ -29,13 +32,20 @@ StridedShape make_strided(const Shape& shape, std::initializer_list<std::vector<
     DYAD_ASSERT(nops >= 1 && nops <= 3);
     std::vector<const std::vector<int64_t>*> st;
     for (const auto& s : strides) st.push_back(&s);
+    // Visit the dims in the order of the first operand's (the output's) strides, largest first, so that the
+    // innermost loop walks its memory with the smallest step: a row-major output keeps the shape's order, a
+    // channels_last one (strides H*W*C, 1, W*C, C) is walked N, H, W, C, one run when the inputs share its
+    // layout. Every element is computed on its own, so the order changes no result. Ties keep the order.
+    std::vector<size_t> order(shape.size());
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return (*st[0])[a] > (*st[0])[b]; });
     // Keep dims of size != 1, merging each into the previous kept dim when every operand steps across
     // the pair as one run (outer stride == inner stride * inner size).
     StridedShape out;
     std::vector<int64_t> size;
     std::vector<std::vector<int64_t>> ks;
     ks.resize(size_t(nops));
-    for (size_t d = 0; d < shape.size(); d++) {
+    for (const size_t d : order) {
         if (shape[d] == 1) continue;
         bool merge = !size.empty();
         for (int o = 0; o < nops && merge; o++) merge = (*st[size_t(o)])[d] * shape[d] == ks[size_t(o)].back();
