@@ -202,6 +202,20 @@ void BM_add_frontend(benchmark::State& state) {
 }
 BENCHMARK(BM_add_frontend)->Apply(shapes_and_backends);
 
+// The same with both operands channels_last (NHWC): the result comes out channels_last and make_strided walks
+// the three in their memory order, so the rate should match BM_add_frontend's.
+void BM_add_frontend_channels_last(benchmark::State& state) {
+    const Config c = configure(state);
+    CpuKernelsGuard guard(c.omp ? CpuKernels::omp : CpuKernels::naive);
+    manual_seed(1);
+    const Tensor a = Tensor::randn(c.shape).contiguous(MemoryFormat::channels_last);
+    const Tensor b = Tensor::randn(c.shape).contiguous(MemoryFormat::channels_last);
+    for (auto _ : state) benchmark::DoNotOptimize(add(a, b));
+    state.SetBytesProcessed(state.iterations() * c.n * 12);
+    set_pct_copy(state, c);
+}
+BENCHMARK(BM_add_frontend_channels_last)->Apply(shapes_and_backends);
+
 // ---------------------------------------------------------------------------- unary
 // y = exp(x): 8N bytes, but one libm expf call (~10-20 cycles) per element: compute-bound.
 void BM_exp(benchmark::State& state) {

@@ -937,6 +937,27 @@ std::string layer_chart(const std::string& title, const std::vector<std::string>
     return svg_stacked_bars(title, "ms", g.rows, bars);
 }
 
+std::string layer_speedup_chart(const std::string& title, const std::vector<std::string>& backends,
+                                const std::vector<std::vector<LayerTime>>& per_backend, size_t reference,
+                                const std::string& suffix) {
+    DYAD_CHECK(backends.size() == per_backend.size() && reference < backends.size(),
+               "layer_speedup_chart: ", backends.size(), " backend names for ", per_backend.size(),
+               " sets of layer times, reference ", reference);
+    const LayerGroups g = group_layers(per_backend);
+    std::vector<BarSeries> series;
+    for (size_t i = 0; i < backends.size(); i++) {
+        if (i == reference) continue;
+        BarSeries bs{backends[i] + suffix, {}};
+        for (size_t row = 0; row < g.rows.size(); row++) {
+            const double mine = g.forward[i][row] + g.backward[i][row];
+            const double theirs = g.forward[reference][row] + g.backward[reference][row];
+            bs.values.push_back(mine > 0 ? theirs / mine : NAN);
+        }
+        series.push_back(bs);
+    }
+    return svg_bar_chart(title, "speed-up (forward + backward)", g.rows, series, 1.0);
+}
+
 bool curves_identical(const std::vector<EpochMetrics>& epochs) {
     std::map<std::string, std::map<int, const EpochMetrics*>> by;
     for (const auto& e : epochs) by[e.backend][e.epoch] = &e;
@@ -1061,22 +1082,9 @@ void write_report_html(const std::string& path, const Report& report) {
              inline_svg(layer_chart("Where the step's time goes", names, per_backend));
         const BackendSummary* ref = layer_reference(report);
         if (names.size() >= 2 && ref) {
-            const LayerGroups g = group_layers(per_backend);
-            size_t ref_index = 0;
-            while (names[ref_index] != ref->backend) ref_index++;
-            std::vector<BarSeries> series;
-            for (size_t i = 0; i < names.size(); i++) {
-                if (i == ref_index) continue;
-                BarSeries bs{names[i] + " vs " + ref->backend, {}};
-                for (size_t row = 0; row < g.rows.size(); row++) {
-                    const double mine = g.forward[i][row] + g.backward[i][row];
-                    const double theirs = g.forward[ref_index][row] + g.backward[ref_index][row];
-                    bs.values.push_back(mine > 0 ? theirs / mine : NAN);
-                }
-                series.push_back(bs);
-            }
-            o += inline_svg(svg_bar_chart("Speed-up per layer over " + ref->backend, "speed-up (forward + backward)",
-                                          g.rows, series, 1.0));
+            const size_t ref_index = size_t(std::find(names.begin(), names.end(), ref->backend) - names.begin());
+            o += inline_svg(layer_speedup_chart("Speed-up per layer over " + ref->backend, names, per_backend,
+                                                ref_index, " vs " + ref->backend));
         }
         o += "</div>\n" + html_table(layers, "layers");
     }

@@ -108,6 +108,12 @@ LayerGroups group_layers(const std::vector<std::vector<LayerTime>>& per_backend,
 std::string layer_chart(const std::string& title, const std::vector<std::string>& backends,
                         const std::vector<std::vector<LayerTime>>& per_backend);
 
+// Each backend's speed-up per layer over backends[reference] (its forward + backward ms over theirs, layers
+// grouped as group_layers does), as svg_bar_chart bars with a 1x line; series named backend + suffix.
+std::string layer_speedup_chart(const std::string& title, const std::vector<std::string>& backends,
+                                const std::vector<std::vector<LayerTime>>& per_backend, size_t reference,
+                                const std::string& suffix);
+
 // Horizontal bars on a logarithmic axis, one row per label with one bar per series, each bar's value written
 // at its end ("12.3x"), and a reference line at `reference` (1 for speed-ups): per-layer speed-ups. Values
 // that are not positive and finite get no bar and a "-". A series whose name starts with a backend ("cuda vs

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bench/cases.h"
 #include "bench/fma_peak.h"
 #include "dyad/dyad.h"
 #include "trainer.h"
@@ -170,11 +171,38 @@ struct Progress {
     }
 };
 
-// The SGEMM sweep of one backend within `limit` seconds; returns the best GFLOP/s it reached (0 if none).
-double sweep_sgemm(StudyResult& r, const std::string& backend, const BackendScope& scope, double limit,
-                   const StudyOptions& o, const Progress& progress) {
+// A measured point, added to the result and shown on the progress line.
+const StudyPoint& add_point(StudyResult& r, const Progress& progress, const char* kind, const std::string& backend,
+                            const BackendScope& scope, const std::string& model, int64_t image, int64_t size,
+                            double flop, const Measured& m) {
+    StudyPoint p;
+    p.kind = kind;
+    p.backend = backend;
+    p.threads = scope.threads;
+    p.model = model;
+    p.image = image;
+    p.size = size;
+    p.flop = flop;
+    p.seconds = m.seconds;
+    p.repeats = m.repeats;
+    p.first_seconds = m.first;
+    r.points.push_back(p);
+    progress.point(p);
+    return r.points.back();
+}
+
+// The best SGEMM rate of a sweep and the n it was reached at.
+struct SgemmBest {
+    double gflops = 0;
+    int64_t n = 0;
+};
+
+// The SGEMM sweep of one backend within `limit` seconds; returns the best rate it reached (0 if none).
+SgemmBest sweep_sgemm(StudyResult& r, const std::string& backend, const BackendScope& scope, double limit,
+                      const StudyOptions& o, const Progress& progress) {
     const auto t0 = Clock::now();
-    double last_seconds = 0, best = 0;
+    double last_seconds = 0;
+    SgemmBest best;
     int64_t last_n = 0;
     for (int64_t n : sgemm_sizes(o.max_n)) {
         if (last_n > 0) {
@@ -190,19 +218,9 @@ double sweep_sgemm(StudyResult& r, const std::string& backend, const BackendScop
         manual_seed(uint64_t(n));
         const Tensor a = Tensor::randn({n, n}).to(scope.device), b = Tensor::randn({n, n}).to(scope.device);
         const Measured m = measure([&] { Tensor c = matmul(a, b); }, scope.device.is_cuda());
-        StudyPoint p;
-        p.kind = "sgemm";
-        p.backend = backend;
-        p.threads = scope.threads;
-        p.size = n;
-        p.flop = sgemm_flop(n);
-        p.seconds = m.seconds;
-        p.repeats = m.repeats;
-        p.first_seconds = m.first;
-        r.points.push_back(p);
-        progress.point(p);
+        const StudyPoint& p = add_point(r, progress, "sgemm", backend, scope, "", 0, n, sgemm_flop(n), m);
         last_seconds = m.seconds, last_n = n;
-        best = std::max(best, p.gflops());
+        if (p.gflops() > best.gflops) best = {p.gflops(), n};
     }
     return best;
 }
@@ -217,7 +235,7 @@ void sweep_steps(StudyResult& r, const std::string& backend, const BackendScope&
     const auto t0 = Clock::now();
     const bool gpu = scope.device.is_cuda();
     manual_seed(1);
-    std::shared_ptr<nn::Module> model = make_model(series.model, 200, 3, series.image);
+    std::shared_ptr<nn::Module> model = make_model(series.model, bench::kTrainStepClasses, 3, series.image);
     model->to(scope.device);
     optim::Sgd sgd(model->named_parameters(), study_sgd());
     double last_seconds = 0;
@@ -238,9 +256,7 @@ void sweep_steps(StudyResult& r, const std::string& backend, const BackendScope&
         }
         manual_seed(uint64_t(batch));
         const Tensor x = Tensor::randn({batch, 3, series.image, series.image}).to(scope.device);
-        std::vector<int32_t> labels(static_cast<size_t>(batch));
-        for (int64_t i = 0; i < batch; i++) labels[size_t(i)] = int32_t((i * 37) % 200);
-        const Tensor y = Tensor::from_vector(labels, {batch}).to(scope.device);
+        const Tensor y = Tensor::from_vector(bench::train_step_labels(batch), {batch}).to(scope.device);
         auto step = [&](const std::vector<Tensor>&) {
             sgd.zero_grad();
             Tensor loss = cross_entropy((*model)(x), y);
@@ -270,19 +286,7 @@ void sweep_steps(StudyResult& r, const std::string& backend, const BackendScope&
         } else {
             m = measure([&] { step({}); }, false);
         }
-        StudyPoint p;
-        p.kind = "step";
-        p.backend = backend;
-        p.threads = scope.threads;
-        p.model = series.model;
-        p.image = series.image;
-        p.size = batch;
-        p.flop = flop;
-        p.seconds = m.seconds;
-        p.repeats = m.repeats;
-        p.first_seconds = m.first;
-        r.points.push_back(p);
-        progress.point(p);
+        add_point(r, progress, "step", backend, scope, series.model, series.image, batch, flop, m);
         last_seconds = m.seconds, last_batch = batch;
     }
 }
@@ -312,7 +316,7 @@ void profile_backend(StudyResult& r, const std::string& backend, const BackendSc
         return;
     }
     manual_seed(1);
-    std::shared_ptr<nn::Module> model = make_model("baseline", 200, 3, 64);
+    std::shared_ptr<nn::Module> model = make_model("baseline", bench::kTrainStepClasses, 3, 64);
     model->to(scope.device);
     manual_seed(2);
     const Tensor x = Tensor::randn({at->size, 3, 64, 64}).to(scope.device);
@@ -340,7 +344,7 @@ double step_flop(const std::string& model, int64_t image, int64_t batch) {
     auto it = per_image.find({model, image});
     if (it == per_image.end()) {
         manual_seed(1);
-        std::shared_ptr<nn::Module> m = make_model(model, 200, 3, image);
+        std::shared_ptr<nn::Module> m = make_model(model, bench::kTrainStepClasses, 3, image);
         it = per_image.emplace(std::make_pair(model, image), nn::forward_flop(*m, {1, 3, image, image})).first;
     }
     return 3.0 * it->second * double(batch);
@@ -348,18 +352,17 @@ double step_flop(const std::string& model, int64_t image, int64_t batch) {
 
 std::string series_kind(const StepSeries& s) { return "step " + s.model + " " + std::to_string(s.image); }
 
-optim::SgdOptions study_sgd() {
-    optim::SgdOptions o;
-    o.lr = 0.01;
-    o.momentum = 0.9;
-    o.weight_decay = 5e-4;
-    return o;
-}
+optim::SgdOptions study_sgd() { return bench::train_step_sgd(); }
 
 double StudyResult::ceiling(const std::string& backend) const {
     for (const StudyCeiling& c : ceilings)
         if (c.backend == backend) return c.gflops;
     return 0;
+}
+
+double StudyResult::pct_of_ceiling(const StudyPoint& p) const {
+    const double c = ceiling(p.backend);
+    return c > 0 ? 100.0 * p.gflops() / c : 0;
 }
 
 StudyResult run_study(const StudyOptions& options) {
@@ -399,21 +402,17 @@ StudyResult run_study(const StudyOptions& options) {
         const double share = (o.budget - seconds_since(progress.start)) / double(backends.size() - bi);
         const auto t_backend = Clock::now();
         const BackendScope scope(backend, all_threads);
-        const double gflops = sweep_sgemm(r, backend, scope, series.empty() ? share : share / 3, o, progress);
+        const SgemmBest sgemm = sweep_sgemm(r, backend, scope, series.empty() ? share : share / 3, o, progress);
         const double steps_end = o.profile ? share * 0.9 : share;
         for (size_t k = 0; k < series.size(); k++) {
             const double left = (steps_end - seconds_since(t_backend)) / double(series.size() - k);
-            sweep_steps(r, backend, scope, series[k], left, gflops, progress);
+            sweep_steps(r, backend, scope, series[k], left, sgemm.gflops, progress);
         }
         if (o.profile && o.steps) profile_backend(r, backend, scope, share - seconds_since(t_backend), profile_batch);
-        if (scope.device.is_cuda() && gflops > 0) {
-            int64_t at = 0;
-            for (const StudyPoint& p : r.points)
-                if (p.kind == "sgemm" && p.backend == backend && p.gflops() >= gflops) at = p.size;
-            r.ceilings.push_back({backend, gflops,
+        if (scope.device.is_cuda() && sgemm.gflops > 0)
+            r.ceilings.push_back({backend, sgemm.gflops,
                                   "best cuBLAS SGEMM rate in " + std::string(precision_name(precision())) +
-                                      " in this study (n = " + std::to_string(at) + ")"});
-        }
+                                      " in this study (n = " + std::to_string(sgemm.n) + ")"});
         if (progress.tty) std::printf("\n");
     }
     for (const std::string& note : r.notes)
@@ -560,14 +559,13 @@ std::string study_speedup_chart(const StudyResult& r, const std::string& kind, c
 std::string study_ceiling_chart(const StudyResult& r, const std::string& kind) {
     std::vector<Series> series;
     for (const std::string& b : point_backends(r)) {
-        const double ceiling = r.ceiling(b);
-        if (ceiling <= 0) continue;
+        if (r.ceiling(b) <= 0) continue;
         Series s;
         s.name = b;
         for (const StudyPoint& p : r.points)
             if (point_kind(p) == kind && p.backend == b) {
                 s.x.push_back(double(p.size));
-                s.y.push_back(100.0 * p.gflops() / ceiling);
+                s.y.push_back(r.pct_of_ceiling(p));
             }
         if (!s.x.empty()) series.push_back(s);
     }
@@ -599,11 +597,10 @@ void write_study_csv(const std::string& path, const StudyResult& r) {
     out << "kind,backend,threads,model,image,size,flop,seconds,repeats,gflops,first_seconds,pct_ceiling\n";
     char line[320];
     for (const StudyPoint& p : r.points) {
-        const double ceiling = r.ceiling(p.backend);
         std::snprintf(line, sizeof line, "%s,%s,%d,%s,%lld,%lld,%.9g,%.9g,%d,%.9g,%.9g,%.9g\n", p.kind.c_str(),
                       p.backend.c_str(), p.threads, p.model.c_str(), static_cast<long long>(p.image),
                       static_cast<long long>(p.size), p.flop, p.seconds, p.repeats, p.gflops(), p.first_seconds,
-                      ceiling > 0 ? 100.0 * p.gflops() / ceiling : 0.0);
+                      r.pct_of_ceiling(p));
         out << line;
     }
     io::write_file_atomic(path, out.str(), "study");
@@ -679,7 +676,7 @@ void write_study_html(const std::string& path, const StudyResult& r) {
                     largest = std::max(largest, p.size);
                     const double rate = kind == "sgemm" ? p.gflops() : double(p.size) / p.seconds;
                     best = std::max(best, rate);
-                    if (r.ceiling(b) > 0) best_pct = std::max(best_pct, 100.0 * p.gflops() / r.ceiling(b));
+                    best_pct = std::max(best_pct, r.pct_of_ceiling(p));
                 }
             auto vs = [&](const std::string& ref, std::string* from) {
                 const auto s = speedups(r, kind, b, ref);
@@ -747,24 +744,9 @@ void write_study_html(const std::string& path, const StudyResult& r) {
         for (const StudyProfile& pr : r.profiles) names.push_back(pr.backend), per_backend.push_back(pr.layers);
         o += "<div class=\"charts\">\n" +
              inline_svg(layer_chart("Share of each layer, per backend", names, per_backend));
-        size_t ref = names.size();
-        for (size_t i = 0; i < names.size(); i++)
-            if (names[i] == "naive") ref = i;
-        if (ref < names.size() && names.size() >= 2) {
-            const LayerGroups g = group_layers(per_backend);
-            std::vector<BarSeries> series;
-            for (size_t i = 0; i < names.size(); i++) {
-                if (i == ref) continue;
-                BarSeries bs{names[i], {}};
-                for (size_t row = 0; row < g.rows.size(); row++) {
-                    const double mine = g.forward[i][row] + g.backward[i][row];
-                    bs.values.push_back(mine > 0 ? (g.forward[ref][row] + g.backward[ref][row]) / mine : NAN);
-                }
-                series.push_back(bs);
-            }
-            o += inline_svg(
-                svg_bar_chart("Speed-up per layer over naive", "speed-up (forward + backward)", g.rows, series, 1.0));
-        }
+        const size_t ref = size_t(std::find(names.begin(), names.end(), "naive") - names.begin());
+        if (ref < names.size() && names.size() >= 2)
+            o += inline_svg(layer_speedup_chart("Speed-up per layer over naive", names, per_backend, ref, ""));
         o += "</div>\n";
     }
 

@@ -79,6 +79,7 @@ struct StudyResult {
     std::vector<StudyProfile> profiles;
     std::vector<std::string> notes;                    // where a backend stopped, and why
     double ceiling(const std::string& backend) const;  // 0 when unknown
+    double pct_of_ceiling(const StudyPoint& p) const;  // p's rate over its backend's ceiling, %; 0 when unknown
 };
 
 // The SGEMM sizes swept: 64, 128, ..., up to max_n (powers of two), and one run's FLOP (2 n^3, the count
