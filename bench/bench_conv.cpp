@@ -10,7 +10,10 @@
 // fewer multiplications: FLOP/s are those of the direct convolution (2*N*K*C*R*S*P*Q per pass) for every
 // algorithm, so Winograd can pass 100% of the peak. conv_omp/* is the default (automatic) choice;
 // conv_omp_im2col/*, conv_omp_winograd2/* and conv_omp_winograd4/* force one algorithm on the 3x3 stride-1
-// layers. Kernels are called directly on preallocated buffers.
+// layers. conv_omp_nhwc/* runs every layer on channels_last operands (NHWC x, y and gradients, KRSC
+// weights, the same values read in the other layout): omp's NHWC im2col, which never uses Winograd, so it
+// compares with conv_omp_im2col/* (the same algorithm in NCHW) and with conv_omp/* (what NCHW gets by
+// default). Kernels are called directly on preallocated buffers.
 // omp runs the CNN at batch 64 and ResNet-18 at batch 32, with 1 and 2 threads. naive is serial and slow
 // (about 1 GFLOP/s), so it runs the CNN at batch 4 and only two ResNet shapes (64x64x64 and 8x8x512) at
 // batch 1 (its label says so): FLOP/s are per pass of the batch actually run, comparable across both.
@@ -114,8 +117,10 @@ Buffers& buffers_for(const Layer& l, const Conv2dShape& s) {
     return it->second;
 }
 
-void run(benchmark::State& state, Layer l, Pass pass, bool use_omp, int threads, int64_t batch, CpuConvAlgorithm alg) {
-    const Conv2dShape s = shape_of(l, batch);
+void run(benchmark::State& state, Layer l, Pass pass, bool use_omp, int threads, int64_t batch, CpuConvAlgorithm alg,
+         bool channels_last) {
+    Conv2dShape s = shape_of(l, batch);
+    s.channels_last = channels_last;  // the buffers hold as many values in either layout
     const CpuConvAlgorithm was = cpu_conv_algorithm();
     set_cpu_conv_algorithm(alg);
     const int m = use_omp ? omp::winograd_tile(s) : 0;  // 0: im2col
@@ -151,7 +156,8 @@ void run(benchmark::State& state, Layer l, Pass pass, bool use_omp, int threads,
     bench::set_pct_peak(state, flop, use_omp ? threads : 1);
     state.SetLabel(
         (use_omp ? "omp x" + std::to_string(threads) : std::string("naive")) + ", batch " + std::to_string(batch) +
-        (use_omp ? m ? ", Winograd F(" + std::to_string(m) + "x" + std::to_string(m) + ",3x3)" : ", im2col" : ""));
+        (use_omp ? m ? ", Winograd F(" + std::to_string(m) + "x" + std::to_string(m) + ",3x3)" : ", im2col" : "") +
+        (channels_last ? ", NHWC" : ""));
 }
 
 #if DYAD_WITH_CUDA
@@ -218,8 +224,8 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     const CpuConvAlgorithm automatic = CpuConvAlgorithm::automatic;
     const auto cpu = [](const std::string& name, const Layer& l, Pass p, bool use_omp, int threads, int64_t batch,
-                        CpuConvAlgorithm alg) {
-        benchmark::RegisterBenchmark(name.c_str(), run, l, p, use_omp, threads, batch, alg)
+                        CpuConvAlgorithm alg, bool channels_last = false) {
+        benchmark::RegisterBenchmark(name.c_str(), run, l, p, use_omp, threads, batch, alg, channels_last)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
     };
@@ -234,6 +240,7 @@ int main(int argc, char** argv) {
                      {CpuConvAlgorithm::im2col, CpuConvAlgorithm::winograd2, CpuConvAlgorithm::winograd4})
                     cpu(std::string("conv_omp_") + cpu_conv_algorithm_name(a) + "/" + suffix, l, p, true, threads,
                         batch, a);
+            cpu("conv_omp_nhwc/" + suffix, l, p, true, threads, batch, automatic, true);
         }
     };
     const Pass passes[] = {Pass::fwd, Pass::bwd_data, Pass::bwd_filter};

@@ -1,13 +1,12 @@
 // Layer kernels, naive vs omp, on the reference CNN's shapes at batch 64: the 2x2 stride-2 max pools
 // after each conv block (alone, and the fused relu_max_pool2d next to the relu + max_pool2d pair it
 // replaces), a batch norm of the second block, the global average pool of a 512-channel head, and the
-// two classifier layers. Pooling and batch norm are memory-bound (a compare or two flops per 4 bytes):
-// the rate to watch is bytes/s against bench_elementwise's BM_memcpy. linear is a GEMM: GFLOP/s against
-// bench_peak.
-// Args: kernels (0 naive, 1 omp), threads (omp only; naive is serial).
-// The BM_cuda_* benchmarks run the CUDA kernels on device buffers at batch 128 (no args; timed with CUDA
-// events; without a GPU they report "no CUDA device"): bytes/s against the device's memory bandwidth.
-// Run: bench_layers --benchmark_min_time=0.2
+// two classifier layers; the pools and the batch norm also on channels_last (NHWC) operands of the same
+// shapes (the *_nhwc benchmarks, next to their NCHW twins). Pooling and batch norm are memory-bound (a compare or two
+// flops per 4 bytes): the rate to watch is bytes/s against bench_elementwise's BM_memcpy. linear is a GEMM: GFLOP/s
+// against bench_peak. Args: kernels (0 naive, 1 omp), threads (omp only; naive is serial). The BM_cuda_* benchmarks run
+// the CUDA kernels on device buffers at batch 128 (no args; timed with CUDA events; without a GPU they report "no CUDA
+// device"): bytes/s against the device's memory bandwidth. Run: bench_layers --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -36,21 +35,24 @@ std::string dims(int64_t n, int64_t c, int64_t h, int64_t w) {
            ")";
 }
 
-// The reference CNN's pool: 2x2 windows, stride 2.
-Pool2dShape pool_2x2(int64_t n, int64_t c, int64_t h, int64_t w) {
+// The reference CNN's pool: 2x2 windows, stride 2; NHWC operands when channels_last.
+Pool2dShape pool_2x2(int64_t n, int64_t c, int64_t h, int64_t w, bool channels_last = false) {
     Pool2dShape s;
     s.n = n, s.c = c, s.h = h, s.w = w, s.p = h / 2, s.q = w / 2;
     s.kh = s.kw = s.stride_h = s.stride_w = 2;
+    s.channels_last = channels_last;
     return s;
 }
+
+const char* layout_label(bool channels_last) { return channels_last ? " NHWC" : ""; }
 
 // ---------------------------------------------------------------------------- max pool 2x2/2
 // Forward reads x (4 B) and writes y and the int32 index (8 B per output, a quarter of the inputs);
 // backward reads dy and the index and adds into dx (read and written). Bytes count that traffic once
 // (dx is zeroed outside the timing once; repeated backward calls keep adding into it).
-void run_max_pool(benchmark::State& state, int64_t n, int64_t c, int64_t h, int64_t w) {
-    const Config cfg = configure(state, "max_pool2d 2x2/2 fwd+bwd " + dims(n, c, h, w));
-    const Pool2dShape s = pool_2x2(n, c, h, w);
+void run_max_pool(benchmark::State& state, int64_t n, int64_t c, int64_t h, int64_t w, bool channels_last = false) {
+    const Config cfg = configure(state, "max_pool2d 2x2/2 fwd+bwd " + dims(n, c, h, w) + layout_label(channels_last));
+    const Pool2dShape s = pool_2x2(n, c, h, w, channels_last);
     const int64_t nx = n * c * h * w, ny = n * c * s.p * s.q;
     const std::vector<float> x = random_floats(nx, 1), dy = random_floats(ny, 2);
     std::vector<float> y(static_cast<size_t>(ny)), dx(static_cast<size_t>(nx), 0.0f);
@@ -76,6 +78,13 @@ void BM_max_pool_64x128x16x16(benchmark::State& state) { run_max_pool(state, 64,
 BENCHMARK(BM_max_pool_64x32x64x64)->Apply(backends);
 BENCHMARK(BM_max_pool_64x64x32x32)->Apply(backends);
 BENCHMARK(BM_max_pool_64x128x16x16)->Apply(backends);
+// The same on NHWC operands (the logical shapes above; x stored (n, h, w, c)).
+void BM_max_pool_nhwc_64x32x64x64(benchmark::State& state) { run_max_pool(state, 64, 32, 64, 64, true); }
+void BM_max_pool_nhwc_64x64x32x32(benchmark::State& state) { run_max_pool(state, 64, 64, 32, 32, true); }
+void BM_max_pool_nhwc_64x128x16x16(benchmark::State& state) { run_max_pool(state, 64, 128, 16, 16, true); }
+BENCHMARK(BM_max_pool_nhwc_64x32x64x64)->Apply(backends);
+BENCHMARK(BM_max_pool_nhwc_64x64x32x32)->Apply(backends);
+BENCHMARK(BM_max_pool_nhwc_64x128x16x16)->Apply(backends);
 
 // Forward only, as inference runs it (InferenceModeGuard or NoGradGuard: no argmax is made) against the
 // forward of training (argmax written): per input element 4 B read, per output 4 B (inference) or 8 B
@@ -181,10 +190,11 @@ struct BnOperands {
     }
 };
 
-void BM_batch_norm_train(benchmark::State& state) {
+void run_batch_norm_train(benchmark::State& state, bool channels_last) {
     const int64_t n = 64, c = 64, h = 32, w = 32;
-    const Config cfg = configure(state, "batch_norm fwd_train+bwd " + dims(n, c, h, w));
+    const Config cfg = configure(state, "batch_norm fwd_train+bwd " + dims(n, c, h, w) + layout_label(channels_last));
     BnOperands o(n, c, h, w);
+    o.s.channels_last = channels_last;
     const BatchNormShape& s = o.s;
     const int64_t nx = o.nx;
     auto &x = o.x, &dy = o.dy, &gamma = o.gamma, &beta = o.beta, &y = o.y, &dx = o.dx, &mean = o.mean,
@@ -205,7 +215,10 @@ void BM_batch_norm_train(benchmark::State& state) {
     }
     state.SetBytesProcessed(state.iterations() * nx * int64_t(sizeof(float)) * 6);
 }
+void BM_batch_norm_train(benchmark::State& state) { run_batch_norm_train(state, false); }
+void BM_batch_norm_train_nhwc(benchmark::State& state) { run_batch_norm_train(state, true); }
 BENCHMARK(BM_batch_norm_train)->Apply(backends);
+BENCHMARK(BM_batch_norm_train_nhwc)->Apply(backends);
 
 // Batch norm followed by ReLU, training forward + backward on the ResNet-18's layer1 activation (32, 64, 64,
 // 64; 32 MiB per tensor): the fused kernels (the ReLU applied as y is written, its mask read in the
@@ -260,11 +273,13 @@ BENCHMARK(BM_batch_norm_then_relu)->Apply(backends);
 // ---------------------------------------------------------------------------- adaptive avg pool
 // Global average pool of (64, 512, 8, 8): 8 MiB read, 128 KiB written; forward + backward (dx, the
 // same size as x, read and written).
-void BM_adaptive_avg_pool(benchmark::State& state) {
+void run_adaptive_avg_pool(benchmark::State& state, bool channels_last) {
     const int64_t n = 64, c = 512, h = 8, w = 8;
-    const Config cfg = configure(state, "adaptive_avg_pool2d 1x1 fwd+bwd " + dims(n, c, h, w));
+    const Config cfg =
+        configure(state, "adaptive_avg_pool2d 1x1 fwd+bwd " + dims(n, c, h, w) + layout_label(channels_last));
     Pool2dShape s;
     s.n = n, s.c = c, s.h = h, s.w = w, s.p = 1, s.q = 1;
+    s.channels_last = channels_last;
     const int64_t nx = n * c * h * w, ny = n * c;
     const std::vector<float> x = random_floats(nx, 1), dy = random_floats(ny, 2);
     std::vector<float> y(static_cast<size_t>(ny)), dx(static_cast<size_t>(nx), 0.0f);
@@ -280,7 +295,10 @@ void BM_adaptive_avg_pool(benchmark::State& state) {
     }
     state.SetBytesProcessed(state.iterations() * (nx * 3 + ny * 2) * int64_t(sizeof(float)));
 }
+void BM_adaptive_avg_pool(benchmark::State& state) { run_adaptive_avg_pool(state, false); }
+void BM_adaptive_avg_pool_nhwc(benchmark::State& state) { run_adaptive_avg_pool(state, true); }
 BENCHMARK(BM_adaptive_avg_pool)->Apply(backends);
+BENCHMARK(BM_adaptive_avg_pool_nhwc)->Apply(backends);
 
 // ---------------------------------------------------------------------------- linear
 // Through the frontend (allocation, bias prefill, the GEMM; backward: two GEMMs and a column sum).

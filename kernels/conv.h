@@ -1,7 +1,11 @@
-// 2-D convolution kernels, NCHW, cross-correlation (no kernel flip), dilation 1, groups 1.
-// x (n, c, h, w), weight (k, c, r, s), y (n, k, p, q); all contiguous. *_bwd kernels ACCUMULATE.
+// 2-D convolution kernels, cross-correlation (no kernel flip), dilation 1, groups 1. x (n, c, h, w),
+// weight (k, c, r, s), y (n, k, p, q), each dense in one of two layouts: NCHW (row-major, the default) or,
+// with channels_last, NHWC (x (n, h, w, c), weight (k, r, s, c), y (n, p, q, k), as their gradients; the
+// bias is (k) either way). *_bwd kernels ACCUMULATE.
 #pragma once
 #include <cstdint>
+
+#include "shapes.h"
 
 namespace dyad {
 
@@ -10,6 +14,18 @@ struct Conv2dShape {
     int64_t k = 0, r = 0, s = 0;         // filters: count, height, width
     int64_t p = 0, q = 0;                // output height, width
     int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+    bool channels_last = false;  // NHWC operands (see above)
+
+    // Element offsets of x[n][c][ih][iw], y[n][k][p][q] and weight[k][c][r][t] in the layout in use.
+    DYAD_HOST_DEVICE int64_t x_at(int64_t n_, int64_t c_, int64_t ih, int64_t iw) const {
+        return channels_last ? ((n_ * h + ih) * w + iw) * c + c_ : ((n_ * c + c_) * h + ih) * w + iw;
+    }
+    DYAD_HOST_DEVICE int64_t y_at(int64_t n_, int64_t k_, int64_t p_, int64_t q_) const {
+        return channels_last ? ((n_ * p + p_) * q + q_) * k + k_ : ((n_ * k + k_) * p + p_) * q + q_;
+    }
+    DYAD_HOST_DEVICE int64_t w_at(int64_t k_, int64_t c_, int64_t r_, int64_t t_) const {
+        return channels_last ? ((k_ * r + r_) * s + t_) * c + c_ : ((k_ * c + c_) * r + r_) * s + t_;
+    }
 };
 
 namespace naive {
@@ -32,7 +48,9 @@ void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const
 
 // Which algorithm the three functions above use for the convolutions Winograd applies to: automatic (the
 // default: F(4x4, 3x3) with at least 16 input and output channels and 4x4 outputs, else im2col), im2col
-// + GEMM, or Winograd F(2x2, 3x3) or F(4x4, 3x3). Process-wide; other shapes always use im2col.
+// + GEMM, or Winograd F(2x2, 3x3) or F(4x4, 3x3). Process-wide; other shapes always use im2col, and so
+// do channels_last shapes under every setting (NHWC im2col: one column row per output position, so y
+// comes out of the GEMM in NHWC order; Winograd's transforms are NCHW only).
 enum class ConvAlgo { automatic, im2col, winograd_2x2, winograd_4x4 };
 void set_conv_algo(ConvAlgo a);
 ConvAlgo conv_algo();
@@ -41,9 +59,10 @@ ConvAlgo conv_algo();
 // error (docs/testing.md gives the bound).
 bool winograd_applies(const Conv2dShape& s);
 // The Winograd tile size m that conv2d_fwd, _bwd_data and _bwd_filter use for s under the current
-// algorithm, or 0 where they use im2col.
+// algorithm, or 0 where they use im2col (always for channels_last).
 int winograd_tile(const Conv2dShape& s);
-// dbias[k] += dy summed over (n, p, q), in double over rows summed in float lanes: Winograd's bias gradient.
+// dbias[k] += dy summed over (n, p, q), in double over rows summed in float lanes (in double for
+// channels_last): Winograd's bias gradient.
 void conv2d_bias_grad(const Conv2dShape& s, float* dbias, const float* dy);
 void conv2d_fwd_winograd(int m, const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias);
 void conv2d_bwd_data_winograd(int m, const Conv2dShape& s, float* dx, const float* dy, const float* weight);

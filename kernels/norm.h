@@ -1,12 +1,21 @@
-// Batch normalisation kernels over x (n, c, hw) contiguous (NCHW with hw = H*W), statistics per channel.
-// gamma/beta may be null (no affine transform: gamma 1, beta 0). *_bwd kernels ACCUMULATE.
+// Batch normalisation kernels over x (n, c, hw), statistics per channel: dense (n, c, hw) (NCHW with hw =
+// H*W) or, with channels_last, (n, hw, c) (NHWC), as y, dy and dx. gamma/beta may be null (no affine
+// transform: gamma 1, beta 0). *_bwd kernels ACCUMULATE.
 #pragma once
 #include <cstdint>
+
+#include "shapes.h"
 
 namespace dyad {
 
 struct BatchNormShape {
     int64_t n = 0, c = 0, hw = 0;
+    bool channels_last = false;  // (n, hw, c) operands
+
+    // Element offset of (image n, channel c, position i) in the layout in use.
+    DYAD_HOST_DEVICE int64_t at(int64_t n_, int64_t c_, int64_t i) const {
+        return channels_last ? (n_ * hw + i) * c + c_ : (n_ * c + c_) * hw + i;
+    }
 };
 
 namespace naive {

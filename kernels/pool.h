@@ -1,6 +1,10 @@
-// 2-D pooling kernels, NCHW, contiguous. x (n, c, h, w), y (n, c, p, q). *_bwd kernels ACCUMULATE.
+// 2-D pooling kernels. x (n, c, h, w), y (n, c, p, q), dense NCHW (row-major) or, with channels_last,
+// NHWC (x (n, h, w, c), y (n, p, q, c), as their gradients and the max pools' positions). *_bwd kernels
+// ACCUMULATE.
 #pragma once
 #include <cstdint>
+
+#include "shapes.h"
 
 namespace dyad {
 
@@ -11,10 +15,20 @@ struct Pool2dShape {
     int64_t n = 0, c = 0, h = 0, w = 0;
     int64_t p = 0, q = 0;
     int64_t kh = 1, kw = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+    bool channels_last = false;  // NHWC operands
+
+    // Element offsets of x at (image n, channel c, position i = row * w + column of the h x w plane) and of
+    // y at (n, c, o = row * q + column of the p x q plane) in the layout in use.
+    DYAD_HOST_DEVICE int64_t x_at(int64_t n_, int64_t c_, int64_t i) const {
+        return channels_last ? (n_ * h * w + i) * c + c_ : (n_ * c + c_) * h * w + i;
+    }
+    DYAD_HOST_DEVICE int64_t y_at(int64_t n_, int64_t c_, int64_t o) const {
+        return channels_last ? (n_ * p * q + o) * c + c_ : (n_ * c + c_) * p * q + o;
+    }
 };
 
 namespace naive {
-// y = window maximum; idx = its position h_in * w + w_in within the input plane (first maximum in
+// y = window maximum; idx (y's layout) = its position h_in * w + w_in within the input plane (first maximum in
 // row-major window order; NaN wins). Every window holds at least one input element (pad <= k/2). idx may be
 // null (no backward will run): only y is written. The same holds for relu_max_pool2d_fwd, in every set.
 template <typename T>

@@ -3,17 +3,18 @@
 //
 // cuDNN: the tensor, filter, convolution and activation descriptors of a shape are built once and cached
 // with, for each pass (forward, backward data, backward filter), the algorithms found for it. The key is
-// the shape, the math setting, the deterministic flag and the device. Algorithms are searched on a pass's
-// first call with cudnnFind*AlgorithmEx, which times the candidates on the real inputs and writes into
-// scratch outputs in the workspace (the caller's outputs are left alone). The acceptable ones are kept
-// fastest first (conv_algo.h: in deterministic mode only deterministic ones, never FP16 down-conversion,
-// in strict FP32 never tensor cores), each with the math type Find ran it with, which is set on the pass's
-// own convolution descriptor before it runs. At each call the first algorithm cuDNN accepts runs; one it
-// refuses (other pointers than Find saw, no memory for its workspace) gives way to the next, and im2col
-// runs when none is left, for all four calls (forward, the fused bias + ReLU forward, both backward
-// passes). A shape cuDNN cannot describe runs im2col too. Bias gradients always use dyad's own
-// deterministic reduction kernel; the forward bias is added by a kernel after the convolution, except in
-// conv2d_bias_relu_fwd, which runs cudnnConvolutionBiasActivationForward where cuDNN supports it.
+// the shape (its layout included), the math setting, the deterministic flag and the device. Algorithms are
+// searched on a pass's first call with cudnnFind*AlgorithmEx, which times the candidates on the real
+// inputs and writes into scratch outputs in the workspace (the caller's outputs are left alone). The
+// acceptable ones are kept fastest first (conv_algo.h: in deterministic mode only deterministic ones,
+// never FP16 down-conversion, in strict FP32 never tensor cores), each with the math type Find ran it
+// with, which is set on the pass's own convolution descriptor before it runs. At each call the first
+// algorithm cuDNN accepts runs; one it refuses (other pointers than Find saw, no memory for its workspace)
+// gives way to the next, and im2col runs when none is left, for all four calls (forward, the fused bias +
+// ReLU forward, both backward passes). A shape cuDNN cannot describe runs im2col too. Bias gradients
+// always use dyad's own deterministic reduction kernel; the forward bias is added by a kernel after the
+// convolution, except in conv2d_bias_relu_fwd, which runs cudnnConvolutionBiasActivationForward where
+// cuDNN supports it.
 //
 // im2col: images are lowered in chunks sized to a workspace budget (a 1x1, stride-1, unpadded
 // convolution needs no lowering: an image is its own column matrix), and each chunk is one batched
@@ -22,6 +23,19 @@
 //   backward data    dcol[i] (CRS x PQ) = W^T * dy[i], then col2im adds dcol[i] into dx[i]
 //   backward filter  dW[i] (K x CRS)  = dy[i] * col[i]^T into partial buffers, then dW += their sum,
 //                                       added in image order
+// With channels_last (NHWC x and y, KRSC weight) an image's column matrix is (PQ x RSC) (im2col.cu) and
+// an image's y or dy is (PQ x K) as stored, so the products are transposed:
+//   forward          y[i] (PQ x K)     = col[i] (PQ x RSC) * W^T, W stored (K x RSC); the images of a
+//                                        chunk lie one after another in col and in y, so the chunk is
+//                                        one GEMM of (chunk * PQ) rows
+//   backward data    dcol[i] (PQ x RSC) = dy[i] (PQ x K) * W, likewise one GEMM per chunk, then col2im
+//   backward filter  dW[i] (K x RSC)  = dy[i]^T * col[i] into partial buffers, added in image order
+// and the bias (gradient) runs along the last dimension. For the 1x1, stride-1, unpadded convolution
+// the NHWC x is its own (N*HW x C) column matrix and dy (N*HW x K) needs no col2im.
+//
+// The cuDNN plan of a channels_last shape describes x, y (and so dx, dy) as CUDNN_TENSOR_NHWC tensors
+// and the weight as a CUDNN_TENSOR_NHWC (KRSC) filter; the bias stays a (1, K, 1, 1) tensor, in the
+// same format as y. The layout is part of the plan's key.
 #include <array>
 #include <atomic>
 #include <climits>
@@ -42,8 +56,8 @@ namespace dyad::cuda {
 namespace lowering {
 void im2col_images(const Conv2dShape& s, int64_t images, float* col, const float* x);
 void col2im_images(const Conv2dShape& s, int64_t images, float* dx, const float* col);
-void add_bias(float* y, const float* bias, int64_t n, int64_t k, int64_t pq, bool relu);
-void bias_grad(float* dbias, const float* dy, int64_t n, int64_t k, int64_t pq);
+void add_bias(float* y, const float* bias, int64_t n, int64_t k, int64_t pq, bool channels_last, bool relu);
+void bias_grad(float* dbias, const float* dy, int64_t n, int64_t k, int64_t pq, bool channels_last);
 void add_partials(float* out, const float* parts, int64_t count, int64_t nparts);
 }  // namespace lowering
 
@@ -74,7 +88,86 @@ int64_t chunk_images(const Conv2dShape& s) {
     return std::max<int64_t>(1, std::min<int64_t>(s.n, int64_t(kColumnBudget) / std::max<int64_t>(per_image, 1)));
 }
 
+// ---- NHWC (channels_last)
+void im2col_fwd_nhwc(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias,
+                     bool relu) {
+    const int64_t rsc = s.c * s.r * s.s, pq = s.p * s.q, hwc = s.h * s.w * s.c;
+    GemmShape g;
+    g.n = s.k, g.k = rsc;
+    g.lda = rsc;                    // col rows
+    g.trans_b = true, g.ldb = rsc;  // W^T: the weight is stored (K, RSC)
+    g.ldc = s.k;
+    if (direct(s)) {
+        g.m = s.n * pq;  // x (N*HW, C) is the column matrix of every image at once
+        gemm(g, 1.0f, x, weight, 0.0f, y);
+    } else {
+        const int64_t chunk = chunk_images(s), per_image = pq * rsc;
+        float* col = static_cast<float*>(workspace(size_t(chunk * per_image) * sizeof(float)));
+        for (int64_t i0 = 0; i0 < s.n; i0 += chunk) {
+            const int64_t nb = std::min(chunk, s.n - i0);
+            lowering::im2col_images(s, nb, col, x + i0 * hwc);
+            g.m = nb * pq;
+            gemm(g, 1.0f, col, weight, 0.0f, y + i0 * pq * s.k);
+        }
+    }
+    lowering::add_bias(y, bias, s.n, s.k, pq, true, relu);
+}
+
+void im2col_bwd_data_nhwc(const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
+    const int64_t rsc = s.c * s.r * s.s, pq = s.p * s.q, hwc = s.h * s.w * s.c;
+    GemmShape g;
+    g.n = rsc, g.k = s.k;
+    g.lda = s.k;  // dy rows (PQ of each image, K)
+    g.ldb = rsc;  // W (K, RSC) as stored
+    g.ldc = rsc;
+    if (direct(s)) {
+        g.m = s.n * pq;
+        gemm(g, 1.0f, dy, weight, 1.0f, dx);  // dx (N*HW, C) directly, accumulating
+        return;
+    }
+    const int64_t chunk = chunk_images(s), per_image = pq * rsc;
+    float* dcol = static_cast<float*>(workspace(size_t(chunk * per_image) * sizeof(float)));
+    for (int64_t i0 = 0; i0 < s.n; i0 += chunk) {
+        const int64_t nb = std::min(chunk, s.n - i0);
+        g.m = nb * pq;
+        gemm(g, 1.0f, dy + i0 * pq * s.k, weight, 0.0f, dcol);
+        lowering::col2im_images(s, nb, dx + i0 * hwc, dcol);
+    }
+}
+
+// As im2col_bwd_filter below: per-image products into partial buffers, added into dW in image order.
+void im2col_bwd_filter_nhwc(const Conv2dShape& s, float* dweight, const float* dy, const float* x) {
+    const int64_t rsc = s.c * s.r * s.s, pq = s.p * s.q, hwc = s.h * s.w * s.c, kpq = s.k * pq, krsc = s.k * rsc;
+    const bool dir = direct(s);
+    const int64_t col_floats = dir ? 0 : pq * rsc;  // per image
+    const int64_t per_image = (col_floats + krsc) * int64_t(sizeof(float));
+    const int64_t chunk =
+        std::max<int64_t>(1, std::min<int64_t>(s.n, int64_t(kColumnBudget) / std::max<int64_t>(per_image, 1)));
+    const int64_t parts_at = int64_t(align_up(size_t(chunk * col_floats), 64));
+    float* ws = static_cast<float*>(workspace(size_t(parts_at + chunk * krsc) * sizeof(float)));
+    float* col = ws;
+    float* parts = ws + parts_at;
+    GemmShape g;
+    g.m = s.k, g.n = rsc, g.k = pq;
+    g.trans_a = true, g.lda = s.k, g.stride_a = kpq;  // dy[i]^T: dy[i] is stored (PQ, K)
+    g.ldb = rsc;                                      // col[i] (PQ, RSC) as stored
+    g.ldc = rsc, g.stride_c = krsc;
+    for (int64_t i0 = 0; i0 < s.n; i0 += chunk) {
+        const int64_t nb = std::min(chunk, s.n - i0);
+        const float* b = x + i0 * hwc;  // 1x1, stride 1, no padding: the images are their own columns
+        if (!dir) {
+            lowering::im2col_images(s, nb, col, x + i0 * hwc);
+            b = col;
+        }
+        g.batch = nb, g.stride_b = dir ? hwc : col_floats;
+        gemm(g, 1.0f, dy + i0 * kpq, b, 0.0f, parts);
+        lowering::add_partials(dweight, parts, krsc, nb);
+    }
+}
+
+// ---- NCHW
 void im2col_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias, bool relu) {
+    if (s.channels_last) return im2col_fwd_nhwc(s, y, x, weight, bias, relu);
     const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w, kpq = s.k * pq;
     GemmShape g;
     g.m = s.k, g.n = pq, g.k = crs;
@@ -94,10 +187,11 @@ void im2col_fwd(const Conv2dShape& s, float* y, const float* x, const float* wei
             gemm(g, 1.0f, weight, col, 0.0f, y + i0 * kpq);
         }
     }
-    lowering::add_bias(y, bias, s.n, s.k, pq, relu);
+    lowering::add_bias(y, bias, s.n, s.k, pq, false, relu);
 }
 
 void im2col_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
+    if (s.channels_last) return im2col_bwd_data_nhwc(s, dx, dy, weight);
     const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w, kpq = s.k * pq;
     GemmShape g;
     g.m = crs, g.n = pq, g.k = s.k;
@@ -123,6 +217,7 @@ void im2col_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const flo
 // into its own slot of a partial-sum buffer (so the GEMM has a whole chunk of independent products to
 // spread over the GPU, however small dW is), then the partials are added into dW in image order.
 void im2col_bwd_filter(const Conv2dShape& s, float* dweight, const float* dy, const float* x) {
+    if (s.channels_last) return im2col_bwd_filter_nhwc(s, dweight, dy, x);
     const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w, kpq = s.k * pq, kcrs = s.k * crs;
     const bool dir = direct(s);
     const int64_t col_floats = dir ? 0 : crs * pq;  // per image
@@ -176,7 +271,7 @@ struct Plan {
     std::atomic<bool> fused{true};  // false once no algorithm ran the fused bias + ReLU call
 };
 
-using Key = std::array<int64_t, 16>;
+using Key = std::array<int64_t, 17>;
 
 struct Registry {
     std::mutex mu;
@@ -204,11 +299,15 @@ bool build(Plan& p, const Conv2dShape& s) {
     DYAD_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p.w));
     for (cudnnConvolutionDescriptor_t& d : p.conv) DYAD_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d));
     DYAD_CUDNN_CHECK(cudnnCreateActivationDescriptor(&p.relu));
+    // The dimensions are given in (n, c, h, w) order whatever the layout; the format says how they lie in
+    // memory: NHWC for channels_last tensors, and for the filter NHWC means (k, r, s, c). The bias is a
+    // (1, K, 1, 1) tensor in y's format (its K values are contiguous either way).
+    const cudnnTensorFormat_t fmt = s.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     std::vector<cudnnStatus_t> steps = {
-        cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s.n), int(s.c), int(s.h), int(s.w)),
-        cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s.n), int(s.k), int(s.p), int(s.q)),
-        cudnnSetTensor4dDescriptor(p.bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, int(s.k), 1, 1),
-        cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(s.k), int(s.c), int(s.r), int(s.s)),
+        cudnnSetTensor4dDescriptor(p.x, fmt, CUDNN_DATA_FLOAT, int(s.n), int(s.c), int(s.h), int(s.w)),
+        cudnnSetTensor4dDescriptor(p.y, fmt, CUDNN_DATA_FLOAT, int(s.n), int(s.k), int(s.p), int(s.q)),
+        cudnnSetTensor4dDescriptor(p.bias, fmt, CUDNN_DATA_FLOAT, 1, int(s.k), 1, 1),
+        cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, fmt, int(s.k), int(s.c), int(s.r), int(s.s)),
         cudnnSetActivationDescriptor(p.relu, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0),
     };
     for (cudnnConvolutionDescriptor_t d : p.conv) {
@@ -243,6 +342,7 @@ Plan* plan_for(const Conv2dShape& s) {
                      s.stride_w,
                      s.pad_h,
                      s.pad_w,
+                     int64_t(s.channels_last),  // an NCHW and an NHWC convolution have different descriptors
                      int64_t(math()),
                      int64_t(deterministic()),
                      int64_t(current_device())};
@@ -371,7 +471,7 @@ bool no_channels(const Conv2dShape& s) { return s.c <= 0 || s.r <= 0 || s.s <= 0
 
 void bias_only_fwd(const Conv2dShape& s, float* y, const float* bias, bool relu) {
     DYAD_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(s.n * s.k * s.p * s.q) * sizeof(float), stream()));
-    lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, relu);
+    lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, s.channels_last, relu);
 }
 
 }  // namespace
@@ -392,7 +492,7 @@ void conv_then_bias(Plan* p, const Conv2dShape& s, float* y, const float* x, con
                                                            static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory,
                                                            &zero, p->y, y);
                         })) {
-        lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, relu);
+        lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, s.channels_last, relu);
         return;
     }
     im2col_fwd(s, y, x, weight, bias, relu);
@@ -454,7 +554,7 @@ void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const
                                          });
         if (!ran) im2col_bwd_filter(s, dweight, dy, x);
     }
-    if (dbias) lowering::bias_grad(dbias, dy, s.n, s.k, s.p * s.q);
+    if (dbias) lowering::bias_grad(dbias, dy, s.n, s.k, s.p * s.q, s.channels_last);
 }
 
 }  // namespace dyad::cuda

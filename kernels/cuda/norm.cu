@@ -8,6 +8,17 @@
 // double), so they match naive's two-pass double statistics to double rounding. The elementwise passes
 // take one block per plane and mirror naive's float expressions with __fmul_rn/__fadd_rn (no FMA
 // contraction); the training dx is computed in double as naive does.
+//
+// channels_last ((n, hw, c): a channel's values are one column of an (n * hw) x c matrix) keeps the
+// same two stages, the same double sums and the same per-channel kernels, with 2-D blocks so that
+// consecutive threads read consecutive channels: a block is tx channels (a power of two, 32 when c >= 32,
+// else the smallest one >= c) by ty = 256 / tx row lanes, so a warp reads whole stretches of memory (32
+// channels of one row, or 32 / tx consecutive rows of c <= tx channels). For the sums the rows are cut
+// into chunks (by the shape alone), one block per (tile of channels, chunk): lane (x, y) adds rows y,
+// y + ty, ... of the chunk for channel x in double, then the ty lanes of a channel are combined by a
+// fixed tree in shared memory and the result is the (channel, chunk) partial that the second stage adds
+// in chunk order, as for NCHW. The elementwise passes take the same blocks, each thread computing its
+// channel's constants once and walking a strided set of rows.
 #include <algorithm>
 #include <cmath>
 
@@ -74,7 +85,7 @@ __global__ void sums_kernel(BatchNormShape s, int64_t rows, int64_t chunks, cons
         const int64_t n0 = k * rows, n1 = n0 + rows < s.n ? n0 + rows : s.n;
         double s1 = 0.0, s2 = 0.0;
         if (dy == nullptr) {
-            const double shift = s.n * s.hw > 0 ? double(x[c * s.hw]) : 0.0;
+            const double shift = s.n * s.hw > 0 ? double(x[s.at(0, c, 0)]) : 0.0;
             for (int64_t n = n0; n < n1; n++) {
                 const float* xs = x + (n * s.c + c) * s.hw;
                 for (int64_t i = threadIdx.x; i < s.hw; i += blockDim.x) {
@@ -100,6 +111,85 @@ __global__ void sums_kernel(BatchNormShape s, int64_t rows, int64_t chunks, cons
     }
 }
 
+// ---------------------------------------------------------------------------- channels_last geometry
+// Block shape and row chunks of the (n * hw) x c matrix (see the top of the file); depends on the shape
+// only, so the summation order does too.
+struct Nhwc {
+    int tx, ty;          // channels, row lanes per block (tx * ty == kBlock)
+    int64_t tiles;       // ceil(c / tx)
+    int64_t rows;        // n * hw
+    int64_t chunk_rows;  // rows per chunk of the sums (the last may be shorter)
+    int64_t chunks;      // chunks of the sums
+};
+Nhwc nhwc_of(const BatchNormShape& s) {
+    Nhwc g;
+    g.tx = 1;
+    while (g.tx < kWarp && g.tx < s.c) g.tx *= 2;
+    g.ty = kBlock / g.tx;
+    g.tiles = (s.c + g.tx - 1) / g.tx;
+    g.rows = s.n * s.hw;
+    // About kTargetBlocks blocks in all, each with at least kMinChunk values (tx of them per row).
+    int64_t k = std::max<int64_t>(1, kTargetBlocks / std::max<int64_t>(g.tiles, 1));
+    k = std::min(k, std::max<int64_t>(1, g.rows * g.tx / kMinChunk));
+    k = std::min(k, std::max<int64_t>(1, g.rows));
+    g.chunk_rows = std::max<int64_t>(1, (g.rows + k - 1) / k);
+    g.chunks = std::max<int64_t>(1, (g.rows + g.chunk_rows - 1) / g.chunk_rows);
+    return g;
+}
+
+// Grid of the elementwise passes: tiles of channels by blocks of rows, each thread taking about
+// kRowsPerThread rows (grid-stride in both directions).
+constexpr int64_t kRowsPerThread = 4;
+dim3 nhwc_elementwise_grid(const Nhwc& g) {
+    const int64_t row_blocks = (g.rows + g.ty * kRowsPerThread - 1) / (g.ty * kRowsPerThread);
+    return dim3(capped_grid(g.tiles), unsigned(std::min<int64_t>(std::max<int64_t>(row_blocks, 1), 65535)));
+}
+
+// The channels_last form of sums_kernel: partial[c * chunks + blockIdx.y] = (sum(a), sum(b)) over rows
+// [blockIdx.y * chunk_rows, + chunk_rows) of channel c, with a and b as there.
+__global__ void sums_nhwc_kernel(BatchNormShape s, int64_t tiles, int64_t chunk_rows, int64_t chunks, const float* x,
+                                 const float* dy, const float* mean, double2* partial) {
+    __shared__ double2 lanes[kBlock];  // [ty][tx]
+    const int tx = threadIdx.x, ty = threadIdx.y, bx = blockDim.x;
+    const int64_t rows = s.n * s.hw;
+    const int64_t r0 = int64_t(blockIdx.y) * chunk_rows;
+    const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
+    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const int64_t c = tile * bx + tx;
+        double s1 = 0.0, s2 = 0.0;
+        if (c < s.c) {
+            if (dy == nullptr) {
+                const double shift = rows > 0 ? double(x[s.at(0, c, 0)]) : 0.0;
+                for (int64_t r = r0 + ty; r < r1; r += blockDim.y) {
+                    const double d = double(x[r * s.c + c]) - shift;
+                    s1 += d;
+                    s2 += d * d;
+                }
+            } else {
+                const double m = double(mean[c]);
+                for (int64_t r = r0 + ty; r < r1; r += blockDim.y) {
+                    const double g = double(dy[r * s.c + c]);
+                    s1 += g;
+                    s2 += g * (double(x[r * s.c + c]) - m);
+                }
+            }
+        }
+        lanes[ty * bx + tx] = make_double2(s1, s2);
+        __syncthreads();
+        // A fixed tree over the row lanes of each channel (blockDim.y is a power of two).
+        for (int half = int(blockDim.y) / 2; half > 0; half /= 2) {
+            if (ty < half) {
+                const double2 o = lanes[(ty + half) * bx + tx];
+                lanes[ty * bx + tx].x += o.x;
+                lanes[ty * bx + tx].y += o.y;
+            }
+            __syncthreads();
+        }
+        if (ty == 0 && c < s.c) partial[c * chunks + blockIdx.y] = lanes[tx];
+        __syncthreads();  // lanes is refilled for the next tile
+    }
+}
+
 // Channel c's chunks added in order.
 __device__ inline double2 channel_total(const double2* partial, int64_t c, int64_t chunks) {
     double2 t = make_double2(0.0, 0.0);
@@ -118,7 +208,7 @@ __global__ void stats_kernel(BatchNormShape s, int64_t chunks, const double2* pa
         const double2 t = channel_total(partial, c, chunks);
         double mean = 0.0, var = 0.0;
         if (count > 0) {
-            const double shift = double(x[c * s.hw]), cnt = double(count);
+            const double shift = double(x[s.at(0, c, 0)]), cnt = double(count);
             mean = shift + t.x / cnt;
             const double v = (t.y - t.x * t.x / cnt) / cnt;
             var = v < 0.0 ? 0.0 : v;  // rounding can leave a tiny negative; NaN stays NaN
@@ -152,6 +242,28 @@ __global__ void normalise_kernel(BatchNormShape s, float* y, const float* x, con
         float* ys = y + plane * s.hw;
         for (int64_t i = threadIdx.x; i < s.hw; i += blockDim.x)
             ys[i] = __fadd_rn(__fmul_rn(__fsub_rn(xs[i], m), scale), shift);
+    }
+}
+
+// The channels_last form: thread (x, y) of block (bx, by) takes channel bx * tx + x and rows by * ty + y,
+// + gridDim.y * ty, ...; the same float expressions.
+__global__ void normalise_nhwc_kernel(BatchNormShape s, int64_t tiles, float* y, const float* x, const float* mean,
+                                      const float* stat, bool running, const float* gamma, const float* beta,
+                                      float eps) {
+    const int64_t rows = s.n * s.hw;
+    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const int64_t c = tile * blockDim.x + threadIdx.x;
+        if (c >= s.c) continue;
+        const float invstd =
+            running ? float(__ddiv_rn(1.0, __dsqrt_rn(__dadd_rn(double(stat[c]), double(eps))))) : stat[c];
+        const float m = mean[c];
+        const float scale = gamma ? __fmul_rn(invstd, gamma[c]) : invstd;
+        const float shift = beta ? beta[c] : 0.0f;
+        for (int64_t r = int64_t(blockIdx.y) * blockDim.y + threadIdx.y; r < rows;
+             r += int64_t(gridDim.y) * blockDim.y) {
+            const int64_t e = r * s.c + c;
+            y[e] = __fadd_rn(__fmul_rn(__fsub_rn(x[e], m), scale), shift);
+        }
     }
 }
 
@@ -196,32 +308,90 @@ __global__ void bwd_dx_kernel(BatchNormShape s, float* dx, const float* dy, cons
     }
 }
 
+// The channels_last form of bwd_dx_kernel, threads mapped as in normalise_nhwc_kernel.
+__global__ void bwd_dx_nhwc_kernel(BatchNormShape s, int64_t tiles, float* dx, const float* dy, const float* x,
+                                   const float* mean, const float* invstd, const float* gamma, const double* coef) {
+    const int64_t rows = s.n * s.hw;
+    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const int64_t c = tile * blockDim.x + threadIdx.x;
+        if (c >= s.c) continue;
+        const int64_t r_first = int64_t(blockIdx.y) * blockDim.y + threadIdx.y,
+                      r_step = int64_t(gridDim.y) * blockDim.y;
+        if (coef) {
+            const double a = coef[3 * c], b = coef[3 * c + 1], d = coef[3 * c + 2], m = double(mean[c]);
+            for (int64_t r = r_first; r < rows; r += r_step) {
+                const int64_t e = r * s.c + c;
+                dx[e] += float(a * double(dy[e]) + b * (double(x[e]) - m) + d);
+            }
+        } else {
+            const double g = gamma ? double(gamma[c]) : 1.0;
+            const float scale = float(g * double(invstd[c]));
+            for (int64_t r = r_first; r < rows; r += r_step) {
+                const int64_t e = r * s.c + c;
+                dx[e] = __fadd_rn(dx[e], __fmul_rn(dy[e], scale));
+            }
+        }
+    }
+}
+
+// The first stage's results: partial (c * chunks double2, at the start of the workspace) and chunks.
+struct Sums {
+    double2* partial;
+    int64_t chunks;
+};
+
+// The first stage of the per-channel sums in either layout, into the start of the workspace, which is
+// sized for the partials plus `extra` bytes after them (the caller's, 16-byte aligned).
+Sums launch_sums(const BatchNormShape& s, const float* x, const float* dy, const float* mean, size_t extra) {
+    if (s.channels_last) {
+        const Nhwc g = nhwc_of(s);
+        double2* partial = static_cast<double2*>(workspace(size_t(s.c * g.chunks) * sizeof(double2) + extra));
+        const dim3 grid(capped_grid(g.tiles), unsigned(g.chunks));
+        sums_nhwc_kernel<<<grid, dim3(g.tx, g.ty), 0, stream()>>>(s, g.tiles, g.chunk_rows, g.chunks, x, dy, mean,
+                                                                  partial);
+        DYAD_CUDA_CHECK_LAUNCH();
+        return {partial, g.chunks};
+    }
+    const Chunks ch = chunks_of(s);
+    double2* partial = static_cast<double2*>(workspace(size_t(s.c * ch.count) * sizeof(double2) + extra));
+    sums_kernel<<<capped_grid(s.c * ch.count), plane_block(s.hw), 0, stream()>>>(s, ch.rows, ch.count, x, dy, mean,
+                                                                                 partial);
+    DYAD_CUDA_CHECK_LAUNCH();
+    return {partial, ch.count};
+}
+
+// y = (x - m) * scale + shift in either layout (normalise_kernel's arguments).
+void launch_normalise(const BatchNormShape& s, float* y, const float* x, const float* mean, const float* stat,
+                      bool running, const float* gamma, const float* beta, float eps) {
+    if (s.channels_last) {
+        const Nhwc g = nhwc_of(s);
+        normalise_nhwc_kernel<<<nhwc_elementwise_grid(g), dim3(g.tx, g.ty), 0, stream()>>>(s, g.tiles, y, x, mean, stat,
+                                                                                           running, gamma, beta, eps);
+    } else {
+        normalise_kernel<<<capped_grid(s.n * s.c), plane_block(s.hw), 0, stream()>>>(s, y, x, mean, stat, running,
+                                                                                     gamma, beta, eps);
+    }
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
 void batch_norm_fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd, float* running_mean,
                           float* running_var, const float* x, const float* gamma, const float* beta, float momentum,
                           float eps) {
     if (s.c == 0) return;
-    const Chunks ch = chunks_of(s);
-    double2* partial = static_cast<double2*>(workspace(size_t(s.c * ch.count) * sizeof(double2)));
-    sums_kernel<<<capped_grid(s.c * ch.count), plane_block(s.hw), 0, stream()>>>(s, ch.rows, ch.count, x, nullptr,
-                                                                                 nullptr, partial);
-    DYAD_CUDA_CHECK_LAUNCH();
-    stats_kernel<<<grid_for(s.c), kBlock, 0, stream()>>>(s, ch.count, partial, x, save_mean, save_invstd, running_mean,
-                                                         running_var, momentum, eps);
+    const Sums sums = launch_sums(s, x, nullptr, nullptr, 0);
+    stats_kernel<<<grid_for(s.c), kBlock, 0, stream()>>>(s, sums.chunks, sums.partial, x, save_mean, save_invstd,
+                                                         running_mean, running_var, momentum, eps);
     DYAD_CUDA_CHECK_LAUNCH();
     if (s.n * s.hw == 0) return;
-    normalise_kernel<<<capped_grid(s.n * s.c), plane_block(s.hw), 0, stream()>>>(s, y, x, save_mean, save_invstd, false,
-                                                                                 gamma, beta, eps);
-    DYAD_CUDA_CHECK_LAUNCH();
+    launch_normalise(s, y, x, save_mean, save_invstd, false, gamma, beta, eps);
 }
 
 void batch_norm_fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean,
                          const float* running_var, const float* gamma, const float* beta, float eps) {
     if (s.n * s.c * s.hw == 0) return;
-    normalise_kernel<<<capped_grid(s.n * s.c), plane_block(s.hw), 0, stream()>>>(s, y, x, running_mean, running_var,
-                                                                                 true, gamma, beta, eps);
-    DYAD_CUDA_CHECK_LAUNCH();
+    launch_normalise(s, y, x, running_mean, running_var, true, gamma, beta, eps);
 }
 
 void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
@@ -230,22 +400,22 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dg
     const bool need_sums = (training && dx) || dgamma || dbeta;
     double* coef = nullptr;
     if (need_sums) {
-        const Chunks ch = chunks_of(s);
-        const size_t partial_bytes = size_t(s.c * ch.count) * sizeof(double2);
         const size_t coef_bytes = training && dx ? size_t(s.c) * 3 * sizeof(double) : 0;
-        char* ws = static_cast<char*>(workspace(partial_bytes + coef_bytes));
-        double2* partial = reinterpret_cast<double2*>(ws);
-        if (coef_bytes) coef = reinterpret_cast<double*>(ws + partial_bytes);  // 16-byte aligned
-        sums_kernel<<<capped_grid(s.c * ch.count), plane_block(s.hw), 0, stream()>>>(s, ch.rows, ch.count, x, dy, mean,
-                                                                                     partial);
-        DYAD_CUDA_CHECK_LAUNCH();
-        bwd_channel_kernel<<<grid_for(s.c), kBlock, 0, stream()>>>(s, ch.count, partial, invstd, gamma, dgamma, dbeta,
-                                                                   coef);
+        const Sums sums = launch_sums(s, x, dy, mean, coef_bytes);
+        if (coef_bytes) coef = reinterpret_cast<double*>(sums.partial + s.c * sums.chunks);  // 16-byte aligned
+        bwd_channel_kernel<<<grid_for(s.c), kBlock, 0, stream()>>>(s, sums.chunks, sums.partial, invstd, gamma, dgamma,
+                                                                   dbeta, coef);
         DYAD_CUDA_CHECK_LAUNCH();
     }
     if (!dx || s.n * s.hw == 0) return;
-    bwd_dx_kernel<<<capped_grid(s.n * s.c), plane_block(s.hw), 0, stream()>>>(s, dx, dy, x, mean, invstd, gamma,
-                                                                              training ? coef : nullptr);
+    if (s.channels_last) {
+        const Nhwc g = nhwc_of(s);
+        bwd_dx_nhwc_kernel<<<nhwc_elementwise_grid(g), dim3(g.tx, g.ty), 0, stream()>>>(
+            s, g.tiles, dx, dy, x, mean, invstd, gamma, training ? coef : nullptr);
+    } else {
+        bwd_dx_kernel<<<capped_grid(s.n * s.c), plane_block(s.hw), 0, stream()>>>(s, dx, dy, x, mean, invstd, gamma,
+                                                                                  training ? coef : nullptr);
+    }
     DYAD_CUDA_CHECK_LAUNCH();
 }
 

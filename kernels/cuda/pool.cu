@@ -7,6 +7,13 @@
 // __fmul_rn/__fadd_rn so nvcc does not contract them into FMAs). Grid-stride loops, int64 offsets. The
 // fused relu + max pool shares the max pool kernels (a bool template parameter): the forward applies
 // relu to each element as it reads it, the backward also requires the window's output to be > 0.
+//
+// Layouts: each thread takes the element at its index in its output's (forward: y, backward: dx) memory
+// order and decodes (image, channel, position) from it by the shape's layout. In NCHW consecutive
+// threads walk one plane; in NHWC (channels_last) they walk the channels of one pixel, so both the
+// writes and the window's reads (the same pixel of neighbouring channels) are coalesced. The window of a
+// thread is read through its plane's base offset and the distance between neighbouring positions of a
+// plane (1 in NCHW, c in NHWC); max pooling's positions stay h_in * w + w_in.
 #include "../pool.h"
 #include "context.h"
 
@@ -47,6 +54,28 @@ __device__ inline Range adaptive_covering(int64_t r, int64_t out, int64_t size) 
     return {lo, hi < out - 1 ? hi : out - 1};
 }
 
+// Where element `e` of an (n, c, rows * cols) operand stored in the shape's layout lies: its image,
+// channel and position within the plane. NCHW: e = (n * c + ch) * plane + pos; NHWC: e = (n * plane +
+// pos) * c + ch.
+struct Element {
+    int64_t n, ch, pos;
+};
+__device__ inline Element decode(int64_t e, int64_t c, int64_t plane, bool channels_last) {
+    if (channels_last) return {e / (plane * c), e % c, e / c % plane};
+    return {e / (plane * c), e / plane % c, e % plane};
+}
+
+// A plane of the operand: element `pos` is at base + pos * step.
+struct Plane {
+    int64_t base, step;
+};
+__device__ inline Plane x_plane(const Pool2dShape& s, int64_t n, int64_t ch) {
+    return {s.x_at(n, ch, 0), s.channels_last ? s.c : 1};
+}
+__device__ inline Plane y_plane(const Pool2dShape& s, int64_t n, int64_t ch) {
+    return {s.y_at(n, ch, 0), s.channels_last ? s.c : 1};
+}
+
 // The element a max pool reads: x itself, or relu(x) for the fused relu + max pool (naive's relu_fwd
 // expression, x < 0 ? 0 : x, so NaN and -0.0 pass unchanged).
 template <bool Relu>
@@ -57,18 +86,19 @@ __device__ inline float load(float v) {
 template <bool Relu>
 __global__ void max_pool_fwd_kernel(Pool2dShape s, float* y, int32_t* idx, const float* x, int64_t total) {
     for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t j = o % s.q, i = o / s.q % s.p, plane = o / (s.p * s.q);
-        const float* xp = x + plane * s.h * s.w;
+        const Element el = decode(o, s.c, s.p * s.q, s.channels_last);
+        const int64_t j = el.pos % s.q, i = el.pos / s.q;
+        const Plane xp = x_plane(s, el.n, el.ch);
         const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
         const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
         int64_t best = rows.lo * s.w + cols.lo;
-        float bv = load<Relu>(xp[best]);
+        float bv = load<Relu>(x[xp.base + best * xp.step]);
         // naive's scan: take v when v > best or v is NaN; stop at the first NaN (a NaN first element is
         // never replaced).
         bool done = isnan(bv);
         for (int64_t r = rows.lo; r < rows.hi && !done; r++)
             for (int64_t c = cols.lo; c < cols.hi; c++) {
-                const float v = load<Relu>(xp[r * s.w + c]);
+                const float v = load<Relu>(x[xp.base + (r * s.w + c) * xp.step]);
                 if (v > bv || isnan(v)) {
                     best = r * s.w + c;
                     bv = v;
@@ -89,15 +119,16 @@ template <bool Relu>
 __global__ void max_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, const int32_t* idx, const float* y,
                                     int64_t total) {
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t c = e % s.w, r = e / s.w % s.h, plane = e / (s.h * s.w);
-        const int32_t me = int32_t(r * s.w + c);
+        const Element el = decode(e, s.c, s.h * s.w, s.channels_last);
+        const int64_t c = el.pos % s.w, r = el.pos / s.w;
+        const int32_t me = int32_t(el.pos);
         const Range wi = covering(r, s.stride_h, s.pad_h, s.kh, s.p);
         const Range wj = covering(c, s.stride_w, s.pad_w, s.kw, s.q);
-        const int64_t out = plane * s.p * s.q;
+        const Plane out = y_plane(s, el.n, el.ch);
         float acc = dx[e];
         for (int64_t i = wi.lo; i <= wi.hi; i++)
             for (int64_t j = wj.lo; j <= wj.hi; j++) {
-                const int64_t o = out + i * s.q + j;
+                const int64_t o = out.base + (i * s.q + j) * out.step;
                 if (idx[o] == me && (!Relu || y[o] > 0.0f)) acc = __fadd_rn(acc, dy[o]);
             }
         dx[e] = acc;
@@ -106,13 +137,15 @@ __global__ void max_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, c
 
 __global__ void avg_pool_fwd_kernel(Pool2dShape s, float* y, const float* x, double inv, int64_t total) {
     for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t j = o % s.q, i = o / s.q % s.p, plane = o / (s.p * s.q);
-        const float* xp = x + plane * s.h * s.w;
+        const Element el = decode(o, s.c, s.p * s.q, s.channels_last);
+        const int64_t j = el.pos % s.q, i = el.pos / s.q;
+        const Plane xp = x_plane(s, el.n, el.ch);
         const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
         const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
         double acc = 0;
         for (int64_t r = rows.lo; r < rows.hi; r++)
-            for (int64_t c = cols.lo; c < cols.hi; c++) acc = __dadd_rn(acc, double(xp[r * s.w + c]));
+            for (int64_t c = cols.lo; c < cols.hi; c++)
+                acc = __dadd_rn(acc, double(x[xp.base + (r * s.w + c) * xp.step]));
         y[o] = float(__dmul_rn(acc, inv));
     }
 }
@@ -121,43 +154,48 @@ __global__ void avg_pool_fwd_kernel(Pool2dShape s, float* y, const float* x, dou
 // window adds dy * inv, as naive's scatter does.
 __global__ void avg_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, float inv, int64_t total) {
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t c = e % s.w, r = e / s.w % s.h, plane = e / (s.h * s.w);
+        const Element el = decode(e, s.c, s.h * s.w, s.channels_last);
+        const int64_t c = el.pos % s.w, r = el.pos / s.w;
         const Range wi = covering(r, s.stride_h, s.pad_h, s.kh, s.p);
         const Range wj = covering(c, s.stride_w, s.pad_w, s.kw, s.q);
-        const float* dyp = dy + plane * s.p * s.q;
+        const Plane dyp = y_plane(s, el.n, el.ch);
         float acc = dx[e];
         for (int64_t i = wi.lo; i <= wi.hi; i++)
-            for (int64_t j = wj.lo; j <= wj.hi; j++) acc = __fadd_rn(acc, __fmul_rn(dyp[i * s.q + j], inv));
+            for (int64_t j = wj.lo; j <= wj.hi; j++)
+                acc = __fadd_rn(acc, __fmul_rn(dy[dyp.base + (i * s.q + j) * dyp.step], inv));
         dx[e] = acc;
     }
 }
 
 __global__ void adaptive_avg_fwd_kernel(Pool2dShape s, float* y, const float* x, int64_t total) {
     for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t j = o % s.q, i = o / s.q % s.p, plane = o / (s.p * s.q);
-        const float* xp = x + plane * s.h * s.w;
+        const Element el = decode(o, s.c, s.p * s.q, s.channels_last);
+        const int64_t j = el.pos % s.q, i = el.pos / s.q;
+        const Plane xp = x_plane(s, el.n, el.ch);
         const Range rows = adaptive_window(i, s.p, s.h);
         const Range cols = adaptive_window(j, s.q, s.w);
         double acc = 0;
         for (int64_t r = rows.lo; r < rows.hi; r++)
-            for (int64_t c = cols.lo; c < cols.hi; c++) acc = __dadd_rn(acc, double(xp[r * s.w + c]));
+            for (int64_t c = cols.lo; c < cols.hi; c++)
+                acc = __dadd_rn(acc, double(x[xp.base + (r * s.w + c) * xp.step]));
         y[o] = float(__ddiv_rn(acc, double((rows.hi - rows.lo) * (cols.hi - cols.lo))));
     }
 }
 
 __global__ void adaptive_avg_bwd_kernel(Pool2dShape s, float* dx, const float* dy, int64_t total) {
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t c = e % s.w, r = e / s.w % s.h, plane = e / (s.h * s.w);
+        const Element el = decode(e, s.c, s.h * s.w, s.channels_last);
+        const int64_t c = el.pos % s.w, r = el.pos / s.w;
         const Range wi = adaptive_covering(r, s.p, s.h);
         const Range wj = adaptive_covering(c, s.q, s.w);
-        const float* dyp = dy + plane * s.p * s.q;
+        const Plane dyp = y_plane(s, el.n, el.ch);
         float acc = dx[e];
         for (int64_t i = wi.lo; i <= wi.hi; i++) {
             const Range rows = adaptive_window(i, s.p, s.h);
             for (int64_t j = wj.lo; j <= wj.hi; j++) {
                 const Range cols = adaptive_window(j, s.q, s.w);
                 const float count = float((rows.hi - rows.lo) * (cols.hi - cols.lo));
-                acc = __fadd_rn(acc, __fdiv_rn(dyp[i * s.q + j], count));
+                acc = __fadd_rn(acc, __fdiv_rn(dy[dyp.base + (i * s.q + j) * dyp.step], count));
             }
         }
         dx[e] = acc;

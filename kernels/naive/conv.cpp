@@ -1,5 +1,6 @@
-// 2-D convolution, the reference: direct loops over every output (forward), every input element
-// (backward data) and every filter tap (backward filter), each accumulated in T and written once.
+// 2-D convolution, the reference: direct loops (in either layout, through the shape's offsets) over every output
+// (forward), every input element (backward data) and every filter tap (backward filter), each accumulated in T and
+// written once.
 #include "../conv.h"
 
 namespace dyad::naive {
@@ -18,11 +19,10 @@ void conv2d_fwd(const Conv2dShape& s, T* y, const T* x, const T* weight, const T
                             for (int64_t t = 0; t < s.s; t++) {
                                 const int64_t iw = q * s.stride_w - s.pad_w + t;
                                 if (iw < 0 || iw >= s.w) continue;
-                                acc += x[((n * s.c + c) * s.h + ih) * s.w + iw] *
-                                       weight[((k * s.c + c) * s.r + r) * s.s + t];
+                                acc += x[s.x_at(n, c, ih, iw)] * weight[s.w_at(k, c, r, t)];
                             }
                         }
-                    y[((n * s.k + k) * s.p + p) * s.q + q] = acc;
+                    y[s.y_at(n, k, p, q)] = acc;
                 }
 }
 
@@ -44,11 +44,10 @@ void conv2d_bwd_data(const Conv2dShape& s, T* dx, const T* dy, const T* weight) 
                                 const int64_t qw = iw + s.pad_w - t;  // q * stride_w
                                 if (qw < 0 || qw % s.stride_w != 0 || qw / s.stride_w >= s.q) continue;
                                 const int64_t q = qw / s.stride_w;
-                                acc += dy[((n * s.k + k) * s.p + p) * s.q + q] *
-                                       weight[((k * s.c + c) * s.r + r) * s.s + t];
+                                acc += dy[s.y_at(n, k, p, q)] * weight[s.w_at(k, c, r, t)];
                             }
                         }
-                    dx[((n * s.c + c) * s.h + ih) * s.w + iw] += acc;
+                    dx[s.x_at(n, c, ih, iw)] += acc;
                 }
 }
 
@@ -66,16 +65,16 @@ void conv2d_bwd_filter(const Conv2dShape& s, T* dweight, T* dbias, const T* dy, 
                             for (int64_t q = 0; q < s.q; q++) {
                                 const int64_t iw = q * s.stride_w - s.pad_w + t;
                                 if (iw < 0 || iw >= s.w) continue;
-                                acc +=
-                                    dy[((n * s.k + k) * s.p + p) * s.q + q] * x[((n * s.c + c) * s.h + ih) * s.w + iw];
+                                acc += dy[s.y_at(n, k, p, q)] * x[s.x_at(n, c, ih, iw)];
                             }
                         }
-                    dweight[((k * s.c + c) * s.r + r) * s.s + t] += acc;
+                    dweight[s.w_at(k, c, r, t)] += acc;
                 }
         if (dbias) {
             T acc = T(0);
             for (int64_t n = 0; n < s.n; n++)
-                for (int64_t i = 0; i < s.p * s.q; i++) acc += dy[(n * s.k + k) * s.p * s.q + i];
+                for (int64_t p = 0; p < s.p; p++)
+                    for (int64_t q = 0; q < s.q; q++) acc += dy[s.y_at(n, k, p, q)];
             dbias[k] += acc;
         }
     }

@@ -14,12 +14,12 @@ void batch_norm_fwd_train(const BatchNormShape& s, T* y, T* save_mean, T* save_i
     for (int64_t c = 0; c < s.c; c++) {
         double sum = 0;
         for (int64_t n = 0; n < s.n; n++)
-            for (int64_t i = 0; i < s.hw; i++) sum += double(x[(n * s.c + c) * s.hw + i]);
+            for (int64_t i = 0; i < s.hw; i++) sum += double(x[s.at(n, c, i)]);
         const double mean = count > 0 ? sum / double(count) : 0.0;
         double sq = 0;
         for (int64_t n = 0; n < s.n; n++)
             for (int64_t i = 0; i < s.hw; i++) {
-                const double d = double(x[(n * s.c + c) * s.hw + i]) - mean;
+                const double d = double(x[s.at(n, c, i)]) - mean;
                 sq += d * d;
             }
         const double var = count > 0 ? sq / double(count) : 0.0;
@@ -37,7 +37,7 @@ void batch_norm_fwd_train(const BatchNormShape& s, T* y, T* save_mean, T* save_i
         const T shift = beta ? beta[c] : T(0);
         for (int64_t n = 0; n < s.n; n++)
             for (int64_t i = 0; i < s.hw; i++) {
-                const int64_t k = (n * s.c + c) * s.hw + i;
+                const int64_t k = s.at(n, c, i);
                 y[k] = (x[k] - m) * scale + shift;
             }
     }
@@ -53,7 +53,7 @@ void batch_norm_fwd_eval(const BatchNormShape& s, T* y, const T* x, const T* run
         const T shift = beta ? beta[c] : T(0);
         for (int64_t n = 0; n < s.n; n++)
             for (int64_t i = 0; i < s.hw; i++) {
-                const int64_t k = (n * s.c + c) * s.hw + i;
+                const int64_t k = s.at(n, c, i);
                 y[k] = (x[k] - m) * scale + shift;
             }
     }
@@ -68,7 +68,7 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, T* dx, T* dgamma, T*
         double sum_dy = 0, sum_dy_xc = 0;
         for (int64_t n = 0; n < s.n; n++)
             for (int64_t i = 0; i < s.hw; i++) {
-                const int64_t k = (n * s.c + c) * s.hw + i;
+                const int64_t k = s.at(n, c, i);
                 sum_dy += double(dy[k]);
                 sum_dy_xc += double(dy[k]) * (double(x[k]) - double(mean[c]));
             }
@@ -82,7 +82,7 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, T* dx, T* dgamma, T*
             const T scale = T(g * istd);
             for (int64_t n = 0; n < s.n; n++)
                 for (int64_t i = 0; i < s.hw; i++) {
-                    const int64_t k = (n * s.c + c) * s.hw + i;
+                    const int64_t k = s.at(n, c, i);
                     dx[k] += dy[k] * scale;
                 }
             continue;
@@ -94,7 +94,7 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, T* dx, T* dgamma, T*
         const double d = -a * sum_dy / double(count);
         for (int64_t n = 0; n < s.n; n++)
             for (int64_t i = 0; i < s.hw; i++) {
-                const int64_t k = (n * s.c + c) * s.hw + i;
+                const int64_t k = s.at(n, c, i);
                 dx[k] += T(a * double(dy[k]) + b * (double(x[k]) - double(mean[c])) + d);
             }
     }

@@ -1,6 +1,6 @@
-// Pooling kernels, naive: one output at a time, the window clipped to the input (kernels/pool.h). The
-// fused relu + max pool is the max pool's scan with relu applied to each element as it is read.
-// The averages add in double and round once: the reference should be the accurate one.
+// Pooling kernels, naive: one output at a time (in either layout, through the shape's offsets), the window clipped to
+// the input (kernels/pool.h). The fused relu + max pool is the max pool's scan with relu applied to each element as it
+// is read. The averages add in double and round once: the reference should be the accurate one.
 #include "../pool.h"
 
 #include <algorithm>
@@ -29,8 +29,11 @@ Range adaptive_window(int64_t i, int64_t out, int64_t size) {
 template <bool Relu, typename T>
 void max_pool_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x) {
     for (int64_t plane = 0; plane < s.n * s.c; plane++) {
-        const T* xp = x + plane * s.h * s.w;
-        auto at = [xp](int64_t k) { return Relu && xp[k] < T(0) ? T(0) : xp[k]; };
+        const int64_t n = plane / s.c, ch = plane % s.c;
+        auto at = [&](int64_t k) {
+            const T v = x[s.x_at(n, ch, k)];
+            return Relu && v < T(0) ? T(0) : v;
+        };
         for (int64_t i = 0; i < s.p; i++) {
             const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
             for (int64_t j = 0; j < s.q; j++) {
@@ -44,7 +47,7 @@ void max_pool_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x) {
                             if (std::isnan(v)) break;
                         }
                     }
-                const int64_t o = (plane * s.p + i) * s.q + j;
+                const int64_t o = s.y_at(n, ch, i * s.q + j);
                 y[o] = at(best);
                 if (idx) idx[o] = int32_t(best);
             }
@@ -61,9 +64,12 @@ void max_pool2d_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x) {
 
 template <typename T>
 void max_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy, const int32_t* idx) {
-    for (int64_t plane = 0; plane < s.n * s.c; plane++)
-        for (int64_t o = 0; o < s.p * s.q; o++)
-            dx[plane * s.h * s.w + idx[plane * s.p * s.q + o]] += dy[plane * s.p * s.q + o];
+    for (int64_t n = 0; n < s.n; n++)
+        for (int64_t c = 0; c < s.c; c++)
+            for (int64_t o = 0; o < s.p * s.q; o++) {
+                const int64_t yo = s.y_at(n, c, o);
+                dx[s.x_at(n, c, idx[yo])] += dy[yo];
+            }
 }
 
 template <typename T>
@@ -73,25 +79,28 @@ void relu_max_pool2d_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x) {
 
 template <typename T>
 void relu_max_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy, const int32_t* idx, const T* y) {
-    for (int64_t plane = 0; plane < s.n * s.c; plane++)
-        for (int64_t o = 0; o < s.p * s.q; o++)
-            if (y[plane * s.p * s.q + o] > T(0))
-                dx[plane * s.h * s.w + idx[plane * s.p * s.q + o]] += dy[plane * s.p * s.q + o];
+    for (int64_t n = 0; n < s.n; n++)
+        for (int64_t c = 0; c < s.c; c++)
+            for (int64_t o = 0; o < s.p * s.q; o++) {
+                const int64_t yo = s.y_at(n, c, o);
+                if (y[yo] > T(0)) dx[s.x_at(n, c, idx[yo])] += dy[yo];
+            }
 }
 
 template <typename T>
 void avg_pool2d_fwd(const Pool2dShape& s, T* y, const T* x) {
     const double inv = 1.0 / double(s.kh * s.kw);
     for (int64_t plane = 0; plane < s.n * s.c; plane++) {
-        const T* xp = x + plane * s.h * s.w;
+        const int64_t n = plane / s.c, ch = plane % s.c;
+        auto xp = [&](int64_t k) { return x[s.x_at(n, ch, k)]; };
         for (int64_t i = 0; i < s.p; i++) {
             const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
             for (int64_t j = 0; j < s.q; j++) {
                 const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
                 double acc = 0;
                 for (int64_t r = rows.lo; r < rows.hi; r++)
-                    for (int64_t c = cols.lo; c < cols.hi; c++) acc += double(xp[r * s.w + c]);
-                y[(plane * s.p + i) * s.q + j] = T(acc * inv);
+                    for (int64_t c = cols.lo; c < cols.hi; c++) acc += double(xp(r * s.w + c));
+                y[s.y_at(n, ch, i * s.q + j)] = T(acc * inv);
             }
         }
     }
@@ -101,14 +110,15 @@ template <typename T>
 void avg_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy) {
     const T inv = T(1) / T(s.kh * s.kw);
     for (int64_t plane = 0; plane < s.n * s.c; plane++) {
-        T* dxp = dx + plane * s.h * s.w;
+        const int64_t n = plane / s.c, ch = plane % s.c;
+        auto dxp = [&](int64_t k) -> T& { return dx[s.x_at(n, ch, k)]; };
         for (int64_t i = 0; i < s.p; i++) {
             const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
             for (int64_t j = 0; j < s.q; j++) {
                 const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
-                const T g = dy[(plane * s.p + i) * s.q + j] * inv;
+                const T g = dy[s.y_at(n, ch, i * s.q + j)] * inv;
                 for (int64_t r = rows.lo; r < rows.hi; r++)
-                    for (int64_t c = cols.lo; c < cols.hi; c++) dxp[r * s.w + c] += g;
+                    for (int64_t c = cols.lo; c < cols.hi; c++) dxp(r * s.w + c) += g;
             }
         }
     }
@@ -117,15 +127,16 @@ void avg_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy) {
 template <typename T>
 void adaptive_avg_pool2d_fwd(const Pool2dShape& s, T* y, const T* x) {
     for (int64_t plane = 0; plane < s.n * s.c; plane++) {
-        const T* xp = x + plane * s.h * s.w;
+        const int64_t n = plane / s.c, ch = plane % s.c;
+        auto xp = [&](int64_t k) { return x[s.x_at(n, ch, k)]; };
         for (int64_t i = 0; i < s.p; i++) {
             const Range rows = adaptive_window(i, s.p, s.h);
             for (int64_t j = 0; j < s.q; j++) {
                 const Range cols = adaptive_window(j, s.q, s.w);
                 double acc = 0;
                 for (int64_t r = rows.lo; r < rows.hi; r++)
-                    for (int64_t c = cols.lo; c < cols.hi; c++) acc += double(xp[r * s.w + c]);
-                y[(plane * s.p + i) * s.q + j] = T(acc / double((rows.hi - rows.lo) * (cols.hi - cols.lo)));
+                    for (int64_t c = cols.lo; c < cols.hi; c++) acc += double(xp(r * s.w + c));
+                y[s.y_at(n, ch, i * s.q + j)] = T(acc / double((rows.hi - rows.lo) * (cols.hi - cols.lo)));
             }
         }
     }
@@ -134,14 +145,15 @@ void adaptive_avg_pool2d_fwd(const Pool2dShape& s, T* y, const T* x) {
 template <typename T>
 void adaptive_avg_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy) {
     for (int64_t plane = 0; plane < s.n * s.c; plane++) {
-        T* dxp = dx + plane * s.h * s.w;
+        const int64_t n = plane / s.c, ch = plane % s.c;
+        auto dxp = [&](int64_t k) -> T& { return dx[s.x_at(n, ch, k)]; };
         for (int64_t i = 0; i < s.p; i++) {
             const Range rows = adaptive_window(i, s.p, s.h);
             for (int64_t j = 0; j < s.q; j++) {
                 const Range cols = adaptive_window(j, s.q, s.w);
-                const T g = dy[(plane * s.p + i) * s.q + j] / T((rows.hi - rows.lo) * (cols.hi - cols.lo));
+                const T g = dy[s.y_at(n, ch, i * s.q + j)] / T((rows.hi - rows.lo) * (cols.hi - cols.lo));
                 for (int64_t r = rows.lo; r < rows.hi; r++)
-                    for (int64_t c = cols.lo; c < cols.hi; c++) dxp[r * s.w + c] += g;
+                    for (int64_t c = cols.lo; c < cols.hi; c++) dxp(r * s.w + c) += g;
             }
         }
     }

@@ -8,7 +8,9 @@
 //   backward filter  dW   (K x CRS) += dy[n] * col^T, and dbias += the row sums of dy[n]
 // and omp::gemm does the arithmetic. A 1x1 convolution with stride 1 and no padding needs no copy: col
 // is the image itself. The output positions are taken in chunks of whole output rows, sized so that a
-// chunk's col is still in L2 when the GEMM packs it.
+// chunk's col is still in L2 when the GEMM packs it. channels_last (NHWC) operands lower the transposed
+// way, one col row per output position (see im2col_nhwc below), with the same chunks and threads;
+// Winograd is NCHW only.
 //
 // Threads take whole images, each with its own col buffer (and in backward filter its own partial dW
 // and dbias, summed in thread order at the end, so the result does not depend on scheduling);
@@ -177,6 +179,169 @@ void col2im(const Conv2dShape& s, const float* col, float* x, int64_t p0, int64_
         }
 }
 
+// ---------------------------------------------------------------------------- channels last (NHWC)
+// With x (H, W, C) per image, the taps of one output position (p, q) are R runs of S * C contiguous
+// values (one per filter row, each cut where it leaves the image), in the order of a KRSC weight's rows.
+// So NHWC lowers the other way round: col holds one row per output position and one column per tap
+// (r, t, c), and the image's outputs come out already in NHWC order:
+//   forward          y[n] (PQ x K)   = col (PQ x RSC) * W^T (W is K x RSC), on y prefilled with the bias
+//   backward data    dcol (PQ x RSC) = dy[n] (PQ x K) * W, then col2im_nhwc adds dcol back into dx[n]
+//   backward filter  dW (K x RSC)   += dy[n]^T * col, and dbias += the column sums of dy[n]
+// A 1x1 convolution with stride 1 and no padding again needs no copy: x[n] is the (HW x C) col.
+
+// col[(p - p0) * Q + q][(r * S + t) * C + c] = x[p * stride_h - pad_h + r][q * stride_w - pad_w + t][c]
+// (0 in the padding) for output rows p in [p0, p1); x is one image (H, W, C).
+void im2col_nhwc(const Conv2dShape& s, const float* x, float* col, int64_t p0, int64_t p1) {
+    const int64_t sc = s.s * s.c, rsc = s.r * sc;
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t q = 0; q < s.q; q++) {
+            float* dst = col + ((p - p0) * s.q + q) * rsc;
+            const int64_t iw0 = q * s.stride_w - s.pad_w;  // input column of tap t = 0
+            // Taps [t0, t1) land inside the image's width; an empty range when the window misses it.
+            const int64_t t0 = std::min(std::max<int64_t>(0, -iw0), s.s);
+            const int64_t t1 = std::max(t0, std::min(s.s, s.w - iw0));
+            for (int64_t r = 0; r < s.r; r++, dst += sc) {
+                const int64_t ih = p * s.stride_h - s.pad_h + r;
+                if (ih < 0 || ih >= s.h || t0 == t1) {
+                    std::fill(dst, dst + sc, 0.0f);
+                    continue;
+                }
+                std::fill(dst, dst + t0 * s.c, 0.0f);
+                std::memcpy(dst + t0 * s.c, x + (ih * s.w + iw0 + t0) * s.c, size_t((t1 - t0) * s.c) * sizeof(float));
+                std::fill(dst + t1 * s.c, dst + sc, 0.0f);
+            }
+        }
+}
+
+// The adjoint of im2col_nhwc: x[ih][iw][c] += col[...] for every entry of rows [p0, p1) that
+// im2col_nhwc would have read from x (padding entries are dropped).
+void col2im_nhwc(const Conv2dShape& s, const float* col, float* x, int64_t p0, int64_t p1) {
+    const int64_t sc = s.s * s.c, rsc = s.r * sc;
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t q = 0; q < s.q; q++) {
+            const float* src = col + ((p - p0) * s.q + q) * rsc;
+            const int64_t iw0 = q * s.stride_w - s.pad_w;
+            const int64_t t0 = std::min(std::max<int64_t>(0, -iw0), s.s);
+            const int64_t t1 = std::max(t0, std::min(s.s, s.w - iw0));
+            if (t0 == t1) continue;
+            for (int64_t r = 0; r < s.r; r++, src += sc) {
+                const int64_t ih = p * s.stride_h - s.pad_h + r;
+                if (ih < 0 || ih >= s.h) continue;
+                const float* in = src + t0 * s.c;
+                float* out = x + (ih * s.w + iw0 + t0) * s.c;
+                const int64_t len = (t1 - t0) * s.c;
+                for (int64_t i = 0; i < len; i++) out[i] += in[i];
+            }
+        }
+}
+
+// sum[k] += dy[i][k] over the rows i of one image's (rows x K) gradient, in double (rows of a vector
+// width, vectorisable, in a fixed order).
+void column_sums(const float* dy, int64_t rows, int64_t k, double* sum) {
+    for (int64_t i = 0; i < rows; i++, dy += k)
+        for (int64_t j = 0; j < k; j++) sum[j] += double(dy[j]);
+}
+
+void conv2d_fwd_nhwc(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
+    const Plan pl = make_plan(s);
+    thread_local Workspace workspace;
+    float* buf = workspace.get(std::max<int64_t>(pl.threads * pl.col_floats, 1));
+    for_each_image(pl, s.n, [&](int64_t n, int worker) {
+        const float* xn = x + n * s.h * s.w * s.c;
+        float* yn = y + n * pl.pq * s.k;
+        float* col = buf + worker * pl.col_floats;
+        for (int64_t p0 = 0; p0 < s.p; p0 += pl.rows) {
+            const int64_t p1 = std::min(p0 + pl.rows, s.p), rows = (p1 - p0) * s.q;
+            float* out = yn + p0 * s.q * s.k;
+            // The bias as the GEMM's starting C: one k-vector per output position, no extra pass over y.
+            if (bias)
+                for (int64_t i = 0; i < rows; i++) std::copy(bias, bias + s.k, out + i * s.k);
+            GemmShape g;  // y[n][chunk] (rows x K) = col (rows x RSC) * W^T (RSC x K, W read transposed)
+            g.m = rows, g.n = s.k, g.k = pl.crs;
+            g.trans_b = true, g.lda = pl.crs, g.ldb = pl.crs, g.ldc = s.k;
+            const float* a = col;
+            if (pl.direct) {
+                a = xn + p0 * s.q * s.c;
+            } else {
+                im2col_nhwc(s, xn, col, p0, p1);
+            }
+            gemm(g, 1.0f, a, weight, bias ? 1.0f : 0.0f, out);
+        }
+    });
+}
+
+void conv2d_bwd_data_nhwc(const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
+    const Plan pl = make_plan(s);
+    thread_local Workspace workspace;
+    float* buf = workspace.get(std::max<int64_t>(pl.threads * pl.col_floats, 1));
+    for_each_image(pl, s.n, [&](int64_t n, int worker) {
+        const float* dyn = dy + n * pl.pq * s.k;
+        float* dxn = dx + n * s.h * s.w * s.c;
+        float* dcol = buf + worker * pl.col_floats;
+        for (int64_t p0 = 0; p0 < s.p; p0 += pl.rows) {
+            const int64_t p1 = std::min(p0 + pl.rows, s.p), rows = (p1 - p0) * s.q;
+            GemmShape g;  // dcol (rows x RSC) = dy[n][chunk] (rows x K) * W (K x RSC)
+            g.m = rows, g.n = pl.crs, g.k = s.k;
+            g.lda = s.k, g.ldb = pl.crs, g.ldc = pl.crs;
+            if (pl.direct) {  // dcol is dx[n] itself: accumulate in place
+                gemm(g, 1.0f, dyn + p0 * s.q * s.k, weight, 1.0f, dxn + p0 * s.q * s.c);
+            } else {
+                gemm(g, 1.0f, dyn + p0 * s.q * s.k, weight, 0.0f, dcol);
+                col2im_nhwc(s, dcol, dxn, p0, p1);
+            }
+        }
+    });
+}
+
+void conv2d_bwd_filter_nhwc(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x) {
+    const Plan pl = make_plan(s);
+    const int64_t dw_floats = s.k * pl.crs;
+    // Per worker: its col, then (by_image) its partial dW; the partial dbias sums are doubles.
+    const int64_t partial = pl.by_image ? round_up(dw_floats, 16) : 0;
+    const int64_t per_worker = pl.col_floats + partial;
+    thread_local Workspace workspace;
+    float* buf = workspace.get(std::max<int64_t>(pl.threads * per_worker, 1));
+    std::vector<double> dbias_sum(dbias ? size_t(pl.threads * s.k) : 0, 0.0);
+    if (pl.by_image)
+        for (int t = 0; t < pl.threads; t++) std::fill_n(buf + t * per_worker + pl.col_floats, dw_floats, 0.0f);
+
+    for_each_image(pl, s.n, [&](int64_t n, int worker) {
+        const float* dyn = dy + n * pl.pq * s.k;
+        const float* xn = x + n * s.h * s.w * s.c;
+        float* col = buf + worker * per_worker;
+        float* dw = pl.by_image ? col + pl.col_floats : dweight;
+        for (int64_t p0 = 0; p0 < s.p; p0 += pl.rows) {
+            const int64_t p1 = std::min(p0 + pl.rows, s.p), rows = (p1 - p0) * s.q;
+            GemmShape g;  // dW (K x RSC) += dy[n][chunk]^T (K x rows, dy read transposed) * col (rows x RSC)
+            g.m = s.k, g.n = pl.crs, g.k = rows;
+            g.trans_a = true, g.lda = s.k, g.ldb = pl.crs, g.ldc = pl.crs;
+            const float* b = col;
+            if (pl.direct) {
+                b = xn + p0 * s.q * s.c;
+            } else {
+                im2col_nhwc(s, xn, col, p0, p1);
+            }
+            gemm(g, 1.0f, dyn + p0 * s.q * s.k, b, 1.0f, dw);
+        }
+        if (dbias) column_sums(dyn, pl.pq, s.k, dbias_sum.data() + size_t(worker) * size_t(s.k));
+    });
+
+    if (pl.by_image) {  // dW += the workers' partial sums, added in worker order
+#pragma omp parallel for num_threads(pl.threads) schedule(static)
+        for (int64_t i = 0; i < dw_floats; i++) {
+            float acc = 0.0f;
+            for (int t = 0; t < pl.threads; t++) acc += buf[t * per_worker + pl.col_floats + i];
+            dweight[i] += acc;
+        }
+    }
+    if (dbias)
+        for (int64_t k = 0; k < s.k; k++) {
+            double acc = 0;
+            for (int t = 0; t < pl.threads; t++) acc += dbias_sum[size_t(t * s.k + k)];
+            dbias[k] += float(acc);
+        }
+}
+
 // Below this many dy values the bias gradient runs on the calling thread.
 constexpr int64_t kBiasParallelOver = int64_t(1) << 14;
 
@@ -197,15 +362,22 @@ double row_sum(const float* v, int64_t n) {
 // Automatic: F(4x4, 3x3) where bench_conv measured it faster than im2col in every pass
 // (docs/performance.md): with few channels the transforms cost more than the multiplications they save
 // (3 -> 32 channels: 2-3x slower), and outputs under 4x4 fill a tile only partly.
+// Winograd's transforms read and write NCHW only: channels_last convolutions always run im2col.
 int winograd_tile(const Conv2dShape& s) {
     const ConvAlgo a = conv_algo();
-    if (a == ConvAlgo::im2col || !winograd_applies(s)) return 0;
+    if (a == ConvAlgo::im2col || s.channels_last || !winograd_applies(s)) return 0;
     if (a == ConvAlgo::automatic) return s.c >= 16 && s.k >= 16 && s.p >= 4 && s.q >= 4 ? 4 : 0;
     return a == ConvAlgo::winograd_2x2 ? 2 : 4;
 }
 
 void conv2d_bias_grad(const Conv2dShape& s, float* dbias, const float* dy) {
     const int64_t pq = s.p * s.q;
+    if (s.channels_last) {  // dy is (N*P*Q, K): column sums
+        std::vector<double> sum(size_t(std::max<int64_t>(s.k, 0)), 0.0);
+        column_sums(dy, s.n * pq, s.k, sum.data());
+        for (int64_t k = 0; k < s.k; k++) dbias[k] += float(sum[size_t(k)]);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (s.n * s.k * pq >= kBiasParallelOver)
     for (int64_t k = 0; k < s.k; k++) {
         double total = 0;
@@ -216,6 +388,7 @@ void conv2d_bias_grad(const Conv2dShape& s, float* dbias, const float* dy) {
 
 void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
     if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0) return;
+    if (s.channels_last) return conv2d_fwd_nhwc(s, y, x, weight, bias);
     if (const int m = winograd_tile(s)) return conv2d_fwd_winograd(m, s, y, x, weight, bias);
     const Plan pl = make_plan(s);
     // The bias rides in the GEMM: W gets one more column holding it, and col one more row of ones, so
@@ -260,6 +433,7 @@ void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* wei
 
 void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
     if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0 || s.c * s.h * s.w <= 0) return;
+    if (s.channels_last) return conv2d_bwd_data_nhwc(s, dx, dy, weight);
     if (const int m = winograd_tile(s)) return conv2d_bwd_data_winograd(m, s, dx, dy, weight);
     const Plan pl = make_plan(s);
     thread_local Workspace workspace;
@@ -287,6 +461,7 @@ void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const flo
 
 void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x) {
     if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0) return;
+    if (s.channels_last) return conv2d_bwd_filter_nhwc(s, dweight, dbias, dy, x);
     if (const int m = winograd_tile(s)) return conv2d_bwd_filter_winograd(m, s, dweight, dbias, dy, x);
     const Plan pl = make_plan(s);
     const int64_t dw_floats = s.k * pl.crs;

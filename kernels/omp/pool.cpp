@@ -6,9 +6,17 @@
 // pool, the reference CNN's, has a branch-free path that vectorises along the output row. The fused relu
 // + max pool is the same code (one template with a bool parameter) with relu applied to each element as
 // it is loaded, and a backward that skips outputs that are not > 0.
+// channels_last (NHWC) has kernels of its own: there the c channels of one position are contiguous, so
+// every loop runs across channels (one vector lane per channel) while the window is walked in naive's
+// order for each, which keeps the results above (the same comparisons, and per element the same float
+// additions in the same order). Forwards take whole output rows of one image per thread; backwards take
+// (image, block of channels), since windows of neighbouring rows overlap and would otherwise race.
 #include "../pool.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 
 namespace dyad::omp {
 
@@ -163,24 +171,242 @@ float window_sum(const float* x, int64_t w, Range rows, Range cols) {
     return acc;
 }
 
+// ---------------------------------------------------------------------------- channels_last (NHWC)
+// x (n, h, w, c), y (n, p, q, c): the vector of c channels at each position is the unit of work.
+
+// Channels per task of the NHWC backwards: enough for full vectors, small enough that images of many
+// channels still split into several tasks.
+constexpr int64_t kChannelBlock = 64;
+
+// Calls body(n, i) for every output row i of every image n, in parallel when the job is large enough.
+template <typename Body>
+void for_output_rows(const Pool2dShape& s, Body body) {
+    const int64_t rows = s.n * s.p;
+    const int64_t work = s.n * s.c * (s.h * s.w + s.p * s.q);
+#pragma omp parallel for schedule(static) if (work >= kParallelOver)
+    for (int64_t r = 0; r < rows; r++) body(r / s.p, r % s.p);
+}
+
+// Calls body(n, c0, c1) for every image n and block [c0, c1) of its channels, in parallel when the job is
+// large enough. Each element of dx belongs to one block: no two tasks write the same element.
+template <typename Body>
+void for_channel_blocks(const Pool2dShape& s, Body body) {
+    const int64_t blocks = (s.c + kChannelBlock - 1) / kChannelBlock;
+    const int64_t tasks = s.n * blocks;
+    const int64_t work = s.n * s.c * (s.h * s.w + s.p * s.q);
+#pragma omp parallel for schedule(static) if (work >= kParallelOver)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t c0 = t % blocks * kChannelBlock;
+        body(t / blocks, c0, std::min(c0 + kChannelBlock, s.c));
+    }
+}
+
+// Channels the NHWC forwards keep in registers at a time (four SSE vectors, one AVX-512 vector).
+constexpr int64_t kChunk = 16;
+
+// Channels [c0, c0 + B) of one max pool output: best and arg are the running maxima and their positions,
+// over every element of the window in row-major order, each channel in its own lane with take()'s rule.
+// They start at -inf and the window's first position: the first element is then taken unless it is -inf
+// itself, which leaves the same value and position (so naive's seeding with the first element, without
+// a copy of it). B is kChunk or, for the last channels, 0 (then `rest` channels).
+template <bool Relu, bool Idx, int64_t B>
+void max_window(const Pool2dShape& s, Range rows, Range cols, const float* xn, float* yo, int32_t* io, int64_t rest) {
+    const int64_t nb = B ? B : rest, nc = s.c;
+    float best[kChunk];
+    int32_t arg[kChunk];
+    const int32_t first = int32_t(rows.lo * s.w + cols.lo);
+#pragma omp simd
+    for (int64_t l = 0; l < nb; l++) best[l] = -std::numeric_limits<float>::infinity(), arg[l] = first;
+    for (int64_t r = rows.lo; r < rows.hi; r++)
+        for (int64_t c = cols.lo; c < cols.hi; c++) {
+            const int32_t pos = int32_t(r * s.w + c);
+            const float* xv = xn + pos * nc;
+#pragma omp simd
+            for (int64_t l = 0; l < nb; l++) {
+                const float v = load<Relu>(xv[l]);
+                const bool t = take(v, best[l]);
+                best[l] = t ? v : best[l];
+                arg[l] = t ? pos : arg[l];
+            }
+        }
+#pragma omp simd
+    for (int64_t l = 0; l < nb; l++) yo[l] = best[l];
+    if constexpr (Idx) {
+#pragma omp simd
+        for (int64_t l = 0; l < nb; l++) io[l] = arg[l];
+    }
+}
+
+// Output row i of image n of the NHWC max pool, kChunk channels at a time.
+template <bool Relu, bool Idx>
+void max_pool_nhwc_row(const Pool2dShape& s, int64_t n, int64_t i, float* y, int32_t* idx, const float* x) {
+    const int64_t nc = s.c;
+    const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
+    const float* xn = x + s.x_at(n, 0, 0);
+    for (int64_t j = 0; j < s.q; j++) {
+        const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
+        const int64_t o = s.y_at(n, 0, i * s.q + j);
+        int64_t c0 = 0;
+        for (; c0 + kChunk <= nc; c0 += kChunk)
+            max_window<Relu, Idx, kChunk>(s, rows, cols, xn + c0, y + o + c0, Idx ? idx + o + c0 : nullptr, 0);
+        if (c0 < nc)
+            max_window<Relu, Idx, 0>(s, rows, cols, xn + c0, y + o + c0, Idx ? idx + o + c0 : nullptr, nc - c0);
+    }
+}
+
+template <bool Relu>
+void max_pool_fwd_nhwc(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
+    for_output_rows(s, [&](int64_t n, int64_t i) {
+        if (idx == nullptr)
+            max_pool_nhwc_row<Relu, false>(s, n, i, y, nullptr, x);
+        else
+            max_pool_nhwc_row<Relu, true>(s, n, i, y, idx, x);
+    });
+}
+
+// g where chosen, else -0.0: what a lane of the NHWC max pool backward adds to its element. Adding -0.0
+// leaves every value's bits as they were (x + -0.0 is x, zeros of either sign and NaN included). Picked
+// by bits: written as a float select, the compiler sees through it to a conditional store, which does not
+// vectorise.
+inline float dy_or_minus_zero(bool chosen, float g) {
+    uint32_t b;
+    std::memcpy(&b, &g, sizeof b);
+    const uint32_t keep = 0u - uint32_t(chosen);
+    b = (b & keep) | (~keep & 0x80000000u);
+    float r;
+    std::memcpy(&r, &b, sizeof r);
+    return r;
+}
+
+// Windows up to this many elements take the backward's select path below; larger ones the scatter.
+constexpr int64_t kSelectWindow = 9;
+
+// dx[n][idx][ch] += dy in output order for each channel (naive's order per element); when Relu, only
+// where y > 0. For small windows, each output visits its whole window and every element of it adds dy
+// or -0.0 (a vector compare, blend and add per window element; exactly the scatter's sums, element by
+// element and in the same order, as adding -0.0 changes no bit). For large windows
+// that would touch too much, the adds are a scatter (the positions differ per channel, but within one
+// output every lane writes its own channel: no two lanes meet).
+template <bool Relu>
+void max_pool_bwd_nhwc(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx, const float* y) {
+    const int64_t nc = s.c;
+    const bool select = s.kh * s.kw <= kSelectWindow;
+    for_channel_blocks(s, [&](int64_t n, int64_t c0, int64_t c1) {
+        float* dxn = dx + s.x_at(n, c0, 0);
+        const int64_t nb = c1 - c0;
+        for (int64_t i = 0; i < s.p; i++) {
+            const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
+            for (int64_t j = 0; j < s.q; j++) {
+                const int64_t yo = s.y_at(n, c0, i * s.q + j);
+                const int32_t* io = idx + yo;
+                if (!select) {
+                    for (int64_t ch = 0; ch < nb; ch++)
+                        if (!Relu || y[yo + ch] > 0.0f) dxn[io[ch] * nc + ch] += dy[yo + ch];
+                    continue;
+                }
+                const float* gy = dy + yo;
+                const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
+                for (int64_t r = rows.lo; r < rows.hi; r++)
+                    for (int64_t c = cols.lo; c < cols.hi; c++) {
+                        const int32_t pos = int32_t(r * s.w + c);
+                        float* d = dxn + pos * nc;
+                        if constexpr (Relu) {
+                            const float* yv = y + yo;
+#pragma omp simd
+                            for (int64_t ch = 0; ch < nb; ch++)
+                                d[ch] += dy_or_minus_zero((io[ch] == pos) & (yv[ch] > 0.0f), gy[ch]);
+                        } else {
+#pragma omp simd
+                            for (int64_t ch = 0; ch < nb; ch++) d[ch] += dy_or_minus_zero(io[ch] == pos, gy[ch]);
+                        }
+                    }
+            }
+        }
+    });
+}
+
+// Window sums of output row i of image n into y, each channel added in float in row-major window order
+// (the NCHW window_sum's order), then finished by finish(sum, element count) per channel.
+template <bool Adaptive, typename Finish>
+void avg_pool_nhwc_row(const Pool2dShape& s, int64_t n, int64_t i, float* y, const float* x, Finish finish) {
+    const int64_t nc = s.c;
+    const Range rows = Adaptive ? adaptive_window(i, s.p, s.h) : window(i, s.stride_h, s.pad_h, s.kh, s.h);
+    const float* xn = x + s.x_at(n, 0, 0);
+    for (int64_t j = 0; j < s.q; j++) {
+        const Range cols = Adaptive ? adaptive_window(j, s.q, s.w) : window(j, s.stride_w, s.pad_w, s.kw, s.w);
+        const int64_t count = (rows.hi - rows.lo) * (cols.hi - cols.lo);
+        float* yo = y + s.y_at(n, 0, i * s.q + j);
+#pragma omp simd
+        for (int64_t ch = 0; ch < nc; ch++) yo[ch] = 0.0f;
+        for (int64_t r = rows.lo; r < rows.hi; r++)
+            for (int64_t c = cols.lo; c < cols.hi; c++) {
+                const float* xv = xn + (r * s.w + c) * nc;
+#pragma omp simd
+                for (int64_t ch = 0; ch < nc; ch++) yo[ch] += xv[ch];
+            }
+#pragma omp simd
+        for (int64_t ch = 0; ch < nc; ch++) yo[ch] = finish(yo[ch], count);
+    }
+}
+
+// The average backwards in NHWC: for each output in order, g = its gradient share (computed once per
+// channel, as naive does), added to every element of its window. scale(dy, count) gives the share.
+template <bool Adaptive, typename Scale>
+void avg_pool_bwd_nhwc(const Pool2dShape& s, float* dx, const float* dy, Scale scale) {
+    const int64_t nc = s.c;
+    for_channel_blocks(s, [&](int64_t n, int64_t c0, int64_t c1) {
+        float* dxn = dx + s.x_at(n, c0, 0);
+        const int64_t nb = c1 - c0;
+        float g[kChannelBlock];
+        for (int64_t i = 0; i < s.p; i++) {
+            const Range rows = Adaptive ? adaptive_window(i, s.p, s.h) : window(i, s.stride_h, s.pad_h, s.kh, s.h);
+            for (int64_t j = 0; j < s.q; j++) {
+                const Range cols = Adaptive ? adaptive_window(j, s.q, s.w) : window(j, s.stride_w, s.pad_w, s.kw, s.w);
+                const int64_t count = (rows.hi - rows.lo) * (cols.hi - cols.lo);
+                const float* dyo = dy + s.y_at(n, c0, i * s.q + j);
+#pragma omp simd
+                for (int64_t ch = 0; ch < nb; ch++) g[ch] = scale(dyo[ch], count);
+                for (int64_t r = rows.lo; r < rows.hi; r++)
+                    for (int64_t c = cols.lo; c < cols.hi; c++) {
+                        float* d = dxn + (r * s.w + c) * nc;
+#pragma omp simd
+                        for (int64_t ch = 0; ch < nb; ch++) d[ch] += g[ch];
+                    }
+            }
+        }
+    });
+}
+
 }  // namespace
 
-void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) { max_pool_fwd<false>(s, y, idx, x); }
+void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
+    if (s.channels_last) return max_pool_fwd_nhwc<false>(s, y, idx, x);
+    max_pool_fwd<false>(s, y, idx, x);
+}
 
 void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx) {
+    if (s.channels_last) return max_pool_bwd_nhwc<false>(s, dx, dy, idx, nullptr);
     max_pool_bwd<false>(s, dx, dy, idx, nullptr);
 }
 
 void relu_max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
+    if (s.channels_last) return max_pool_fwd_nhwc<true>(s, y, idx, x);
     max_pool_fwd<true>(s, y, idx, x);
 }
 
 void relu_max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx, const float* y) {
+    if (s.channels_last) return max_pool_bwd_nhwc<true>(s, dx, dy, idx, y);
     max_pool_bwd<true>(s, dx, dy, idx, y);
 }
 
 void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {
     const float inv = float(1.0 / double(s.kh * s.kw));
+    if (s.channels_last) {
+        for_output_rows(s, [&](int64_t n, int64_t i) {
+            avg_pool_nhwc_row<false>(s, n, i, y, x, [inv](float sum, int64_t) { return sum * inv; });
+        });
+        return;
+    }
     for_planes(s, [&](int64_t plane) {
         const float* xp = x + plane * s.h * s.w;
         float* yp = y + plane * s.p * s.q;
@@ -194,6 +420,7 @@ void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {
 
 void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) {
     const float inv = 1.0f / float(s.kh * s.kw);  // naive's expression, so naive's bits
+    if (s.channels_last) return avg_pool_bwd_nhwc<false>(s, dx, dy, [inv](float g, int64_t) { return g * inv; });
     for_planes(s, [&](int64_t plane) {
         float* dxp = dx + plane * s.h * s.w;
         const float* dyp = dy + plane * s.p * s.q;
@@ -213,6 +440,14 @@ void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) {
 }
 
 void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {
+    if (s.channels_last) {
+        // The global pool too: its window is the whole plane, a column sum over the h * w positions.
+        for_output_rows(s, [&](int64_t n, int64_t i) {
+            avg_pool_nhwc_row<true>(s, n, i, y, x,
+                                    [](float sum, int64_t count) { return float(double(sum) / double(count)); });
+        });
+        return;
+    }
     const bool global = s.p == 1 && s.q == 1;
     for_planes(s, [&](int64_t plane) {
         const float* xp = x + plane * s.h * s.w;
@@ -233,6 +468,8 @@ void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {
 }
 
 void adaptive_avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) {
+    if (s.channels_last)
+        return avg_pool_bwd_nhwc<true>(s, dx, dy, [](float g, int64_t count) { return g / float(count); });
     for_planes(s, [&](int64_t plane) {
         float* dxp = dx + plane * s.h * s.w;
         const float* dyp = dy + plane * s.p * s.q;

@@ -2,7 +2,11 @@
 // cuBLAS and on the tiled kernel) on every check that tests/ops/conv.cpp runs on cuDNN (the default):
 // the kernels on the shared cases, conv2d and conv2d_relu through autograd, deterministic runs; chunked
 // lowering, im2col / col2im on their own, cuDNN's per-shape cache (a repeated shape skips the algorithm
-// search and allocates nothing) and its fallbacks when an algorithm is refused at execution.
+// search and allocates nothing) and its fallbacks when an algorithm is refused at execution. The same for
+// channels_last operands (NHWC x, y and gradients, KRSC weights; cuDNN runs them in tests/ops/conv.cpp):
+// im2col's NHWC kernels and GEMMs on the shared cases and across chunks, the NHWC im2col / col2im on
+// their own, separate cuDNN plans for an NCHW and an NHWC convolution of the same sizes, and the
+// fallbacks from cuDNN's NHWC algorithms (the fused bias + ReLU included) to im2col.
 #include "support/catch.h"
 
 #include <algorithm>
@@ -271,5 +275,117 @@ TEST_CASE("cuda conv2d runs the next algorithm, then im2col, when cuDNN refuses 
             REQUIRE(cuda::conv_algo::fallbacks() >= before + 7);
         }
         test::check_conv_kernels(cuda_set(), ref, cudnn);  // and cuDNN runs again once nothing is refused
+    }
+}
+
+// ---------------------------------------------------------------------------- channels_last
+TEST_CASE("cuda im2col conv2d kernels match naive on channels_last operands", "[cuda][conv][channels_last]") {
+    // The shared cases (stride 2, padding, 1x1 with and without lowering, 3x3, 5x3, 7x7, non-square
+    // images and kernels) and the 3x3 stride-1 ones, NHWC against naive in NHWC: forward with and without
+    // bias, the fused bias + ReLU forward, backward data, backward filter with and without dbias.
+    SettingsGuard restore;
+    std::vector<ConvCase> cases = test::conv_cases();
+    for (const ConvCase& cc : test::winograd_cases()) cases.push_back(cc);
+    for (const ConvCase& cc : cases) {
+        const test::ConvReference ref = test::make_conv_reference(cc, true);
+        for (Impl impl : kIm2col) {
+            select(impl);
+            INFO(impl_name(impl) << " " << test::describe(cc) << ", channels_last");
+            test::check_conv_kernels(cuda_set(), ref, tol_of(impl));
+        }
+    }
+}
+
+TEST_CASE("cuda im2col channels_last lowering spans several chunks of images", "[cuda][conv][channels_last]") {
+    // As the NCHW case above: each image's (16384 x 576) column matrix is a chunk of its own.
+    SettingsGuard restore;
+    const ConvCase cc = {"3 chunks", 3, 64, 128, 128, 8, 3, 3, 1, 1, 1, 1};
+    const test::ConvReference ref = test::make_conv_reference(cc, true);
+    for (Impl impl : kIm2col) {
+        select(impl);
+        INFO(impl_name(impl) << ", channels_last");
+        test::check_conv_kernels(cuda_set(), ref, tol_of(impl));
+    }
+}
+
+TEST_CASE("cuda channels_last im2col and col2im on their own", "[cuda][conv][channels_last]") {
+    // With channels_last, one image's x is (h, w, c) and its column matrix (p*q, r*s*c): row oh * q + ow,
+    // column (r * S + t) * C + c. im2col copies exactly (zeros in the padding); col2im adds every entry
+    // back where it came from, onto what dx held.
+    cuda::use_device(0);
+    for (const ConvCase& cc : test::conv_cases()) {
+        INFO(test::describe(cc) << ", channels_last");
+        Conv2dShape s = test::shape_of(cc);
+        s.channels_last = true;
+        const int64_t hwc = s.h * s.w * s.c, rsc = s.r * s.s * s.c, pq = s.p * s.q;
+        const std::vector<float> x = randn_floats(hwc, 24), col_in = randn_floats(pq * rsc, 25);
+        const std::vector<float> dx0 = randn_floats(hwc, 26);
+        std::vector<float> col(size_t(pq * rsc));
+        std::vector<double> dx = to_double(dx0);
+        for (int64_t oh = 0; oh < s.p; oh++)
+            for (int64_t ow = 0; ow < s.q; ow++)
+                for (int64_t r = 0; r < s.r; r++)
+                    for (int64_t t = 0; t < s.s; t++)
+                        for (int64_t c = 0; c < s.c; c++) {
+                            const int64_t at = (oh * s.q + ow) * rsc + (r * s.s + t) * s.c + c;
+                            const int64_t ih = oh * s.stride_h - s.pad_h + r, iw = ow * s.stride_w - s.pad_w + t;
+                            const bool in = ih >= 0 && ih < s.h && iw >= 0 && iw < s.w;
+                            const int64_t xi = (ih * s.w + iw) * s.c + c;
+                            col[size_t(at)] = in ? x[size_t(xi)] : 0.0f;
+                            if (in) dx[size_t(xi)] += col_in[size_t(at)];
+                        }
+        const Tensor dxd = device(x), dcol = device(std::vector<float>(size_t(pq * rsc), kNaN));
+        cuda::im2col(s, dcol.data<float>(), dxd.data<float>());
+        REQUIRE(test::same_bits(dcol.to_vector<float>(), col));
+        const Tensor ddx = device(dx0), dcol_in = device(col_in);
+        cuda::col2im(s, ddx.data<float>(), dcol_in.data<float>());
+        REQUIRE_THAT(values(ddx), AllClose(dx).rtol(1e-6).atol(1e-6 * double(s.r * s.s)));
+    }
+}
+
+TEST_CASE("cuda conv2d keeps separate cuDNN plans for NCHW and channels_last", "[cuda][conv][channels_last]") {
+    // The same sizes in both layouts, alternating, with the plan of each built on its first call: a plan
+    // shared by the two would describe one of them wrongly, and its results would not be naive's.
+    SettingsGuard restore;
+    select(Impl::cudnn);
+    const test::ConvTol cudnn = tol_of(Impl::cudnn);
+    const ConvCase cc = {"NCHW and NHWC plans", 3, 6, 11, 9, 7, 3, 3, 2, 1, 1, 1};
+    const test::ConvReference nchw = test::make_conv_reference(cc, false);
+    const test::ConvReference nhwc = test::make_conv_reference(cc, true);
+    for (int round = 0; round < 2; round++) {
+        {
+            INFO("NCHW, round " << round);
+            test::check_conv_kernels(cuda_set(), nchw, cudnn);
+        }
+        {
+            INFO("channels_last, round " << round);
+            test::check_conv_kernels(cuda_set(), nhwc, cudnn);
+        }
+    }
+}
+
+TEST_CASE("cuda channels_last conv2d falls back from cuDNN to im2col", "[cuda][conv][channels_last]") {
+    // Every cuDNN algorithm refused at execution (conv_algo::fail_next): the NHWC calls, the fused bias +
+    // ReLU forward included, run im2col's NHWC path and still give naive's results; then cuDNN again.
+    SettingsGuard restore;
+    struct Reset {
+        ~Reset() { cuda::conv_algo::fail_next(0); }
+    } reset;
+    select(Impl::cudnn);
+    const test::ConvTol cudnn = tol_of(Impl::cudnn);
+    const std::vector<ConvCase> cases = {
+        {"channels_last fallback 3x3 stride 2 pad 1", 3, 5, 13, 11, 7, 3, 3, 2, 2, 1, 1},
+        {"channels_last fallback 1x1", 4, 6, 9, 7, 5, 1, 1},
+    };
+    for (const ConvCase& cc : cases) {
+        INFO(test::describe(cc));
+        const test::ConvReference ref = test::make_conv_reference(cc, true);
+        // The first run searches the algorithms of every pass. Where cuDNN has no NHWC algorithm for a
+        // pass, that pass runs im2col without any refusal, so only the results are required here.
+        test::check_conv_kernels(cuda_set(), ref, cudnn);
+        cuda::conv_algo::fail_next(1000000);
+        test::check_conv_kernels(cuda_set(), ref, cudnn);
+        cuda::conv_algo::fail_next(0);
+        test::check_conv_kernels(cuda_set(), ref, cudnn);
     }
 }

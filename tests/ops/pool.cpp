@@ -5,8 +5,10 @@
 // positions and gradients are exact on every set, with ties, NaN, -inf and signed zeros in the data. The
 // average forwards differ by rounding only where a set adds in float (tol::pool_avg_fwd). Kernels are
 // called directly on the set's memory: forward outputs start as NaN (positions as -1) so an element left
-// unwritten fails, and backward gradients start with values the kernel must add to. Then the frontends
-// through autograd: every case, transposed inputs, and the reference CNN's shapes.
+// unwritten fails, and backward gradients start with values the kernel must add to. Every kernel case
+// runs twice: on NCHW operands and on channels_last (NHWC) ones, the same case lists and the same claims
+// (positions in y's layout, each the position within its input plane). Then the frontends through
+// autograd: every case, transposed inputs, and the reference CNN's shapes.
 // Known values in float32 and float64, tie and padding conventions, gradient checks and errors:
 // tests/kernels/test_pool.cpp.
 #include "support/catch.h"
@@ -44,8 +46,16 @@ std::string window_str(const Pool2dShape& s) {
     std::ostringstream os;
     os << "x (" << s.n << ", " << s.c << ", " << s.h << ", " << s.w << ") k (" << s.kh << ", " << s.kw << ") stride ("
        << s.stride_h << ", " << s.stride_w << ") pad (" << s.pad_h << ", " << s.pad_w << ") out (" << s.p << ", " << s.q
-       << ")";
+       << ")" << (s.channels_last ? " channels_last" : "");
     return os.str();
+}
+
+// Calls f(n, c, o) for every output element: image n, channel c, position o of the p x q plane.
+template <typename F>
+void for_each_output(const Pool2dShape& s, F f) {
+    for (int64_t n = 0; n < s.n; n++)
+        for (int64_t c = 0; c < s.c; c++)
+            for (int64_t o = 0; o < s.p * s.q; o++) f(n, c, o);
 }
 
 // Index outputs on the set's device that start as -1: a position no kernel writes.
@@ -83,12 +93,14 @@ void require_frontend_parity(const test::KernelSet& ks, const std::function<Tens
 }  // namespace
 
 // ---------------------------------------------------------------------------- kernels
-DYAD_KERNEL_TEST("max_pool2d kernels equal naive exactly: first maximum, ties and NaN, inference, accumulate",
-                 "[pool]") {
-    uint64_t seed = 1;
+namespace {
+
+void check_max_pool_kernels(const test::KernelSet& ks, bool channels_last) {
+    uint64_t seed = channels_last ? 1001 : 1;
     for (const WindowCase& c : test::window_cases()) {
         for (bool specials : {false, true}) {
-            const Pool2dShape s = test::window_shape(c);
+            Pool2dShape s = test::window_shape(c);
+            s.channels_last = channels_last;
             INFO(window_str(s) << " specials " << specials);
             const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
             const std::vector<float> x = test::tied_values(nx, seed++, specials);
@@ -104,22 +116,22 @@ DYAD_KERNEL_TEST("max_pool2d kernels equal naive exactly: first maximum, ties an
             const std::vector<int32_t> idx = test::host_i32(is);
             REQUIRE(idx == i0);
             // The index is the first maximum (or first NaN) of its window: checked against a direct scan.
-            for (int64_t o = 0; o < ny; o++) {
-                const int64_t plane = o / (s.p * s.q), i = o / s.q % s.p, j = o % s.q;
-                const float* xp = x.data() + plane * s.h * s.w;
+            for_each_output(s, [&](int64_t n, int64_t ch, int64_t o) {
+                const int64_t i = o / s.q, j = o % s.q;
+                auto xp = [&](int64_t k) { return x[size_t(s.x_at(n, ch, k))]; };
                 int64_t first = -1;
                 for (int64_t r = i * s.stride_h - s.pad_h; r < i * s.stride_h - s.pad_h + s.kh; r++)
                     for (int64_t q = j * s.stride_w - s.pad_w; q < j * s.stride_w - s.pad_w + s.kw; q++) {
                         if (r < 0 || r >= s.h || q < 0 || q >= s.w) continue;
-                        const float v = xp[r * s.w + q];
+                        const float v = xp(r * s.w + q);
                         if (first < 0) {
                             first = r * s.w + q;
-                        } else if (!std::isnan(xp[first]) && (std::isnan(v) || v > xp[first])) {
+                        } else if (!std::isnan(xp(first)) && (std::isnan(v) || v > xp(first))) {
                             first = r * s.w + q;
                         }
                     }
-                REQUIRE(idx[size_t(o)] == first);
-            }
+                REQUIRE(idx[size_t(s.y_at(n, ch, o))] == first);
+            });
 
             // Inference (no positions), plain and fused with relu: the same maxima as with positions.
             for (bool relu : {false, true}) {
@@ -150,11 +162,25 @@ DYAD_KERNEL_TEST("max_pool2d kernels equal naive exactly: first maximum, ties an
             const std::vector<float> dx = test::host(dxs);
             test::require_close(dx0, dx, test::tol::exact(ks));
             std::vector<double> expect = as_double(dx_init);
-            for (int64_t o = 0; o < ny; o++)
-                expect[size_t(o / (s.p * s.q) * s.h * s.w + i0[size_t(o)])] += double(dy[size_t(o)]);
+            for_each_output(s, [&](int64_t n, int64_t ch, int64_t o) {
+                const size_t yo = size_t(s.y_at(n, ch, o));
+                expect[size_t(s.x_at(n, ch, i0[yo]))] += double(dy[yo]);
+            });
             test::require_close(expect, as_double(dx), test::tol::few_ulp(ks));
         }
     }
+}
+
+}  // namespace
+
+DYAD_KERNEL_TEST("max_pool2d kernels equal naive exactly: first maximum, ties and NaN, inference, accumulate",
+                 "[pool]") {
+    check_max_pool_kernels(ks, false);
+}
+
+DYAD_KERNEL_TEST("max_pool2d kernels on channels_last operands equal naive exactly: positions, inference, accumulate",
+                 "[pool][channels_last]") {
+    check_max_pool_kernels(ks, true);
 }
 
 // The fused relu + max pool against its definition at the kernel level: naive's fused forward equals
@@ -162,13 +188,15 @@ DYAD_KERNEL_TEST("max_pool2d kernels equal naive exactly: first maximum, ties an
 // and the fused backward equals max_pool2d_bwd then relu_bwd when both start from zeros; into a gradient
 // that already holds values it adds (only outputs > 0 pass their gradient). Tied data with NaN, -inf and
 // -0.0.
-DYAD_KERNEL_TEST("relu_max_pool2d kernels equal max pool of relu and naive exactly, signed zeros and NaN included",
-                 "[pool]") {
-    uint64_t seed = 50;
+namespace {
+
+void check_relu_max_pool_kernels(const test::KernelSet& ks, bool channels_last) {
+    uint64_t seed = channels_last ? 1050 : 50;
     int64_t neg_zero = 0, pos_zero = 0, nan = 0, passed = 0;  // what the data reached, over every case
     for (const WindowCase& c : test::window_cases()) {
         for (bool specials : {false, true}) {
-            const Pool2dShape s = test::window_shape(c);
+            Pool2dShape s = test::window_shape(c);
+            s.channels_last = channels_last;
             INFO(window_str(s) << " specials " << specials);
             const int64_t nx = s.n * s.c * s.h * s.w, ny = s.n * s.c * s.p * s.q;
             const std::vector<float> x = test::signed_zero_tied_values(nx, seed++, specials);
@@ -234,6 +262,18 @@ DYAD_KERNEL_TEST("relu_max_pool2d kernels equal max pool of relu and naive exact
     REQUIRE(nan > 0);
 }
 
+}  // namespace
+
+DYAD_KERNEL_TEST("relu_max_pool2d kernels equal max pool of relu and naive exactly, signed zeros and NaN included",
+                 "[pool]") {
+    check_relu_max_pool_kernels(ks, false);
+}
+
+DYAD_KERNEL_TEST("relu_max_pool2d kernels on channels_last operands equal max pool of relu and naive exactly",
+                 "[pool][channels_last]") {
+    check_relu_max_pool_kernels(ks, true);
+}
+
 namespace {
 
 // avg_pool2d or adaptive_avg_pool2d (the same contract) on one shape: the forward against naive in float32
@@ -282,26 +322,47 @@ void check_avg_pool_kernels(const test::KernelSet& ks, const Pool2dShape& s, boo
     test::require_close(expect, as_double(dx), test::tol::few_ulp(ks));
 }
 
-}  // namespace
-
-DYAD_KERNEL_TEST("avg_pool2d kernels equal naive, against float64 too, backward exactly, and it accumulates",
-                 "[pool]") {
-    uint64_t seed = 100;
+void check_avg_pool_cases(const test::KernelSet& ks, bool channels_last) {
+    uint64_t seed = channels_last ? 1100 : 100;
     for (const WindowCase& c : test::window_cases()) {
-        const Pool2dShape s = test::window_shape(c);
+        Pool2dShape s = test::window_shape(c);
+        s.channels_last = channels_last;
         INFO(window_str(s));
         check_avg_pool_kernels(ks, s, false, seed);
     }
 }
 
-DYAD_KERNEL_TEST("adaptive_avg_pool2d kernels equal naive, against float64 too, backward exactly, and it accumulates",
-                 "[pool]") {
-    uint64_t seed = 200;
+void check_adaptive_avg_pool_cases(const test::KernelSet& ks, bool channels_last) {
+    uint64_t seed = channels_last ? 1200 : 200;
     for (const AdaptiveCase& c : test::adaptive_cases()) {
-        const Pool2dShape s = test::adaptive_shape(c);
-        INFO("x " << shape_str(c.x) << " output (" << s.p << ", " << s.q << ")");
+        Pool2dShape s = test::adaptive_shape(c);
+        s.channels_last = channels_last;
+        INFO("x " << shape_str(c.x) << " output (" << s.p << ", " << s.q << ")"
+                  << (channels_last ? " channels_last" : ""));
         check_avg_pool_kernels(ks, s, true, seed);
     }
+}
+
+}  // namespace
+
+DYAD_KERNEL_TEST("avg_pool2d kernels equal naive, against float64 too, backward exactly, and it accumulates",
+                 "[pool]") {
+    check_avg_pool_cases(ks, false);
+}
+
+DYAD_KERNEL_TEST("avg_pool2d kernels on channels_last operands equal naive, against float64 too, backward exactly",
+                 "[pool][channels_last]") {
+    check_avg_pool_cases(ks, true);
+}
+
+DYAD_KERNEL_TEST("adaptive_avg_pool2d kernels equal naive, against float64 too, backward exactly, and it accumulates",
+                 "[pool]") {
+    check_adaptive_avg_pool_cases(ks, false);
+}
+
+DYAD_KERNEL_TEST("adaptive_avg_pool2d kernels on channels_last operands equal naive, float64 too, backward exactly",
+                 "[pool][channels_last]") {
+    check_adaptive_avg_pool_cases(ks, true);
 }
 
 // ---------------------------------------------------------------------------- frontends

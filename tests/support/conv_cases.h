@@ -165,7 +165,8 @@ inline std::vector<double> relu_of(const std::vector<double>& v) {
 // The operands of one case and the naive results (float and float64) of every pass. The operands are
 // scaled so that every result is O(1): the weight by 1 / sqrt(terms per output) in forward and backward
 // data, dy by 1 / sqrt(N*P*Q) in backward filter. The gradient buffers start with values: the backward
-// kernels must add to them.
+// kernels must add to them. With channels_last every operand is read as NHWC (the weight as KRSC): the
+// same random buffers, another logical tensor, and naive computes its reference in that layout.
 struct ConvReference {
     Conv2dShape s;
     int64_t nx = 0, nw = 0, ny = 0;
@@ -174,11 +175,12 @@ struct ConvReference {
     std::vector<double> y_exact, y_nobias_exact, dx_exact, dw_exact, db_exact;  // naive<double>
 };
 
-inline ConvReference make_conv_reference(const ConvCase& cc) {
+inline ConvReference make_conv_reference(const ConvCase& cc, bool channels_last = false) {
     const float nan = std::numeric_limits<float>::quiet_NaN();
     ConvReference ref;
     Conv2dShape& s = ref.s;
     s = shape_of(cc);
+    s.channels_last = channels_last;
     ref.nx = s.n * s.c * s.h * s.w, ref.nw = s.k * s.c * s.r * s.s, ref.ny = s.n * s.k * s.p * s.q;
     ref.x = conv_randn(ref.nx, 1);
     ref.w_fwd = conv_randn(ref.nw, 2, 1.0 / std::sqrt(double(s.c * s.r * s.s)));
