@@ -76,8 +76,9 @@ void BM_train_step(benchmark::State& state) {
     nn::set_fuse_layers(true);
 }
 
-// The same step fed channels_last (NHWC) images, interleaved with the NCHW step in the same run: today's
-// cost of the memory format, whose NCHW-kernel ops (convolution, pooling, batch norm) convert both ways.
+// The same step fed channels_last (NHWC) images, interleaved with the NCHW step in the same run: every
+// layer then runs its NHWC kernels (omp: im2col convolutions where NCHW has Winograd) and the gradients
+// stay channels_last; the NCHW weights are read as (K, R, S, C) through a conversion per step.
 // Args: threads, batch, model, nhwc (0: the NCHW step, as a reference in the same run).
 void BM_train_step_format(benchmark::State& state) {
     const int threads = int(state.range(0));
@@ -105,6 +106,7 @@ void BM_train_step_cuda(benchmark::State& state) {
     const int64_t model = state.range(2);
     const bool graph = state.range(3) != 0;
     const bool fuse = state.range(4) != 0;
+    const bool nhwc = state.range(5) != 0;
     set_precision(precision);
     nn::set_fuse_layers(fuse);
     synchronize();
@@ -112,6 +114,7 @@ void BM_train_step_cuda(benchmark::State& state) {
     cuda::reset_peak_memory_stats();
     const size_t base = cuda::memory_stats().in_use;
     StepSetup s(model, batch, Device::cuda());
+    if (nhwc) s.x = s.x.contiguous(MemoryFormat::channels_last);
     // As the trainer runs it: through CapturedStep, which with graph on captures the step after two eager
     // calls (inside time_gpu's untimed warm-up) and replays it; with graph off it calls the step.
     CaptureOptions co;
@@ -121,7 +124,8 @@ void BM_train_step_cuda(benchmark::State& state) {
     // script).
     constexpr int kSteps = 10;
     const std::string what = std::string(train_step_model_name(model)) + " batch " + std::to_string(batch) + " " +
-                             precision_name(precision) + (graph ? " graph" : " eager") + (fuse ? "" : " unfused");
+                             precision_name(precision) + (graph ? " graph" : " eager") + (fuse ? "" : " unfused") +
+                             (nhwc ? " channels_last" : "");
     const double seconds = bench::time_gpu(state, what, [&] {
         for (int i = 0; i < kSteps; i++) captured({s.x, s.y});
     });
@@ -143,23 +147,28 @@ void BM_train_step_cuda(benchmark::State& state) {
 }  // namespace
 
 // Every configuration with the trainer's defaults (graph and fusion on), then the levers one at a time:
-// the same step without the CUDA graph, and without layer fusion.
+// the same step without the CUDA graph, and without layer fusion; and fed channels_last images (nhwc 1: NHWC
+// kernels and cuDNN's NHWC algorithms from the first layer on).
 BENCHMARK(BM_train_step_cuda)
-    ->ArgNames({"batch", "precision", "model", "graph", "fuse"})
-    ->Args({128, 0, 0, 1, 1})
-    ->Args({256, 0, 0, 1, 1})
-    ->Args({1024, 0, 0, 1, 1})
-    ->Args({128, 1, 0, 1, 1})
-    ->Args({256, 1, 0, 1, 1})
-    ->Args({256, 2, 0, 1, 1})
-    ->Args({256, 0, 1, 1, 1})
-    ->Args({256, 1, 1, 1, 1})
-    ->Args({256, 2, 1, 1, 1})
-    ->Args({128, 0, 0, 0, 1})
-    ->Args({256, 0, 0, 0, 1})
-    ->Args({256, 0, 1, 0, 1})
-    ->Args({128, 0, 0, 1, 0})
-    ->Args({256, 0, 0, 1, 0})
+    ->ArgNames({"batch", "precision", "model", "graph", "fuse", "nhwc"})
+    ->Args({128, 0, 0, 1, 1, 0})
+    ->Args({256, 0, 0, 1, 1, 0})
+    ->Args({1024, 0, 0, 1, 1, 0})
+    ->Args({128, 1, 0, 1, 1, 0})
+    ->Args({256, 1, 0, 1, 1, 0})
+    ->Args({256, 2, 0, 1, 1, 0})
+    ->Args({256, 0, 1, 1, 1, 0})
+    ->Args({256, 1, 1, 1, 1, 0})
+    ->Args({256, 2, 1, 1, 1, 0})
+    ->Args({128, 0, 0, 0, 1, 0})
+    ->Args({256, 0, 0, 0, 1, 0})
+    ->Args({256, 0, 1, 0, 1, 0})
+    ->Args({128, 0, 0, 1, 0, 0})
+    ->Args({256, 0, 0, 1, 0, 0})
+    ->Args({256, 0, 0, 1, 1, 1})
+    ->Args({256, 1, 0, 1, 1, 1})
+    ->Args({256, 2, 0, 1, 1, 1})
+    ->Args({256, 2, 1, 1, 1, 1})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_train_step)

@@ -33,9 +33,9 @@ def load_dyad(path):
         if b.get("run_type") != "iteration" or "img/s" not in b or b.get("error_occurred"):
             continue
         a = args_of(b["name"])
-        if "precision" in a:  # GPU: (model, batch, math, graph, fuse)
+        if "precision" in a:  # GPU: (model, batch, math, graph, fuse, channels_last images)
             key = ("cuda", MODELS[a["model"]], a["batch"], PRECISIONS[a["precision"]], a.get("graph", 0),
-                   a.get("fuse", 1))
+                   a.get("fuse", 1), a.get("nhwc", 0))
         else:
             if a.get("fuse", 1) == 0:
                 continue
@@ -196,14 +196,14 @@ def main():
 
     all_gpu = [k for k in rates if k[0] == "cuda"]
     # The main table: the defaults (CUDA graph and fusion on); the levers table below shows the others.
-    gpu_keys = sorted((k for k in all_gpu if k[4] == 1 and k[5] == 1), key=lambda k: (k[1], k[3], k[2]))
+    gpu_keys = sorted((k for k in all_gpu if k[4] == 1 and k[5] == 1 and k[6] == 0), key=lambda k: (k[1], k[3], k[2]))
     if gpu_keys:
         print("### GPU\n")
         print("| model | batch | math | dyad img/s | dyad peak MiB | PyTorch eager img/s | PyTorch peak MiB "
               "| dyad / eager | torch.compile img/s | dyad / compile |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for k in gpu_keys:
-            _, model, batch, prec, _, _ = k
+            _, model, batch, prec, _, _, _ = k
             d = best(rates[k])
             e, epk = torch_best("cuda", model, batch, prec)
             c, _ = torch_best("cuda", model, batch, prec, mode="compile")
@@ -212,18 +212,33 @@ def main():
                   f"| {ratio(d, e)} | {fmt(c)} | {ratio(d, c)} |")
         print()
 
-        levers = [k for k in all_gpu if not (k[4] == 1 and k[5] == 1)]
+        levers = [k for k in all_gpu if not (k[4] == 1 and k[5] == 1) and k[6] == 0]
         if levers:
             print("### Levers (dyad, GPU): the default step against the same step without one lever\n")
             print("| model | batch | math | without | img/s without | img/s with (default) | gain |")
             print("|---|---|---|---|---|---|---|")
             for k in sorted(levers, key=lambda k: (k[1], k[2], k[4], k[5])):
-                _, model, batch, prec, graph, fuse = k
-                base = ("cuda", model, batch, prec, 1, 1)
+                _, model, batch, prec, graph, fuse, _ = k
+                base = ("cuda", model, batch, prec, 1, 1, 0)
                 without = best(rates[k])
                 with_ = best(rates.get(base, []))
                 name = "CUDA graph" if graph == 0 else "layer fusion"
                 print(f"| {model} | {batch} | {prec} | {name} | {fmt(without)} | {fmt(with_)} | {ratio(with_, without)} |")
+            print()
+
+        nhwc = [k for k in all_gpu if k[6] == 1]
+        if nhwc:
+            print("### channels_last (dyad, GPU): the default step fed channels_last images (NHWC kernels)\n")
+            print("| model | batch | math | NCHW img/s | channels_last img/s | channels_last peak MiB "
+                  "| channels_last / NCHW | PyTorch eager img/s | channels_last / eager |")
+            print("|---|---|---|---|---|---|---|---|---|")
+            for k in sorted(nhwc, key=lambda k: (k[1], k[3], k[2])):
+                _, model, batch, prec, graph, fuse, _ = k
+                cl = best(rates[k])
+                base = best(rates.get(("cuda", model, batch, prec, graph, fuse, 0), []))
+                e, _ = torch_best("cuda", model, batch, prec)
+                print(f"| {model} | {batch} | {prec} | {fmt(base)} | {fmt(cl)} | {fmt(peaks.get(k))} "
+                      f"| {ratio(cl, base)} | {fmt(e)} | {ratio(cl, e)} |")
             print()
 
     rows = sorted({k for r in rounds for k in r}, key=lambda k: (k[0] == "sgemm", k[0], k[1], k[2]))

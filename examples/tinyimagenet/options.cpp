@@ -159,6 +159,11 @@ void add_training_options(CLI::App& app, Options& o) {
     add(app, "--precision", o.precision, "P", "fp32 | tf32 | bf16 for GPU convolutions and GEMMs (default fp32)",
         text(o.precision))
         ->check(one_of({"fp32", "tf32", "bf16"}));
+    add(app, "--memory-format", o.memory_format, "F",
+        "nchw | channels_last: the layout of the images and of every activation and gradient after them "
+        "(NHWC kernels for convolutions, pooling and batch norm; default nchw)",
+        text(o.memory_format))
+        ->check(one_of({"nchw", "channels_last"}));
     add(app, "--cpu-conv", o.cpu_conv, "ALG",
         "automatic | im2col | winograd2 | winograd4: the CPU's algorithm for 3x3 stride-1 convolutions "
         "(default automatic: Winograd F(4x4,3x3) from 16 channels on, im2col below)",

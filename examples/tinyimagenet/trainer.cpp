@@ -232,7 +232,14 @@ struct Evaluation {
 // mpirun each rank evaluates its share (the loader's rank and world_size, no shuffle) and the sums are
 // reduced over the ranks; the images a share repeats to make the shares equal (the sampler's padding,
 // global positions >= dataset_size) are left out, so every image counts once, as in one process.
-Evaluation evaluate(nn::Module& model, data::Loader& loader, int64_t max_batches = 0, int64_t dataset_size = 0) {
+// A batch's images in the run's memory format (--memory-format): channels_last images make every layer after
+// them run its NHWC kernels.
+Tensor images_in(const Tensor& x, bool channels_last) {
+    return channels_last ? x.contiguous(MemoryFormat::channels_last) : x;
+}
+
+Evaluation evaluate(nn::Module& model, data::Loader& loader, bool channels_last, int64_t max_batches = 0,
+                    int64_t dataset_size = 0) {
     NoGradGuard ng;
     model.eval();
     loader.start_epoch(0);
@@ -241,7 +248,7 @@ Evaluation evaluate(nn::Module& model, data::Loader& loader, int64_t max_batches
     double loss_sum = 0;
     int64_t n = 0, top1 = 0, top5 = 0, local = 0;  // local: this rank's position in its share
     for (int64_t batch = 0; (max_batches <= 0 || batch < max_batches) && loader.next(b); batch++) {
-        const Tensor logits = model(b.x);
+        const Tensor logits = model(images_in(b.x, channels_last));
         // The padding is at the end of a share: this batch's first `bs` rows are real images.
         int64_t bs = b.x.size(0);
         if (world > 1 && dataset_size > 0)
@@ -531,7 +538,8 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             {"data", d.name + " (" + std::to_string(d.split.train.size()) + " train, " +
                          std::to_string(d.split.val.size()) + " val, " + std::to_string(classes) + " classes)"},
             {"images", image_sizes(channels, d.split.train.height(), d.image_size)},
-            {"model", o.model + ", " + std::to_string(probe->num_parameters()) + " parameters"},
+            {"model",
+             o.model + ", " + std::to_string(probe->num_parameters()) + " parameters, activations " + o.memory_format},
             {"training", std::to_string(o.epochs) + " epochs, batch " + std::to_string(o.batch_size) + ", " +
                              (o.optimizer == "adamw" ? "AdamW" : "SGD") + " lr " + std::to_string(effective_lr(o)) +
                              (o.optimizer == "adamw" ? "" : " momentum " + std::to_string(o.momentum)) +
@@ -643,9 +651,10 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         co.max_graphs = 2;  // the full batches and the last, partial one, at the current rate
         if (dev.is_cuda() && o.graph) tlo.prefetch = 0;
         CapturedStep train_step(
-            [&model, &opt, &dp](const std::vector<Tensor>& in) {
+            [&model, &opt, &dp, cl = o.memory_format == "channels_last"](const std::vector<Tensor>& in) {
                 opt.zero_grad();
-                const Tensor logits = dp ? (*dp)(in[0]) : (*model)(in[0]);
+                const Tensor x = images_in(in[0], cl);
+                const Tensor logits = dp ? (*dp)(x) : (*model)(x);
                 const Tensor loss = cross_entropy(logits, in[1]);
                 loss.backward();
                 opt.step();
@@ -864,7 +873,8 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             }
             train_seconds += secs;
             train_images += images;
-            const Evaluation ev = evaluate(*model, val, val_batches, d.split.val.size());
+            const Evaluation ev =
+                evaluate(*model, val, o.memory_format == "channels_last", val_batches, d.split.val.size());
             EpochMetrics m;
             m.backend = backend;
             m.epoch = epoch + 1;

@@ -133,7 +133,9 @@ public:
     // Whether the elements lie densely in `format` (channels_last: 4-D only; size-1 dims' strides do not
     // count, so a tensor can be contiguous in both formats).
     bool is_contiguous(MemoryFormat format) const;
-    // channels_last when the tensor is 4-D, dense in NHWC and not row-major; contiguous otherwise.
+    // channels_last when the tensor is 4-D, dense in NHWC and not row-major, or dense in both (one channel,
+    // 1x1 images) and made as channels_last (contiguous(channels_last), whose size-1 dims' strides say so);
+    // contiguous otherwise.
     MemoryFormat memory_format() const;
     std::string str() const;  // short description: "Tensor(2, 3) float32 cpu"
 

@@ -4,10 +4,13 @@
 // time a consumer asks for it and handed to every later consumer, whose kernels add into it. A node runs
 // only after all its consumers have run (Kahn's algorithm on the reachable subgraph), so its buffer is
 // complete. A leaf's accumulator node hands out the leaf's existing grad() when it has one (gradients
-// accumulate across backward calls) or a new buffer that becomes grad().
+// accumulate across backward calls) or a new buffer that becomes grad(). A buffer is laid out as its tensor
+// (row-major, or channels_last for a channels_last activation); a node that is not format_aware sees
+// row-major gradients only, the engine converting at its boundary.
 #include <atomic>
 #include <functional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "dyad/autograd.h"
@@ -42,7 +45,7 @@ static std::shared_ptr<Node> gradient_edge(const Tensor& t) {
         acc = std::make_shared<Node>();
         acc->name = "accumulate_grad";
         acc->leaf = t.impl();
-        acc->output = {t.shape(), t.dtype(), t.device()};
+        acc->output = {t.shape(), t.dtype(), t.device(), t.memory_format()};
         impl.grad_accumulator = acc;
     }
     return acc;
@@ -69,11 +72,11 @@ void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output,
     auto node = std::make_shared<Node>();
     node->name = name;
     node->backward = std::move(backward);
-    node->output = {output.shape(), output.dtype(), output.device()};
+    node->output = {output.shape(), output.dtype(), output.device(), output.memory_format()};
     for (const Tensor& t : inputs) {
         node->next.push_back(t.defined() ? gradient_edge(t) : nullptr);
         if (t.defined())
-            node->inputs.push_back({t.shape(), t.dtype(), t.device()});
+            node->inputs.push_back({t.shape(), t.dtype(), t.device(), t.memory_format()});
         else
             node->inputs.push_back({{}, DType::float32, Device::cpu()});
     }
@@ -89,6 +92,10 @@ void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output,
 void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& output, BackwardFn backward,
             std::initializer_list<Tensor> saved) {
     record(name, std::vector<Tensor>(inputs), output, std::move(backward), saved);
+}
+
+void mark_format_aware(const Tensor& output) {
+    if (output.defined() && output.impl()->grad_fn) output.impl()->grad_fn->format_aware = true;
 }
 
 void queue_callback(std::function<void()> fn) {
@@ -140,10 +147,11 @@ static void run_backward(const std::shared_ptr<Node>& root, const Tensor& seed) 
         if (it != grads.end()) return it->second;
         Tensor buf;
         const InputMeta& m = n->output;
-        if (n->leaf && n->leaf->grad.defined() && n->leaf->grad.is_contiguous()) {
+        if (n->leaf && n->leaf->grad.defined() && n->leaf->grad.is_contiguous(m.format)) {
             buf = n->leaf->grad;  // keep accumulating into the leaf's existing gradient
         } else {
-            buf = Tensor::zeros(m.shape, m.dtype, m.device);
+            buf = detail::empty_in(m.shape, m.dtype, m.device, m.format);
+            buf.zero_();
             if (n->leaf && n->leaf->grad.defined()) detail::accumulate(buf, n->leaf->grad);
         }
         grads.emplace(n, buf);
@@ -165,10 +173,22 @@ static void run_backward(const std::shared_ptr<Node>& root, const Tensor& seed) 
             n->leaf->grad = buffer_for(n);
             run_grad_hooks(n->leaf);
         } else {
-            const Tensor dy = grads.at(n);
+            Tensor dy = grads.at(n);
             std::vector<Tensor> bufs(n->next.size());
             for (size_t i = 0; i < n->next.size(); i++)
                 if (n->next[i]) bufs[i] = buffer_for(n->next[i].get());
+            // A node that only handles row-major gradients gets a row-major dy and, for each channels_last
+            // buffer, a zeroed row-major stand-in that is added into the buffer after its backward.
+            std::vector<std::pair<Tensor, Tensor>> stand_ins;  // (buffer, stand-in)
+            if (!n->format_aware) {
+                if (!dy.is_contiguous()) dy = dy.contiguous();
+                for (Tensor& b : bufs)
+                    if (b.defined() && !b.is_contiguous()) {
+                        Tensor row_major = Tensor::zeros(b.shape(), b.dtype(), b.device());
+                        stand_ins.emplace_back(b, row_major);
+                        b = row_major;
+                    }
+            }
             for (const Node::Saved& sv : n->saved) {
                 const auto st = sv.storage.lock();
                 const uint64_t now = st ? st->version.load(std::memory_order_relaxed) : sv.version;
@@ -180,6 +200,7 @@ static void run_backward(const std::shared_ptr<Node>& root, const Tensor& seed) 
             }
             GradSink sink(std::move(bufs));
             n->backward(dy, sink);
+            for (const auto& [buffer, row_major] : stand_ins) detail::accumulate(buffer, row_major);
         }
         grads.erase(n);  // frees intermediate gradients as soon as they are consumed
         for (const auto& nx : n->next)
@@ -290,7 +311,8 @@ void Tensor::backward(const Tensor& gradient) const {
                    gradient.device() == device(),
                "backward: gradient ", gradient.str(), " must match the result ", str());
     const auto root = autograd::gradient_edge(*this);
-    autograd::run_backward(root, gradient.contiguous());
+    NoGradGuard ng;  // the seed's layout conversion is not part of any graph
+    autograd::run_backward(root, gradient.contiguous(root->output.format));
 }
 
 }  // namespace dyad

@@ -9,17 +9,21 @@ namespace dyad {
 
 Tensor relu(const Tensor& x) {
     detail::check_floating("relu", x);
-    const Tensor xc = x.contiguous();
-    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    // The kernels are flat: x, y and their gradients share one dense layout (channels_last stays so).
+    const MemoryFormat f = x.memory_format();
+    const Tensor xc = x.contiguous(f);
+    Tensor y = detail::empty_in(x.shape(), x.dtype(), x.device(), f);
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_fwd, y.data<T>(), xc.data<T>(), y.numel());
     autograd::record("relu", {x}, y,
-                     [xd = xc.detach()](const Tensor& dy, autograd::GradSink& g) {
+                     [xd = xc.detach(), f](const Tensor& dy, autograd::GradSink& g) {
                          const Tensor& dx = g.grad(0);
-                         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), relu_bwd, dx.data<T>(), dy.data<T>(),
+                         const Tensor dyc = dy.contiguous(f);
+                         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), relu_bwd, dx.data<T>(), dyc.data<T>(),
                                              xd.data<T>(), dx.numel());
                      },
                      {xc});
-    return detail::in_format_of(y, x);
+    autograd::mark_format_aware(y);
+    return y;
 }
 
 }  // namespace dyad

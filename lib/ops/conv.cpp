@@ -1,7 +1,9 @@
 // conv2d frontend: argument checks, the forward kernel, and a backward that runs only the kernels whose
 // gradients are needed (the input image of a first layer needs no backward data pass). conv2d_relu is
 // the same convolution with a ReLU fused into the forward pass on the GPU; its backward masks dy by the
-// output's sign and then runs conv2d's backward.
+// output's sign and then runs conv2d's backward. A convolution runs in channels_last (NHWC kernels, the
+// weight read as (K, R, S, C) through a recorded conversion, y and the gradients channels_last) when x or
+// the weight is channels_last, as PyTorch decides; in NCHW otherwise.
 #include <string>
 
 #include "dyad/autograd.h"
@@ -81,30 +83,44 @@ void record_conv(const char* name, const Tensor& x, const Tensor& weight, const 
         autograd::record(name, {x, weight}, y, std::move(backward), saved);
 }
 
+// The operands in the layout s asks for: x read in it, the weight as (K, C, R, S) or (K, R, S, C).
+struct ConvOperands {
+    Tensor x, weight, bias;
+    MemoryFormat format;
+};
+ConvOperands conv_operands(Conv2dShape& s, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    const bool cl =
+        x.memory_format() == MemoryFormat::channels_last || weight.memory_format() == MemoryFormat::channels_last;
+    s.channels_last = cl;
+    const MemoryFormat f = cl ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+    return {x.contiguous(f), weight.contiguous(f), bias.defined() ? bias.contiguous() : Tensor(), f};
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding) {
-    const Conv2dShape s = conv2d_shape("conv2d", x, weight, bias, stride, padding);
-    const Tensor xc = x.contiguous(), wc = weight.contiguous();
-    const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
-    Tensor y = Tensor::empty({s.n, s.k, s.p, s.q}, x.dtype(), x.device());
+    Conv2dShape s = conv2d_shape("conv2d", x, weight, bias, stride, padding);
+    const auto [xc, wc, bc, f] = conv_operands(s, x, weight, bias);
+    Tensor y = detail::empty_in({s.n, s.k, s.p, s.q}, x.dtype(), x.device(), f);
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), conv2d_fwd, s, y.data<T>(), xc.data<T>(), wc.data<T>(),
                         bc.defined() ? bc.data<T>() : nullptr);
 
     const bool has_bias = bias.defined();
-    record_conv("conv2d", x, weight, bias, y,
+    // The node's inputs are the operands as the kernels read them: wc's gradient goes back through its
+    // layout conversion, when there was one, to the weight.
+    record_conv("conv2d", xc, wc, bias, y,
                 [s, has_bias, xd = xc.detach(), wd = wc.detach()](const Tensor& dy, autograd::GradSink& g) {
                     conv2d_backward(s, has_bias, xd, wd, dy, g);
                 },
                 {xc, wc});
-    return detail::in_format_of(y, x);
+    autograd::mark_format_aware(y);
+    return y;
 }
 
 Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding) {
-    const Conv2dShape s = conv2d_shape("conv2d_relu", x, weight, bias, stride, padding);
-    const Tensor xc = x.contiguous(), wc = weight.contiguous();
-    const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
-    Tensor y = Tensor::empty({s.n, s.k, s.p, s.q}, x.dtype(), x.device());
+    Conv2dShape s = conv2d_shape("conv2d_relu", x, weight, bias, stride, padding);
+    const auto [xc, wc, bc, f] = conv_operands(s, x, weight, bias);
+    Tensor y = detail::empty_in({s.n, s.k, s.p, s.q}, x.dtype(), x.device(), f);
     if (x.device().is_cuda()) {
         // One fused cuDNN call where cuDNN offers it.
         if (x.dtype() != DType::float32) detail::fail_cuda_dtype(__FILE__, __LINE__, "conv2d_relu", x.dtype());
@@ -120,15 +136,17 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Si
     // input (0 at exactly 0, as relu), which conv2d's backward takes from there.
     const bool has_bias = bias.defined();
     record_conv(
-        "conv2d_relu", x, weight, bias, y,
-        [s, has_bias, xd = xc.detach(), wd = wc.detach(), yd = y.detach()](const Tensor& dy, autograd::GradSink& g) {
-            const Tensor masked = Tensor::zeros(dy.shape(), dy.dtype(), dy.device());
+        "conv2d_relu", xc, wc, bias, y,
+        [s, has_bias, xd = xc.detach(), wd = wc.detach(), yd = y.detach(), f](const Tensor& dy, autograd::GradSink& g) {
+            Tensor masked = detail::empty_in(dy.shape(), dy.dtype(), dy.device(), f);
+            masked.zero_();
             DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), relu_bwd, masked.data<T>(), dy.data<T>(), yd.data<T>(),
                                 masked.numel());
             conv2d_backward(s, has_bias, xd, wd, masked, g);
         },
         {xc, wc, y});
-    return detail::in_format_of(y, x);
+    autograd::mark_format_aware(y);
+    return y;
 }
 
 }  // namespace dyad

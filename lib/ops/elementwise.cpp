@@ -66,6 +66,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
         if (g.needs(0)) accumulate(g.grad(0), sum_to(dy, sa));
         if (g.needs(1)) accumulate(g.grad(1), sum_to(dy, sb));
     });
+    autograd::mark_format_aware(y);
     return y;
 }
 
@@ -75,6 +76,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
         if (g.needs(0)) accumulate(g.grad(0), sum_to(dy, sa));
         if (g.needs(1)) accumulate(g.grad(1), sum_to(unary_raw(UnaryOp::neg, "sub", dy), sb));
     });
+    autograd::mark_format_aware(y);
     return y;
 }
 
@@ -89,6 +91,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
                                  accumulate(g.grad(1), sum_to(binary_raw(BinaryOp::mul, dy, ad), bd.shape()));
                          },
                          {a, b});
+        autograd::mark_format_aware(y);
     }
     return y;
 }
@@ -107,6 +110,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
                                sum_to(unary_raw(UnaryOp::neg, "div", binary_raw(BinaryOp::mul, dyb, yd)), bd.shape()));
             },
             {b, y});
+        autograd::mark_format_aware(y);
     }
     return y;
 }
@@ -131,6 +135,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
                 }
             },
             {a, b, y});
+        autograd::mark_format_aware(y);
     }
     return y;
 }
@@ -142,13 +147,16 @@ static Tensor unary(UnaryOp op, const char* name, const Tensor& x, double p0 = 0
     if (autograd::needs_grad({x})) {
         autograd::record(name, {x}, y,
                          [op, p0, p1, xd = x.detach(), yd = y.detach()](const Tensor& dy, GradSink& g) {
-                             // The kernel is flat: every operand row-major (y is not when x was channels_last).
-                             const Tensor xc = xd.contiguous(), yc = yd.contiguous();
+                             // The kernel is flat: every operand in dx's layout (y and dy are already in it
+                             // when x was dense; a strided x was read into a row-major y).
                              const Tensor& dx = g.grad(0);
-                             DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(), dy.data<T>(),
+                             const MemoryFormat f = dx.memory_format();
+                             const Tensor xc = xd.contiguous(f), yc = yd.contiguous(f), dyc = dy.contiguous(f);
+                             DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(), dyc.data<T>(),
                                                  xc.data<T>(), yc.data<T>(), dx.numel(), T(p0), T(p1));
                          },
                          {x, y});
+        autograd::mark_format_aware(y);
     }
     return y;
 }
@@ -290,6 +298,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
                              if (g.needs(1)) accumulate(g.grad(1), sum_to(where_raw(c, zero, dy, shape), sb));
                          },
                          {c});
+        autograd::mark_format_aware(y);
     }
     return y;
 }

@@ -1,6 +1,7 @@
 // batch_norm2d frontend. Training normalises with the batch statistics, which the kernel also saves for
 // the backward pass, and updates the running statistics in place outside autograd. Eval normalises with
-// a snapshot of the running statistics, which the backward pass then treats as constants.
+// a snapshot of the running statistics, which the backward pass then treats as constants. It runs in x's
+// memory format (channels_last kernels for a channels_last x), y and the gradients in it.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -64,6 +65,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                ": running_mean and running_var must both be given or both be undefined (x ", shape_str(x.shape()), ")");
     BatchNormShape s;
     s.n = x.size(0), s.c = x.size(1), s.hw = x.size(2) * x.size(3);
+    const MemoryFormat f = x.memory_format();
+    s.channels_last = f == MemoryFormat::channels_last;
     if (training) {
         DYAD_CHECK(s.n * s.hw > 1, kOp, ": training needs more than one value per channel, got x ",
                    shape_str(x.shape()), " (N*H*W = ", s.n * s.hw, ")");
@@ -72,10 +75,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                    shape_str(x.shape()), ")");
     }
 
-    const Tensor xc = x.contiguous();
+    const Tensor xc = x.contiguous(f);
     const Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
     const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
-    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor y = detail::empty_in(x.shape(), x.dtype(), x.device(), f);
     Tensor mean, invstd;  // the statistics the backward pass uses
     if (training) {
         mean = Tensor::empty({s.c}, x.dtype(), x.device());
@@ -139,7 +142,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                     invstd.data<T>(), ptr_or_null<T>(gd));
         },
         {xc, wc});
-    return detail::in_format_of(y, x);
+    autograd::mark_format_aware(y);
+    return y;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Pooling frontends: argument checks, the forward kernel, and a backward that adds into dx. Max pooling
 // saves the int32 position of each window's maximum within its input plane; the backward scatters
 // through it without looking at x again. relu_max_pool2d is max pooling of relu(x) in one pass; its
-// backward also reads y, to pass gradient only where the output is > 0.
+// backward also reads y, to pass gradient only where the output is > 0. Every pool runs in its input's
+// memory format (channels_last kernels for a channels_last x): y, the positions and the gradients in it.
 #include <string>
 
 #include "dyad/ops.h"
@@ -47,7 +48,17 @@ Pool2dShape window_shape(const char* op, const Tensor& x, Size2 kernel, Size2 st
                size2_str(padding), ")");
     s.p = (s.h + 2 * s.pad_h - s.kh) / s.stride_h + 1;
     s.q = (s.w + 2 * s.pad_w - s.kw) / s.stride_w + 1;
+    s.channels_last = x.memory_format() == MemoryFormat::channels_last;
     return s;
+}
+
+MemoryFormat format_of(const Pool2dShape& s) {
+    return s.channels_last ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+}
+
+// An output (or position) tensor of s's output shape in s's layout.
+Tensor pool_output(const Pool2dShape& s, DType dtype, Device device) {
+    return detail::empty_in({s.n, s.c, s.p, s.q}, dtype, device, format_of(s));
 }
 
 }  // namespace
@@ -56,21 +67,22 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
     const Pool2dShape s = window_shape("max_pool2d", x, kernel, stride, padding);
     DYAD_CHECK(s.h * s.w <= INT32_MAX, "max_pool2d: an image plane of ", s.h, "x", s.w,
                " elements does not fit an int32 index");
-    const Tensor xc = x.contiguous();
-    Tensor y = Tensor::empty({s.n, s.c, s.p, s.q}, x.dtype(), x.device());
+    const Tensor xc = x.contiguous(format_of(s));
+    Tensor y = pool_output(s, x.dtype(), x.device());
     // The positions of the maxima serve backward only: not made when nothing is recorded (inference).
     if (!autograd::needs_grad({x})) {
         DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
-        return detail::in_format_of(y, x);
+        return y;
     }
-    Tensor idx = Tensor::empty({s.n, s.c, s.p, s.q}, DType::int32, x.device());
+    Tensor idx = pool_output(s, DType::int32, x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
     autograd::record("max_pool2d", {x}, y, [s, idx](const Tensor& dy, autograd::GradSink& g) {
         const Tensor& dx = g.grad(0);
         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), max_pool2d_bwd, s, dx.data<T>(), dy.data<T>(),
                             idx.data<int32_t>());
     });
-    return detail::in_format_of(y, x);
+    autograd::mark_format_aware(y);
+    return y;
 }
 
 Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
@@ -78,13 +90,13 @@ Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 paddin
     const Pool2dShape s = window_shape(op, x, kernel, stride, padding);
     DYAD_CHECK(s.h * s.w <= INT32_MAX, op, ": an image plane of ", s.h, "x", s.w,
                " elements does not fit an int32 index");
-    const Tensor xc = x.contiguous();
-    Tensor y = Tensor::empty({s.n, s.c, s.p, s.q}, x.dtype(), x.device());
+    const Tensor xc = x.contiguous(format_of(s));
+    Tensor y = pool_output(s, x.dtype(), x.device());
     if (!autograd::needs_grad({x})) {  // inference: no positions (see max_pool2d)
         DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
-        return detail::in_format_of(y, x);
+        return y;
     }
-    Tensor idx = Tensor::empty({s.n, s.c, s.p, s.q}, DType::int32, x.device());
+    Tensor idx = pool_output(s, DType::int32, x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
     // The backward reads y (which outputs are > 0): saved, so an in-place update of y before backward
     // is an error rather than a wrong gradient.
@@ -95,19 +107,21 @@ Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 paddin
                                              dy.data<T>(), idx.data<int32_t>(), yd.data<T>());
                      },
                      {y});
-    return detail::in_format_of(y, x);
+    autograd::mark_format_aware(y);
+    return y;
 }
 
 Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
     const Pool2dShape s = window_shape("avg_pool2d", x, kernel, stride, padding);
-    const Tensor xc = x.contiguous();
-    Tensor y = Tensor::empty({s.n, s.c, s.p, s.q}, x.dtype(), x.device());
+    const Tensor xc = x.contiguous(format_of(s));
+    Tensor y = pool_output(s, x.dtype(), x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), avg_pool2d_fwd, s, y.data<T>(), xc.data<T>());
     autograd::record("avg_pool2d", {x}, y, [s](const Tensor& dy, autograd::GradSink& g) {
         const Tensor& dx = g.grad(0);
         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), avg_pool2d_bwd, s, dx.data<T>(), dy.data<T>());
     });
-    return detail::in_format_of(y, x);
+    autograd::mark_format_aware(y);
+    return y;
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output) {
@@ -118,14 +132,16 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output) {
     Pool2dShape s;
     s.n = x.size(0), s.c = x.size(1), s.h = x.size(2), s.w = x.size(3);
     s.p = output.h, s.q = output.w;
-    const Tensor xc = x.contiguous();
-    Tensor y = Tensor::empty({s.n, s.c, s.p, s.q}, x.dtype(), x.device());
+    s.channels_last = x.memory_format() == MemoryFormat::channels_last;
+    const Tensor xc = x.contiguous(format_of(s));
+    Tensor y = pool_output(s, x.dtype(), x.device());
     DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), adaptive_avg_pool2d_fwd, s, y.data<T>(), xc.data<T>());
     autograd::record(op, {x}, y, [s](const Tensor& dy, autograd::GradSink& g) {
         const Tensor& dx = g.grad(0);
         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), adaptive_avg_pool2d_bwd, s, dx.data<T>(), dy.data<T>());
     });
-    return detail::in_format_of(y, x);
+    autograd::mark_format_aware(y);
+    return y;
 }
 
 }  // namespace dyad

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <optional>
+#include <string_view>
 
 #include "dyad/ops.h"
 #include "lib/autograd/node.h"
@@ -31,6 +32,8 @@ Tensor apply_view(const char* name, const Tensor& x, ViewFn f) {
         const ViewMeta dm = f(dx);
         detail::accumulate(detail::make_view(dx, dm.shape, dm.strides, dm.offset), dy);
     });
+    // A permutation is the view that holds in any layout (the others compute their strides from dx's).
+    if (std::string_view(name) == "permute") autograd::mark_format_aware(y);
     return y;
 }
 

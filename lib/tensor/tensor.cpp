@@ -394,8 +394,10 @@ template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 // ---------------------------------------------------------------------------- conversion
 // to(), contiguous() and clone() are differentiable: their backward passes the gradient through
 // (converted back to the source dtype/device).
-static Tensor copy_with_grad(const Tensor& src, DType dtype, Device device, const char* name) {
-    Tensor out = make_tensor(src.shape(), dtype, device);
+static Tensor copy_with_grad(const Tensor& src, DType dtype, Device device, const char* name,
+                             MemoryFormat format = MemoryFormat::contiguous) {
+    Tensor out = format == MemoryFormat::contiguous ? make_tensor(src.shape(), dtype, device)
+                                                    : detail::empty_in(src.shape(), dtype, device, format);
     detail::copy_into(out, src);
     if (is_floating(src.dtype()) && is_floating(dtype)) {
         const DType src_dtype = src.dtype();
@@ -403,6 +405,7 @@ static Tensor copy_with_grad(const Tensor& src, DType dtype, Device device, cons
         autograd::record(name, {src}, out, [src_dtype, src_device](const Tensor& dy, autograd::GradSink& g) {
             detail::accumulate(g.grad(0), dy.to(src_device).to(src_dtype));
         });
+        autograd::mark_format_aware(out);  // accumulate reads and writes any layout
     }
     return out;
 }
@@ -438,19 +441,28 @@ bool Tensor::is_contiguous(MemoryFormat format) const {
     return true;
 }
 
+// The strides of a channels_last tensor as empty_in makes it: NHWC row-major seen through NCHW indices,
+// size-1 dims included.
+static std::vector<int64_t> channels_last_strides(const Shape& s) { return {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]}; }
+
 MemoryFormat Tensor::memory_format() const {
-    return dim() == 4 && !is_contiguous() && is_contiguous(MemoryFormat::channels_last) ? MemoryFormat::channels_last
-                                                                                        : MemoryFormat::contiguous;
+    if (dim() != 4 || !is_contiguous(MemoryFormat::channels_last)) return MemoryFormat::contiguous;
+    if (!is_contiguous()) return MemoryFormat::channels_last;
+    // Dense in both (one channel, or 1x1 images): the strides of the size-1 dims tell which it was made as,
+    // so a one-channel image converted to channels_last stays so and its convolutions' results follow.
+    return strides() == channels_last_strides(shape()) && strides() != detail::contiguous_strides(shape())
+               ? MemoryFormat::channels_last
+               : MemoryFormat::contiguous;
 }
 
 Tensor Tensor::contiguous(MemoryFormat format) const {
     if (format == MemoryFormat::contiguous) return contiguous();
     DYAD_CHECK(defined(), "contiguous(channels_last): the tensor is undefined");
     DYAD_CHECK(dim() == 4, "contiguous(channels_last): needs a 4-D (N, C, H, W) tensor, got ", shape_str(shape()));
-    if (is_contiguous(format)) return *this;
-    // An NHWC row-major copy seen through the inverse permutation: dense NHWC strides, NCHW indices. Every
-    // step is differentiable (permute is a view, contiguous a recorded copy).
-    return permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+    if (memory_format() == format) return *this;
+    // A recorded copy into NHWC memory (for a tensor dense in both formats, the same bytes with the
+    // channels_last strides).
+    return copy_with_grad(*this, dtype(), device(), "contiguous", format);
 }
 
 Tensor Tensor::clone() const { return copy_with_grad(*this, dtype(), device(), "clone"); }

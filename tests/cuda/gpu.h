@@ -5,6 +5,7 @@
 
 #include "dyad/dyad.h"
 #include "support/compare.h"
+#include "support/kernel_sets.h"  // naive_reference
 
 namespace dyad::test {
 
@@ -20,12 +21,5 @@ constexpr double kReduceRtol = 1e-5, kReduceAtol = 1e-5;
 // GEMM and convolution: cuBLAS/cuDNN in strict FP32 (FMA, no TF32) also differ by summation order only;
 // with k up to a few thousand terms of unit-normal products the error stays below 1e-4 relative.
 constexpr double kGemmRtol = 1e-4, kGemmAtol = 1e-4;
-
-// Runs f() with the naive CPU kernels on CPU inputs: the reference.
-template <typename F>
-auto naive_reference(F&& f) {
-    CpuKernelsGuard guard(CpuKernels::naive);
-    return f();
-}
 
 }  // namespace dyad::test

@@ -133,6 +133,37 @@ TEST_CASE("trainer: the omp and naive backends follow the same curve from the sa
     REQUIRE(r.max_curve_difference < 1e-4 * r.epochs[0].train_loss);
 }
 
+TEST_CASE("trainer: --memory-format channels_last trains the same model on NHWC kernels", "[trainer]") {
+    // naive's NHWC kernels add in its NCHW order: the same losses and accuracies bit for bit. omp's NHWC
+    // convolutions are im2col GEMMs (its NCHW ones Winograd): the same curve up to float rounding.
+    Report reports[2];
+    for (const bool cl : {false, true}) {
+        Options o = small(fresh_dir(cl ? "channels_last" : "nchw"));
+        o.epochs = 1;
+        o.limit_train = 64;
+        o.batch_size = 8;
+        o.devices = {"cpu", "naive"};
+        o.naive_steps = 1;  // one naive step and one validation batch: enough to compare bit for bit
+        o.memory_format = cl ? "channels_last" : "nchw";
+        reports[cl ? 1 : 0] = run(o);
+    }
+    const Report &a = reports[0], &b = reports[1];
+    REQUIRE(a.epochs.size() == 2);
+    REQUIRE(b.epochs.size() == 2);
+    REQUIRE(b.epochs[1].backend == "naive");
+    CHECK(b.epochs[1].train_loss == a.epochs[1].train_loss);
+    CHECK(b.epochs[1].val_loss == a.epochs[1].val_loss);
+    CHECK(b.epochs[1].val_top1 == a.epochs[1].val_top1);
+    REQUIRE(b.epochs[0].backend == "cpu");
+    CHECK(std::abs(b.epochs[0].train_loss - a.epochs[0].train_loss) < 1e-4 * a.epochs[0].train_loss);
+    CHECK(std::abs(b.epochs[0].val_loss - a.epochs[0].val_loss) < 1e-4 * a.epochs[0].val_loss);
+    // ... and not bit for bit: the NHWC convolutions did run (im2col where NCHW had Winograd).
+    CHECK(b.epochs[0].train_loss != a.epochs[0].train_loss);
+    bool said = false;
+    for (const auto& fact : b.facts) said = said || fact.second.find("activations channels_last") != std::string::npos;
+    CHECK(said);
+}
+
 TEST_CASE("trainer: resuming from a checkpoint continues exactly", "[trainer]") {
     // Uninterrupted: two epochs. Interrupted: one epoch, then a second run resumes from its checkpoint.
     Options full = small(fresh_dir("full"));
@@ -444,11 +475,11 @@ TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     REQUIRE(o.graph);
     REQUIRE_FALSE(parse_options({"--help"}, &o, &help));
     // The help lists every flag with what it does and its default, and the predict subcommand.
-    for (const char* flag :
-         {"--data",        "--device",     "--model",        "--epochs",    "--batch-size",  "--optimizer",
-          "--lr",          "--momentum",   "--weight-decay", "--schedule",  "--seed",        "--threads",
-          "--limit-train", "--limit-val",  "--max-steps",    "--precision", "--graph",       "--out",
-          "--resume",      "--no-profile", "--quiet",        "--config",    "--naive-steps", "--cpu-conv"}) {
+    for (const char* flag : {"--data",      "--device",  "--model",       "--epochs",       "--batch-size",
+                             "--optimizer", "--lr",      "--momentum",    "--weight-decay", "--schedule",
+                             "--seed",      "--threads", "--limit-train", "--limit-val",    "--max-steps",
+                             "--precision", "--graph",   "--out",         "--resume",       "--no-profile",
+                             "--quiet",     "--config",  "--naive-steps", "--cpu-conv",     "--memory-format"}) {
         INFO(flag);
         REQUIRE_THAT(help, Catch::Contains(std::string("  ") + flag + " "));
     }
@@ -468,6 +499,8 @@ TEST_CASE("trainer: command-line flags are parsed and checked", "[trainer]") {
     REQUIRE_THROWS_WITH(bad({"--lr"}), Catch::Contains("--lr") && Catch::Contains("missing"));
     REQUIRE_THROWS_WITH(bad({"--precision", "fp8"}), Catch::Contains("--precision") && Catch::Contains("fp8"));
     REQUIRE_THROWS_WITH(bad({"--cpu-conv", "fft"}), Catch::Contains("--cpu-conv") && Catch::Contains("fft"));
+    REQUIRE_THROWS_WITH(bad({"--memory-format", "nhwc"}),
+                        Catch::Contains("--memory-format") && Catch::Contains("nhwc"));
     REQUIRE_THROWS_WITH(bad({"--graph", "yes"}), Catch::Contains("--graph") && Catch::Contains("yes"));
     REQUIRE_THROWS_WITH(bad({"--optimizer", "lion"}), Catch::Contains("--optimizer") && Catch::Contains("lion"));
     REQUIRE_THROWS_WITH(bad({"--lr", "0"}), Catch::Contains("--lr: expects a number above 0, got 0"));
@@ -576,6 +609,7 @@ TEST_CASE("trainer: a config file holds the same options and the command line ta
     o.max_steps = 9;
     o.precision = "bf16";
     o.cpu_conv = "winograd2";
+    o.memory_format = "channels_last";
     o.graph = false;
     o.out = dir + "/out";
     o.resume = dir + "/out/cpu.safetensors";
@@ -608,6 +642,7 @@ TEST_CASE("trainer: a config file holds the same options and the command line ta
     CHECK(back.max_steps == o.max_steps);
     CHECK(back.precision == o.precision);
     CHECK(back.cpu_conv == o.cpu_conv);
+    CHECK(back.memory_format == o.memory_format);
     CHECK(back.graph == o.graph);
     CHECK(back.out == o.out);
     CHECK(back.resume == o.resume);

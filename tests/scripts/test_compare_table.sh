@@ -63,6 +63,27 @@ expect "SGEMM's share of the FMA peak" "$table" "1024^3 on 2 threads (avx2): 25%
 # pct_floor 0.12, 0.22, 0.32 over the rounds: the median; the ResNet's rounds carry none and get no entry.
 expect "the step's share of its compute floor" "$table" "rounds): baseline batch 64 on 2 threads: 22%"
 
+# GPU rows (a separate output folder): the default step, the channels_last one beside it, and the same step
+# without the graph; the channels_last rows get their own table and stay out of the main one and the levers.
+gpu=$work/gpu
+mkdir -p "$gpu"
+cat >"$gpu/dyad_gpu.json" <<JSON
+{"context": {}, "benchmarks": [
+ {"name": "BM_train_step_cuda/batch:256/precision:2/model:0/graph:1/fuse:1/nhwc:0/manual_time", "run_type": "iteration",
+  "img/s": 1000, "peak_MiB": 500},
+ {"name": "BM_train_step_cuda/batch:256/precision:2/model:0/graph:1/fuse:1/nhwc:1/manual_time", "run_type": "iteration",
+  "img/s": 1500, "peak_MiB": 400},
+ {"name": "BM_train_step_cuda/batch:256/precision:2/model:0/graph:0/fuse:1/nhwc:0/manual_time", "run_type": "iteration",
+  "img/s": 800, "peak_MiB": 500}]}
+JSON
+echo '{"device": "cuda", "model": "baseline", "batch": 256, "precision": "bf16", "mode": "eager", "img_s_best": 1200, "img_s_median": 1200, "peak_mib": 450}' >"$gpu/pytorch.jsonl"
+table=$(python3 "$src/scripts/compare_table.py" "$gpu" 2>&1)
+expect "the default bf16 row against PyTorch's autocast channels_last" "$table" \
+  "| baseline | 256 | bf16 (PyTorch: autocast, channels_last) | 1,000 | 500 | 1,200 | 450 | **0.83x** |"
+expect "the graph lever" "$table" "| baseline | 256 | bf16 | CUDA graph | 800 | 1,000 | **1.25x** |"
+expect "the channels_last row beside the NCHW one and PyTorch" "$table" \
+  "| baseline | 256 | bf16 | 1,000 | 1,500 | 400 | **1.50x** | 1,200 | **1.25x** |"
+
 out=$(bash "$src/scripts/compare.sh" --rounds 0 --out "$work/unused" 2>&1)
 rc=$?
 if [ $rc -eq 2 ] && echo "$out" | grep -q -- "--rounds must be a whole number"; then
