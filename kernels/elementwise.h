@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "dyad/bfloat16.h"
 #include "shapes.h"
 
 namespace dyad {
@@ -54,8 +55,10 @@ void where_fwd(T* out, const uint8_t* cond, const T* a, const T* b, const Stride
 template <typename T>
 void fill(T* out, T value, int64_t n);
 // out = static_cast<TO>(in) over s (out: stride[0], in: stride[1]); any of float, double, int32_t,
-// int64_t, uint8_t. Float to integer conversion truncates toward zero (values must fit); a narrowing
-// integer conversion keeps the low bits (two's complement), as static_cast does.
+// int64_t, uint8_t, bfloat16. Float to integer conversion truncates toward zero (values must fit); a
+// narrowing integer conversion keeps the low bits (two's complement), as static_cast does; to bfloat16
+// rounds to nearest even through float, from bfloat16 widens to float exactly (dyad/bfloat16.h). fill
+// takes the same types.
 template <typename TO, typename TI>
 void copy(TO* out, const TI* in, const StridedShape& s);
 }  // namespace naive
@@ -88,7 +91,7 @@ template <typename T>
 void compare_fwd(CompareOp op, uint8_t* out, const T* a, const T* b, const StridedShape& s);
 template <typename T>
 void where_fwd(T* out, const uint8_t* cond, const T* a, const T* b, const StridedShape& s);
-// fill: float, double, int32_t, int64_t, uint8_t. copy: every pair of those.
+// fill: float, double, int32_t, int64_t, uint8_t, bfloat16. copy: every pair of those.
 template <typename T>
 void fill(T* out, T value, int64_t n);
 template <typename TO, typename TI>

@@ -15,13 +15,18 @@ namespace dyad::detail {
 }
 
 [[noreturn]] void fail_dtype(const char* file, int line, const char* op, DType got) {
-    fail(file, line, str(op, ": dtype ", dtype_name(got), " is not supported (float32 or float64)"));
+    fail(file, line,
+         str(op, ": dtype ", dtype_name(got), " is not supported (float32 or float64)",
+             got == DType::bfloat16 ? "; this op has no bfloat16 kernel: compute it in float32 (x.to(DType::float32))"
+                                    : ""));
 }
 
 [[noreturn]] void fail_cuda_dtype(const char* file, int line, const char* op, DType got) {
     fail(file, line,
          str(op, ": dtype ", dtype_name(got),
-             " is not supported on a GPU (float32 only; float64 runs on the CPU's naive kernels)"));
+             " is not supported on a GPU (float32 only; float64 runs on the CPU's naive kernels)",
+             got == DType::bfloat16 ? "; this op has no bfloat16 kernel: compute it in float32 (x.to(DType::float32))"
+                                    : ""));
 }
 
 [[noreturn]] void fail_no_cuda_build(const char* file, int line, const char* op) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dyad/bfloat16.h"
 #include "dyad/device.h"
 #include "dyad/error.h"
 #include "dyad/export.h"
@@ -26,8 +27,9 @@ namespace dyad {
 // ---------------------------------------------------------------------------- dtype
 // float32: everything; float64: the naive kernels (gradient checks); int32: labels and indices (argmax,
 // pooling windows); int64: labels and indices as PyTorch writes them (topk's indices; gather, index_select
-// and cross_entropy take int32 or int64); uint8: images and masks (comparisons, where).
-enum class DType { float32, float64, int32, int64, uint8 };
+// and cross_entropy take int32 or int64); uint8: images and masks (comparisons, where); bfloat16: activations
+// in half the memory, float32's range with 8 significant bits (dyad/bfloat16.h), computed in float32.
+enum class DType { float32, float64, int32, int64, uint8, bfloat16 };
 
 // How the elements of a 4-D (N, C, H, W) tensor lie in memory. contiguous: row-major, NCHW (every other
 // rank too). channels_last: NHWC, the C values of one pixel next to each other (strides H*W*C, 1, W*C, C),
@@ -61,6 +63,10 @@ constexpr DType dtype_of<int64_t>() {
 template <>
 constexpr DType dtype_of<uint8_t>() {
     return DType::uint8;
+}
+template <>
+constexpr DType dtype_of<bfloat16>() {
+    return DType::bfloat16;
 }
 
 using Shape = std::vector<int64_t>;

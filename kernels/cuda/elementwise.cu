@@ -382,6 +382,7 @@ template void fill<double>(double*, double, int64_t);
 template void fill<int32_t>(int32_t*, int32_t, int64_t);
 template void fill<int64_t>(int64_t*, int64_t, int64_t);
 template void fill<uint8_t>(uint8_t*, uint8_t, int64_t);
+template void fill<bfloat16>(bfloat16*, bfloat16, int64_t);
 
 template <typename TO, typename TI>
 void copy(TO* out, const TI* in, const StridedShape& s) {
@@ -410,12 +411,14 @@ void copy(TO* out, const TI* in, const StridedShape& s) {
     DYAD_COPY_PAIR(TO, double)  \
     DYAD_COPY_PAIR(TO, int32_t) \
     DYAD_COPY_PAIR(TO, int64_t) \
-    DYAD_COPY_PAIR(TO, uint8_t)
+    DYAD_COPY_PAIR(TO, uint8_t) \
+    DYAD_COPY_PAIR(TO, bfloat16)
 DYAD_COPY_FROM(float)
 DYAD_COPY_FROM(double)
 DYAD_COPY_FROM(int32_t)
 DYAD_COPY_FROM(int64_t)
 DYAD_COPY_FROM(uint8_t)
+DYAD_COPY_FROM(bfloat16)
 #undef DYAD_COPY_FROM
 #undef DYAD_COPY_PAIR
 
@@ -454,6 +457,7 @@ DYAD_INSTANTIATE_SELECT(double)
 DYAD_INSTANTIATE_SELECT(int32_t)
 DYAD_INSTANTIATE_SELECT(int64_t)
 DYAD_INSTANTIATE_SELECT(uint8_t)
+DYAD_INSTANTIATE_SELECT(bfloat16)
 #undef DYAD_INSTANTIATE_SELECT
 
 void add_i32(int32_t* p, int32_t v, int64_t n) {

@@ -392,6 +392,7 @@ DYAD_INSTANTIATE_SELECT(double)
 DYAD_INSTANTIATE_SELECT(int32_t)
 DYAD_INSTANTIATE_SELECT(int64_t)
 DYAD_INSTANTIATE_SELECT(uint8_t)
+DYAD_INSTANTIATE_SELECT(bfloat16)
 #undef DYAD_INSTANTIATE_SELECT
 
 template <typename T>
@@ -418,18 +419,21 @@ template void fill<double>(double*, double, int64_t);
 template void fill<int32_t>(int32_t*, int32_t, int64_t);
 template void fill<int64_t>(int64_t*, int64_t, int64_t);
 template void fill<uint8_t>(uint8_t*, uint8_t, int64_t);
+template void fill<bfloat16>(bfloat16*, bfloat16, int64_t);
 
 #define DYAD_INSTANTIATE_COPY_FROM(TI)                                         \
     template void copy<float, TI>(float*, const TI*, const StridedShape&);     \
     template void copy<double, TI>(double*, const TI*, const StridedShape&);   \
     template void copy<int32_t, TI>(int32_t*, const TI*, const StridedShape&); \
     template void copy<int64_t, TI>(int64_t*, const TI*, const StridedShape&); \
-    template void copy<uint8_t, TI>(uint8_t*, const TI*, const StridedShape&);
+    template void copy<uint8_t, TI>(uint8_t*, const TI*, const StridedShape&);   \
+    template void copy<bfloat16, TI>(bfloat16*, const TI*, const StridedShape&);
 DYAD_INSTANTIATE_COPY_FROM(float)
 DYAD_INSTANTIATE_COPY_FROM(double)
 DYAD_INSTANTIATE_COPY_FROM(int32_t)
 DYAD_INSTANTIATE_COPY_FROM(int64_t)
 DYAD_INSTANTIATE_COPY_FROM(uint8_t)
+DYAD_INSTANTIATE_COPY_FROM(bfloat16)
 #undef DYAD_INSTANTIATE_COPY_FROM
 
 }  // namespace dyad::omp

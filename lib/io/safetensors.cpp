@@ -64,6 +64,8 @@ const char* st_dtype(DType t) {
             return "I64";
         case DType::uint8:
             return "U8";
+        case DType::bfloat16:
+            return "BF16";
     }
     return "?";
 }
@@ -363,8 +365,11 @@ nn::NamedTensors load_tensors(const std::string& path, Metadata* metadata) {
                 e.dt = DType::uint8, e.elem = 1;
             } else if (e.dtype == "I64") {
                 e.dt = DType::int64, e.elem = 8;
+            } else if (e.dtype == "BF16") {
+                e.dt = DType::bfloat16, e.elem = 2;
             } else {
-                DYAD_TENSOR_CHECK(false, "unsupported dtype '", e.dtype, "' (dyad reads F32, F64, I32, U8 and I64)");
+                DYAD_TENSOR_CHECK(false, "unsupported dtype '", e.dtype,
+                                  "' (dyad reads F32, F64, I32, U8, I64 and BF16)");
             }
             // Integers are int64 here (the parser refused larger ones).
             DYAD_TENSOR_CHECK(shape->second.is_array(), "'shape' is ", kind(shape->second), ", not an array");

@@ -184,7 +184,7 @@ Tensor tanh(const Tensor& a) { return unary(UnaryOp::tanh, "tanh", a); }
 namespace {
 
 // The dtype two compared tensors meet in: the wider floating type if either is floating, else the wider
-// integer type (PyTorch's promotion, restricted to dyad's five dtypes).
+// integer type (PyTorch's promotion, restricted to dyad's six dtypes).
 DType promote(DType a, DType b) {
     auto rank = [](DType t) {
         switch (t) {
@@ -194,10 +194,12 @@ DType promote(DType a, DType b) {
                 return 1;
             case DType::int64:
                 return 2;
-            case DType::float32:
+            case DType::bfloat16:
                 return 3;
-            case DType::float64:
+            case DType::float32:
                 return 4;
+            case DType::float64:
+                return 5;
         }
         return 0;
     };

@@ -71,6 +71,8 @@ decltype(auto) visit_dtype(DType dt, F&& f) {
             return f(int64_t{});
         case DType::uint8:
             return f(uint8_t{});
+        case DType::bfloat16:
+            return f(bfloat16{});
         case DType::float32:
             break;
     }

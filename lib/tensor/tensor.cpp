@@ -34,6 +34,8 @@ size_t dtype_size(DType t) {
             return 8;
         case DType::uint8:
             return 1;
+        case DType::bfloat16:
+            return 2;
     }
     return 0;
 }
@@ -50,11 +52,13 @@ const char* dtype_name(DType t) {
             return "int64";
         case DType::uint8:
             return "uint8";
+        case DType::bfloat16:
+            return "bfloat16";
     }
     return "?";
 }
 
-bool is_floating(DType t) { return t == DType::float32 || t == DType::float64; }
+bool is_floating(DType t) { return t == DType::float32 || t == DType::float64 || t == DType::bfloat16; }
 
 std::string shape_str(const Shape& s) {
     std::string out = "(";
