@@ -11,9 +11,10 @@
 // algorithm, so Winograd can pass 100% of the peak. conv_omp/* is the default (automatic) choice;
 // conv_omp_im2col/*, conv_omp_winograd2/* and conv_omp_winograd4/* force one algorithm on the 3x3 stride-1
 // layers. conv_omp_nhwc/* runs every layer on channels_last operands (NHWC x, y and gradients, KRSC
-// weights, the same values read in the other layout): omp's NHWC im2col, which never uses Winograd, so it
-// compares with conv_omp_im2col/* (the same algorithm in NCHW) and with conv_omp/* (what NCHW gets by
-// default). Kernels are called directly on preallocated buffers.
+// weights, the same values read in the other layout) with the default choice: Winograd where NCHW would
+// take it, run on NCHW copies of the operands (transposed in and out), else omp's NHWC im2col; so it
+// compares with conv_omp/* (the same algorithm in NCHW, the difference being the transposes) and, on the
+// other layers, with conv_omp_im2col/*. Kernels are called directly on preallocated buffers.
 // omp runs the CNN at batch 64 and ResNet-18 at batch 32, with 1 and 2 threads. naive is serial and slow
 // (about 1 GFLOP/s), so it runs the CNN at batch 4 and only two ResNet shapes (64x64x64 and 8x8x512) at
 // batch 1 (its label says so): FLOP/s are per pass of the batch actually run, comparable across both.

@@ -48,9 +48,12 @@ void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const
 
 // Which algorithm the three functions above use for the convolutions Winograd applies to: automatic (the
 // default: F(4x4, 3x3) with at least 16 input and output channels and 4x4 outputs, else im2col), im2col
-// + GEMM, or Winograd F(2x2, 3x3) or F(4x4, 3x3). Process-wide; other shapes always use im2col, and so
-// do channels_last shapes under every setting (NHWC im2col: one column row per output position, so y
-// comes out of the GEMM in NHWC order; Winograd's transforms are NCHW only).
+// + GEMM, or Winograd F(2x2, 3x3) or F(4x4, 3x3). Process-wide; other shapes always use im2col.
+// channels_last shapes follow the same choice: where it is Winograd, its NCHW passes run on NCHW copies
+// of the operands (transposed in, and the result transposed back; the batch in chunks of images beyond
+// 64 MiB of copies), which gives the NCHW convolution's bits (backward filter's too while the batch fits
+// one chunk); elsewhere NHWC im2col (one column row per output position, so y comes out of the GEMM in
+// NHWC order).
 enum class ConvAlgo { automatic, im2col, winograd_2x2, winograd_4x4 };
 void set_conv_algo(ConvAlgo a);
 ConvAlgo conv_algo();
@@ -59,7 +62,7 @@ ConvAlgo conv_algo();
 // error (docs/testing.md gives the bound).
 bool winograd_applies(const Conv2dShape& s);
 // The Winograd tile size m that conv2d_fwd, _bwd_data and _bwd_filter use for s under the current
-// algorithm, or 0 where they use im2col (always for channels_last).
+// algorithm, or 0 where they use im2col; the same for a channels_last shape as for its NCHW twin.
 int winograd_tile(const Conv2dShape& s);
 // dbias[k] += dy summed over (n, p, q), in double over rows summed in float lanes (in double for
 // channels_last): Winograd's bias gradient.

