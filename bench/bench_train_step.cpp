@@ -6,10 +6,10 @@
 // the lever's gain; in the ResNet it is batch norm + ReLU). pct_floor: the step's rate over its compute floor
 // (see BM_train_step). The naive step runs once (it takes seconds).
 // GPU (BM_train_step_cuda) args: batch, precision (0 fp32, 1 tf32, 2 bf16), model, graph (CapturedStep on or
-// off), fuse; timed with CUDA events, with the peak GPU memory of model, data, activations, gradients and
-// optimizer state since the model was made (peak_MiB, which includes the eager warm-up steps), the CUDA
-// graph's own memory (graph_MiB) and what the replayed step holds (steady_MiB). BM_train_step_format: the
-// CPU step fed channels_last images next to the NCHW one (args threads, batch, model, nhwc). scripts/compare.sh
+// off), fuse, nhwc (channels_last images); timed with CUDA events, with the peak GPU memory of model, data,
+// activations, gradients and optimizer state since the model was made (peak_MiB, which includes the eager warm-up
+// steps), the CUDA graph's own memory (graph_MiB) and what the replayed step holds (steady_MiB). BM_train_step_format:
+// the CPU step fed channels_last images next to the NCHW one (args threads, batch, model, nhwc). scripts/compare.sh
 // runs these next to PyTorch and writes the comparison table. Run: bench_train_step --benchmark_min_time=2
 #include <benchmark/benchmark.h>
 

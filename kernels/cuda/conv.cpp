@@ -135,36 +135,6 @@ void im2col_bwd_data_nhwc(const Conv2dShape& s, float* dx, const float* dy, cons
     }
 }
 
-// As im2col_bwd_filter below: per-image products into partial buffers, added into dW in image order.
-void im2col_bwd_filter_nhwc(const Conv2dShape& s, float* dweight, const float* dy, const float* x) {
-    const int64_t rsc = s.c * s.r * s.s, pq = s.p * s.q, hwc = s.h * s.w * s.c, kpq = s.k * pq, krsc = s.k * rsc;
-    const bool dir = direct(s);
-    const int64_t col_floats = dir ? 0 : pq * rsc;  // per image
-    const int64_t per_image = (col_floats + krsc) * int64_t(sizeof(float));
-    const int64_t chunk =
-        std::max<int64_t>(1, std::min<int64_t>(s.n, int64_t(kColumnBudget) / std::max<int64_t>(per_image, 1)));
-    const int64_t parts_at = int64_t(align_up(size_t(chunk * col_floats), 64));
-    float* ws = static_cast<float*>(workspace(size_t(parts_at + chunk * krsc) * sizeof(float)));
-    float* col = ws;
-    float* parts = ws + parts_at;
-    GemmShape g;
-    g.m = s.k, g.n = rsc, g.k = pq;
-    g.trans_a = true, g.lda = s.k, g.stride_a = kpq;  // dy[i]^T: dy[i] is stored (PQ, K)
-    g.ldb = rsc;                                      // col[i] (PQ, RSC) as stored
-    g.ldc = rsc, g.stride_c = krsc;
-    for (int64_t i0 = 0; i0 < s.n; i0 += chunk) {
-        const int64_t nb = std::min(chunk, s.n - i0);
-        const float* b = x + i0 * hwc;  // 1x1, stride 1, no padding: the images are their own columns
-        if (!dir) {
-            lowering::im2col_images(s, nb, col, x + i0 * hwc);
-            b = col;
-        }
-        g.batch = nb, g.stride_b = dir ? hwc : col_floats;
-        gemm(g, 1.0f, dy + i0 * kpq, b, 0.0f, parts);
-        lowering::add_partials(dweight, parts, krsc, nb);
-    }
-}
-
 // ---- NCHW
 void im2col_fwd(const Conv2dShape& s, float* y, const float* x, const float* weight, const float* bias, bool relu) {
     if (s.channels_last) return im2col_fwd_nhwc(s, y, x, weight, bias, relu);
@@ -217,7 +187,6 @@ void im2col_bwd_data(const Conv2dShape& s, float* dx, const float* dy, const flo
 // into its own slot of a partial-sum buffer (so the GEMM has a whole chunk of independent products to
 // spread over the GPU, however small dW is), then the partials are added into dW in image order.
 void im2col_bwd_filter(const Conv2dShape& s, float* dweight, const float* dy, const float* x) {
-    if (s.channels_last) return im2col_bwd_filter_nhwc(s, dweight, dy, x);
     const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w, kpq = s.k * pq, kcrs = s.k * crs;
     const bool dir = direct(s);
     const int64_t col_floats = dir ? 0 : crs * pq;  // per image
@@ -231,9 +200,14 @@ void im2col_bwd_filter(const Conv2dShape& s, float* dweight, const float* dy, co
     float* parts = ws + parts_at;
     GemmShape g;
     g.m = s.k, g.n = crs, g.k = pq;
-    g.lda = pq, g.stride_a = kpq;  // dy[i] (K, PQ)
-    g.trans_b = true, g.ldb = pq;  // col[i]^T: col is stored (CRS, PQ)
-    g.ldc = crs, g.stride_c = kcrs;
+    g.stride_a = kpq, g.ldc = crs, g.stride_c = kcrs;
+    if (s.channels_last) {
+        g.trans_a = true, g.lda = s.k;  // dy[i]^T: dy[i] is stored (PQ, K)
+        g.ldb = crs;                    // col[i] (PQ, RSC) as stored
+    } else {
+        g.lda = pq;                    // dy[i] (K, PQ)
+        g.trans_b = true, g.ldb = pq;  // col[i]^T: col is stored (CRS, PQ)
+    }
     for (int64_t i0 = 0; i0 < s.n; i0 += chunk) {
         const int64_t nb = std::min(chunk, s.n - i0);
         const float* b = x + i0 * chw;  // 1x1, stride 1, no padding: the images are their own columns

@@ -55,6 +55,29 @@ __global__ void im2col_kernel(Conv2dShape s, int64_t total, float* __restrict__ 
     }
 }
 
+// The sum, over the taps (rr, tt) whose window covers input (ih, iw), of entry(rr, tt, oh, ow) with (oh, ow)
+// the output the tap belongs to, in rr-then-tt order: col2im's gather in either layout.
+template <typename Entry>
+__device__ float sum_taps(const Conv2dShape& s, int64_t ih, int64_t iw, Entry entry) {
+    float sum = 0.0f;
+    for (int64_t rr = 0; rr < s.r; rr++) {
+        const int64_t oh_s = ih + s.pad_h - rr;  // oh * stride_h; falls as rr grows
+        if (oh_s < 0) break;
+        if (oh_s % s.stride_h != 0) continue;
+        const int64_t oh = oh_s / s.stride_h;
+        if (oh >= s.p) continue;
+        for (int64_t tt = 0; tt < s.s; tt++) {
+            const int64_t ow_s = iw + s.pad_w - tt;
+            if (ow_s < 0) break;
+            if (ow_s % s.stride_w != 0) continue;
+            const int64_t ow = ow_s / s.stride_w;
+            if (ow >= s.q) continue;
+            sum += entry(rr, tt, oh, ow);
+        }
+    }
+    return sum;
+}
+
 // dx[img, c, ih, iw] += the sum over the taps (rr, tt) whose window covers (ih, iw): output row
 // oh = (ih + pad_h - rr) / stride_h when that divides exactly and 0 <= oh < p, likewise ow.
 __global__ void col2im_kernel(Conv2dShape s, int64_t total, float* __restrict__ dx, const float* __restrict__ col) {
@@ -65,23 +88,9 @@ __global__ void col2im_kernel(Conv2dShape s, int64_t total, float* __restrict__ 
         const int64_t c = (i / (s.w * s.h)) % s.c;
         const int64_t img = i / (s.w * s.h * s.c);
         const float* cimg = col + img * crs * pq;
-        float sum = 0.0f;
-        for (int64_t rr = 0; rr < s.r; rr++) {
-            const int64_t oh_s = ih + s.pad_h - rr;  // oh * stride_h; falls as rr grows
-            if (oh_s < 0) break;
-            if (oh_s % s.stride_h != 0) continue;
-            const int64_t oh = oh_s / s.stride_h;
-            if (oh >= s.p) continue;
-            for (int64_t tt = 0; tt < s.s; tt++) {
-                const int64_t ow_s = iw + s.pad_w - tt;
-                if (ow_s < 0) break;
-                if (ow_s % s.stride_w != 0) continue;
-                const int64_t ow = ow_s / s.stride_w;
-                if (ow >= s.q) continue;
-                sum += cimg[((c * s.r + rr) * s.s + tt) * pq + oh * s.q + ow];
-            }
-        }
-        dx[i] += sum;
+        dx[i] += sum_taps(s, ih, iw, [&](int64_t rr, int64_t tt, int64_t oh, int64_t ow) {
+            return cimg[((c * s.r + rr) * s.s + tt) * pq + oh * s.q + ow];
+        });
     }
 }
 
@@ -114,23 +123,9 @@ __global__ void col2im_nhwc_kernel(Conv2dShape s, int64_t total, float* __restri
         const int64_t ih = (i / (s.c * s.w)) % s.h;
         const int64_t img = i / (s.c * s.w * s.h);
         const float* cimg = col + img * pq * rsc;
-        float sum = 0.0f;
-        for (int64_t rr = 0; rr < s.r; rr++) {
-            const int64_t oh_s = ih + s.pad_h - rr;  // oh * stride_h; falls as rr grows
-            if (oh_s < 0) break;
-            if (oh_s % s.stride_h != 0) continue;
-            const int64_t oh = oh_s / s.stride_h;
-            if (oh >= s.p) continue;
-            for (int64_t tt = 0; tt < s.s; tt++) {
-                const int64_t ow_s = iw + s.pad_w - tt;
-                if (ow_s < 0) break;
-                if (ow_s % s.stride_w != 0) continue;
-                const int64_t ow = ow_s / s.stride_w;
-                if (ow >= s.q) continue;
-                sum += cimg[(oh * s.q + ow) * rsc + (rr * s.s + tt) * s.c + c];
-            }
-        }
-        dx[i] += sum;
+        dx[i] += sum_taps(s, ih, iw, [&](int64_t rr, int64_t tt, int64_t oh, int64_t ow) {
+            return cimg[(oh * s.q + ow) * rsc + (rr * s.s + tt) * s.c + c];
+        });
     }
 }
 

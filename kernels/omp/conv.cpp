@@ -187,6 +187,45 @@ void col2im(const Conv2dShape& s, const float* col, float* x, int64_t p0, int64_
         }
 }
 
+// Backward filter's frame, the same in both layouts: per worker a col buffer and (when threads take whole
+// images) a partial dW, zeroed; per_image(plan, n, col, dw, dbias_row) adds image n's dW into dw and its
+// bias gradient into dbias_row (null without dbias); then the partial dWs are added into dweight and the
+// per-worker bias sums (doubles) into dbias, both in worker order, so the result does not depend on
+// scheduling.
+template <typename PerImage>
+void bwd_filter_by_worker(const Conv2dShape& s, float* dweight, float* dbias, PerImage per_image) {
+    const Plan pl = make_plan(s);
+    const int64_t dw_floats = s.k * pl.crs;
+    const int64_t partial = pl.by_image ? round_up(dw_floats, 16) : 0;
+    const int64_t per_worker = pl.col_floats + partial;
+    thread_local Workspace workspace;
+    float* buf = workspace.get(std::max<int64_t>(pl.threads * per_worker, 1));
+    std::vector<double> dbias_sum(dbias ? size_t(pl.threads * s.k) : 0, 0.0);
+    if (pl.by_image)
+        for (int t = 0; t < pl.threads; t++) std::fill_n(buf + t * per_worker + pl.col_floats, dw_floats, 0.0f);
+
+    for_each_image(pl, s.n, [&](int64_t n, int worker) {
+        float* col = buf + worker * per_worker;
+        per_image(pl, n, col, pl.by_image ? col + pl.col_floats : dweight,
+                  dbias ? dbias_sum.data() + size_t(worker) * size_t(s.k) : nullptr);
+    });
+
+    if (pl.by_image) {  // dW += the workers' partial sums, added in worker order
+#pragma omp parallel for num_threads(pl.threads) schedule(static)
+        for (int64_t i = 0; i < dw_floats; i++) {
+            float acc = 0.0f;
+            for (int t = 0; t < pl.threads; t++) acc += buf[t * per_worker + pl.col_floats + i];
+            dweight[i] += acc;
+        }
+    }
+    if (dbias)
+        for (int64_t k = 0; k < s.k; k++) {
+            double acc = 0;
+            for (int t = 0; t < pl.threads; t++) acc += dbias_sum[size_t(t * s.k + k)];
+            dbias[k] += float(acc);
+        }
+}
+
 // ---------------------------------------------------------------------------- channels last (NHWC)
 // With x (H, W, C) per image, the taps of one output position (p, q) are R runs of S * C contiguous
 // values (one per filter row, each cut where it leaves the image), in the order of a KRSC weight's rows.
@@ -302,52 +341,24 @@ void conv2d_bwd_data_nhwc(const Conv2dShape& s, float* dx, const float* dy, cons
 }
 
 void conv2d_bwd_filter_nhwc(const Conv2dShape& s, float* dweight, float* dbias, const float* dy, const float* x) {
-    const Plan pl = make_plan(s);
-    const int64_t dw_floats = s.k * pl.crs;
-    // Per worker: its col, then (by_image) its partial dW; the partial dbias sums are doubles.
-    const int64_t partial = pl.by_image ? round_up(dw_floats, 16) : 0;
-    const int64_t per_worker = pl.col_floats + partial;
-    thread_local Workspace workspace;
-    float* buf = workspace.get(std::max<int64_t>(pl.threads * per_worker, 1));
-    std::vector<double> dbias_sum(dbias ? size_t(pl.threads * s.k) : 0, 0.0);
-    if (pl.by_image)
-        for (int t = 0; t < pl.threads; t++) std::fill_n(buf + t * per_worker + pl.col_floats, dw_floats, 0.0f);
-
-    for_each_image(pl, s.n, [&](int64_t n, int worker) {
+    bwd_filter_by_worker(s, dweight, dbias, [&](const Plan& pl, int64_t n, float* col, float* dw, double* dbias_row) {
         const float* dyn = dy + n * pl.pq * s.k;
         const float* xn = x + n * s.h * s.w * s.c;
-        float* col = buf + worker * per_worker;
-        float* dw = pl.by_image ? col + pl.col_floats : dweight;
         for (int64_t p0 = 0; p0 < s.p; p0 += pl.rows) {
             const int64_t p1 = std::min(p0 + pl.rows, s.p), rows = (p1 - p0) * s.q;
             GemmShape g;  // dW (K x RSC) += dy[n][chunk]^T (K x rows, dy read transposed) * col (rows x RSC)
             g.m = s.k, g.n = pl.crs, g.k = rows;
             g.trans_a = true, g.lda = s.k, g.ldb = pl.crs, g.ldc = pl.crs;
-            const float* b = col;
+            const float* bm = col;
             if (pl.direct) {
-                b = xn + p0 * s.q * s.c;
+                bm = xn + p0 * s.q * s.c;
             } else {
                 im2col_nhwc(s, xn, col, p0, p1);
             }
-            gemm(g, 1.0f, dyn + p0 * s.q * s.k, b, 1.0f, dw);
+            gemm(g, 1.0f, dyn + p0 * s.q * s.k, bm, 1.0f, dw);
         }
-        if (dbias) column_sums(dyn, pl.pq, s.k, dbias_sum.data() + size_t(worker) * size_t(s.k));
+        if (dbias_row) column_sums(dyn, pl.pq, s.k, dbias_row);
     });
-
-    if (pl.by_image) {  // dW += the workers' partial sums, added in worker order
-#pragma omp parallel for num_threads(pl.threads) schedule(static)
-        for (int64_t i = 0; i < dw_floats; i++) {
-            float acc = 0.0f;
-            for (int t = 0; t < pl.threads; t++) acc += buf[t * per_worker + pl.col_floats + i];
-            dweight[i] += acc;
-        }
-    }
-    if (dbias)
-        for (int64_t k = 0; k < s.k; k++) {
-            double acc = 0;
-            for (int t = 0; t < pl.threads; t++) acc += dbias_sum[size_t(t * s.k + k)];
-            dbias[k] += float(acc);
-        }
 }
 
 // ---------------------------------------------------------------------------- channels last on Winograd
@@ -625,54 +636,26 @@ void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const
         return s.channels_last ? conv2d_bwd_filter_winograd_nhwc(m, s, dweight, dbias, dy, x)
                                : conv2d_bwd_filter_winograd(m, s, dweight, dbias, dy, x);
     if (s.channels_last) return conv2d_bwd_filter_nhwc(s, dweight, dbias, dy, x);
-    const Plan pl = make_plan(s);
-    const int64_t dw_floats = s.k * pl.crs;
-    // Per worker: its col, then (by_image) its partial dW; the partial dbias sums are doubles.
-    const int64_t partial = pl.by_image ? round_up(dw_floats, 16) : 0;
-    const int64_t per_worker = pl.col_floats + partial;
-    thread_local Workspace workspace;
-    float* buf = workspace.get(std::max<int64_t>(pl.threads * per_worker, 1));
-    std::vector<double> dbias_sum(dbias ? size_t(pl.threads * s.k) : 0, 0.0);
-    if (pl.by_image)
-        for (int t = 0; t < pl.threads; t++) std::fill_n(buf + t * per_worker + pl.col_floats, dw_floats, 0.0f);
-
-    for_each_image(pl, s.n, [&](int64_t n, int worker) {
+    bwd_filter_by_worker(s, dweight, dbias, [&](const Plan& pl, int64_t n, float* col, float* dw, double* dbias_row) {
         const float* dyn = dy + n * s.k * pl.pq;
         const float* xn = x + n * s.c * s.h * s.w;
-        float* col = buf + worker * per_worker;
-        float* dw = pl.by_image ? col + pl.col_floats : dweight;
         for (int64_t p0 = 0; p0 < s.p; p0 += pl.rows) {
             const int64_t p1 = std::min(p0 + pl.rows, s.p), cols = (p1 - p0) * s.q;
             GemmShape g;  // dW (K x CRS) += dy[n][:, chunk] (K x cols) * col^T (cols x CRS, col read transposed)
             g.m = s.k, g.n = pl.crs, g.k = cols;
             g.trans_b = true, g.lda = pl.pq, g.ldc = pl.crs;
-            const float* b = col;
+            const float* bm = col;
             if (pl.direct) {
-                b = xn + p0 * s.q, g.ldb = pl.pq;
+                bm = xn + p0 * s.q, g.ldb = pl.pq;
             } else {
                 im2col(s, xn, col, p0, p1);
                 g.ldb = cols;
             }
-            gemm(g, 1.0f, dyn + p0 * s.q, b, 1.0f, dw);
+            gemm(g, 1.0f, dyn + p0 * s.q, bm, 1.0f, dw);
         }
-        if (dbias)
-            for (int64_t k = 0; k < s.k; k++) dbias_sum[size_t(worker * s.k + k)] += row_sum(dyn + k * pl.pq, pl.pq);
+        if (dbias_row)
+            for (int64_t k = 0; k < s.k; k++) dbias_row[k] += row_sum(dyn + k * pl.pq, pl.pq);
     });
-
-    if (pl.by_image) {  // dW += the workers' partial sums, added in worker order
-#pragma omp parallel for num_threads(pl.threads) schedule(static)
-        for (int64_t i = 0; i < dw_floats; i++) {
-            float acc = 0.0f;
-            for (int t = 0; t < pl.threads; t++) acc += buf[t * per_worker + pl.col_floats + i];
-            dweight[i] += acc;
-        }
-    }
-    if (dbias)
-        for (int64_t k = 0; k < s.k; k++) {
-            double acc = 0;
-            for (int t = 0; t < pl.threads; t++) acc += dbias_sum[size_t(t * s.k + k)];
-            dbias[k] += float(acc);
-        }
 }
 
 }  // namespace dyad::omp
