@@ -33,12 +33,15 @@ struct StepSetup {
     std::unique_ptr<optim::Sgd> sgd;
     Tensor x, y;
 
-    StepSetup(int64_t model_id, int64_t batch, Device device) {
+    // channels_last: images and convolution weights laid out NHWC, as the trainer's --memory-format does.
+    StepSetup(int64_t model_id, int64_t batch, Device device, bool channels_last = false) {
         manual_seed(0);
         model = bench::train_step_model(model_id);
         model->to(device);
+        if (channels_last) model->to(MemoryFormat::channels_last);
         sgd = std::make_unique<optim::Sgd>(model->named_parameters(), bench::train_step_sgd());
         x = Tensor::randn({batch, 3, bench::kTrainStepImage, bench::kTrainStepImage}).to(device);
+        if (channels_last) x = x.contiguous(MemoryFormat::channels_last);
         y = Tensor::from_vector(bench::train_step_labels(batch), {batch}).to(device);
     }
 
@@ -78,7 +81,7 @@ void BM_train_step(benchmark::State& state) {
 
 // The same step fed channels_last (NHWC) images, interleaved with the NCHW step in the same run: every
 // layer then runs its NHWC kernels (omp: im2col convolutions where NCHW has Winograd) and the gradients
-// stay channels_last; the NCHW weights are read as (K, R, S, C) through a conversion per step.
+// stay channels_last; the convolutions' weights are channels_last too (Module::to), as in the trainer.
 // Args: threads, batch, model, nhwc (0: the NCHW step, as a reference in the same run).
 void BM_train_step_format(benchmark::State& state) {
     const int threads = int(state.range(0));
@@ -89,8 +92,7 @@ void BM_train_step_format(benchmark::State& state) {
     set_cpu_kernels(CpuKernels::omp);
     state.SetLabel("omp x" + std::to_string(threads) + " " + train_step_model_name(model) + " batch " +
                    std::to_string(batch) + (nhwc ? " channels_last" : " contiguous"));
-    StepSetup s(model, batch, Device::cpu());
-    if (nhwc) s.x = s.x.contiguous(MemoryFormat::channels_last);
+    StepSetup s(model, batch, Device::cpu(), nhwc);
     s.step();
     for (auto _ : state) benchmark::DoNotOptimize(s.step());
     state.counters["img/s"] =
@@ -113,8 +115,7 @@ void BM_train_step_cuda(benchmark::State& state) {
     cuda::empty_cache();
     cuda::reset_peak_memory_stats();
     const size_t base = cuda::memory_stats().in_use;
-    StepSetup s(model, batch, Device::cuda());
-    if (nhwc) s.x = s.x.contiguous(MemoryFormat::channels_last);
+    StepSetup s(model, batch, Device::cuda(), nhwc);
     // As the trainer runs it: through CapturedStep, which with graph on captures the step after two eager
     // calls (inside time_gpu's untimed warm-up) and replays it; with graph off it calls the step.
     CaptureOptions co;

@@ -578,6 +578,8 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         manual_seed(o.seed);  // identical initial weights for every backend
         auto model = make_model(o.model, classes, channels, d.image_size);
         model->to(dev);
+        // channels_last: the convolutions' weights too, so that none is converted at every step.
+        if (o.memory_format == "channels_last") model->to(MemoryFormat::channels_last);
         std::unique_ptr<optim::Optimizer> opt_owner;
         if (o.optimizer == "adamw") {
             optim::AdamWOptions ao;

@@ -107,6 +107,10 @@ public:
     // before the move keeps working. Parameters stay leaves that require grad.
     void to(Device device);
     void to(DType dtype);
+    // Lays out every 4-D parameter (the convolutions' weights) in `format`, in place as above: with
+    // channels_last a convolution reads its weight as (K, R, S, C) directly instead of through a copy per
+    // call, and optimizers keep the parameters' state in the same layout.
+    void to(MemoryFormat format);
     // Sets grad() of every parameter to undefined.
     void zero_grad();
     int64_t num_parameters() const;

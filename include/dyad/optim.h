@@ -86,9 +86,15 @@ protected:
     // Checks the groups (defined floating tensors, unique names, options >= 0) and fills groups_ and all_.
     Optimizer(std::vector<ParamGroup> groups, double lr, double weight_decay, double momentum, const char* who);
     // Checks every gradient before anything changes: its shape, dtype and device match the parameter's,
-    // parameters are contiguous, GPU parameters are float32, and with check_finite every gradient is
-    // finite; throws when no parameter has a gradient. Returns the number that have one.
+    // parameters are dense (row-major or channels_last), GPU parameters are float32, and with check_finite
+    // every gradient is finite; throws when no parameter has a gradient. Returns the number that have one.
     size_t check_gradients(bool check_finite) const;
+    // The update kernels run flat over a parameter, its gradient and its state, so all three share the
+    // parameter's layout: zeros laid out like p; t moved, converted or re-laid-out to follow p (after
+    // Module::to); g in p's layout (itself when it already is).
+    static Tensor zeros_like_param(const Tensor& p);
+    static void follow_param(Tensor& t, const Tensor& p);
+    static Tensor grad_like_param(const Tensor& g, const Tensor& p);
     virtual void restore_state(const NamedTensors& state) = 0;  // after check_state_dict passed
     // The parameter named `name` (an index into all_), or all_.size().
     size_t find_param(const std::string& name) const;

@@ -280,6 +280,7 @@ Tensor& Tensor::set_data(const Tensor& data) {
     if (g.defined()) {
         NoGradGuard ng;
         g = g.to(data.device()).to(data.dtype());
+        if (g.dim() == 4 && g.memory_format() != data.memory_format()) g = g.contiguous(data.memory_format());
     }
     const auto& src = data.impl();
     impl_->storage = src->storage;

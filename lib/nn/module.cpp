@@ -235,14 +235,22 @@ void Module::to(Device device) {
 }
 
 void Module::to(DType dtype) {
-    DYAD_CHECK(is_floating(dtype), "Module::to: parameters can only become float32 or float64, got ",
-               dtype_name(dtype));
+    DYAD_CHECK(dtype == DType::float32 || dtype == DType::float64,
+               "Module::to: parameters can only become float32 or float64, got ", dtype_name(dtype),
+               dtype == DType::bfloat16 ? " (bfloat16 copies of float32 parameters are made in the forward pass)" : "");
     NoGradGuard ng;
     for (auto& [name, t] : params_)
         if (t.dtype() != dtype) t.set_data(t.detach().to(dtype));
     for (auto& [name, t] : buffers_)  // integer buffers (batch counters) keep their dtype, as in PyTorch
         if (is_floating(t.dtype()) && t.dtype() != dtype) t.set_data(t.detach().to(dtype));
     for (auto& entry : children_) entry.second->to(dtype);
+}
+
+void Module::to(MemoryFormat format) {
+    NoGradGuard ng;
+    for (auto& [name, t] : params_)
+        if (t.dim() == 4 && t.memory_format() != format) t.set_data(t.detach().contiguous(format));
+    for (auto& entry : children_) entry.second->to(format);
 }
 
 void Module::zero_grad() {

@@ -25,10 +25,6 @@ std::vector<ParamGroup> one_group(NamedTensors params) {
 }
 
 // A tensor moved or converted since the state was made (Module::to) follows its parameter.
-void follow(Tensor& t, const Tensor& p) {
-    if (t.defined() && (t.device() != p.device() || t.dtype() != p.dtype())) t = t.to(p.dtype()).to(p.device());
-}
-
 }  // namespace
 
 Adam::Adam(NamedTensors params, AdamOptions options) : Adam(one_group(std::move(params)), options, false) {}
@@ -83,15 +79,15 @@ void Adam::step() {
             if (!g.defined()) continue;
             State& st = state_[i];
             if (!st.exp_avg.defined()) {
-                st.exp_avg = Tensor::zeros(p.shape(), p.dtype(), p.device());
-                st.exp_avg_sq = Tensor::zeros(p.shape(), p.dtype(), p.device());
-                if (opt_.amsgrad) st.max_exp_avg_sq = Tensor::zeros(p.shape(), p.dtype(), p.device());
+                st.exp_avg = zeros_like_param(p);
+                st.exp_avg_sq = zeros_like_param(p);
+                if (opt_.amsgrad) st.max_exp_avg_sq = zeros_like_param(p);
             }
-            follow(st.exp_avg, p);
-            follow(st.exp_avg_sq, p);
-            follow(st.max_exp_avg_sq, p);
+            follow_param(st.exp_avg, p);
+            follow_param(st.exp_avg_sq, p);
+            follow_param(st.max_exp_avg_sq, p);
             st.step++;
-            const Tensor gc = g.contiguous();
+            const Tensor gc = grad_like_param(g, p);
             if (p.device().is_cuda()) {
                 auto l = gpu_lists.begin();
                 while (l != gpu_lists.end() && (l->device != p.device().index || l->group != gi || l->step != st.step))
@@ -193,7 +189,8 @@ void Adam::restore_state(const NamedTensors& state) {
             st.step = int64_t(t.item());
             continue;
         }
-        const Tensor v = t.detach().to(p.dtype()).to(p.device()).clone();
+        Tensor v = t.detach().to(p.dtype()).to(p.device()).clone();
+        follow_param(v, p);
         (kind == kExpAvg ? st.exp_avg : kind == kExpAvgSq ? st.exp_avg_sq : st.max_exp_avg_sq) = v;
     }
     state_ = std::move(states);

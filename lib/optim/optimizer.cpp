@@ -42,8 +42,9 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr, double weight_de
                    groups.size() > 1 ? " (group " + std::to_string(gi) + ")" : "");
         for (auto& [name, p] : in.params) {
             DYAD_CHECK(p.defined(), who, ": parameter '", name, "' is an undefined tensor");
-            DYAD_CHECK(is_floating(p.dtype()), who, ": parameter '", name, "' must be float32 or float64, got ",
-                       dtype_name(p.dtype()));
+            // bfloat16 values train as float32 masters behind bfloat16 copies, never as parameters themselves.
+            DYAD_CHECK(p.dtype() == DType::float32 || p.dtype() == DType::float64, who, ": parameter '", name,
+                       "' must be float32 or float64, got ", dtype_name(p.dtype()));
             DYAD_CHECK(names.insert(name).second, who, ": parameter name '", name, "' appears twice");
             g.index.push_back(all_.size());
             all_.emplace_back(name, p);
@@ -100,7 +101,8 @@ size_t Optimizer::check_gradients(bool check_finite) const {
         with_grad++;
         DYAD_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(), who_,
                    ": gradient of parameter '", name, "' is ", g.str(), " but the parameter is ", p.str());
-        DYAD_CHECK(p.is_contiguous(), who_, ": parameter '", name, "' must be contiguous");
+        DYAD_CHECK(p.is_contiguous(p.memory_format()), who_, ": parameter '", name,
+                   "' must be dense (row-major or channels_last), got strides ", shape_str(p.strides()));
         if (p.device().is_cuda() && p.dtype() != DType::float32)
             detail::fail_cuda_dtype(__FILE__, __LINE__, "optimizer step", p.dtype());
         DYAD_CHECK(!check_finite || all_finite(g), who_, ": gradient of parameter '", name, "' ", shape_str(p.shape()),
@@ -110,6 +112,24 @@ size_t Optimizer::check_gradients(bool check_finite) const {
     DYAD_CHECK(all_.empty() || with_grad > 0, who_, ": step: none of the ", all_.size(),
                " parameters has a gradient; run backward() on a loss computed from them before step()");
     return with_grad;
+}
+
+Tensor Optimizer::zeros_like_param(const Tensor& p) {
+    NoGradGuard ng;
+    const Tensor z = Tensor::zeros(p.shape(), p.dtype(), p.device());
+    return p.memory_format() == MemoryFormat::channels_last ? z.contiguous(MemoryFormat::channels_last) : z;
+}
+
+void Optimizer::follow_param(Tensor& t, const Tensor& p) {
+    if (!t.defined()) return;
+    NoGradGuard ng;
+    if (t.device() != p.device() || t.dtype() != p.dtype()) t = t.to(p.dtype()).to(p.device());
+    if (t.strides() != p.strides()) t = t.contiguous(p.memory_format());
+}
+
+Tensor Optimizer::grad_like_param(const Tensor& g, const Tensor& p) {
+    NoGradGuard ng;
+    return g.strides() == p.strides() ? g : g.contiguous(p.memory_format());
 }
 
 size_t Optimizer::find_param(const std::string& name) const {
@@ -153,7 +173,8 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
         const Tensor g = p.grad();
         if (!g.defined()) continue;
         DYAD_CHECK(is_floating(g.dtype()), "clip_grad_norm_: gradient ", g.str(), " is not floating");
-        DYAD_CHECK(g.is_contiguous(), "clip_grad_norm_: gradient ", g.str(), " must be contiguous");
+        DYAD_CHECK(g.is_contiguous(g.memory_format()), "clip_grad_norm_: gradient ", g.str(),
+                   " must be dense (row-major or channels_last)");
         if (!grads.empty())
             DYAD_CHECK(g.device() == grads[0].device() && g.dtype() == grads[0].dtype(),
                        "clip_grad_norm_: gradients must share one device and dtype, got ", grads[0].str(), " and ",

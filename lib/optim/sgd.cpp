@@ -68,13 +68,13 @@ void Sgd::step() {
             const Tensor g = p.grad();
             if (!g.defined()) continue;
             Tensor& buf = bufs_[i];
-            // A parameter moved or converted since its buffer was made (Module::to): the buffer follows it.
-            if (buf.defined() && (buf.device() != p.device() || buf.dtype() != p.dtype()))
-                buf = buf.to(p.dtype()).to(p.device());
-            const Tensor gc = g.contiguous();
+            // A parameter moved, converted or re-laid-out since its buffer was made (Module::to): the buffer
+            // follows it.
+            follow_param(buf, p);
+            const Tensor gc = grad_like_param(g, p);
             sp.first_step = false;
             if (sp.momentum != 0.0 && !buf.defined()) {
-                buf = Tensor::zeros(p.shape(), p.dtype(), p.device());
+                buf = zeros_like_param(p);
                 sp.first_step = true;
             }
             if (p.device().is_cuda()) {
@@ -139,7 +139,9 @@ void Sgd::restore_state(const NamedTensors& state) {
         std::string kind, name;
         split_key(key, {kBuf}, &kind, &name);
         const Tensor& p = all_[find_param(name)].second;
-        bufs[find_param(name)] = t.detach().to(p.dtype()).to(p.device()).clone();
+        Tensor buf = t.detach().to(p.dtype()).to(p.device()).clone();
+        follow_param(buf, p);
+        bufs[find_param(name)] = buf;
     }
     bufs_ = std::move(bufs);
 }

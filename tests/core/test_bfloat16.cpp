@@ -177,3 +177,12 @@ TEST_CASE("an op without bfloat16 kernels says so", "[bfloat16][errors]") {
         REQUIRE_THROWS_WITH(exp(h), Catch::Contains("bfloat16") && Catch::Contains("not supported"));
     }
 }
+
+TEST_CASE("parameters stay float32 or float64: a module or optimizer refuses bfloat16 ones", "[bfloat16][nn]") {
+    auto model = models::baseline_cnn(10, 3, 16);
+    REQUIRE_THROWS_WITH(model->to(DType::bfloat16), Catch::Contains("float32 or float64, got bfloat16"));
+    CHECK(model->named_parameters().front().second.dtype() == DType::float32);  // nothing converted
+    const Tensor p = Tensor::zeros({3}, DType::bfloat16).requires_grad_();
+    REQUIRE_THROWS_WITH(optim::Sgd(nn::NamedTensors{{"p", p}}, optim::SgdOptions{}),
+                        Catch::Contains("'p' must be float32 or float64, got bfloat16"));
+}

@@ -7,11 +7,13 @@
 #include "support/catch.h"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "dyad/dyad.h"
 #include "support/compare.h"
+#include "support/files.h"
 #include "support/kernel_sets.h"
 #include "support/memory_format_cases.h"
 #include "support/random.h"
@@ -283,4 +285,60 @@ TEST_CASE("gradient checks of every channels_last 4-D op (float64, naive)", "[te
         INFO(r.report);
         CHECK(r.ok);
     }
+}
+
+TEST_CASE("channels_last parameters: Module::to, optimizer state and checkpoints keep the layout",
+          "[tensor][memory_format][nn][optim]") {
+    const Tensor x = test::random_tensor({4, 3, 16, 16}, 60);
+    const Tensor labels = Tensor::from_vector(std::vector<int32_t>{1, 7, 3, 0}, {4});
+    // Three steps of a CNN with momentum SGD (or AdamW) from NCHW or channels_last images and weights, on
+    // naive (whose NHWC kernels add in its NCHW order): the same parameters bit for bit.
+    auto train = [&](bool cl, bool adamw) {
+        CpuKernelsGuard guard(CpuKernels::naive);
+        manual_seed(4);
+        auto model = models::baseline_cnn(10, 3, 16);
+        if (cl) model->to(MemoryFormat::channels_last);
+        std::unique_ptr<optim::Optimizer> opt;
+        if (adamw)
+            opt = std::make_unique<optim::AdamW>(model->named_parameters(), optim::AdamWOptions{});
+        else
+            opt = std::make_unique<optim::Sgd>(model->named_parameters(), optim::SgdOptions{0.05, 0.9, 0, 5e-4});
+        for (int step = 0; step < 3; step++) {
+            opt->zero_grad();
+            cross_entropy((*model)(cl ? channels_last(x) : x), labels).backward();
+            opt->step();
+        }
+        return model;
+    };
+    for (const bool adamw : {false, true}) {
+        INFO((adamw ? "AdamW" : "SGD"));
+        const auto a = train(false, adamw), b = train(true, adamw);
+        const auto pa = a->named_parameters(), pb = b->named_parameters();
+        REQUIRE(pa.size() == pb.size());
+        for (size_t i = 0; i < pa.size(); i++) {
+            INFO(pa[i].first);
+            if (pa[i].second.dim() == 4) {
+                CHECK(pb[i].second.memory_format() == MemoryFormat::channels_last);
+                CHECK(pb[i].second.grad().memory_format() == MemoryFormat::channels_last);
+            }
+            test::require_identical(pa[i].second, pb[i].second);
+        }
+    }
+
+    // Back to NCHW, and a checkpoint of the channels_last model loads into an NCHW one with the same values.
+    const auto m = train(true, false);
+    const std::string path = test::output_path("memory_format", "cl.safetensors");
+    io::save_tensors(path, m->named_parameters());
+    auto fresh = models::baseline_cnn(10, 3, 16);
+    fresh->load_state_dict(io::load_tensors(path));
+    const auto pm = m->named_parameters(), pf = fresh->named_parameters();
+    for (size_t i = 0; i < pm.size(); i++) test::require_identical(pm[i].second, pf[i].second);
+    m->to(MemoryFormat::contiguous);
+    for (const auto& [name, p] : m->named_parameters()) CHECK(p.is_contiguous());
+
+    // An optimizer refuses a parameter that is dense in neither layout.
+    const Tensor strided = test::random_tensor({4, 6}, 61).t().detach().requires_grad_();
+    optim::Sgd sgd({strided}, optim::SgdOptions{});
+    sum(strided * 2.0).backward();
+    REQUIRE_THROWS_WITH(sgd.step(), Catch::Contains("must be dense (row-major or channels_last)"));
 }
