@@ -135,16 +135,16 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Si
     // y > 0 exactly where the convolution's output is > 0: dy masked by it is the gradient at the ReLU's
     // input (0 at exactly 0, as relu), which conv2d's backward takes from there.
     const bool has_bias = bias.defined();
-    record_conv(
-        "conv2d_relu", xc, wc, bias, y,
-        [s, has_bias, xd = xc.detach(), wd = wc.detach(), yd = y.detach(), f](const Tensor& dy, autograd::GradSink& g) {
-            Tensor masked = detail::empty_in(dy.shape(), dy.dtype(), dy.device(), f);
-            masked.zero_();
-            DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), relu_bwd, masked.data<T>(), dy.data<T>(), yd.data<T>(),
-                                masked.numel());
-            conv2d_backward(s, has_bias, xd, wd, masked, g);
-        },
-        {xc, wc, y});
+    record_conv("conv2d_relu", xc, wc, bias, y,
+                [s, has_bias, xd = xc.detach(), wd = wc.detach(), yd = y.detach(), fmt = f](const Tensor& dy,
+                                                                                            autograd::GradSink& g) {
+                    Tensor masked = detail::empty_in(dy.shape(), dy.dtype(), dy.device(), fmt);
+                    masked.zero_();
+                    DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), relu_bwd, masked.data<T>(), dy.data<T>(), yd.data<T>(),
+                                        masked.numel());
+                    conv2d_backward(s, has_bias, xd, wd, masked, g);
+                },
+                {xc, wc, y});
     autograd::mark_format_aware(y);
     return y;
 }

@@ -17,6 +17,7 @@
 #include "kernels/conv.h"
 #include "support/conv_cases.h"
 #include "support/kernel_sets.h"
+#include "support/layout.h"
 #include "support/tolerances.h"
 #include "support/unwritten.h"
 
@@ -25,36 +26,18 @@ using test::ConvCase;
 
 namespace {
 
-// (d0, d1, d2, d3) -> (d0, d2, d3, d1): NCHW to NHWC, and KCRS to KRSC.
+// (d0, d1, d2, d3) -> (d0, d2, d3, d1): NCHW to NHWC, and KCRS to KRSC; and back.
 template <typename T>
 std::vector<T> to_channels_last(const std::vector<T>& v, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     REQUIRE(int64_t(v.size()) == d0 * d1 * d2 * d3);
-    std::vector<T> out(v.size());
-    for (int64_t a = 0; a < d0; a++)
-        for (int64_t b = 0; b < d1; b++)
-            for (int64_t c = 0; c < d2; c++)
-                for (int64_t d = 0; d < d3; d++)
-                    out[size_t(((a * d2 + c) * d3 + d) * d1 + b)] = v[size_t(((a * d1 + b) * d2 + c) * d3 + d)];
-    return out;
+    return test::to_nhwc(v, d0, d1, d2 * d3);
 }
-
-// The inverse: (d0, d2, d3, d1) -> (d0, d1, d2, d3), with the dims named as in NCHW.
 template <typename T>
 std::vector<T> to_channels_first(const std::vector<T>& v, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     REQUIRE(int64_t(v.size()) == d0 * d1 * d2 * d3);
-    std::vector<T> out(v.size());
-    for (int64_t a = 0; a < d0; a++)
-        for (int64_t b = 0; b < d1; b++)
-            for (int64_t c = 0; c < d2; c++)
-                for (int64_t d = 0; d < d3; d++)
-                    out[size_t(((a * d1 + b) * d2 + c) * d3 + d)] = v[size_t(((a * d2 + c) * d3 + d) * d1 + b)];
-    return out;
+    return test::to_nchw(v, d0, d1, d2 * d3);
 }
-
-template <typename T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
+using test::same_bits;
 
 template <typename T>
 std::vector<T> randn(int64_t n, uint64_t seed) {

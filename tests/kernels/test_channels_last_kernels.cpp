@@ -22,6 +22,7 @@
 #include "kernels/norm.h"
 #include "kernels/pool.h"
 #include "support/compare.h"
+#include "support/layout.h"
 #include "support/norm_cases.h"
 #include "support/pool_cases.h"
 #include "support/random.h"
@@ -31,33 +32,11 @@ using namespace dyad;
 using test::AllClose;
 using test::count_nan;
 using test::nan_filled;
+using test::same_bits;
+using test::to_nchw;
+using test::to_nhwc;
 
 namespace {
-
-// (n, c, hw) -> (n, hw, c), and back.
-template <typename T>
-std::vector<T> to_nhwc(const std::vector<T>& v, int64_t n, int64_t c, int64_t hw) {
-    std::vector<T> out(v.size());
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t ch = 0; ch < c; ch++)
-            for (int64_t i = 0; i < hw; i++) out[size_t((b * hw + i) * c + ch)] = v[size_t((b * c + ch) * hw + i)];
-    return out;
-}
-
-template <typename T>
-std::vector<T> to_nchw(const std::vector<T>& v, int64_t n, int64_t c, int64_t hw) {
-    std::vector<T> out(v.size());
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t ch = 0; ch < c; ch++)
-            for (int64_t i = 0; i < hw; i++) out[size_t((b * c + ch) * hw + i)] = v[size_t((b * hw + i) * c + ch)];
-    return out;
-}
-
-// Bit-for-bit equality of two vectors of any element type (signed zeros and NaN payloads included).
-template <typename T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
 
 template <typename T>
 std::vector<T> widen(const std::vector<float>& v) {

@@ -95,6 +95,12 @@ inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) 
     return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
+// The same for vectors of any element type (signed zeros and NaN payloads included).
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
 // Exact parity: same shape, dtype and bytes. On a mismatch, reports where the values differ.
 inline void require_identical(const Tensor& expected, const Tensor& actual) {
     REQUIRE(actual.shape() == expected.shape());
