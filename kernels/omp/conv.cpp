@@ -254,7 +254,9 @@ void im2col_nhwc(const Conv2dShape& s, const float* x, float* col, int64_t p0, i
                     continue;
                 }
                 std::fill(dst, dst + t0 * s.c, 0.0f);
-                std::memcpy(dst + t0 * s.c, x + (ih * s.w + iw0 + t0) * s.c, size_t((t1 - t0) * s.c) * sizeof(float));
+                if (s.c > 0)  // (no input channels: x may be null, and memcpy must not see it)
+                    std::memcpy(dst + t0 * s.c, x + (ih * s.w + iw0 + t0) * s.c,
+                                size_t((t1 - t0) * s.c) * sizeof(float));
                 std::fill(dst + t1 * s.c, dst + sc, 0.0f);
             }
         }

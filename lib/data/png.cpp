@@ -154,6 +154,11 @@ std::string check_png(const uint8_t* b, size_t n) {
         } else if (name == "IDAT") {
             if (data_done) return "IDAT " + at + " after other chunks: the image data must be consecutive";
             if (colour == 3 && !palette) return "IDAT " + at + " of an indexed-colour image before any PLTE";
+            // stb_image keeps no buffer until the first IDAT with bytes and copies an empty first chunk into a
+            // null one (undefined behaviour, found by the png fuzz target): empty IDATs are allowed once the
+            // data has begun, as no encoder writes one before it.
+            if (len == 0 && data_bytes == 0)
+                return "IDAT " + at + " is empty and comes before the image data (refused: the decoder cannot take it)";
             in_data = true;
             data_bytes += len;
         } else if (name == "IEND") {

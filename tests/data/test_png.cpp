@@ -210,6 +210,13 @@ TEST_CASE("png check rejects damaged chunks and impossible headers", "[data][png
     CHECK_THAT(check(png_of({{"IHDR", rgb}, {"CgBI", "1234"}, {"IDAT", data}, {"IEND", ""}})),
                Contains("unknown critical chunk CgBI"));
     CHECK(check(png_of({{"IHDR", rgb}, {"zzZz", "ancillary"}, {"IDAT", data}, {"IEND", ""}})) == "");
+    // An empty IDAT: refused before the image data (the decoder would copy it into a null buffer), allowed
+    // once the data has begun.
+    CHECK_THAT(check(png_of({{"IHDR", rgb}, {"IDAT", ""}, {"IDAT", data}, {"IEND", ""}})),
+               Contains("IDAT at byte 33 is empty and comes before the image data"));
+    CHECK(check(png_of(
+              {{"IHDR", rgb}, {"IDAT", data.substr(0, 5)}, {"IDAT", ""}, {"IDAT", data.substr(5)}, {"IEND", ""}})) ==
+          "");
     // Palettes: needed by indexed images, refused by gray ones, at most 2^depth and 256 entries.
     const std::string indexed = ihdr_data(5, 4, 2, 3);
     CHECK_THAT(check(png_of({{"IHDR", indexed}, {"IDAT", data}, {"IEND", ""}})), Contains("before any PLTE"));
