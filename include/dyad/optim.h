@@ -93,6 +93,7 @@ protected:
     // parameter's layout: zeros laid out like p; t moved, converted or re-laid-out to follow p (after
     // Module::to); g in p's layout (itself when it already is).
     static Tensor zeros_like_param(const Tensor& p);
+    static Tensor copy_like_param(const Tensor& t, const Tensor& p);  // t (p's shape) as p's dtype, device, layout
     static void follow_param(Tensor& t, const Tensor& p);
     static Tensor grad_like_param(const Tensor& g, const Tensor& p);
     virtual void restore_state(const NamedTensors& state) = 0;  // after check_state_dict passed

@@ -439,11 +439,24 @@ int64_t images_per_chunk(int64_t n, int64_t per_image) {
     return ceil_div(n, ceil_div(n, fit));
 }
 
-// The NCHW scratch of the three passes below: one buffer per thread for all of them (they never run at
-// once on a thread), so at most one chunk's copies (plus a weight) stay allocated.
-float* nchw_scratch(int64_t floats) {
+// The NCHW copies a channels_last Winograd pass works on: the weight's (w), then for a chunk of `per`
+// images an image-side operand (x or dx: x_image floats per image) and an output-side one (y or dy:
+// y_image). One buffer per thread for the three passes below (they never run at once on a thread), so at
+// most one chunk's copies and a weight stay allocated.
+struct NchwCopies {
+    int64_t x_image, y_image, per;
+    float *w, *x, *y;
+};
+NchwCopies nchw_copies(const Conv2dShape& s) {
+    NchwCopies c;
+    c.x_image = s.c * s.h * s.w, c.y_image = s.k * s.p * s.q;
+    const int64_t w_floats = round_up(s.k * s.c * s.r * s.s, 16);
+    c.per = images_per_chunk(s.n, c.x_image + c.y_image);
     thread_local Workspace workspace;
-    return workspace.get(std::max<int64_t>(floats, 1));
+    c.w = workspace.get(w_floats + c.per * (c.x_image + c.y_image));
+    c.x = c.w + w_floats;
+    c.y = c.x + c.per * c.x_image;
+    return c;
 }
 
 // s with NCHW operands: the shape the Winograd passes are called with.
@@ -455,58 +468,46 @@ Conv2dShape as_nchw(const Conv2dShape& s) {
 
 void conv2d_fwd_winograd_nhwc(int m, const Conv2dShape& s, float* y, const float* x, const float* weight,
                               const float* bias) {
-    const int64_t x_image = s.c * s.h * s.w, y_image = s.k * s.p * s.q, w_floats = round_up(s.k * s.c * s.r * s.s, 16);
-    const int64_t per = images_per_chunk(s.n, x_image + y_image);
-    float* w_nchw = nchw_scratch(w_floats + per * (x_image + y_image));
-    float* x_nchw = w_nchw + w_floats;
-    float* y_nchw = x_nchw + per * x_image;
-    transpose(weight, w_nchw, s.k, s.r * s.s, s.c);  // KRSC -> KCRS
+    const NchwCopies c = nchw_copies(s);
+    transpose(weight, c.w, s.k, s.r * s.s, s.c);  // KRSC -> KCRS
     Conv2dShape t = as_nchw(s);
-    for (int64_t n0 = 0; n0 < s.n; n0 += per) {
-        t.n = std::min(per, s.n - n0);
-        transpose(x + n0 * x_image, x_nchw, t.n, s.h * s.w, s.c);
-        conv2d_fwd_winograd(m, t, y_nchw, x_nchw, w_nchw, bias);  // writes every output, bias included
-        transpose(y_nchw, y + n0 * y_image, t.n, s.k, s.p * s.q);
+    for (int64_t n0 = 0; n0 < s.n; n0 += c.per) {
+        t.n = std::min(c.per, s.n - n0);
+        transpose(x + n0 * c.x_image, c.x, t.n, s.h * s.w, s.c);
+        conv2d_fwd_winograd(m, t, c.y, c.x, c.w, bias);  // writes every output, bias included
+        transpose(c.y, y + n0 * c.y_image, t.n, s.k, s.p * s.q);
     }
 }
 
 void conv2d_bwd_data_winograd_nhwc(int m, const Conv2dShape& s, float* dx, const float* dy, const float* weight) {
-    const int64_t x_image = s.c * s.h * s.w, y_image = s.k * s.p * s.q, w_floats = round_up(s.k * s.c * s.r * s.s, 16);
-    const int64_t per = images_per_chunk(s.n, x_image + y_image);
-    float* w_nchw = nchw_scratch(w_floats + per * (x_image + y_image));
-    float* dx_nchw = w_nchw + w_floats;
-    float* dy_nchw = dx_nchw + per * x_image;
-    transpose(weight, w_nchw, s.k, s.r * s.s, s.c);
+    const NchwCopies c = nchw_copies(s);
+    transpose(weight, c.w, s.k, s.r * s.s, s.c);
     Conv2dShape t = as_nchw(s);
-    for (int64_t n0 = 0; n0 < s.n; n0 += per) {
-        t.n = std::min(per, s.n - n0);
-        float* dxn = dx + n0 * x_image;
-        transpose(dy + n0 * y_image, dy_nchw, t.n, s.p * s.q, s.k);
-        transpose(dxn, dx_nchw, t.n, s.h * s.w, s.c);  // the values to accumulate onto
-        conv2d_bwd_data_winograd(m, t, dx_nchw, dy_nchw, w_nchw);
-        transpose(dx_nchw, dxn, t.n, s.c, s.h * s.w);
+    for (int64_t n0 = 0; n0 < s.n; n0 += c.per) {
+        t.n = std::min(c.per, s.n - n0);
+        float* dxn = dx + n0 * c.x_image;
+        transpose(dy + n0 * c.y_image, c.y, t.n, s.p * s.q, s.k);
+        transpose(dxn, c.x, t.n, s.h * s.w, s.c);  // the values to accumulate onto
+        conv2d_bwd_data_winograd(m, t, c.x, c.y, c.w);
+        transpose(c.x, dxn, t.n, s.c, s.h * s.w);
     }
 }
 
 void conv2d_bwd_filter_winograd_nhwc(int m, const Conv2dShape& s, float* dweight, float* dbias, const float* dy,
                                      const float* x) {
-    const int64_t x_image = s.c * s.h * s.w, y_image = s.k * s.p * s.q, w_floats = round_up(s.k * s.c * s.r * s.s, 16);
-    const int64_t per = images_per_chunk(s.n, x_image + y_image);
-    float* dw_nchw = nchw_scratch(w_floats + per * (x_image + y_image));
-    float* x_nchw = dw_nchw + w_floats;
-    float* dy_nchw = x_nchw + per * x_image;
-    transpose(dweight, dw_nchw, s.k, s.r * s.s, s.c);  // the values to accumulate onto, KRSC -> KCRS
+    const NchwCopies c = nchw_copies(s);
+    transpose(dweight, c.w, s.k, s.r * s.s, s.c);  // the values to accumulate onto, KRSC -> KCRS
     // One chunk: Winograd's bias gradient on the NCHW dy, as the NCHW pass. Several: one pass over the
     // whole NHWC dy rather than one float add per chunk.
-    const bool one_chunk = per >= s.n;
+    const bool one_chunk = c.per >= s.n;
     Conv2dShape t = as_nchw(s);
-    for (int64_t n0 = 0; n0 < s.n; n0 += per) {
-        t.n = std::min(per, s.n - n0);
-        transpose(x + n0 * x_image, x_nchw, t.n, s.h * s.w, s.c);
-        transpose(dy + n0 * y_image, dy_nchw, t.n, s.p * s.q, s.k);
-        conv2d_bwd_filter_winograd(m, t, dw_nchw, one_chunk ? dbias : nullptr, dy_nchw, x_nchw);
+    for (int64_t n0 = 0; n0 < s.n; n0 += c.per) {
+        t.n = std::min(c.per, s.n - n0);
+        transpose(x + n0 * c.x_image, c.x, t.n, s.h * s.w, s.c);
+        transpose(dy + n0 * c.y_image, c.y, t.n, s.p * s.q, s.k);
+        conv2d_bwd_filter_winograd(m, t, c.w, one_chunk ? dbias : nullptr, c.y, c.x);
     }
-    transpose(dw_nchw, dweight, s.k, s.c, s.r * s.s);  // KCRS -> KRSC
+    transpose(c.w, dweight, s.k, s.c, s.r * s.s);  // KCRS -> KRSC
     if (dbias && !one_chunk) conv2d_bias_grad(s, dbias, dy);
 }
 

@@ -426,7 +426,7 @@ template void fill<bfloat16>(bfloat16*, bfloat16, int64_t);
     template void copy<double, TI>(double*, const TI*, const StridedShape&);   \
     template void copy<int32_t, TI>(int32_t*, const TI*, const StridedShape&); \
     template void copy<int64_t, TI>(int64_t*, const TI*, const StridedShape&); \
-    template void copy<uint8_t, TI>(uint8_t*, const TI*, const StridedShape&);   \
+    template void copy<uint8_t, TI>(uint8_t*, const TI*, const StridedShape&); \
     template void copy<bfloat16, TI>(bfloat16*, const TI*, const StridedShape&);
 DYAD_INSTANTIATE_COPY_FROM(float)
 DYAD_INSTANTIATE_COPY_FROM(double)

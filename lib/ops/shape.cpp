@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <functional>
 #include <optional>
-#include <string_view>
 
 #include "dyad/ops.h"
 #include "lib/autograd/node.h"
@@ -23,7 +22,10 @@ struct ViewMeta {
 };
 using ViewFn = std::function<ViewMeta(const Tensor&)>;
 
-Tensor apply_view(const char* name, const Tensor& x, ViewFn f) {
+// any_layout: f gives the view of a tensor in any dense layout (a permutation), so the node takes its
+// gradients as they are laid out (format_aware); the other views compute their strides from dx's as if it
+// were row-major, so they get row-major gradients.
+Tensor apply_view(const char* name, const Tensor& x, ViewFn f, bool any_layout = false) {
     DYAD_CHECK(x.defined(), name, ": the tensor is undefined");
     const ViewMeta m = f(x);
     Tensor y = detail::make_view(x, m.shape, m.strides, m.offset);
@@ -32,8 +34,7 @@ Tensor apply_view(const char* name, const Tensor& x, ViewFn f) {
         const ViewMeta dm = f(dx);
         detail::accumulate(detail::make_view(dx, dm.shape, dm.strides, dm.offset), dy);
     });
-    // A permutation is the view that holds in any layout (the others compute their strides from dx's).
-    if (std::string_view(name) == "permute") autograd::mark_format_aware(y);
+    if (any_layout) autograd::mark_format_aware(y);
     return y;
 }
 
@@ -133,14 +134,17 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
         DYAD_CHECK(!seen[size_t(p[i])], "permute: dim ", dims[i], " appears twice in ", shape_str(dims));
         seen[size_t(p[i])] = true;
     }
-    return apply_view("permute", *this, [p](const Tensor& t) {
-        ViewMeta m{Shape(p.size()), std::vector<int64_t>(p.size()), t.offset()};
-        for (size_t i = 0; i < p.size(); i++) {
-            m.shape[i] = t.shape()[size_t(p[i])];
-            m.strides[i] = t.strides()[size_t(p[i])];
-        }
-        return m;
-    });
+    return apply_view(
+        "permute", *this,
+        [p](const Tensor& t) {
+            ViewMeta m{Shape(p.size()), std::vector<int64_t>(p.size()), t.offset()};
+            for (size_t i = 0; i < p.size(); i++) {
+                m.shape[i] = t.shape()[size_t(p[i])];
+                m.strides[i] = t.strides()[size_t(p[i])];
+            }
+            return m;
+        },
+        /*any_layout=*/true);
 }
 
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {

@@ -189,9 +189,7 @@ void Adam::restore_state(const NamedTensors& state) {
             st.step = int64_t(t.item());
             continue;
         }
-        Tensor v = t.detach().to(p.dtype()).to(p.device()).clone();
-        follow_param(v, p);
-        (kind == kExpAvg ? st.exp_avg : kind == kExpAvgSq ? st.exp_avg_sq : st.max_exp_avg_sq) = v;
+        (kind == kExpAvg ? st.exp_avg : kind == kExpAvgSq ? st.exp_avg_sq : st.max_exp_avg_sq) = copy_like_param(t, p);
     }
     state_ = std::move(states);
 }

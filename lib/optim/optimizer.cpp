@@ -10,6 +10,7 @@
 #include "dyad/optim.h"
 #include "kernels/optim.h"
 #include "lib/dispatch.h"
+#include "lib/ops/common.h"
 
 namespace dyad::optim {
 
@@ -115,9 +116,16 @@ size_t Optimizer::check_gradients(bool check_finite) const {
 }
 
 Tensor Optimizer::zeros_like_param(const Tensor& p) {
+    Tensor z = detail::empty_in(p.shape(), p.dtype(), p.device(), p.memory_format());
+    z.zero_();
+    return z;
+}
+
+Tensor Optimizer::copy_like_param(const Tensor& t, const Tensor& p) {
     NoGradGuard ng;
-    const Tensor z = Tensor::zeros(p.shape(), p.dtype(), p.device());
-    return p.memory_format() == MemoryFormat::channels_last ? z.contiguous(MemoryFormat::channels_last) : z;
+    Tensor c = detail::empty_in(p.shape(), p.dtype(), p.device(), p.memory_format());
+    c.copy_(t.detach());
+    return c;
 }
 
 void Optimizer::follow_param(Tensor& t, const Tensor& p) {

@@ -139,9 +139,7 @@ void Sgd::restore_state(const NamedTensors& state) {
         std::string kind, name;
         split_key(key, {kBuf}, &kind, &name);
         const Tensor& p = all_[find_param(name)].second;
-        Tensor buf = t.detach().to(p.dtype()).to(p.device()).clone();
-        follow_param(buf, p);
-        bufs[find_param(name)] = buf;
+        bufs[find_param(name)] = copy_like_param(t, p);
     }
     bufs_ = std::move(bufs);
 }

@@ -400,8 +400,7 @@ template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 // (converted back to the source dtype/device).
 static Tensor copy_with_grad(const Tensor& src, DType dtype, Device device, const char* name,
                              MemoryFormat format = MemoryFormat::contiguous) {
-    Tensor out = format == MemoryFormat::contiguous ? make_tensor(src.shape(), dtype, device)
-                                                    : detail::empty_in(src.shape(), dtype, device, format);
+    Tensor out = detail::empty_in(src.shape(), dtype, device, format);
     detail::copy_into(out, src);
     if (is_floating(src.dtype()) && is_floating(dtype)) {
         const DType src_dtype = src.dtype();

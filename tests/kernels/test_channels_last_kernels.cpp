@@ -4,10 +4,9 @@
 // float32: every pool kernel (max, fused relu + max, average, adaptive average, forward and backward,
 // max pool positions included) and every batch-norm kernel (training and eval forward, backward in
 // training and eval mode, the relu-fused ones), on odd shapes with padding and stride variety. The
-// permutations between the layouts are written here by hand. Then omp's NHWC kernels: the fused batch
-// norm + relu against omp's own batch norm and relu (bits) and naive (the table's rows), and the same
-// bits for any thread count. omp and cuda against naive on NHWC operands: tests/ops/pool.cpp and
-// tests/ops/norm.cpp.
+// permutations between the layouts are in support/layout.h. Then omp's NHWC kernels: the same bits for any
+// thread count (the fused batch norm + relu in both layouts: tests/kernels/test_norm.cpp). omp and cuda
+// against naive on NHWC operands: tests/ops/pool.cpp and tests/ops/norm.cpp.
 #include "support/catch.h"
 
 #include <algorithm>
@@ -311,81 +310,6 @@ TEST_CASE("naive batch_norm kernels on channels_last operands equal the NCHW run
 }
 
 // ---------------------------------------------------------------------------- omp
-TEST_CASE("omp batch_norm_relu kernels on channels_last operands: batch norm then relu, and naive's results",
-          "[batchnorm][omp][channels_last]") {
-    // As tests/kernels/test_norm.cpp's NCHW case: omp's fused kernels give the bits of its batch norm
-    // followed by relu_fwd's rule, and of its backward on dy masked by relu_bwd's rule; against naive, the
-    // batch-norm rows of the tolerance table.
-    for (const test::BnCase& bc : test::bn_cases()) {
-        BatchNormShape s;
-        s.n = bc.n, s.c = bc.c, s.hw = bc.hw;
-        s.channels_last = true;
-        INFO("n " << s.n << " c " << s.c << " hw " << s.hw);
-        const int64_t numel = s.n * s.c * s.hw;
-        const std::vector<float> x = random_floats(numel, 710, 2.0f, 0.5f), dy = random_floats(numel, 711);
-        const std::vector<float> gamma = random_floats(s.c, 712), beta = random_floats(s.c, 713);
-        const std::vector<float> rm = random_floats(s.c, 714), rv = random_floats(s.c, 715, 0.1f, 1.0f);
-        for (bool training : {true, false}) {
-            INFO("training " << training);
-            std::vector<float> y = nan_filled<float>(numel), plain = nan_filled<float>(numel);
-            std::vector<float> mean = nan_filled<float>(s.c), invstd = nan_filled<float>(s.c), mean2(size_t(s.c)),
-                               invstd2(size_t(s.c));
-            if (training) {
-                omp::batch_norm_relu_fwd_train(s, y.data(), mean.data(), invstd.data(), nullptr, nullptr, x.data(),
-                                               gamma.data(), beta.data(), 0.1f, 1e-5f);
-                omp::batch_norm_fwd_train(s, plain.data(), mean2.data(), invstd2.data(), nullptr, nullptr, x.data(),
-                                          gamma.data(), beta.data(), 0.1f, 1e-5f);
-                REQUIRE(count_nan(mean) + count_nan(invstd) == 0);
-                REQUIRE(same_bits(mean, mean2));
-                REQUIRE(same_bits(invstd, invstd2));
-            } else {
-                for (int64_t c = 0; c < s.c; c++)
-                    mean[size_t(c)] = rm[size_t(c)],
-                    invstd[size_t(c)] = float(1.0 / std::sqrt(double(rv[size_t(c)]) + 1e-5));
-                omp::batch_norm_relu_fwd_eval(s, y.data(), x.data(), rm.data(), rv.data(), gamma.data(), beta.data(),
-                                              1e-5f);
-                omp::batch_norm_fwd_eval(s, plain.data(), x.data(), rm.data(), rv.data(), gamma.data(), beta.data(),
-                                         1e-5f);
-            }
-            REQUIRE(count_nan(y) == 0);
-            std::vector<float> relu_of_plain(plain.size()), masked(dy.size());
-            for (size_t k = 0; k < plain.size(); k++) relu_of_plain[k] = plain[k] < 0.0f ? 0.0f : plain[k];
-            REQUIRE(same_bits(y, relu_of_plain));
-            for (size_t k = 0; k < dy.size(); k++) masked[k] = plain[k] > 0.0f ? dy[k] : 0.0f;
-
-            // Backward into buffers that hold values: fused against the masked dy, bit for bit.
-            const std::vector<float> dx0 = random_floats(numel, 716), dg0 = random_floats(s.c, 717),
-                                     db0 = random_floats(s.c, 718);
-            std::vector<float> dx = dx0, dg = dg0, db = db0, dx2 = dx0, dg2 = dg0, db2 = db0;
-            omp::batch_norm_relu_bwd(s, training, dx.data(), dg.data(), db.data(), dy.data(), y.data(), x.data(),
-                                     mean.data(), invstd.data(), gamma.data());
-            omp::batch_norm_bwd(s, training, dx2.data(), dg2.data(), db2.data(), masked.data(), x.data(), mean.data(),
-                                invstd.data(), gamma.data());
-            REQUIRE(same_bits(dx, dx2));
-            REQUIRE(same_bits(dg, dg2));
-            REQUIRE(same_bits(db, db2));
-
-            // naive's fused kernels on the same layout and statistics.
-            std::vector<float> yn = nan_filled<float>(numel), mn(size_t(s.c)), isn(size_t(s.c));
-            if (training)
-                naive::batch_norm_relu_fwd_train<float>(s, yn.data(), mn.data(), isn.data(), nullptr, nullptr, x.data(),
-                                                        gamma.data(), beta.data(), 0.1f, 1e-5f);
-            else
-                naive::batch_norm_relu_fwd_eval<float>(s, yn.data(), x.data(), rm.data(), rv.data(), gamma.data(),
-                                                       beta.data(), 1e-5f);
-            REQUIRE_THAT(y, AllClose(yn).rtol(1e-5).atol(1e-5));
-            if (!training) REQUIRE(same_bits(y, yn));  // the eval forward: naive's float expressions
-            std::vector<float> dxn = dx0, dgn = dg0, dbn = db0;
-            naive::batch_norm_relu_bwd<float>(s, training, dxn.data(), dgn.data(), dbn.data(), dy.data(), y.data(),
-                                              x.data(), mean.data(), invstd.data(), gamma.data());
-            const double walk = 1e-6 * std::sqrt(double(s.n * s.hw));
-            REQUIRE_THAT(dx, AllClose(dxn).rtol(1e-5).atol(1e-5));
-            REQUIRE_THAT(dg, AllClose(dgn).rtol(1e-5).atol(walk));
-            REQUIRE_THAT(db, AllClose(dbn).rtol(1e-5).atol(walk));
-        }
-    }
-}
-
 TEST_CASE("omp channels_last pool and batch_norm kernels give the same bits for any thread count",
           "[pool][batchnorm][omp][channels_last]") {
     // Over the parallel threshold, with several channel blocks and groups of rows.

@@ -21,6 +21,7 @@ using namespace dyad;
 using test::AllClose;
 using test::count_nan;
 using test::nan_filled;
+using test::same_bits;
 using test::values;
 
 namespace {
@@ -188,70 +189,80 @@ TEST_CASE("omp batch_norm kernels give the same bits for any thread count", "[ba
 }
 
 // ---------------------------------------------------------------------------- fused with ReLU
-TEST_CASE("batch_norm_relu kernels: batch norm then relu in one pass, omp against naive", "[batchnorm][omp][naive]") {
+TEST_CASE("batch_norm_relu kernels: batch norm then relu in one pass, omp against naive",
+          "[batchnorm][omp][naive][channels_last]") {
     // omp's fused kernels give the bits of its batch norm followed by relu_fwd's rule (forward) and of its
     // backward on dy masked by relu_bwd's rule (backward); naive's are that composition by construction.
-    // omp against naive: the batch-norm rows of the tolerance table, through the same statistics.
-    for (const test::BnCase& bc : test::bn_cases()) {
-        BatchNormShape s;
-        s.n = bc.n, s.c = bc.c, s.hw = bc.hw;
-        INFO("n " << s.n << " c " << s.c << " hw " << s.hw);
-        const int64_t numel = s.n * s.c * s.hw;
-        const std::vector<float> x = random_floats(numel, 710, 2.0f, 0.5f), dy = random_floats(numel, 711);
-        const std::vector<float> gamma = random_floats(s.c, 712), beta = random_floats(s.c, 713);
-        const std::vector<float> rm = random_floats(s.c, 714), rv = random_floats(s.c, 715, 0.1f, 1.0f);
-        for (bool training : {true, false}) {
-            INFO("training " << training);
-            std::vector<float> y = nan_filled<float>(numel), plain = nan_filled<float>(numel);
-            std::vector<float> mean(size_t(s.c)), invstd(size_t(s.c)), mean2(size_t(s.c)), invstd2(size_t(s.c));
-            if (training) {
-                omp::batch_norm_relu_fwd_train(s, y.data(), mean.data(), invstd.data(), nullptr, nullptr, x.data(),
-                                               gamma.data(), beta.data(), 0.1f, 1e-5f);
-                omp::batch_norm_fwd_train(s, plain.data(), mean2.data(), invstd2.data(), nullptr, nullptr, x.data(),
-                                          gamma.data(), beta.data(), 0.1f, 1e-5f);
-                REQUIRE(mean == mean2);
-                REQUIRE(invstd == invstd2);
-            } else {
-                for (int64_t c = 0; c < s.c; c++) mean[size_t(c)] = rm[size_t(c)], invstd[size_t(c)] = 1.0f;
-                omp::batch_norm_relu_fwd_eval(s, y.data(), x.data(), rm.data(), rv.data(), gamma.data(), beta.data(),
-                                              1e-5f);
-                omp::batch_norm_fwd_eval(s, plain.data(), x.data(), rm.data(), rv.data(), gamma.data(), beta.data(),
-                                         1e-5f);
+    // omp against naive: the batch-norm rows of the tolerance table, through the same statistics. Both
+    // layouts (channels_last: (n, hw, c) operands).
+    for (const bool channels_last : {false, true}) {
+        for (const test::BnCase& bc : test::bn_cases()) {
+            BatchNormShape s;
+            s.n = bc.n, s.c = bc.c, s.hw = bc.hw;
+            s.channels_last = channels_last;
+            INFO("n " << s.n << " c " << s.c << " hw " << s.hw << (channels_last ? " channels_last" : ""));
+            const int64_t numel = s.n * s.c * s.hw;
+            const std::vector<float> x = random_floats(numel, 710, 2.0f, 0.5f), dy = random_floats(numel, 711);
+            const std::vector<float> gamma = random_floats(s.c, 712), beta = random_floats(s.c, 713);
+            const std::vector<float> rm = random_floats(s.c, 714), rv = random_floats(s.c, 715, 0.1f, 1.0f);
+            for (bool training : {true, false}) {
+                INFO("training " << training);
+                std::vector<float> y = nan_filled<float>(numel), plain = nan_filled<float>(numel);
+                std::vector<float> mean = nan_filled<float>(s.c), invstd = nan_filled<float>(s.c), mean2(size_t(s.c)),
+                                   invstd2(size_t(s.c));
+                if (training) {
+                    omp::batch_norm_relu_fwd_train(s, y.data(), mean.data(), invstd.data(), nullptr, nullptr, x.data(),
+                                                   gamma.data(), beta.data(), 0.1f, 1e-5f);
+                    omp::batch_norm_fwd_train(s, plain.data(), mean2.data(), invstd2.data(), nullptr, nullptr, x.data(),
+                                              gamma.data(), beta.data(), 0.1f, 1e-5f);
+                    REQUIRE(count_nan(mean) + count_nan(invstd) == 0);
+                    REQUIRE(same_bits(mean, mean2));
+                    REQUIRE(same_bits(invstd, invstd2));
+                } else {
+                    for (int64_t c = 0; c < s.c; c++)
+                        mean[size_t(c)] = rm[size_t(c)],
+                        invstd[size_t(c)] = float(1.0 / std::sqrt(double(rv[size_t(c)]) + 1e-5));
+                    omp::batch_norm_relu_fwd_eval(s, y.data(), x.data(), rm.data(), rv.data(), gamma.data(),
+                                                  beta.data(), 1e-5f);
+                    omp::batch_norm_fwd_eval(s, plain.data(), x.data(), rm.data(), rv.data(), gamma.data(), beta.data(),
+                                             1e-5f);
+                }
+                REQUIRE(count_nan(y) == 0);
+                std::vector<float> relu_of_plain(plain.size()), masked(dy.size());
+                for (size_t k = 0; k < plain.size(); k++) relu_of_plain[k] = plain[k] < 0.0f ? 0.0f : plain[k];
+                REQUIRE(same_bits(y, relu_of_plain));
+                for (size_t k = 0; k < dy.size(); k++) masked[k] = plain[k] > 0.0f ? dy[k] : 0.0f;
+
+                // Backward into buffers that hold values: fused against the masked dy, bit for bit.
+                const std::vector<float> dx0 = random_floats(numel, 716), dg0 = random_floats(s.c, 717),
+                                         db0 = random_floats(s.c, 718);
+                std::vector<float> dx = dx0, dg = dg0, db = db0, dx2 = dx0, dg2 = dg0, db2 = db0;
+                omp::batch_norm_relu_bwd(s, training, dx.data(), dg.data(), db.data(), dy.data(), y.data(), x.data(),
+                                         mean.data(), invstd.data(), gamma.data());
+                omp::batch_norm_bwd(s, training, dx2.data(), dg2.data(), db2.data(), masked.data(), x.data(),
+                                    mean.data(), invstd.data(), gamma.data());
+                REQUIRE(same_bits(dx, dx2));
+                REQUIRE(same_bits(dg, dg2));
+                REQUIRE(same_bits(db, db2));
+
+                // naive's fused kernels on the same layout and statistics.
+                std::vector<float> yn = nan_filled<float>(numel), mn(size_t(s.c)), isn(size_t(s.c));
+                if (training)
+                    naive::batch_norm_relu_fwd_train<float>(s, yn.data(), mn.data(), isn.data(), nullptr, nullptr,
+                                                            x.data(), gamma.data(), beta.data(), 0.1f, 1e-5f);
+                else
+                    naive::batch_norm_relu_fwd_eval<float>(s, yn.data(), x.data(), rm.data(), rv.data(), gamma.data(),
+                                                           beta.data(), 1e-5f);
+                REQUIRE_THAT(y, AllClose(yn).rtol(1e-5).atol(1e-5));
+                if (!training) REQUIRE(same_bits(y, yn));  // the eval forward: naive's float expressions
+                std::vector<float> dxn = dx0, dgn = dg0, dbn = db0;
+                naive::batch_norm_relu_bwd<float>(s, training, dxn.data(), dgn.data(), dbn.data(), dy.data(), y.data(),
+                                                  x.data(), mean.data(), invstd.data(), gamma.data());
+                const double walk = 1e-6 * std::sqrt(double(s.n * s.hw));
+                REQUIRE_THAT(dx, AllClose(dxn).rtol(1e-5).atol(1e-5));
+                REQUIRE_THAT(dg, AllClose(dgn).rtol(1e-5).atol(walk));
+                REQUIRE_THAT(db, AllClose(dbn).rtol(1e-5).atol(walk));
             }
-            std::vector<float> relu_of_plain(plain.size()), masked(dy.size());
-            naive::relu_fwd<float>(relu_of_plain.data(), plain.data(), numel);
-            REQUIRE(y == relu_of_plain);
-            for (size_t k = 0; k < dy.size(); k++) masked[k] = plain[k] > 0.0f ? dy[k] : 0.0f;
-
-            // Backward into buffers that hold values (they must add): fused against masked-dy bits.
-            const std::vector<float> dx0 = random_floats(numel, 716), dg0 = random_floats(s.c, 717),
-                                     db0 = random_floats(s.c, 718);
-            std::vector<float> dx = dx0, dg = dg0, db = db0, dx2 = dx0, dg2 = dg0, db2 = db0;
-            omp::batch_norm_relu_bwd(s, training, dx.data(), dg.data(), db.data(), dy.data(), y.data(), x.data(),
-                                     mean.data(), invstd.data(), gamma.data());
-            omp::batch_norm_bwd(s, training, dx2.data(), dg2.data(), db2.data(), masked.data(), x.data(), mean.data(),
-                                invstd.data(), gamma.data());
-            REQUIRE(dx == dx2);
-            REQUIRE(dg == dg2);
-            REQUIRE(db == db2);
-
-            // naive's fused kernels on the same statistics: the forward within bn_output, the backward within
-            // the table's batch-norm rows.
-            std::vector<float> yn = nan_filled<float>(numel), mn(size_t(s.c)), isn(size_t(s.c));
-            if (training)
-                naive::batch_norm_relu_fwd_train<float>(s, yn.data(), mn.data(), isn.data(), nullptr, nullptr, x.data(),
-                                                        gamma.data(), beta.data(), 0.1f, 1e-5f);
-            else
-                naive::batch_norm_relu_fwd_eval<float>(s, yn.data(), x.data(), rm.data(), rv.data(), gamma.data(),
-                                                       beta.data(), 1e-5f);
-            REQUIRE_THAT(y, AllClose(yn).rtol(1e-5).atol(1e-5));
-            std::vector<float> dxn = dx0, dgn = dg0, dbn = db0;
-            naive::batch_norm_relu_bwd<float>(s, training, dxn.data(), dgn.data(), dbn.data(), dy.data(), y.data(),
-                                              x.data(), mean.data(), invstd.data(), gamma.data());
-            const double walk = 1e-6 * std::sqrt(double(s.n * s.hw));
-            REQUIRE_THAT(dx, AllClose(dxn).rtol(1e-5).atol(1e-5));
-            REQUIRE_THAT(dg, AllClose(dgn).rtol(1e-5).atol(walk));
-            REQUIRE_THAT(db, AllClose(dbn).rtol(1e-5).atol(walk));
         }
     }
 }
