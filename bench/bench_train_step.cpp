@@ -5,7 +5,8 @@
 // CPU args: kernels (0 naive, 1 omp), threads, batch, model, fuse (layer fusion on or off, nn::set_fuse_layers:
 // the lever's gain; in the ResNet it is batch norm + ReLU). pct_floor: the step's rate over its compute floor
 // (see BM_train_step). The naive step runs once (it takes seconds).
-// GPU (BM_train_step_cuda) args: batch, precision (0 fp32, 1 tf32, 2 bf16), model, graph (CapturedStep on or
+// GPU (BM_train_step_cuda) args: batch, precision (0 fp32, 1 tf32, 2 bf16: bfloat16 images and activations,
+// float32 weights and loss), model, graph (CapturedStep on or
 // off), fuse, nhwc (channels_last images); timed with CUDA events, with the peak GPU memory of model, data,
 // activations, gradients and optimizer state since the model was made (peak_MiB, which includes the eager warm-up
 // steps), the CUDA graph's own memory (graph_MiB) and what the replayed step holds (steady_MiB). BM_train_step_format:
@@ -34,7 +35,8 @@ struct StepSetup {
     Tensor x, y;
 
     // channels_last: images and convolution weights laid out NHWC, as the trainer's --memory-format does.
-    StepSetup(int64_t model_id, int64_t batch, Device device, bool channels_last = false) {
+    // bf16: bfloat16 images, so the network runs on bfloat16 activations (the trainer's --precision bf16).
+    StepSetup(int64_t model_id, int64_t batch, Device device, bool channels_last = false, bool bf16 = false) {
         manual_seed(0);
         model = bench::train_step_model(model_id);
         model->to(device);
@@ -42,6 +44,7 @@ struct StepSetup {
         sgd = std::make_unique<optim::Sgd>(model->named_parameters(), bench::train_step_sgd());
         x = Tensor::randn({batch, 3, bench::kTrainStepImage, bench::kTrainStepImage}).to(device);
         if (channels_last) x = x.contiguous(MemoryFormat::channels_last);
+        if (bf16) x = x.to(DType::bfloat16);
         y = Tensor::from_vector(bench::train_step_labels(batch), {batch}).to(device);
     }
 
@@ -115,7 +118,7 @@ void BM_train_step_cuda(benchmark::State& state) {
     cuda::empty_cache();
     cuda::reset_peak_memory_stats();
     const size_t base = cuda::memory_stats().in_use;
-    StepSetup s(model, batch, Device::cuda(), nhwc);
+    StepSetup s(model, batch, Device::cuda(), nhwc, precision == Precision::bf16);
     // As the trainer runs it: through CapturedStep, which with graph on captures the step after two eager
     // calls (inside time_gpu's untimed warm-up) and replays it; with graph off it calls the step.
     CaptureOptions co;

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 
+#include "dyad/bfloat16.h"
 #include "shapes.h"
 
 namespace dyad {
@@ -38,6 +39,12 @@ void conv2d_bwd_data(const Conv2dShape& s, T* dx, const T* dy, const T* weight);
 // dweight += sum over (n, p, q) of dy * x window; dbias += sum over (n, p, q) of dy. dbias may be null.
 template <typename T>
 void conv2d_bwd_filter(const Conv2dShape& s, T* dweight, T* dbias, const T* dy, const T* x);
+// bfloat16 overloads (x, y and their gradients bfloat16; scalars, statistics and parameters float): the
+// operands widened to float, the float kernel above run, each result rounded once (an accumulated output
+// is widened, accumulated in float and rounded once). The reference for the GPU's bfloat16 kernels.
+void conv2d_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight, const bfloat16* bias);
+void conv2d_bwd_data(const Conv2dShape& s, bfloat16* dx, const bfloat16* dy, const bfloat16* weight);
+void conv2d_bwd_filter(const Conv2dShape& s, bfloat16* dweight, bfloat16* dbias, const bfloat16* dy, const bfloat16* x);
 }  // namespace naive
 
 namespace omp {
@@ -71,6 +78,10 @@ void conv2d_fwd_winograd(int m, const Conv2dShape& s, float* y, const float* x, 
 void conv2d_bwd_data_winograd(int m, const Conv2dShape& s, float* dx, const float* dy, const float* weight);
 void conv2d_bwd_filter_winograd(int m, const Conv2dShape& s, float* dweight, float* dbias, const float* dy,
                                 const float* x);
+// bfloat16 overloads: as naive's (widen, run the float kernel above, round once), on omp's float kernels.
+void conv2d_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight, const bfloat16* bias);
+void conv2d_bwd_data(const Conv2dShape& s, bfloat16* dx, const bfloat16* dy, const bfloat16* weight);
+void conv2d_bwd_filter(const Conv2dShape& s, bfloat16* dweight, bfloat16* dbias, const bfloat16* dy, const bfloat16* x);
 }  // namespace omp
 
 namespace cuda {
@@ -86,6 +97,14 @@ void conv2d_bias_relu_fwd(const Conv2dShape& s, float* y, const float* x, const 
 // into dx (c, h, w) (accumulates). The building blocks of the im2col convolution.
 void im2col(const Conv2dShape& s, float* col, const float* x);
 void col2im(const Conv2dShape& s, float* dx, const float* col);
+// bfloat16 overloads: cuDNN with bfloat16 tensors and float accumulation (CUDNN_DATA_FLOAT compute); the bias
+// (bfloat16, like the other operands) and ReLU are added by dyad's own kernels. No im2col fallback: a shape
+// cuDNN has no bfloat16 algorithm for is a dyad::Error naming it.
+void conv2d_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight, const bfloat16* bias);
+void conv2d_bwd_data(const Conv2dShape& s, bfloat16* dx, const bfloat16* dy, const bfloat16* weight);
+void conv2d_bwd_filter(const Conv2dShape& s, bfloat16* dweight, bfloat16* dbias, const bfloat16* dy, const bfloat16* x);
+void conv2d_bias_relu_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight,
+                          const bfloat16* bias);
 }  // namespace cuda
 
 }  // namespace dyad

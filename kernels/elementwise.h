@@ -61,6 +61,13 @@ void fill(T* out, T value, int64_t n);
 // takes the same types.
 template <typename TO, typename TI>
 void copy(TO* out, const TI* in, const StridedShape& s);
+// bfloat16 overloads (x, y and their gradients bfloat16; scalars, statistics and parameters float): the
+// operands widened to float, the float kernel above run, each result rounded once (an accumulated output
+// is widened, accumulated in float and rounded once). The reference for the GPU's bfloat16 kernels.
+void binary_fwd(BinaryOp op, bfloat16* out, const bfloat16* a, const bfloat16* b, const StridedShape& s);
+void unary_fwd(UnaryOp op, bfloat16* out, const bfloat16* x, const StridedShape& s, float p0, float p1);
+void unary_bwd(UnaryOp op, bfloat16* dx, const bfloat16* dy, const bfloat16* x, const bfloat16* y, int64_t n, float p0,
+               float p1);
 }  // namespace naive
 
 namespace omp {
@@ -77,6 +84,11 @@ template <typename T>
 void fill(T* out, T value, int64_t n);
 template <typename TO, typename TI>
 void copy(TO* out, const TI* in, const StridedShape& s);
+// bfloat16 overloads: as naive's (widen, run the float kernel above, round once), on omp's float kernels.
+void binary_fwd(BinaryOp op, bfloat16* out, const bfloat16* a, const bfloat16* b, const StridedShape& s);
+void unary_fwd(UnaryOp op, bfloat16* out, const bfloat16* x, const StridedShape& s, float p0, float p1);
+void unary_bwd(UnaryOp op, bfloat16* dx, const bfloat16* dy, const bfloat16* x, const bfloat16* y, int64_t n, float p0,
+               float p1);
 }  // namespace omp
 
 namespace cuda {
@@ -86,6 +98,11 @@ namespace cuda {
 void binary_fwd(BinaryOp op, float* out, const float* a, const float* b, const StridedShape& s);
 void unary_fwd(UnaryOp op, float* out, const float* x, const StridedShape& s, float p0, float p1);
 void unary_bwd(UnaryOp op, float* dx, const float* dy, const float* x, const float* y, int64_t n, float p0, float p1);
+// bfloat16 overloads: bfloat16 loads and stores, float arithmetic, each result rounded once.
+void binary_fwd(BinaryOp op, bfloat16* out, const bfloat16* a, const bfloat16* b, const StridedShape& s);
+void unary_fwd(UnaryOp op, bfloat16* out, const bfloat16* x, const StridedShape& s, float p0, float p1);
+void unary_bwd(UnaryOp op, bfloat16* dx, const bfloat16* dy, const bfloat16* x, const bfloat16* y, int64_t n, float p0,
+               float p1);
 // compare, where: every element type.
 template <typename T>
 void compare_fwd(CompareOp op, uint8_t* out, const T* a, const T* b, const StridedShape& s);

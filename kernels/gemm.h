@@ -1,6 +1,7 @@
 // GEMM kernels: C = alpha * op(A) * op(B) + beta * C, row-major, batched (see GemmShape).
 // beta == 0 means C is written without being read (NaN in C does not propagate).
 #pragma once
+#include "dyad/bfloat16.h"
 #include "shapes.h"
 
 namespace dyad {
@@ -9,6 +10,10 @@ namespace naive {
 // The triple loop, accumulating each dot product in T. a, b, c: as for omp::gemm below.
 template <typename T>
 void gemm(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c);
+// bfloat16 overloads (x, y and their gradients bfloat16; scalars, statistics and parameters float): the
+// operands widened to float, the float kernel above run, each result rounded once (an accumulated output
+// is widened, accumulated in float and rounded once). The reference for the GPU's bfloat16 kernels.
+void gemm(const GemmShape& s, float alpha, const bfloat16* a, const bfloat16* b, float beta, bfloat16* c);
 }  // namespace naive
 
 namespace omp {
@@ -20,6 +25,8 @@ void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float
 // Which micro-kernel gemm() uses on this CPU: "avx512", "avx2" or "portable". Chosen once per process;
 // the environment variable DYAD_GEMM_ISA=avx2 or =portable selects a lower one (for tests and comparisons).
 const char* gemm_isa();
+// bfloat16 overloads: as naive's (widen, run the float kernel above, round once), on omp's float kernels.
+void gemm(const GemmShape& s, float alpha, const bfloat16* a, const bfloat16* b, float beta, bfloat16* c);
 }  // namespace omp
 
 namespace cuda {
@@ -30,6 +37,9 @@ void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float
 void gemm_cublas(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
 // Shared-memory tiles, register blocking, 16-byte loads where the layout allows; strict FP32.
 void gemm_tiled(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+// bfloat16 overload: cublasGemmEx with bfloat16 A, B and C and CUBLAS_COMPUTE_32F (float accumulation,
+// C rounded once), whatever math() says.
+void gemm(const GemmShape& s, float alpha, const bfloat16* a, const bfloat16* b, float beta, bfloat16* c);
 }  // namespace cuda
 
 }  // namespace dyad

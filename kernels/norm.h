@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "dyad/bfloat16.h"
 #include "shapes.h"
 
 namespace dyad {
@@ -47,6 +48,24 @@ void batch_norm_relu_fwd_eval(const BatchNormShape& s, T* y, const T* x, const T
 template <typename T>
 void batch_norm_relu_bwd(const BatchNormShape& s, bool training, T* dx, T* dgamma, T* dbeta, const T* dy, const T* y,
                          const T* x, const T* mean, const T* invstd, const T* gamma);
+// bfloat16 overloads (x, y and their gradients bfloat16; scalars, statistics and parameters float): the
+// operands widened to float, the float kernel above run, each result rounded once (an accumulated output
+// is widened, accumulated in float and rounded once). The reference for the GPU's bfloat16 kernels.
+void batch_norm_fwd_train(const BatchNormShape& s, bfloat16* y, float* save_mean, float* save_invstd,
+                          float* running_mean, float* running_var, const bfloat16* x, const float* gamma,
+                          const float* beta, float momentum, float eps);
+void batch_norm_fwd_eval(const BatchNormShape& s, bfloat16* y, const bfloat16* x, const float* running_mean,
+                         const float* running_var, const float* gamma, const float* beta, float eps);
+void batch_norm_bwd(const BatchNormShape& s, bool training, bfloat16* dx, float* dgamma, float* dbeta,
+                    const bfloat16* dy, const bfloat16* x, const float* mean, const float* invstd, const float* gamma);
+void batch_norm_relu_fwd_train(const BatchNormShape& s, bfloat16* y, float* save_mean, float* save_invstd,
+                               float* running_mean, float* running_var, const bfloat16* x, const float* gamma,
+                               const float* beta, float momentum, float eps);
+void batch_norm_relu_fwd_eval(const BatchNormShape& s, bfloat16* y, const bfloat16* x, const float* running_mean,
+                              const float* running_var, const float* gamma, const float* beta, float eps);
+void batch_norm_relu_bwd(const BatchNormShape& s, bool training, bfloat16* dx, float* dgamma, float* dbeta,
+                         const bfloat16* dy, const bfloat16* y, const bfloat16* x, const float* mean,
+                         const float* invstd, const float* gamma);
 }  // namespace naive
 
 namespace omp {
@@ -67,6 +86,22 @@ void batch_norm_relu_fwd_eval(const BatchNormShape& s, float* y, const float* x,
 void batch_norm_relu_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta,
                          const float* dy, const float* y, const float* x, const float* mean, const float* invstd,
                          const float* gamma);
+// bfloat16 overloads: as naive's (widen, run the float kernel above, round once), on omp's float kernels.
+void batch_norm_fwd_train(const BatchNormShape& s, bfloat16* y, float* save_mean, float* save_invstd,
+                          float* running_mean, float* running_var, const bfloat16* x, const float* gamma,
+                          const float* beta, float momentum, float eps);
+void batch_norm_fwd_eval(const BatchNormShape& s, bfloat16* y, const bfloat16* x, const float* running_mean,
+                         const float* running_var, const float* gamma, const float* beta, float eps);
+void batch_norm_bwd(const BatchNormShape& s, bool training, bfloat16* dx, float* dgamma, float* dbeta,
+                    const bfloat16* dy, const bfloat16* x, const float* mean, const float* invstd, const float* gamma);
+void batch_norm_relu_fwd_train(const BatchNormShape& s, bfloat16* y, float* save_mean, float* save_invstd,
+                               float* running_mean, float* running_var, const bfloat16* x, const float* gamma,
+                               const float* beta, float momentum, float eps);
+void batch_norm_relu_fwd_eval(const BatchNormShape& s, bfloat16* y, const bfloat16* x, const float* running_mean,
+                              const float* running_var, const float* gamma, const float* beta, float eps);
+void batch_norm_relu_bwd(const BatchNormShape& s, bool training, bfloat16* dx, float* dgamma, float* dbeta,
+                         const bfloat16* dy, const bfloat16* y, const bfloat16* x, const float* mean,
+                         const float* invstd, const float* gamma);
 }  // namespace omp
 
 namespace cuda {
@@ -78,6 +113,14 @@ void batch_norm_fwd_eval(const BatchNormShape& s, float* y, const float* x, cons
                          const float* running_var, const float* gamma, const float* beta, float eps);
 void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
                     const float* x, const float* mean, const float* invstd, const float* gamma);
+// bfloat16 overloads: bfloat16 loads and stores, float arithmetic, each result rounded once.
+void batch_norm_fwd_train(const BatchNormShape& s, bfloat16* y, float* save_mean, float* save_invstd,
+                          float* running_mean, float* running_var, const bfloat16* x, const float* gamma,
+                          const float* beta, float momentum, float eps);
+void batch_norm_fwd_eval(const BatchNormShape& s, bfloat16* y, const bfloat16* x, const float* running_mean,
+                         const float* running_var, const float* gamma, const float* beta, float eps);
+void batch_norm_bwd(const BatchNormShape& s, bool training, bfloat16* dx, float* dgamma, float* dbeta,
+                    const bfloat16* dy, const bfloat16* x, const float* mean, const float* invstd, const float* gamma);
 }  // namespace cuda
 
 }  // namespace dyad

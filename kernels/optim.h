@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "dyad/bfloat16.h"
 #include "shapes.h"  // DYAD_HOST_DEVICE
 
 namespace dyad {
@@ -82,6 +83,11 @@ int64_t count_nonfinite(int64_t n, const T* x);
 // out[i] = 1 when x[i] is finite, else 0.
 template <typename T>
 void isfinite_fwd(int64_t n, uint8_t* out, const T* x);
+// bfloat16 overloads (x, y and their gradients bfloat16; scalars, statistics and parameters float): the
+// operands widened to float, the float kernel above run, each result rounded once (an accumulated output
+// is widened, accumulated in float and rounded once). The reference for the GPU's bfloat16 kernels.
+void dropout_fwd(int64_t n, bfloat16* y, uint8_t* mask, const bfloat16* x, double p, uint64_t seed);
+void dropout_bwd(int64_t n, bfloat16* dx, const bfloat16* dy, const uint8_t* mask, double p);
 }  // namespace naive
 
 namespace omp {
@@ -95,6 +101,9 @@ void dropout_fwd(int64_t n, float* y, uint8_t* mask, const float* x, double p, u
 void dropout_bwd(int64_t n, float* dx, const float* dy, const uint8_t* mask, double p);
 int64_t count_nonfinite(int64_t n, const float* x);
 void isfinite_fwd(int64_t n, uint8_t* out, const float* x);
+// bfloat16 overloads: as naive's (widen, run the float kernel above, round once), on omp's float kernels.
+void dropout_fwd(int64_t n, bfloat16* y, uint8_t* mask, const bfloat16* x, double p, uint64_t seed);
+void dropout_bwd(int64_t n, bfloat16* dx, const bfloat16* dy, const uint8_t* mask, double p);
 }  // namespace omp
 
 namespace cuda {
@@ -104,6 +113,9 @@ void dropout_fwd(int64_t n, float* y, uint8_t* mask, const float* x, double p, u
 void dropout_bwd(int64_t n, float* dx, const float* dy, const uint8_t* mask, double p);
 int64_t count_nonfinite(int64_t n, const float* x);
 void isfinite_fwd(int64_t n, uint8_t* out, const float* x);
+// bfloat16 overloads: bfloat16 loads and stores, float arithmetic, each result rounded once.
+void dropout_fwd(int64_t n, bfloat16* y, uint8_t* mask, const bfloat16* x, double p, uint64_t seed);
+void dropout_bwd(int64_t n, bfloat16* dx, const bfloat16* dy, const uint8_t* mask, double p);
 // The SGD step for many parameters in few launches (one per up to a few dozen tensors): each tensor's
 // elements are updated exactly as sgd_step would. `list` is host memory; the pointers in it are device
 // memory.

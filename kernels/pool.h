@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "dyad/bfloat16.h"
 #include "shapes.h"
 
 namespace dyad {
@@ -55,6 +56,17 @@ template <typename T>
 void adaptive_avg_pool2d_fwd(const Pool2dShape& s, T* y, const T* x);
 template <typename T>
 void adaptive_avg_pool2d_bwd(const Pool2dShape& s, T* dx, const T* dy);
+// bfloat16 overloads (x, y and their gradients bfloat16; scalars, statistics and parameters float): the
+// operands widened to float, the float kernel above run, each result rounded once (an accumulated output
+// is widened, accumulated in float and rounded once). The reference for the GPU's bfloat16 kernels.
+void max_pool2d_fwd(const Pool2dShape& s, bfloat16* y, int32_t* idx, const bfloat16* x);
+void max_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy, const int32_t* idx);
+void relu_max_pool2d_fwd(const Pool2dShape& s, bfloat16* y, int32_t* idx, const bfloat16* x);
+void relu_max_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy, const int32_t* idx, const bfloat16* y);
+void avg_pool2d_fwd(const Pool2dShape& s, bfloat16* y, const bfloat16* x);
+void avg_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy);
+void adaptive_avg_pool2d_fwd(const Pool2dShape& s, bfloat16* y, const bfloat16* x);
+void adaptive_avg_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy);
 }  // namespace naive
 
 namespace omp {
@@ -66,6 +78,15 @@ void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
 void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy);
 void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
 void adaptive_avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy);
+// bfloat16 overloads: as naive's (widen, run the float kernel above, round once), on omp's float kernels.
+void max_pool2d_fwd(const Pool2dShape& s, bfloat16* y, int32_t* idx, const bfloat16* x);
+void max_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy, const int32_t* idx);
+void relu_max_pool2d_fwd(const Pool2dShape& s, bfloat16* y, int32_t* idx, const bfloat16* x);
+void relu_max_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy, const int32_t* idx, const bfloat16* y);
+void avg_pool2d_fwd(const Pool2dShape& s, bfloat16* y, const bfloat16* x);
+void avg_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy);
+void adaptive_avg_pool2d_fwd(const Pool2dShape& s, bfloat16* y, const bfloat16* x);
+void adaptive_avg_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy);
 }  // namespace omp
 
 namespace cuda {
@@ -79,6 +100,15 @@ void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
 void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy);
 void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x);
 void adaptive_avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy);
+// bfloat16 overloads: bfloat16 loads and stores, float arithmetic, each result rounded once.
+void max_pool2d_fwd(const Pool2dShape& s, bfloat16* y, int32_t* idx, const bfloat16* x);
+void max_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy, const int32_t* idx);
+void relu_max_pool2d_fwd(const Pool2dShape& s, bfloat16* y, int32_t* idx, const bfloat16* x);
+void relu_max_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy, const int32_t* idx, const bfloat16* y);
+void avg_pool2d_fwd(const Pool2dShape& s, bfloat16* y, const bfloat16* x);
+void avg_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy);
+void adaptive_avg_pool2d_fwd(const Pool2dShape& s, bfloat16* y, const bfloat16* x);
+void adaptive_avg_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy);
 }  // namespace cuda
 
 }  // namespace dyad

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "dyad/bfloat16.h"
 #include "shapes.h"
 
 namespace dyad {
@@ -24,6 +25,11 @@ void min_fwd(T* y, int32_t* idx, const T* x, const ReduceShape& s);
 // dx[o, idx[o, i], i] += dy[o, i]: the backward of max and of min.
 template <typename T>
 void max_bwd(T* dx, const T* dy, const int32_t* idx, const ReduceShape& s);
+// bfloat16 overloads (x, y and their gradients bfloat16; scalars, statistics and parameters float): the
+// operands widened to float, the float kernel above run, each result rounded once (an accumulated output
+// is widened, accumulated in float and rounded once). The reference for the GPU's bfloat16 kernels.
+void sum_fwd(bfloat16* y, const bfloat16* x, const ReduceShape& s, float scale);
+void sum_bwd(bfloat16* dx, const bfloat16* dy, const ReduceShape& s, float scale);
 }  // namespace naive
 
 namespace omp {
@@ -34,6 +40,9 @@ void sum_bwd(float* dx, const float* dy, const ReduceShape& s, float scale);
 void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
 void min_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
 void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s);
+// bfloat16 overloads: as naive's (widen, run the float kernel above, round once), on omp's float kernels.
+void sum_fwd(bfloat16* y, const bfloat16* x, const ReduceShape& s, float scale);
+void sum_bwd(bfloat16* dx, const bfloat16* dy, const ReduceShape& s, float scale);
 }  // namespace omp
 
 namespace cuda {
@@ -43,6 +52,9 @@ void sum_bwd(float* dx, const float* dy, const ReduceShape& s, float scale);
 void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
 void min_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s);
 void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s);
+// bfloat16 overloads: bfloat16 loads and stores, float arithmetic, each result rounded once.
+void sum_fwd(bfloat16* y, const bfloat16* x, const ReduceShape& s, float scale);
+void sum_bwd(bfloat16* dx, const bfloat16* dy, const ReduceShape& s, float scale);
 }  // namespace cuda
 
 }  // namespace dyad

@@ -36,15 +36,21 @@ inline KernelSet kernel_set(Device d) {
 #endif
 
 // For CPU-only kernels (no CUDA twin; the op composes others on the GPU): the naive or omp kernel for a
-// float32 CPU tensor by the kernel setting, naive<double> for float64.
+// float32 CPU tensor by the kernel setting, naive<double> for float64. In every DYAD_DISPATCH_* argument list
+// C names the type scalars, statistics and parameters travel in: T for float and double, float for
+// bfloat16 (dyad::compute_t<T>).
 #define DYAD_DISPATCH_CPU_FLOAT(dtype, FN, ...)                                                        \
     do {                                                                                               \
         const ::dyad::DType dyad_cpu_dt_ = (dtype);                                                    \
         if (dyad_cpu_dt_ == ::dyad::DType::float64) {                                                  \
             using T = double;                                                                          \
+            using C = T;                                                                               \
+            (void)sizeof(C);                                                                           \
             ::dyad::naive::FN<T>(__VA_ARGS__);                                                         \
         } else if (dyad_cpu_dt_ == ::dyad::DType::float32) {                                           \
             using T = float;                                                                           \
+            using C = T;                                                                               \
+            (void)sizeof(C);                                                                           \
             if (::dyad::detail::kernel_set(::dyad::Device::cpu()) == ::dyad::detail::KernelSet::naive) \
                 ::dyad::naive::FN<T>(__VA_ARGS__);                                                     \
             else                                                                                       \
@@ -64,11 +70,51 @@ inline KernelSet kernel_set(Device d) {
             if (dyad_dt_ != ::dyad::DType::float32)                                 \
                 ::dyad::detail::fail_cuda_dtype(__FILE__, __LINE__, #FN, dyad_dt_); \
             using T = float;                                                        \
+            using C = T;                                                            \
             (void)sizeof(T); /* unused in a build without CUDA */                   \
+            (void)sizeof(C);                                                        \
             DYAD_CUDA_CALL(dyad_dev_, FN, __VA_ARGS__);                             \
         } else {                                                                    \
             DYAD_DISPATCH_CPU_FLOAT(dyad_dt_, FN, __VA_ARGS__);                     \
         }                                                                           \
+    } while (0)
+
+// For kernels that also have bfloat16 overloads (bfloat16 activations and gradients, float arithmetic; see
+// kernels/*.h): bfloat16 calls the set's overload, FN(...) with T = bfloat16 and C = float; float32 and
+// float64 go as in DYAD_DISPATCH_FLOAT.
+#define DYAD_DISPATCH_FLOAT_BF16(device, dtype, FN, ...)                                           \
+    do {                                                                                           \
+        const ::dyad::DType dyad_bf_dt_ = (dtype);                                                 \
+        const ::dyad::Device dyad_bf_dev_ = (device);                                              \
+        if (dyad_bf_dt_ == ::dyad::DType::bfloat16) {                                              \
+            using T = ::dyad::bfloat16;                                                            \
+            using C = float;                                                                       \
+            (void)sizeof(T), (void)sizeof(C); /* unused in a build without CUDA */                 \
+            if (dyad_bf_dev_.is_cuda())                                                            \
+                DYAD_CUDA_CALL(dyad_bf_dev_, FN, __VA_ARGS__);                                     \
+            else if (::dyad::detail::kernel_set(dyad_bf_dev_) == ::dyad::detail::KernelSet::naive) \
+                ::dyad::naive::FN(__VA_ARGS__);                                                    \
+            else                                                                                   \
+                ::dyad::omp::FN(__VA_ARGS__);                                                      \
+        } else {                                                                                   \
+            DYAD_DISPATCH_FLOAT(dyad_bf_dev_, dyad_bf_dt_, FN, __VA_ARGS__);                       \
+        }                                                                                          \
+    } while (0)
+
+// The CPU-only twin of DYAD_DISPATCH_FLOAT_BF16.
+#define DYAD_DISPATCH_CPU_FLOAT_BF16(dtype, FN, ...)                                                   \
+    do {                                                                                               \
+        const ::dyad::DType dyad_cbf_dt_ = (dtype);                                                    \
+        if (dyad_cbf_dt_ == ::dyad::DType::bfloat16) {                                                 \
+            using T = ::dyad::bfloat16;                                                                \
+            using C = float;                                                                           \
+            if (::dyad::detail::kernel_set(::dyad::Device::cpu()) == ::dyad::detail::KernelSet::naive) \
+                ::dyad::naive::FN(__VA_ARGS__);                                                        \
+            else                                                                                       \
+                ::dyad::omp::FN(__VA_ARGS__);                                                          \
+        } else {                                                                                       \
+            DYAD_DISPATCH_CPU_FLOAT(dyad_cbf_dt_, FN, __VA_ARGS__);                                    \
+        }                                                                                              \
     } while (0)
 
 // For kernels templated on every dtype in all three sets (fill, copy): T is given by the caller.

@@ -156,7 +156,8 @@ void add_training_options(CLI::App& app, Options& o) {
     add(app, "--max-steps", o.max_steps, "N",
         "at most N training steps per epoch on every backend, for timing runs (default 0: all)", whole(o.max_steps))
         ->check(number(true, 0, false));
-    add(app, "--precision", o.precision, "P", "fp32 | tf32 | bf16 for GPU convolutions and GEMMs (default fp32)",
+    add(app, "--precision", o.precision, "P",
+        "fp32 | tf32 | bf16 on the GPU (default fp32); bf16: bfloat16 activations, float32 weights and loss",
         text(o.precision))
         ->check(one_of({"fp32", "tf32", "bf16"}));
     add(app, "--memory-format", o.memory_format, "F",

@@ -255,7 +255,10 @@ void sweep_steps(StudyResult& r, const std::string& backend, const BackendScope&
             break;
         }
         manual_seed(uint64_t(batch));
-        const Tensor x = Tensor::randn({batch, 3, series.image, series.image}).to(scope.device);
+        // cuda-bf16: bfloat16 images, so the network runs on bfloat16 activations (the trainer's bf16 mode).
+        const Tensor x = Tensor::randn({batch, 3, series.image, series.image})
+                             .to(scope.device)
+                             .to(backend == "cuda-bf16" ? DType::bfloat16 : DType::float32);
         const Tensor y = Tensor::from_vector(bench::train_step_labels(batch), {batch}).to(scope.device);
         auto step = [&](const std::vector<Tensor>&) {
             sgd.zero_grad();

@@ -234,11 +234,19 @@ struct Evaluation {
 // global positions >= dataset_size) are left out, so every image counts once, as in one process.
 // A batch's images in the run's memory format (--memory-format): channels_last images make every layer after
 // them run its NHWC kernels.
-Tensor images_in(const Tensor& x, bool channels_last) {
-    return channels_last ? x.contiguous(MemoryFormat::channels_last) : x;
+// A batch of images as the model takes them: in its memory format, and as bfloat16 in the bf16 mode (the
+// whole network then runs on bfloat16 activations; Conv2d and Linear use bfloat16 copies of their float32
+// weights, batch norm keeps float32 statistics, and cross_entropy computes in float32).
+struct InputMode {
+    bool channels_last = false;
+    bool bf16 = false;
+};
+Tensor images_in(const Tensor& x, InputMode m) {
+    const Tensor laid = m.channels_last ? x.contiguous(MemoryFormat::channels_last) : x;
+    return m.bf16 ? laid.to(DType::bfloat16) : laid;
 }
 
-Evaluation evaluate(nn::Module& model, data::Loader& loader, bool channels_last, int64_t max_batches = 0,
+Evaluation evaluate(nn::Module& model, data::Loader& loader, InputMode mode, int64_t max_batches = 0,
                     int64_t dataset_size = 0) {
     NoGradGuard ng;
     model.eval();
@@ -248,7 +256,7 @@ Evaluation evaluate(nn::Module& model, data::Loader& loader, bool channels_last,
     double loss_sum = 0;
     int64_t n = 0, top1 = 0, top5 = 0, local = 0;  // local: this rank's position in its share
     for (int64_t batch = 0; (max_batches <= 0 || batch < max_batches) && loader.next(b); batch++) {
-        const Tensor logits = model(images_in(b.x, channels_last));
+        const Tensor logits = model(images_in(b.x, mode)).to(DType::float32);
         // The padding is at the end of a share: this batch's first `bs` rows are real images.
         int64_t bs = b.x.size(0);
         if (world > 1 && dataset_size > 0)
@@ -652,10 +660,12 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
         co.enabled = o.graph;
         co.max_graphs = 2;  // the full batches and the last, partial one, at the current rate
         if (dev.is_cuda() && o.graph) tlo.prefetch = 0;
+        // --precision bf16 runs the GPU's network on bfloat16 activations; CPU runs stay float32.
+        const InputMode mode{o.memory_format == "channels_last", dev.is_cuda() && o.precision == "bf16"};
         CapturedStep train_step(
-            [&model, &opt, &dp, cl = o.memory_format == "channels_last"](const std::vector<Tensor>& in) {
+            [&model, &opt, &dp, mode](const std::vector<Tensor>& in) {
                 opt.zero_grad();
-                const Tensor x = images_in(in[0], cl);
+                const Tensor x = images_in(in[0], mode);
                 const Tensor logits = dp ? (*dp)(x) : (*model)(x);
                 const Tensor loss = cross_entropy(logits, in[1]);
                 loss.backward();
@@ -875,8 +885,7 @@ Report run(const Options& options, const std::atomic<bool>* stop) {
             }
             train_seconds += secs;
             train_images += images;
-            const Evaluation ev =
-                evaluate(*model, val, o.memory_format == "channels_last", val_batches, d.split.val.size());
+            const Evaluation ev = evaluate(*model, val, mode, val_batches, d.split.val.size());
             EpochMetrics m;
             m.backend = backend;
             m.epoch = epoch + 1;

@@ -31,7 +31,7 @@ struct Options {
     int64_t limit_train = 0, limit_val = 0;  // 0 = all
     int64_t max_steps = 0;                   // training steps per epoch (0 = all; for timing runs)
     int64_t naive_steps = 0;                 // the naive backend's steps and validation batches per epoch (0 = all)
-    std::string precision = "fp32";          // fp32 | tf32 | bf16 (GPU conv and GEMM)
+    std::string precision = "fp32";          // fp32 | tf32 | bf16 (GPU; bf16: bfloat16 activations)
     std::string memory_format = "nchw";      // nchw | channels_last (images, weights, activations and gradients)
     std::string cpu_conv = "automatic";      // automatic | im2col | winograd2 | winograd4 (CPU 3x3 conv)
     bool graph = true;                       // GPU: capture the step in a CUDA graph and replay it

@@ -63,4 +63,17 @@ struct bfloat16 {
 
 static_assert(sizeof(bfloat16) == 2, "bfloat16 is two bytes");
 
+// The type arithmetic on T values is done in: float for bfloat16 (loaded, widened exactly, computed, rounded
+// once on store), T itself otherwise.
+template <typename T>
+struct compute_type {
+    using type = T;
+};
+template <>
+struct compute_type<bfloat16> {
+    using type = float;
+};
+template <typename T>
+using compute_t = typename compute_type<T>::type;
+
 }  // namespace dyad

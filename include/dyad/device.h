@@ -73,12 +73,15 @@ std::string cuda_device_name(int index = 0);
 // Waits until all work queued on the GPU has finished (no-op without CUDA).
 void synchronize();
 
-// Math for convolutions and matrix products on a GPU. fp32: strict IEEE float32 with FMA only (the default,
-// what every correctness test uses). tf32: tensor cores with TF32 inputs (10-bit mantissa) and float32
-// accumulation. bf16: matrix products (matmul, linear) round their inputs to bfloat16 and accumulate in
-// float32; convolutions run in tf32 (cuDNN offers FP32 tensors a conversion to float16 only, whose range
-// ends at 65504, and dyad does not use it). Activations stay float32 in every mode. CPU kernels always use
-// fp32.
+// Math for float32 convolutions and matrix products on a GPU. fp32: strict IEEE float32 with FMA only (the
+// default, what every correctness test uses). tf32: tensor cores with TF32 inputs (10-bit mantissa) and
+// float32 accumulation. bf16: float32 matrix products (matmul, linear) round their inputs to bfloat16 and
+// accumulate in float32; float32 convolutions run in tf32 (cuDNN offers FP32 tensors a conversion to
+// float16 only, whose range ends at 65504, and dyad does not use it). CPU kernels always use fp32.
+// The setting is about float32 tensors. bfloat16 tensors (DType::bfloat16) always run as bfloat16 operands
+// with float32 accumulation (cuDNN, cuBLAS with CUBLAS_COMPUTE_32F), whatever it says: the bf16 mode of the
+// trainer and benchmarks is this setting plus bfloat16 images, so that the whole network runs on bfloat16
+// activations (Conv2d and Linear use bfloat16 copies of their float32 weights; see decision 56).
 enum class Precision { fp32, tf32, bf16 };
 void set_precision(Precision p);
 Precision precision();

@@ -2,8 +2,12 @@
 // that move 16 bytes per load and store (float4) when every pointer is 16-byte aligned, with a scalar
 // loop for the last n % 4 elements, and a plain scalar loop otherwise. The element expressions are
 // naive's: relu_fwd selects (x < 0 ? 0 : x, so NaN and -0 pass through untouched) and relu_bwd adds dy
-// only where x > 0, leaving every other dx element bit for bit as it was.
+// only where x > 0, leaving every other dx element bit for bit as it was. bfloat16 runs the scalar
+// kernels (templates on the element type): each element is widened to float, computed with the same
+// expression and rounded once on store, so a value passed through unchanged is stored back as it was
+// (a signalling NaN comes back quiet).
 #include <cstdint>
+#include <type_traits>
 
 #include "../activation.h"
 #include "context.h"
@@ -27,9 +31,10 @@ __global__ void relu_fwd_vec4_kernel(float* y, const float* x, int64_t n) {
     for (int64_t i = n4 * 4 + tid; i < n; i += step) y[i] = relu(x[i]);
 }
 
-__global__ void relu_fwd_kernel(float* y, const float* x, int64_t n) {
+template <typename T>
+__global__ void relu_fwd_kernel(T* y, const T* x, int64_t n) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-        y[i] = relu(x[i]);
+        y[i] = T(relu(float(x[i])));
 }
 
 __global__ void relu_bwd_vec4_kernel(float* dx, const float* dy, const float* x, int64_t n) {
@@ -45,29 +50,46 @@ __global__ void relu_bwd_vec4_kernel(float* dx, const float* dy, const float* x,
     for (int64_t i = n4 * 4 + tid; i < n; i += step) dx[i] = relu_grad(dx[i], dy[i], x[i]);
 }
 
-__global__ void relu_bwd_kernel(float* dx, const float* dy, const float* x, int64_t n) {
+template <typename T>
+__global__ void relu_bwd_kernel(T* dx, const T* dy, const T* x, int64_t n) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-        dx[i] = relu_grad(dx[i], dy[i], x[i]);
+        dx[i] = T(relu_grad(float(dx[i]), float(dy[i]), float(x[i])));
+}
+
+// float: the float4 kernel when every pointer is aligned; bfloat16 (and unaligned float): the scalar one.
+template <typename T>
+void relu_fwd_impl(T* y, const T* x, int64_t n) {
+    if (n == 0) return;
+    if constexpr (std::is_same_v<T, float>) {
+        if (aligned16(y) && aligned16(x)) {
+            relu_fwd_vec4_kernel<<<grid_for((n + 3) / 4), kBlock, 0, stream()>>>(y, x, n);
+            DYAD_CUDA_CHECK_LAUNCH();
+            return;
+        }
+    }
+    relu_fwd_kernel<<<grid_for(n), kBlock, 0, stream()>>>(y, x, n);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void relu_bwd_impl(T* dx, const T* dy, const T* x, int64_t n) {
+    if (n == 0) return;
+    if constexpr (std::is_same_v<T, float>) {
+        if (aligned16(dx) && aligned16(dy) && aligned16(x)) {
+            relu_bwd_vec4_kernel<<<grid_for((n + 3) / 4), kBlock, 0, stream()>>>(dx, dy, x, n);
+            DYAD_CUDA_CHECK_LAUNCH();
+            return;
+        }
+    }
+    relu_bwd_kernel<<<grid_for(n), kBlock, 0, stream()>>>(dx, dy, x, n);
+    DYAD_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-void relu_fwd(float* y, const float* x, int64_t n) {
-    if (n == 0) return;
-    if (aligned16(y) && aligned16(x))
-        relu_fwd_vec4_kernel<<<grid_for((n + 3) / 4), kBlock, 0, stream()>>>(y, x, n);
-    else
-        relu_fwd_kernel<<<grid_for(n), kBlock, 0, stream()>>>(y, x, n);
-    DYAD_CUDA_CHECK_LAUNCH();
-}
-
-void relu_bwd(float* dx, const float* dy, const float* x, int64_t n) {
-    if (n == 0) return;
-    if (aligned16(dx) && aligned16(dy) && aligned16(x))
-        relu_bwd_vec4_kernel<<<grid_for((n + 3) / 4), kBlock, 0, stream()>>>(dx, dy, x, n);
-    else
-        relu_bwd_kernel<<<grid_for(n), kBlock, 0, stream()>>>(dx, dy, x, n);
-    DYAD_CUDA_CHECK_LAUNCH();
-}
+void relu_fwd(float* y, const float* x, int64_t n) { relu_fwd_impl(y, x, n); }
+void relu_bwd(float* dx, const float* dy, const float* x, int64_t n) { relu_bwd_impl(dx, dy, x, n); }
+void relu_fwd(bfloat16* y, const bfloat16* x, int64_t n) { relu_fwd_impl(y, x, n); }
+void relu_bwd(bfloat16* dx, const bfloat16* dy, const bfloat16* x, int64_t n) { relu_bwd_impl(dx, dy, x, n); }
 
 }  // namespace dyad::cuda

@@ -36,6 +36,16 @@
 // The cuDNN plan of a channels_last shape describes x, y (and so dx, dy) as CUDNN_TENSOR_NHWC tensors
 // and the weight as a CUDNN_TENSOR_NHWC (KRSC) filter; the bias stays a (1, K, 1, 1) tensor, in the
 // same format as y. The layout is part of the plan's key.
+//
+// bfloat16 operands (x, weight, bias, y and their gradients) take plans of their own (the data type is
+// part of the key): CUDNN_DATA_BFLOAT16 tensor and filter descriptors with a CUDNN_DATA_FLOAT compute type
+// (float accumulation, each output rounded once; alpha and beta are floats), searched and filtered as
+// conv_algo::tensor_math says (tensor cores allowed whatever math() is; deterministic mode as for float).
+// cuDNN is their only path, whatever conv_kernel() says: a shape it cannot describe, or for which it
+// offers or accepts no algorithm, is a dyad::Error naming the shape. The bias, and the ReLU of
+// conv2d_bias_relu_fwd, are added by dyad's kernel after the convolution (bfloat16 y and bias, float
+// addition, rounded once); the bias gradient is dyad's deterministic reduction, summed in float and added
+// into the bfloat16 dbias with one rounding.
 #include <array>
 #include <atomic>
 #include <climits>
@@ -43,12 +53,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "../conv.h"
 #include "../gemm.h"
 #include "context.h"
 #include "conv_algo.h"
+#include "dyad/bfloat16.h"
 
 namespace dyad::cuda {
 
@@ -59,6 +71,8 @@ void col2im_images(const Conv2dShape& s, int64_t images, float* dx, const float*
 void add_bias(float* y, const float* bias, int64_t n, int64_t k, int64_t pq, bool channels_last, bool relu);
 void bias_grad(float* dbias, const float* dy, int64_t n, int64_t k, int64_t pq, bool channels_last);
 void add_partials(float* out, const float* parts, int64_t count, int64_t nparts);
+void add_bias(bfloat16* y, const bfloat16* bias, int64_t n, int64_t k, int64_t pq, bool channels_last, bool relu);
+void bias_grad(bfloat16* dbias, const bfloat16* dy, int64_t n, int64_t k, int64_t pq, bool channels_last);
 }  // namespace lowering
 
 namespace {
@@ -235,7 +249,9 @@ struct Choice {
 // destructor could run after cuDNN itself is gone. Each pass has a convolution descriptor of its own, so
 // the math type set for one pass's algorithm is never the one another pass runs with.
 struct Plan {
-    bool usable = false;  // the descriptors were accepted
+    cudnnDataType_t type = CUDNN_DATA_FLOAT;  // of x, weight, bias, y: CUDNN_DATA_FLOAT or CUDNN_DATA_BFLOAT16
+    Math math = Math::fp32;                   // the setting its algorithms are chosen under (tensor_math)
+    bool usable = false;                      // the descriptors were accepted
     cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
     cudnnFilterDescriptor_t w = nullptr;
     cudnnConvolutionDescriptor_t conv[3] = {nullptr, nullptr, nullptr};
@@ -245,7 +261,7 @@ struct Plan {
     std::atomic<bool> fused{true};  // false once no algorithm ran the fused bias + ReLU call
 };
 
-using Key = std::array<int64_t, 17>;
+using Key = std::array<int64_t, 18>;
 
 struct Registry {
     std::mutex mu;
@@ -262,7 +278,9 @@ std::atomic<int> g_fail_next{0};
 
 bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
-// Builds the descriptors; false when cuDNN rejects the shape.
+size_t element_size(cudnnDataType_t type) { return type == CUDNN_DATA_BFLOAT16 ? sizeof(bfloat16) : sizeof(float); }
+
+// Builds the descriptors for p.type and p.math; false when cuDNN rejects the shape.
 bool build(Plan& p, const Conv2dShape& s) {
     if (!fits_int(s.n * s.c * s.h * s.w) || !fits_int(s.n * s.k * s.p * s.q) || !fits_int(s.k * s.c * s.r * s.s) ||
         !fits_int(s.pad_h) || !fits_int(s.pad_w) || !fits_int(s.stride_h) || !fits_int(s.stride_w))
@@ -277,17 +295,18 @@ bool build(Plan& p, const Conv2dShape& s) {
     // memory: NHWC for channels_last tensors, and for the filter NHWC means (k, r, s, c). The bias is a
     // (1, K, 1, 1) tensor in y's format (its K values are contiguous either way).
     const cudnnTensorFormat_t fmt = s.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    // The operands are p.type; the convolution computes in float either way.
     std::vector<cudnnStatus_t> steps = {
-        cudnnSetTensor4dDescriptor(p.x, fmt, CUDNN_DATA_FLOAT, int(s.n), int(s.c), int(s.h), int(s.w)),
-        cudnnSetTensor4dDescriptor(p.y, fmt, CUDNN_DATA_FLOAT, int(s.n), int(s.k), int(s.p), int(s.q)),
-        cudnnSetTensor4dDescriptor(p.bias, fmt, CUDNN_DATA_FLOAT, 1, int(s.k), 1, 1),
-        cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, fmt, int(s.k), int(s.c), int(s.r), int(s.s)),
+        cudnnSetTensor4dDescriptor(p.x, fmt, p.type, int(s.n), int(s.c), int(s.h), int(s.w)),
+        cudnnSetTensor4dDescriptor(p.y, fmt, p.type, int(s.n), int(s.k), int(s.p), int(s.q)),
+        cudnnSetTensor4dDescriptor(p.bias, fmt, p.type, 1, int(s.k), 1, 1),
+        cudnnSetFilter4dDescriptor(p.w, p.type, fmt, int(s.k), int(s.c), int(s.r), int(s.s)),
         cudnnSetActivationDescriptor(p.relu, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0),
     };
     for (cudnnConvolutionDescriptor_t d : p.conv) {
         steps.push_back(cudnnSetConvolution2dDescriptor(d, int(s.pad_h), int(s.pad_w), int(s.stride_h), int(s.stride_w),
                                                         1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-        steps.push_back(cudnnSetConvolutionMathType(d, conv_algo::search_math(math())));
+        steps.push_back(cudnnSetConvolutionMathType(d, conv_algo::search_math(p.math)));
     }
     for (cudnnStatus_t st : steps) {
         if (unusable(st)) return false;
@@ -301,8 +320,9 @@ bool build(Plan& p, const Conv2dShape& s) {
     return on == s.n && oc == s.k && oh == s.p && ow == s.q;
 }
 
-// The plan of s under the current settings on the current device (built on first use).
-Plan* plan_for(const Conv2dShape& s) {
+// The plan of s for operands of `type` under the current settings on the current device (built on first use).
+Plan* plan_for(const Conv2dShape& s, cudnnDataType_t type) {
+    const Math m = conv_algo::tensor_math(math(), type == CUDNN_DATA_BFLOAT16);
     const Key key = {s.n,
                      s.c,
                      s.h,
@@ -317,7 +337,8 @@ Plan* plan_for(const Conv2dShape& s) {
                      s.pad_h,
                      s.pad_w,
                      int64_t(s.channels_last),  // an NCHW and an NHWC convolution have different descriptors
-                     int64_t(math()),
+                     int64_t(type),
+                     int64_t(m),
                      int64_t(deterministic()),
                      int64_t(current_device())};
     Registry& reg = registry();
@@ -325,6 +346,8 @@ Plan* plan_for(const Conv2dShape& s) {
     std::unique_ptr<Plan>& slot = reg.plans[key];
     if (!slot) {
         auto p = std::make_unique<Plan>();
+        p->type = type;
+        p->math = m;
         p->usable = build(*p, s);
         slot = std::move(p);
     }
@@ -348,7 +371,7 @@ const Choice& choose(Plan& p, Pass pass, const Conv2dShape& s, const void* in0, 
     const int64_t out_elems = pass == kFwd       ? s.n * s.k * s.p * s.q
                               : pass == kBwdData ? s.n * s.c * s.h * s.w
                                                  : s.k * s.c * s.r * s.s;
-    const size_t scratch = align_up(size_t(out_elems) * sizeof(float), 256);
+    const size_t scratch = align_up(size_t(out_elems) * element_size(p.type), 256);
     // A temporary block, not the shared workspace: the search's scratch output and its generous algorithm
     // space are needed once, and keeping them in the workspace would hold that memory for good. The free
     // is stream-ordered (after the search's kernels); the pool keeps the block for reuse.
@@ -371,19 +394,19 @@ const Choice& choose(Plan& p, Pass pass, const Conv2dShape& s, const void* in0, 
         st = cudnnFindConvolutionForwardAlgorithmEx(h, p.x, in0, p.w, in1, conv, p.y, out,
                                                     CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf, algo_ws,
                                                     kFindWorkspace);
-        if (st == CUDNN_STATUS_SUCCESS) c.ranked = conv_algo::rank_candidates(perf, got, math(), deterministic());
+        if (st == CUDNN_STATUS_SUCCESS) c.ranked = conv_algo::rank_candidates(perf, got, p.math, deterministic());
     } else if (pass == kBwdData) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         st = cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, in0, p.y, in1, conv, p.x, out,
                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, algo_ws,
                                                          kFindWorkspace);
-        if (st == CUDNN_STATUS_SUCCESS) c.ranked = conv_algo::rank_candidates(perf, got, math(), deterministic());
+        if (st == CUDNN_STATUS_SUCCESS) c.ranked = conv_algo::rank_candidates(perf, got, p.math, deterministic());
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         st = cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, in0, p.y, in1, conv, p.w, out,
                                                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf, algo_ws,
                                                            kFindWorkspace);
-        if (st == CUDNN_STATUS_SUCCESS) c.ranked = conv_algo::rank_candidates(perf, got, math(), deterministic());
+        if (st == CUDNN_STATUS_SUCCESS) c.ranked = conv_algo::rank_candidates(perf, got, p.math, deterministic());
     }
     if (st != CUDNN_STATUS_SUCCESS && !unusable(st)) DYAD_CUDNN_CHECK(st);
     c.searched = true;
@@ -393,7 +416,7 @@ const Choice& choose(Plan& p, Pass pass, const Conv2dShape& s, const void* in0, 
 // The plan whose `pass` has cuDNN algorithms to try, or null when the pass must run im2col.
 Plan* cudnn_plan(const Conv2dShape& s, Pass pass, const void* in0, const void* in1) {
     if (conv_kernel() != ConvKernel::cudnn) return nullptr;
-    Plan* p = plan_for(s);
+    Plan* p = plan_for(s, CUDNN_DATA_FLOAT);
     if (!p->usable) return nullptr;
     return choose(*p, pass, s, in0, in1).ranked.empty() ? nullptr : p;
 }
@@ -527,6 +550,98 @@ void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const
                                                  &one, p->w, dweight);
                                          });
         if (!ran) im2col_bwd_filter(s, dweight, dy, x);
+    }
+    if (dbias) lowering::bias_grad(dbias, dy, s.n, s.k, s.p * s.q, s.channels_last);
+}
+
+// ---------------------------------------------------------------- bfloat16
+namespace {
+
+// The shape as errors name it (dimensions in (n, c, h, w) order whatever the layout).
+std::string shape_str(const Conv2dShape& s) {
+    return ::dyad::detail::str("x (", s.n, ", ", s.c, ", ", s.h, ", ", s.w, "), weight (", s.k, ", ", s.c, ", ", s.r,
+                               ", ", s.s, "), stride ", s.stride_h, "x", s.stride_w, ", padding ", s.pad_h, "x",
+                               s.pad_w, ", output ", s.p, "x", s.q,
+                               s.channels_last ? ", channels_last (NHWC)" : ", NCHW");
+}
+
+std::string bf16_failure(const Conv2dShape& s, Pass pass, const char* why) {
+    return ::dyad::detail::str("conv2d ", pass_name(pass), " (bfloat16): ", why, " for ", shape_str(s),
+                               deterministic() ? " in deterministic mode" : "",
+                               "; bfloat16 convolutions run on cuDNN only (no im2col fallback)");
+}
+
+// The bfloat16 plan of s with the ranked algorithms of `pass` (searched on the first call; in0 / in1 as for
+// choose), whatever conv_kernel() says; an error naming the shape when cuDNN has nothing for it.
+Plan& bf16_plan(const Conv2dShape& s, Pass pass, const void* in0, const void* in1) {
+    Plan* p = plan_for(s, CUDNN_DATA_BFLOAT16);
+    DYAD_CHECK(p->usable, bf16_failure(s, pass, "cuDNN does not accept the tensor descriptors"));
+    DYAD_CHECK(!choose(*p, pass, s, in0, in1).ranked.empty(), bf16_failure(s, pass, "cuDNN offers no algorithm"));
+    return *p;
+}
+
+void bias_only_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* bias, bool relu) {
+    DYAD_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(s.n * s.k * s.p * s.q) * sizeof(bfloat16), stream()));  // +0.0
+    lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, s.channels_last, relu);
+}
+
+// y = conv(x, weight) on cuDNN, then the bias (and ReLU) added by dyad's kernel.
+void conv_then_bias(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight, const bfloat16* bias,
+                    bool relu) {
+    Plan& p = bf16_plan(s, kFwd, x, weight);
+    const float one = 1.0f, zero = 0.0f;
+    const bool ran = run_ranked(
+        p, kFwd, "cudnnConvolutionForward", [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+            return cudnnConvolutionForward(cudnn(), &one, p.x, x, p.w, weight, conv,
+                                           static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory, &zero, p.y, y);
+        });
+    DYAD_CHECK(ran, bf16_failure(s, kFwd, "cuDNN refused every algorithm at execution"));
+    lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, s.channels_last, relu);
+}
+
+}  // namespace
+
+void conv2d_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight, const bfloat16* bias) {
+    if (no_output(s)) return;
+    if (no_channels(s)) return bias_only_fwd(s, y, bias, false);
+    conv_then_bias(s, y, x, weight, bias, false);
+}
+
+void conv2d_bias_relu_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight,
+                          const bfloat16* bias) {
+    if (no_output(s)) return;
+    if (no_channels(s)) return bias_only_fwd(s, y, bias, true);
+    conv_then_bias(s, y, x, weight, bias, true);
+}
+
+void conv2d_bwd_data(const Conv2dShape& s, bfloat16* dx, const bfloat16* dy, const bfloat16* weight) {
+    if (no_output(s) || no_channels(s)) return;  // no output: dx += 0; no channels: dx is empty
+    Plan& p = bf16_plan(s, kBwdData, weight, dy);
+    const float one = 1.0f;  // beta 1: dx accumulates, as in the float path
+    const bool ran =
+        run_ranked(p, kBwdData, "cudnnConvolutionBackwardData",
+                   [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                       return cudnnConvolutionBackwardData(cudnn(), &one, p.w, weight, p.y, dy, conv,
+                                                           static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws,
+                                                           c.memory, &one, p.x, dx);
+                   });
+    DYAD_CHECK(ran, bf16_failure(s, kBwdData, "cuDNN refused every algorithm at execution"));
+}
+
+void conv2d_bwd_filter(const Conv2dShape& s, bfloat16* dweight, bfloat16* dbias, const bfloat16* dy,
+                       const bfloat16* x) {
+    if (no_output(s)) return;
+    if (!no_channels(s)) {
+        Plan& p = bf16_plan(s, kBwdFilter, x, dy);
+        const float one = 1.0f;  // beta 1: dweight accumulates, as in the float path
+        const bool ran =
+            run_ranked(p, kBwdFilter, "cudnnConvolutionBackwardFilter",
+                       [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                           return cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x, p.y, dy, conv,
+                                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
+                                                                 ws, c.memory, &one, p.w, dweight);
+                       });
+        DYAD_CHECK(ran, bf16_failure(s, kBwdFilter, "cuDNN refused every algorithm at execution"));
     }
     if (dbias) lowering::bias_grad(dbias, dy, s.n, s.k, s.p * s.q, s.channels_last);
 }

@@ -6,7 +6,8 @@
 // a status, its workspace, its determinism and the math type it ran with. dyad keeps the acceptable ones
 // in that order (rank_candidates) and, at each execution, runs the first that cuDNN accepts: an algorithm
 // that Find timed can still be refused later (other pointers, so other alignment; no memory for its
-// workspace), and then the next one runs, and im2col + GEMM when none is left.
+// workspace), and then the next one runs, and im2col + GEMM when none is left (for bfloat16 tensors, which
+// have no im2col path, an error naming the shape).
 #pragma once
 #include <cudnn.h>
 
@@ -28,6 +29,13 @@ struct Candidate {
 // cores (TF32) otherwise. Never CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: for FP32 tensors that lets cuDNN
 // convert to FP16 (not bf16), whose range ends at 65504.
 inline cudnnMathType_t search_math(Math m) { return m == Math::fp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH; }
+
+// The math setting a convolution's algorithms are searched and filtered under (search_math,
+// rank_candidates): math() for float tensors. bfloat16 tensors always take Math::bf16, whatever math()
+// says: tensor cores allowed, with float accumulation (the convolution descriptor's compute type), never the
+// FP16 down-conversion. Their operands are bfloat16 already, so a product of two is exact in float on the
+// tensor cores as in an FMA; strict FP32 would only rule out the fast kernels.
+inline Math tensor_math(Math m, bool bf16_tensors) { return bf16_tensors ? Math::bf16 : m; }
 
 // Find's results (fastest first) filtered to what the settings allow, in the same order: success only;
 // deterministic ones only in deterministic mode; no FP16 down-conversion ever; no tensor cores in strict

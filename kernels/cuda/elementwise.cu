@@ -7,7 +7,10 @@
 // element is computed with naive's expression: add, sub, mul, div, sqrt are IEEE round-to-nearest, so
 // the results equal naive bit for bit; exp, log and pow use CUDA's expf, logf and powf (within a few
 // ulps of glibc's). Where naive multiplies and then adds, the kernels use __fmul_rn and __fadd_rn so
-// nvcc cannot contract the two into an FMA.
+// nvcc cannot contract the two into an FMA. binary_fwd, unary_fwd and unary_bwd are templates on the
+// element type: bfloat16 operands are widened to float as they are loaded, computed with the same float
+// expressions, and each result is rounded once as it is stored; bfloat16 takes the scalar contiguous loop
+// (no 16-byte path) and the same general path.
 #include <cstdint>
 #include <type_traits>
 
@@ -86,9 +89,11 @@ struct UnaryBwd {
 };
 
 // ---------------------------------------------------------------------------- contiguous path
-// out[i] = f(in[0][i], ..., in[NIN - 1][i]) for i < n; the inputs past NIN read as 0.
+// out[i] = f(in[0][i], ..., in[NIN - 1][i]) for i < n; the inputs past NIN read as 0. T is the element type
+// (float or bfloat16); f always works in float.
+template <typename T>
 struct Inputs {
-    const float* p[4];
+    const T* p[4];
 };
 
 __device__ __forceinline__ float lane(const float4& v, int j) {
@@ -96,7 +101,7 @@ __device__ __forceinline__ float lane(const float4& v, int j) {
 }
 
 template <int NIN, typename F>
-__global__ void map_vec4_kernel(float* out, Inputs in, int64_t n, F f) {
+__global__ void map_vec4_kernel(float* out, Inputs<float> in, int64_t n, F f) {
     const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
     const int64_t n4 = n / 4;
     for (int64_t i = tid; i < n4; i += step) {
@@ -116,27 +121,31 @@ __global__ void map_vec4_kernel(float* out, Inputs in, int64_t n, F f) {
     }
 }
 
-template <int NIN, typename F>
-__global__ void map_scalar_kernel(float* out, Inputs in, int64_t n, F f) {
+template <int NIN, typename T, typename F>
+__global__ void map_scalar_kernel(T* out, Inputs<T> in, int64_t n, F f) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
         float v[4] = {};
 #pragma unroll
-        for (int k = 0; k < NIN; k++) v[k] = in.p[k][i];
-        out[i] = f(v[0], v[1], v[2], v[3]);
+        for (int k = 0; k < NIN; k++) v[k] = float(in.p[k][i]);
+        out[i] = T(f(v[0], v[1], v[2], v[3]));
     }
 }
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
-template <int NIN, typename F>
-void map_contiguous(float* out, Inputs in, int64_t n, F f) {
-    bool vec = aligned16(out);
-    for (int k = 0; k < NIN; k++) vec = vec && aligned16(in.p[k]);
-    if (vec) {
-        map_vec4_kernel<NIN><<<grid_for((n + 3) / 4), kBlock, 0, stream()>>>(out, in, n, f);
-    } else {
-        map_scalar_kernel<NIN><<<grid_for(n), kBlock, 0, stream()>>>(out, in, n, f);
+// float: the float4 kernel when every pointer is aligned; bfloat16 (and unaligned float): the scalar one.
+template <int NIN, typename T, typename F>
+void map_contiguous(T* out, Inputs<T> in, int64_t n, F f) {
+    if constexpr (std::is_same_v<T, float>) {
+        bool vec = aligned16(out);
+        for (int k = 0; k < NIN; k++) vec = vec && aligned16(in.p[k]);
+        if (vec) {
+            map_vec4_kernel<NIN><<<grid_for((n + 3) / 4), kBlock, 0, stream()>>>(out, in, n, f);
+            DYAD_CUDA_CHECK_LAUNCH();
+            return;
+        }
     }
+    map_scalar_kernel<NIN><<<grid_for(n), kBlock, 0, stream()>>>(out, in, n, f);
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
@@ -161,31 +170,31 @@ __device__ __forceinline__ void offsets(const StridedShape& s, I i, int64_t (&of
     }
 }
 
-template <typename I, typename F>
-__global__ void binary_strided_kernel(float* out, const float* a, const float* b, StridedShape s, int64_t n, F f) {
+template <typename I, typename T, typename F>
+__global__ void binary_strided_kernel(T* out, const T* a, const T* b, StridedShape s, int64_t n, F f) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
         int64_t off[3];
         offsets<3>(s, I(i), off);
-        out[off[0]] = f(a[off[1]], b[off[2]], 0.0f, 0.0f);
+        out[off[0]] = T(f(float(a[off[1]]), float(b[off[2]]), 0.0f, 0.0f));
     }
 }
 
-template <typename I, typename F>
-__global__ void unary_strided_kernel(float* out, const float* x, StridedShape s, int64_t n, F f) {
+template <typename I, typename T, typename F>
+__global__ void unary_strided_kernel(T* out, const T* x, StridedShape s, int64_t n, F f) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
         int64_t off[3];
         offsets<2>(s, I(i), off);
-        out[off[0]] = f(x[off[1]], 0.0f, 0.0f, 0.0f);
+        out[off[0]] = T(f(float(x[off[1]]), 0.0f, 0.0f, 0.0f));
     }
 }
 
 inline bool small_space(int64_t n) { return n <= int64_t(INT32_MAX); }
 
-template <typename F>
-void binary_impl(float* out, const float* a, const float* b, const StridedShape& s, F f) {
+template <typename T, typename F>
+void binary_impl(T* out, const T* a, const T* b, const StridedShape& s, F f) {
     const int64_t n = s.numel();
     if (n == 0) return;
-    if (s.contiguous(0) && s.contiguous(1) && s.contiguous(2)) return map_contiguous<2>(out, Inputs{{a, b}}, n, f);
+    if (s.contiguous(0) && s.contiguous(1) && s.contiguous(2)) return map_contiguous<2>(out, Inputs<T>{{a, b}}, n, f);
     if (small_space(n))
         binary_strided_kernel<uint32_t><<<grid_for(n), kBlock, 0, stream()>>>(out, a, b, s, n, f);
     else
@@ -193,11 +202,11 @@ void binary_impl(float* out, const float* a, const float* b, const StridedShape&
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
-template <typename F>
-void unary_impl(float* out, const float* x, const StridedShape& s, F f) {
+template <typename T, typename F>
+void unary_impl(T* out, const T* x, const StridedShape& s, F f) {
     const int64_t n = s.numel();
     if (n == 0) return;
-    if (s.contiguous(0) && s.contiguous(1)) return map_contiguous<1>(out, Inputs{{x}}, n, f);
+    if (s.contiguous(0) && s.contiguous(1)) return map_contiguous<1>(out, Inputs<T>{{x}}, n, f);
     if (small_space(n))
         unary_strided_kernel<uint32_t><<<grid_for(n), kBlock, 0, stream()>>>(out, x, s, n, f);
     else
@@ -259,6 +268,29 @@ void with_unary_op(UnaryOp op, const G& g) {
             return g(Op<UnaryOp::tanh>{});
     }
     throw CudaError("unary op: unknown op");
+}
+
+// ---------------------------------------------------------------------------- entry points, any T
+template <typename T>
+void binary_any(BinaryOp op, T* out, const T* a, const T* b, const StridedShape& s) {
+    with_binary_op(op, [&](auto o) { binary_impl(out, a, b, s, Binary<decltype(o)::value>{}); });
+}
+
+template <typename T>
+void unary_any(UnaryOp op, T* out, const T* x, const StridedShape& s, float p0, float p1) {
+    with_unary_op(op, [&](auto o) { unary_impl(out, x, s, Unary<decltype(o)::value>{p0, p1}); });
+}
+
+template <typename T>
+void unary_bwd_any(UnaryOp op, T* dx, const T* dy, const T* x, const T* y, int64_t n, float p0, float p1) {
+    if (n == 0) return;
+    with_unary_op(op, [&](auto o) {
+        constexpr UnaryOp OP = decltype(o)::value;
+        if constexpr (kReadsY<OP>)
+            map_contiguous<4>(dx, Inputs<T>{{dx, dy, x, y}}, n, UnaryBwd<OP>{p0, p1});
+        else
+            map_contiguous<3>(dx, Inputs<T>{{dx, dy, x}}, n, UnaryBwd<OP>{p0, p1});
+    });
 }
 
 // ---------------------------------------------------------------------------- compare, where
@@ -353,22 +385,28 @@ __global__ void add_i32_kernel(int32_t* p, int32_t v, int64_t n) {
 
 // ---------------------------------------------------------------------------- entry points
 void binary_fwd(BinaryOp op, float* out, const float* a, const float* b, const StridedShape& s) {
-    with_binary_op(op, [&](auto o) { binary_impl(out, a, b, s, Binary<decltype(o)::value>{}); });
+    binary_any(op, out, a, b, s);
 }
 
 void unary_fwd(UnaryOp op, float* out, const float* x, const StridedShape& s, float p0, float p1) {
-    with_unary_op(op, [&](auto o) { unary_impl(out, x, s, Unary<decltype(o)::value>{p0, p1}); });
+    unary_any(op, out, x, s, p0, p1);
 }
 
 void unary_bwd(UnaryOp op, float* dx, const float* dy, const float* x, const float* y, int64_t n, float p0, float p1) {
-    if (n == 0) return;
-    with_unary_op(op, [&](auto o) {
-        constexpr UnaryOp OP = decltype(o)::value;
-        if constexpr (kReadsY<OP>)
-            map_contiguous<4>(dx, Inputs{{dx, dy, x, y}}, n, UnaryBwd<OP>{p0, p1});
-        else
-            map_contiguous<3>(dx, Inputs{{dx, dy, x}}, n, UnaryBwd<OP>{p0, p1});
-    });
+    unary_bwd_any(op, dx, dy, x, y, n, p0, p1);
+}
+
+void binary_fwd(BinaryOp op, bfloat16* out, const bfloat16* a, const bfloat16* b, const StridedShape& s) {
+    binary_any(op, out, a, b, s);
+}
+
+void unary_fwd(UnaryOp op, bfloat16* out, const bfloat16* x, const StridedShape& s, float p0, float p1) {
+    unary_any(op, out, x, s, p0, p1);
+}
+
+void unary_bwd(UnaryOp op, bfloat16* dx, const bfloat16* dy, const bfloat16* x, const bfloat16* y, int64_t n, float p0,
+               float p1) {
+    unary_bwd_any(op, dx, dy, x, y, n, p0, p1);
 }
 
 template <typename T>

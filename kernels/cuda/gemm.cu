@@ -19,8 +19,18 @@
 //
 // stride_c == 0 with batch > 1 (the batches accumulate into one C, in order) is never one batched call,
 // whose batches would race on C: both paths loop over the batches on the stream instead.
+//
+// bfloat16 (A, B and C bfloat16; alpha, beta and the arithmetic float): cuBLAS with CUDA_R_16BF operands
+// and CUBLAS_COMPUTE_32F whatever math() says (math()'s faster compute types round float operands to TF32
+// or bfloat16, which these already are), with reduced-precision reductions disallowed so that split-k
+// partial sums stay float and C is rounded once. Batches that accumulate into one C (stride_c == 0) run one
+// call each into a float copy of C (stream-ordered scratch memory), rounded into C once at the end, as the
+// float reference accumulates them. Shapes cuBLAS does not take (k == 0, sizes past int, short leading
+// dimensions) run a plain kernel: one thread per element of C, float dot products in k order. There is no
+// tiled bfloat16 kernel: gemm_kernel() applies to float only.
 #include <climits>
 #include <cstdint>
+#include <type_traits>
 
 #include "../gemm.h"
 #include "context.h"
@@ -297,23 +307,110 @@ bool cublas_accepts(const GemmShape& s) {
            s.ldc >= std::max<int64_t>(1, s.n);
 }
 
-// One strided-batched call (in chunks of kMaxGridZ batches) over `batch` batches.
-void cublas_batches(const GemmShape& s, int64_t batch, float alpha, const float* a, const float* b, float beta,
-                    float* c) {
+// One strided-batched cublasGemmStridedBatchedEx (in chunks of kMaxGridZ batches) over `batch` batches: A
+// and B of type AB, C of type CT (float or bfloat16 each), computed as `compute` under `math_mode`.
+template <typename AB, typename CT>
+void cublas_strided(const GemmShape& s, int64_t batch, float alpha, const AB* a, const AB* b, float beta, CT* c,
+                    cublasComputeType_t compute, cublasMath_t math_mode) {
+    const cudaDataType ab_type = std::is_same_v<AB, float> ? CUDA_R_32F : CUDA_R_16BF;
+    const cudaDataType c_type = std::is_same_v<CT, float> ? CUDA_R_32F : CUDA_R_16BF;
     cublasHandle_t h = cublas();
     DYAD_CUBLAS_CHECK(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST));
-    // Default math: TF32 only where the compute type asks for it.
-    DYAD_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+    DYAD_CUBLAS_CHECK(cublasSetMathMode(h, math_mode));
     const cublasOperation_t op_b = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t op_a = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     for (int64_t first = 0; first < batch; first += kMaxGridZ) {
         const int64_t count = std::min<int64_t>(batch - first, kMaxGridZ);
         DYAD_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-            h, op_b, op_a, int(s.n), int(s.m), int(s.k), &alpha, b + first * s.stride_b, CUDA_R_32F, int(s.ldb),
-            static_cast<long long>(s.stride_b), a + first * s.stride_a, CUDA_R_32F, int(s.lda),
-            static_cast<long long>(s.stride_a), &beta, c + first * s.stride_c, CUDA_R_32F, int(s.ldc),
-            static_cast<long long>(s.stride_c), int(count), compute_type(), CUBLAS_GEMM_DEFAULT));
+            h, op_b, op_a, int(s.n), int(s.m), int(s.k), &alpha, b + first * s.stride_b, ab_type, int(s.ldb),
+            static_cast<long long>(s.stride_b), a + first * s.stride_a, ab_type, int(s.lda),
+            static_cast<long long>(s.stride_a), &beta, c + first * s.stride_c, c_type, int(s.ldc),
+            static_cast<long long>(s.stride_c), int(count), compute, CUBLAS_GEMM_DEFAULT));
     }
+}
+
+// The float GEMM's call: float operands, math() as compute type (default math: TF32 only where the
+// compute type asks for it).
+void cublas_batches(const GemmShape& s, int64_t batch, float alpha, const float* a, const float* b, float beta,
+                    float* c) {
+    cublas_strided(s, batch, alpha, a, b, beta, c, compute_type(), CUBLAS_DEFAULT_MATH);
+}
+
+// ---------------------------------------------------------------- bfloat16
+constexpr cublasMath_t kBf16Math =
+    static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION);
+
+// One thread per element of C (grid-stride) for the shapes cuBLAS does not take: each dot product in
+// float in k order, then alpha * acc (+ beta * C, C read only when beta != 0). With shared_c (stride_c ==
+// 0, batch > 1) the thread runs the batches in order on its element held in float. Rounded once.
+__global__ void gemm_bf16_plain_kernel(GemmShape s, bool shared_c, float alpha, const bfloat16* __restrict__ a,
+                                       const bfloat16* __restrict__ b, float beta, bfloat16* __restrict__ c) {
+    const int64_t mn = s.m * s.n, total = (shared_c ? 1 : s.batch) * mn;
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t pc = i / mn, row = (i % mn) / s.n, col = i % s.n;
+        bfloat16* out = c + pc * s.stride_c + row * s.ldc + col;
+        const int64_t p0 = shared_c ? 0 : pc, p1 = shared_c ? s.batch : pc + 1;
+        float v = beta != 0.0f ? float(*out) : 0.0f;
+        for (int64_t p = p0; p < p1; p++) {
+            const bfloat16* ap = a + p * s.stride_a;
+            const bfloat16* bp = b + p * s.stride_b;
+            float acc = 0.0f;
+            for (int64_t l = 0; l < s.k; l++) {
+                const float av = float(s.trans_a ? ap[l * s.lda + row] : ap[row * s.lda + l]);  // op(A)[row, l]
+                const float bv = float(s.trans_b ? bp[col * s.ldb + l] : bp[l * s.ldb + col]);  // op(B)[l, col]
+                acc = fmaf(av, bv, acc);
+            }
+            v = beta != 0.0f ? alpha * acc + beta * v : alpha * acc;
+        }
+        *out = bfloat16(v);
+    }
+}
+
+// dst (m x n, row stride n, float) = src (m x n, row stride ld) widened.
+__global__ void widen_kernel(float* __restrict__ dst, const bfloat16* __restrict__ src, int64_t m, int64_t n,
+                             int64_t ld) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < m * n; i += int64_t(gridDim.x) * blockDim.x)
+        dst[i] = float(src[(i / n) * ld + i % n]);
+}
+
+// dst (m x n, row stride ld) = src (m x n, row stride n, float) rounded.
+__global__ void narrow_kernel(bfloat16* __restrict__ dst, const float* __restrict__ src, int64_t m, int64_t n,
+                              int64_t ld) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < m * n; i += int64_t(gridDim.x) * blockDim.x)
+        dst[(i / n) * ld + i % n] = bfloat16(src[i]);
+}
+
+// The bfloat16 GEMM's call: bfloat16 A and B, C bfloat16 (or float for the float copy of a shared C),
+// float accumulation whatever math() says.
+template <typename CT>
+void cublas_bf16_batches(const GemmShape& s, int64_t batch, float alpha, const bfloat16* a, const bfloat16* b,
+                         float beta, CT* c) {
+    cublas_strided(s, batch, alpha, a, b, beta, c, CUBLAS_COMPUTE_32F, kBf16Math);
+}
+
+// Batches accumulating into one C (stride_c == 0, batch > 1) on cuBLAS: C widened into float scratch
+// memory (when beta != 0; otherwise it is not read), one call per batch in order, then rounded into C.
+void cublas_bf16_shared_c(const GemmShape& s, float alpha, const bfloat16* a, const bfloat16* b, float beta,
+                          bfloat16* c) {
+    const int dev = current_device();
+    const size_t bytes = size_t(s.m * s.n) * sizeof(float);
+    struct Scratch {  // freed on the stream after the work queued so far (also when a call throws)
+        void* p;
+        size_t bytes;
+        int dev;
+        ~Scratch() { free_device(p, bytes, dev); }
+    } tmp{malloc_device(bytes, dev), bytes, dev};
+    float* cf = static_cast<float*>(tmp.p);
+    if (beta != 0.0f) {
+        widen_kernel<<<grid_for(s.m * s.n), kBlock, 0, stream()>>>(cf, c, s.m, s.n, s.ldc);
+        DYAD_CUDA_CHECK_LAUNCH();
+    }
+    GemmShape one = s;
+    one.batch = 1, one.ldc = s.n, one.stride_c = 0;
+    for (int64_t p = 0; p < s.batch; p++)
+        cublas_bf16_batches(one, 1, alpha, a + p * s.stride_a, b + p * s.stride_b, beta, cf);
+    narrow_kernel<<<grid_for(s.m * s.n), kBlock, 0, stream()>>>(c, cf, s.m, s.n, s.ldc);
+    DYAD_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
@@ -352,6 +449,21 @@ void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float
         gemm_tiled(s, alpha, a, b, beta, c);
     else
         gemm_cublas(s, alpha, a, b, beta, c);
+}
+
+void gemm(const GemmShape& s, float alpha, const bfloat16* a, const bfloat16* b, float beta, bfloat16* c) {
+    if (s.batch <= 0 || s.m <= 0 || s.n <= 0) return;
+    const bool shared_c = s.stride_c == 0 && s.batch > 1;
+    if (!cublas_accepts(s)) {
+        const int64_t elems = (shared_c ? 1 : s.batch) * s.m * s.n;
+        gemm_bf16_plain_kernel<<<grid_for(elems), kBlock, 0, stream()>>>(s, shared_c, alpha, a, b, beta, c);
+        DYAD_CUDA_CHECK_LAUNCH();
+        return;
+    }
+    if (shared_c)
+        cublas_bf16_shared_c(s, alpha, a, b, beta, c);
+    else
+        cublas_bf16_batches(s, s.batch, alpha, a, b, beta, c);
 }
 
 }  // namespace dyad::cuda

@@ -19,11 +19,16 @@
 // lanes, the rows cut into chunks by the shape alone; each lane sums a strided subset of its chunk's
 // rows, the lanes add in a fixed order, and the chunks' sums are added in chunk order. Either way the
 // same order on every run.
+//
+// The bias epilogue and the bias gradient also serve the bfloat16 convolution (templates on the operand
+// type T, float or bfloat16): values are widened to float on load, added in float, and each result is
+// rounded once on store (dbias += the float sum, rounded once); partial sums stay float.
 #include <algorithm>
 #include <cstdint>
 
 #include "../conv.h"
 #include "context.h"
+#include "dyad/bfloat16.h"
 
 namespace dyad::cuda {
 
@@ -35,9 +40,17 @@ void col2im_images(const Conv2dShape& s, int64_t images, float* dx, const float*
 void add_bias(float* y, const float* bias, int64_t n, int64_t k, int64_t pq, bool channels_last, bool relu);
 void bias_grad(float* dbias, const float* dy, int64_t n, int64_t k, int64_t pq, bool channels_last);
 void add_partials(float* out, const float* parts, int64_t count, int64_t nparts);
+void add_bias(bfloat16* y, const bfloat16* bias, int64_t n, int64_t k, int64_t pq, bool channels_last, bool relu);
+void bias_grad(bfloat16* dbias, const bfloat16* dy, int64_t n, int64_t k, int64_t pq, bool channels_last);
 }  // namespace lowering
 
 namespace {
+
+// An operand widened to float (exact for bfloat16; the value itself for float).
+template <typename T>
+__device__ __forceinline__ float wide(T v) {
+    return static_cast<float>(v);
+}
 
 // Row (c, r, t) and column (oh, ow) of col for element i of `images` stacked column matrices.
 __global__ void im2col_kernel(Conv2dShape s, int64_t total, float* __restrict__ col, const float* __restrict__ x) {
@@ -131,14 +144,14 @@ __global__ void col2im_nhwc_kernel(Conv2dShape s, int64_t total, float* __restri
 
 // y[img, k, pos] (NCHW; NHWC: y[img, pos, k]) = y + bias[k] (bias may be null), then max(., 0) when Relu
 // (NaN stays NaN, as relu_fwd).
-template <bool Relu>
-__global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__ bias, int64_t total, int64_t k,
-                                int64_t pq, bool channels_last) {
+template <typename T, bool Relu>
+__global__ void add_bias_kernel(T* __restrict__ y, const T* __restrict__ bias, int64_t total, int64_t k, int64_t pq,
+                                bool channels_last) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-        float v = y[i];
-        if (bias) v += bias[channels_last ? i % k : (i / pq) % k];
+        float v = wide(y[i]);
+        if (bias) v += wide(bias[channels_last ? i % k : (i / pq) % k]);
         if (Relu) v = v < 0.0f ? 0.0f : v;
-        y[i] = v;
+        y[i] = T(v);
     }
 }
 
@@ -156,13 +169,13 @@ constexpr int kReduceThreads = 256;
 
 // Block kk: dbias[kk] += sum over img, pos of dy[img, kk, pos]. Thread t sums positions t, t + 256, ...
 // of every image in turn; then the block tree.
-__global__ void bias_grad_kernel(float* __restrict__ dbias, const float* __restrict__ dy, int64_t n, int64_t k,
-                                 int64_t pq) {
+template <typename T>
+__global__ void bias_grad_kernel(T* __restrict__ dbias, const T* __restrict__ dy, int64_t n, int64_t k, int64_t pq) {
     const int64_t kk = blockIdx.x;
     float sum = 0.0f;
     for (int64_t img = 0; img < n; img++) {
-        const float* plane = dy + (img * k + kk) * pq;
-        for (int64_t pos = threadIdx.x; pos < pq; pos += kReduceThreads) sum += plane[pos];
+        const T* plane = dy + (img * k + kk) * pq;
+        for (int64_t pos = threadIdx.x; pos < pq; pos += kReduceThreads) sum += wide(plane[pos]);
     }
     // Warp tree, then the warps' sums in shared memory, reduced by the first warp the same way.
     for (int off = 16; off > 0; off >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, off);
@@ -173,7 +186,7 @@ __global__ void bias_grad_kernel(float* __restrict__ dbias, const float* __restr
     if (warp == 0) {
         sum = lane < kReduceThreads / 32 ? warp_sums[lane] : 0.0f;
         for (int off = 16; off > 0; off >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, off);
-        if (lane == 0) dbias[kk] += sum;
+        if (lane == 0) dbias[kk] = T(wide(dbias[kk]) + sum);
     }
 }
 
@@ -184,15 +197,16 @@ __global__ void bias_grad_kernel(float* __restrict__ dbias, const float* __restr
 // to partial[chunk * k + filter], which bias_grad_chunks_kernel adds up in chunk order.
 constexpr int kBiasTileX = 32, kBiasTileY = 8;
 
-__global__ void bias_grad_nhwc_kernel(float* __restrict__ dbias, float* __restrict__ partial,
-                                      const float* __restrict__ dy, int64_t rows, int64_t k, int64_t chunk_rows) {
+template <typename T>
+__global__ void bias_grad_nhwc_kernel(T* __restrict__ dbias, float* __restrict__ partial, const T* __restrict__ dy,
+                                      int64_t rows, int64_t k, int64_t chunk_rows) {
     __shared__ float lanes[kBiasTileY][kBiasTileX];
     const int64_t kk = int64_t(blockIdx.x) * kBiasTileX + threadIdx.x;
     const int64_t r0 = int64_t(blockIdx.y) * chunk_rows;
     const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
     float sum = 0.0f;
     if (kk < k)
-        for (int64_t r = r0 + threadIdx.y; r < r1; r += kBiasTileY) sum += dy[r * k + kk];
+        for (int64_t r = r0 + threadIdx.y; r < r1; r += kBiasTileY) sum += wide(dy[r * k + kk]);
     lanes[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.y == 0 && kk < k) {
@@ -201,55 +215,35 @@ __global__ void bias_grad_nhwc_kernel(float* __restrict__ dbias, float* __restri
         if (partial)
             partial[int64_t(blockIdx.y) * k + kk] = total;
         else
-            dbias[kk] += total;
+            dbias[kk] = T(wide(dbias[kk]) + total);
     }
 }
 
 // dbias[kk] += partial[0][kk] + partial[1][kk] + ..., in chunk order.
-__global__ void bias_grad_chunks_kernel(float* __restrict__ dbias, const float* __restrict__ partial, int64_t k,
+template <typename T>
+__global__ void bias_grad_chunks_kernel(T* __restrict__ dbias, const float* __restrict__ partial, int64_t k,
                                         int64_t chunks) {
     for (int64_t kk = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; kk < k; kk += int64_t(gridDim.x) * blockDim.x) {
         float total = partial[kk];
         for (int64_t c = 1; c < chunks; c++) total += partial[c * k + kk];
-        dbias[kk] += total;
+        dbias[kk] = T(wide(dbias[kk]) + total);
     }
 }
 
-}  // namespace
-
-namespace lowering {
-
-void im2col_images(const Conv2dShape& s, int64_t images, float* col, const float* x) {
-    const int64_t total = images * s.c * s.r * s.s * s.p * s.q;
-    if (total <= 0) return;
-    if (s.channels_last)
-        im2col_nhwc_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, col, x);
-    else
-        im2col_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, col, x);
-    DYAD_CUDA_CHECK_LAUNCH();
-}
-
-void col2im_images(const Conv2dShape& s, int64_t images, float* dx, const float* col) {
-    const int64_t total = images * s.c * s.h * s.w;
-    if (total <= 0) return;
-    if (s.channels_last)
-        col2im_nhwc_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, dx, col);
-    else
-        col2im_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, dx, col);
-    DYAD_CUDA_CHECK_LAUNCH();
-}
-
-void add_bias(float* y, const float* bias, int64_t n, int64_t k, int64_t pq, bool channels_last, bool relu) {
+// add_bias and bias_grad (below) for either operand type.
+template <typename T>
+void add_bias_t(T* y, const T* bias, int64_t n, int64_t k, int64_t pq, bool channels_last, bool relu) {
     const int64_t total = n * k * pq;
     if (total <= 0 || (!bias && !relu)) return;
     if (relu)
-        add_bias_kernel<true><<<grid_for(total), kBlock, 0, stream()>>>(y, bias, total, k, pq, channels_last);
+        add_bias_kernel<T, true><<<grid_for(total), kBlock, 0, stream()>>>(y, bias, total, k, pq, channels_last);
     else
-        add_bias_kernel<false><<<grid_for(total), kBlock, 0, stream()>>>(y, bias, total, k, pq, channels_last);
+        add_bias_kernel<T, false><<<grid_for(total), kBlock, 0, stream()>>>(y, bias, total, k, pq, channels_last);
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
-void bias_grad(float* dbias, const float* dy, int64_t n, int64_t k, int64_t pq, bool channels_last) {
+template <typename T>
+void bias_grad_t(T* dbias, const T* dy, int64_t n, int64_t k, int64_t pq, bool channels_last) {
     if (k <= 0) return;
     if (!channels_last) {
         if (k > int64_t(INT32_MAX))
@@ -278,6 +272,46 @@ void bias_grad(float* dbias, const float* dy, int64_t n, int64_t k, int64_t pq, 
         bias_grad_chunks_kernel<<<grid_for(k), kBlock, 0, stream()>>>(dbias, partial, k, chunks);
         DYAD_CUDA_CHECK_LAUNCH();
     }
+}
+
+}  // namespace
+
+namespace lowering {
+
+void im2col_images(const Conv2dShape& s, int64_t images, float* col, const float* x) {
+    const int64_t total = images * s.c * s.r * s.s * s.p * s.q;
+    if (total <= 0) return;
+    if (s.channels_last)
+        im2col_nhwc_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, col, x);
+    else
+        im2col_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, col, x);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void col2im_images(const Conv2dShape& s, int64_t images, float* dx, const float* col) {
+    const int64_t total = images * s.c * s.h * s.w;
+    if (total <= 0) return;
+    if (s.channels_last)
+        col2im_nhwc_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, dx, col);
+    else
+        col2im_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, total, dx, col);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+void add_bias(float* y, const float* bias, int64_t n, int64_t k, int64_t pq, bool channels_last, bool relu) {
+    add_bias_t(y, bias, n, k, pq, channels_last, relu);
+}
+
+void add_bias(bfloat16* y, const bfloat16* bias, int64_t n, int64_t k, int64_t pq, bool channels_last, bool relu) {
+    add_bias_t(y, bias, n, k, pq, channels_last, relu);
+}
+
+void bias_grad(float* dbias, const float* dy, int64_t n, int64_t k, int64_t pq, bool channels_last) {
+    bias_grad_t(dbias, dy, n, k, pq, channels_last);
+}
+
+void bias_grad(bfloat16* dbias, const bfloat16* dy, int64_t n, int64_t k, int64_t pq, bool channels_last) {
+    bias_grad_t(dbias, dy, n, k, pq, channels_last);
 }
 
 void add_partials(float* out, const float* parts, int64_t count, int64_t nparts) {

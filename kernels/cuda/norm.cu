@@ -19,11 +19,18 @@
 // fixed tree in shared memory and the result is the (channel, chunk) partial that the second stage adds
 // in chunk order, as for NCHW. The elementwise passes take the same blocks, each thread computing its
 // channel's constants once and walking a strided set of rows.
+//
+// bfloat16 activations: the kernels are templates on the type T of x, y, dy and dx (float or bfloat16).
+// A value is widened to float on load (exact), every expression is the float path's, and each result is
+// rounded once on store (an accumulated dx is widened, added to in float and rounded once). The
+// statistics, running statistics, gamma, beta and their gradients stay float; float instantiations are
+// the float kernels unchanged.
 #include <algorithm>
 #include <cmath>
 
 #include "../norm.h"
 #include "context.h"
+#include "dyad/bfloat16.h"
 
 namespace dyad::cuda {
 
@@ -33,6 +40,12 @@ constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 // About this many blocks for the sums over all channels, each with at least kMinChunk values.
 constexpr int64_t kTargetBlocks = 1024, kMinChunk = 4096;
+
+// An activation widened to float (exact for bfloat16; the value itself for float).
+template <typename T>
+__device__ __forceinline__ float wide(T v) {
+    return static_cast<float>(v);
+}
 
 // Sum of v over the block (blockDim.x a multiple of 32), returned to every thread; smem holds 32 values
 // and is free to reuse afterwards.
@@ -77,19 +90,20 @@ Chunks chunks_of(const BatchNormShape& s) {
 // partial[c * chunks + k] = (sum(a), sum(b)) over chunk k of channel c, where for the statistics
 // (dy == null) a = x - K, b = (x - K)^2 with K = x of the channel's first element, and for the backward
 // a = dy, b = dy * (x - mean[c]).
-__global__ void sums_kernel(BatchNormShape s, int64_t rows, int64_t chunks, const float* x, const float* dy,
-                            const float* mean, double2* partial) {
+template <typename T>
+__global__ void sums_kernel(BatchNormShape s, int64_t rows, int64_t chunks, const T* x, const T* dy, const float* mean,
+                            double2* partial) {
     __shared__ double smem[kWarp];
     for (int64_t b = blockIdx.x; b < s.c * chunks; b += gridDim.x) {
         const int64_t c = b / chunks, k = b % chunks;
         const int64_t n0 = k * rows, n1 = n0 + rows < s.n ? n0 + rows : s.n;
         double s1 = 0.0, s2 = 0.0;
         if (dy == nullptr) {
-            const double shift = s.n * s.hw > 0 ? double(x[s.at(0, c, 0)]) : 0.0;
+            const double shift = s.n * s.hw > 0 ? double(wide(x[s.at(0, c, 0)])) : 0.0;
             for (int64_t n = n0; n < n1; n++) {
-                const float* xs = x + (n * s.c + c) * s.hw;
+                const T* xs = x + (n * s.c + c) * s.hw;
                 for (int64_t i = threadIdx.x; i < s.hw; i += blockDim.x) {
-                    const double d = double(xs[i]) - shift;
+                    const double d = double(wide(xs[i])) - shift;
                     s1 += d;
                     s2 += d * d;
                 }
@@ -99,9 +113,9 @@ __global__ void sums_kernel(BatchNormShape s, int64_t rows, int64_t chunks, cons
             for (int64_t n = n0; n < n1; n++) {
                 const int64_t off = (n * s.c + c) * s.hw;
                 for (int64_t i = threadIdx.x; i < s.hw; i += blockDim.x) {
-                    const double g = double(dy[off + i]);
+                    const double g = double(wide(dy[off + i]));
                     s1 += g;
-                    s2 += g * (double(x[off + i]) - m);
+                    s2 += g * (double(wide(x[off + i])) - m);
                 }
             }
         }
@@ -147,8 +161,9 @@ dim3 nhwc_elementwise_grid(const Nhwc& g) {
 
 // The channels_last form of sums_kernel: partial[c * chunks + blockIdx.y] = (sum(a), sum(b)) over rows
 // [blockIdx.y * chunk_rows, + chunk_rows) of channel c, with a and b as there.
-__global__ void sums_nhwc_kernel(BatchNormShape s, int64_t tiles, int64_t chunk_rows, int64_t chunks, const float* x,
-                                 const float* dy, const float* mean, double2* partial) {
+template <typename T>
+__global__ void sums_nhwc_kernel(BatchNormShape s, int64_t tiles, int64_t chunk_rows, int64_t chunks, const T* x,
+                                 const T* dy, const float* mean, double2* partial) {
     __shared__ double2 lanes[kBlock];  // [ty][tx]
     const int tx = threadIdx.x, ty = threadIdx.y, bx = blockDim.x;
     const int64_t rows = s.n * s.hw;
@@ -159,18 +174,18 @@ __global__ void sums_nhwc_kernel(BatchNormShape s, int64_t tiles, int64_t chunk_
         double s1 = 0.0, s2 = 0.0;
         if (c < s.c) {
             if (dy == nullptr) {
-                const double shift = rows > 0 ? double(x[s.at(0, c, 0)]) : 0.0;
+                const double shift = rows > 0 ? double(wide(x[s.at(0, c, 0)])) : 0.0;
                 for (int64_t r = r0 + ty; r < r1; r += blockDim.y) {
-                    const double d = double(x[r * s.c + c]) - shift;
+                    const double d = double(wide(x[r * s.c + c])) - shift;
                     s1 += d;
                     s2 += d * d;
                 }
             } else {
                 const double m = double(mean[c]);
                 for (int64_t r = r0 + ty; r < r1; r += blockDim.y) {
-                    const double g = double(dy[r * s.c + c]);
+                    const double g = double(wide(dy[r * s.c + c]));
                     s1 += g;
-                    s2 += g * (double(x[r * s.c + c]) - m);
+                    s2 += g * (double(wide(x[r * s.c + c])) - m);
                 }
             }
         }
@@ -201,14 +216,15 @@ __device__ inline double2 channel_total(const double2* partial, int64_t c, int64
 }
 
 // ---------------------------------------------------------------------------- training statistics
-__global__ void stats_kernel(BatchNormShape s, int64_t chunks, const double2* partial, const float* x, float* save_mean,
+template <typename T>
+__global__ void stats_kernel(BatchNormShape s, int64_t chunks, const double2* partial, const T* x, float* save_mean,
                              float* save_invstd, float* running_mean, float* running_var, float momentum, float eps) {
     const int64_t count = s.n * s.hw;
     for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < s.c; c += int64_t(gridDim.x) * blockDim.x) {
         const double2 t = channel_total(partial, c, chunks);
         double mean = 0.0, var = 0.0;
         if (count > 0) {
-            const double shift = double(x[s.at(0, c, 0)]), cnt = double(count);
+            const double shift = double(wide(x[s.at(0, c, 0)])), cnt = double(count);
             mean = shift + t.x / cnt;
             const double v = (t.y - t.x * t.x / cnt) / cnt;
             var = v < 0.0 ? 0.0 : v;  // rounding can leave a tiny negative; NaN stays NaN
@@ -229,8 +245,9 @@ __global__ void stats_kernel(BatchNormShape s, int64_t chunks, const double2* pa
 // ---------------------------------------------------------------------------- y = (x - m) * scale + shift
 // One block per plane (n, c). m and invstd are the batch statistics (running == false) or the running
 // mean and variance (running == true: invstd = 1 / sqrt(var + eps) as naive's eval forward).
-__global__ void normalise_kernel(BatchNormShape s, float* y, const float* x, const float* mean, const float* stat,
-                                 bool running, const float* gamma, const float* beta, float eps) {
+template <typename T>
+__global__ void normalise_kernel(BatchNormShape s, T* y, const T* x, const float* mean, const float* stat, bool running,
+                                 const float* gamma, const float* beta, float eps) {
     for (int64_t plane = blockIdx.x; plane < s.n * s.c; plane += gridDim.x) {
         const int64_t c = plane % s.c;
         const float invstd =
@@ -238,16 +255,17 @@ __global__ void normalise_kernel(BatchNormShape s, float* y, const float* x, con
         const float m = mean[c];
         const float scale = gamma ? __fmul_rn(invstd, gamma[c]) : invstd;
         const float shift = beta ? beta[c] : 0.0f;
-        const float* xs = x + plane * s.hw;
-        float* ys = y + plane * s.hw;
+        const T* xs = x + plane * s.hw;
+        T* ys = y + plane * s.hw;
         for (int64_t i = threadIdx.x; i < s.hw; i += blockDim.x)
-            ys[i] = __fadd_rn(__fmul_rn(__fsub_rn(xs[i], m), scale), shift);
+            ys[i] = T(__fadd_rn(__fmul_rn(__fsub_rn(wide(xs[i]), m), scale), shift));
     }
 }
 
 // The channels_last form: thread (x, y) of block (bx, by) takes channel bx * tx + x and rows by * ty + y,
 // + gridDim.y * ty, ...; the same float expressions.
-__global__ void normalise_nhwc_kernel(BatchNormShape s, int64_t tiles, float* y, const float* x, const float* mean,
+template <typename T>
+__global__ void normalise_nhwc_kernel(BatchNormShape s, int64_t tiles, T* y, const T* x, const float* mean,
                                       const float* stat, bool running, const float* gamma, const float* beta,
                                       float eps) {
     const int64_t rows = s.n * s.hw;
@@ -262,7 +280,7 @@ __global__ void normalise_nhwc_kernel(BatchNormShape s, int64_t tiles, float* y,
         for (int64_t r = int64_t(blockIdx.y) * blockDim.y + threadIdx.y; r < rows;
              r += int64_t(gridDim.y) * blockDim.y) {
             const int64_t e = r * s.c + c;
-            y[e] = __fadd_rn(__fmul_rn(__fsub_rn(x[e], m), scale), shift);
+            y[e] = T(__fadd_rn(__fmul_rn(__fsub_rn(wide(x[e]), m), scale), shift));
         }
     }
 }
@@ -291,26 +309,29 @@ __global__ void bwd_channel_kernel(BatchNormShape s, int64_t chunks, const doubl
 
 // dx += a * dy + b * (x - mean) + d in double (training, coef from bwd_channel_kernel), or
 // dx += dy * float(gamma * invstd) in float (eval, coef == null). One block per plane.
-__global__ void bwd_dx_kernel(BatchNormShape s, float* dx, const float* dy, const float* x, const float* mean,
-                              const float* invstd, const float* gamma, const double* coef) {
+template <typename T>
+__global__ void bwd_dx_kernel(BatchNormShape s, T* dx, const T* dy, const T* x, const float* mean, const float* invstd,
+                              const float* gamma, const double* coef) {
     for (int64_t plane = blockIdx.x; plane < s.n * s.c; plane += gridDim.x) {
         const int64_t c = plane % s.c, off = plane * s.hw;
         if (coef) {
             const double a = coef[3 * c], b = coef[3 * c + 1], d = coef[3 * c + 2], m = double(mean[c]);
             for (int64_t i = threadIdx.x; i < s.hw; i += blockDim.x)
-                dx[off + i] += float(a * double(dy[off + i]) + b * (double(x[off + i]) - m) + d);
+                dx[off + i] = T(wide(dx[off + i]) +
+                                float(a * double(wide(dy[off + i])) + b * (double(wide(x[off + i])) - m) + d));
         } else {
             const double g = gamma ? double(gamma[c]) : 1.0;
             const float scale = float(g * double(invstd[c]));
             for (int64_t i = threadIdx.x; i < s.hw; i += blockDim.x)
-                dx[off + i] = __fadd_rn(dx[off + i], __fmul_rn(dy[off + i], scale));
+                dx[off + i] = T(__fadd_rn(wide(dx[off + i]), __fmul_rn(wide(dy[off + i]), scale)));
         }
     }
 }
 
 // The channels_last form of bwd_dx_kernel, threads mapped as in normalise_nhwc_kernel.
-__global__ void bwd_dx_nhwc_kernel(BatchNormShape s, int64_t tiles, float* dx, const float* dy, const float* x,
-                                   const float* mean, const float* invstd, const float* gamma, const double* coef) {
+template <typename T>
+__global__ void bwd_dx_nhwc_kernel(BatchNormShape s, int64_t tiles, T* dx, const T* dy, const T* x, const float* mean,
+                                   const float* invstd, const float* gamma, const double* coef) {
     const int64_t rows = s.n * s.hw;
     for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         const int64_t c = tile * blockDim.x + threadIdx.x;
@@ -321,14 +342,14 @@ __global__ void bwd_dx_nhwc_kernel(BatchNormShape s, int64_t tiles, float* dx, c
             const double a = coef[3 * c], b = coef[3 * c + 1], d = coef[3 * c + 2], m = double(mean[c]);
             for (int64_t r = r_first; r < rows; r += r_step) {
                 const int64_t e = r * s.c + c;
-                dx[e] += float(a * double(dy[e]) + b * (double(x[e]) - m) + d);
+                dx[e] = T(wide(dx[e]) + float(a * double(wide(dy[e])) + b * (double(wide(x[e])) - m) + d));
             }
         } else {
             const double g = gamma ? double(gamma[c]) : 1.0;
             const float scale = float(g * double(invstd[c]));
             for (int64_t r = r_first; r < rows; r += r_step) {
                 const int64_t e = r * s.c + c;
-                dx[e] = __fadd_rn(dx[e], __fmul_rn(dy[e], scale));
+                dx[e] = T(__fadd_rn(wide(dx[e]), __fmul_rn(wide(dy[e]), scale)));
             }
         }
     }
@@ -342,7 +363,8 @@ struct Sums {
 
 // The first stage of the per-channel sums in either layout, into the start of the workspace, which is
 // sized for the partials plus `extra` bytes after them (the caller's, 16-byte aligned).
-Sums launch_sums(const BatchNormShape& s, const float* x, const float* dy, const float* mean, size_t extra) {
+template <typename T>
+Sums launch_sums(const BatchNormShape& s, const T* x, const T* dy, const float* mean, size_t extra) {
     if (s.channels_last) {
         const Nhwc g = nhwc_of(s);
         double2* partial = static_cast<double2*>(workspace(size_t(s.c * g.chunks) * sizeof(double2) + extra));
@@ -361,8 +383,9 @@ Sums launch_sums(const BatchNormShape& s, const float* x, const float* dy, const
 }
 
 // y = (x - m) * scale + shift in either layout (normalise_kernel's arguments).
-void launch_normalise(const BatchNormShape& s, float* y, const float* x, const float* mean, const float* stat,
-                      bool running, const float* gamma, const float* beta, float eps) {
+template <typename T>
+void launch_normalise(const BatchNormShape& s, T* y, const T* x, const float* mean, const float* stat, bool running,
+                      const float* gamma, const float* beta, float eps) {
     if (s.channels_last) {
         const Nhwc g = nhwc_of(s);
         normalise_nhwc_kernel<<<nhwc_elementwise_grid(g), dim3(g.tx, g.ty), 0, stream()>>>(s, g.tiles, y, x, mean, stat,
@@ -374,13 +397,13 @@ void launch_normalise(const BatchNormShape& s, float* y, const float* x, const f
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
-}  // namespace
-
-void batch_norm_fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd, float* running_mean,
-                          float* running_var, const float* x, const float* gamma, const float* beta, float momentum,
-                          float eps) {
+// The three entry points for either activation type T.
+template <typename T>
+void batch_norm_fwd_train_impl(const BatchNormShape& s, T* y, float* save_mean, float* save_invstd, float* running_mean,
+                               float* running_var, const T* x, const float* gamma, const float* beta, float momentum,
+                               float eps) {
     if (s.c == 0) return;
-    const Sums sums = launch_sums(s, x, nullptr, nullptr, 0);
+    const Sums sums = launch_sums<T>(s, x, nullptr, nullptr, 0);
     stats_kernel<<<grid_for(s.c), kBlock, 0, stream()>>>(s, sums.chunks, sums.partial, x, save_mean, save_invstd,
                                                          running_mean, running_var, momentum, eps);
     DYAD_CUDA_CHECK_LAUNCH();
@@ -388,14 +411,16 @@ void batch_norm_fwd_train(const BatchNormShape& s, float* y, float* save_mean, f
     launch_normalise(s, y, x, save_mean, save_invstd, false, gamma, beta, eps);
 }
 
-void batch_norm_fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean,
-                         const float* running_var, const float* gamma, const float* beta, float eps) {
+template <typename T>
+void batch_norm_fwd_eval_impl(const BatchNormShape& s, T* y, const T* x, const float* running_mean,
+                              const float* running_var, const float* gamma, const float* beta, float eps) {
     if (s.n * s.c * s.hw == 0) return;
     launch_normalise(s, y, x, running_mean, running_var, true, gamma, beta, eps);
 }
 
-void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
-                    const float* x, const float* mean, const float* invstd, const float* gamma) {
+template <typename T>
+void batch_norm_bwd_impl(const BatchNormShape& s, bool training, T* dx, float* dgamma, float* dbeta, const T* dy,
+                         const T* x, const float* mean, const float* invstd, const float* gamma) {
     if (s.c == 0) return;
     const bool need_sums = (training && dx) || dgamma || dbeta;
     double* coef = nullptr;
@@ -417,6 +442,40 @@ void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dg
                                                                                   training ? coef : nullptr);
     }
     DYAD_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void batch_norm_fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_invstd, float* running_mean,
+                          float* running_var, const float* x, const float* gamma, const float* beta, float momentum,
+                          float eps) {
+    batch_norm_fwd_train_impl(s, y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, momentum, eps);
+}
+
+void batch_norm_fwd_eval(const BatchNormShape& s, float* y, const float* x, const float* running_mean,
+                         const float* running_var, const float* gamma, const float* beta, float eps) {
+    batch_norm_fwd_eval_impl(s, y, x, running_mean, running_var, gamma, beta, eps);
+}
+
+void batch_norm_bwd(const BatchNormShape& s, bool training, float* dx, float* dgamma, float* dbeta, const float* dy,
+                    const float* x, const float* mean, const float* invstd, const float* gamma) {
+    batch_norm_bwd_impl(s, training, dx, dgamma, dbeta, dy, x, mean, invstd, gamma);
+}
+
+void batch_norm_fwd_train(const BatchNormShape& s, bfloat16* y, float* save_mean, float* save_invstd,
+                          float* running_mean, float* running_var, const bfloat16* x, const float* gamma,
+                          const float* beta, float momentum, float eps) {
+    batch_norm_fwd_train_impl(s, y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, momentum, eps);
+}
+
+void batch_norm_fwd_eval(const BatchNormShape& s, bfloat16* y, const bfloat16* x, const float* running_mean,
+                         const float* running_var, const float* gamma, const float* beta, float eps) {
+    batch_norm_fwd_eval_impl(s, y, x, running_mean, running_var, gamma, beta, eps);
+}
+
+void batch_norm_bwd(const BatchNormShape& s, bool training, bfloat16* dx, float* dgamma, float* dbeta,
+                    const bfloat16* dy, const bfloat16* x, const float* mean, const float* invstd, const float* gamma) {
+    batch_norm_bwd_impl(s, training, dx, dgamma, dbeta, dy, x, mean, invstd, gamma);
 }
 
 }  // namespace dyad::cuda

@@ -5,8 +5,10 @@
 //
 // Elementwise kernels (sgd_step, dropout, isfinite) are grid-stride loops over groups of four elements:
 // 16-byte float4 loads and stores (4-byte uchar4 for masks) when every pointer is aligned, then a scalar
-// loop for the tail (or for everything when a pointer is not aligned). sgd_step_multi packs up to
-// kMultiTensors tensors into one kernel parameter struct and gives each tensor ceil(n / kChunk) blocks;
+// loop for the tail (or for everything when a pointer is not aligned). dropout also takes bfloat16 (a
+// template on the element type): the scalar loop only, each element widened to float, computed with the
+// float expression and rounded once on store. sgd_step_multi packs up to kMultiTensors tensors into one
+// kernel parameter struct and gives each tensor ceil(n / kChunk) blocks;
 // a block finds its (tensor, chunk) pair in the struct's prefix of block counts. count_nonfinite counts
 // per thread, reduces per block with warp shuffles, writes one count per block to the workspace and sums
 // those in a second one-block kernel (a fixed order: the same count every run). adam_step_multi packs
@@ -15,6 +17,7 @@
 // same bits every run; grad_scale_multi reads it there.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "../optim.h"
 #include "context.h"
@@ -311,45 +314,78 @@ __device__ __forceinline__ float dropout_element(float x, uint8_t& mask, uint64_
     return __fmul_rn(x, keep ? scale : 0.0f);
 }
 
-__global__ void dropout_fwd_kernel(int64_t n, float* __restrict__ y, uint8_t* __restrict__ mask,
-                                   const float* __restrict__ x, float p_min, float scale, uint64_t seed) {
+// T: float (16-byte float4 path when aligned) or bfloat16 (scalar loop, widened on load, rounded on store).
+template <typename T>
+__global__ void dropout_fwd_kernel(int64_t n, T* __restrict__ y, uint8_t* __restrict__ mask, const T* __restrict__ x,
+                                   float p_min, float scale, uint64_t seed) {
     const int64_t start = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
-    const bool aligned = aligned16(y) && aligned16(x) && (reinterpret_cast<uintptr_t>(mask) & 3) == 0;
-    const int64_t nvec = aligned ? n / 4 : 0;
-    for (int64_t v = start; v < nvec; v += stride) {
-        const float4 xv = reinterpret_cast<const float4*>(x)[v];
-        float4 yv;
-        uchar4 m;
-        yv.x = dropout_element(xv.x, m.x, seed, 4 * v, p_min, scale);
-        yv.y = dropout_element(xv.y, m.y, seed, 4 * v + 1, p_min, scale);
-        yv.z = dropout_element(xv.z, m.z, seed, 4 * v + 2, p_min, scale);
-        yv.w = dropout_element(xv.w, m.w, seed, 4 * v + 3, p_min, scale);
-        reinterpret_cast<float4*>(y)[v] = yv;
-        reinterpret_cast<uchar4*>(mask)[v] = m;
+    int64_t nvec = 0;
+    if constexpr (std::is_same_v<T, float>) {
+        const bool aligned = aligned16(y) && aligned16(x) && (reinterpret_cast<uintptr_t>(mask) & 3) == 0;
+        nvec = aligned ? n / 4 : 0;
+        for (int64_t v = start; v < nvec; v += stride) {
+            const float4 xv = reinterpret_cast<const float4*>(x)[v];
+            float4 yv;
+            uchar4 m;
+            yv.x = dropout_element(xv.x, m.x, seed, 4 * v, p_min, scale);
+            yv.y = dropout_element(xv.y, m.y, seed, 4 * v + 1, p_min, scale);
+            yv.z = dropout_element(xv.z, m.z, seed, 4 * v + 2, p_min, scale);
+            yv.w = dropout_element(xv.w, m.w, seed, 4 * v + 3, p_min, scale);
+            reinterpret_cast<float4*>(y)[v] = yv;
+            reinterpret_cast<uchar4*>(mask)[v] = m;
+        }
     }
-    for (int64_t i = 4 * nvec + start; i < n; i += stride) y[i] = dropout_element(x[i], mask[i], seed, i, p_min, scale);
+    for (int64_t i = 4 * nvec + start; i < n; i += stride)
+        y[i] = T(dropout_element(float(x[i]), mask[i], seed, i, p_min, scale));
 }
 
 __device__ __forceinline__ float dropout_grad(float dx, float dy, uint8_t m, float scale) {
     return __fadd_rn(dx, __fmul_rn(dy, m ? scale : 0.0f));
 }
 
-__global__ void dropout_bwd_kernel(int64_t n, float* __restrict__ dx, const float* __restrict__ dy,
+template <typename T>
+__global__ void dropout_bwd_kernel(int64_t n, T* __restrict__ dx, const T* __restrict__ dy,
                                    const uint8_t* __restrict__ mask, float scale) {
     const int64_t start = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
-    const bool aligned = aligned16(dx) && aligned16(dy) && (reinterpret_cast<uintptr_t>(mask) & 3) == 0;
-    const int64_t nvec = aligned ? n / 4 : 0;
-    for (int64_t v = start; v < nvec; v += stride) {
-        float4 d = reinterpret_cast<const float4*>(dx)[v];
-        const float4 g = reinterpret_cast<const float4*>(dy)[v];
-        const uchar4 m = reinterpret_cast<const uchar4*>(mask)[v];
-        d.x = dropout_grad(d.x, g.x, m.x, scale);
-        d.y = dropout_grad(d.y, g.y, m.y, scale);
-        d.z = dropout_grad(d.z, g.z, m.z, scale);
-        d.w = dropout_grad(d.w, g.w, m.w, scale);
-        reinterpret_cast<float4*>(dx)[v] = d;
+    int64_t nvec = 0;
+    if constexpr (std::is_same_v<T, float>) {
+        const bool aligned = aligned16(dx) && aligned16(dy) && (reinterpret_cast<uintptr_t>(mask) & 3) == 0;
+        nvec = aligned ? n / 4 : 0;
+        for (int64_t v = start; v < nvec; v += stride) {
+            float4 d = reinterpret_cast<const float4*>(dx)[v];
+            const float4 g = reinterpret_cast<const float4*>(dy)[v];
+            const uchar4 m = reinterpret_cast<const uchar4*>(mask)[v];
+            d.x = dropout_grad(d.x, g.x, m.x, scale);
+            d.y = dropout_grad(d.y, g.y, m.y, scale);
+            d.z = dropout_grad(d.z, g.z, m.z, scale);
+            d.w = dropout_grad(d.w, g.w, m.w, scale);
+            reinterpret_cast<float4*>(dx)[v] = d;
+        }
     }
-    for (int64_t i = 4 * nvec + start; i < n; i += stride) dx[i] = dropout_grad(dx[i], dy[i], mask[i], scale);
+    for (int64_t i = 4 * nvec + start; i < n; i += stride)
+        dx[i] = T(dropout_grad(float(dx[i]), float(dy[i]), mask[i], scale));
+}
+
+// dropout_fwd and dropout_bwd for T = float and bfloat16: the scalars as naive rounds them.
+template <typename T>
+void dropout_fwd_any(int64_t n, T* y, uint8_t* mask, const T* x, double p, uint64_t seed) {
+    if (n == 0) return;
+    const float scale = float(1.0 / (1.0 - p));
+    // u >= p in double equals u >= the smallest float not below p, since u is a float: one float compare.
+    float p_min = float(p);
+    if (double(p_min) < p) p_min = std::nextafter(p_min, 2.0f);
+    const int64_t threads = std::is_same_v<T, float> ? (n + 3) / 4 : n;
+    dropout_fwd_kernel<<<grid_for(threads), kBlock, 0, stream()>>>(n, y, mask, x, p_min, scale, seed);
+    DYAD_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void dropout_bwd_any(int64_t n, T* dx, const T* dy, const uint8_t* mask, double p) {
+    if (n == 0) return;
+    const float scale = float(1.0 / (1.0 - p));
+    const int64_t threads = std::is_same_v<T, float> ? (n + 3) / 4 : n;
+    dropout_bwd_kernel<<<grid_for(threads), kBlock, 0, stream()>>>(n, dx, dy, mask, scale);
+    DYAD_CUDA_CHECK_LAUNCH();
 }
 
 // ---------------------------------------------------------------------------- finiteness
@@ -528,20 +564,19 @@ void grad_scale_multi(const GradTensor* list, int count, const float* total, dou
 }
 
 void dropout_fwd(int64_t n, float* y, uint8_t* mask, const float* x, double p, uint64_t seed) {
-    if (n == 0) return;
-    const float scale = float(1.0 / (1.0 - p));
-    // u >= p in double equals u >= the smallest float not below p, since u is a float: one float compare.
-    float p_min = float(p);
-    if (double(p_min) < p) p_min = std::nextafter(p_min, 2.0f);
-    dropout_fwd_kernel<<<grid_for((n + 3) / 4), kBlock, 0, stream()>>>(n, y, mask, x, p_min, scale, seed);
-    DYAD_CUDA_CHECK_LAUNCH();
+    dropout_fwd_any(n, y, mask, x, p, seed);
 }
 
 void dropout_bwd(int64_t n, float* dx, const float* dy, const uint8_t* mask, double p) {
-    if (n == 0) return;
-    const float scale = float(1.0 / (1.0 - p));
-    dropout_bwd_kernel<<<grid_for((n + 3) / 4), kBlock, 0, stream()>>>(n, dx, dy, mask, scale);
-    DYAD_CUDA_CHECK_LAUNCH();
+    dropout_bwd_any(n, dx, dy, mask, p);
+}
+
+void dropout_fwd(int64_t n, bfloat16* y, uint8_t* mask, const bfloat16* x, double p, uint64_t seed) {
+    dropout_fwd_any(n, y, mask, x, p, seed);
+}
+
+void dropout_bwd(int64_t n, bfloat16* dx, const bfloat16* dy, const uint8_t* mask, double p) {
+    dropout_bwd_any(n, dx, dy, mask, p);
 }
 
 void isfinite_fwd(int64_t n, uint8_t* out, const float* x) {

@@ -14,6 +14,11 @@
 // writes and the window's reads (the same pixel of neighbouring channels) are coalesced. The window of a
 // thread is read through its plane's base offset and the distance between neighbouring positions of a
 // plane (1 in NCHW, c in NHWC); max pooling's positions stay h_in * w + w_in.
+//
+// bfloat16: every kernel is a template on the element type. Elements are widened to float as they are
+// read (exactly, so max pooling compares the same values), the arithmetic is the float kernel's, and each
+// result is rounded once as it is stored: the averages' double result first to float (naive's float
+// kernel) and then to bfloat16, the backward kernels' accumulated float dx once at the end.
 #include "../pool.h"
 #include "context.h"
 
@@ -83,8 +88,8 @@ __device__ inline float load(float v) {
     return Relu && v < 0.0f ? 0.0f : v;
 }
 
-template <bool Relu>
-__global__ void max_pool_fwd_kernel(Pool2dShape s, float* y, int32_t* idx, const float* x, int64_t total) {
+template <bool Relu, typename T>
+__global__ void max_pool_fwd_kernel(Pool2dShape s, T* y, int32_t* idx, const T* x, int64_t total) {
     for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
         const Element el = decode(o, s.c, s.p * s.q, s.channels_last);
         const int64_t j = el.pos % s.q, i = el.pos / s.q;
@@ -92,13 +97,13 @@ __global__ void max_pool_fwd_kernel(Pool2dShape s, float* y, int32_t* idx, const
         const Range rows = window(i, s.stride_h, s.pad_h, s.kh, s.h);
         const Range cols = window(j, s.stride_w, s.pad_w, s.kw, s.w);
         int64_t best = rows.lo * s.w + cols.lo;
-        float bv = load<Relu>(x[xp.base + best * xp.step]);
+        float bv = load<Relu>(float(x[xp.base + best * xp.step]));
         // naive's scan: take v when v > best or v is NaN; stop at the first NaN (a NaN first element is
         // never replaced).
         bool done = isnan(bv);
         for (int64_t r = rows.lo; r < rows.hi && !done; r++)
             for (int64_t c = cols.lo; c < cols.hi; c++) {
-                const float v = load<Relu>(x[xp.base + (r * s.w + c) * xp.step]);
+                const float v = load<Relu>(float(x[xp.base + (r * s.w + c) * xp.step]));
                 if (v > bv || isnan(v)) {
                     best = r * s.w + c;
                     bv = v;
@@ -108,16 +113,15 @@ __global__ void max_pool_fwd_kernel(Pool2dShape s, float* y, int32_t* idx, const
                     }
                 }
             }
-        y[o] = bv;
+        y[o] = T(bv);
         if (idx) idx[o] = int32_t(best);  // null when nothing will run backward
     }
 }
 
 // Each input element adds the gradient of every covering window whose maximum it is (and, when Relu,
 // whose output is > 0; y is not read otherwise), in increasing output order as naive's scatter.
-template <bool Relu>
-__global__ void max_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, const int32_t* idx, const float* y,
-                                    int64_t total) {
+template <bool Relu, typename T>
+__global__ void max_pool_bwd_kernel(Pool2dShape s, T* dx, const T* dy, const int32_t* idx, const T* y, int64_t total) {
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
         const Element el = decode(e, s.c, s.h * s.w, s.channels_last);
         const int64_t c = el.pos % s.w, r = el.pos / s.w;
@@ -125,17 +129,18 @@ __global__ void max_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, c
         const Range wi = covering(r, s.stride_h, s.pad_h, s.kh, s.p);
         const Range wj = covering(c, s.stride_w, s.pad_w, s.kw, s.q);
         const Plane out = y_plane(s, el.n, el.ch);
-        float acc = dx[e];
+        float acc = float(dx[e]);
         for (int64_t i = wi.lo; i <= wi.hi; i++)
             for (int64_t j = wj.lo; j <= wj.hi; j++) {
                 const int64_t o = out.base + (i * s.q + j) * out.step;
-                if (idx[o] == me && (!Relu || y[o] > 0.0f)) acc = __fadd_rn(acc, dy[o]);
+                if (idx[o] == me && (!Relu || float(y[o]) > 0.0f)) acc = __fadd_rn(acc, float(dy[o]));
             }
-        dx[e] = acc;
+        dx[e] = T(acc);
     }
 }
 
-__global__ void avg_pool_fwd_kernel(Pool2dShape s, float* y, const float* x, double inv, int64_t total) {
+template <typename T>
+__global__ void avg_pool_fwd_kernel(Pool2dShape s, T* y, const T* x, double inv, int64_t total) {
     for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
         const Element el = decode(o, s.c, s.p * s.q, s.channels_last);
         const int64_t j = el.pos % s.q, i = el.pos / s.q;
@@ -145,29 +150,31 @@ __global__ void avg_pool_fwd_kernel(Pool2dShape s, float* y, const float* x, dou
         double acc = 0;
         for (int64_t r = rows.lo; r < rows.hi; r++)
             for (int64_t c = cols.lo; c < cols.hi; c++)
-                acc = __dadd_rn(acc, double(x[xp.base + (r * s.w + c) * xp.step]));
-        y[o] = float(__dmul_rn(acc, inv));
+                acc = __dadd_rn(acc, double(float(x[xp.base + (r * s.w + c) * xp.step])));
+        y[o] = T(float(__dmul_rn(acc, inv)));
     }
 }
 
 // Every window covering an input element holds it (the clipping only removes padding), so each covering
 // window adds dy * inv, as naive's scatter does.
-__global__ void avg_pool_bwd_kernel(Pool2dShape s, float* dx, const float* dy, float inv, int64_t total) {
+template <typename T>
+__global__ void avg_pool_bwd_kernel(Pool2dShape s, T* dx, const T* dy, float inv, int64_t total) {
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
         const Element el = decode(e, s.c, s.h * s.w, s.channels_last);
         const int64_t c = el.pos % s.w, r = el.pos / s.w;
         const Range wi = covering(r, s.stride_h, s.pad_h, s.kh, s.p);
         const Range wj = covering(c, s.stride_w, s.pad_w, s.kw, s.q);
         const Plane dyp = y_plane(s, el.n, el.ch);
-        float acc = dx[e];
+        float acc = float(dx[e]);
         for (int64_t i = wi.lo; i <= wi.hi; i++)
             for (int64_t j = wj.lo; j <= wj.hi; j++)
-                acc = __fadd_rn(acc, __fmul_rn(dy[dyp.base + (i * s.q + j) * dyp.step], inv));
-        dx[e] = acc;
+                acc = __fadd_rn(acc, __fmul_rn(float(dy[dyp.base + (i * s.q + j) * dyp.step]), inv));
+        dx[e] = T(acc);
     }
 }
 
-__global__ void adaptive_avg_fwd_kernel(Pool2dShape s, float* y, const float* x, int64_t total) {
+template <typename T>
+__global__ void adaptive_avg_fwd_kernel(Pool2dShape s, T* y, const T* x, int64_t total) {
     for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
         const Element el = decode(o, s.c, s.p * s.q, s.channels_last);
         const int64_t j = el.pos % s.q, i = el.pos / s.q;
@@ -177,62 +184,52 @@ __global__ void adaptive_avg_fwd_kernel(Pool2dShape s, float* y, const float* x,
         double acc = 0;
         for (int64_t r = rows.lo; r < rows.hi; r++)
             for (int64_t c = cols.lo; c < cols.hi; c++)
-                acc = __dadd_rn(acc, double(x[xp.base + (r * s.w + c) * xp.step]));
-        y[o] = float(__ddiv_rn(acc, double((rows.hi - rows.lo) * (cols.hi - cols.lo))));
+                acc = __dadd_rn(acc, double(float(x[xp.base + (r * s.w + c) * xp.step])));
+        y[o] = T(float(__ddiv_rn(acc, double((rows.hi - rows.lo) * (cols.hi - cols.lo)))));
     }
 }
 
-__global__ void adaptive_avg_bwd_kernel(Pool2dShape s, float* dx, const float* dy, int64_t total) {
+template <typename T>
+__global__ void adaptive_avg_bwd_kernel(Pool2dShape s, T* dx, const T* dy, int64_t total) {
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
         const Element el = decode(e, s.c, s.h * s.w, s.channels_last);
         const int64_t c = el.pos % s.w, r = el.pos / s.w;
         const Range wi = adaptive_covering(r, s.p, s.h);
         const Range wj = adaptive_covering(c, s.q, s.w);
         const Plane dyp = y_plane(s, el.n, el.ch);
-        float acc = dx[e];
+        float acc = float(dx[e]);
         for (int64_t i = wi.lo; i <= wi.hi; i++) {
             const Range rows = adaptive_window(i, s.p, s.h);
             for (int64_t j = wj.lo; j <= wj.hi; j++) {
                 const Range cols = adaptive_window(j, s.q, s.w);
                 const float count = float((rows.hi - rows.lo) * (cols.hi - cols.lo));
-                acc = __fadd_rn(acc, __fdiv_rn(dy[dyp.base + (i * s.q + j) * dyp.step], count));
+                acc = __fadd_rn(acc, __fdiv_rn(float(dy[dyp.base + (i * s.q + j) * dyp.step]), count));
             }
         }
-        dx[e] = acc;
+        dx[e] = T(acc);
     }
 }
 
-}  // namespace
-
-void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
+// The host side of every kernel, for T = float and bfloat16.
+template <bool Relu, typename T>
+void max_pool_fwd(const Pool2dShape& s, T* y, int32_t* idx, const T* x) {
     const int64_t total = s.n * s.c * s.p * s.q;
     if (total == 0) return;
-    max_pool_fwd_kernel<false><<<grid_for(total), kBlock, 0, stream()>>>(s, y, idx, x, total);
+    max_pool_fwd_kernel<Relu><<<grid_for(total), kBlock, 0, stream()>>>(s, y, idx, x, total);
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
-void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx) {
+// y: the pooled output, read by the fused relu + max pool only (null otherwise).
+template <bool Relu, typename T>
+void max_pool_bwd(const Pool2dShape& s, T* dx, const T* dy, const int32_t* idx, const T* y) {
     const int64_t total = s.n * s.c * s.h * s.w;
     if (total == 0 || s.p * s.q == 0) return;
-    max_pool_bwd_kernel<false><<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, idx, nullptr, total);
+    max_pool_bwd_kernel<Relu><<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, idx, y, total);
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
-void relu_max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
-    const int64_t total = s.n * s.c * s.p * s.q;
-    if (total == 0) return;
-    max_pool_fwd_kernel<true><<<grid_for(total), kBlock, 0, stream()>>>(s, y, idx, x, total);
-    DYAD_CUDA_CHECK_LAUNCH();
-}
-
-void relu_max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx, const float* y) {
-    const int64_t total = s.n * s.c * s.h * s.w;
-    if (total == 0 || s.p * s.q == 0) return;
-    max_pool_bwd_kernel<true><<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, idx, y, total);
-    DYAD_CUDA_CHECK_LAUNCH();
-}
-
-void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {
+template <typename T>
+void avg_pool_fwd(const Pool2dShape& s, T* y, const T* x) {
     const int64_t total = s.n * s.c * s.p * s.q;
     if (total == 0) return;
     const double inv = 1.0 / double(s.kh * s.kw);  // naive's factor
@@ -240,7 +237,8 @@ void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
-void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) {
+template <typename T>
+void avg_pool_bwd(const Pool2dShape& s, T* dx, const T* dy) {
     const int64_t total = s.n * s.c * s.h * s.w;
     if (total == 0 || s.p * s.q == 0) return;
     const float inv = 1.0f / float(s.kh * s.kw);  // naive's factor
@@ -248,18 +246,57 @@ void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) {
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
-void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) {
+template <typename T>
+void adaptive_avg_pool_fwd(const Pool2dShape& s, T* y, const T* x) {
     const int64_t total = s.n * s.c * s.p * s.q;
     if (total == 0) return;
     adaptive_avg_fwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, y, x, total);
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
-void adaptive_avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) {
+template <typename T>
+void adaptive_avg_pool_bwd(const Pool2dShape& s, T* dx, const T* dy) {
     const int64_t total = s.n * s.c * s.h * s.w;
     if (total == 0 || s.p * s.q == 0) return;
     adaptive_avg_bwd_kernel<<<grid_for(total), kBlock, 0, stream()>>>(s, dx, dy, total);
     DYAD_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) { max_pool_fwd<false>(s, y, idx, x); }
+void max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx) {
+    max_pool_bwd<false>(s, dx, dy, idx, static_cast<const float*>(nullptr));
+}
+void relu_max_pool2d_fwd(const Pool2dShape& s, float* y, int32_t* idx, const float* x) {
+    max_pool_fwd<true>(s, y, idx, x);
+}
+void relu_max_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy, const int32_t* idx, const float* y) {
+    max_pool_bwd<true>(s, dx, dy, idx, y);
+}
+void avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) { avg_pool_fwd(s, y, x); }
+void avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) { avg_pool_bwd(s, dx, dy); }
+void adaptive_avg_pool2d_fwd(const Pool2dShape& s, float* y, const float* x) { adaptive_avg_pool_fwd(s, y, x); }
+void adaptive_avg_pool2d_bwd(const Pool2dShape& s, float* dx, const float* dy) { adaptive_avg_pool_bwd(s, dx, dy); }
+
+void max_pool2d_fwd(const Pool2dShape& s, bfloat16* y, int32_t* idx, const bfloat16* x) {
+    max_pool_fwd<false>(s, y, idx, x);
+}
+void max_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy, const int32_t* idx) {
+    max_pool_bwd<false>(s, dx, dy, idx, static_cast<const bfloat16*>(nullptr));
+}
+void relu_max_pool2d_fwd(const Pool2dShape& s, bfloat16* y, int32_t* idx, const bfloat16* x) {
+    max_pool_fwd<true>(s, y, idx, x);
+}
+void relu_max_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy, const int32_t* idx,
+                         const bfloat16* y) {
+    max_pool_bwd<true>(s, dx, dy, idx, y);
+}
+void avg_pool2d_fwd(const Pool2dShape& s, bfloat16* y, const bfloat16* x) { avg_pool_fwd(s, y, x); }
+void avg_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy) { avg_pool_bwd(s, dx, dy); }
+void adaptive_avg_pool2d_fwd(const Pool2dShape& s, bfloat16* y, const bfloat16* x) { adaptive_avg_pool_fwd(s, y, x); }
+void adaptive_avg_pool2d_bwd(const Pool2dShape& s, bfloat16* dx, const bfloat16* dy) {
+    adaptive_avg_pool_bwd(s, dx, dy);
 }
 
 }  // namespace dyad::cuda

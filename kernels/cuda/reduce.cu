@@ -11,6 +11,9 @@
 // Split reductions write one partial per chunk to workspace() and a second pass (the warp-per-row or
 // the column kernel) combines them in chunk order. The split depends only on the shape, and every
 // combine happens in a fixed order, so results are the same from run to run. Sums accumulate in float.
+// sum_fwd and sum_bwd also take bfloat16: the passes are templates on the element types they read and
+// write, so a bfloat16 x is widened to float as the first pass loads it, partial results stay float, and
+// each bfloat16 result (y, or dx's accumulated value) is rounded once as it is stored.
 // max and min carry (value, index) pairs; the combine picks naive's answer from any two disjoint parts (a
 // NaN wins, the first NaN among NaNs; otherwise the larger (smaller) value, the first index among equal
 // ones), which makes the result independent of the order. The backward kernels take one thread per dx element
@@ -35,14 +38,19 @@ constexpr int64_t kTargetBlocks = 1024;  // split r when the outputs alone give 
 constexpr int kColThreads = 32, kColRows = 8;
 
 // Where a pass reads: x at an element offset, and for max the index that element stands for (idx null:
-// the reduce position itself; otherwise the partial results' indices).
+// the reduce position itself; otherwise the partial results' indices). T: the element type of x (float,
+// or bfloat16 for a first pass over bfloat16 data, widened to float as it is loaded).
+template <typename T>
 struct Src {
-    const float* x;
+    const T* x;
     const int32_t* idx;
 };
-// Where a pass writes: y[pos] (sum: times scale; max: skipped when null) and idx[pos] (max).
+// Where a pass writes: y[pos] (sum: times scale; max: skipped when null) and idx[pos] (max). T: the element
+// type of y (float, or bfloat16 for the last pass of a bfloat16 result, rounded once as it is stored);
+// partial results are always float.
+template <typename T>
 struct Dst {
-    float* y;
+    T* y;
     int32_t* idx;
     float scale;
 };
@@ -52,8 +60,14 @@ struct SumOp {
     __device__ static Acc identity() { return 0.0f; }
     __device__ static Acc combine(Acc a, Acc b) { return __fadd_rn(a, b); }
     __device__ static Acc shfl_down(Acc a, int d) { return __shfl_down_sync(kFullMask, a, d); }
-    __device__ static Acc load(const Src& s, int64_t off, int64_t) { return s.x[off]; }
-    __device__ static void store(const Dst& d, int64_t pos, Acc a) { d.y[pos] = float(double(a) * double(d.scale)); }
+    template <typename T>
+    __device__ static Acc load(const Src<T>& s, int64_t off, int64_t) {
+        return float(s.x[off]);
+    }
+    template <typename T>
+    __device__ static void store(const Dst<T>& d, int64_t pos, Acc a) {
+        d.y[pos] = T(float(double(a) * double(d.scale)));
+    }
 };
 
 struct MaxAcc {
@@ -80,11 +94,13 @@ struct ExtremeOp {
     __device__ static Acc shfl_down(Acc a, int d) {
         return {__shfl_down_sync(kFullMask, a.v, d), __shfl_down_sync(kFullMask, a.r, d)};
     }
-    __device__ static Acc load(const Src& s, int64_t off, int64_t r) {
-        return {s.x[off], s.idx ? s.idx[off] : int32_t(r)};
+    template <typename T>
+    __device__ static Acc load(const Src<T>& s, int64_t off, int64_t r) {
+        return {float(s.x[off]), s.idx ? s.idx[off] : int32_t(r)};
     }
-    __device__ static void store(const Dst& d, int64_t pos, Acc a) {
-        if (d.y) d.y[pos] = a.v;
+    template <typename T>
+    __device__ static void store(const Dst<T>& d, int64_t pos, Acc a) {
+        if (d.y) d.y[pos] = T(a.v);
         d.idx[pos] = a.r;
     }
 };
@@ -115,8 +131,8 @@ __device__ __forceinline__ typename R::Acc block_reduce(typename R::Acc a, typen
 }
 
 // Rows of `len` contiguous elements, one warp each (kWarpsPerBlock per block): dst[row] = the row.
-template <typename R>
-__global__ void rows_warp_kernel(Src src, Dst dst, int64_t rows, int64_t len) {
+template <typename R, typename TI, typename TO>
+__global__ void rows_warp_kernel(Src<TI> src, Dst<TO> dst, int64_t rows, int64_t len) {
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     for (int64_t row = blockIdx.x * int64_t(kWarpsPerBlock) + warp; row < rows;
          row += int64_t(gridDim.x) * kWarpsPerBlock) {
@@ -130,8 +146,8 @@ __global__ void rows_warp_kernel(Src src, Dst dst, int64_t rows, int64_t len) {
 
 // Rows of `len` contiguous elements, each cut into `splits` chunks of `chunk` elements; one block per
 // (row, chunk) task: dst[row * splits + part] = that chunk.
-template <typename R>
-__global__ void rows_block_kernel(Src src, Dst dst, int64_t rows, int64_t len, int64_t splits, int64_t chunk) {
+template <typename R, typename TI, typename TO>
+__global__ void rows_block_kernel(Src<TI> src, Dst<TO> dst, int64_t rows, int64_t len, int64_t splits, int64_t chunk) {
     __shared__ typename R::Acc smem[kWarp];
     const int64_t tasks = rows * splits;
     for (int64_t t = blockIdx.x; t < tasks; t += gridDim.x) {
@@ -147,8 +163,8 @@ __global__ void rows_block_kernel(Src src, Dst dst, int64_t rows, int64_t len, i
 
 // Columns: (outer, reduce, inner) with cols = outer * inner outputs, r cut into chunks of `chunk`, chunk
 // blockIdx.y: dst[blockIdx.y * cols + c] = chunk blockIdx.y of output c. Block (kColThreads, kColRows).
-template <typename R>
-__global__ void cols_kernel(Src src, Dst dst, int64_t outer, int64_t reduce, int64_t inner, int64_t chunk) {
+template <typename R, typename TI, typename TO>
+__global__ void cols_kernel(Src<TI> src, Dst<TO> dst, int64_t outer, int64_t reduce, int64_t inner, int64_t chunk) {
     __shared__ typename R::Acc smem[kColRows][kColThreads + 1];
     const int64_t cols = outer * inner;
     const int64_t part = blockIdx.y;
@@ -187,14 +203,16 @@ int64_t chunk_for(int64_t blocks, int64_t len, int64_t min_chunk) {
 
 // The values and (max only) indices of `count` partial results in the workspace.
 template <typename R>
-Dst partial_buffer(int64_t count) {
+Dst<float> partial_buffer(int64_t count) {
     constexpr bool is_max = std::is_same_v<R, MaxOp> || std::is_same_v<R, MinOp>;  // (value, index) pairs
     char* ws = static_cast<char*>(workspace(size_t(count) * (is_max ? 8 : 4)));
-    return Dst{reinterpret_cast<float*>(ws), is_max ? reinterpret_cast<int32_t*>(ws + count * 4) : nullptr, 1.0f};
+    return Dst<float>{reinterpret_cast<float*>(ws), is_max ? reinterpret_cast<int32_t*>(ws + count * 4) : nullptr,
+                      1.0f};
 }
 
-template <typename R>
-void reduce_impl(const Src& src, const Dst& dst, const ReduceShape& s) {
+// A first pass reads Src<TI>, a last pass writes Dst<TO>; partial results between the passes are float.
+template <typename R, typename TI, typename TO>
+void reduce_impl(const Src<TI>& src, const Dst<TO>& dst, const ReduceShape& s) {
     if (s.inner == 1) {
         if (s.reduce <= kShortRow) {
             rows_warp_kernel<R>
@@ -210,11 +228,11 @@ void reduce_impl(const Src& src, const Dst& dst, const ReduceShape& s) {
             DYAD_CUDA_CHECK_LAUNCH();
             return;
         }
-        const Dst part = partial_buffer<R>(s.outer * splits);  // (outer, splits)
+        const Dst<float> part = partial_buffer<R>(s.outer * splits);  // (outer, splits)
         rows_block_kernel<R><<<grid, kBlock, 0, stream()>>>(src, part, s.outer, s.reduce, splits, chunk);
         DYAD_CUDA_CHECK_LAUNCH();
-        rows_warp_kernel<R>
-            <<<grid_for(s.outer, kWarpsPerBlock), kBlock, 0, stream()>>>(Src{part.y, part.idx}, dst, s.outer, splits);
+        rows_warp_kernel<R><<<grid_for(s.outer, kWarpsPerBlock), kBlock, 0, stream()>>>(Src<float>{part.y, part.idx},
+                                                                                        dst, s.outer, splits);
         DYAD_CUDA_CHECK_LAUNCH();
         return;
     }
@@ -229,20 +247,41 @@ void reduce_impl(const Src& src, const Dst& dst, const ReduceShape& s) {
         DYAD_CUDA_CHECK_LAUNCH();
         return;
     }
-    const Dst part = partial_buffer<R>(splits * cols);  // (splits, cols)
+    const Dst<float> part = partial_buffer<R>(splits * cols);  // (splits, cols)
     cols_kernel<R><<<dim3(gx, unsigned(splits)), block, 0, stream()>>>(src, part, s.outer, s.reduce, s.inner, chunk);
     DYAD_CUDA_CHECK_LAUNCH();
-    cols_kernel<R><<<dim3(gx, 1), block, 0, stream()>>>(Src{part.y, part.idx}, dst, 1, splits, cols, splits);
+    cols_kernel<R><<<dim3(gx, 1), block, 0, stream()>>>(Src<float>{part.y, part.idx}, dst, 1, splits, cols, splits);
     DYAD_CUDA_CHECK_LAUNCH();
 }
 
 // dx[o, r, i] += scale * dy[o, i]; I is uint32_t when every index fits (cheaper division).
-template <typename I>
-__global__ void sum_bwd_kernel(float* dx, const float* dy, I reduce, I inner, int64_t n, float scale) {
+template <typename I, typename T>
+__global__ void sum_bwd_kernel(T* dx, const T* dy, I reduce, I inner, int64_t n, float scale) {
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
         const I q = I(e) / inner, i = I(e) - q * inner, o = q / reduce;
-        dx[e] = __fadd_rn(dx[e], __fmul_rn(scale, dy[int64_t(o) * int64_t(inner) + int64_t(i)]));
+        dx[e] = T(__fadd_rn(float(dx[e]), __fmul_rn(scale, float(dy[int64_t(o) * int64_t(inner) + int64_t(i)]))));
     }
+}
+
+// sum_fwd and sum_bwd for T = float and bfloat16 (the reduction accumulates in float either way).
+template <typename T>
+void sum_fwd_any(T* y, const T* x, const ReduceShape& s, float scale) {
+    const int64_t m = s.outer * s.inner;
+    if (m == 0) return;
+    if (s.reduce == 0) return fill(y, T(float(0.0 * double(scale))), m);  // naive's empty sum, scaled
+    reduce_impl<SumOp>(Src<T>{x, nullptr}, Dst<T>{y, nullptr, scale}, s);
+}
+
+template <typename T>
+void sum_bwd_any(T* dx, const T* dy, const ReduceShape& s, float scale) {
+    const int64_t n = s.outer * s.reduce * s.inner;
+    if (n == 0) return;
+    if (n <= int64_t(INT32_MAX))
+        sum_bwd_kernel<uint32_t>
+            <<<grid_for(n), kBlock, 0, stream()>>>(dx, dy, uint32_t(s.reduce), uint32_t(s.inner), n, scale);
+    else
+        sum_bwd_kernel<int64_t><<<grid_for(n), kBlock, 0, stream()>>>(dx, dy, s.reduce, s.inner, n, scale);
+    DYAD_CUDA_CHECK_LAUNCH();
 }
 
 // dx[o, idx[o, i], i] += dy[o, i], one thread per output: each writes its own element of dx.
@@ -257,34 +296,21 @@ __global__ void max_bwd_kernel(float* dx, const float* dy, const int32_t* idx, i
 
 }  // namespace
 
-void sum_fwd(float* y, const float* x, const ReduceShape& s, float scale) {
-    const int64_t m = s.outer * s.inner;
-    if (m == 0) return;
-    if (s.reduce == 0) return fill(y, float(0.0 * double(scale)), m);  // naive's empty sum, scaled
-    reduce_impl<SumOp>(Src{x, nullptr}, Dst{y, nullptr, scale}, s);
-}
-
-void sum_bwd(float* dx, const float* dy, const ReduceShape& s, float scale) {
-    const int64_t n = s.outer * s.reduce * s.inner;
-    if (n == 0) return;
-    if (n <= int64_t(INT32_MAX))
-        sum_bwd_kernel<uint32_t>
-            <<<grid_for(n), kBlock, 0, stream()>>>(dx, dy, uint32_t(s.reduce), uint32_t(s.inner), n, scale);
-    else
-        sum_bwd_kernel<int64_t><<<grid_for(n), kBlock, 0, stream()>>>(dx, dy, s.reduce, s.inner, n, scale);
-    DYAD_CUDA_CHECK_LAUNCH();
-}
+void sum_fwd(float* y, const float* x, const ReduceShape& s, float scale) { sum_fwd_any(y, x, s, scale); }
+void sum_bwd(float* dx, const float* dy, const ReduceShape& s, float scale) { sum_bwd_any(dx, dy, s, scale); }
+void sum_fwd(bfloat16* y, const bfloat16* x, const ReduceShape& s, float scale) { sum_fwd_any(y, x, s, scale); }
+void sum_bwd(bfloat16* dx, const bfloat16* dy, const ReduceShape& s, float scale) { sum_bwd_any(dx, dy, s, scale); }
 
 void max_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s) {
     if (s.outer * s.inner == 0) return;
     if (s.reduce < 1) throw CudaError("max_fwd: reduce must be >= 1");
-    reduce_impl<MaxOp>(Src{x, nullptr}, Dst{y, idx, 1.0f}, s);
+    reduce_impl<MaxOp>(Src<float>{x, nullptr}, Dst<float>{y, idx, 1.0f}, s);
 }
 
 void min_fwd(float* y, int32_t* idx, const float* x, const ReduceShape& s) {
     if (s.outer * s.inner == 0) return;
     if (s.reduce < 1) throw CudaError("min_fwd: reduce must be >= 1");
-    reduce_impl<MinOp>(Src{x, nullptr}, Dst{y, idx, 1.0f}, s);
+    reduce_impl<MinOp>(Src<float>{x, nullptr}, Dst<float>{y, idx, 1.0f}, s);
 }
 
 void max_bwd(float* dx, const float* dy, const int32_t* idx, const ReduceShape& s) {

@@ -29,6 +29,14 @@ std::string pair_str(Size2 s) { return "(" + std::to_string(s.h) + ", " + std::t
 // "2" when both sizes agree, else "(2, 3)": how PyTorch prints the pooling arguments given as an int.
 std::string size_str(Size2 s) { return s.h == s.w ? std::to_string(s.h) : pair_str(s); }
 
+// A float32 parameter for a bfloat16 input: its bfloat16 copy, recorded, so the gradient reaches the
+// float32 parameter (the master weight) in float32. Anything else as it is (a mismatch is the op's error).
+Tensor as_input_dtype(const Tensor& p, const Tensor& x) {
+    if (p.defined() && x.defined() && x.dtype() == DType::bfloat16 && p.dtype() == DType::float32)
+        return p.to(DType::bfloat16);
+    return p;
+}
+
 // A double as Python's repr prints it: the shortest digits that read back the same, "0.1", "1e-05",
 // "1.0".
 std::string py_float(double v) {
@@ -67,9 +75,13 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Siz
     bias_ = bias ? &register_parameter("bias", uniform({out_}, bound)) : &no_bias_;
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, *weight_, *bias_, stride_, padding_); }
+Tensor Conv2d::forward(const Tensor& x) {
+    return conv2d(x, as_input_dtype(*weight_, x), as_input_dtype(*bias_, x), stride_, padding_);
+}
 
-Tensor Conv2d::forward_relu(const Tensor& x) { return conv2d_relu(x, *weight_, *bias_, stride_, padding_); }
+Tensor Conv2d::forward_relu(const Tensor& x) {
+    return conv2d_relu(x, as_input_dtype(*weight_, x), as_input_dtype(*bias_, x), stride_, padding_);
+}
 
 std::string Conv2d::extra_repr() const {
     std::string s = std::to_string(in_) + ", " + std::to_string(out_) + ", kernel_size=" + pair_str(kernel_) +
@@ -87,7 +99,7 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias) : in_(in_fe
     bias_ = bias ? &register_parameter("bias", uniform({out_}, bound)) : &no_bias_;
 }
 
-Tensor Linear::forward(const Tensor& x) { return linear(x, *weight_, *bias_); }
+Tensor Linear::forward(const Tensor& x) { return linear(x, as_input_dtype(*weight_, x), as_input_dtype(*bias_, x)); }
 
 std::string Linear::extra_repr() const {
     return "in_features=" + std::to_string(in_) + ", out_features=" + std::to_string(out_) +

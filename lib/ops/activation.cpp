@@ -13,13 +13,13 @@ Tensor relu(const Tensor& x) {
     const MemoryFormat f = x.memory_format();
     const Tensor xc = x.contiguous(f);
     Tensor y = detail::empty_in(x.shape(), x.dtype(), x.device(), f);
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_fwd, y.data<T>(), xc.data<T>(), y.numel());
+    DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), relu_fwd, y.data<T>(), xc.data<T>(), y.numel());
     autograd::record("relu", {x}, y,
                      [xd = xc.detach(), f](const Tensor& dy, autograd::GradSink& g) {
                          const Tensor& dx = g.grad(0);
                          const Tensor dyc = dy.contiguous(f);
-                         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), relu_bwd, dx.data<T>(), dyc.data<T>(),
-                                             xd.data<T>(), dx.numel());
+                         DYAD_DISPATCH_FLOAT_BF16(dx.device(), dx.dtype(), relu_bwd, dx.data<T>(), dyc.data<T>(),
+                                                  xd.data<T>(), dx.numel());
                      },
                      {xc});
     autograd::mark_format_aware(y);

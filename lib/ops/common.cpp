@@ -114,19 +114,11 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 
 void accumulate(const Tensor& dst, const Tensor& src) {
     DYAD_ASSERT(dst.dtype() == src.dtype() && dst.device() == src.device());
-    if (dst.dtype() == DType::bfloat16) {
-        // No bfloat16 arithmetic kernels yet: the sum in float32, rounded once into dst (what a bfloat16
-        // kernel computing in float32 would store).
-        NoGradGuard ng;
-        const Tensor sum = dst.to(DType::float32);  // a new tensor: the dtype differs
-        accumulate(sum, src.to(DType::float32));
-        copy_into(dst, sum);
-        return;
-    }
     const StridedShape s =
         make_strided(dst.shape(), {dst.strides(), dst.strides(), broadcast_strides(src, dst.shape())}, "accumulate");
-    DYAD_DISPATCH_FLOAT(dst.device(), dst.dtype(), binary_fwd, BinaryOp::add, dst.data<T>(), dst.data<T>(),
-                        src.data<T>(), s);
+    // bfloat16: added in float, rounded once.
+    DYAD_DISPATCH_FLOAT_BF16(dst.device(), dst.dtype(), binary_fwd, BinaryOp::add, dst.data<T>(), dst.data<T>(),
+                             src.data<T>(), s);
 }
 
 Tensor empty_in(const Shape& shape, DType dtype, Device device, MemoryFormat format) {

@@ -61,13 +61,13 @@ void conv2d_backward(const Conv2dShape& s, bool has_bias, const Tensor& xd, cons
                      autograd::GradSink& g) {
     if (g.needs(0)) {
         const Tensor& dx = g.grad(0);
-        DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), conv2d_bwd_data, s, dx.data<T>(), dy.data<T>(), wd.data<T>());
+        DYAD_DISPATCH_FLOAT_BF16(dx.device(), dx.dtype(), conv2d_bwd_data, s, dx.data<T>(), dy.data<T>(), wd.data<T>());
     }
     const bool need_db = has_bias && g.needs(2);
     if (g.needs(1)) {
         const Tensor& dw = g.grad(1);
-        DYAD_DISPATCH_FLOAT(dw.device(), dw.dtype(), conv2d_bwd_filter, s, dw.data<T>(),
-                            need_db ? g.grad(2).data<T>() : nullptr, dy.data<T>(), xd.data<T>());
+        DYAD_DISPATCH_FLOAT_BF16(dw.device(), dw.dtype(), conv2d_bwd_filter, s, dw.data<T>(),
+                                 need_db ? g.grad(2).data<T>() : nullptr, dy.data<T>(), xd.data<T>());
     } else if (need_db) {
         // Only the bias: its gradient is dy summed over (N, P, Q), no filter pass.
         NoGradGuard ng;
@@ -102,8 +102,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
     Conv2dShape s = conv2d_shape("conv2d", x, weight, bias, stride, padding);
     const auto [xc, wc, bc, f] = conv_operands(s, x, weight, bias);
     Tensor y = detail::empty_in({s.n, s.k, s.p, s.q}, x.dtype(), x.device(), f);
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), conv2d_fwd, s, y.data<T>(), xc.data<T>(), wc.data<T>(),
-                        bc.defined() ? bc.data<T>() : nullptr);
+    DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), conv2d_fwd, s, y.data<T>(), xc.data<T>(), wc.data<T>(),
+                             bc.defined() ? bc.data<T>() : nullptr);
 
     const bool has_bias = bias.defined();
     // The node's inputs are the operands as the kernels read them: wc's gradient goes back through its
@@ -123,13 +123,18 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Si
     Tensor y = detail::empty_in({s.n, s.k, s.p, s.q}, x.dtype(), x.device(), f);
     if (x.device().is_cuda()) {
         // One fused cuDNN call where cuDNN offers it.
-        if (x.dtype() != DType::float32) detail::fail_cuda_dtype(__FILE__, __LINE__, "conv2d_relu", x.dtype());
-        DYAD_CUDA_CALL(x.device(), conv2d_bias_relu_fwd, s, y.data<float>(), xc.data<float>(), wc.data<float>(),
-                       bc.defined() ? bc.data<float>() : nullptr);
+        if (x.dtype() == DType::bfloat16) {
+            DYAD_CUDA_CALL(x.device(), conv2d_bias_relu_fwd, s, y.data<bfloat16>(), xc.data<bfloat16>(),
+                           wc.data<bfloat16>(), bc.defined() ? bc.data<bfloat16>() : nullptr);
+        } else {
+            if (x.dtype() != DType::float32) detail::fail_cuda_dtype(__FILE__, __LINE__, "conv2d_relu", x.dtype());
+            DYAD_CUDA_CALL(x.device(), conv2d_bias_relu_fwd, s, y.data<float>(), xc.data<float>(), wc.data<float>(),
+                           bc.defined() ? bc.data<float>() : nullptr);
+        }
     } else {
-        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), conv2d_fwd, s, y.data<T>(), xc.data<T>(), wc.data<T>(),
-                            bc.defined() ? bc.data<T>() : nullptr);
-        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_fwd, y.data<T>(), y.data<T>(), y.numel());  // in place
+        DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), conv2d_fwd, s, y.data<T>(), xc.data<T>(), wc.data<T>(),
+                                 bc.defined() ? bc.data<T>() : nullptr);
+        DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), relu_fwd, y.data<T>(), y.data<T>(), y.numel());  // in place
     }
 
     // y > 0 exactly where the convolution's output is > 0: dy masked by it is the gradient at the ReLU's
@@ -140,8 +145,8 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Si
                                                                                             autograd::GradSink& g) {
                     Tensor masked = detail::empty_in(dy.shape(), dy.dtype(), dy.device(), fmt);
                     masked.zero_();
-                    DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), relu_bwd, masked.data<T>(), dy.data<T>(), yd.data<T>(),
-                                        masked.numel());
+                    DYAD_DISPATCH_FLOAT_BF16(dy.device(), dy.dtype(), relu_bwd, masked.data<T>(), dy.data<T>(),
+                                             yd.data<T>(), masked.numel());
                     conv2d_backward(s, has_bias, xd, wd, masked, g);
                 },
                 {xc, wc, y});

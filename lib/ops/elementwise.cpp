@@ -45,7 +45,7 @@ static Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b) {
     Tensor out = detail::empty_in(shape, a.dtype(), a.device(), format);
     const StridedShape s = detail::make_strided(
         shape, {out.strides(), detail::broadcast_strides(a, shape), detail::broadcast_strides(b, shape)}, name);
-    DYAD_DISPATCH_FLOAT(a.device(), a.dtype(), binary_fwd, op, out.data<T>(), a.data<T>(), b.data<T>(), s);
+    DYAD_DISPATCH_FLOAT_BF16(a.device(), a.dtype(), binary_fwd, op, out.data<T>(), a.data<T>(), b.data<T>(), s);
     return out;
 }
 
@@ -53,7 +53,7 @@ static Tensor unary_raw(UnaryOp op, const char* name, const Tensor& x, double p0
     detail::check_floating(name, x);
     Tensor out = detail::empty_in(x.shape(), x.dtype(), x.device(), x.memory_format());
     const StridedShape s = detail::make_strided(x.shape(), {out.strides(), x.strides()}, name);
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), unary_fwd, op, out.data<T>(), x.data<T>(), s, T(p0), T(p1));
+    DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), unary_fwd, op, out.data<T>(), x.data<T>(), s, C(p0), C(p1));
     return out;
 }
 
@@ -152,8 +152,9 @@ static Tensor unary(UnaryOp op, const char* name, const Tensor& x, double p0 = 0
                              const Tensor& dx = g.grad(0);
                              const MemoryFormat f = dx.memory_format();
                              const Tensor xc = xd.contiguous(f), yc = yd.contiguous(f), dyc = dy.contiguous(f);
-                             DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(), dyc.data<T>(),
-                                                 xc.data<T>(), yc.data<T>(), dx.numel(), T(p0), T(p1));
+                             DYAD_DISPATCH_FLOAT_BF16(dx.device(), dx.dtype(), unary_bwd, op, dx.data<T>(),
+                                                      dyc.data<T>(), xc.data<T>(), yc.data<T>(), dx.numel(), C(p0),
+                                                      C(p1));
                          },
                          {x, y});
         autograd::mark_format_aware(y);

@@ -50,7 +50,7 @@ void run_gemm(int64_t batch, const MatView& a, const MatView& b, double beta, co
     s.trans_a = a.trans, s.trans_b = b.trans;
     s.lda = a.ld, s.ldb = b.ld, s.ldc = b.cols;
     s.stride_a = a.bstride, s.stride_b = b.bstride, s.stride_c = c_bstride;
-    DYAD_DISPATCH_FLOAT(c.device(), c.dtype(), gemm, s, T(1), a.t.data<T>(), b.t.data<T>(), T(beta), c.data<T>());
+    DYAD_DISPATCH_FLOAT_BF16(c.device(), c.dtype(), gemm, s, C(1), a.t.data<T>(), b.t.data<T>(), C(beta), c.data<T>());
 }
 
 }  // namespace

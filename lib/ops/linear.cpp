@@ -20,7 +20,7 @@ void gemm2d(int64_t m, int64_t n, int64_t k, const Tensor& a, bool trans_a, int6
     s.m = m, s.n = n, s.k = k;
     s.trans_a = trans_a, s.trans_b = trans_b;
     s.lda = lda, s.ldb = ldb, s.ldc = n;
-    DYAD_DISPATCH_FLOAT(c.device(), c.dtype(), gemm, s, T(1), a.data<T>(), b.data<T>(), T(beta), c.data<T>());
+    DYAD_DISPATCH_FLOAT_BF16(c.device(), c.dtype(), gemm, s, C(1), a.data<T>(), b.data<T>(), C(beta), c.data<T>());
 }
 
 }  // namespace

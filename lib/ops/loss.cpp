@@ -69,8 +69,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
     detail::check_defined(op, logits, "logits");
     detail::check_defined(op, labels, "labels");
     DYAD_CHECK(logits.dim() == 2, op, ": logits must be (N, C), got ", shape_str(logits.shape()));
-    DYAD_CHECK(is_floating(logits.dtype()), op, ": logits must be float32 or float64, got ",
+    DYAD_CHECK(is_floating(logits.dtype()), op, ": logits must be float32, float64 or bfloat16, got ",
                dtype_name(logits.dtype()));
+    // bfloat16 logits (a bfloat16 model's output): the loss in float32 on their exact widening, the
+    // gradient rounded once into bfloat16 by the conversion's backward. The loss is float32.
+    if (logits.dtype() == DType::bfloat16) return cross_entropy(logits.to(DType::float32), labels, label_smoothing);
     DYAD_CHECK(labels.dim() == 1, op, ": labels must be (N), got ", shape_str(labels.shape()));
     DYAD_CHECK(labels.dtype() == DType::int32 || labels.dtype() == DType::int64, op,
                ": labels must be int32 or int64, got ", dtype_name(labels.dtype()));

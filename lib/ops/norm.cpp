@@ -19,10 +19,17 @@ namespace {
 
 constexpr const char* kOp = "batch_norm2d";
 
-// A per-channel vector argument: defined ones must match x's dtype and device and have shape (C).
+// The dtype of the parameters and statistics: x's, or float32 for a bfloat16 x (normalised in float32, as
+// PyTorch's mixed precision keeps batch norm).
+DType param_dtype(const Tensor& x) { return x.dtype() == DType::bfloat16 ? DType::float32 : x.dtype(); }
+
+// A per-channel vector argument: defined ones must be on x's device, in param_dtype(x) and of shape (C).
 void check_channel_vector(const Tensor& t, const char* name, const Tensor& x) {
     if (!t.defined()) return;
-    detail::check_same(kOp, x, t);
+    DYAD_CHECK(t.device() == x.device(), kOp, ": ", name, " is on ", t.device().str(), " but x ", shape_str(x.shape()),
+               " is on ", x.device().str());
+    DYAD_CHECK(t.dtype() == param_dtype(x), kOp, ": ", name, " must be ", dtype_name(param_dtype(x)), " for a ",
+               dtype_name(x.dtype()), " x ", shape_str(x.shape()), ", got ", dtype_name(t.dtype()));
     DYAD_CHECK(t.dim() == 1 && t.size(0) == x.size(1), kOp, ": ", name, " must have shape (", x.size(1), ") for the ",
                x.size(1), " channels of x ", shape_str(x.shape()), ", got ", shape_str(t.shape()));
 }
@@ -81,8 +88,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     Tensor y = detail::empty_in(x.shape(), x.dtype(), x.device(), f);
     Tensor mean, invstd;  // the statistics the backward pass uses
     if (training) {
-        mean = Tensor::empty({s.c}, x.dtype(), x.device());
-        invstd = Tensor::empty({s.c}, x.dtype(), x.device());
+        mean = Tensor::empty({s.c}, param_dtype(x), x.device());
+        invstd = Tensor::empty({s.c}, param_dtype(x), x.device());
         // The kernel updates the running statistics through raw pointers: a non-contiguous one is updated
         // in a contiguous copy, written back afterwards.
         Tensor rm, rv;
@@ -91,13 +98,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             rv = running_var.is_contiguous() ? running_var : running_var.contiguous();
         }
         if (relu)
-            DYAD_DISPATCH_CPU_FLOAT(x.dtype(), batch_norm_relu_fwd_train, s, y.data<T>(), mean.data<T>(),
-                                    invstd.data<T>(), ptr_or_null<T>(rm), ptr_or_null<T>(rv), xc.data<T>(),
-                                    ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(momentum), T(eps));
+            DYAD_DISPATCH_CPU_FLOAT_BF16(x.dtype(), batch_norm_relu_fwd_train, s, y.data<T>(), mean.data<C>(),
+                                         invstd.data<C>(), ptr_or_null<C>(rm), ptr_or_null<C>(rv), xc.data<T>(),
+                                         ptr_or_null<C>(wc), ptr_or_null<C>(bc), C(momentum), C(eps));
         else
-            DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), batch_norm_fwd_train, s, y.data<T>(), mean.data<T>(),
-                                invstd.data<T>(), ptr_or_null<T>(rm), ptr_or_null<T>(rv), xc.data<T>(),
-                                ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(momentum), T(eps));
+            DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), batch_norm_fwd_train, s, y.data<T>(), mean.data<C>(),
+                                     invstd.data<C>(), ptr_or_null<C>(rm), ptr_or_null<C>(rv), xc.data<T>(),
+                                     ptr_or_null<C>(wc), ptr_or_null<C>(bc), C(momentum), C(eps));
         if (running_mean.defined()) {
             NoGradGuard ng;
             if (!rm.is_same(running_mean)) running_mean.detach().copy_(rm);
@@ -106,11 +113,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     } else {
         const Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
         if (relu)
-            DYAD_DISPATCH_CPU_FLOAT(x.dtype(), batch_norm_relu_fwd_eval, s, y.data<T>(), xc.data<T>(), rm.data<T>(),
-                                    rv.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(eps));
+            DYAD_DISPATCH_CPU_FLOAT_BF16(x.dtype(), batch_norm_relu_fwd_eval, s, y.data<T>(), xc.data<T>(),
+                                         rm.data<C>(), rv.data<C>(), ptr_or_null<C>(wc), ptr_or_null<C>(bc), C(eps));
         else
-            DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), batch_norm_fwd_eval, s, y.data<T>(), xc.data<T>(), rm.data<T>(),
-                                rv.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), T(eps));
+            DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), batch_norm_fwd_eval, s, y.data<T>(), xc.data<T>(),
+                                     rm.data<C>(), rv.data<C>(), ptr_or_null<C>(wc), ptr_or_null<C>(bc), C(eps));
         if (autograd::needs_grad({x, weight, bias})) {
             // A snapshot: the running statistics may change before backward runs.
             NoGradGuard ng;
@@ -133,13 +140,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             const Tensor dw = wi >= 0 && g.needs(size_t(wi)) ? g.grad(size_t(wi)) : Tensor();
             const Tensor db = bi >= 0 && g.needs(size_t(bi)) ? g.grad(size_t(bi)) : Tensor();
             if (yd.defined())
-                DYAD_DISPATCH_CPU_FLOAT(dy.dtype(), batch_norm_relu_bwd, s, training, ptr_or_null<T>(dx),
-                                        ptr_or_null<T>(dw), ptr_or_null<T>(db), dy.data<T>(), yd.data<T>(),
-                                        xd.data<T>(), mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(gd));
+                DYAD_DISPATCH_CPU_FLOAT_BF16(dy.dtype(), batch_norm_relu_bwd, s, training, ptr_or_null<T>(dx),
+                                             ptr_or_null<C>(dw), ptr_or_null<C>(db), dy.data<T>(), yd.data<T>(),
+                                             xd.data<T>(), mean.data<C>(), invstd.data<C>(), ptr_or_null<C>(gd));
             else
-                DYAD_DISPATCH_FLOAT(dy.device(), dy.dtype(), batch_norm_bwd, s, training, ptr_or_null<T>(dx),
-                                    ptr_or_null<T>(dw), ptr_or_null<T>(db), dy.data<T>(), xd.data<T>(), mean.data<T>(),
-                                    invstd.data<T>(), ptr_or_null<T>(gd));
+                DYAD_DISPATCH_FLOAT_BF16(dy.device(), dy.dtype(), batch_norm_bwd, s, training, ptr_or_null<T>(dx),
+                                         ptr_or_null<C>(dw), ptr_or_null<C>(db), dy.data<T>(), xd.data<T>(),
+                                         mean.data<C>(), invstd.data<C>(), ptr_or_null<C>(gd));
         },
         {xc, wc});
     autograd::mark_format_aware(y);

@@ -71,15 +71,15 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
     Tensor y = pool_output(s, x.dtype(), x.device());
     // The positions of the maxima serve backward only: not made when nothing is recorded (inference).
     if (!autograd::needs_grad({x})) {
-        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
+        DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
         return y;
     }
     Tensor idx = pool_output(s, DType::int32, x.device());
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
+    DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
     autograd::record("max_pool2d", {x}, y, [s, idx](const Tensor& dy, autograd::GradSink& g) {
         const Tensor& dx = g.grad(0);
-        DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), max_pool2d_bwd, s, dx.data<T>(), dy.data<T>(),
-                            idx.data<int32_t>());
+        DYAD_DISPATCH_FLOAT_BF16(dx.device(), dx.dtype(), max_pool2d_bwd, s, dx.data<T>(), dy.data<T>(),
+                                 idx.data<int32_t>());
     });
     autograd::mark_format_aware(y);
     return y;
@@ -93,18 +93,19 @@ Tensor relu_max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 paddin
     const Tensor xc = x.contiguous(format_of(s));
     Tensor y = pool_output(s, x.dtype(), x.device());
     if (!autograd::needs_grad({x})) {  // inference: no positions (see max_pool2d)
-        DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
+        DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), nullptr, xc.data<T>());
         return y;
     }
     Tensor idx = pool_output(s, DType::int32, x.device());
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(), xc.data<T>());
+    DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), relu_max_pool2d_fwd, s, y.data<T>(), idx.data<int32_t>(),
+                             xc.data<T>());
     // The backward reads y (which outputs are > 0): saved, so an in-place update of y before backward
     // is an error rather than a wrong gradient.
     autograd::record(op, {x}, y,
                      [s, idx, yd = y.detach()](const Tensor& dy, autograd::GradSink& g) {
                          const Tensor& dx = g.grad(0);
-                         DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), relu_max_pool2d_bwd, s, dx.data<T>(),
-                                             dy.data<T>(), idx.data<int32_t>(), yd.data<T>());
+                         DYAD_DISPATCH_FLOAT_BF16(dx.device(), dx.dtype(), relu_max_pool2d_bwd, s, dx.data<T>(),
+                                                  dy.data<T>(), idx.data<int32_t>(), yd.data<T>());
                      },
                      {y});
     autograd::mark_format_aware(y);
@@ -115,10 +116,10 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
     const Pool2dShape s = window_shape("avg_pool2d", x, kernel, stride, padding);
     const Tensor xc = x.contiguous(format_of(s));
     Tensor y = pool_output(s, x.dtype(), x.device());
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), avg_pool2d_fwd, s, y.data<T>(), xc.data<T>());
+    DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), avg_pool2d_fwd, s, y.data<T>(), xc.data<T>());
     autograd::record("avg_pool2d", {x}, y, [s](const Tensor& dy, autograd::GradSink& g) {
         const Tensor& dx = g.grad(0);
-        DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), avg_pool2d_bwd, s, dx.data<T>(), dy.data<T>());
+        DYAD_DISPATCH_FLOAT_BF16(dx.device(), dx.dtype(), avg_pool2d_bwd, s, dx.data<T>(), dy.data<T>());
     });
     autograd::mark_format_aware(y);
     return y;
@@ -135,10 +136,10 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output) {
     s.channels_last = x.memory_format() == MemoryFormat::channels_last;
     const Tensor xc = x.contiguous(format_of(s));
     Tensor y = pool_output(s, x.dtype(), x.device());
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), adaptive_avg_pool2d_fwd, s, y.data<T>(), xc.data<T>());
+    DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), adaptive_avg_pool2d_fwd, s, y.data<T>(), xc.data<T>());
     autograd::record(op, {x}, y, [s](const Tensor& dy, autograd::GradSink& g) {
         const Tensor& dx = g.grad(0);
-        DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), adaptive_avg_pool2d_bwd, s, dx.data<T>(), dy.data<T>());
+        DYAD_DISPATCH_FLOAT_BF16(dx.device(), dx.dtype(), adaptive_avg_pool2d_bwd, s, dx.data<T>(), dy.data<T>());
     });
     autograd::mark_format_aware(y);
     return y;

@@ -90,18 +90,21 @@ Tensor sum_impl(const char* op, const Tensor& x, const std::vector<int64_t>& dim
     DYAD_CHECK(!mean || p.rs.reduce > 0, op, ": mean over zero elements of ", shape_str(x.shape()));
     const double scale = mean ? 1.0 / double(p.rs.reduce) : 1.0;
     Tensor y = Tensor::empty(p.out_shape, x.dtype(), x.device());
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), sum_fwd, y.data<T>(), p.x.data<T>(), p.rs, T(scale));
+    DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), sum_fwd, y.data<T>(), p.x.data<T>(), p.rs, C(scale));
     autograd::record(
         op, {x}, y, [rs = p.rs, perm = p.perm, pshape = p.x.shape(), scale](const Tensor& dy, autograd::GradSink& g) {
             scatter_back(g.grad(0), perm, pshape, [&](const Tensor& dx) {
-                DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), sum_bwd, dx.data<T>(), dy.data<T>(), rs, T(scale));
+                DYAD_DISPATCH_FLOAT_BF16(dx.device(), dx.dtype(), sum_bwd, dx.data<T>(), dy.data<T>(), rs, C(scale));
             });
         });
     return y;
 }
 
 // max (min = false) and min: values and the index of the first extreme; backward routes dy to that index.
+// bfloat16: on the widened values (exact), so the values, positions and gradients are the float32 ones.
 Tensor extreme_impl(const char* op, bool min, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    if (x.defined() && x.dtype() == DType::bfloat16)
+        return extreme_impl(op, min, x.to(DType::float32), dims, keepdim).to(DType::bfloat16);
     const Plan p = make_plan(op, x, dims, keepdim);
     DYAD_CHECK(p.rs.reduce > 0, op, ": reduction over zero elements of ", shape_str(x.shape()));
     DYAD_CHECK(p.rs.reduce <= INT32_MAX, op, ": reduction over ", p.rs.reduce, " elements does not fit an int32 index");
@@ -124,6 +127,7 @@ Tensor extreme_impl(const char* op, bool min, const Tensor& x, const std::vector
 // argmax (min = false) and argmin along one dim.
 Tensor arg_extreme(const char* op, bool min, const Tensor& x, int64_t dim, bool keepdim) {
     detail::check_floating(op, x);
+    if (x.dtype() == DType::bfloat16) return arg_extreme(op, min, x.detach().to(DType::float32), dim, keepdim);
     Plan p = make_plan(op, x.detach(), {dim}, keepdim);
     DYAD_CHECK(p.rs.reduce > 0, op, ": dim ", dim, " of ", shape_str(x.shape()), " is empty");
     DYAD_CHECK(p.rs.reduce <= INT32_MAX, op, ": dim of size ", p.rs.reduce, " does not fit an int32 index");

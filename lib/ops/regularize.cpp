@@ -37,12 +37,12 @@ Tensor dropout(const Tensor& x, double p, bool training) {
     const Tensor xc = x.contiguous();
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     Tensor mask = Tensor::empty(x.shape(), DType::uint8, x.device());
-    DYAD_DISPATCH_FLOAT(x.device(), x.dtype(), dropout_fwd, y.numel(), y.data<T>(), mask.data<uint8_t>(), xc.data<T>(),
-                        p, seed);
+    DYAD_DISPATCH_FLOAT_BF16(x.device(), x.dtype(), dropout_fwd, y.numel(), y.data<T>(), mask.data<uint8_t>(),
+                             xc.data<T>(), p, seed);
     autograd::record("dropout", {x}, y, [mask, p](const Tensor& dy, autograd::GradSink& g) {
         const Tensor& dx = g.grad(0);
-        DYAD_DISPATCH_FLOAT(dx.device(), dx.dtype(), dropout_bwd, dx.numel(), dx.data<T>(), dy.data<T>(),
-                            mask.data<uint8_t>(), p);
+        DYAD_DISPATCH_FLOAT_BF16(dx.device(), dx.dtype(), dropout_bwd, dx.numel(), dx.data<T>(), dy.data<T>(),
+                                 mask.data<uint8_t>(), p);
     });
     return detail::in_format_of(y, x);
 }

@@ -92,8 +92,8 @@ DYAD_KERNEL_TEST("dropout_fwd and dropout_bwd draw naive's mask and values bit f
             }
         }
     }
-    DYAD_KCALL(ks, dropout_fwd, 0, nullptr, nullptr, nullptr, 0.5, 1);
-    DYAD_KCALL(ks, dropout_bwd, 0, nullptr, nullptr, nullptr, 0.5);
+    DYAD_KCALL(ks, dropout_fwd, 0, static_cast<float*>(nullptr), nullptr, static_cast<const float*>(nullptr), 0.5, 1);
+    DYAD_KCALL(ks, dropout_bwd, 0, static_cast<float*>(nullptr), static_cast<const float*>(nullptr), nullptr, 0.5);
     synchronize();
 }
 
