@@ -98,8 +98,8 @@ void conv2d_bias_relu_fwd(const Conv2dShape& s, float* y, const float* x, const 
 void im2col(const Conv2dShape& s, float* col, const float* x);
 void col2im(const Conv2dShape& s, float* dx, const float* col);
 // bfloat16 overloads: cuDNN with bfloat16 tensors and float accumulation (CUDNN_DATA_FLOAT compute); the bias
-// (bfloat16, like the other operands) and ReLU are added by dyad's own kernels. No im2col fallback: a shape
-// cuDNN has no bfloat16 algorithm for is a dyad::Error naming it.
+// (bfloat16, like the other operands) and ReLU are added by dyad's own kernels. A pass cuDNN has no
+// bfloat16 algorithm for runs the float path on widened copies and rounds its results once.
 void conv2d_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight, const bfloat16* bias);
 void conv2d_bwd_data(const Conv2dShape& s, bfloat16* dx, const bfloat16* dy, const bfloat16* weight);
 void conv2d_bwd_filter(const Conv2dShape& s, bfloat16* dweight, bfloat16* dbias, const bfloat16* dy, const bfloat16* x);

@@ -40,12 +40,13 @@
 // bfloat16 operands (x, weight, bias, y and their gradients) take plans of their own (the data type is
 // part of the key): CUDNN_DATA_BFLOAT16 tensor and filter descriptors with a CUDNN_DATA_FLOAT compute type
 // (float accumulation, each output rounded once; alpha and beta are floats), searched and filtered as
-// conv_algo::tensor_math says (tensor cores allowed whatever math() is; deterministic mode as for float).
-// cuDNN is their only path, whatever conv_kernel() says: a shape it cannot describe, or for which it
-// offers or accepts no algorithm, is a dyad::Error naming the shape. The bias, and the ReLU of
-// conv2d_bias_relu_fwd, are added by dyad's kernel after the convolution (bfloat16 y and bias, float
-// addition, rounded once); the bias gradient is dyad's deterministic reduction, summed in float and added
-// into the bfloat16 dbias with one rounding.
+// conv_algo::tensor_math says (tensor cores allowed whatever math() is; deterministic mode as for float),
+// whatever conv_kernel() says. The bias, and the ReLU of conv2d_bias_relu_fwd, are added by dyad's kernel
+// after the convolution (bfloat16 y and bias, float addition, rounded once); the bias gradient is dyad's
+// deterministic reduction, summed in float and added into the bfloat16 dbias with one rounding. A pass
+// cuDNN cannot describe, or offers or accepts no bfloat16 algorithm for, runs the float path on widened
+// copies of its operands (device scratch, freed stream-ordered) and rounds the results once: slower, and
+// the same contract.
 #include <array>
 #include <atomic>
 #include <climits>
@@ -57,6 +58,7 @@
 #include <vector>
 
 #include "../conv.h"
+#include "../elementwise.h"
 #include "../gemm.h"
 #include "context.h"
 #include "conv_algo.h"
@@ -557,46 +559,76 @@ void conv2d_bwd_filter(const Conv2dShape& s, float* dweight, float* dbias, const
 // ---------------------------------------------------------------- bfloat16
 namespace {
 
-// The shape as errors name it (dimensions in (n, c, h, w) order whatever the layout).
-std::string shape_str(const Conv2dShape& s) {
-    return ::dyad::detail::str("x (", s.n, ", ", s.c, ", ", s.h, ", ", s.w, "), weight (", s.k, ", ", s.c, ", ", s.r,
-                               ", ", s.s, "), stride ", s.stride_h, "x", s.stride_w, ", padding ", s.pad_h, "x",
-                               s.pad_w, ", output ", s.p, "x", s.q,
-                               s.channels_last ? ", channels_last (NHWC)" : ", NCHW");
-}
-
-std::string bf16_failure(const Conv2dShape& s, Pass pass, const char* why) {
-    return ::dyad::detail::str("conv2d ", pass_name(pass), " (bfloat16): ", why, " for ", shape_str(s),
-                               deterministic() ? " in deterministic mode" : "",
-                               "; bfloat16 convolutions run on cuDNN only (no im2col fallback)");
-}
-
-// The bfloat16 plan of s with the ranked algorithms of `pass` (searched on the first call; in0 / in1 as for
-// choose), whatever conv_kernel() says; an error naming the shape when cuDNN has nothing for it.
-Plan& bf16_plan(const Conv2dShape& s, Pass pass, const void* in0, const void* in1) {
+// The bfloat16 plan of s when cuDNN has ranked algorithms for `pass` (searched on the first call; in0 / in1
+// as for choose), whatever conv_kernel() says; null when it accepts no descriptors or offers no algorithm.
+Plan* bf16_plan(const Conv2dShape& s, Pass pass, const void* in0, const void* in1) {
     Plan* p = plan_for(s, CUDNN_DATA_BFLOAT16);
-    DYAD_CHECK(p->usable, bf16_failure(s, pass, "cuDNN does not accept the tensor descriptors"));
-    DYAD_CHECK(!choose(*p, pass, s, in0, in1).ranked.empty(), bf16_failure(s, pass, "cuDNN offers no algorithm"));
-    return *p;
+    if (!p->usable) return nullptr;
+    return choose(*p, pass, s, in0, in1).ranked.empty() ? nullptr : p;
 }
+
+// A float copy of n bfloat16 values in device memory (null and empty stay null), for the fallback below:
+// widened on construction when asked, rounded into a bfloat16 array by store(). Freed stream-ordered.
+class Widened {
+public:
+    Widened(const bfloat16* src, int64_t n, bool widen) : n_(src ? n : 0), dev_(current_device()) {
+        if (n_ <= 0) return;
+        p_ = static_cast<float*>(malloc_device(bytes(), dev_));
+        if (widen) copy(p_, src, flat(n_));
+    }
+    ~Widened() {
+        if (p_) free_device(p_, bytes(), dev_);
+    }
+    Widened(const Widened&) = delete;
+    Widened& operator=(const Widened&) = delete;
+    float* get() const { return p_; }
+    void store(bfloat16* dst) const {
+        if (p_) copy(dst, p_, flat(n_));
+    }
+
+private:
+    size_t bytes() const { return size_t(n_) * sizeof(float); }
+    static StridedShape flat(int64_t n) {
+        StridedShape f;
+        f.ndim = 1;
+        f.size[0] = n;
+        f.stride[0][0] = f.stride[1][0] = 1;
+        return f;
+    }
+    float* p_ = nullptr;
+    int64_t n_;
+    int dev_;
+};
+
+int64_t x_numel(const Conv2dShape& s) { return s.n * s.c * s.h * s.w; }
+int64_t w_numel(const Conv2dShape& s) { return s.k * s.c * s.r * s.s; }
+int64_t y_numel(const Conv2dShape& s) { return s.n * s.k * s.p * s.q; }
 
 void bias_only_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* bias, bool relu) {
-    DYAD_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(s.n * s.k * s.p * s.q) * sizeof(bfloat16), stream()));  // +0.0
+    DYAD_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(y_numel(s)) * sizeof(bfloat16), stream()));  // +0.0
     lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, s.channels_last, relu);
 }
 
-// y = conv(x, weight) on cuDNN, then the bias (and ReLU) added by dyad's kernel.
+// y = conv(x, weight) + bias (then ReLU): cuDNN on the bfloat16 operands with the bias (and ReLU) added by
+// dyad's kernel, or, for a shape cuDNN has no bfloat16 algorithm for, the float path on widened copies.
 void conv_then_bias(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight, const bfloat16* bias,
                     bool relu) {
-    Plan& p = bf16_plan(s, kFwd, x, weight);
-    const float one = 1.0f, zero = 0.0f;
-    const bool ran = run_ranked(
-        p, kFwd, "cudnnConvolutionForward", [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
-            return cudnnConvolutionForward(cudnn(), &one, p.x, x, p.w, weight, conv,
-                                           static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws, c.memory, &zero, p.y, y);
-        });
-    DYAD_CHECK(ran, bf16_failure(s, kFwd, "cuDNN refused every algorithm at execution"));
-    lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, s.channels_last, relu);
+    if (Plan* p = bf16_plan(s, kFwd, x, weight)) {
+        const float one = 1.0f, zero = 0.0f;
+        const bool ran = run_ranked(*p, kFwd, "cudnnConvolutionForward",
+                                    [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                                        return cudnnConvolutionForward(cudnn(), &one, p->x, x, p->w, weight, conv,
+                                                                       static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
+                                                                       ws, c.memory, &zero, p->y, y);
+                                    });
+        if (ran) return lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, s.channels_last, relu);
+    }
+    const Widened xf(x, x_numel(s), true), wf(weight, w_numel(s), true), bf(bias, s.k, true), yf(y, y_numel(s), false);
+    if (relu)
+        conv2d_bias_relu_fwd(s, yf.get(), xf.get(), wf.get(), bf.get());
+    else
+        conv2d_fwd(s, yf.get(), xf.get(), wf.get(), bf.get());
+    yf.store(y);
 }
 
 }  // namespace
@@ -616,32 +648,42 @@ void conv2d_bias_relu_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* x, 
 
 void conv2d_bwd_data(const Conv2dShape& s, bfloat16* dx, const bfloat16* dy, const bfloat16* weight) {
     if (no_output(s) || no_channels(s)) return;  // no output: dx += 0; no channels: dx is empty
-    Plan& p = bf16_plan(s, kBwdData, weight, dy);
-    const float one = 1.0f;  // beta 1: dx accumulates, as in the float path
-    const bool ran =
-        run_ranked(p, kBwdData, "cudnnConvolutionBackwardData",
-                   [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
-                       return cudnnConvolutionBackwardData(cudnn(), &one, p.w, weight, p.y, dy, conv,
-                                                           static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws,
-                                                           c.memory, &one, p.x, dx);
-                   });
-    DYAD_CHECK(ran, bf16_failure(s, kBwdData, "cuDNN refused every algorithm at execution"));
+    if (Plan* p = bf16_plan(s, kBwdData, weight, dy)) {
+        const float one = 1.0f;  // beta 1: dx accumulates, as in the float path
+        const bool ran =
+            run_ranked(*p, kBwdData, "cudnnConvolutionBackwardData",
+                       [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                           return cudnnConvolutionBackwardData(cudnn(), &one, p->w, weight, p->y, dy, conv,
+                                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws,
+                                                               c.memory, &one, p->x, dx);
+                       });
+        if (ran) return;
+    }
+    const Widened dyf(dy, y_numel(s), true), wf(weight, w_numel(s), true), dxf(dx, x_numel(s), true);
+    conv2d_bwd_data(s, dxf.get(), dyf.get(), wf.get());
+    dxf.store(dx);
 }
 
 void conv2d_bwd_filter(const Conv2dShape& s, bfloat16* dweight, bfloat16* dbias, const bfloat16* dy,
                        const bfloat16* x) {
     if (no_output(s)) return;
     if (!no_channels(s)) {
-        Plan& p = bf16_plan(s, kBwdFilter, x, dy);
-        const float one = 1.0f;  // beta 1: dweight accumulates, as in the float path
-        const bool ran =
-            run_ranked(p, kBwdFilter, "cudnnConvolutionBackwardFilter",
-                       [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
-                           return cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x, p.y, dy, conv,
-                                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
-                                                                 ws, c.memory, &one, p.w, dweight);
-                       });
-        DYAD_CHECK(ran, bf16_failure(s, kBwdFilter, "cuDNN refused every algorithm at execution"));
+        bool ran = false;
+        if (Plan* p = bf16_plan(s, kBwdFilter, x, dy)) {
+            const float one = 1.0f;  // beta 1: dweight accumulates, as in the float path
+            ran = run_ranked(*p, kBwdFilter, "cudnnConvolutionBackwardFilter",
+                             [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                                 return cudnnConvolutionBackwardFilter(
+                                     cudnn(), &one, p->x, x, p->y, dy, conv,
+                                     static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws, c.memory, &one, p->w,
+                                     dweight);
+                             });
+        }
+        if (!ran) {
+            const Widened dyf(dy, y_numel(s), true), xf(x, x_numel(s), true), dwf(dweight, w_numel(s), true);
+            conv2d_bwd_filter(s, dwf.get(), nullptr, dyf.get(), xf.get());
+            dwf.store(dweight);
+        }
     }
     if (dbias) lowering::bias_grad(dbias, dy, s.n, s.k, s.p * s.q, s.channels_last);
 }

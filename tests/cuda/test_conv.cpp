@@ -223,6 +223,42 @@ TEST_CASE("cuda conv2d caches its plan per shape", "[cuda][conv]") {
     REQUIRE(test::same_bits(y1.to_vector<float>(), y2.to_vector<float>()));
 }
 
+// A bfloat16 pass cuDNN refuses (or has no algorithm for) runs the float path on widened copies of its
+// operands and rounds the results once: the same contract, so the results are naive's bfloat16 ones within
+// the float row plus one bfloat16 step (tests/ops/bfloat16.cpp's rule). Both layouts.
+TEST_CASE("cuda bfloat16 conv2d falls back to the float path on widened operands", "[cuda][conv][bfloat16]") {
+    SettingsGuard restore;
+    struct Reset {
+        ~Reset() { cuda::conv_algo::fail_next(0); }
+    } reset;
+    select(Impl::cudnn);
+    for (const MemoryFormat f : {MemoryFormat::contiguous, MemoryFormat::channels_last}) {
+        INFO((f == MemoryFormat::channels_last ? "channels_last" : "NCHW"));
+        const Tensor x = test::random_tensor({2, 5, 9, 7}, 1).to(DType::bfloat16).contiguous(f);
+        const Tensor w = (test::random_tensor({4, 5, 3, 3}, 2) * (1 / std::sqrt(45.0))).to(DType::bfloat16);
+        const Tensor b = test::random_tensor({4}, 3).to(DType::bfloat16);
+        const Tensor g = test::random_tensor({2, 4, 9, 7}, 4).to(DType::bfloat16);
+        auto run = [&](Device d) {
+            const Tensor xl = x.to(d).detach().requires_grad_(), wl = w.to(d).detach().requires_grad_(),
+                         bl = b.to(d).detach().requires_grad_();
+            const Tensor y = conv2d_relu(xl, wl, bl, 1, 1);
+            y.backward(g.to(d).contiguous(y.memory_format()));
+            return std::vector<Tensor>{y.detach(), xl.grad(), wl.grad(), bl.grad()};
+        };
+        const std::vector<Tensor> ref = test::naive_reference([&] { return run(Device::cpu()); });
+        const size_t before = cuda::conv_algo::fallbacks();
+        cuda::conv_algo::fail_next(1000000);  // every cuDNN algorithm refused, bfloat16 and float alike
+        const std::vector<Tensor> got = run(Device::cuda());
+        cuda::conv_algo::fail_next(0);
+        REQUIRE(cuda::conv_algo::fallbacks() > before);
+        for (size_t i = 0; i < ref.size(); i++) {
+            INFO("result " << i);
+            REQUIRE(got[i].dtype() == DType::bfloat16);
+            test::require_close(ref[i], got[i], {1.0 / 128 + 1e-4, 1.0 / 64});
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------- fallbacks
 TEST_CASE("cuda conv2d runs the next algorithm, then im2col, when cuDNN refuses one at execution", "[cuda][conv]") {
     // conv_algo::fail_next(n) makes the next n execution attempts report CUDNN_STATUS_NOT_SUPPORTED, as an
