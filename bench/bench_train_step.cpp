@@ -10,7 +10,8 @@
 // off), fuse, nhwc (channels_last images); timed with CUDA events, with the peak GPU memory of model, data,
 // activations, gradients and optimizer state since the model was made (peak_MiB, which includes the eager warm-up
 // steps), the CUDA graph's own memory (graph_MiB) and what the replayed step holds (steady_MiB). BM_train_step_format:
-// the CPU step fed channels_last images next to the NCHW one (args threads, batch, model, nhwc). scripts/compare.sh
+// the CPU step fed channels_last or bfloat16 images next to the NCHW float32 one (args threads, batch, model,
+// nhwc, bf16; on the CPU bfloat16 runs the float32 kernels on widened copies: it measures that cost). scripts/compare.sh
 // runs these next to PyTorch and writes the comparison table. Run: bench_train_step --benchmark_min_time=2
 #include <benchmark/benchmark.h>
 
@@ -91,11 +92,12 @@ void BM_train_step_format(benchmark::State& state) {
     const int64_t batch = state.range(1);
     const int64_t model = state.range(2);
     const bool nhwc = state.range(3) != 0;
+    const bool bf16 = state.range(4) != 0;
     set_num_threads(threads);
     set_cpu_kernels(CpuKernels::omp);
     state.SetLabel("omp x" + std::to_string(threads) + " " + train_step_model_name(model) + " batch " +
-                   std::to_string(batch) + (nhwc ? " channels_last" : " contiguous"));
-    StepSetup s(model, batch, Device::cpu(), nhwc);
+                   std::to_string(batch) + (nhwc ? " channels_last" : " contiguous") + (bf16 ? " bfloat16" : ""));
+    StepSetup s(model, batch, Device::cpu(), nhwc, bf16);
     s.step();
     for (auto _ : state) benchmark::DoNotOptimize(s.step());
     state.counters["img/s"] =
@@ -186,11 +188,13 @@ BENCHMARK(BM_train_step)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_train_step_format)
-    ->ArgNames({"threads", "batch", "model", "nhwc"})
-    ->Args({2, 64, 0, 0})
-    ->Args({2, 64, 0, 1})
-    ->Args({2, 32, 1, 0})
-    ->Args({2, 32, 1, 1})
+    ->ArgNames({"threads", "batch", "model", "nhwc", "bf16"})
+    ->Args({2, 64, 0, 0, 0})
+    ->Args({2, 64, 0, 1, 0})
+    ->Args({2, 64, 0, 0, 1})
+    ->Args({2, 32, 1, 0, 0})
+    ->Args({2, 32, 1, 1, 0})
+    ->Args({2, 32, 1, 0, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_train_step)
