@@ -184,6 +184,22 @@ std::vector<Case> cases() {
                  false,
                  DType::bfloat16,
                  [](const KernelSet& ks) { return tol::sum(ks, 279); }});
+    // The GPU's two-pass reductions (bfloat16 in, float partials, bfloat16 out): two long rows split across
+    // blocks, and a reduced leading dim split across blocks of columns.
+    c.push_back({"sum over long rows",
+                 [](const std::vector<Tensor>& t) { return sum(t[0], {1}); },
+                 {act({2, 5000}, 34)},
+                 {2},
+                 false,
+                 DType::bfloat16,
+                 [](const KernelSet& ks) { return tol::sum(ks, 5000); }});
+    c.push_back({"sum over the leading dim",
+                 [](const std::vector<Tensor>& t) { return sum(t[0], {0}); },
+                 {act({300, 7}, 35)},
+                 {7},
+                 false,
+                 DType::bfloat16,
+                 [](const KernelSet& ks) { return tol::sum(ks, 300); }});
     c.push_back({"max_pool2d 3x3 stride 2 pad 1",
                  [](const std::vector<Tensor>& t) { return max_pool2d(t[0], 3, 2, 1); },
                  {act(x4, 9)},
