@@ -37,7 +37,7 @@ void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float
 void gemm_cublas(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
 // Shared-memory tiles, register blocking, 16-byte loads where the layout allows; strict FP32.
 void gemm_tiled(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
-// bfloat16 overload: cublasGemmEx with bfloat16 A, B and C and CUBLAS_COMPUTE_32F (float accumulation,
+// bfloat16 overload: cublasGemmStridedBatchedEx with bfloat16 A, B and C and CUBLAS_COMPUTE_32F (float accumulation,
 // C rounded once), whatever math() says.
 void gemm(const GemmShape& s, float alpha, const bfloat16* a, const bfloat16* b, float beta, bfloat16* c);
 }  // namespace cuda

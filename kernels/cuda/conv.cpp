@@ -41,8 +41,8 @@
 // part of the key): CUDNN_DATA_BFLOAT16 tensor and filter descriptors with a CUDNN_DATA_FLOAT compute type
 // (float accumulation, each output rounded once; alpha and beta are floats), searched and filtered as
 // conv_algo::tensor_math says (tensor cores allowed whatever math() is; deterministic mode as for float),
-// whatever conv_kernel() says. The bias, and the ReLU of conv2d_bias_relu_fwd, are added by dyad's kernel
-// after the convolution (bfloat16 y and bias, float addition, rounded once); the bias gradient is dyad's
+// whatever conv_kernel() says. The bias enters through cuDNN's blend (y holds it, beta = 1), so conv + bias
+// is rounded once; the ReLU of conv2d_bias_relu_fwd is dyad's kernel on the result; the bias gradient is dyad's
 // deterministic reduction, summed in float and added into the bfloat16 dbias with one rounding. A pass
 // cuDNN cannot describe, or offers or accepts no bfloat16 algorithm for, runs the float path on widened
 // copies of its operands (device scratch, freed stream-ordered) and rounds the results once: slower, and
@@ -609,19 +609,22 @@ void bias_only_fwd(const Conv2dShape& s, bfloat16* y, const bfloat16* bias, bool
     lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, s.channels_last, relu);
 }
 
-// y = conv(x, weight) + bias (then ReLU): cuDNN on the bfloat16 operands with the bias (and ReLU) added by
-// dyad's kernel, or, for a shape cuDNN has no bfloat16 algorithm for, the float path on widened copies.
+// y = conv(x, weight) + bias (then ReLU), conv + bias rounded once: y is filled with the bias and cuDNN
+// blends its float result into it (beta = 1) before its one rounding; the ReLU of the rounded value is
+// exact. The fill is made before every attempt, so an algorithm refused after writing leaves nothing
+// behind. A shape cuDNN has no bfloat16 algorithm for runs the float path on widened copies.
 void conv_then_bias(const Conv2dShape& s, bfloat16* y, const bfloat16* x, const bfloat16* weight, const bfloat16* bias,
                     bool relu) {
     if (Plan* p = bf16_plan(s, kFwd, x, weight)) {
-        const float one = 1.0f, zero = 0.0f;
+        const float one = 1.0f, beta = bias ? 1.0f : 0.0f;
         const bool ran = run_ranked(*p, kFwd, "cudnnConvolutionForward",
                                     [&](cudnnConvolutionDescriptor_t conv, const Candidate& c, void* ws) {
+                                        if (bias) bias_only_fwd(s, y, bias, false);
                                         return cudnnConvolutionForward(cudnn(), &one, p->x, x, p->w, weight, conv,
                                                                        static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
-                                                                       ws, c.memory, &zero, p->y, y);
+                                                                       ws, c.memory, &beta, p->y, y);
                                     });
-        if (ran) return lowering::add_bias(y, bias, s.n, s.k, s.p * s.q, s.channels_last, relu);
+        if (ran) return lowering::add_bias(y, nullptr, s.n, s.k, s.p * s.q, s.channels_last, relu);
     }
     const Widened xf(x, x_numel(s), true), wf(weight, w_numel(s), true), bf(bias, s.k, true), yf(y, y_numel(s), false);
     if (relu)

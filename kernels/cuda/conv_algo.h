@@ -6,8 +6,8 @@
 // a status, its workspace, its determinism and the math type it ran with. dyad keeps the acceptable ones
 // in that order (rank_candidates) and, at each execution, runs the first that cuDNN accepts: an algorithm
 // that Find timed can still be refused later (other pointers, so other alignment; no memory for its
-// workspace), and then the next one runs, and im2col + GEMM when none is left (for bfloat16 tensors, which
-// have no im2col path, an error naming the shape).
+// workspace), and then the next one runs, and im2col + GEMM when none is left (for bfloat16 tensors, the
+// float path on widened copies of the operands, rounded back once).
 #pragma once
 #include <cudnn.h>
 

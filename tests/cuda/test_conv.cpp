@@ -254,7 +254,9 @@ TEST_CASE("cuda bfloat16 conv2d falls back to the float path on widened operands
         for (size_t i = 0; i < ref.size(); i++) {
             INFO("result " << i);
             REQUIRE(got[i].dtype() == DType::bfloat16);
-            test::require_close(ref[i], got[i], {1.0 / 128 + 1e-4, 1.0 / 64});
+            // One bfloat16 step (2^-7 relative) on top of the float im2col path's own difference: dw sums 126
+            // products of order 1 (values up to about 10), which the dot rule puts at about 1e-4.
+            test::require_close(ref[i], got[i], {1.0 / 128 + 1e-4, 1e-3});
         }
     }
 }
