@@ -11,8 +11,9 @@
 // activations, gradients and optimizer state since the model was made (peak_MiB, which includes the eager warm-up
 // steps), the CUDA graph's own memory (graph_MiB) and what the replayed step holds (steady_MiB). BM_train_step_format:
 // the CPU step fed channels_last or bfloat16 images next to the NCHW float32 one (args threads, batch, model,
-// nhwc, bf16; on the CPU bfloat16 runs the float32 kernels on widened copies: it measures that cost). scripts/compare.sh
-// runs these next to PyTorch and writes the comparison table. Run: bench_train_step --benchmark_min_time=2
+// nhwc, bf16; on the CPU bfloat16 runs the float32 kernels on widened copies: it measures that cost).
+// scripts/compare.sh runs these next to PyTorch and writes the comparison table. Run: bench_train_step
+// --benchmark_min_time=2
 #include <benchmark/benchmark.h>
 
 #include <memory>

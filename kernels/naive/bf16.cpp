@@ -24,7 +24,7 @@ void narrow(bfloat16* dst, const float* src, int64_t n) {
 }
 }  // namespace
 
-#define DYAD_F32(fn) ::dyad::naive::fn<float>
+#define DYAD_F32(fn, ...) ::dyad::naive::fn<float>(__VA_ARGS__)
 #include "../bf16_cpu.inc"
 #undef DYAD_F32
 

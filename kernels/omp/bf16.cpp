@@ -32,7 +32,7 @@ void narrow(bfloat16* dst, const float* src, int64_t n) {
 }  // namespace
 
 // Called with float pointers, each name resolves to its float overload.
-#define DYAD_F32(fn) ::dyad::omp::fn
+#define DYAD_F32(fn, ...) ::dyad::omp::fn(__VA_ARGS__)
 #include "../bf16_cpu.inc"
 #undef DYAD_F32
 

@@ -98,6 +98,25 @@ void gradient_sums(const float* dy, const float* y, const float* x, int64_t n, f
     }
 }
 
+// Channel c's statistics from its shifted sums (s1 = sum of x - shift, s2 = sum of (x - shift)^2 over
+// count values): saves the mean and invstd, updates the running statistics (unbiased variance), returns
+// invstd.
+float finish_stats(int64_t c, float shift, double s1, double s2, int64_t count, float eps, float momentum,
+                   float* save_mean, float* save_invstd, float* running_mean, float* running_var) {
+    const double mean = double(shift) + (count > 0 ? s1 / double(count) : 0.0);
+    const double var = count > 0 ? std::max(0.0, (s2 - s1 * s1 / double(count)) / double(count)) : 0.0;
+    const float invstd = float(1.0 / std::sqrt(var + double(eps)));
+    save_mean[c] = float(mean);
+    save_invstd[c] = invstd;
+    if (running_mean)
+        running_mean[c] = float((1.0 - double(momentum)) * double(running_mean[c]) + double(momentum) * mean);
+    if (running_var) {
+        const double unbiased = count > 1 ? var * double(count) / double(count - 1) : var;
+        running_var[c] = float((1.0 - double(momentum)) * double(running_var[c]) + double(momentum) * unbiased);
+    }
+    return invstd;
+}
+
 template <typename Body>
 void for_channels(const BatchNormShape& s, Body body) {
     const int64_t work = s.n * s.c * s.hw;
@@ -139,19 +158,9 @@ void fwd_train(const BatchNormShape& s, float* y, float* save_mean, float* save_
         const float mf = s.hw > 0 ? float(k_sum / double(s.hw)) : 0.0f;
         double s1 = 0, s2 = 0;
         for (int64_t n = 0; n < s.n; n++) deviation_sums(x + (n * s.c + c) * s.hw, s.hw, mf, s1, s2);
-        const double mean = double(mf) + (count > 0 ? s1 / double(count) : 0.0);
-        const double var = count > 0 ? std::max(0.0, (s2 - s1 * s1 / double(count)) / double(count)) : 0.0;
-        const float invstd = float(1.0 / std::sqrt(var + double(eps)));
-        const float m = float(mean);
-        save_mean[c] = m;
-        save_invstd[c] = invstd;
-        if (running_mean)
-            running_mean[c] = float((1.0 - double(momentum)) * double(running_mean[c]) + double(momentum) * mean);
-        if (running_var) {
-            const double unbiased = count > 1 ? var * double(count) / double(count - 1) : var;
-            running_var[c] = float((1.0 - double(momentum)) * double(running_var[c]) + double(momentum) * unbiased);
-        }
-        normalise(s, c, y, x, m, gamma ? invstd * gamma[c] : invstd, beta ? beta[c] : 0.0f, relu);
+        const float invstd =
+            finish_stats(c, mf, s1, s2, count, eps, momentum, save_mean, save_invstd, running_mean, running_var);
+        normalise(s, c, y, x, save_mean[c], gamma ? invstd * gamma[c] : invstd, beta ? beta[c] : 0.0f, relu);
     });
 }
 
@@ -304,19 +313,9 @@ void fwd_train_nhwc(const BatchNormShape& s, float* y, float* save_mean, float* 
         s1.data(), s2.data());
     std::vector<float> m(cs), scale(cs), shift(cs);
     for (int64_t c = 0; c < nc; c++) {
-        const double sum1 = s1[size_t(c)], sum2 = s2[size_t(c)];
-        const double mean = double(k[size_t(c)]) + (count > 0 ? sum1 / double(count) : 0.0);
-        const double var = count > 0 ? std::max(0.0, (sum2 - sum1 * sum1 / double(count)) / double(count)) : 0.0;
-        const float invstd = float(1.0 / std::sqrt(var + double(eps)));
-        save_mean[c] = float(mean);
-        save_invstd[c] = invstd;
-        if (running_mean)
-            running_mean[c] = float((1.0 - double(momentum)) * double(running_mean[c]) + double(momentum) * mean);
-        if (running_var) {
-            const double unbiased = count > 1 ? var * double(count) / double(count - 1) : var;
-            running_var[c] = float((1.0 - double(momentum)) * double(running_var[c]) + double(momentum) * unbiased);
-        }
-        m[size_t(c)] = float(mean);
+        const float invstd = finish_stats(c, k[size_t(c)], s1[size_t(c)], s2[size_t(c)], count, eps, momentum,
+                                          save_mean, save_invstd, running_mean, running_var);
+        m[size_t(c)] = save_mean[c];
         scale[size_t(c)] = gamma ? invstd * gamma[c] : invstd;
         shift[size_t(c)] = beta ? beta[c] : 0.0f;
     }
