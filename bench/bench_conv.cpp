@@ -21,6 +21,9 @@
 // conv_cuda/* (GPU): every pass of every shape at batch 128 with cuDNN (its algorithm found on the
 // untimed warm-up calls) and with im2col + cuBLAS, in strict FP32, timed with CUDA events; the im2col
 // runs report vs_cudnn, their rate over cuDNN's on the same shape and pass (measured in the same run).
+// conv_cuda/bf16/* and conv_cuda/bf16_nhwc/*: the same passes on bfloat16 operands (cuDNN, float
+// accumulation; dyad's bias kernel), NCHW and NHWC, each with vs_fp32, its rate over the strict-FP32
+// cuDNN pass on the same shape.
 // Run: bench_conv --benchmark_min_time=0.3 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
@@ -218,6 +221,56 @@ void run_cuda(benchmark::State& state, Layer l, Pass pass, bool use_cudnn) {
 #endif
 }
 
+// The GPU passes on bfloat16 copies of the same buffers, in NCHW or NHWC (the values are random either way).
+void run_cuda_bf16(benchmark::State& state, Layer l, Pass pass, bool channels_last) {
+    if (!bench::require_gpu(state)) return;
+#if DYAD_WITH_CUDA
+    Conv2dShape s = shape_of(l, 128);
+    const Buffers& host = buffers_for(l, s);
+    auto half = [](const Tensor& t) { return t.to(Device::cuda()).to(DType::bfloat16); };
+    const Tensor xt = half(host.x), wt = half(host.w), bt = half(host.b), yt = half(host.y), dxt = half(host.dx);
+    const Tensor dwt = half(host.dw), dbt = half(host.db);
+    s.channels_last = channels_last;
+    bfloat16 *x = xt.data<bfloat16>(), *w = wt.data<bfloat16>(), *y = yt.data<bfloat16>();
+    bfloat16 *dx = dxt.data<bfloat16>(), *dw = dwt.data<bfloat16>();
+    bfloat16* b = l.bias ? bt.data<bfloat16>() : nullptr;
+    bfloat16* db = l.bias ? dbt.data<bfloat16>() : nullptr;
+    cuda::use_device(0);
+    const auto call = [&] {
+        if (pass == Pass::fwd)
+            cuda::conv2d_fwd(s, y, x, w, b);
+        else if (pass == Pass::bwd_data)
+            cuda::conv2d_bwd_data(s, dx, y, w);
+        else
+            cuda::conv2d_bwd_filter(s, dw, db, y, x);
+    };
+    bench::time_gpu(state, std::string("cudnn bf16") + (channels_last ? " nhwc" : "") + ", batch 128", call);
+    // The strict-FP32 cuDNN pass on the float buffers, measured once per shape and pass.
+    const Conv2dShape sf = shape_of(l, 128);
+    const Tensor xf = host.x.to(Device::cuda()), wf = host.w.to(Device::cuda()), bf = host.b.to(Device::cuda());
+    const Tensor yf = host.y.to(Device::cuda()), dxf = host.dx.to(Device::cuda());
+    const Tensor dwf = host.dw.to(Device::cuda()), dbf = host.db.to(Device::cuda());
+    const Precision prev_precision = precision();
+    set_precision(Precision::fp32);
+    const double fp32 = cudnn_seconds(l, pass, [&] {
+        if (pass == Pass::fwd)
+            cuda::conv2d_fwd(sf, yf.data<float>(), xf.data<float>(), wf.data<float>(),
+                             l.bias ? bf.data<float>() : nullptr);
+        else if (pass == Pass::bwd_data)
+            cuda::conv2d_bwd_data(sf, dxf.data<float>(), yf.data<float>(), wf.data<float>());
+        else
+            cuda::conv2d_bwd_filter(sf, dwf.data<float>(), l.bias ? dbf.data<float>() : nullptr, yf.data<float>(),
+                                    xf.data<float>());
+    });
+    set_precision(prev_precision);
+    const double flop = flop_of(s);
+    state.counters["vs_fp32"] = bench::fraction_of(flop, flop / fp32);
+    state.counters["FLOP/s"] = benchmark::Counter(flop, benchmark::Counter::kIsIterationInvariantRate);
+#else
+    (void)l, (void)pass, (void)channels_last;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -269,6 +322,15 @@ int main(int argc, char** argv) {
                                               "_" + pass_name(p) + "/batch:128")
                                                  .c_str(),
                                              run_cuda, l, p, use_cudnn)
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMicrosecond);
+    for (const Layer& l : all)
+        for (Pass p : passes)
+            for (bool nhwc : {false, true})
+                benchmark::RegisterBenchmark(("conv_cuda/" + std::string(nhwc ? "bf16_nhwc/" : "bf16/") + l.name + "_" +
+                                              pass_name(p) + "/batch:128")
+                                                 .c_str(),
+                                             run_cuda_bf16, l, p, nhwc)
                     ->UseManualTime()
                     ->Unit(benchmark::kMicrosecond);
     benchmark::RunSpecifiedBenchmarks();

@@ -5,11 +5,10 @@
 // for the same thread count, measured in the same process (bench/common.h). Kernels are called directly
 // on preallocated 64-byte-aligned buffers, with alpha 1 and beta 0 (a forward pass).
 // omp runs with 1 thread and with all threads; naive is serial and only runs up to 512^3 (it is slow).
-// gemm_cuda/* (GPU): cuBLAS (strict FP32, and TF32 for comparison) against dyad's tiled kernel at 4096^3,
-// on the reference CNN's linear layers at batch 128 and on ResNet-18's classifier at batch 256, timed
-// with CUDA events on device buffers; the tiled runs report vs_cublas, their rate over strict-FP32
-// cuBLAS's on the same case (measured in the same run).
-// Run: bench_gemm --benchmark_min_time=0.2 (GPU only: --benchmark_filter=cuda)
+// gemm_cuda/* (GPU): cuBLAS (strict FP32, and TF32 and bfloat16 operands for comparison) against dyad's tiled kernel at
+// 4096^3, on the reference CNN's linear layers at batch 128 and on ResNet-18's classifier at batch 256, timed with CUDA
+// events on device buffers; the tiled runs report vs_cublas, their rate over strict-FP32 cuBLAS's on the same case
+// (measured in the same run). Run: bench_gemm --benchmark_min_time=0.2 (GPU only: --benchmark_filter=cuda)
 #include <benchmark/benchmark.h>
 
 #include <map>
@@ -79,9 +78,12 @@ void bench_omp(benchmark::State& state, Case c, int threads) {
 
 // ---------------------------------------------------------------- GPU
 
-enum class GpuImpl { cublas, cublas_tf32, tiled };
+enum class GpuImpl { cublas, cublas_tf32, cublas_bf16, tiled };
 const char* gpu_impl_name(GpuImpl g) {
-    return g == GpuImpl::cublas ? "cublas" : g == GpuImpl::cublas_tf32 ? "cublas_tf32" : "tiled";
+    return g == GpuImpl::cublas        ? "cublas"
+           : g == GpuImpl::cublas_tf32 ? "cublas_tf32"
+           : g == GpuImpl::cublas_bf16 ? "cublas_bf16"
+                                       : "tiled";
 }
 
 void bench_cuda(benchmark::State& state, Case c, GpuImpl impl) {
@@ -94,9 +96,15 @@ void bench_cuda(benchmark::State& state, Case c, GpuImpl impl) {
     cuda::use_device(0);
     const GemmShape s = host.s;
     const auto cublas = [&] { cuda::gemm_cublas(s, 1.0f, a.data<float>(), b.data<float>(), 0.0f, out.data<float>()); };
+    // bfloat16: copies of the operands, cuBLAS with float accumulation (the bf16 mode's GEMM).
+    const bool bf16 = impl == GpuImpl::cublas_bf16;
+    const Tensor ah = bf16 ? a.to(DType::bfloat16) : Tensor(), bh = bf16 ? b.to(DType::bfloat16) : Tensor();
+    const Tensor outh = bf16 ? out.to(DType::bfloat16) : Tensor();
     bench::time_gpu(state, gpu_impl_name(impl), [&] {
         if (impl == GpuImpl::tiled)
             cuda::gemm_tiled(s, 1.0f, a.data<float>(), b.data<float>(), 0.0f, out.data<float>());
+        else if (bf16)
+            cuda::gemm(s, 1.0f, ah.data<bfloat16>(), bh.data<bfloat16>(), 0.0f, outh.data<bfloat16>());
         else
             cublas();
     });
@@ -136,7 +144,7 @@ int main(int argc, char** argv) {
                 ->Unit(benchmark::kMillisecond);
     }
     for (const Case& c : kGemmGpuCases)
-        for (GpuImpl g : {GpuImpl::cublas, GpuImpl::cublas_tf32, GpuImpl::tiled})
+        for (GpuImpl g : {GpuImpl::cublas, GpuImpl::cublas_tf32, GpuImpl::cublas_bf16, GpuImpl::tiled})
             benchmark::RegisterBenchmark(("gemm_cuda/" + std::string(gpu_impl_name(g)) + "/" + c.name).c_str(),
                                          bench_cuda, c, g)
                 ->UseManualTime()
